@@ -1,0 +1,129 @@
+# outboxfs — build, test, install.
+#
+#   make               the daemon ./outboxfs, the core library, test tools
+#   make check         every test, then the unit and transcript tests again
+#                      under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make demo          a message sent through a real mount to a local server
+#   make bench         speed beside msmtp and Postfix's smtp-source
+#   make fuzz          libFuzzer targets (clang)
+#   make install       PREFIX=/usr/local DESTDIR=
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+B       ?= build
+SAN     ?=
+
+PKG_CFLAGS := $(shell pkg-config --cflags fuse3 openssl 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs openssl 2>/dev/null)
+FUSE_LIBS  := $(shell pkg-config --libs fuse3 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+CFLAGS  ?= -O2 -g
+WARN     = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -I. \
+	-pthread -MMD -MP
+ifeq ($(SAN),1)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+SAN_LDFLAGS = -fsanitize=address,undefined
+endif
+LDLIBS_CORE = $(PKG_LIBS) -pthread
+
+CORE_SRC := $(sort $(wildcard smtp/*.c config/*.c))
+FS_SRC   := $(sort $(wildcard fs/*.c))
+FS_LIB_SRC := $(filter-out fs/main.c,$(FS_SRC))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
+FS_OBJ   := $(FS_LIB_SRC:%.c=$(B)/%.o)
+LIBCORE  := $(B)/libcore.a
+LIBFS    := $(B)/libfs.a
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
+
+ifeq ($(B),build)
+DAEMON := outboxfs
+else
+DAEMON := $(B)/outboxfs
+endif
+
+.PHONY: all check unit integration check-san demo bench fuzz install clean
+all: $(LIBCORE) $(DAEMON) $(TOOL_BIN) $(UNIT_BIN)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBCORE): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBFS): $(FS_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $(FS_OBJ)
+
+$(DAEMON): $(B)/fs/main.o $(LIBFS) $(LIBCORE)
+	$(CC) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $^ $(FUSE_LIBS) $(LDLIBS_CORE)
+
+$(B)/tests/%: tests/unit/%.c $(LIBFS) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(LIBFS) \
+		$(LIBCORE) $(CMOCKA_LIBS) $(FUSE_LIBS) $(LDLIBS_CORE)
+
+$(B)/tools/%: tests/tools/%.c $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(LIBCORE) \
+		$(LDLIBS_CORE)
+
+# Unit tests (cmocka), then the transcript and mount tests. The runner
+# prints one "N passed, N failed" line and fails if any failed.
+check: all
+	tests/run-unit.sh $(B)
+	tests/run-integration.sh $(B)
+	$(MAKE) check-san
+
+unit: all
+	tests/run-unit.sh $(B)
+
+integration: all
+	tests/run-integration.sh $(B)
+
+# The same unit and transcript tests built with ASan + UBSan.
+check-san:
+	$(MAKE) B=build/san SAN=1 all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		tests/run-unit.sh build/san
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
+		OUTBOXFS_SAN=1 tests/run-integration.sh build/san
+
+demo: all
+	tests/demo.sh
+
+bench: all
+	tests/bench.sh
+
+FUZZ_CC ?= clang
+fuzz:
+	@mkdir -p $(B)/fuzz
+	for f in $(FUZZ_SRC); do \
+		n=$$(basename $$f .c); \
+		$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
+			-fsanitize=fuzzer,address,undefined -o $(B)/fuzz/$$n \
+			$$f $(CORE_SRC) $(PKG_LIBS) -pthread || exit 1; \
+	done
+
+install: $(DAEMON)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/bin/outboxfs
+	install -m 0644 man/outboxfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 man/outboxfs.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+
+clean:
+	rm -rf build outboxfs
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

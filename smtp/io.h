@@ -1,0 +1,86 @@
+/*
+ * io — a buffered, deadline-bounded byte stream to an SMTP server.
+ *
+ * The bytes travel over a transport (plain TCP today, TLS after STARTTLS
+ * or for implicit TLS); the protocol code above only sees lines and
+ * buffers. Knows nothing of SMTP, FUSE or the spool.
+ *
+ * Error convention: functions returning int return 0 on success or a
+ * negative enum io_err; *err text, where a buffer is given, says what
+ * happened ("connect to 127.0.0.1:25: Connection refused").
+ */
+#ifndef OUTBOXFS_IO_H
+#define OUTBOXFS_IO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+enum io_err {
+	IO_OK = 0,
+	IO_ERR_CONNECT = -1,    /* name lookup or connect failed */
+	IO_ERR_TIMEOUT = -2,    /* deadline passed */
+	IO_ERR_CLOSED = -3,     /* peer closed the connection */
+	IO_ERR_NET = -4,        /* other socket error (errno saved) */
+	IO_ERR_TLS = -5,        /* TLS layer error */
+	IO_ERR_TOOLONG = -6,    /* a line longer than the caller's buffer */
+	IO_ERR_NOMEM = -7,
+};
+
+/*
+ * A transport moves bytes; read and write may return fewer than asked.
+ * They return the count, or a negative enum io_err. timeout_ms < 0 waits
+ * forever (never used by the client).
+ */
+struct io_transport {
+	const char *name;                      /* "tcp", "tls" */
+	ssize_t (*read)(void *ctx, void *buf, size_t len, int timeout_ms);
+	ssize_t (*write)(void *ctx, const void *buf, size_t len, int timeout_ms);
+	/* Bytes the transport holds already decrypted (TLS), else 0. */
+	size_t (*pending)(void *ctx);
+	void (*close)(void *ctx);              /* frees ctx, does not close fd */
+};
+
+struct io;
+
+/*
+ * Connects to HOST:PORT (IPv4 or IPv6, each address in turn) within
+ * timeout_ms, sets TCP_NODELAY. *out owned by the caller (io_close).
+ */
+int io_connect(const char *host, const char *port, int timeout_ms,
+    struct io **out, char *err, size_t errlen);
+
+/* Wraps an already-connected socket (e.g. a socketpair in unit tests).
+ * The io owns FD from now on. */
+int io_from_fd(int fd, struct io **out);
+
+int io_fd(const struct io *io);
+
+/*
+ * Reads one line ending in LF. The line (without CR LF / LF) is copied to
+ * BUF, NUL-terminated, its length in *len. A line longer than cap - 1 is
+ * read to its end and discarded: IO_ERR_TOOLONG, and the stream stays in
+ * step.
+ */
+int io_readline(struct io *io, char *buf, size_t cap, size_t *len,
+    int timeout_ms);
+
+/* Appends to the write buffer (flushing as it fills, within timeout_ms). */
+int io_write(struct io *io, const void *buf, size_t len, int timeout_ms);
+
+/* Sends everything buffered. */
+int io_flush(struct io *io, int timeout_ms);
+
+/* Bytes received and buffered but not yet read by the caller, in this
+ * layer and in the transport (STARTTLS response-injection check). */
+size_t io_pending(const struct io *io);
+
+/*
+ * Replaces the transport (STARTTLS, implicit TLS). Fails if bytes are
+ * pending. The io keeps ownership of CTX and calls t->close at io_close.
+ */
+int io_set_transport(struct io *io, const struct io_transport *t, void *ctx);
+
+/* Closes the socket and frees everything. NULL is fine. */
+void io_close(struct io *io);
+
+#endif

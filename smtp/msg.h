@@ -1,0 +1,133 @@
+/*
+ * msg — from the bytes a user wrote to what goes on the wire.
+ *
+ * msg_prepare reads a message file once, in bounded memory: it parses and
+ * checks the header block, collects the envelope recipients from To, Cc
+ * and Bcc, and scans the body (8-bit bytes, line lengths, size). The
+ * header sent is rebuilt: Bcc removed, From, Date, Message-ID added when
+ * missing, non-ASCII encoded (RFC 2047), MIME headers added for a
+ * non-ASCII body. msg_stream then produces the DATA bytes incrementally:
+ * CRLF line ends only, dot-stuffed, never a bare CR or LF, the body
+ * re-read from the file so a 50 MB message never sits in memory. It does
+ * not add the final "." line; the client does.
+ *
+ * Knows nothing of FUSE, the spool or the network.
+ *
+ * Error convention: int functions return 0 on success, -1 on error with a
+ * one-line reason in err ("no recipient: add a To:, Cc: or Bcc: line").
+ */
+#ifndef OUTBOXFS_MSG_H
+#define OUTBOXFS_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define MSG_MAX_HEADER   (256 * 1024)   /* header block cap, bytes */
+#define MSG_MAX_RCPTS    1000
+#define MSG_MAX_ADDR     320            /* RFC 5321: 64 + 1 + 255 */
+
+struct msg_params {
+	const char *from;         /* account's from: envelope sender and
+	                           * From: when missing; may be NULL */
+	const char *domain;       /* for Message-ID; NULL: "localhost" */
+	uint64_t max_size;        /* 0: unlimited */
+	time_t now;               /* for Date: and Message-ID */
+};
+
+enum msg_body {
+	MSG_BODY_7BIT = 0,        /* ASCII, lines <= 998: sent as written */
+	MSG_BODY_8BIT,            /* 8-bit, lines <= 998: 8bit if the server
+	                           * has 8BITMIME, else quoted-printable */
+	MSG_BODY_QP,              /* has lines > 998: always quoted-printable */
+	MSG_BODY_ASIS,            /* the user wrote MIME headers: sent as is */
+};
+
+struct msg {
+	char *from;               /* envelope sender, bare address */
+	char **rcpts;             /* envelope recipients, bare, deduplicated */
+	size_t nrcpts;
+	char *message_id;         /* "<...>" as sent */
+	char *subject;            /* decoded-as-written, for .queue; may be "" */
+	char *header;             /* the header block to send, CRLF line ends,
+	                           * without the MIME lines msg_stream adds and
+	                           * without the blank line */
+	size_t header_len;
+	off_t body_off;           /* where the body starts in the file */
+	uint64_t body_len;        /* bytes of body in the file */
+	enum msg_body body;
+	int smtputf8;             /* an address is not ASCII */
+	uint64_t size;            /* estimated bytes on the wire (SIZE=) */
+};
+
+/*
+ * Reads the message from FD (from offset 0; FD stays open and owned by
+ * the caller; msg_stream reads it again). Fills *m (zeroed first); on
+ * error *m holds nothing to free.
+ */
+int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
+    char *err, size_t errlen);
+
+void msg_free(struct msg *m);
+
+/*
+ * Parses one address list (the value of a To/Cc/Bcc header, unfolded)
+ * and appends each bare address to *list (*n entries, caller frees each
+ * and the array). Display names, quoted local parts, comments, groups and
+ * angle brackets are understood. Returns -1 with the offending address
+ * and the reason in err.
+ */
+int msg_parse_addrlist(const char *value, size_t len, char ***list,
+    size_t *n, char *err, size_t errlen);
+
+/* 0 when ADDR (bare, NUL-terminated) is a valid RFC 5321 mailbox;
+ * otherwise -1 with the reason in err. */
+int msg_check_addr(const char *addr, char *err, size_t errlen);
+
+/*
+ * The DATA stream of a prepared message. eightbit_ok: the server offered
+ * 8BITMIME (decides 8bit vs quoted-printable for MSG_BODY_8BIT).
+ */
+struct msg_stream;
+
+/* *out owned by caller (msg_stream_free). M and FD borrowed until then. */
+int msg_stream_open(const struct msg *m, int fd, int eightbit_ok,
+    struct msg_stream **out, char *err, size_t errlen);
+
+/* Whether MAIL FROM needs BODY=8BITMIME for this stream. */
+int msg_stream_8bit(const struct msg_stream *s);
+
+/*
+ * Fills BUF with up to CAP wire bytes (CAP >= 1024). Returns the count, 0
+ * at the end (the last line always ended in CRLF), or -1 with err filled
+ * (file read error).
+ */
+ssize_t msg_stream_read(struct msg_stream *s, char *buf, size_t cap,
+    char *err, size_t errlen);
+
+void msg_stream_free(struct msg_stream *s);
+
+/*
+ * A streaming encoder that turns arbitrary chunks of text into SMTP DATA
+ * lines: LF, CRLF and a bare CR all become CRLF; a line starting with '.'
+ * gets another '.'. Used by msg_stream; exposed for unit tests.
+ */
+struct msg_dotstuff {
+	int at_bol;               /* next byte starts a line */
+	int saw_cr;               /* last input byte was a CR */
+};
+
+void msg_dotstuff_init(struct msg_dotstuff *d);
+
+/*
+ * Encodes LEN bytes of IN into OUT (which must hold 2 * LEN + 2 bytes);
+ * returns the bytes written.
+ */
+size_t msg_dotstuff(struct msg_dotstuff *d, const char *in, size_t len,
+    char *out);
+
+/* Ends the text: writes CRLF if the last line had none (OUT holds 2). */
+size_t msg_dotstuff_finish(struct msg_dotstuff *d, char *out);
+
+#endif

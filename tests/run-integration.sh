@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every tests/integration/*.sh with the paths of what `make` built.
+# A test exits 0 (pass), 77 (skip: what it needs is truly absent) or
+# anything else (fail). Prints one "N passed, N failed, N skipped" line.
+set -u
+b=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+export TOP=$top
+export BUILD=$top/$b
+if [ "$b" = build ]; then export OUTBOXFS=$top/outboxfs; else export OUTBOXFS=$top/$b/outboxfs; fi
+export TOOLS=$top/$b/tools
+export PY=/usr/bin/python3
+pass=0 fail=0 skip=0 bad=()
+for t in "$top"/tests/integration/*.sh; do
+	[ -f "$t" ] || continue
+	n=$(basename "$t" .sh)
+	start=$(date +%s)
+	timeout -k 10 300 bash "$t" >"$top/$b/$n.log" 2>&1; rc=$?
+	case $rc in
+	0) pass=$((pass + 1)); echo "PASS $n ($(( $(date +%s) - start ))s)";;
+	77) skip=$((skip + 1)); echo "SKIP $n: $(tail -n1 "$top/$b/$n.log")";;
+	*) fail=$((fail + 1)); bad+=("$n"); echo "FAIL $n (exit $rc), log:"; sed 's/^/    /' "$top/$b/$n.log" | tail -n 60;;
+	esac
+done
+echo
+echo "integration: $pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
