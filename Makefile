@@ -126,4 +126,4 @@ install: $(DAEMON)
 clean:
 	rm -rf build outboxfs
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(CORE_OBJ:.o=.d) $(FS_OBJ:.o=.d) $(B)/fs/main.d
