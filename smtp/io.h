@@ -29,7 +29,8 @@ enum io_err {
 /*
  * A transport moves bytes; read and write may return fewer than asked.
  * They return the count, or a negative enum io_err. timeout_ms < 0 waits
- * forever (never used by the client).
+ * forever (never used by the client). The socket is non-blocking: a
+ * transport waits with poll() on io_fd() and must not raise SIGPIPE.
  */
 struct io_transport {
 	const char *name;                      /* "tcp", "tls" */
@@ -79,6 +80,15 @@ size_t io_pending(const struct io *io);
  * pending. The io keeps ownership of CTX and calls t->close at io_close.
  */
 int io_set_transport(struct io *io, const struct io_transport *t, void *ctx);
+
+/* The errno behind the last IO_ERR_NET / IO_ERR_CLOSED, or 0. */
+int io_last_errno(const struct io *io);
+
+/* A short static text for an enum io_err ("timed out"). */
+const char *io_err_text(int e);
+
+/* The current transport's name: "tcp" or "tls". Borrowed. */
+const char *io_transport_name(const struct io *io);
 
 /* Closes the socket and frees everything. NULL is fine. */
 void io_close(struct io *io);
