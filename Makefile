@@ -100,11 +100,14 @@ check-san:
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
 		OUTBOXFS_SAN=1 tests/run-integration.sh build/san
 
-demo: all
-	tests/demo.sh
+# The package check comes first: the build itself needs the packages.
+demo:
+	tests/demo.sh --deps
+	$(MAKE) B=$(B) all
+	B=$(B) tests/demo.sh
 
 bench: all
-	tests/bench.sh
+	B=$(B) tests/bench.sh
 
 FUZZ_CC ?= clang
 fuzz:

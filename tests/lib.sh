@@ -1,0 +1,428 @@
+# tests/lib.sh — helpers for the mount tests, sourced by
+# tests/integration/mount_*.sh, tests/demo.sh and tests/bench.sh.
+#
+# What it gives: temp dirs, a config writer, mount/unmount of the daemon
+# by PID, bounded waits, assertions that print what was expected and what
+# was found, and one cleanup that runs on exit (trap) and stops only what
+# this script started. It never kills by name and never waits unbounded.
+#
+# Environment (set by tests/run-integration.sh, defaults for a plain run):
+#   TOP       the source tree
+#   OUTBOXFS  the daemon
+#   TOOLS     directory of the test tool binaries (testsmtpd)
+#   PY        a python3 that has aiosmtpd (Debian's /usr/bin/python3)
+#   OUTBOXFS_SAN=1  the daemon is built with ASan/UBSan: its stderr is
+#             checked for reports at unmount and at exit.
+
+set -u
+
+: "${TOP:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+: "${OUTBOXFS:=$TOP/outboxfs}"
+: "${TOOLS:=$TOP/build/tools}"
+: "${PY:=/usr/bin/python3}"
+: "${OUTBOXFS_SAN:=0}"
+export TOP OUTBOXFS TOOLS PY
+
+lib_tmps=()                 # directories removed by cleanup
+lib_pids=()                 # other processes stopped by cleanup
+declare -A lib_mount_pid    # mountpoint -> daemon PID
+declare -A lib_mount_log    # mountpoint -> daemon stderr file
+lib_logs=()                 # every daemon stderr file, for the ASan check
+lib_nmount=0
+lib_cleaning=0
+
+# ---- reporting ---------------------------------------------------------
+
+# fail MSG: print MSG with the line of the test that failed, exit 1.
+fail()
+{
+	local i where=""
+	for ((i = 1; i < ${#BASH_SOURCE[@]}; i++)); do
+		case ${BASH_SOURCE[$i]} in
+		*/lib.sh|*/lib-servers.sh) continue;;
+		esac
+		where="$(basename "${BASH_SOURCE[$i]}"):${BASH_LINENO[$((i - 1))]}: "
+		break
+	done
+	printf 'FAIL: %s%s\n' "$where" "$*" >&2
+	exit 1
+}
+
+note()
+{
+	printf '# %s\n' "$*"
+}
+
+# assert_eq EXPECTED ACTUAL [WHAT]
+assert_eq()
+{
+	[ "$1" = "$2" ] && return 0
+	fail "${3:-value}: expected [$1], found [$2]"
+}
+
+# assert_contains HAYSTACK NEEDLE [WHAT]: fixed-string match.
+assert_contains()
+{
+	case $1 in
+	*"$2"*) return 0;;
+	esac
+	fail "${3:-text} should contain [$2]; found:
+$1"
+}
+
+assert_not_contains()
+{
+	case $1 in
+	*"$2"*) fail "${3:-text} should not contain [$2]; found:
+$1";;
+	esac
+	return 0
+}
+
+# assert_file_contains FILE NEEDLE
+assert_file_contains()
+{
+	[ -f "$1" ] || fail "$1 should exist"
+	grep -qF -- "$2" "$1" && return 0
+	fail "$1 should contain [$2]; found:
+$(cat "$1")"
+}
+
+# assert_line FILE REGEX: some line of FILE matches the extended REGEX.
+assert_line()
+{
+	[ -f "$1" ] || fail "$1 should exist"
+	grep -qE -- "$2" "$1" && return 0
+	fail "$1 should have a line matching /$2/; found:
+$(cat "$1")"
+}
+
+assert_missing()
+{
+	[ -e "$1" ] && fail "$1 should not exist"
+	return 0
+}
+
+# ---- temp dirs, ports --------------------------------------------------
+
+# mk_tmp [VAR]: a new directory under /tmp, removed by cleanup, its path
+# in MK_TMP and in VAR. (Not T=$(mk_tmp): a command substitution runs in a
+# subshell, which could not register the directory for cleanup.)
+mk_tmp()
+{
+	MK_TMP=$(mktemp -d /tmp/outboxfs-test.XXXXXX) || fail "mktemp failed"
+	lib_tmps+=("$MK_TMP")
+	[ $# -eq 0 ] || printf -v "$1" '%s' "$MK_TMP"
+}
+
+# free_port: prints a TCP port on 127.0.0.1 that nobody listens on now.
+free_port()
+{
+	"$PY" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# register_pid PID: stop PID (TERM, then KILL) at cleanup.
+register_pid()
+{
+	lib_pids+=("$1")
+}
+
+# stop_by_pid PID: TERM, wait up to 5 s, KILL. Only processes we started.
+stop_by_pid()
+{
+	local pid=$1 i
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# ---- configuration -----------------------------------------------------
+
+# write_config FILE PORT [LINE...]: an msmtprc for a server on
+# 127.0.0.1:PORT without TLS, the spool in FILE's directory, settle 100 ms.
+# Each LINE is appended as written (e.g. "account work", "from w@x").
+write_config()
+{
+	local file=$1 port=$2 line
+	shift 2
+	{
+		echo "# outboxfs test configuration"
+		echo "defaults"
+		echo "host 127.0.0.1"
+		echo "port $port"
+		echo "tls off"
+		echo "auth off"
+		echo "spool $(dirname "$file")/spool"
+		echo "settle 100"
+		echo
+		echo "account default"
+		echo "from alice@example.com"
+		for line in "$@"; do
+			echo "$line"
+		done
+	} >"$file" || fail "cannot write $file"
+	chmod 600 "$file"
+}
+
+# ---- mount and unmount -------------------------------------------------
+
+# is_mounted MNT: MNT is a fuse.outboxfs mount in /proc/mounts.
+is_mounted()
+{
+	local m
+	m=$(realpath -m "$1")
+	awk -v m="$m" '$2 == m && $3 == "fuse.outboxfs" { found = 1 }
+		END { exit !found }' /proc/mounts
+}
+
+# mount_outbox MNT CONFIG [OPTS]: runs the daemon in the foreground in the
+# background, its stderr in a file, and waits (max 10 s) for the mount.
+# Sets OUTBOX_PID.
+mount_outbox()
+{
+	local mnt=$1 config=$2 opts=${3:-} log i pid
+	mkdir -p "$mnt"
+	mnt=$(realpath "$mnt")
+	lib_nmount=$((lib_nmount + 1))
+	log=$(dirname "$config")/outboxfs.$lib_nmount.log
+	"$OUTBOXFS" -f -o "config=$config${opts:+,$opts}" "$mnt" \
+		>>"$log" 2>&1 </dev/null &
+	pid=$!
+	lib_mount_pid[$mnt]=$pid
+	lib_mount_log[$mnt]=$log
+	lib_logs+=("$log")
+	OUTBOX_PID=$pid
+	for ((i = 0; i < 200; i++)); do
+		is_mounted "$mnt" && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			fail "outboxfs exited ($?) before mounting $mnt; its output:
+$(cat "$log")"
+		fi
+		sleep 0.05
+	done
+	fail "$mnt not mounted after 10 s; outboxfs output:
+$(cat "$log")"
+}
+
+# umount_outbox MNT: fusermount3 -u, wait (max 10 s) for the daemon to
+# exit; else lazy unmount and kill. Sets OUTBOX_RC to the daemon's exit
+# status (or 128+signal).
+umount_outbox()
+{
+	local mnt pid i
+	mnt=$(realpath -m "$1")
+	pid=${lib_mount_pid[$mnt]:-}
+	OUTBOX_RC=
+	if is_mounted "$mnt"; then
+		fusermount3 -u "$mnt" 2>/dev/null ||
+			{ sleep 0.2; fusermount3 -u "$mnt" 2>/dev/null; } ||
+			fusermount3 -u -z "$mnt" 2>/dev/null
+	fi
+	if [ -n "$pid" ]; then
+		for ((i = 0; i < 200; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			printf '# outboxfs (pid %s) still running 10 s after unmount; killing it\n' "$pid" >&2
+			fusermount3 -u -z "$mnt" 2>/dev/null
+			kill "$pid" 2>/dev/null
+			sleep 0.5
+			kill -9 "$pid" 2>/dev/null
+		fi
+		wait "$pid" 2>/dev/null
+		OUTBOX_RC=$?
+		unset "lib_mount_pid[$mnt]"
+	fi
+	is_mounted "$mnt" && fusermount3 -u -z "$mnt" 2>/dev/null
+	[ "$lib_cleaning" = 1 ] || san_check
+	return 0
+}
+
+# kill_outbox MNT: kill -9 the daemon (a crash) and lazily unmount.
+kill_outbox()
+{
+	local mnt pid
+	mnt=$(realpath -m "$1")
+	pid=${lib_mount_pid[$mnt]:-}
+	[ -n "$pid" ] || fail "kill_outbox: nothing mounted on $mnt by this test"
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	unset "lib_mount_pid[$mnt]"
+	fusermount3 -u -z "$mnt" 2>/dev/null
+	local i
+	for ((i = 0; i < 100; i++)); do
+		is_mounted "$mnt" || return 0
+		sleep 0.05
+	done
+	fail "$mnt still mounted after kill -9 and fusermount3 -u -z"
+}
+
+# outbox_log MNT: the daemon's stderr so far.
+outbox_log()
+{
+	local mnt
+	mnt=$(realpath -m "$1")
+	cat "${lib_mount_log[$mnt]:-/dev/null}" 2>/dev/null
+}
+
+# san_check: with OUTBOXFS_SAN=1, fail if a daemon reported an error.
+san_check()
+{
+	local log
+	[ "$OUTBOXFS_SAN" = 1 ] || return 0
+	for log in "${lib_logs[@]}"; do
+		[ -f "$log" ] || continue
+		if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
+			cat "$log" >&2
+			lib_logs=()
+			fail "sanitizer report in the daemon's output ($log)"
+		fi
+	done
+	return 0
+}
+
+# ---- waiting -----------------------------------------------------------
+
+# status_state FILE.status: the value of its state: line ("" if none).
+status_state()
+{
+	sed -n 's/^state: //p' "$1" 2>/dev/null | head -n1
+}
+
+# wait_state FILE.status STATE SECONDS: poll until state: is STATE
+# (several allowed as "sent|partial"). Fails early on a different final
+# state, and at the deadline with the status file shown.
+wait_state()
+{
+	local file=$1 want=$2 secs=$3 i n s
+	n=$((secs * 20))
+	for ((i = 0; i <= n; i++)); do
+		s=$(status_state "$file")
+		case "|$want|" in
+		*"|$s|"*) [ -n "$s" ] && return 0;;
+		esac
+		case $s in
+		sent|partial|failed)
+			fail "$file: expected state $want, found final state $s:
+$(cat "$file" 2>&1)";;
+		esac
+		sleep 0.05
+	done
+	fail "$file: state $want not reached in $secs s (state [$s]); it reads:
+$(cat "$file" 2>&1)"
+}
+
+# wait_until SECONDS CMD...: poll CMD every 50 ms; return 1 at the deadline.
+wait_until()
+{
+	local secs=$1 i n
+	shift
+	n=$((secs * 20))
+	for ((i = 0; i <= n; i++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# count_eml DIR: how many messages a capture server saved in DIR.
+count_eml()
+{
+	local n
+	n=$(find "$1" -maxdepth 1 -name '*.eml' 2>/dev/null | wc -l)
+	echo "$n"
+}
+
+# wait_count DIR N SECONDS: wait until DIR holds N .eml files.
+wait_count()
+{
+	local dir=$1 want=$2 secs=$3
+	_lib_count_ge() { [ "$(count_eml "$dir")" -ge "$want" ]; }
+	wait_until "$secs" _lib_count_ge ||
+		fail "$dir: expected $want messages received in $secs s, found $(count_eml "$dir")"
+}
+
+# only_eml DIR: the single .eml in DIR (fails unless exactly one).
+only_eml()
+{
+	local n
+	n=$(count_eml "$1")
+	[ "$n" = 1 ] || fail "$1: expected exactly 1 message received, found $n"
+	find "$1" -maxdepth 1 -name '*.eml'
+}
+
+# ---- skip and cleanup --------------------------------------------------
+
+# skip_without_fuse: exit 77 only when FUSE is truly absent.
+skip_without_fuse()
+{
+	if [ ! -e /dev/fuse ]; then
+		echo "SKIP: /dev/fuse is absent"
+		exit 77
+	fi
+	if ! command -v fusermount3 >/dev/null 2>&1; then
+		echo "SKIP: fusermount3 is not installed (Debian package fuse3)"
+		exit 77
+	fi
+	[ -x "$OUTBOXFS" ] || fail "the daemon $OUTBOXFS is not built"
+}
+
+# cleanup: unmount what we mounted, stop what we started, remove temp dirs.
+# Keeps the script's exit status, but turns a pass into a failure when a
+# sanitizer reported something.
+cleanup()
+{
+	local rc=$? mnt pid d
+	[ "$lib_cleaning" = 1 ] && return
+	lib_cleaning=1
+	for mnt in "${!lib_mount_pid[@]}"; do
+		umount_outbox "$mnt" 2>/dev/null
+	done
+	if declare -F lib_servers_cleanup >/dev/null; then
+		lib_servers_cleanup
+	fi
+	for pid in "${lib_pids[@]}"; do
+		stop_by_pid "$pid"
+	done
+	if [ "$OUTBOXFS_SAN" = 1 ]; then
+		for d in "${lib_logs[@]}"; do
+			[ -f "$d" ] || continue
+			if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$d"; then
+				echo "FAIL: sanitizer report in the daemon's output:" >&2
+				cat "$d" >&2
+				rc=1
+			fi
+		done
+	fi
+	if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
+		for d in "${lib_logs[@]}"; do
+			[ -s "$d" ] || continue
+			echo "--- daemon output $d (last 40 lines):" >&2
+			tail -n 40 "$d" >&2
+		done
+	fi
+	for d in "${lib_tmps[@]}"; do
+		# Never follow into a mount that is still there.
+		if grep -qF " $d/" /proc/mounts; then
+			echo "# leaving $d: something is still mounted inside" >&2
+			continue
+		fi
+		rm -rf "$d"
+	done
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
