@@ -426,3 +426,77 @@ cleanup()
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# ---- what a capture server received ------------------------------------
+
+# eml_with DIR TEXT: the received messages (.eml) in DIR that contain TEXT,
+# one path a line.
+eml_with()
+{
+	grep -lF -- "$2" "$1"/*.eml 2>/dev/null
+}
+
+# one_eml_with DIR TEXT: the single received message containing TEXT;
+# fails when there is none or more than one (a duplicate).
+one_eml_with()
+{
+	local found n
+	found=$(eml_with "$1" "$2")
+	n=$(printf '%s' "$found" | grep -c .)
+	[ "$n" = 1 ] || fail "$1: expected exactly one received message containing [$2], found $n: $found"
+	printf '%s\n' "$found"
+}
+
+# eml_body EML: the body of a received message with CRLF turned into LF.
+# Fails (exit 1, reason on stderr) when a line does not end in CRLF or a
+# bare CR is inside: nothing but CRLF may reach the wire.
+eml_body()
+{
+	"$PY" - "$1" <<'PYEOF'
+import sys
+data = open(sys.argv[1], "rb").read()
+lines = data.split(b"\r\n")
+if lines and lines[-1] == b"":
+    lines.pop()
+else:
+    sys.exit("%s: does not end in CRLF" % sys.argv[1])
+for i, l in enumerate(lines):
+    if b"\n" in l or b"\r" in l:
+        sys.exit("%s: line %d has a bare CR or LF: %r" % (sys.argv[1], i + 1, l))
+try:
+    blank = lines.index(b"")
+except ValueError:
+    sys.exit("%s: no blank line after the header" % sys.argv[1])
+out = b"".join(l + b"\n" for l in lines[blank + 1:])
+sys.stdout.buffer.write(out)
+PYEOF
+}
+
+# eml_headers EML: the header of a received message, unfolded, LF ends.
+eml_headers()
+{
+	"$PY" - "$1" <<'PYEOF'
+import sys
+data = open(sys.argv[1], "rb").read()
+head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+out = []
+for l in head.split("\r\n"):
+    if l[:1] in (" ", "\t") and out:
+        out[-1] += l
+    else:
+        out.append(l)
+print("\n".join(out))
+PYEOF
+}
+
+# assert_body EML EXPECTED: the body of EML (LF form) is exactly EXPECTED.
+assert_body()
+{
+	local got
+	got=$(eml_body "$1") || fail "$1 is not clean CRLF text"
+	[ "$got" = "$2" ] || fail "$1: body differs.
+expected:
+$2
+found:
+$got"
+}
