@@ -79,8 +79,10 @@ $D and talks only to 127.0.0.1.
 
 EOF
 
-start_testsmtpd "$D/received" || { echo "outboxfs demo: the capture server did not start" >&2; exit 1; }
-port=$SMTPD_PORT
+start_testsmtpd "$D/server" -d "$D/received" ||
+	{ echo "outboxfs demo: the capture server did not start" >&2; exit 1; }
+register_pid "$SMTPD_PID"
+port=$SMTP_PORT
 echo "1. A capture SMTP server listens on 127.0.0.1:$port; it saves each"
 echo "   message it receives in $D/received."
 
@@ -120,7 +122,7 @@ show cat "$D/outbox/hello.status"
 cat "$D/outbox/hello.status"
 state=$(status_state "$D/outbox/hello.status")
 
-eml=$(find "$D/received" -maxdepth 1 -name '*.eml' | head -n1)
+eml=$(find "$D/received" -maxdepth 1 -name '*.eml' | sort | head -n1)
 if [ -n "$eml" ]; then
 	echo
 	echo "4. What the server received ($(basename "$eml"), line ends shown as \\r):"

@@ -337,15 +337,16 @@ wait_until()
 	return 1
 }
 
-# count_eml DIR: how many messages a capture server saved in DIR.
+# count_eml DIR: how many messages a capture server saved in DIR (it
+# writes N.eml, then N.env: a message counts once its .env exists).
 count_eml()
 {
 	local n
-	n=$(find "$1" -maxdepth 1 -name '*.eml' 2>/dev/null | wc -l)
+	n=$(find "$1" -maxdepth 1 -name '*.env' 2>/dev/null | wc -l)
 	echo "$n"
 }
 
-# wait_count DIR N SECONDS: wait until DIR holds N .eml files.
+# wait_count DIR N SECONDS: wait until DIR holds N received messages.
 wait_count()
 {
 	local dir=$1 want=$2 secs=$3
@@ -354,13 +355,29 @@ wait_count()
 		fail "$dir: expected $want messages received in $secs s, found $(count_eml "$dir")"
 }
 
-# only_eml DIR: the single .eml in DIR (fails unless exactly one).
-only_eml()
+# ---- servers (tests/lib-servers.sh), stopped by cleanup -----------------
+
+# smtpd_start DIR [testsmtpd args...]: testsmtpd saving messages in DIR
+# (its port, pid and stderr files go there too). Sets SMTP_PORT and
+# SMTPD_PID.
+smtpd_start()
 {
-	local n
-	n=$(count_eml "$1")
-	[ "$n" = 1 ] || fail "$1: expected exactly 1 message received, found $n"
-	find "$1" -maxdepth 1 -name '*.eml'
+	local dir=$1
+	shift
+	start_testsmtpd "$dir" -d "$dir" "$@" ||
+		fail "testsmtpd did not start: $(cat "$dir/stderr" 2>/dev/null)"
+	register_pid "$SMTPD_PID"
+}
+
+# aiosmtpd_start DIR [aiosmtpd_server.py args...]: the same with
+# Python's aiosmtpd. Sets AIOSMTPD_PORT and AIOSMTPD_PID.
+aiosmtpd_start()
+{
+	local dir=$1
+	shift
+	start_aiosmtpd "$dir" -d "$dir" "$@" ||
+		fail "aiosmtpd did not start: $(cat "$dir/aio-stderr" 2>/dev/null)"
+	register_pid "$AIOSMTPD_PID"
 }
 
 # ---- skip and cleanup --------------------------------------------------
@@ -433,7 +450,10 @@ trap 'exit 143' TERM
 # one path a line.
 eml_with()
 {
-	grep -lF -- "$2" "$1"/*.eml 2>/dev/null
+	local f
+	for f in $(grep -lF -- "$2" "$1"/*.eml 2>/dev/null); do
+		[ -e "${f%.eml}.env" ] && printf '%s\n' "$f"
+	done
 }
 
 # one_eml_with DIR TEXT: the single received message containing TEXT;

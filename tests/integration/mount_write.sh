@@ -9,8 +9,8 @@ skip_without_fuse
 
 mk_tmp T
 mkdir -p "$T/rx" "$T/src"
-start_testsmtpd "$T/rx"
-write_config "$T/config" "$SMTPD_PORT"
+smtpd_start "$T/rx"
+write_config "$T/config" "$SMTP_PORT"
 # settle 400 ms: the >> and group cases reopen the file several times;
 # the gap between two opens of a script must stay well inside it.
 mount_outbox "$T/mnt" "$T/config" settle=400
