@@ -1,66 +1,1123 @@
-/* msg — placeholder until message preparation lands; every call fails. */
+/*
+ * msg — message preparation: from the file a user wrote to the envelope,
+ * the header that is sent, and the DATA byte stream.
+ *
+ * msg_prepare reads the header block (capped at MSG_MAX_HEADER) and scans
+ * the body in fixed chunks; msg_stream re-reads the body in chunks. Memory
+ * never grows with the body. Must never let a bare CR or LF, or an early
+ * "CRLF.CRLF", reach the wire, never send Bcc, never cut a header line,
+ * never accept a header value or an address that could inject a header
+ * or an SMTP command.
+ *
+ * Header rules, user-visible (outboxfs(1) repeats them):
+ * - header lines end in LF or CRLF; a CR elsewhere in the header block is
+ *   refused (a bare CR would be a line end to some readers: injection);
+ * - a header that needs no change is sent as written (CRLF line ends);
+ * - non-ASCII in Subject and other unstructured fields is sent as RFC 2047
+ *   encoded words, from the first word that needs it to the last;
+ *   non-ASCII display names in address fields likewise (the field is then
+ *   rewritten as "name <addr>, ...", comments dropped);
+ * - a line over 998 octets is folded at whitespace; an unstructured field
+ *   with a run over 998 octets without whitespace is sent entirely as
+ *   encoded words (which can be folded); a structured field (Message-ID,
+ *   References, ...) with such a run is refused.
+ */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
 #include "smtp/msg.h"
+#include "smtp/msg_int.h"
+
+#define MSG_CHUNK      (16 * 1024)     /* body bytes read at a time */
+#define MSG_LINE_MAX   998             /* RFC 5322 2.1.1, without CRLF */
+
+struct msg_hdr {
+	size_t name, name_len;      /* in the header buffer */
+	size_t raw, raw_end;        /* the field's lines, line ends included */
+	char *value;                /* unfolded, leading whitespace skipped */
+	size_t value_len;
+	int longline;               /* a physical line over 998 octets */
+	int nonascii;
+};
+
+struct msg_prep {
+	const struct msg_params *p;
+	struct msg *m;
+	char *buf;                  /* the header block as read */
+	size_t got;
+	struct msg_hdr *h;
+	size_t nh;
+	char *err;
+	size_t errlen;
+};
+
+static const char *const msg_addr_fields[] = {
+	"From", "To", "Cc", "Reply-To", "Sender", "Resent-From",
+	"Resent-Sender", "Resent-To", "Resent-Cc", NULL,
+};
+
+/* Fields with a grammar of their own: never RFC 2047-encoded. */
+static const char *const msg_structured_fields[] = {
+	"Date", "Message-ID", "In-Reply-To", "References", "Received",
+	"Return-Path", "MIME-Version", "Content-Type",
+	"Content-Transfer-Encoding", "Content-ID", "Content-Disposition",
+	"Resent-Date", "Resent-Message-ID", "DKIM-Signature", NULL,
+};
+
+static int msg_name_is(const struct msg_prep *w, const struct msg_hdr *h,
+    const char *name)
+{
+	return strlen(name) == h->name_len &&
+	    strncasecmp(w->buf + h->name, name, h->name_len) == 0;
+}
+
+static int msg_name_in(const struct msg_prep *w, const struct msg_hdr *h,
+    const char *const *names)
+{
+	for (; *names; names++)
+		if (msg_name_is(w, h, *names))
+			return 1;
+	return 0;
+}
+
+static ssize_t msg_pread_full(int fd, char *buf, size_t n, off_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, buf + got, n - got, off + (off_t)got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* ---- header block ---- */
+
+static int msg_name_ok(const char *s, size_t n)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 33 || (unsigned char)s[i] > 126 ||
+		    s[i] == ':')
+			return 0;
+	return 1;
+}
+
+static int msg_add_hdr(struct msg_prep *w, size_t line, size_t colon)
+{
+	struct msg_hdr *nh;
+
+	nh = realloc(w->h, (w->nh + 1) * sizeof(*w->h));
+	if (nh == NULL) {
+		msg_seterr(w->err, w->errlen, "out of memory");
+		return -1;
+	}
+	w->h = nh;
+	memset(&w->h[w->nh], 0, sizeof(*w->h));
+	w->h[w->nh].name = line;
+	w->h[w->nh].name_len = colon - line;
+	w->h[w->nh].raw = line;
+	w->nh++;
+	return 0;
+}
+
+/* Unfolds every field's value (line ends before whitespace removed). */
+static int msg_unfold(struct msg_prep *w)
+{
+	for (size_t k = 0; k < w->nh; k++) {
+		struct msg_hdr *h = &w->h[k];
+		size_t i = h->name + h->name_len + 1, o = 0;
+		char *v = malloc(h->raw_end - i + 1);
+
+		if (v == NULL) {
+			msg_seterr(w->err, w->errlen, "out of memory");
+			return -1;
+		}
+		for (; i < h->raw_end; i++) {
+			char c = w->buf[i];
+
+			if (c == '\r' || c == '\n')
+				continue;
+			if (o == 0 && (c == ' ' || c == '\t'))
+				continue;
+			if ((unsigned char)c >= 0x80)
+				h->nonascii = 1;
+			v[o++] = c;
+		}
+		v[o] = '\0';
+		h->value = v;
+		h->value_len = o;
+	}
+	return 0;
+}
+
+/*
+ * Splits the header block into fields. Sets *body_off to the first byte
+ * after the blank line (or the end of the file when there is none).
+ */
+static int msg_parse_header(struct msg_prep *w, int eof, off_t *body_off)
+{
+	size_t pos = 0;
+	unsigned lineno = 0;
+
+	for (;;) {
+		size_t e, next, content_end, colon;
+		char *nl;
+
+		lineno++;
+		if (pos >= w->got) {
+			if (!eof)
+				goto toobig;
+			*body_off = (off_t)w->got;
+			break;
+		}
+		nl = memchr(w->buf + pos, '\n', w->got - pos);
+		if (nl == NULL) {
+			if (!eof)
+				goto toobig;
+			e = w->got;
+			next = w->got;
+		} else {
+			e = (size_t)(nl - w->buf);
+			next = e + 1;
+		}
+		content_end = e;
+		if (nl && content_end > pos && w->buf[content_end - 1] == '\r')
+			content_end--;
+		if (next > MSG_MAX_HEADER)
+			goto toobig;
+		if (content_end == pos) {
+			*body_off = (off_t)next;
+			break;
+		}
+		for (size_t i = pos; i < content_end; i++) {
+			if (w->buf[i] == '\0') {
+				msg_seterr(w->err, w->errlen, "line %u of the "
+				    "header block contains a NUL byte",
+				    lineno);
+				return -1;
+			}
+			if (w->buf[i] == '\r') {
+				msg_seterr(w->err, w->errlen, "line %u of the "
+				    "header block contains a carriage return "
+				    "that does not end the line (header "
+				    "injection?)", lineno);
+				return -1;
+			}
+		}
+		if (w->buf[pos] == ' ' || w->buf[pos] == '\t') {
+			if (w->nh == 0)
+				goto noheader;
+			w->h[w->nh - 1].raw_end = next;
+			if (content_end - pos > MSG_LINE_MAX)
+				w->h[w->nh - 1].longline = 1;
+			pos = next;
+			continue;
+		}
+		nl = memchr(w->buf + pos, ':', content_end - pos);
+		colon = nl ? (size_t)(nl - w->buf) : 0;
+		if (nl == NULL || !msg_name_ok(w->buf + pos, colon - pos)) {
+			char shown[80];
+
+			if (w->nh == 0)
+				goto noheader;
+			msg_sanitize(w->buf + pos, content_end - pos, shown,
+			    sizeof(shown));
+			msg_seterr(w->err, w->errlen, "line %u is not a header "
+			    "(Name: value): \"%s\"; put a blank line between "
+			    "the headers and the body", lineno, shown);
+			return -1;
+		}
+		if (msg_add_hdr(w, pos, colon) < 0)
+			return -1;
+		w->h[w->nh - 1].raw_end = next;
+		if (content_end - pos > MSG_LINE_MAX)
+			w->h[w->nh - 1].longline = 1;
+		pos = next;
+	}
+	if (w->nh == 0)
+		goto noheader;
+	return msg_unfold(w);
+noheader:
+	msg_seterr(w->err, w->errlen, "no header block: start the file with "
+	    "To: and Subject: lines, then a blank line");
+	return -1;
+toobig:
+	msg_seterr(w->err, w->errlen, "header block larger than %d KiB (is "
+	    "the blank line between headers and body missing?)",
+	    MSG_MAX_HEADER / 1024);
+	return -1;
+}
+
+/* ---- recipients and sender ---- */
+
+static int msg_same_addr(const char *a, const char *b)
+{
+	const char *ata = strrchr(a, '@'), *atb = strrchr(b, '@');
+
+	if (ata == NULL || atb == NULL)
+		return strcmp(a, b) == 0;
+	return ata - a == atb - b && memcmp(a, b, (size_t)(ata - a)) == 0 &&
+	    strcasecmp(ata, atb) == 0;
+}
+
+static int msg_is_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
+}
+
+static int msg_rcpt_cb(void *vw, enum msg_addr_kind kind, const char *name,
+    size_t namelen, const char *addr, char *err, size_t errlen)
+{
+	struct msg_prep *w = vw;
+	struct msg *m = w->m;
+	char **nr, *dup;
+
+	(void)name;
+	(void)namelen;
+	if (kind != MSG_ADDR_MAILBOX)
+		return 0;
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (msg_same_addr(m->rcpts[i], addr))
+			return 0;
+	if (m->nrcpts >= MSG_MAX_RCPTS) {
+		msg_seterr(err, errlen, "more than %d recipients: split the "
+		    "message", MSG_MAX_RCPTS);
+		return -1;
+	}
+	dup = strdup(addr);
+	nr = dup ? realloc(m->rcpts, (m->nrcpts + 1) * sizeof(*nr)) : NULL;
+	if (nr == NULL) {
+		free(dup);
+		msg_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	m->rcpts = nr;
+	m->rcpts[m->nrcpts++] = dup;
+	if (!msg_is_ascii(dup))
+		m->smtputf8 = 1;
+	return 0;
+}
+
+struct msg_first {
+	char *addr;                 /* the first mailbox, malloc'd */
+};
+
+static int msg_first_cb(void *vf, enum msg_addr_kind kind, const char *name,
+    size_t namelen, const char *addr, char *err, size_t errlen)
+{
+	struct msg_first *f = vf;
+
+	(void)name;
+	(void)namelen;
+	if (kind != MSG_ADDR_MAILBOX || f->addr)
+		return 0;
+	f->addr = strdup(addr);
+	if (f->addr == NULL) {
+		msg_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the header that is sent ---- */
+
+static int msg_needs_2047(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] >= 0x80)
+			return 1;
+		if (s[i] == '=' && i + 1 < n && s[i + 1] == '?')
+			return 1;
+	}
+	return 0;
+}
+
+static int msg_longest_word(const char *s, size_t n)
+{
+	size_t run = 0, best = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		run = (s[i] == ' ' || s[i] == '\t') ? 0 : run + 1;
+		if (run > best)
+			best = run;
+	}
+	return best > 900;
+}
+
+struct msg_rebuild {
+	struct msg_buf *b;
+	const char *sep;
+};
+
+static int msg_phrase(struct msg_buf *b, const char *s, size_t n)
+{
+	int plain = 1;
+
+	if (msg_needs_2047(s, n) || msg_longest_word(s, n))
+		return msg_rfc2047(b, s, n);
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && !((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') ||
+		    strchr("!#$%&'*+-/=?^_`{|}~", s[i])))
+			plain = 0;
+	if (plain)
+		return msg_buf_add(b, s, n);
+	if (msg_buf_add(b, "\"", 1) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if ((s[i] == '"' || s[i] == '\\') &&
+		    msg_buf_add(b, "\\", 1) < 0)
+			return -1;
+		if (msg_buf_add(b, s + i, 1) < 0)
+			return -1;
+	}
+	return msg_buf_add(b, "\"", 1);
+}
+
+static int msg_rebuild_cb(void *vr, enum msg_addr_kind kind,
+    const char *name, size_t namelen, const char *addr, char *err,
+    size_t errlen)
+{
+	struct msg_rebuild *r = vr;
+	int rc = 0;
+
+	switch (kind) {
+	case MSG_ADDR_GROUP_START:
+		rc = msg_buf_adds(r->b, r->sep);
+		if (rc == 0)
+			rc = msg_phrase(r->b, name, namelen);
+		if (rc == 0)
+			rc = msg_buf_adds(r->b, ":");
+		r->sep = " ";
+		break;
+	case MSG_ADDR_GROUP_END:
+		rc = msg_buf_adds(r->b, ";");
+		r->sep = ", ";
+		break;
+	case MSG_ADDR_MAILBOX:
+		rc = msg_buf_adds(r->b, r->sep);
+		if (rc == 0 && namelen > 0) {
+			rc = msg_phrase(r->b, name, namelen);
+			if (rc == 0)
+				rc = msg_buf_adds(r->b, " <");
+			if (rc == 0)
+				rc = msg_buf_adds(r->b, addr);
+			if (rc == 0)
+				rc = msg_buf_adds(r->b, ">");
+		} else if (rc == 0)
+			rc = msg_buf_adds(r->b, addr);
+		r->sep = ", ";
+		break;
+	}
+	if (rc < 0)
+		msg_seterr(err, errlen, "header too large");
+	return rc;
+}
+
+/* An unstructured value with the words from the first that needs
+ * encoding to the last as encoded words (WHOLE: all of it). */
+static int msg_unstructured(struct msg_buf *b, const char *v, size_t n,
+    int whole)
+{
+	size_t first = n, last = 0, i = 0;
+
+	if (whole)
+		return msg_rfc2047(b, v, n);
+	while (i < n) {
+		size_t s, e;
+
+		while (i < n && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		s = i;
+		while (i < n && v[i] != ' ' && v[i] != '\t')
+			i++;
+		e = i;
+		if (e > s && msg_needs_2047(v + s, e - s)) {
+			if (first == n)
+				first = s;
+			last = e;
+		}
+	}
+	if (first == n)
+		return msg_buf_add(b, v, n);
+	if (msg_buf_add(b, v, first) < 0 ||
+	    msg_rfc2047(b, v + first, last - first) < 0 ||
+	    msg_buf_add(b, v + last, n - last) < 0)
+		return -1;
+	return 0;
+}
+
+/* Copies a field as written, with CRLF line ends. */
+static int msg_copy_raw(struct msg_prep *w, const struct msg_hdr *h,
+    struct msg_buf *out)
+{
+	size_t i = h->raw;
+
+	while (i < h->raw_end) {
+		size_t e = i;
+
+		while (e < h->raw_end && w->buf[e] != '\n' && w->buf[e] != '\r')
+			e++;
+		if (msg_buf_add(out, w->buf + i, e - i) < 0 ||
+		    msg_buf_add(out, "\r\n", 2) < 0)
+			return -1;
+		if (e < h->raw_end && w->buf[e] == '\r')
+			e++;
+		i = e + 1;
+	}
+	return 0;
+}
+
+static int msg_emit_hdr(struct msg_prep *w, const struct msg_hdr *h,
+    struct msg_buf *out)
+{
+	struct msg_buf line = { .max = 4 * MSG_MAX_HEADER };
+	int addr = msg_name_in(w, h, msg_addr_fields);
+	int structured = msg_name_in(w, h, msg_structured_fields);
+	int rc = -1;
+
+	if (!h->nonascii && !h->longline) {
+		if (msg_copy_raw(w, h, out) < 0)
+			goto toolarge;
+		return 0;
+	}
+	if (h->nonascii && !msg_utf8_valid(h->value, h->value_len)) {
+		msg_seterr(w->err, w->errlen, "header %.*s: not valid UTF-8 "
+		    "(save the file as UTF-8)", (int)h->name_len,
+		    w->buf + h->name);
+		return -1;
+	}
+	if (msg_buf_add(&line, w->buf + h->name, h->name_len) < 0 ||
+	    msg_buf_adds(&line, ": ") < 0)
+		goto toolarge;
+	if (addr) {
+		struct msg_rebuild r = { &line, "" };
+
+		if (msg_addr_walk(h->value, h->value_len, msg_rebuild_cb, &r,
+		    w->err, w->errlen) < 0)
+			goto out;
+	} else if (structured || !h->nonascii) {
+		if (msg_buf_add(&line, h->value, h->value_len) < 0)
+			goto toolarge;
+	} else if (msg_unstructured(&line, h->value, h->value_len, 0) < 0)
+		goto toolarge;
+	if (msg_fold(out, line.p, line.len) == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (addr || structured) {
+		msg_seterr(w->err, w->errlen, "header %.*s has a run of over "
+		    "%d characters without a space to fold at",
+		    (int)h->name_len, w->buf + h->name, MSG_LINE_MAX);
+		goto out;
+	}
+	/* an unstructured run too long to fold: encoded words can be */
+	line.len = h->name_len + 2;
+	if (msg_unstructured(&line, h->value, h->value_len, 1) < 0 ||
+	    msg_fold(out, line.p, line.len) < 0)
+		goto toolarge;
+	rc = 0;
+	goto out;
+toolarge:
+	msg_seterr(w->err, w->errlen, "header too large");
+out:
+	msg_buf_free(&line);
+	return rc;
+}
+
+static int msg_add_line(struct msg_buf *out, const char *name,
+    const char *value, char *err, size_t errlen)
+{
+	struct msg_buf line = { .max = MSG_MAX_HEADER };
+	int rc = -1;
+
+	if (msg_buf_adds(&line, name) == 0 && msg_buf_adds(&line, ": ") == 0 &&
+	    msg_buf_adds(&line, value) == 0 &&
+	    msg_fold(out, line.p, line.len) == 0)
+		rc = 0;
+	else
+		msg_seterr(err, errlen, "header too large");
+	msg_buf_free(&line);
+	return rc;
+}
+
+static void msg_date(time_t now, char *buf, size_t len)
+{
+	static const char *const day[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
+	    "Fri", "Sat" };
+	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+
+	if (gmtime_r(&now, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	(void)snprintf(buf, len, "%s, %d %s %04d %02d:%02d:%02d +0000",
+	    day[tm.tm_wday % 7], tm.tm_mday, mon[tm.tm_mon % 12],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static int msg_domain_ok(const char *d)
+{
+	size_t n = strlen(d);
+
+	if (n == 0 || n > 255)
+		return 0;
+	for (; *d; d++)
+		if (!((*d >= 'a' && *d <= 'z') || (*d >= 'A' && *d <= 'Z') ||
+		    (*d >= '0' && *d <= '9') || *d == '-' || *d == '.'))
+			return 0;
+	return 1;
+}
+
+static int msg_make_id(const struct msg_params *p, time_t now, char *buf,
+    size_t len, char *err, size_t errlen)
+{
+	unsigned char rnd[8];
+	char hex[sizeof(rnd) * 2 + 1];
+	const char *dom = p->domain && msg_domain_ok(p->domain) ?
+	    p->domain : "localhost";
+	struct tm tm;
+	int n;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		msg_seterr(err, errlen, "no random bytes for the Message-ID");
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(rnd); i++) {
+		hex[2 * i] = "0123456789abcdef"[rnd[i] >> 4];
+		hex[2 * i + 1] = "0123456789abcdef"[rnd[i] & 15];
+	}
+	hex[sizeof(hex) - 1] = '\0';
+	if (gmtime_r(&now, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	n = snprintf(buf, len, "<%04d%02d%02d%02d%02d%02d.%s@%s>",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, hex, dom);
+	if (n < 0 || (size_t)n >= len) {
+		msg_seterr(err, errlen, "domain too long for a Message-ID");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the body ---- */
+
+struct msg_scan {
+	uint64_t bytes;             /* in the file */
+	uint64_t wire;              /* normalised and dot-stuffed, as is */
+	uint64_t wire_qp;           /* the same, quoted-printable */
+	size_t maxline;             /* longest wire line, CRLF excluded */
+	int eightbit, nul;
+};
+
+static void msg_count_lines(const char *s, size_t n, size_t *cur,
+    size_t *max)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\r') {
+			if (*cur > *max)
+				*max = *cur;
+			*cur = 0;
+		} else if (s[i] != '\n')
+			(*cur)++;
+	}
+}
+
+static int msg_scan_body(int fd, off_t off, struct msg_scan *st,
+    char *err, size_t errlen)
+{
+	char *in = malloc(MSG_CHUNK), *ds = malloc(2 * MSG_CHUNK + 2);
+	char *qp = malloc(MSG_QP_OUT(MSG_CHUNK));
+	char *qds = malloc(2 * MSG_QP_OUT(MSG_CHUNK) + 2);
+	struct msg_dotstuff d, dq;
+	struct msg_qp q;
+	size_t cur = 0;
+	int rc = -1;
+
+	memset(st, 0, sizeof(*st));
+	if (!in || !ds || !qp || !qds) {
+		msg_seterr(err, errlen, "out of memory");
+		goto out;
+	}
+	msg_dotstuff_init(&d);
+	msg_dotstuff_init(&dq);
+	msg_qp_init(&q);
+	for (;;) {
+		ssize_t r = msg_pread_full(fd, in, MSG_CHUNK,
+		    off + (off_t)st->bytes);
+		size_t n, qn;
+
+		if (r < 0) {
+			msg_seterr(err, errlen, "reading the message: %s",
+			    strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		for (ssize_t i = 0; i < r; i++) {
+			if ((unsigned char)in[i] >= 0x80)
+				st->eightbit = 1;
+			else if (in[i] == '\0')
+				st->nul = 1;
+		}
+		st->bytes += (uint64_t)r;
+		n = msg_dotstuff(&d, in, (size_t)r, ds);
+		msg_count_lines(ds, n, &cur, &st->maxline);
+		st->wire += n;
+		qn = msg_qp(&q, in, (size_t)r, qp);
+		st->wire_qp += msg_dotstuff(&dq, qp, qn, qds);
+		if ((size_t)r < MSG_CHUNK)
+			break;
+	}
+	if (cur > st->maxline)
+		st->maxline = cur;
+	st->wire += msg_dotstuff_finish(&d, ds);
+	{
+		size_t qn = msg_qp_finish(&q, qp);
+
+		st->wire_qp += msg_dotstuff(&dq, qp, qn, qds);
+		st->wire_qp += msg_dotstuff_finish(&dq, qds);
+	}
+	rc = 0;
+out:
+	free(in);
+	free(ds);
+	free(qp);
+	free(qds);
+	return rc;
+}
+
+/* The MIME lines msg_stream adds for a body it encodes. */
+static const char *msg_mime_lines(enum msg_body body, int qp)
+{
+	if (body != MSG_BODY_8BIT && body != MSG_BODY_QP)
+		return "";
+	return qp ? "MIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n" :
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n";
+}
+
+/* Header lines that start with '.' get one more byte on the wire. */
+static uint64_t msg_header_dots(const char *s, size_t n)
+{
+	uint64_t dots = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '.' && (i == 0 || s[i - 1] == '\n'))
+			dots++;
+	return dots;
+}
+
+/* ---- msg_prepare ---- */
+
+void msg_free(struct msg *m)
+{
+	if (m == NULL)
+		return;
+	free(m->from);
+	for (size_t i = 0; i < m->nrcpts; i++)
+		free(m->rcpts[i]);
+	free(m->rcpts);
+	free(m->message_id);
+	free(m->subject);
+	free(m->header);
+	memset(m, 0, sizeof(*m));
+}
+
+static void msg_prep_free(struct msg_prep *w)
+{
+	for (size_t i = 0; i < w->nh; i++)
+		free(w->h[i].value);
+	free(w->h);
+	free(w->buf);
+}
+
+static char *msg_trimdup(const char *s, size_t n)
+{
+	char *d;
+
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	d = malloc(n + 1);
+	if (d) {
+		memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	return d;
+}
 
 int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
     char *err, size_t errlen)
 {
-	(void)fd; (void)p;
+	struct msg_prep w = { .p = p, .m = m, .err = err, .errlen = errlen };
+	struct msg_buf hb = { .max = 4 * MSG_MAX_HEADER + 4096 };
+	struct msg_first from_hdr = { NULL };
+	struct msg_scan st;
+	const size_t cap = MSG_MAX_HEADER + 3;
+	off_t body_off = 0;
+	ssize_t r;
+	int nfrom = 0, has_date = 0, has_mime = 0, ok = 0;
+	time_t now = p->now ? p->now : time(NULL);
+	char line[512];
+	uint64_t head;
+
 	memset(m, 0, sizeof(*m));
-	snprintf(err, errlen, "message preparation not built yet");
-	return -1;
+	w.buf = malloc(cap);
+	if (w.buf == NULL) {
+		msg_seterr(err, errlen, "out of memory");
+		goto out;
+	}
+	r = msg_pread_full(fd, w.buf, cap, 0);
+	if (r < 0) {
+		msg_seterr(err, errlen, "reading the message: %s",
+		    strerror(errno));
+		goto out;
+	}
+	w.got = (size_t)r;
+	if (msg_parse_header(&w, w.got < cap, &body_off) < 0)
+		goto out;
+
+	for (size_t i = 0; i < w.nh; i++) {
+		struct msg_hdr *h = &w.h[i];
+
+		if (msg_name_is(&w, h, "To") || msg_name_is(&w, h, "Cc") ||
+		    msg_name_is(&w, h, "Bcc")) {
+			if (msg_addr_walk(h->value, h->value_len, msg_rcpt_cb,
+			    &w, err, errlen) < 0)
+				goto field_err;
+		} else if (msg_name_is(&w, h, "From")) {
+			if (++nfrom > 1) {
+				msg_seterr(err, errlen, "more than one From: "
+				    "line");
+				goto out;
+			}
+			if (msg_addr_walk(h->value, h->value_len, msg_first_cb,
+			    &from_hdr, err, errlen) < 0)
+				goto field_err;
+			if (from_hdr.addr == NULL) {
+				msg_seterr(err, errlen, "empty From: line: "
+				    "write an address or remove the line");
+				goto out;
+			}
+		} else if (msg_name_is(&w, h, "Subject")) {
+			if (m->subject == NULL &&
+			    (m->subject = msg_trimdup(h->value,
+			    h->value_len)) == NULL)
+				goto oom;
+		} else if (msg_name_is(&w, h, "Message-ID")) {
+			if (m->message_id == NULL &&
+			    (m->message_id = msg_trimdup(h->value,
+			    h->value_len)) == NULL)
+				goto oom;
+		} else if (msg_name_is(&w, h, "Date")) {
+			has_date = 1;
+		} else if (msg_name_is(&w, h, "MIME-Version") ||
+		    msg_name_is(&w, h, "Content-Type") ||
+		    msg_name_is(&w, h, "Content-Transfer-Encoding")) {
+			has_mime = 1;
+		} else if (msg_name_is(&w, h, "Attach")) {
+			msg_seterr(err, errlen, "Attach: lines are only "
+			    "understood when the message is submitted "
+			    "through the outbox");
+			goto out;
+		}
+		continue;
+field_err:
+		{
+			/* prefix the field name to the walker's reason */
+			char why[400];
+
+			(void)snprintf(why, sizeof(why), "%s", err);
+			msg_seterr(err, errlen, "%.*s: %s", (int)h->name_len,
+			    w.buf + h->name, why);
+			goto out;
+		}
+	}
+
+	/* the envelope sender */
+	if (p->from && p->from[0]) {
+		char why[200];
+
+		if (msg_check_addr(p->from, why, sizeof(why)) < 0) {
+			char shown[80];
+
+			msg_sanitize(p->from, strlen(p->from), shown,
+			    sizeof(shown));
+			msg_seterr(err, errlen, "from in the configuration "
+			    "(%s): %s", shown, why);
+			goto out;
+		}
+		m->from = strdup(p->from);
+	} else if (from_hdr.addr) {
+		m->from = strdup(from_hdr.addr);
+	} else {
+		msg_seterr(err, errlen, "no sender: add a From: line or set "
+		    "from in the configuration");
+		goto out;
+	}
+	if (m->from == NULL)
+		goto oom;
+	if (!msg_is_ascii(m->from))
+		m->smtputf8 = 1;
+	if (m->nrcpts == 0) {
+		msg_seterr(err, errlen, "no recipient: add a To:, Cc: or Bcc: "
+		    "line");
+		goto out;
+	}
+	if (m->subject == NULL && (m->subject = strdup("")) == NULL)
+		goto oom;
+
+	/* the header that is sent */
+	for (size_t i = 0; i < w.nh; i++) {
+		struct msg_hdr *h = &w.h[i];
+
+		if (msg_name_is(&w, h, "Bcc") || msg_name_is(&w, h,
+		    "Resent-Bcc"))
+			continue;
+		if (msg_emit_hdr(&w, h, &hb) < 0)
+			goto out;
+	}
+	if (nfrom == 0 && msg_add_line(&hb, "From", p->from, err, errlen) < 0)
+		goto out;
+	if (!has_date) {
+		msg_date(now, line, sizeof(line));
+		if (msg_add_line(&hb, "Date", line, err, errlen) < 0)
+			goto out;
+	}
+	if (m->message_id == NULL) {
+		if (msg_make_id(p, now, line, sizeof(line), err, errlen) < 0)
+			goto out;
+		if (msg_add_line(&hb, "Message-ID", line, err, errlen) < 0)
+			goto out;
+		if ((m->message_id = strdup(line)) == NULL)
+			goto oom;
+	}
+
+	/* the body */
+	if (msg_scan_body(fd, body_off, &st, err, errlen) < 0)
+		goto out;
+	m->body_off = body_off;
+	m->body_len = st.bytes;
+	m->body_8bit = st.eightbit;
+	if (has_mime) {
+		if (st.maxline > MSG_LINE_MAX) {
+			msg_seterr(err, errlen, "the body has a line of %zu "
+			    "octets (the limit is %d) and its own MIME "
+			    "headers, so it cannot be re-encoded: encode that "
+			    "part as quoted-printable or base64",
+			    st.maxline, MSG_LINE_MAX);
+			goto out;
+		}
+		if (st.nul) {
+			msg_seterr(err, errlen, "the body contains NUL bytes "
+			    "and has its own MIME headers: encode that part "
+			    "as base64");
+			goto out;
+		}
+		m->body = MSG_BODY_ASIS;
+	} else if (st.maxline > MSG_LINE_MAX || st.nul)
+		m->body = MSG_BODY_QP;
+	else if (st.eightbit)
+		m->body = MSG_BODY_8BIT;
+	else
+		m->body = MSG_BODY_7BIT;
+
+	m->header = hb.p ? hb.p : strdup("");
+	hb.p = NULL;
+	m->header_len = hb.len;
+	if (m->header == NULL)
+		goto oom;
+	head = m->header_len + msg_header_dots(m->header, m->header_len) +
+	    strlen(msg_mime_lines(m->body, 1)) + 2;
+	switch (m->body) {
+	case MSG_BODY_7BIT:
+	case MSG_BODY_ASIS:
+		m->size = head + st.wire;
+		break;
+	case MSG_BODY_8BIT:
+		m->size = head + (st.wire > st.wire_qp ? st.wire : st.wire_qp);
+		break;
+	case MSG_BODY_QP:
+		m->size = head + st.wire_qp;
+		break;
+	}
+	if (p->max_size && m->size > p->max_size) {
+		msg_seterr(err, errlen, "message too large: %llu bytes, "
+		    "max_size is %llu", (unsigned long long)m->size,
+		    (unsigned long long)p->max_size);
+		goto out;
+	}
+	ok = 1;
+	goto out;
+oom:
+	msg_seterr(err, errlen, "out of memory");
+out:
+	msg_buf_free(&hb);
+	free(from_hdr.addr);
+	msg_prep_free(&w);
+	if (!ok) {
+		msg_free(m);
+		return -1;
+	}
+	return 0;
 }
 
-void msg_free(struct msg *m) { memset(m, 0, sizeof(*m)); }
+/* ---- msg_stream ---- */
 
-int msg_parse_addrlist(const char *value, size_t len, char ***list,
-    size_t *n, char *err, size_t errlen)
-{
-	(void)value; (void)len; (void)list; (void)n;
-	snprintf(err, errlen, "not built yet");
-	return -1;
-}
-
-int msg_check_addr(const char *addr, char *err, size_t errlen)
-{
-	(void)addr;
-	snprintf(err, errlen, "not built yet");
-	return -1;
-}
+struct msg_stream {
+	const struct msg *m;
+	int fd;
+	int qp;                     /* the body is encoded quoted-printable */
+	int eightbit;               /* BODY=8BITMIME */
+	struct msg_dotstuff ds;
+	struct msg_qp q;
+	uint64_t body_done;         /* file bytes consumed */
+	int finished;
+	char *in, *qbuf;
+	char *obuf;                 /* wire bytes waiting for the caller */
+	size_t olen, opos, ocap;
+};
 
 int msg_stream_open(const struct msg *m, int fd, int eightbit_ok,
     struct msg_stream **out, char *err, size_t errlen)
 {
-	(void)m; (void)fd; (void)eightbit_ok;
+	struct msg_stream *s = calloc(1, sizeof(*s));
+	const char *mime;
+	size_t hlen, need;
+
 	*out = NULL;
-	snprintf(err, errlen, "not built yet");
+	if (s == NULL)
+		goto oom;
+	s->m = m;
+	s->fd = fd;
+	s->qp = m->body == MSG_BODY_QP ||
+	    (m->body == MSG_BODY_8BIT && !eightbit_ok);
+	s->eightbit = eightbit_ok && (m->body == MSG_BODY_8BIT ||
+	    (m->body == MSG_BODY_ASIS && m->body_8bit));
+	mime = msg_mime_lines(m->body, s->qp);
+	hlen = m->header_len + strlen(mime) + 2;
+	s->ocap = 2 * MSG_QP_OUT(MSG_CHUNK) + 2;
+	need = 2 * hlen + 2;
+	if (need > s->ocap)
+		s->ocap = need;
+	s->obuf = malloc(s->ocap);
+	s->in = malloc(MSG_CHUNK);
+	s->qbuf = malloc(MSG_QP_OUT(MSG_CHUNK));
+	if (!s->obuf || !s->in || !s->qbuf)
+		goto oom;
+	msg_dotstuff_init(&s->ds);
+	msg_qp_init(&s->q);
+	s->olen = msg_dotstuff(&s->ds, m->header, m->header_len, s->obuf);
+	s->olen += msg_dotstuff(&s->ds, mime, strlen(mime), s->obuf + s->olen);
+	s->olen += msg_dotstuff(&s->ds, "\r\n", 2, s->obuf + s->olen);
+	*out = s;
+	return 0;
+oom:
+	msg_stream_free(s);
+	msg_seterr(err, errlen, "out of memory");
 	return -1;
 }
 
-int msg_stream_8bit(const struct msg_stream *s) { (void)s; return 0; }
+int msg_stream_8bit(const struct msg_stream *s)
+{
+	return s->eightbit;
+}
+
+static int msg_stream_fill(struct msg_stream *s, char *err, size_t errlen)
+{
+	uint64_t left = s->m->body_len - s->body_done;
+	size_t want = left < MSG_CHUNK ? (size_t)left : MSG_CHUNK;
+	ssize_t r = 0;
+
+	s->olen = s->opos = 0;
+	if (want > 0) {
+		r = msg_pread_full(s->fd, s->in, want,
+		    s->m->body_off + (off_t)s->body_done);
+		if (r < 0) {
+			msg_seterr(err, errlen, "reading the message: %s",
+			    strerror(errno));
+			return -1;
+		}
+		if ((size_t)r < want) {
+			msg_seterr(err, errlen, "the message file became "
+			    "shorter while it was sent");
+			return -1;
+		}
+		s->body_done += (uint64_t)r;
+		if (s->qp) {
+			size_t qn = msg_qp(&s->q, s->in, (size_t)r, s->qbuf);
+
+			s->olen = msg_dotstuff(&s->ds, s->qbuf, qn, s->obuf);
+		} else
+			s->olen = msg_dotstuff(&s->ds, s->in, (size_t)r,
+			    s->obuf);
+	}
+	if (s->body_done == s->m->body_len) {
+		if (s->qp) {
+			size_t qn = msg_qp_finish(&s->q, s->qbuf);
+
+			s->olen += msg_dotstuff(&s->ds, s->qbuf, qn,
+			    s->obuf + s->olen);
+		}
+		s->olen += msg_dotstuff_finish(&s->ds, s->obuf + s->olen);
+		s->finished = 1;
+	}
+	return 0;
+}
 
 ssize_t msg_stream_read(struct msg_stream *s, char *buf, size_t cap,
     char *err, size_t errlen)
 {
-	(void)s; (void)buf; (void)cap;
-	snprintf(err, errlen, "not built yet");
-	return -1;
+	size_t n = 0;
+
+	while (n < cap) {
+		size_t k;
+
+		if (s->opos == s->olen) {
+			if (s->finished)
+				break;
+			if (msg_stream_fill(s, err, errlen) < 0)
+				return -1;
+			continue;
+		}
+		k = s->olen - s->opos;
+		if (k > cap - n)
+			k = cap - n;
+		memcpy(buf + n, s->obuf + s->opos, k);
+		s->opos += k;
+		n += k;
+	}
+	return (ssize_t)n;
 }
 
-void msg_stream_free(struct msg_stream *s) { (void)s; }
-
-void msg_dotstuff_init(struct msg_dotstuff *d) { memset(d, 0, sizeof(*d)); }
-
-size_t msg_dotstuff(struct msg_dotstuff *d, const char *in, size_t len,
-    char *out)
+void msg_stream_free(struct msg_stream *s)
 {
-	(void)d; (void)in; (void)len; (void)out;
-	return 0;
-}
-
-size_t msg_dotstuff_finish(struct msg_dotstuff *d, char *out)
-{
-	(void)d; (void)out;
-	return 0;
+	if (s == NULL)
+		return;
+	free(s->in);
+	free(s->qbuf);
+	free(s->obuf);
+	free(s);
 }

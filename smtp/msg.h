@@ -59,6 +59,9 @@ struct msg {
 	enum msg_body body;
 	int smtputf8;             /* an address is not ASCII */
 	uint64_t size;            /* estimated bytes on the wire (SIZE=) */
+	int body_8bit;            /* the body has bytes >= 0x80 (an ASIS
+	                           * body is then sent with BODY=8BITMIME
+	                           * where the server offers it) */
 };
 
 /*
@@ -129,5 +132,30 @@ size_t msg_dotstuff(struct msg_dotstuff *d, const char *in, size_t len,
 
 /* Ends the text: writes CRLF if the last line had none (OUT holds 2). */
 size_t msg_dotstuff_finish(struct msg_dotstuff *d, char *out);
+
+/*
+ * A streaming quoted-printable encoder (RFC 2045 6.7) for a text body:
+ * LF, CRLF and a bare CR are hard line breaks (CRLF out); other bytes
+ * outside 33..126, and '=', become =XX; a space or tab before a line
+ * break is encoded; output lines are at most 76 characters, with soft
+ * breaks ("=" CRLF). Used by msg_stream; exposed for unit tests.
+ */
+struct msg_qp {
+	int linelen;              /* characters on the current output line */
+	int pending;              /* a space or tab held back, or 0 */
+	int saw_cr;               /* last input byte was a CR */
+};
+
+#define MSG_QP_OUT(len) (6 * (size_t)(len) + 16)
+
+void msg_qp_init(struct msg_qp *q);
+
+/* Encodes LEN bytes of IN into OUT (which holds MSG_QP_OUT(LEN) bytes);
+ * returns the bytes written. */
+size_t msg_qp(struct msg_qp *q, const char *in, size_t len, char *out);
+
+/* Flushes a held-back space (OUT holds 16); the last line may stay
+ * without a line end (msg_dotstuff_finish adds it). */
+size_t msg_qp_finish(struct msg_qp *q, char *out);
 
 #endif
