@@ -135,4 +135,54 @@ int cfg_set(struct cfg_account *acct, const char *keyword, const char *value,
 /* Frees everything in CFG and wipes passwords; CFG may then be reused. */
 void cfg_free(struct cfg *cfg);
 
+/* Hard caps on what the parser accepts (bytes unless said otherwise). */
+#define CFG_MAX_FILE        (1024 * 1024)
+#define CFG_MAX_LINE        4096u
+#define CFG_MAX_NAME        255u       /* account names become directories */
+#define CFG_MAX_ACCOUNTS    10000u
+#define CFG_MAX_CONNECTIONS 64u
+#define CFG_MAX_SETTLE_MS   60000u
+#define CFG_MAX_PASSWORD    (64 * 1024)  /* first line of passwordeval */
+#define CFG_EVAL_TIMEOUT_S  120u         /* passwordeval may wait for pinentry */
+
+/*
+ * Sets CFG to an empty configuration whose `defaults` hold the built-in
+ * defaults. Use it before cfg_add_account when there is no file.
+ */
+void cfg_init(struct cfg *cfg);
+
+/*
+ * Appends an account NAME built from CFG->defaults, as an "account NAME"
+ * line would. Returns it (borrowed from CFG, valid until the next
+ * cfg_add_account or cfg_free) or NULL with err filled (bad or duplicate
+ * name, too many accounts, out of memory).
+ */
+struct cfg_account *cfg_add_account(struct cfg *cfg, const char *name,
+    char *err, size_t errlen);
+
+/*
+ * Mount-time validation of one account: host set; no `auth` over a
+ * connection without TLS unless the host is loopback; auth has a user and
+ * a password source; tls_cert_file and tls_key_file come together;
+ * retry_min <= retry_max; 1 <= connections <= 64; settle <= 60 s.
+ * Returns 0 or -1 with err filled. Never prints.
+ */
+int cfg_check(const struct cfg_account *a, char *err, size_t errlen);
+
+/*
+ * The secret for AUTH: `password` if set, else the first line printed by
+ * `passwordeval` (run afresh with /bin/sh -c on each call; safe in a
+ * multi-threaded process; stdin is /dev/null; at most CFG_MAX_PASSWORD
+ * bytes; killed after CFG_EVAL_TIMEOUT_S). Returns 0 with *out set
+ * (caller frees it after explicit_bzero), 1 with *out NULL when neither
+ * keyword is set, -1 with err filled (command failed or printed nothing).
+ * Never prints.
+ */
+int cfg_password(const struct cfg_account *a, char **out, char *err,
+    size_t errlen);
+
+/* 1 when HOST is "localhost", an IPv4 literal in 127.0.0.0/8 or ::1
+ * (optionally in brackets); no name lookup is done. */
+int cfg_is_loopback(const char *host);
+
 #endif
