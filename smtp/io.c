@@ -341,8 +341,9 @@ int io_readline(struct io *io, char *buf, size_t cap, size_t *len,
 	int toolong = 0, rc;
 
 	*len = 0;
-	if (cap > 0)
-		buf[0] = '\0';
+	if (cap == 0)
+		return IO_ERR_TOOLONG;
+	buf[0] = '\0';
 	for (;;) {
 		char *start = io->rbuf + io->rpos;
 		size_t avail = io->rlen - io->rpos;
@@ -350,7 +351,8 @@ int io_readline(struct io *io, char *buf, size_t cap, size_t *len,
 		size_t take = nl != NULL ? (size_t)(nl - start) : avail;
 
 		if (!toolong) {
-			if (cap == 0 || have + take > cap - 1) {
+			/* cap, not cap - 1: a CR in the last byte goes. */
+			if (have + take > cap) {
 				toolong = 1;
 			} else {
 				memcpy(buf + have, start, take);
@@ -367,10 +369,10 @@ int io_readline(struct io *io, char *buf, size_t cap, size_t *len,
 		if (rc < 0)
 			return rc;
 	}
-	if (toolong)
-		return IO_ERR_TOOLONG;
-	if (have > 0 && buf[have - 1] == '\r')
+	if (!toolong && have > 0 && buf[have - 1] == '\r')
 		have--;
+	if (toolong || have > cap - 1)
+		return IO_ERR_TOOLONG;
 	buf[have] = '\0';
 	*len = have;
 	return IO_OK;
