@@ -454,6 +454,11 @@ const char *io_transport_name(const struct io *io)
 	return io->t->name;
 }
 
+void *io_transport_ctx(const struct io *io, const struct io_transport *t)
+{
+	return io->t == t ? io->ctx : NULL;
+}
+
 void io_close(struct io *io)
 {
 	if (io == NULL)

@@ -90,6 +90,10 @@ const char *io_err_text(int e);
 /* The current transport's name: "tcp" or "tls". Borrowed. */
 const char *io_transport_name(const struct io *io);
 
+/* The ctx given to io_set_transport when T is the current transport,
+ * else NULL (TLS details for the status line and the probe). Borrowed. */
+void *io_transport_ctx(const struct io *io, const struct io_transport *t);
+
 /* Closes the socket and frees everything. NULL is fine. */
 void io_close(struct io *io);
 
