@@ -43,7 +43,8 @@ start A \
 	--reply 'MAIL/many@=many' \
 	--reply 'MAIL/close@=close' \
 	--reply 'RCPT/slow@=delay:200:250 2.1.5 slow ok' \
-	--reply 'NOOP/inject=inject:250 injected'
+	--reply 'NOOP/inject=inject:250 injected' \
+	--reply 'DOT/Subject: refuse-me=554 5.6.0 Content refused'
 # B: counted rules, strict CRLF, one refused connection, reduced EHLO
 start B --fail-connections 1 --no-pipelining --no-8bitmime --no-smtputf8 \
 	--no-dsn --size 2000 --ext 'X-TEST foo' --strict-crlf \
@@ -228,6 +229,11 @@ check(r.code() == 250 and r.code() == 250, "SMTPUTF8 sender and recipient 250")
 r.close()
 refused = s1.sendmail("a@x", ["b@y", "carol@z"], b"Subject: s\r\n\r\nhi\r\n")
 check(list(refused) == ["carol@z"], "sendmail partial refusal")
+try:
+    s1.sendmail("a@x", ["b@y"], b"Subject: refuse-me\r\n\r\nhi\r\n")
+    check(False, "DOT/MATCH on content must refuse")
+except smtplib.SMTPDataError as ex:
+    check(ex.smtp_code == 554, "DOT/MATCH on the message content: 554")
 s1.quit()
 
 # ---- B: counted rules, fail-connections, strict CRLF --------------------

@@ -89,7 +89,9 @@ static const char tsd_usage[] =
 "    #N     only the Nth command matching this rule in the server's\n"
 "           lifetime (1-based, counted per rule); absent = every time\n"
 "    /MATCH only when the command's argument contains MATCH\n"
-"           (case-sensitive), e.g. RCPT/carol@=550 5.1.1 No such user\n"
+"           (case-sensitive), e.g. RCPT/carol@=550 5.1.1 No such user;\n"
+"           for DOT, when the first 16 KB of the message contain it\n"
+"           (up to a NUL byte): DOT/Subject: b=554 5.6.0 No\n"
 "    REPLY  reply text; a two-character \\n (or a newline) separates\n"
 "           lines of a multi-line reply: '250-a\\n250 b'. Special values:\n"
 "           close          disconnect without a reply\n"
@@ -1387,16 +1389,19 @@ static int tsd_write_file(const char *name, const char *data, size_t len)
  * into F (may be NULL: data discarded). Returns the byte count, or -1
  * if the connection ended first. *BARE set when a bare CR or LF was seen.
  */
-static long long tsd_read_data(struct tsd_conn *c, FILE *f, int *bare)
+static long long tsd_read_data(struct tsd_conn *c, FILE *f, int *bare,
+    char *head, size_t hcap)
 {
 	enum { LS, MID, CR, DOT, DOTCR } st = LS;
 	long long total = 0;
 	unsigned char ob[8192];
-	size_t on = 0;
+	size_t on = 0, hn = 0;
 
 #define TSD_PUT(b) do { ob[on++] = (unsigned char)(b); total++; \
+	if (hn + 1 < hcap) { head[hn++] = (char)(b); head[hn] = '\0'; } \
 	if (on == sizeof ob) { if (f) fwrite(ob, 1, on, f); on = 0; } } while (0)
 	*bare = 0;
+	head[0] = '\0';
 	for (;;) {
 		int ch;
 
@@ -1462,7 +1467,7 @@ static void tsd_cmd_data(struct tsd_conn *c, const char *arg)
 {
 	const char *dflt = "354 End data with <CR><LF>.<CR><LF>";
 	char tmp[TSD_PATH_MAX], name[64], envbuf[4 * TSD_CMD_MAX + 1024];
-	char reply[128];
+	char reply[128], head[16384];
 	struct tsd_plan pl;
 	FILE *f = NULL;
 	long long size;
@@ -1495,7 +1500,7 @@ static void tsd_cmd_data(struct tsd_conn *c, const char *arg)
 			}
 		}
 	}
-	size = tsd_read_data(c, f, &bare);
+	size = tsd_read_data(c, f, &bare, head, sizeof head);
 	if (size < 0) {
 		if (f) {
 			fclose(f);
@@ -1525,7 +1530,7 @@ static void tsd_cmd_data(struct tsd_conn *c, const char *arg)
 		dflt = "250 2.0.0 Ok";
 	if (f && fflush(f) != 0)
 		dflt = "451 4.3.0 Cannot write spool file";
-	tsd_plan(&pl, TSD_DOT, "", dflt);
+	tsd_plan(&pl, TSD_DOT, head, dflt);
 	if (pl.cls == '2' && dflt[0] == '2') {
 		pthread_mutex_lock(&tsd_lock);
 		num = ++tsd_msgs;
