@@ -493,7 +493,7 @@ static int addr_angle(struct addr_lex *l, struct addr_spec *sp)
 		if (sp->ntok == 0 && !route && t.type == TOK_SPECIAL &&
 		    t.c == '@')
 			route = 1;
-		if (route) {
+		if (route > 0) {
 			/* "@relay1,@relay2:" — RFC 5321 says ignore it */
 			if (t.type == TOK_SPECIAL && t.c == ':')
 				route = 2;

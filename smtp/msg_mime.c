@@ -178,6 +178,13 @@ int msg_fold(struct msg_buf *b, const char *line, size_t n)
 	while (n - pos > MSG_FOLD_SOFT) {
 		size_t first = pos, brk = 0, i, lim;
 
+		if (pos == 0) {
+			/* never break between "Name:" and the value */
+			const char *colon = memchr(line, ':', n);
+
+			if (colon)
+				first = (size_t)(colon - line) + 1;
+		}
 		while (first < n && msg_is_wsp(line[first]))
 			first++;
 		/* the last whitespace within the soft limit ... */
