@@ -86,7 +86,10 @@ class Capture:
                 user = login
             lines.append("auth: %s %s" % (getattr(server, "_last_mech", ""),
                                           user))
-        lines.append("from: <%s>" % envelope.mail_from)
+        sender = envelope.mail_from or ""
+        if sender == "<>":          # aiosmtpd keeps the null path as is
+            sender = ""
+        lines.append("from: <%s>" % sender)
         lines.append("params: %s" % " ".join(envelope.mail_options or []))
         for r in envelope.rcpt_tos:
             lines.append("rcpt: <%s>" % r)
@@ -185,8 +188,10 @@ def main(argv):
         if a.starttls:
             kw.update(tls_context=ctx, require_starttls=True)
         if authenticator is not None:
+            # aiosmtpd only counts STARTTLS as TLS: with implicit TLS
+            # every connection is encrypted, so AUTH is offered at once
             kw.update(authenticator=authenticator, auth_required=True,
-                      auth_require_tls=not a.auth_plain_ok)
+                      auth_require_tls=not (a.auth_plain_ok or a.implicit_tls))
         return CountingSMTP(handler, **kw)
 
     server = loop.run_until_complete(loop.create_server(
