@@ -25,6 +25,7 @@ export TOP OUTBOXFS TOOLS PY
 
 lib_tmps=()                 # directories removed by cleanup
 lib_pids=()                 # other processes stopped by cleanup
+lib_mounts=()               # other mounts lazily unmounted by cleanup
 declare -A lib_mount_pid    # mountpoint -> daemon PID
 declare -A lib_mount_log    # mountpoint -> daemon stderr file
 lib_logs=()                 # every daemon stderr file, for the ASan check
@@ -129,6 +130,13 @@ s.close()'
 register_pid()
 {
 	lib_pids+=("$1")
+}
+
+# register_mount MNT: a mount this test made without mount_outbox (e.g.
+# a daemon that went to the background); cleanup unmounts it lazily.
+register_mount()
+{
+	lib_mounts+=("$1")
 }
 
 # stop_by_pid PID: TERM, wait up to 5 s, KILL. Only processes we started.
@@ -410,6 +418,9 @@ cleanup()
 	if declare -F lib_servers_cleanup >/dev/null; then
 		lib_servers_cleanup
 	fi
+	for mnt in "${lib_mounts[@]}"; do
+		is_mounted "$mnt" && fusermount3 -u -z "$mnt" 2>/dev/null
+	done
 	for pid in "${lib_pids[@]}"; do
 		stop_by_pid "$pid"
 	done
