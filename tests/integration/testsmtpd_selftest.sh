@@ -518,4 +518,12 @@ else
 	echo "note: no IPv6 loopback here: ::1 not tested"
 fi
 
+# servers that exited by themselves ran their sanitizer checks (if built so)
+for p in "${pids[@]}"; do stop_pid "$p"; done
+pids=()
+if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmp"/*/stderr 2>/dev/null; then
+	bad "sanitizer report in testsmtpd's stderr"
+	cat "$tmp"/*/stderr
+fi
+
 exit $fail

@@ -118,8 +118,9 @@ static const char tsd_usage[] =
 "               params: P1 P2        MAIL FROM parameters (may be empty)\n"
 "               rcpt: <addr>         one per accepted recipient\n"
 "               rcpt-params: <addr> P only when RCPT had parameters\n"
-"  Both are written to a temp file and renamed; N.eml is renamed first,\n"
-"  so once N.env exists, N.eml is complete.\n"
+"  Both are written to a temp file (DIR/.tmp-*) and renamed; N.eml is\n"
+"  renamed first, so once N.env exists, N.eml is complete. A message\n"
+"  is saved only when the reply after its final dot is 2xx.\n"
 "\n"
 "Log format (one line each, flushed at once):\n"
 "  C: LINE   a command line received (also AUTH lines, as received)\n"
@@ -1860,7 +1861,6 @@ static void tsd_parse(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *o = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		int takes = 1;
 
 		if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
 			fputs(tsd_usage, stdout);
@@ -1925,7 +1925,7 @@ static void tsd_parse(int argc, char **argv)
 			tsd_cfg.pass = v;
 		else
 			tsd_die("unknown option %s (see --help)", o);
-		i += takes;
+		i++;
 	}
 	if (strcmp(tsd_cfg.addr, "127.0.0.1") != 0 &&
 	    strcmp(tsd_cfg.addr, "::1") != 0)
