@@ -494,8 +494,10 @@ waitgone "$pid_E" 15 && ok "--exit-after 1 exits" || bad "--exit-after 1 still r
 [ -s "$tmp/E/sp/1.env" ] && ok "message saved before exit" || bad "no 1.env"
 
 mkdir -p "$tmp/D"
-start_testsmtpd "$tmp/D" --idle-timeout 1 && pids+=("$SMTPD_PID")
+start_testsmtpd "$tmp/D" --idle-timeout 1 --log "$tmp/D/log" && pids+=("$SMTPD_PID")
 waitgone "$SMTPD_PID" 10 && ok "--idle-timeout 1 exits" || bad "--idle-timeout ignored"
+[ -e "$tmp/D/log" ] && [ ! -s "$tmp/D/log" ] && ok "no connection: empty log" ||
+	bad "log not empty without a connection: $(cat "$tmp/D/log")"
 
 "$TOOLS/testsmtpd" -l 0.0.0.0 --port-file "$tmp/X" --idle-timeout 1 2>"$tmp/Xerr"
 rc=$?

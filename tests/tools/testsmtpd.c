@@ -128,7 +128,9 @@ static const char tsd_usage[] =
 "  S: LINE   a reply line sent\n"
 "  # TEXT    an event: connect, close, tls, improper pipelining\n"
 "            ('# improper pipelining after CMD' when a client sent more\n"
-"            before a reply it must wait for), bare CR/LF seen in data\n";
+"            before a reply it must wait for), bare CR/LF seen in data\n"
+"  Nothing is logged until a client connects: an empty log means no\n"
+"  connection was made. Server-wide notes go to stderr.\n";
 
 /* Command identifiers, in the order of tsd_cmd_names. */
 enum tsd_cmd {
@@ -240,6 +242,20 @@ static void tsd_event(const char *fmt, ...)
 	if ((size_t)n >= sizeof buf)
 		n = (int)sizeof buf - 1;
 	tsd_log_bytes("# ", buf, (size_t)n);
+}
+
+/* Server-wide notes go to stderr: the log holds connections only, so an
+ * empty log means nobody connected. */
+__attribute__((format(printf, 1, 2)))
+static void tsd_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("testsmtpd: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 }
 
 __attribute__((format(printf, 1, 2), noreturn))
@@ -2075,7 +2091,7 @@ int main(int argc, char **argv)
 		tsd_write_small(tsd_cfg.pid_file, (long)getpid());
 	if (tsd_cfg.port_file)
 		tsd_write_small(tsd_cfg.port_file, tsd_cfg.port);
-	tsd_event("listening on %s port %d", tsd_cfg.addr, tsd_cfg.port);
+	tsd_note("listening on %s port %d", tsd_cfg.addr, tsd_cfg.port);
 	tsd_idle_since = time(NULL);
 
 	for (;;) {
@@ -2099,7 +2115,7 @@ int main(int argc, char **argv)
 				close(lfd);
 				lfd = -1;
 				limit_at = now;
-				tsd_event("limit reached: no more connections");
+				tsd_note("limit reached: no more connections");
 			}
 			if (active == 0)
 				break;
@@ -2112,7 +2128,7 @@ int main(int argc, char **argv)
 			time_t left = idle_since + tsd_cfg.idle_timeout - now;
 
 			if (left <= 0) {
-				tsd_event("idle for %ld s: exiting",
+				tsd_note("idle for %ld s: exiting",
 				    tsd_cfg.idle_timeout);
 				break;
 			}
@@ -2136,7 +2152,7 @@ int main(int argc, char **argv)
 		if (nfds == 2 && (pfd[1].revents & POLLIN))
 			tsd_accept_one(lfd);
 	}
-	tsd_event("exiting");
+	tsd_note("exiting");
 	pthread_mutex_lock(&tsd_lock);
 	if (tsd_logf)
 		fflush(tsd_logf);
