@@ -32,6 +32,8 @@ struct tls_conn {
 	SSL *ssl;
 	BIO_METHOD *meth;
 	int fd;
+	long verify_err;        /* the first error the chain check found */
+	int have_leaf;          /* info holds the leaf's details */
 	struct tls_info info;
 };
 
@@ -458,6 +460,30 @@ static void tls_verify_error(long v, const struct tls_params *p,
 	}
 }
 
+/*
+ * Records what OpenSSL found wrong and the server's certificate, so a
+ * refused handshake can say why and show the fingerprint to pin: with
+ * a failed check the certificate never reaches the session. Does not
+ * change the verdict.
+ */
+static int tls_verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tls_conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+	X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+
+	if (c == NULL)
+		return ok;
+	if (!c->have_leaf && leaf != NULL) {
+		tls_cert_info(leaf, &c->info);
+		c->have_leaf = 1;
+	}
+	if (!ok && c->verify_err == X509_V_OK)
+		c->verify_err = X509_STORE_CTX_get_error(xs);
+	return ok;
+}
+
 static int tls_setup_ctx(struct tls_conn *c, const struct tls_params *p,
     char *err, size_t errlen)
 {
@@ -508,7 +534,7 @@ static int tls_setup_ctx(struct tls_conn *c, const struct tls_params *p,
 	/* Pinned or unchecked: the handshake goes on and the result is
 	 * judged afterwards; else OpenSSL aborts on a bad certificate. */
 	SSL_CTX_set_verify(c->ctx, p->fingerprint != NULL || !p->certcheck ?
-	    SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+	    SSL_VERIFY_NONE : SSL_VERIFY_PEER, tls_verify_cb);
 	return 0;
 }
 
@@ -525,6 +551,7 @@ static int tls_setup_ssl(struct tls_conn *c, const struct tls_params *p,
 		return -1;
 	}
 	BIO_set_data(bio, (void *)(intptr_t)c->fd);
+	SSL_set_app_data(c->ssl, c);
 	SSL_set_bio(c->ssl, bio, bio);
 	if (tls_is_ip(p->host)) {
 		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl),
@@ -631,13 +658,9 @@ int tls_start(struct io *io, const struct tls_params *p, int timeout_ms,
 			continue;
 		}
 		/* a certificate OpenSSL refused: say why, with its details */
-		peer = SSL_get0_peer_certificate(c->ssl);
-		if (peer != NULL)
-			tls_cert_info(peer, &c->info);
-		if (SSL_get_verify_result(c->ssl) != X509_V_OK &&
-		    peer != NULL) {
-			tls_verify_error(SSL_get_verify_result(c->ssl), p,
-			    &c->info, err, errlen);
+		if (c->verify_err != X509_V_OK && c->have_leaf) {
+			tls_verify_error(c->verify_err, p, &c->info, err,
+			    errlen);
 		} else if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) {
 			snprintf(err, errlen, "TLS handshake with %s: %s",
 			    p->host, errno ? strerror(errno) :
