@@ -321,6 +321,7 @@ static void smtp_caps_auth(struct smtp_caps *caps, const char *p)
 	char mech[32];
 	size_t n, used, i;
 	const char *q;
+	int dup;
 
 	while (*p != '\0') {
 		while (*p == ' ')
@@ -343,16 +344,14 @@ static void smtp_caps_auth(struct smtp_caps *caps, const char *p)
 			}
 			mech[i] = '\0';
 			used = strlen(caps->auth);
-			q = caps->auth;
 			/* skip invalid names and names already listed */
-			while (i == n && q != NULL && *q != '\0') {
+			dup = 0;
+			for (q = caps->auth; i == n && q != NULL && *q != '\0';
+			    q = strchr(q, ' '), q = q != NULL ? q + 1 : NULL)
 				if (strncmp(q, mech, n) == 0 &&
 				    (q[n] == ' ' || q[n] == '\0'))
-					q = NULL;
-				else if ((q = strchr(q, ' ')) != NULL)
-					q++;
-			}
-			if (i == n && q != NULL &&
+					dup = 1;
+			if (i == n && !dup &&
 			    used + n + 2 <= sizeof(caps->auth)) {
 				if (used > 0)
 					caps->auth[used++] = ' ';
@@ -447,7 +446,7 @@ int smtp_ehlo(struct smtp_session *s, struct smtp_error *err)
 	if (s->reply.code != 500 && s->reply.code != 502)
 		return smtp_reply_error(s, "EHLO", err);
 	smtp_state(s, SMTP_ST_HELO);
-	line[0] = 'H';          /* "HELO name" */
+	memcpy(line, "HELO", 4);        /* same name, other verb */
 	if (smtp_cmd(s, "HELO", line, NULL, err) < 0 ||
 	    smtp_read_reply(s, "HELO", smtp_timeout_command(s), err) < 0)
 		return -1;
