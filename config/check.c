@@ -86,6 +86,14 @@ int cfg_check(const struct cfg_account *a, char *err, size_t errlen)
 		    a->host);
 		return -1;
 	}
+	if (a->auth != CFG_AUTH_OFF && a->tls && !a->tls_certcheck &&
+	    a->tls_fingerprint == NULL && !cfg_is_loopback(a->host)) {
+		cfg_check_err(a, err, errlen, "auth is on but tls_certcheck is "
+		    "off, so the credentials would go to whoever answers for "
+		    "%s; pin the server with `tls_fingerprint` or write "
+		    "`tls_certcheck on`", a->host);
+		return -1;
+	}
 	if (a->auth != CFG_AUTH_OFF && (a->user == NULL || a->user[0] == '\0')) {
 		cfg_check_err(a, err, errlen, "auth is on but no user is set; "
 		    "add `user NAME` (or `auth off`)");

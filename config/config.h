@@ -162,7 +162,8 @@ struct cfg_account *cfg_add_account(struct cfg *cfg, const char *name,
 
 /*
  * Mount-time validation of one account: host set; no `auth` over a
- * connection without TLS unless the host is loopback; auth has a user and
+ * connection without TLS, or over TLS with tls_certcheck off and no
+ * tls_fingerprint, unless the host is loopback; auth has a user and
  * a password source; tls_cert_file and tls_key_file come together;
  * retry_min <= retry_max; 1 <= connections <= 64; settle <= 60 s.
  * Returns 0 or -1 with err filled. Never prints.

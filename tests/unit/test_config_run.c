@@ -167,6 +167,8 @@ struct check_case {
 };
 
 #define CREDS "user u\npassword p\n"
+#define FPR "3B:0F:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:" \
+    "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77"
 
 static const struct check_case check_cases[] = {
 	{ "account a\nhost smtp.example.com\n", NULL },
@@ -191,6 +193,14 @@ static const struct check_case check_cases[] = {
 	{ "account a\nhost 127.0.0.1.nip.io\nauth on\n" CREDS, "unencrypted" },
 	{ "account a\nhost 127.1\nauth on\n" CREDS, "unencrypted" },
 	{ "account a\nhost smtp.example.com\nauth off\n" CREDS, NULL },
+	{ "account a\nhost smtp.example.com\nauth on\ntls on\n"
+	    "tls_certcheck off\n" CREDS, "would go to whoever answers" },
+	{ "account a\nhost smtp.example.com\nauth on\ntls on\n"
+	    "tls_certcheck off\ntls_fingerprint " FPR "\n" CREDS, NULL },
+	{ "account a\nhost smtp.example.com\ntls on\ntls_certcheck off\n",
+	    NULL },
+	{ "account a\nhost ::1\nauth on\ntls on\ntls_certcheck off\n"
+	    CREDS, NULL },
 	{ "account a\nhost localhost\nauth on\npassword p\n",
 	    "no user is set; add `user NAME`" },
 	{ "account a\nhost localhost\nauth on\nuser u\n",
