@@ -69,6 +69,13 @@ if command -v openssl >/dev/null 2>&1 &&
 	start J --cert "$tmp/cert.pem" --key "$tmp/key.pem" \
 		--reply 'STARTTLS=inject:250 injected'
 	start P --auth 'PLAIN LOGIN' --auth-plain-ok --user bob --pass pw
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=testclient \
+		-keyout "$tmp/ckey.pem" -out "$tmp/ccert.pem" >/dev/null 2>&1 ||
+		{ echo "FAIL: cannot make a client certificate"; exit 1; }
+	start K --cert "$tmp/cert.pem" --key "$tmp/key.pem" --tls-version 1.2 \
+		--client-ca "$tmp/ccert.pem"
+	start R --cert "$tmp/cert.pem" --key "$tmp/key.pem" \
+		--client-ca "$tmp/ccert.pem" --require-client-cert
 else
 	echo "note: openssl cannot make a certificate: TLS part not run"
 fi
@@ -459,6 +466,34 @@ if tls:
     s.quit()
     check(b"auth: PLAIN bob\n" in spool("P", "1.env") or
           b"auth: LOGIN bob\n" in spool("P", "1.env"), "env auth line")
+
+    # client certificates and a pinned TLS version
+    cctx = ssl.create_default_context(cafile=os.path.join(tmp, "cert.pem"))
+    cctx.load_cert_chain(os.path.join(tmp, "ccert.pem"), os.path.join(tmp, "ckey.pem"))
+    s = smtplib.SMTP("127.0.0.1", port("K"), timeout=10)
+    s.starttls(context=cctx)
+    check(s.sendmail("a@x", ["b@y"], b"c\r\n") == {}, "mail with a client certificate")
+    s.quit()
+    env = spool("K", "1.env")
+    check(b"\ntls: TLSv1.2\ntls-client: /CN=testclient\n" in env,
+          "--tls-version 1.2 and client subject in env: %r" % env)
+    s = smtplib.SMTP("127.0.0.1", port("K"), timeout=10)
+    s.starttls(context=ctx)
+    check(s.sendmail("a@x", ["b@y"], b"c\r\n") == {}, "client certificate optional")
+    s.quit()
+    check(b"tls-client" not in spool("K", "2.env"), "no tls-client line without one")
+    refused = False
+    try:
+        s = smtplib.SMTP("127.0.0.1", port("R"), timeout=10)
+        s.starttls(context=ctx)
+        s.ehlo("r.test")
+    except (ssl.SSLError, smtplib.SMTPServerDisconnected, ConnectionError, OSError):
+        refused = True
+    check(refused, "--require-client-cert: no certificate, no session")
+    s = smtplib.SMTP("127.0.0.1", port("R"), timeout=10)
+    s.starttls(context=cctx)
+    check(s.noop()[0] == 250, "--require-client-cert: with certificate")
+    s.quit()
 
 print("testsmtpd selftest: %d passed, %d failed" % (npass, nfail))
 sys.exit(1 if nfail else 0)

@@ -74,6 +74,10 @@ static const char tsd_usage[] =
 "TLS and AUTH:\n"
 "  --cert FILE --key FILE   enable STARTTLS (advertised before TLS)\n"
 "  --implicit-tls       TLS from the first byte (needs --cert/--key)\n"
+"  --tls-version V      allow only TLS 1.2 or 1.3 (default: 1.2 and up)\n"
+"  --client-ca FILE     ask for a client certificate and verify it\n"
+"                       against FILE (PEM); its subject goes to N.env\n"
+"  --require-client-cert  fail the handshake without one\n"
 "  --auth 'MECHS'       mechanisms to offer, from PLAIN LOGIN CRAM-MD5\n"
 "                       SCRAM-SHA-1 SCRAM-SHA-256 XOAUTH2 OAUTHBEARER;\n"
 "                       offered only under TLS unless --auth-plain-ok\n"
@@ -113,6 +117,7 @@ static const char tsd_usage[] =
 "  DIR/N.env  text lines, in this order:\n"
 "               helo: NAME           the EHLO/HELO argument\n"
 "               tls: VERSION         only when the session used TLS\n"
+"               tls-client: SUBJECT  a verified client certificate\n"
 "               auth: MECH USER      only after a successful AUTH\n"
 "               from: <addr>         the reverse-path as sent\n"
 "               params: P1 P2        MAIL FROM parameters (may be empty)\n"
@@ -171,6 +176,9 @@ struct tsd_config {
 	int n_exts;
 	const char *cert, *key;
 	int implicit_tls;
+	const char *client_ca;
+	int require_client_cert;
+	int tls_pin;                /* 0, or the one TLS version allowed */
 	const char *mechs;
 	int auth_plain_ok, require_auth;
 	const char *user, *pass;
@@ -194,6 +202,7 @@ struct tsd_conn {
 	long id;
 	SSL *ssl;
 	const char *tls_version;      /* static string from OpenSSL */
+	char tls_client[256];         /* verified client certificate subject */
 	int dead;                     /* peer gone or write failed */
 	unsigned char in[65536];
 	size_t ipos, ilen;
@@ -1566,10 +1575,12 @@ static void tsd_cmd_data(struct tsd_conn *c, const char *arg)
 		}
 		if (saved) {
 			int n = snprintf(envbuf, sizeof envbuf,
-			    "helo: %s\n%s%s%s%s%s%s" "from: %s\nparams: %s\n",
+			    "helo: %s\n%s%s%s%s%s%s%s%s%s" "from: %s\nparams: %s\n",
 			    c->helo,
 			    c->ssl ? "tls: " : "", c->ssl ? c->tls_version : "",
 			    c->ssl ? "\n" : "",
+			    c->tls_client[0] ? "tls-client: " : "", c->tls_client,
+			    c->tls_client[0] ? "\n" : "",
 			    c->authed ? "auth: " : "",
 			    c->authed ? c->auth_desc : "",
 			    c->authed ? "\n" : "",
@@ -1634,6 +1645,17 @@ static void tsd_tls_start(struct tsd_conn *c)
 	c->tls_version = SSL_get_version(c->ssl);
 	tsd_event("tls %ld %s %s", c->id, c->tls_version,
 	    SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)));
+	{
+		X509 *peer = SSL_get1_peer_certificate(c->ssl);
+
+		if (peer && SSL_get_verify_result(c->ssl) == X509_V_OK) {
+			X509_NAME_oneline(X509_get_subject_name(peer),
+			    c->tls_client, (int)sizeof c->tls_client);
+			tsd_event("tls %ld client certificate %s", c->id,
+			    c->tls_client);
+		}
+		X509_free(peer);
+	}
 }
 
 static void tsd_cmd_starttls(struct tsd_conn *c, const char *arg)
@@ -1893,6 +1915,7 @@ static void tsd_parse(int argc, char **argv)
 		TSD_FLAG("--no-ehlo", ehlo_ok, 0)
 		TSD_FLAG("--strict-crlf", strict_crlf, 1)
 		TSD_FLAG("--implicit-tls", implicit_tls, 1)
+		TSD_FLAG("--require-client-cert", require_client_cert, 1)
 		TSD_FLAG("--auth-plain-ok", auth_plain_ok, 1)
 		TSD_FLAG("--require-auth", require_auth, 1)
 #undef TSD_FLAG
@@ -1933,6 +1956,16 @@ static void tsd_parse(int argc, char **argv)
 			tsd_cfg.cert = v;
 		else if (!strcmp(o, "--key"))
 			tsd_cfg.key = v;
+		else if (!strcmp(o, "--client-ca"))
+			tsd_cfg.client_ca = v;
+		else if (!strcmp(o, "--tls-version")) {
+			if (!strcmp(v, "1.2"))
+				tsd_cfg.tls_pin = TLS1_2_VERSION;
+			else if (!strcmp(v, "1.3"))
+				tsd_cfg.tls_pin = TLS1_3_VERSION;
+			else
+				tsd_die("--tls-version: 1.2 or 1.3");
+		}
 		else if (!strcmp(o, "--auth"))
 			tsd_cfg.mechs = v;
 		else if (!strcmp(o, "--user"))
@@ -1951,6 +1984,10 @@ static void tsd_parse(int argc, char **argv)
 		tsd_die("--cert and --key go together");
 	if (tsd_cfg.implicit_tls && !tsd_cfg.cert)
 		tsd_die("--implicit-tls needs --cert and --key");
+	if ((tsd_cfg.client_ca || tsd_cfg.tls_pin) && !tsd_cfg.cert)
+		tsd_die("--client-ca and --tls-version need --cert and --key");
+	if (tsd_cfg.require_client_cert && !tsd_cfg.client_ca)
+		tsd_die("--require-client-cert needs --client-ca");
 	if (strlen(tsd_cfg.hostname) > 200)
 		tsd_die("--hostname too long");
 	if (tsd_cfg.mechs && strlen(tsd_cfg.mechs) > 400)
@@ -1972,7 +2009,22 @@ static void tsd_tls_init(void)
 		ERR_error_string_n(ERR_get_error(), eb, sizeof eb);
 		tsd_die("cannot load %s / %s: %s", tsd_cfg.cert, tsd_cfg.key, eb);
 	}
-	SSL_CTX_set_min_proto_version(tsd_ssl_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_min_proto_version(tsd_ssl_ctx,
+	    tsd_cfg.tls_pin ? tsd_cfg.tls_pin : TLS1_2_VERSION);
+	if (tsd_cfg.tls_pin)
+		SSL_CTX_set_max_proto_version(tsd_ssl_ctx, tsd_cfg.tls_pin);
+	if (tsd_cfg.client_ca) {
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(
+		    tsd_cfg.client_ca);
+
+		if (!names || SSL_CTX_load_verify_locations(tsd_ssl_ctx,
+		    tsd_cfg.client_ca, NULL) != 1)
+			tsd_die("cannot load --client-ca %s", tsd_cfg.client_ca);
+		SSL_CTX_set_client_CA_list(tsd_ssl_ctx, names);
+		SSL_CTX_set_verify(tsd_ssl_ctx, SSL_VERIFY_PEER |
+		    (tsd_cfg.require_client_cert ?
+		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+	}
 }
 
 static int tsd_listen(void)
