@@ -1,8 +1,321 @@
-/* outboxfs — placeholder until the daemon lands. */
-#include <stdio.h>
+/*
+ * outboxfs — mounts a directory that is a mail outbox.
+ *
+ *   outboxfs [-f] [-d] [-o config=FILE,spool=DIR,KEY=VALUE,...] MOUNTPOINT
+ *   outboxfs --probe [ACCOUNT] ...
+ *
+ * Reads the configuration (-o config=FILE, else
+ * $XDG_CONFIG_HOME/outboxfs/config, else ~/.config/outboxfs/config, else
+ * ~/.msmtprc), applies -o KEY=VALUE for every outboxfs keyword to every
+ * account, checks each account, rebuilds the outbox from the spool, then
+ * mounts and serves until unmounted or signalled. Options it does not
+ * know go to FUSE.
+ *
+ * Must never: mount with a configuration that failed its check, print a
+ * password, or exit while a spool record is half written (records are
+ * replaced atomically, so a stop at any point leaves the spool whole).
+ */
+#define FUSE_USE_VERSION 35
 
-int main(void)
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "fs/log.h"
+#include "fs/ops.h"
+#include "fs/outbox.h"
+#include "fs/probe.h"
+#include "fs/queue.h"
+
+#define MAIN_MAX_OVERRIDES 64
+
+struct main_opts {
+	char *config;
+	char *mountpoint;
+	int nonopts;
+	char *keys[MAIN_MAX_OVERRIDES];
+	char *values[MAIN_MAX_OVERRIDES];
+	int noverrides;
+	int too_many;
+};
+
+static const struct fuse_opt main_opt_spec[] = {
+	{ "config=%s", offsetof(struct main_opts, config), 0 },
+	FUSE_OPT_END
+};
+
+/* The keywords -o may set (config.h's, by their file names). */
+static const char *const main_keywords[] = {
+	"host", "port", "from", "domain", "timeout", "user", "password",
+	"passwordeval", "auth", "tls", "tls_starttls", "tls_trust_file",
+	"tls_fingerprint", "tls_certcheck", "tls_cert_file", "tls_key_file",
+	"logfile", "syslog", "spool", "settle", "connections", "max_size",
+	"max_queue_time", "retry", "retry_min", "retry_max", NULL,
+};
+
+static int main_is_keyword(const char *arg, size_t klen)
 {
-	fprintf(stderr, "outboxfs: the daemon is not built yet\n");
-	return 1;
+	size_t i;
+
+	for (i = 0; main_keywords[i]; i++)
+		if (strlen(main_keywords[i]) == klen &&
+		    strncmp(main_keywords[i], arg, klen) == 0)
+			return 1;
+	return 0;
+}
+
+static int main_opt_proc(void *data, const char *arg, int key,
+    struct fuse_args *outargs)
+{
+	struct main_opts *o = data;
+	const char *eq;
+
+	(void)outargs;
+	if (key == FUSE_OPT_KEY_NONOPT) {
+		/* mount(8) passes "SOURCE MOUNTPOINT": the last one wins. */
+		free(o->mountpoint);
+		o->mountpoint = strdup(arg);
+		o->nonopts++;
+		return 0;
+	}
+	if (key != FUSE_OPT_KEY_OPT)
+		return 1;
+	eq = strchr(arg, '=');
+	if (eq == NULL || !main_is_keyword(arg, (size_t)(eq - arg)))
+		return 1;     /* FUSE's */
+	if (o->noverrides >= MAIN_MAX_OVERRIDES) {
+		o->too_many = 1;
+		return 0;
+	}
+	o->keys[o->noverrides] = strndup(arg, (size_t)(eq - arg));
+	o->values[o->noverrides] = strdup(eq + 1);
+	o->noverrides++;
+	return 0;
+}
+
+/* The configuration file to read: *path owned by the caller. */
+static int main_config_path(const struct main_opts *o, char **path)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	char buf[4096];
+	struct stat st;
+
+	if (o->config) {
+		*path = strdup(o->config);
+		return *path ? 0 : -1;
+	}
+	if (xdg && xdg[0]) {
+		snprintf(buf, sizeof(buf), "%s/outboxfs/config", xdg);
+		if (stat(buf, &st) == 0)
+			goto found;
+	}
+	if (home && home[0]) {
+		snprintf(buf, sizeof(buf), "%s/.config/outboxfs/config", home);
+		if (stat(buf, &st) == 0)
+			goto found;
+		snprintf(buf, sizeof(buf), "%s/.msmtprc", home);
+		if (stat(buf, &st) == 0)
+			goto found;
+	}
+	return -1;
+found:
+	*path = strdup(buf);
+	return *path ? 0 : -1;
+}
+
+static int main_spool_path(const struct cfg_account *def, char *buf,
+    size_t cap)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (def && def->spool)
+		n = snprintf(buf, cap, "%s", def->spool);
+	else if (xdg && xdg[0])
+		n = snprintf(buf, cap, "%s/outboxfs/spool", xdg);
+	else if (home && home[0])
+		n = snprintf(buf, cap, "%s/.local/share/outboxfs/spool", home);
+	else
+		return -1;
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static void main_usage(const char *prog)
+{
+	printf("usage: %s [-f] [-d] [-o config=FILE,spool=DIR,KEY=VALUE,...] "
+	    "MOUNTPOINT\n"
+	    "       %s --probe [ACCOUNT] [--rcpt ADDR] [-o config=FILE]\n\n"
+	    "outboxfs options:\n"
+	    "    -o config=FILE       configuration (msmtprc syntax)\n"
+	    "    -o spool=DIR         where queued mail is kept\n"
+	    "    -o KEYWORD=VALUE     any configuration keyword, for every "
+	    "account\n\n", prog, prog);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts fo;
+	struct fuse_loop_config lc;
+	struct main_opts o;
+	struct fuse_session *se = NULL;
+	struct cfg cfg;
+	struct ob ob;
+	char err[1024], spool[4096];
+	char *cfgpath = NULL;
+	int rc = 1, i, ob_ready = 0, have_cfg = 0;
+	size_t k;
+	unsigned left = 0;
+
+	if (argc >= 2 && strcmp(argv[1], "--probe") == 0)
+		return probe_main(argc, argv);
+
+	memset(&o, 0, sizeof(o));
+	memset(&cfg, 0, sizeof(cfg));
+	if (fuse_opt_parse(&args, &o, main_opt_spec, main_opt_proc) < 0)
+		goto out;
+	if (fuse_parse_cmdline(&args, &fo) != 0)
+		goto out;
+	if (fo.show_help) {
+		main_usage(argv[0]);
+		rc = 0;
+		goto out_fo;
+	}
+	if (fo.show_version) {
+		printf("outboxfs 0.1\n");
+		fuse_lowlevel_version();
+		rc = 0;
+		goto out_fo;
+	}
+	if (o.mountpoint == NULL) {
+		fprintf(stderr, "outboxfs: no mount point; usage: outboxfs "
+		    "[-f] [-o config=FILE] MOUNTPOINT\n");
+		goto out_fo;
+	}
+	if (o.too_many) {
+		fprintf(stderr, "outboxfs: more than %d keyword options\n",
+		    MAIN_MAX_OVERRIDES);
+		goto out_fo;
+	}
+
+	/* Configuration. */
+	if (main_config_path(&o, &cfgpath) < 0) {
+		fprintf(stderr, "outboxfs: no configuration: write "
+		    "~/.config/outboxfs/config (msmtprc syntax) or pass "
+		    "-o config=FILE\n");
+		goto out_fo;
+	}
+	if (cfg_parse_file(cfgpath, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "outboxfs: %s\n", err);
+		goto out_fo;
+	}
+	have_cfg = 1;
+	for (i = 0; i < o.noverrides; i++) {
+		if (o.keys[i] == NULL || o.values[i] == NULL)
+			goto out_fo;
+		for (k = 0; k < cfg.naccounts; k++)
+			if (cfg_set(&cfg.accounts[k], o.keys[i], o.values[i],
+			    err, sizeof(err)) < 0) {
+				fprintf(stderr, "outboxfs: -o %s: %s\n",
+				    o.keys[i], err);
+				goto out_fo;
+			}
+	}
+	if (cfg.naccounts == 0) {
+		fprintf(stderr, "outboxfs: %s: no account: add \"account "
+		    "default\" with host and from\n", cfgpath);
+		goto out_fo;
+	}
+	for (k = 0; k < cfg.naccounts; k++)
+		if (cfg_check(&cfg.accounts[k], err, sizeof(err)) < 0) {
+			fprintf(stderr, "outboxfs: %s: account %s: %s\n",
+			    cfgpath, cfg.accounts[k].name, err);
+			goto out_fo;
+		}
+	if (main_spool_path(cfg_account(&cfg, NULL), spool,
+	    sizeof(spool)) < 0) {
+		fprintf(stderr, "outboxfs: no spool directory: set HOME or "
+		    "-o spool=DIR\n");
+		goto out_fo;
+	}
+
+	log_init(cfg_account(&cfg, NULL)->syslog, fo.foreground, fo.debug);
+	if (ob_init(&ob, &cfg, spool, err, sizeof(err)) < 0) {
+		fprintf(stderr, "outboxfs: %s\n", err);
+		goto out_fo;
+	}
+	ob_ready = 1;
+	if (ob_load(&ob, err, sizeof(err)) < 0) {
+		fprintf(stderr, "outboxfs: %s\n", err);
+		goto out_ob;
+	}
+
+	if (fuse_opt_add_arg(&args, "-ofsname=outboxfs,subtype=outboxfs") < 0)
+		goto out_ob;
+	se = fuse_session_new(&args, &ops_ops, sizeof(ops_ops), &ob);
+	if (se == NULL)
+		goto out_ob;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_se;
+	if (fuse_session_mount(se, o.mountpoint) != 0)
+		goto out_sig;
+	/* Threads start after the fork of daemonizing. */
+	if (fuse_daemonize(fo.foreground) != 0)
+		goto out_unmount;
+	ob.se = se;
+	if (queue_start(&ob) < 0) {
+		log_warn("cannot start the queue threads");
+		goto out_unmount;
+	}
+	log_info("mounted %s (spool %s)", o.mountpoint, spool);
+	if (fo.singlethread) {
+		rc = fuse_session_loop(se);
+	} else {
+		memset(&lc, 0, sizeof(lc));
+		lc.clone_fd = fo.clone_fd;
+		lc.max_idle_threads = fo.max_idle_threads;
+		rc = fuse_session_loop_mt(se, &lc);
+	}
+	rc = rc ? 1 : 0;
+	ob.se = NULL;
+	left = queue_stop(&ob, 10000);
+	if (left)
+		log_warnx("%u delivery threads still in a network call at "
+		    "exit; their messages are retried at the next mount",
+		    left);
+	log_info("unmounted %s", o.mountpoint);
+out_unmount:
+	fuse_session_unmount(se);
+out_sig:
+	fuse_remove_signal_handlers(se);
+out_se:
+	if (left == 0)
+		fuse_session_destroy(se);
+out_ob:
+	if (ob_ready && left == 0)
+		ob_destroy(&ob);
+out_fo:
+	free(fo.mountpoint);
+out:
+	if (have_cfg && left == 0)
+		cfg_free(&cfg);
+	free(cfgpath);
+	free(o.config);
+	free(o.mountpoint);
+	for (i = 0; i < o.noverrides; i++) {
+		free(o.keys[i]);
+		if (o.values[i])
+			explicit_bzero(o.values[i], strlen(o.values[i]));
+		free(o.values[i]);
+	}
+	fuse_opt_free_args(&args);
+	return rc;
 }

@@ -1,0 +1,112 @@
+/*
+ * log — syslog or stderr lines for the daemon. Keeps only the settings
+ * chosen at start-up (written once before any thread starts).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <pthread.h>
+
+#include "fs/log.h"
+
+static int log_to_stderr = 1;
+static int log_show_debug;
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const struct {
+	const char *name;
+	int value;
+} log_facilities[] = {
+	{ "LOG_MAIL", LOG_MAIL }, { "LOG_USER", LOG_USER },
+	{ "LOG_DAEMON", LOG_DAEMON },
+	{ "LOG_LOCAL0", LOG_LOCAL0 }, { "LOG_LOCAL1", LOG_LOCAL1 },
+	{ "LOG_LOCAL2", LOG_LOCAL2 }, { "LOG_LOCAL3", LOG_LOCAL3 },
+	{ "LOG_LOCAL4", LOG_LOCAL4 }, { "LOG_LOCAL5", LOG_LOCAL5 },
+	{ "LOG_LOCAL6", LOG_LOCAL6 }, { "LOG_LOCAL7", LOG_LOCAL7 },
+};
+
+int log_facility(const char *name)
+{
+	size_t i;
+
+	if (name == NULL || strcasecmp(name, "on") == 0)
+		return LOG_MAIL;
+	for (i = 0; i < sizeof(log_facilities) / sizeof(log_facilities[0]); i++)
+		if (strcasecmp(name, log_facilities[i].name) == 0 ||
+		    strcasecmp(name, log_facilities[i].name + 4) == 0)
+			return log_facilities[i].value;
+	return -1;
+}
+
+void log_init(const char *facility, int to_stderr, int debug)
+{
+	int f = log_facility(facility);
+
+	log_to_stderr = to_stderr;
+	log_show_debug = debug;
+	if (!to_stderr)
+		openlog("outboxfs", LOG_PID | LOG_NDELAY, f < 0 ? LOG_MAIL : f);
+}
+
+static void log_vline(int prio, const char *fmt, va_list ap, int errnum)
+{
+	char line[2048];
+	int n;
+
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0)
+		return;
+	if (errnum && (size_t)n < sizeof(line))
+		snprintf(line + n, sizeof(line) - (size_t)n, ": %s",
+		    strerror(errnum));
+	if (log_to_stderr) {
+		pthread_mutex_lock(&log_mu);
+		fprintf(stderr, "outboxfs: %s\n", line);
+		pthread_mutex_unlock(&log_mu);
+	} else {
+		syslog(prio, "%s", line);
+	}
+}
+
+void log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vline(LOG_INFO, fmt, ap, 0);
+	va_end(ap);
+}
+
+void log_warn(const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vline(LOG_WARNING, fmt, ap, saved);
+	va_end(ap);
+	errno = saved;
+}
+
+void log_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vline(LOG_WARNING, fmt, ap, 0);
+	va_end(ap);
+}
+
+void log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_show_debug)
+		return;
+	va_start(ap, fmt);
+	log_vline(LOG_DEBUG, fmt, ap, 0);
+	va_end(ap);
+}

@@ -1,0 +1,26 @@
+/*
+ * log — the daemon's log: one line per event, to syslog or (with -f) to
+ * stderr. log_warn appends strerror(errno); log_warnx does not.
+ *
+ * Never logs a password or an AUTH exchange: callers pass only what a
+ * status file may show. Safe to call from any thread.
+ */
+#ifndef OUTBOXFS_LOG_H
+#define OUTBOXFS_LOG_H
+
+/*
+ * FACILITY: a syslog facility name ("LOG_MAIL", "LOG_USER", "LOG_LOCAL0"
+ * .. "LOG_LOCAL7"), or NULL for LOG_MAIL. TO_STDERR: write to stderr
+ * instead of syslog. DEBUG: log_debug lines are shown.
+ */
+void log_init(const char *facility, int to_stderr, int debug);
+
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A syslog facility value from its name; -1 when unknown. */
+int log_facility(const char *name);
+
+#endif

@@ -1,0 +1,968 @@
+/*
+ * ops — FUSE low-level operations on the in-memory outbox.
+ *
+ * Every handler returns -errno through fuse_reply_err and never prints.
+ * Handlers never wait on the network or a sync: submission happens in the
+ * committer thread, delivery in the queue threads. Replies are sent
+ * after ob->mu is released.
+ *
+ * Decisions (written also in outboxfs(1)):
+ * - rename onto an existing message replaces it, as rename(2) does: a
+ *   queued or deferred target is cancelled, a target being sent gives
+ *   EBUSY. RENAME_NOREPLACE is honoured, RENAME_EXCHANGE is EINVAL.
+ * - renaming a scratch draft to a normal name submits it (settle time
+ *   first); renaming a submitted message only changes its label, within
+ *   its directory. Moving a draft between account directories changes
+ *   its account; moving a submitted message there is EPERM (it would
+ *   otherwise be sent again with another account).
+ * - NAME.status, .queue and the account directories cannot be renamed,
+ *   removed or written: EPERM (EACCES for writes).
+ * - mkdir, rmdir, symlink, link and mknod: EPERM. chmod and chown are
+ *   accepted and ignored (the mode shows the state: 0600 draft, 0400
+ *   submitted). utimens on a deferred message retries it now.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs/ops.h"
+#include "fs/outbox.h"
+
+#define OPS_TTL 1.0
+
+enum ops_kind { OPS_MSG, OPS_STATUS, OPS_QUEUE, OPS_DIR };
+
+struct ops_dirent {
+	char *name;
+	fuse_ino_t ino;
+	mode_t type;
+};
+
+struct ops_handle {
+	enum ops_kind kind;
+	struct ob_msg *m;            /* OPS_MSG: referenced */
+	int fd;
+	int writer;
+	char *text;                  /* OPS_STATUS, OPS_QUEUE: the snapshot */
+	size_t len;
+	struct ops_dirent *ents;     /* OPS_DIR */
+	size_t nents;
+};
+
+/* Internal errors to what the caller sees: never 0, never negative. */
+static int ops_errno(int e)
+{
+	if (e <= 0)
+		return EIO;
+	return e;
+}
+
+static struct ob *ops_ob(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static uint64_t ops_msg_id(fuse_ino_t ino, int *is_status)
+{
+	if (ino < OB_INO_MSG0)
+		return 0;
+	*is_status = (int)((ino - OB_INO_MSG0) & 1);
+	return (ino - OB_INO_MSG0) / 2;
+}
+
+static fuse_ino_t ops_msg_ino(const struct ob_msg *m, int status)
+{
+	return OB_INO_MSG0 + 2 * m->r.id + (status ? 1 : 0);
+}
+
+static void ops_base_stat(const struct ob *ob, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_uid = ob->uid;
+	st->st_gid = ob->gid;
+	st->st_atim = ob->start;
+	st->st_mtim = ob->start;
+	st->st_ctim = ob->start;
+	st->st_blksize = 4096;
+}
+
+/* Fills ST for INO; ob->mu held. Returns 0 or an errno. */
+static int ops_stat(struct ob *ob, fuse_ino_t ino, struct stat *st)
+{
+	struct ob_msg *m;
+	uint64_t id;
+	int is_status = 0;
+
+	ops_base_stat(ob, st);
+	st->st_ino = ino;
+	if (ino == OB_INO_ROOT || ob_dir_of_ino(ob, ino) >= 0) {
+		st->st_mode = S_IFDIR | 0700;
+		st->st_nlink = ino == OB_INO_ROOT ? 2 + (nlink_t)ob->ndirs : 2;
+		return 0;
+	}
+	if (ino == OB_INO_QUEUE) {
+		char *t;
+		size_t len = 0;
+
+		st->st_mode = S_IFREG | 0400;
+		st->st_nlink = 1;
+		if (ob_queue_text(ob, &t, &len) == 0)
+			free(t);
+		st->st_size = (off_t)len;
+		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+		st->st_ctim = st->st_mtim;
+		return 0;
+	}
+	id = ops_msg_id(ino, &is_status);
+	m = id ? ob_find_id(ob, id) : NULL;
+	if (m == NULL || m->removed)
+		return ENOENT;
+	st->st_nlink = 1;
+	st->st_mtim = m->mtime;
+	st->st_ctim = m->ctime;
+	st->st_atim = m->mtime;
+	if (is_status) {
+		st->st_mode = S_IFREG | 0400;
+		st->st_size = (off_t)ob_status_size(ob, m);
+	} else {
+		st->st_mode = S_IFREG |
+		    (m->r.state == OB_DRAFT && !m->busy ? 0600 : 0400);
+		st->st_size = (off_t)m->file_size;
+	}
+	st->st_blocks = (st->st_size + 511) / 512;
+	return 0;
+}
+
+static void ops_entry(struct ob *ob, fuse_ino_t ino, struct fuse_entry_param *e,
+    int *err)
+{
+	memset(e, 0, sizeof(*e));
+	*err = ops_stat(ob, ino, &e->attr);
+	e->ino = ino;
+	if (ino == OB_INO_QUEUE || (ino >= OB_INO_MSG0 &&
+	    ((ino - OB_INO_MSG0) & 1))) {
+		e->attr_timeout = 0;
+		e->entry_timeout = 0;
+	} else {
+		e->attr_timeout = OPS_TTL;
+		e->entry_timeout = OPS_TTL;
+	}
+}
+
+/* The inode NAME in directory DIR names, 0 when none; ob->mu held. */
+static fuse_ino_t ops_resolve(struct ob *ob, int dir, const char *name)
+{
+	struct ob_msg *m;
+	size_t n = strlen(name);
+	int i;
+
+	if (dir < 0 && strcmp(name, ".queue") == 0)
+		return OB_INO_QUEUE;
+	if (dir < 0)
+		for (i = 0; i < ob->ndirs; i++)
+			if (strcmp(ob->dirs[i], name) == 0)
+				return OB_INO_DIR0 + (fuse_ino_t)i;
+	if (n > 7 && strcmp(name + n - 7, ".status") == 0) {
+		char *base = strndup(name, n - 7);
+
+		if (base == NULL)
+			return 0;
+		m = ob_find_name(ob, dir, base);
+		free(base);
+		return m ? ops_msg_ino(m, 1) : 0;
+	}
+	m = ob_find_name(ob, dir, name);
+	return m ? ops_msg_ino(m, 0) : 0;
+}
+
+static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ob *ob = ops_ob(req);
+	struct fuse_entry_param e;
+	fuse_ino_t ino;
+	int dir = ob_dir_of_ino(ob, parent), err = 0;
+
+	if (dir == -2) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	pthread_mutex_lock(&ob->mu);
+	ino = ops_resolve(ob, dir, name);
+	if (ino)
+		ops_entry(ob, ino, &e, &err);
+	pthread_mutex_unlock(&ob->mu);
+	if (ino == 0 || err)
+		fuse_reply_err(req, ino ? err : ENOENT);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void ops_getattr(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi)
+{
+	struct ob *ob = ops_ob(req);
+	struct stat st;
+	int err, is_status = 0;
+	double ttl;
+
+	(void)fi;
+	pthread_mutex_lock(&ob->mu);
+	err = ops_stat(ob, ino, &st);
+	pthread_mutex_unlock(&ob->mu);
+	ops_msg_id(ino, &is_status);
+	ttl = ino == OB_INO_QUEUE || is_status ? 0 : OPS_TTL;
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, ttl);
+}
+
+static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+    int to_set, struct fuse_file_info *fi)
+{
+	struct ob *ob = ops_ob(req);
+	struct ops_handle *h = fi ? (struct ops_handle *)fi->fh : NULL;
+	struct ob_msg *m;
+	struct stat st;
+	uint64_t id;
+	int is_status = 0, err = 0, fd = -1, own_fd = 0, retry = 0;
+
+	id = ops_msg_id(ino, &is_status);
+	pthread_mutex_lock(&ob->mu);
+	m = id ? ob_find_id(ob, id) : NULL;
+	if (m == NULL || m->removed) {
+		err = id || ino == OB_INO_QUEUE || ino == OB_INO_ROOT ||
+		    ob_dir_of_ino(ob, ino) >= 0 ? 0 : ENOENT;
+		if (id)
+			err = ENOENT;
+		if (!err && (to_set & FUSE_SET_ATTR_SIZE))
+			err = ino == OB_INO_QUEUE ? EACCES : EISDIR;
+		goto reply;
+	}
+	if (is_status) {
+		if (to_set & FUSE_SET_ATTR_SIZE)
+			err = EACCES;
+		goto reply;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (m->r.state != OB_DRAFT || m->busy) {
+			err = EACCES;
+			goto reply;
+		}
+		ob_settle_cancel(ob, m);
+		m->nwriters++;
+		m->dirty = 1;
+		ob_ref(m);
+		pthread_mutex_unlock(&ob->mu);
+		if (h && h->kind == OPS_MSG && h->writer) {
+			fd = h->fd;
+		} else {
+			fd = spool_open_msg(&ob->spool, m->r.id, O_RDWR);
+			own_fd = 1;
+		}
+		if (fd < 0 || ftruncate(fd, attr->st_size) < 0)
+			err = ops_errno(errno);
+		if (own_fd && fd >= 0)
+			close(fd);
+		pthread_mutex_lock(&ob->mu);
+		m->nwriters--;
+		if (!err) {
+			m->file_size = (uint64_t)attr->st_size;
+			clock_gettime(CLOCK_REALTIME, &m->mtime);
+			m->ctime = m->mtime;
+		}
+		if (m->nopen == 0 && m->dirty && ob_submittable(ob, m)) {
+			m->dirty = 0;
+			ob_settle_start(ob, m);
+		}
+		pthread_mutex_unlock(&ob->mu);
+		ob_unref(ob, m);
+		pthread_mutex_lock(&ob->mu);
+		if (err)
+			goto reply;
+	}
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW |
+	    FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+		if (m->r.state == OB_DEFERRED) {
+			/* touch: try again now */
+			m->r.next = ob_wall();
+			ob_set_state(ob, m, OB_QUEUED);
+			retry = 1;
+		}
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			clock_gettime(CLOCK_REALTIME, &m->mtime);
+		else if (to_set & FUSE_SET_ATTR_MTIME)
+			m->mtime = attr->st_mtim;
+		clock_gettime(CLOCK_REALTIME, &m->ctime);
+	}
+	/* chmod, chown: accepted, ignored (the mode shows the state). */
+reply:
+	if (!err)
+		err = ops_stat(ob, ino, &st);
+	pthread_mutex_unlock(&ob->mu);
+	(void)retry;
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, is_status ? 0 : OPS_TTL);
+}
+
+static int ops_write_flags(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
+
+static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ob *ob = ops_ob(req);
+	struct ops_handle *h;
+	struct ob_msg *m;
+	uint64_t id;
+	int is_status = 0, wr = ops_write_flags(fi->flags), err = 0, flags;
+
+	if (ino == OB_INO_ROOT || ob_dir_of_ino(ob, ino) >= 0) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->fd = -1;
+	if (ino == OB_INO_QUEUE) {
+		if (wr) {
+			err = EACCES;
+			goto fail;
+		}
+		h->kind = OPS_QUEUE;
+		pthread_mutex_lock(&ob->mu);
+		if (ob_queue_text(ob, &h->text, &h->len) < 0)
+			err = ENOMEM;
+		pthread_mutex_unlock(&ob->mu);
+		if (err)
+			goto fail;
+		fi->direct_io = 1;
+		goto done;
+	}
+	id = ops_msg_id(ino, &is_status);
+	if (is_status) {
+		if (wr) {
+			err = EACCES;
+			goto fail;
+		}
+		h->kind = OPS_STATUS;
+		if (ob_status_text(ob, id, &h->text, &h->len) < 0) {
+			err = ops_errno(errno);
+			goto fail;
+		}
+		fi->direct_io = 1;
+		goto done;
+	}
+	h->kind = OPS_MSG;
+	pthread_mutex_lock(&ob->mu);
+	m = id ? ob_find_id(ob, id) : NULL;
+	if (m == NULL || m->removed) {
+		pthread_mutex_unlock(&ob->mu);
+		err = ENOENT;
+		goto fail;
+	}
+	if (wr && (m->r.state != OB_DRAFT || m->busy)) {
+		pthread_mutex_unlock(&ob->mu);
+		err = EACCES;
+		goto fail;
+	}
+	ob_ref(m);
+	m->nopen++;
+	if (wr) {
+		ob_settle_cancel(ob, m);
+		m->nwriters++;
+		m->dirty = 1;
+		h->writer = 1;
+	}
+	h->m = m;
+	pthread_mutex_unlock(&ob->mu);
+
+	flags = h->writer ? O_RDWR : O_RDONLY;
+	if (fi->flags & O_APPEND)
+		flags |= O_APPEND;   /* pwrite then appends, as the user asked */
+	if (fi->flags & O_TRUNC)
+		flags |= O_TRUNC;
+	h->fd = spool_open_msg(&ob->spool, id, flags);
+	if (h->fd < 0) {
+		err = ops_errno(errno);
+		pthread_mutex_lock(&ob->mu);
+		m->nopen--;
+		if (h->writer)
+			m->nwriters--;
+		pthread_mutex_unlock(&ob->mu);
+		ob_unref(ob, m);
+		goto fail;
+	}
+	if (fi->flags & O_TRUNC) {
+		pthread_mutex_lock(&ob->mu);
+		m->file_size = 0;
+		clock_gettime(CLOCK_REALTIME, &m->mtime);
+		m->ctime = m->mtime;
+		pthread_mutex_unlock(&ob->mu);
+	}
+done:
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fuse_reply_open(req, fi);
+	return;
+fail:
+	free(h->text);
+	free(h);
+	fuse_reply_err(req, err);
+}
+
+static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+    mode_t mode, struct fuse_file_info *fi)
+{
+	struct ob *ob = ops_ob(req);
+	struct fuse_entry_param e;
+	struct ops_handle *h;
+	struct ob_msg *m;
+	int dir = ob_dir_of_ino(ob, parent), err = 0;
+
+	(void)mode;
+	if (dir == -2) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	switch (ob_name_kind(ob, dir, name)) {
+	case OB_NAME_STATUS:
+		fuse_reply_err(req, EPERM);
+		return;
+	case OB_NAME_RESERVED:
+		fuse_reply_err(req, EEXIST);
+		return;
+	default:
+		break;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	m = ob_create(ob, dir, name);
+	if (m == NULL) {
+		err = ops_errno(errno);
+		free(h);
+		fuse_reply_err(req, err);
+		return;
+	}
+	h->kind = OPS_MSG;
+	h->m = m;
+	h->writer = 1;
+	h->fd = spool_open_msg(&ob->spool, m->r.id, O_RDWR |
+	    (fi->flags & O_APPEND));
+	pthread_mutex_lock(&ob->mu);
+	if (h->fd < 0) {
+		err = ops_errno(errno);
+		if (ob_remove_locked(ob, m)) {
+			/* unreachable: the handle's reference is held */
+		}
+		pthread_mutex_unlock(&ob->mu);
+		ob_unref(ob, m);
+		free(h);
+		fuse_reply_err(req, err);
+		return;
+	}
+	m->nopen++;
+	m->nwriters++;
+	m->dirty = 1;
+	ops_entry(ob, ops_msg_ino(m, 0), &e, &err);
+	pthread_mutex_unlock(&ob->mu);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fuse_reply_create(req, &e, fi);
+}
+
+static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct ops_handle *h = (struct ops_handle *)fi->fh;
+	char *buf;
+	ssize_t n;
+
+	(void)ino;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (h->kind == OPS_STATUS || h->kind == OPS_QUEUE) {
+		if ((uint64_t)off >= h->len)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_buf(req, h->text + off,
+			    h->len - (size_t)off < size ?
+			    h->len - (size_t)off : size);
+		return;
+	}
+	if (size > 1u << 20)
+		size = 1u << 20;
+	buf = malloc(size ? size : 1);
+	if (buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = pread(h->fd, buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, ops_errno(errno));
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+    size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct ob *ob = ops_ob(req);
+	struct ops_handle *h = (struct ops_handle *)fi->fh;
+	struct stat st;
+	ssize_t n;
+	uint64_t end;
+
+	(void)ino;
+	if (h->kind != OPS_MSG || !h->writer) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	n = pwrite(h->fd, buf, size, off);
+	if (n < 0) {
+		fuse_reply_err(req, ops_errno(errno));
+		return;
+	}
+	end = (uint64_t)off + (uint64_t)n;
+	if (fi->flags & O_APPEND && fstat(h->fd, &st) == 0)
+		end = (uint64_t)st.st_size;
+	pthread_mutex_lock(&ob->mu);
+	if (end > h->m->file_size)
+		h->m->file_size = end;
+	clock_gettime(CLOCK_REALTIME, &h->m->mtime);
+	h->m->ctime = h->m->mtime;
+	pthread_mutex_unlock(&ob->mu);
+	fuse_reply_write(req, (size_t)n);
+}
+
+static void ops_flush(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void ops_release(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi)
+{
+	struct ob *ob = ops_ob(req);
+	struct ops_handle *h = (struct ops_handle *)fi->fh;
+	struct ob_msg *m = h->m;
+
+	(void)ino;
+	if (h->fd >= 0)
+		close(h->fd);
+	if (m) {
+		pthread_mutex_lock(&ob->mu);
+		m->nopen--;
+		if (h->writer)
+			m->nwriters--;
+		/* Submission is at the last release, after the settle time. */
+		if (m->nopen == 0 && m->dirty && ob_submittable(ob, m)) {
+			m->dirty = 0;
+			ob_settle_start(ob, m);
+		}
+		pthread_mutex_unlock(&ob->mu);
+		ob_unref(ob, m);
+	}
+	free(h->text);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+    struct fuse_file_info *fi)
+{
+	struct ops_handle *h = (struct ops_handle *)fi->fh;
+	int rc = 0;
+
+	(void)ino;
+	if (h->kind == OPS_MSG && h->fd >= 0)
+		rc = datasync ? fdatasync(h->fd) : fsync(h->fd);
+	fuse_reply_err(req, rc < 0 ? ops_errno(errno) : 0);
+}
+
+static void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ob *ob = ops_ob(req);
+	struct ob_msg *m;
+	int dir = ob_dir_of_ino(ob, parent), err = 0, destroy = 0;
+	uint64_t id = 0;
+
+	if (dir == -2) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	pthread_mutex_lock(&ob->mu);
+	switch (ob_name_kind(ob, dir, name)) {
+	case OB_NAME_STATUS:
+		err = ops_resolve(ob, dir, name) ? EPERM : ENOENT;
+		goto out;
+	case OB_NAME_RESERVED:
+		err = ops_resolve(ob, dir, name) ? EPERM : ENOENT;
+		goto out;
+	default:
+		break;
+	}
+	m = ob_find_name(ob, dir, name);
+	if (m == NULL) {
+		err = ENOENT;
+		goto out;
+	}
+	if (m->r.state == OB_SENDING) {
+		err = EBUSY;
+		goto out;
+	}
+	id = m->r.id;
+	destroy = ob_remove_locked(ob, m);
+out:
+	pthread_mutex_unlock(&ob->mu);
+	if (destroy)
+		ob_destroy_msg(ob, m);
+	(void)id;
+	fuse_reply_err(req, err);
+}
+
+static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+    fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct ob *ob = ops_ob(req);
+	struct ob_msg *m, *t, *gone = NULL;
+	int dir = ob_dir_of_ino(ob, parent), ndir = ob_dir_of_ino(ob, newparent);
+	int err = 0, save = 0, sync = 0;
+	enum ob_name_kind ok, nk;
+	char *probe;
+
+	if (dir == -2 || ndir == -2) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if (flags & RENAME_EXCHANGE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	probe = strdup(newname);   /* so ob_rename_to cannot run short */
+	if (probe == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	free(probe);
+	pthread_mutex_lock(&ob->mu);
+	ok = ob_name_kind(ob, dir, name);
+	nk = ob_name_kind(ob, ndir, newname);
+	if (ok == OB_NAME_STATUS || ok == OB_NAME_RESERVED ||
+	    nk == OB_NAME_STATUS || nk == OB_NAME_RESERVED) {
+		err = ops_resolve(ob, dir, name) ? EPERM : ENOENT;
+		goto out;
+	}
+	m = ob_find_name(ob, dir, name);
+	if (m == NULL) {
+		err = ENOENT;
+		goto out;
+	}
+	if (m->r.state == OB_SENDING || m->busy) {
+		err = EBUSY;
+		goto out;
+	}
+	if (dir != ndir && m->r.state != OB_DRAFT) {
+		err = EPERM;
+		goto out;
+	}
+	t = ob_find_name(ob, ndir, newname);
+	if (t == m)
+		goto out;
+	if (t) {
+		if (flags & RENAME_NOREPLACE) {
+			err = EEXIST;
+			goto out;
+		}
+		if (t->r.state == OB_SENDING || t->busy) {
+			err = EBUSY;
+			goto out;
+		}
+		if (ob_remove_locked(ob, t))
+			gone = t;
+	}
+	ob_rename_to(ob, m, ndir, newname);
+	if (dir != ndir && m->r.account) {
+		free(m->r.account);
+		m->r.account = NULL;
+	}
+	save = 1;
+	sync = m->r.state != OB_DRAFT;
+	/* A scratch file renamed to a normal name is submitted (Maildir). */
+	if (ok == OB_NAME_SCRATCH && nk == OB_NAME_NORMAL)
+		m->dirty = 1;
+	if (m->nopen == 0 && m->dirty && ob_submittable(ob, m)) {
+		m->dirty = 0;
+		ob_settle_start(ob, m);
+	} else if (nk != OB_NAME_NORMAL) {
+		ob_settle_cancel(ob, m);
+		if (m->r.state == OB_DRAFT)
+			m->dirty = 1;   /* back to normal later: submit then */
+	}
+	ob_ref(m);
+out:
+	pthread_mutex_unlock(&ob->mu);
+	if (gone)
+		ob_destroy_msg(ob, gone);
+	if (save) {
+		ob_save(ob, m, sync);
+		ob_unref(ob, m);
+	}
+	fuse_reply_err(req, err);
+}
+
+static void ops_eperm_mkdir(fuse_req_t req, fuse_ino_t parent,
+    const char *name, mode_t mode)
+{
+	(void)parent;
+	(void)name;
+	(void)mode;
+	fuse_reply_err(req, EPERM);
+}
+
+static void ops_eperm_rmdir(fuse_req_t req, fuse_ino_t parent,
+    const char *name)
+{
+	(void)parent;
+	(void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void ops_eperm_symlink(fuse_req_t req, const char *link,
+    fuse_ino_t parent, const char *name)
+{
+	(void)link;
+	(void)parent;
+	(void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void ops_eperm_link(fuse_req_t req, fuse_ino_t ino,
+    fuse_ino_t newparent, const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	(void)newname;
+	fuse_reply_err(req, EPERM);
+}
+
+static void ops_eperm_mknod(fuse_req_t req, fuse_ino_t parent,
+    const char *name, mode_t mode, dev_t rdev)
+{
+	(void)parent;
+	(void)name;
+	(void)mode;
+	(void)rdev;
+	fuse_reply_err(req, EPERM);
+}
+
+static int ops_dir_add(struct ops_handle *h, size_t *cap, const char *name,
+    fuse_ino_t ino, mode_t type)
+{
+	struct ops_dirent *ne;
+
+	if (h->nents == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		ne = realloc(h->ents, *cap * sizeof(*ne));
+		if (ne == NULL)
+			return -1;
+		h->ents = ne;
+	}
+	h->ents[h->nents].name = strdup(name);
+	if (h->ents[h->nents].name == NULL)
+		return -1;
+	h->ents[h->nents].ino = ino;
+	h->ents[h->nents].type = type;
+	h->nents++;
+	return 0;
+}
+
+static void ops_dir_free(struct ops_handle *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->nents; i++)
+		free(h->ents[i].name);
+	free(h->ents);
+	free(h);
+}
+
+static void ops_opendir(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi)
+{
+	struct ob *ob = ops_ob(req);
+	struct ops_handle *h;
+	struct ob_msg *m;
+	size_t cap = 0, i;
+	int dir = ob_dir_of_ino(ob, ino), fail = 0, k;
+	char stname[512];
+
+	if (dir == -2) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->kind = OPS_DIR;
+	h->fd = -1;
+	pthread_mutex_lock(&ob->mu);
+	fail |= ops_dir_add(h, &cap, ".", ino, S_IFDIR);
+	fail |= ops_dir_add(h, &cap, "..", OB_INO_ROOT, S_IFDIR);
+	if (dir < 0) {
+		fail |= ops_dir_add(h, &cap, ".queue", OB_INO_QUEUE, S_IFREG);
+		for (k = 0; k < ob->ndirs; k++)
+			fail |= ops_dir_add(h, &cap, ob->dirs[k],
+			    OB_INO_DIR0 + (fuse_ino_t)k, S_IFDIR);
+	}
+	for (i = 0; i < ob->nbuckets && !fail; i++)
+		for (m = ob->by_id[i]; m && !fail; m = m->id_next) {
+			if (m->removed || m->diridx != dir)
+				continue;
+			fail |= ops_dir_add(h, &cap, m->r.name,
+			    ops_msg_ino(m, 0), S_IFREG);
+			if (snprintf(stname, sizeof(stname), "%s.status",
+			    m->r.name) < (int)sizeof(stname))
+				fail |= ops_dir_add(h, &cap, stname,
+				    ops_msg_ino(m, 1), S_IFREG);
+		}
+	pthread_mutex_unlock(&ob->mu);
+	if (fail) {
+		ops_dir_free(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fuse_reply_open(req, fi);
+}
+
+static void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+    off_t off, struct fuse_file_info *fi)
+{
+	struct ops_handle *h = (struct ops_handle *)fi->fh;
+	struct stat st;
+	char *buf;
+	size_t used = 0, n, i;
+
+	(void)ino;
+	buf = malloc(size ? size : 1);
+	if (buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	for (i = off < 0 ? 0 : (size_t)off; i < h->nents; i++) {
+		st.st_ino = h->ents[i].ino;
+		st.st_mode = h->ents[i].type;
+		n = fuse_add_direntry(req, buf + used, size - used,
+		    h->ents[i].name, &st, (off_t)(i + 1));
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void ops_releasedir(fuse_req_t req, fuse_ino_t ino,
+    struct fuse_file_info *fi)
+{
+	(void)ino;
+	ops_dir_free((struct ops_handle *)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void ops_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+    struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ob *ob = ops_ob(req);
+	struct statvfs sv;
+
+	(void)ino;
+	if (fstatvfs(ob->spool.dirfd, &sv) < 0) {
+		fuse_reply_err(req, ops_errno(errno));
+		return;
+	}
+	sv.f_namemax = 255 - 7;   /* room for ".status" */
+	fuse_reply_statfs(req, &sv);
+}
+
+static void ops_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct ob *ob = ops_ob(req);
+	struct stat st;
+	int err;
+
+	pthread_mutex_lock(&ob->mu);
+	err = ops_stat(ob, ino, &st);
+	pthread_mutex_unlock(&ob->mu);
+	if (!err && (mask & W_OK) && S_ISREG(st.st_mode) &&
+	    !(st.st_mode & S_IWUSR))
+		err = EACCES;
+	if (!err && (mask & X_OK) && S_ISREG(st.st_mode))
+		err = EACCES;
+	fuse_reply_err(req, err);
+}
+
+static void ops_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+}
+
+const struct fuse_lowlevel_ops ops_ops = {
+	.init = ops_init,
+	.lookup = ops_lookup,
+	.getattr = ops_getattr,
+	.setattr = ops_setattr,
+	.mknod = ops_eperm_mknod,
+	.mkdir = ops_eperm_mkdir,
+	.unlink = ops_unlink,
+	.rmdir = ops_eperm_rmdir,
+	.symlink = ops_eperm_symlink,
+	.rename = ops_rename,
+	.link = ops_eperm_link,
+	.open = ops_open,
+	.read = ops_read,
+	.write = ops_write,
+	.flush = ops_flush,
+	.release = ops_release,
+	.fsync = ops_fsync,
+	.opendir = ops_opendir,
+	.readdir = ops_readdir,
+	.releasedir = ops_releasedir,
+	.fsyncdir = ops_fsyncdir,
+	.statfs = ops_statfs,
+	.access = ops_access,
+	.create = ops_create,
+};

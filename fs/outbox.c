@@ -1,0 +1,845 @@
+/*
+ * outbox — messages, names, inodes and states in memory, rebuilt from
+ * the spool at start-up. See outbox.h for the locking rule and the
+ * lifetime of a message.
+ *
+ * Must never: hold ob->mu across network I/O, an fsync or a FUSE call;
+ * change a state anywhere but ob_set_state.
+ */
+#define FUSE_USE_VERSION 35
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/log.h"
+#include "fs/outbox.h"
+#include "fs/status.h"
+#include "smtp/msg.h"
+
+int64_t ob_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t ob_wall(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static int ob_ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+int ob_is_scratch(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] == '.' || ob_ends_with(name, "~") ||
+	    ob_ends_with(name, ".swp") || ob_ends_with(name, ".tmp") ||
+	    (n >= 2 && name[0] == '#' && name[n - 1] == '#');
+}
+
+enum ob_name_kind ob_name_kind(const struct ob *ob, int dir, const char *name)
+{
+	int i;
+
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+	    strcmp(name, ".queue") == 0)
+		return OB_NAME_RESERVED;
+	if (dir < 0)
+		for (i = 0; i < ob->ndirs; i++)
+			if (strcmp(name, ob->dirs[i]) == 0)
+				return OB_NAME_RESERVED;
+	if (ob_ends_with(name, ".status"))
+		return OB_NAME_STATUS;
+	if (ob_is_scratch(name))
+		return OB_NAME_SCRATCH;
+	return OB_NAME_NORMAL;
+}
+
+static size_t ob_hash_name(int dir, const char *name)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)(dir + 2);
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)name; *p; p++) {
+		h ^= *p;
+		h *= 1099511628211ull;
+	}
+	return (size_t)h;
+}
+
+static void ob_link_id(struct ob *ob, struct ob_msg *m)
+{
+	size_t b = (size_t)(m->r.id % ob->nbuckets);
+
+	m->id_next = ob->by_id[b];
+	ob->by_id[b] = m;
+}
+
+static void ob_link_name(struct ob *ob, struct ob_msg *m)
+{
+	size_t b = ob_hash_name(m->diridx, m->r.name) % ob->nbuckets;
+
+	m->name_next = ob->by_name[b];
+	ob->by_name[b] = m;
+}
+
+static void ob_unlink_id(struct ob *ob, struct ob_msg *m)
+{
+	struct ob_msg **pp = &ob->by_id[m->r.id % ob->nbuckets];
+
+	for (; *pp; pp = &(*pp)->id_next)
+		if (*pp == m) {
+			*pp = m->id_next;
+			m->id_next = NULL;
+			ob->nmsgs--;
+			return;
+		}
+}
+
+/* Doubles the tables when they get crowded; failure only costs speed. */
+static void ob_grow(struct ob *ob)
+{
+	struct ob_msg **ni, **nn, *m, *next;
+	size_t i, old = ob->nbuckets, nb = old * 2;
+
+	if (ob->nmsgs < old * 2)
+		return;
+	ni = calloc(nb, sizeof(*ni));
+	nn = calloc(nb, sizeof(*nn));
+	if (ni == NULL || nn == NULL) {
+		free(ni);
+		free(nn);
+		return;
+	}
+	struct ob_msg **oi = ob->by_id, **on = ob->by_name;
+
+	ob->by_id = ni;
+	ob->by_name = nn;
+	ob->nbuckets = nb;
+	for (i = 0; i < old; i++) {
+		for (m = oi[i]; m; m = next) {
+			next = m->id_next;
+			ob_link_id(ob, m);
+		}
+		for (m = on[i]; m; m = next) {
+			next = m->name_next;
+			ob_link_name(ob, m);
+		}
+	}
+	free(oi);
+	free(on);
+}
+
+static void ob_insert(struct ob *ob, struct ob_msg *m)
+{
+	ob_link_id(ob, m);
+	if (!m->removed)
+		ob_link_name(ob, m);
+	ob->nmsgs++;
+	ob_grow(ob);
+}
+
+struct ob_msg *ob_find_name(struct ob *ob, int dir, const char *name)
+{
+	struct ob_msg *m;
+
+	for (m = ob->by_name[ob_hash_name(dir, name) % ob->nbuckets]; m;
+	    m = m->name_next)
+		if (m->diridx == dir && strcmp(m->r.name, name) == 0)
+			return m;
+	return NULL;
+}
+
+struct ob_msg *ob_find_id(struct ob *ob, uint64_t id)
+{
+	struct ob_msg *m;
+
+	for (m = ob->by_id[id % ob->nbuckets]; m; m = m->id_next)
+		if (m->r.id == id)
+			return m;
+	return NULL;
+}
+
+int ob_dir_of_ino(const struct ob *ob, uint64_t ino)
+{
+	if (ino == OB_INO_ROOT)
+		return -1;
+	if (ino >= OB_INO_DIR0 && ino < OB_INO_DIR0 + (uint64_t)ob->ndirs)
+		return (int)(ino - OB_INO_DIR0);
+	return -2;
+}
+
+void ob_unname(struct ob *ob, struct ob_msg *m)
+{
+	struct ob_msg **pp;
+
+	if (m->removed)
+		return;
+	pp = &ob->by_name[ob_hash_name(m->diridx, m->r.name) % ob->nbuckets];
+	for (; *pp; pp = &(*pp)->name_next)
+		if (*pp == m) {
+			*pp = m->name_next;
+			m->name_next = NULL;
+			break;
+		}
+	m->removed = 1;
+}
+
+void ob_rename_to(struct ob *ob, struct ob_msg *m, int dir, const char *name)
+{
+	char *nn = strdup(name), *nd = NULL;
+
+	if (nn == NULL)
+		return;     /* the caller checked memory with a strdup first */
+	if (dir >= 0 && (nd = strdup(ob->dirs[dir])) == NULL) {
+		free(nn);
+		return;
+	}
+	ob_unname(ob, m);
+	free(m->r.name);
+	free(m->r.dir);
+	m->r.name = nn;
+	m->r.dir = nd;
+	m->diridx = dir;
+	m->removed = 0;
+	ob_link_name(ob, m);
+	clock_gettime(CLOCK_REALTIME, &m->ctime);
+}
+
+static void ob_list_del(struct ob *ob, struct ob_msg *m)
+{
+	struct ob_list *l;
+
+	switch (m->list) {
+	case OB_LIST_SETTLE: l = &ob->settle; break;
+	case OB_LIST_RUN: l = &ob->run; break;
+	case OB_LIST_WAIT: l = &ob->wait; break;
+	default: return;
+	}
+	if (m->qprev)
+		m->qprev->qnext = m->qnext;
+	else
+		l->head = m->qnext;
+	if (m->qnext)
+		m->qnext->qprev = m->qprev;
+	else
+		l->tail = m->qprev;
+	m->qprev = m->qnext = NULL;
+	m->list = OB_LIST_NONE;
+	l->n--;
+}
+
+static void ob_list_add(struct ob *ob, struct ob_msg *m, enum ob_list_id id)
+{
+	struct ob_list *l = id == OB_LIST_SETTLE ? &ob->settle :
+	    id == OB_LIST_RUN ? &ob->run : &ob->wait;
+
+	ob_list_del(ob, m);
+	m->qprev = l->tail;
+	m->qnext = NULL;
+	if (l->tail)
+		l->tail->qnext = m;
+	else
+		l->head = m;
+	l->tail = m;
+	l->n++;
+	m->list = id;
+}
+
+void ob_set_state(struct ob *ob, struct ob_msg *m, enum ob_state st)
+{
+	if (m->r.state != st)
+		log_debug("%s%s%s (id %" PRIu64 "): %s -> %s",
+		    m->r.dir ? m->r.dir : "", m->r.dir ? "/" : "", m->r.name,
+		    m->r.id, spool_state_name(m->r.state),
+		    spool_state_name(st));
+	m->r.state = st;
+	ob_list_del(ob, m);
+	if (m->removed)
+		return;
+	if (st == OB_QUEUED) {
+		ob_list_add(ob, m, OB_LIST_RUN);
+		pthread_cond_broadcast(&ob->run_cv);
+	} else if (st == OB_DEFERRED) {
+		ob_list_add(ob, m, OB_LIST_WAIT);
+		pthread_cond_broadcast(&ob->run_cv);
+	}
+}
+
+int ob_submittable(const struct ob *ob, const struct ob_msg *m)
+{
+	return m->r.state == OB_DRAFT && !m->removed && m->nopen == 0 &&
+	    m->file_size > 0 && !m->busy &&
+	    ob_name_kind(ob, m->diridx, m->r.name) == OB_NAME_NORMAL;
+}
+
+void ob_settle_start(struct ob *ob, struct ob_msg *m)
+{
+	m->settle_at_ms = ob_now_ms() + ob->settle_ms;
+	ob_list_add(ob, m, OB_LIST_SETTLE);
+	pthread_cond_broadcast(&ob->commit_cv);
+}
+
+void ob_settle_cancel(struct ob *ob, struct ob_msg *m)
+{
+	if (m->list == OB_LIST_SETTLE)
+		ob_list_del(ob, m);
+}
+
+void ob_ref(struct ob_msg *m)
+{
+	m->refs++;
+}
+
+static void ob_msg_free(struct ob_msg *m)
+{
+	spool_rec_free(&m->r);
+	free(m->cur);
+	if (m->prep) {
+		msg_free(m->prep);
+		free(m->prep);
+	}
+	pthread_mutex_destroy(&m->wmu);
+	free(m);
+}
+
+void ob_destroy_msg(struct ob *ob, struct ob_msg *m)
+{
+	if (spool_remove(&ob->spool, m->r.id) < 0)
+		log_warn("spool: removing message %" PRIu64, m->r.id);
+	ob_msg_free(m);
+}
+
+int ob_remove_locked(struct ob *ob, struct ob_msg *m)
+{
+	ob_unname(ob, m);
+	ob_list_del(ob, m);
+	if (m->refs == 0) {
+		ob_unlink_id(ob, m);
+		return 1;
+	}
+	return 0;
+}
+
+void ob_unref(struct ob *ob, struct ob_msg *m)
+{
+	int gone = 0;
+
+	pthread_mutex_lock(&ob->mu);
+	if (--m->refs == 0 && m->removed) {
+		ob_unlink_id(ob, m);
+		gone = 1;
+	}
+	pthread_mutex_unlock(&ob->mu);
+	if (gone)
+		ob_destroy_msg(ob, m);
+}
+
+static struct ob_msg *ob_msg_new(struct ob *ob, uint64_t id, int dir,
+    const char *name)
+{
+	struct ob_msg *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->r.id = id;
+	m->r.name = strdup(name);
+	if (dir >= 0)
+		m->r.dir = strdup(ob->dirs[dir]);
+	if (m->r.name == NULL || (dir >= 0 && m->r.dir == NULL)) {
+		spool_rec_free(&m->r);
+		free(m);
+		return NULL;
+	}
+	m->diridx = dir;
+	pthread_mutex_init(&m->wmu, NULL);
+	clock_gettime(CLOCK_REALTIME, &m->mtime);
+	m->ctime = m->mtime;
+	m->r.created = m->mtime.tv_sec;
+	return m;
+}
+
+struct ob_msg *ob_create(struct ob *ob, int dir, const char *name)
+{
+	struct ob_msg *m;
+	uint64_t id;
+
+	pthread_mutex_lock(&ob->mu);
+	if (ob_find_name(ob, dir, name)) {
+		pthread_mutex_unlock(&ob->mu);
+		errno = EEXIST;
+		return NULL;
+	}
+	id = ob->next_id++;
+	pthread_mutex_unlock(&ob->mu);
+
+	m = ob_msg_new(ob, id, dir, name);
+	if (m == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (spool_create_msg(&ob->spool, id) < 0 ||
+	    spool_write_rec(&ob->spool, &m->r) < 0) {
+		int saved = errno;
+
+		spool_remove(&ob->spool, id);
+		ob_msg_free(m);
+		errno = saved;
+		return NULL;
+	}
+	pthread_mutex_lock(&ob->mu);
+	if (ob_find_name(ob, dir, name)) {
+		pthread_mutex_unlock(&ob->mu);
+		ob_destroy_msg(ob, m);
+		errno = EEXIST;
+		return NULL;
+	}
+	m->refs = 1;
+	ob_insert(ob, m);
+	pthread_mutex_unlock(&ob->mu);
+	return m;
+}
+
+int ob_save(struct ob *ob, struct ob_msg *m, int sync)
+{
+	return ob_save_as(ob, m, OB_NSTATES, sync);
+}
+
+int ob_save_as(struct ob *ob, struct ob_msg *m, enum ob_state st, int sync)
+{
+	struct spool_rec copy;
+	char *text = NULL;
+	size_t len;
+	int rc;
+
+	pthread_mutex_lock(&m->wmu);
+	pthread_mutex_lock(&ob->mu);
+	copy = m->r;
+	if (st != OB_NSTATES)
+		copy.state = st;
+	rc = spool_rec_format(&copy, &text, &len);
+	pthread_mutex_unlock(&ob->mu);
+	if (rc == 0)
+		rc = spool_write_text(&ob->spool, m->r.id, text, len);
+	pthread_mutex_unlock(&m->wmu);
+	free(text);
+	if (rc < 0) {
+		log_warn("spool: writing the record of message %" PRIu64,
+		    m->r.id);
+		return -1;
+	}
+	if (sync && spool_sync(&ob->spool) < 0) {
+		log_warn("spool: syncfs");
+		return -1;
+	}
+	return 0;
+}
+
+void ob_notify(struct ob *ob, uint64_t id)
+{
+	if (ob->se == NULL)
+		return;
+	fuse_lowlevel_notify_inval_inode(ob->se, OB_INO_MSG0 + 2 * id + 1,
+	    0, 0);
+	fuse_lowlevel_notify_inval_inode(ob->se, OB_INO_MSG0 + 2 * id, -1, 0);
+}
+
+void ob_transcript_add(struct ob_msg *m, const char *line, size_t len)
+{
+	static const char cut[] = "[transcript cut: too long]\n";
+	size_t want;
+	char *np;
+
+	if (m->cur_len >= OB_MAX_TRANSCRIPT)
+		return;
+	if (m->cur_len + len + 1 > OB_MAX_TRANSCRIPT) {
+		line = cut;
+		len = sizeof(cut) - 2;
+	}
+	if (m->cur_len + len + 2 > m->cur_cap) {
+		want = m->cur_cap ? m->cur_cap * 2 : 1024;
+		while (want < m->cur_len + len + 2)
+			want *= 2;
+		np = realloc(m->cur, want);
+		if (np == NULL)
+			return;
+		m->cur = np;
+		m->cur_cap = want;
+	}
+	memcpy(m->cur + m->cur_len, line, len);
+	m->cur_len += len;
+	m->cur[m->cur_len++] = '\n';
+	if (line == cut)
+		m->cur_len = OB_MAX_TRANSCRIPT;   /* nothing more goes in */
+}
+
+const struct cfg_account *ob_dir_account(const struct ob *ob, int dir)
+{
+	if (dir >= 0)
+		return &ob->cfg->accounts[dir];
+	return ob->def;
+}
+
+static int ob_header(struct ob_msg *m, char **out, size_t *len)
+{
+	struct status_view v = {
+		.rec = &m->r,
+		.file_size = m->file_size,
+		.progress_sent = m->prog_sent,
+		.progress_total = m->prog_total,
+	};
+
+	return status_render(&v, out, len);
+}
+
+uint64_t ob_status_size(struct ob *ob, struct ob_msg *m)
+{
+	char *h;
+	size_t len;
+
+	(void)ob;
+	if (ob_header(m, &h, &len) < 0)
+		return 0;
+	free(h);
+	return len + m->log_len + m->cur_len;
+}
+
+int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len)
+{
+	struct ob_msg *m;
+	char *h = NULL, *text;
+	size_t hlen, cur_len;
+	uint64_t log_len;
+	ssize_t got;
+
+	pthread_mutex_lock(&ob->mu);
+	m = ob_find_id(ob, id);
+	if (m == NULL) {
+		pthread_mutex_unlock(&ob->mu);
+		errno = ENOENT;
+		return -1;
+	}
+	if (ob_header(m, &h, &hlen) < 0) {
+		pthread_mutex_unlock(&ob->mu);
+		errno = ENOMEM;
+		return -1;
+	}
+	log_len = m->log_len;
+	cur_len = m->cur_len;
+	text = malloc(hlen + log_len + cur_len + 1);
+	if (text == NULL) {
+		pthread_mutex_unlock(&ob->mu);
+		free(h);
+		errno = ENOMEM;
+		return -1;
+	}
+	memcpy(text, h, hlen);
+	if (cur_len)
+		memcpy(text + hlen + log_len, m->cur, cur_len);
+	pthread_mutex_unlock(&ob->mu);
+	free(h);
+
+	/* The finished attempts: only appended to, and log_len counts what
+	 * was complete when the header was rendered. */
+	got = log_len ? spool_read_log(&ob->spool, id, text + hlen,
+	    (size_t)log_len) : 0;
+	if (got < 0)
+		got = 0;
+	if ((uint64_t)got < log_len) {
+		memmove(text + hlen + got, text + hlen + log_len, cur_len);
+	}
+	*len = hlen + (size_t)got + cur_len;
+	text[*len] = '\0';
+	*out = text;
+	return 0;
+}
+
+static int ob_cmp_id(const void *a, const void *b)
+{
+	const struct ob_msg *x = *(struct ob_msg *const *)a;
+	const struct ob_msg *y = *(struct ob_msg *const *)b;
+
+	return x->r.id < y->r.id ? -1 : x->r.id > y->r.id;
+}
+
+int ob_queue_text(struct ob *ob, char **out, size_t *len)
+{
+	struct ob_msg **all, *m;
+	char *buf = NULL;
+	size_t n = 0, i, blen = 0, bcap = 0;
+
+	all = malloc((ob->nmsgs + 1) * sizeof(*all));
+	if (all == NULL)
+		return -1;
+	for (i = 0; i < ob->nbuckets; i++)
+		for (m = ob->by_id[i]; m; m = m->id_next)
+			if (!m->removed && n < ob->nmsgs)
+				all[n++] = m;
+	qsort(all, n, sizeof(*all), ob_cmp_id);
+	for (i = 0; i < n; i++)
+		if (status_queue_line(&buf, &blen, &bcap, &all[i]->r,
+		    NULL) < 0)
+			goto fail;
+	for (i = 0; i < ob->ncorrupt; i++) {
+		struct spool_rec r = { 0 };
+		char nm[64];
+
+		snprintf(nm, sizeof(nm), "corrupt/%" PRIu64, ob->corrupt[i].id);
+		r.name = nm;
+		r.error = ob->corrupt[i].reason;
+		if (status_queue_line(&buf, &blen, &bcap, &r, "corrupt") < 0)
+			goto fail;
+	}
+	free(all);
+	if (buf == NULL) {
+		buf = strdup("");
+		if (buf == NULL)
+			return -1;
+	}
+	*out = buf;
+	*len = blen;
+	return 0;
+fail:
+	free(all);
+	free(buf);
+	return -1;
+}
+
+int ob_init(struct ob *ob, struct cfg *cfg, const char *spool_path,
+    char *err, size_t errlen)
+{
+	pthread_condattr_t ca;
+	size_t i;
+
+	memset(ob, 0, sizeof(*ob));
+	pthread_mutex_init(&ob->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ob->commit_cv, &ca);
+	pthread_cond_init(&ob->run_cv, &ca);
+	pthread_cond_init(&ob->idle_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	ob->cfg = cfg;
+	ob->def = cfg ? cfg_account(cfg, NULL) : NULL;
+	ob->settle_ms = ob->def ? ob->def->settle_ms : CFG_DEFAULT_SETTLE_MS;
+	ob->connections = ob->def && ob->def->connections ?
+	    ob->def->connections : CFG_DEFAULT_CONNECTIONS;
+	ob->uid = getuid();
+	ob->gid = getgid();
+	clock_gettime(CLOCK_REALTIME, &ob->start);
+	ob->nbuckets = 1024;
+	ob->by_id = calloc(ob->nbuckets, sizeof(*ob->by_id));
+	ob->by_name = calloc(ob->nbuckets, sizeof(*ob->by_name));
+	if (ob->by_id == NULL || ob->by_name == NULL)
+		goto nomem;
+	if (cfg && cfg->naccounts) {
+		size_t n = cfg->naccounts < OB_MAX_DIRS ? cfg->naccounts :
+		    OB_MAX_DIRS;
+
+		ob->dirs = calloc(n, sizeof(*ob->dirs));
+		if (ob->dirs == NULL)
+			goto nomem;
+		for (i = 0; i < n; i++)
+			ob->dirs[i] = cfg->accounts[i].name;
+		ob->ndirs = (int)n;
+	}
+	ob->next_id = 1;
+	if (spool_open(&ob->spool, spool_path, err, errlen) < 0) {
+		free(ob->by_id);
+		free(ob->by_name);
+		free(ob->dirs);
+		return -1;
+	}
+	return 0;
+nomem:
+	free(ob->by_id);
+	free(ob->by_name);
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+void ob_destroy(struct ob *ob)
+{
+	struct ob_msg *m, *next;
+	size_t i;
+
+	for (i = 0; i < ob->nbuckets; i++)
+		for (m = ob->by_id[i]; m; m = next) {
+			next = m->id_next;
+			ob_msg_free(m);
+		}
+	free(ob->by_id);
+	free(ob->by_name);
+	free(ob->dirs);
+	free(ob->corrupt);
+	spool_close(&ob->spool);
+	pthread_mutex_destroy(&ob->mu);
+	pthread_cond_destroy(&ob->commit_cv);
+	pthread_cond_destroy(&ob->run_cv);
+	pthread_cond_destroy(&ob->idle_cv);
+}
+
+static void ob_add_corrupt(struct ob *ob, uint64_t id, const char *why)
+{
+	struct ob_corrupt *nc;
+
+	nc = realloc(ob->corrupt, (ob->ncorrupt + 1) * sizeof(*nc));
+	if (nc == NULL)
+		return;
+	ob->corrupt = nc;
+	nc[ob->ncorrupt].id = id;
+	snprintf(nc[ob->ncorrupt].reason, sizeof(nc[0].reason),
+	    "set aside in the spool's corrupt/: %s", why);
+	ob->ncorrupt++;
+}
+
+static void ob_set_aside(struct ob *ob, uint64_t id, const char *why)
+{
+	log_warnx("spool: message %" PRIu64 " set aside in %s/corrupt: %s",
+	    id, ob->spool.path, why);
+	if (spool_set_aside(&ob->spool, id) < 0)
+		log_warn("spool: moving message %" PRIu64 " to corrupt/", id);
+	ob_add_corrupt(ob, id, why);
+}
+
+struct ob_load_ctx {
+	struct ob *ob;
+	uint64_t max_id;
+	unsigned loaded, fixed;
+};
+
+static int ob_dir_index(const struct ob *ob, const char *dir)
+{
+	int i;
+
+	for (i = 0; i < ob->ndirs; i++)
+		if (strcmp(ob->dirs[i], dir) == 0)
+			return i;
+	return -1;
+}
+
+static void ob_load_one(void *arg, uint64_t id, int has_meta, int has_msg)
+{
+	struct ob_load_ctx *c = arg;
+	struct ob *ob = c->ob;
+	struct ob_msg *m;
+	struct spool_rec r;
+	struct stat st;
+	char err[160], buf[32];
+	int dir = -1, fd, save = 0;
+
+	if (id > c->max_id)
+		c->max_id = id;
+	if (!has_meta) {
+		ob_set_aside(ob, id, "message bytes without a record (a crash "
+		    "while the file was being created)");
+		return;
+	}
+	if (spool_read_rec(&ob->spool, id, &r, err, sizeof(err)) < 0) {
+		ob_set_aside(ob, id, err);
+		return;
+	}
+	if (!has_msg && r.state != OB_SENT && r.state != OB_PARTIAL &&
+	    r.state != OB_FAILED) {
+		spool_rec_free(&r);
+		ob_set_aside(ob, id, "record without its message bytes");
+		return;
+	}
+	if (r.dir) {
+		dir = ob_dir_index(ob, r.dir);
+		if (dir < 0) {
+			/* The account is gone from the configuration. */
+			free(r.dir);
+			r.dir = NULL;
+			save = 1;
+		}
+	}
+	if (ob_name_kind(ob, dir, r.name) == OB_NAME_STATUS ||
+	    ob_name_kind(ob, dir, r.name) == OB_NAME_RESERVED ||
+	    strchr(r.name, '/') || ob_find_name(ob, dir, r.name)) {
+		char *nn;
+		size_t n = strlen(r.name) + 32;
+
+		nn = malloc(n);
+		if (nn == NULL) {
+			spool_rec_free(&r);
+			return;
+		}
+		snprintf(nn, n, "recovered-%" PRIu64, id);
+		free(r.name);
+		r.name = nn;
+		save = 1;
+	}
+	m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		spool_rec_free(&r);
+		return;
+	}
+	m->r = r;
+	m->diridx = dir;
+	pthread_mutex_init(&m->wmu, NULL);
+	if (m->r.state == OB_SENDING) {
+		/* Stopped mid-transaction: the server may have it. */
+		m->r.state = OB_QUEUED;
+		m->r.interrupted = 1;
+		save = 1;
+	}
+	snprintf(buf, sizeof(buf), "%" PRIu64, id);
+	if (fstatat(ob->spool.msgfd, buf, &st, 0) == 0) {
+		m->file_size = (uint64_t)st.st_size;
+		m->mtime = st.st_mtim;
+		m->ctime = st.st_ctim;
+	} else {
+		m->mtime.tv_sec = m->r.created;
+		m->ctime = m->mtime;
+	}
+	m->log_len = spool_log_size(&ob->spool, id);
+	(void)fd;
+	ob_insert(ob, m);
+	{
+		enum ob_state st0 = m->r.state;
+
+		m->r.state = OB_DRAFT;
+		ob_set_state(ob, m, st0);
+	}
+	if (save && spool_write_rec(&ob->spool, &m->r) < 0)
+		log_warn("spool: rewriting record %" PRIu64, id);
+	c->loaded++;
+	c->fixed += (unsigned)save;
+}
+
+int ob_load(struct ob *ob, char *err, size_t errlen)
+{
+	struct ob_load_ctx c = { ob, 0, 0, 0 };
+	uint64_t cmax;
+
+	if (spool_scan(&ob->spool, ob_load_one, &c) < 0) {
+		snprintf(err, errlen, "spool %s: cannot read: %s",
+		    ob->spool.path, strerror(errno));
+		return -1;
+	}
+	cmax = spool_corrupt_max(&ob->spool);
+	if (cmax > c.max_id)
+		c.max_id = cmax;
+	ob->next_id = c.max_id + 1;
+	if (c.fixed && spool_sync(&ob->spool) < 0)
+		log_warn("spool: syncfs");
+	if (c.loaded)
+		log_info("spool %s: %u messages (%zu queued, %zu deferred)",
+		    ob->spool.path, c.loaded, ob->run.n, ob->wait.n);
+	return 0;
+}

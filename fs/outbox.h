@@ -1,0 +1,224 @@
+/*
+ * outbox — the in-memory model of the mounted outbox: messages, their
+ * inodes, names and states, the queues the threads wait on.
+ *
+ * LOCKING RULE. One mutex, ob->mu, guards every field of struct ob and of
+ * every struct ob_msg (except wmu and the fields marked "owner"). It is
+ * never held across network I/O, fsync/syncfs, a FUSE reply or a FUSE
+ * notification, and never across spool writes (small local reads and an
+ * ftruncate are the only I/O done under it). m->wmu serialises writes
+ * of one message's record; lock order: m->wmu, then ob->mu. The spool's
+ * sync mutex is a leaf.
+ *
+ * LIFETIME. A message lives while it has a name or a reference: every
+ * open handle, the committer's batch and a delivery thread hold one
+ * (ob_ref/ob_unref). Removing the name of a message nobody holds frees
+ * it and its spool files; otherwise the last ob_unref does.
+ *
+ * Inode numbers: 1 the root, 2 .queue, 3 + i account directory i, and
+ * OB_INO_MSG0 + 2 * id for message id (+ 1 for its status file). Spool
+ * ids are never reused, so a stale inode number finds nothing.
+ */
+#ifndef OUTBOXFS_OUTBOX_H
+#define OUTBOXFS_OUTBOX_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+#include <sys/types.h>
+
+#include "config/config.h"
+#include "fs/spool.h"
+
+struct msg;
+struct fuse_session;
+
+#define OB_INO_ROOT   1
+#define OB_INO_QUEUE  2
+#define OB_INO_DIR0   3
+#define OB_MAX_DIRS   1000
+#define OB_INO_MSG0   4096
+#define OB_MAX_TRANSCRIPT (256u * 1024)   /* bytes of one attempt kept */
+
+enum ob_name_kind {
+	OB_NAME_NORMAL = 0,   /* a message that is sent */
+	OB_NAME_SCRATCH,      /* .x, x~, x.swp, x.tmp, #x#: never sent */
+	OB_NAME_STATUS,       /* x.status: made by outboxfs */
+	OB_NAME_RESERVED,     /* .queue, ".", "..", or an account directory */
+};
+
+enum ob_list_id { OB_LIST_NONE = 0, OB_LIST_SETTLE, OB_LIST_RUN,
+	OB_LIST_WAIT };
+
+struct ob_msg {
+	struct spool_rec r;          /* what the spool record holds */
+	int diridx;                  /* -1 top level, else account dir */
+	int removed;                 /* no longer has a name */
+	unsigned refs;
+	unsigned nopen, nwriters;
+	int dirty;                   /* written since the last submission check */
+	int busy;                    /* committer or a delivery thread has it */
+	uint64_t file_size;
+	struct timespec mtime, ctime;
+	int64_t settle_at_ms;        /* monotonic deadline while settling */
+
+	/* status transcript */
+	char *cur;                   /* the attempt in progress */
+	size_t cur_len, cur_cap;
+	uint64_t log_len;            /* bytes in spool log/ID */
+	uint64_t prog_sent, prog_total;
+
+	struct msg *prep;            /* prepared once, kept until final */
+
+	pthread_mutex_t wmu;         /* serialises record writes */
+
+	struct ob_msg *id_next, *name_next;
+	struct ob_msg *qprev, *qnext;
+	enum ob_list_id list;
+};
+
+struct ob_list {
+	struct ob_msg *head, *tail;
+	size_t n;
+};
+
+struct ob_corrupt {
+	uint64_t id;
+	char reason[160];
+};
+
+struct ob {
+	pthread_mutex_t mu;
+	pthread_cond_t commit_cv;    /* committer: settle list changed */
+	pthread_cond_t run_cv;       /* delivery: run/wait list changed */
+	pthread_cond_t idle_cv;      /* a thread stopped */
+	struct spool spool;
+	struct cfg *cfg;             /* borrowed; read-only after start */
+	const struct cfg_account *def; /* the default account */
+	char **dirs;                 /* account directory names */
+	int ndirs;
+	unsigned settle_ms;
+	unsigned connections;
+	struct fuse_session *se;     /* for notifications; NULL in tests */
+	uid_t uid;
+	gid_t gid;
+	struct timespec start;
+
+	struct ob_msg **by_id;       /* hash buckets */
+	struct ob_msg **by_name;
+	size_t nbuckets;
+	size_t nmsgs;
+	uint64_t next_id;
+
+	struct ob_list settle, run, wait;
+	struct ob_corrupt *corrupt;
+	size_t ncorrupt;
+
+	int stopping;
+	unsigned nthreads;           /* worker threads still running */
+	unsigned sending_now;        /* connections open */
+};
+
+/* The kind of NAME in a directory (dir -1: the top level). */
+enum ob_name_kind ob_name_kind(const struct ob *ob, int dir, const char *name);
+
+/* 1 when NAME is a scratch name, by its form alone. */
+int ob_is_scratch(const char *name);
+
+/* Sets up OB with CFG (borrowed) and the spool at SPOOL_PATH. */
+int ob_init(struct ob *ob, struct cfg *cfg, const char *spool_path,
+    char *err, size_t errlen);
+/* Frees every message and closes the spool; threads must have stopped. */
+void ob_destroy(struct ob *ob);
+
+/* Rebuilds the outbox from the spool (before the threads start). */
+int ob_load(struct ob *ob, char *err, size_t errlen);
+
+/* Milliseconds of CLOCK_MONOTONIC; seconds of the wall clock. */
+int64_t ob_now_ms(void);
+int64_t ob_wall(void);
+
+/* Lookups, ob->mu held. NULL when absent. */
+struct ob_msg *ob_find_name(struct ob *ob, int dir, const char *name);
+struct ob_msg *ob_find_id(struct ob *ob, uint64_t id);
+/* The directory index of an inode: -1 root, 0.. account dir; -2 not a
+ * directory. */
+int ob_dir_of_ino(const struct ob *ob, uint64_t ino);
+
+/*
+ * A new draft message with a fresh id, named NAME in DIR, inserted and
+ * with one reference, its spool file and record created. ob->mu NOT held.
+ * Returns NULL with errno set (EEXIST when the name is taken).
+ */
+struct ob_msg *ob_create(struct ob *ob, int dir, const char *name);
+
+/* Takes a name-table entry out or in (ob->mu held). */
+void ob_unname(struct ob *ob, struct ob_msg *m);
+void ob_rename_to(struct ob *ob, struct ob_msg *m, int dir,
+    const char *name);
+
+/* ob->mu held. */
+void ob_ref(struct ob_msg *m);
+/*
+ * Drops a reference, ob->mu NOT held. Frees the message and its spool
+ * files when it was the last and the message has no name.
+ */
+void ob_unref(struct ob *ob, struct ob_msg *m);
+
+/*
+ * Marks M removed (its name already taken out, ob->mu held). Returns 1
+ * when nobody holds it: the caller then calls ob_destroy_msg after
+ * unlocking.
+ */
+int ob_remove_locked(struct ob *ob, struct ob_msg *m);
+/* Removes the spool files of M and frees it; ob->mu NOT held. */
+void ob_destroy_msg(struct ob *ob, struct ob_msg *m);
+
+/*
+ * The ONLY way to change a message's state: moves it between the
+ * settle, run and wait lists, wakes who waits for them and traces the
+ * transition. ob->mu held.
+ */
+void ob_set_state(struct ob *ob, struct ob_msg *m, enum ob_state st);
+
+/* Submission timing (ob->mu held): starts or cancels the settle time. */
+void ob_settle_start(struct ob *ob, struct ob_msg *m);
+void ob_settle_cancel(struct ob *ob, struct ob_msg *m);
+/* 1 when a draft M (not open, not empty, normal name) may be submitted. */
+int ob_submittable(const struct ob *ob, const struct ob_msg *m);
+
+/*
+ * Writes M's record to the spool (m->wmu taken, ob->mu NOT held); with
+ * SYNC waits until it is durable.
+ */
+int ob_save(struct ob *ob, struct ob_msg *m, int sync);
+/* The same, written with state ST instead of the one in memory (a state
+ * that only becomes true once the record is durable). */
+int ob_save_as(struct ob *ob, struct ob_msg *m, enum ob_state st,
+    int sync);
+
+/* Tells the kernel M's status file (and M) changed; ob->mu NOT held. */
+void ob_notify(struct ob *ob, uint64_t id);
+
+/*
+ * Appends a line to M's current attempt transcript ("S: ..." already
+ * formatted by the caller, without newline), capped at
+ * OB_MAX_TRANSCRIPT. ob->mu held.
+ */
+void ob_transcript_add(struct ob_msg *m, const char *line, size_t len);
+
+/* The account used for messages in DIR (-1: by From, else default). */
+const struct cfg_account *ob_dir_account(const struct ob *ob, int dir);
+
+/*
+ * The status file's full text as of now, into *out (caller frees).
+ * ob->mu NOT held (it is taken inside; the finished attempts are read
+ * from the spool outside it).
+ */
+int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len);
+/* Its size as getattr reports it (ob->mu held). */
+uint64_t ob_status_size(struct ob *ob, struct ob_msg *m);
+/* .queue's text; ob->mu held. */
+int ob_queue_text(struct ob *ob, char **out, size_t *len);
+
+#endif

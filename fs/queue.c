@@ -1,0 +1,943 @@
+/*
+ * queue — committer and delivery threads (see queue.h).
+ *
+ * Must never: hold ob->mu across msg_prepare, a spool write, spool_sync
+ * or any smtp_* call; mark a recipient done before its final reply is in
+ * a durable record; show `queued` before the record saying so is durable.
+ */
+#define FUSE_USE_VERSION 35
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs/log.h"
+#include "fs/queue.h"
+#include "fs/retry.h"
+#include "fs/status.h"
+#include "smtp/msg.h"
+#include "smtp/smtp.h"
+
+#include <openssl/rand.h>
+
+static void queue_deadline(struct timespec *ts, int64_t at_ms)
+{
+	ts->tv_sec = at_ms / 1000;
+	ts->tv_nsec = (at_ms % 1000) * 1000000;
+}
+
+static void queue_thread_done(struct ob *ob)
+{
+	pthread_mutex_lock(&ob->mu);
+	ob->nthreads--;
+	pthread_cond_broadcast(&ob->idle_cv);
+	pthread_mutex_unlock(&ob->mu);
+}
+
+/* The account a message goes out with (ob->mu not needed: config is
+ * read-only). */
+static const struct cfg_account *queue_account(struct ob *ob,
+    const struct ob_msg *m)
+{
+	const struct cfg_account *a = NULL;
+
+	if (m->r.account)
+		a = cfg_account(ob->cfg, m->r.account);
+	if (a == NULL)
+		a = ob_dir_account(ob, m->diridx);
+	return a;
+}
+
+static int queue_prepare_with(int fd, const struct cfg_account *a,
+    int64_t when, struct msg *out, char *err, size_t errlen)
+{
+	struct msg_params p = {
+		.from = a ? a->from : NULL,
+		.domain = a ? a->domain : NULL,
+		.max_size = a ? a->max_size : 0,
+		.now = (time_t)when,
+	};
+
+	return msg_prepare(fd, &p, out, err, errlen);
+}
+
+/*
+ * Prepares M from its spool file (ob->mu not held, M busy): picks the
+ * account (its directory's, else the one whose from matches, else the
+ * default). Returns the prepared message or NULL with err filled; *acct
+ * set either way.
+ */
+static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
+    int64_t when, const struct cfg_account **acct, char *err,
+    size_t errlen)
+{
+	const struct cfg_account *a, *b;
+	struct msg *pm;
+	int fd;
+
+	a = m->r.account ? cfg_account(ob->cfg, m->r.account) : NULL;
+	if (a == NULL)
+		a = ob_dir_account(ob, m->diridx);
+	*acct = a;
+	if (a == NULL) {
+		snprintf(err, errlen, "no account configured: add an account "
+		    "to the configuration file");
+		return NULL;
+	}
+	pm = calloc(1, sizeof(*pm));
+	if (pm == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	fd = spool_open_msg(&ob->spool, m->r.id, O_RDONLY);
+	if (fd < 0) {
+		snprintf(err, errlen, "spool: cannot open the message: %s",
+		    strerror(errno));
+		free(pm);
+		return NULL;
+	}
+	if (queue_prepare_with(fd, a, when, pm, err, errlen) < 0)
+		goto fail;
+	if (m->diridx < 0 && m->r.account == NULL && pm->from &&
+	    (b = cfg_account_for_from(ob->cfg, pm->from)) != NULL && b != a) {
+		msg_free(pm);
+		*acct = a = b;
+		if (queue_prepare_with(fd, a, when, pm, err, errlen) < 0)
+			goto fail;
+	}
+	close(fd);
+	return pm;
+fail:
+	close(fd);
+	free(pm);
+	return NULL;
+}
+
+/* Fills the record's envelope fields from a prepared message; ob->mu
+ * held. Returns -1 without memory. */
+static int queue_fill_envelope(struct ob_msg *m, const struct msg *pm,
+    const struct cfg_account *a)
+{
+	struct spool_rcpt *rc;
+	size_t i;
+
+	if (m->r.nrcpts == 0 && pm->nrcpts) {
+		rc = calloc(pm->nrcpts, sizeof(*rc));
+		if (rc == NULL)
+			return -1;
+		for (i = 0; i < pm->nrcpts; i++) {
+			rc[i].addr = strdup(pm->rcpts[i]);
+			if (rc[i].addr == NULL) {
+				while (i-- > 0)
+					free(rc[i].addr);
+				free(rc);
+				return -1;
+			}
+		}
+		m->r.rcpts = rc;
+		m->r.nrcpts = pm->nrcpts;
+	}
+	if (m->r.message_id == NULL && pm->message_id)
+		m->r.message_id = strdup(pm->message_id);
+	if (m->r.from == NULL && pm->from)
+		m->r.from = strdup(pm->from);
+	if (m->r.account == NULL && a && a->name)
+		m->r.account = strdup(a->name);
+	m->r.size = pm->size;
+	return 0;
+}
+
+static void queue_set_str(char **dst, const char *v)
+{
+	char *n = v ? strdup(v) : NULL;
+
+	free(*dst);
+	*dst = n;
+}
+
+/* ------------------------------------------------------------------ */
+/* The committer                                                      */
+
+struct queue_item {
+	struct ob_msg *m;
+	struct msg *pm;
+	int ok;
+};
+
+static void queue_commit_batch(struct ob *ob, struct queue_item *items,
+    size_t n)
+{
+	const struct cfg_account *a;
+	char err[512];
+	int64_t now = ob_wall();
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct ob_msg *m = items[i].m;
+
+		items[i].pm = queue_prepare(ob, m, now, &a, err, sizeof(err));
+		pthread_mutex_lock(&ob->mu);
+		m->r.queued = now;
+		m->r.attempts = 0;
+		if (items[i].pm && queue_fill_envelope(m, items[i].pm, a) == 0) {
+			items[i].ok = 1;
+		} else {
+			if (m->r.account == NULL && a && a->name)
+				m->r.account = strdup(a->name);
+			queue_set_str(&m->r.error, items[i].pm ? "out of memory"
+			    : err);
+		}
+		pthread_mutex_unlock(&ob->mu);
+		if (!items[i].ok) {
+			log_info("%s%s%s: not sent: %s exitcode=EX_DATAERR",
+			    m->r.dir ? m->r.dir : "", m->r.dir ? "/" : "",
+			    m->r.name, err);
+		}
+		ob_save_as(ob, m, items[i].ok ? OB_QUEUED : OB_FAILED, 0);
+	}
+	/* One sync for the whole batch: the message bytes and records. */
+	if (spool_sync(&ob->spool) < 0)
+		log_warn("spool: syncfs");
+	pthread_mutex_lock(&ob->mu);
+	for (i = 0; i < n; i++) {
+		struct ob_msg *m = items[i].m;
+
+		m->busy = 0;
+		if (items[i].ok) {
+			m->prep = items[i].pm;
+			items[i].pm = NULL;
+		}
+		ob_set_state(ob, m, items[i].ok ? OB_QUEUED : OB_FAILED);
+	}
+	pthread_mutex_unlock(&ob->mu);
+	for (i = 0; i < n; i++) {
+		if (items[i].pm) {
+			msg_free(items[i].pm);
+			free(items[i].pm);
+		}
+		ob_notify(ob, items[i].m->r.id);
+		ob_unref(ob, items[i].m);
+	}
+}
+
+static void *queue_committer(void *arg)
+{
+	struct ob *ob = arg;
+	struct queue_item *items = NULL;
+	size_t n, cap = 0;
+	struct ob_msg *m, *next;
+	struct timespec ts;
+	int64_t now, earliest;
+	int last = 0;
+
+	pthread_mutex_lock(&ob->mu);
+	for (;;) {
+		now = ob_now_ms();
+		earliest = -1;
+		n = 0;
+		for (m = ob->settle.head; m; m = next) {
+			next = m->qnext;
+			if (!ob_submittable(ob, m)) {
+				ob_settle_cancel(ob, m);
+				continue;
+			}
+			if (m->settle_at_ms > now && !ob->stopping) {
+				if (earliest < 0 || m->settle_at_ms < earliest)
+					earliest = m->settle_at_ms;
+				continue;
+			}
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 64;
+				struct queue_item *ni = realloc(items,
+				    nc * sizeof(*ni));
+
+				if (ni == NULL)
+					break;
+				items = ni;
+				cap = nc;
+			}
+			ob_settle_cancel(ob, m);
+			m->busy = 1;
+			ob_ref(m);
+			items[n].m = m;
+			items[n].pm = NULL;
+			items[n].ok = 0;
+			n++;
+		}
+		if (n) {
+			pthread_mutex_unlock(&ob->mu);
+			queue_commit_batch(ob, items, n);
+			pthread_mutex_lock(&ob->mu);
+			continue;
+		}
+		if (last)
+			break;
+		if (ob->stopping) {
+			last = 1;   /* one more pass after the stop request */
+			continue;
+		}
+		if (earliest >= 0) {
+			queue_deadline(&ts, earliest);
+			pthread_cond_timedwait(&ob->commit_cv, &ob->mu, &ts);
+		} else {
+			pthread_cond_wait(&ob->commit_cv, &ob->mu);
+		}
+	}
+	pthread_mutex_unlock(&ob->mu);
+	free(items);
+	queue_thread_done(ob);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Delivery                                                           */
+
+struct queue_conn {
+	struct ob *ob;
+	struct ob_msg *m;            /* the message the callbacks feed */
+};
+
+static void queue_transcript(void *tag, char dir, const char *line)
+{
+	struct queue_conn *c = tag;
+	char buf[1100];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "%c: %s", dir, line);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	pthread_mutex_lock(&c->ob->mu);
+	if (c->m)
+		ob_transcript_add(c->m, buf, (size_t)n);
+	pthread_mutex_unlock(&c->ob->mu);
+}
+
+static void queue_progress(void *tag, uint64_t sent, uint64_t total)
+{
+	struct queue_conn *c = tag;
+
+	pthread_mutex_lock(&c->ob->mu);
+	if (c->m) {
+		c->m->prog_sent = sent;
+		c->m->prog_total = total;
+	}
+	pthread_mutex_unlock(&c->ob->mu);
+}
+
+/* Moves deferred messages whose time has come to the run list and
+ * returns the earliest future attempt (0: none). ob->mu held. */
+static int64_t queue_wake_due(struct ob *ob)
+{
+	struct ob_msg *m, *next;
+	int64_t now = ob_wall(), earliest = 0;
+
+	for (m = ob->wait.head; m; m = next) {
+		next = m->qnext;
+		if (m->r.next <= now)
+			ob_set_state(ob, m, OB_QUEUED);
+		else if (earliest == 0 || m->r.next < earliest)
+			earliest = m->r.next;
+	}
+	return earliest;
+}
+
+/*
+ * Takes the first due message (of account ACCT when not NULL): busy,
+ * referenced, state sending. ob->mu held.
+ */
+static struct ob_msg *queue_pick(struct ob *ob, const struct cfg_account *acct)
+{
+	struct ob_msg *m;
+
+	queue_wake_due(ob);
+	for (m = ob->run.head; m; m = m->qnext) {
+		if (m->busy)
+			continue;
+		if (acct && queue_account(ob, m) != acct)
+			continue;
+		m->busy = 1;
+		ob_ref(m);
+		m->r.attempts++;
+		m->prog_sent = m->prog_total = 0;
+		ob_set_state(ob, m, OB_SENDING);
+		return m;
+	}
+	return NULL;
+}
+
+static void queue_params(const struct cfg_account *a, struct smtp_params *p,
+    char *port, size_t portlen)
+{
+	int t = a->timeout ? (int)(a->timeout > 86400 ? 86400 : a->timeout) *
+	    1000 : 0;
+
+	memset(p, 0, sizeof(*p));
+	snprintf(port, portlen, "%u", cfg_port(a));
+	p->host = a->host;
+	p->port = port;
+	p->helo = a->domain;
+	p->timeouts.connect = p->timeouts.greeting = p->timeouts.command = t;
+	p->timeouts.mail = p->timeouts.rcpt = p->timeouts.data = t;
+	p->timeouts.block = p->timeouts.dot = t;
+	p->tls = !a->tls ? SMTP_TLS_OFF : a->tls_starttls ? SMTP_TLS_STARTTLS :
+	    SMTP_TLS_IMPLICIT;
+	p->tls_certcheck = a->tls_certcheck;
+	p->tls_trust_file = a->tls_trust_file &&
+	    strcmp(a->tls_trust_file, "system") != 0 ? a->tls_trust_file : NULL;
+	p->tls_fingerprint = a->tls_fingerprint;
+	p->tls_cert_file = a->tls_cert_file;
+	p->tls_key_file = a->tls_key_file;
+	p->auth_mech = a->auth == CFG_AUTH_OFF ? NULL :
+	    a->auth == CFG_AUTH_ON ? "" : a->auth_mech;
+	p->user = a->user;
+	p->transcript = queue_transcript;
+	p->progress = queue_progress;
+}
+
+/* "2.1.5 Ok" from an enhanced code and a text, without doubling. */
+static void queue_reply_text(char *buf, size_t cap, const char *enh,
+    const char *text)
+{
+	size_t el = strlen(enh);
+
+	if (el && strncmp(text, enh, el) != 0)
+		snprintf(buf, cap, "%s %s", enh, text);
+	else
+		snprintf(buf, cap, "%s", text);
+}
+
+static const char *queue_exitcode(enum ob_state st, int local)
+{
+	if (st == OB_SENT)
+		return "EX_OK";
+	if (st == OB_DEFERRED)
+		return "EX_TEMPFAIL";
+	return local ? "EX_DATAERR" : "EX_UNAVAILABLE";
+}
+
+/* The outcome of one attempt, to be applied to the message. */
+struct queue_outcome {
+	int connected;
+	int sent_ok;                 /* smtp_send returned 0 */
+	struct smtp_result res;
+	struct smtp_error err;
+	size_t *idx;                 /* res.rcpts[k] is m->r.rcpts[idx[k]] */
+	const char *server;
+	int local;                   /* failed before any connection */
+	char local_err[512];
+};
+
+/*
+ * Applies an outcome to M's record and state, makes it durable, then
+ * publishes it. ob->mu NOT held; M busy and referenced by the caller.
+ */
+static void queue_finish(struct ob *ob, struct ob_msg *m,
+    const struct cfg_account *a, struct queue_outcome *o)
+{
+	enum ob_state st;
+	char text[600], *attempt = NULL;
+	size_t alen = 0, i, k, nok = 0, nperm = 0, ntemp = 0;
+	const char *first_temp = NULL, *first_perm = NULL;
+	int64_t now = ob_wall(), age;
+	int expired = 0;
+
+	pthread_mutex_lock(&ob->mu);
+	if (o->server)
+		queue_set_str(&m->r.server, o->server);
+	if (o->local) {
+		for (i = 0; i < m->r.nrcpts; i++)
+			if (m->r.rcpts[i].state != SPOOL_RCPT_OK)
+				m->r.rcpts[i].state = SPOOL_RCPT_PERM;
+		queue_set_str(&m->r.error, o->local_err);
+	} else {
+		for (k = 0; o->res.rcpts && k < o->res.nrcpts; k++) {
+			struct smtp_rcpt_result *rr = &o->res.rcpts[k];
+			struct spool_rcpt *rc = &m->r.rcpts[o->idx[k]];
+			int s = rr->state;
+
+			if (!o->sent_ok && s != SMTP_RCPT_PERM)
+				s = o->err.temporary ? SPOOL_RCPT_TEMP :
+				    SPOOL_RCPT_PERM;
+			if (o->sent_ok && s == SMTP_RCPT_PENDING)
+				s = SPOOL_RCPT_TEMP;
+			if (o->res.maybe_delivered && s == SMTP_RCPT_OK)
+				s = SPOOL_RCPT_TEMP;
+			rc->state = s;
+			if (rr->code) {
+				rc->code = rr->code;
+				queue_reply_text(text, sizeof(text), rr->enh,
+				    rr->text);
+				queue_set_str(&rc->text, text);
+			} else if (!o->sent_ok && o->err.code) {
+				rc->code = o->err.code;
+				queue_set_str(&rc->text, o->err.text);
+			}
+		}
+		if (o->res.reply[0])
+			queue_set_str(&m->r.reply, o->res.reply);
+		else if (!o->sent_ok && o->err.code) {
+			snprintf(text, sizeof(text), "%d %s", o->err.code,
+			    o->err.text);
+			queue_set_str(&m->r.reply, text);
+		}
+		if (o->res.maybe_delivered)
+			m->r.dup = 1;
+	}
+	for (i = 0; i < m->r.nrcpts; i++) {
+		switch (m->r.rcpts[i].state) {
+		case SPOOL_RCPT_OK: nok++; break;
+		case SPOOL_RCPT_PERM:
+			nperm++;
+			if (!first_perm)
+				first_perm = m->r.rcpts[i].addr;
+			break;
+		default:
+			ntemp++;
+			if (!first_temp)
+				first_temp = m->r.rcpts[i].addr;
+			break;
+		}
+	}
+	if (ntemp || m->r.nrcpts == 0) {
+		st = OB_DEFERRED;
+		age = now - m->r.queued;
+		if (retry_expired(age, a ? a->max_queue_time :
+		    CFG_DEFAULT_MAX_QUEUE_TIME)) {
+			expired = 1;
+			st = nok ? OB_PARTIAL : OB_FAILED;
+			for (i = 0; i < m->r.nrcpts; i++)
+				if (m->r.rcpts[i].state != SPOOL_RCPT_OK)
+					m->r.rcpts[i].state = SPOOL_RCPT_PERM;
+			snprintf(text, sizeof(text), "expired after %" PRId64
+			    " days in the queue (max_queue_time); the message "
+			    "stays in the spool", age / 86400);
+			queue_set_str(&m->r.error, text);
+		} else {
+			unsigned j = 0;
+
+			RAND_bytes((unsigned char *)&j, sizeof(j));
+			m->r.next = now + retry_delay(age,
+			    a ? a->retry_min : CFG_DEFAULT_RETRY_MIN,
+			    a ? a->retry_max : CFG_DEFAULT_RETRY_MAX, j % 1000);
+			if (!o->local && !o->sent_ok)
+				snprintf(text, sizeof(text), "%s%s%s",
+				    o->err.step[0] ? o->err.step : "",
+				    o->err.step[0] ? ": " : "", o->err.text);
+			else if (o->res.maybe_delivered)
+				snprintf(text, sizeof(text), "connection lost "
+				    "after the final dot; sent again later");
+			else
+				snprintf(text, sizeof(text), "recipient %s "
+				    "deferred by server", first_temp ?
+				    first_temp : "?");
+			queue_set_str(&m->r.error, text);
+		}
+	} else if (nperm == 0) {
+		st = OB_SENT;
+		queue_set_str(&m->r.error, NULL);
+	} else {
+		st = nok ? OB_PARTIAL : OB_FAILED;
+		if (o->local)
+			;   /* error already says what to fix */
+		else if (!o->sent_ok && nok == 0)
+			queue_set_str(&m->r.error, o->err.text);
+		else {
+			snprintf(text, sizeof(text), "recipient %s refused by "
+			    "server: check the address", first_perm ?
+			    first_perm : "?");
+			queue_set_str(&m->r.error, text);
+		}
+	}
+	if (st != OB_SENT && st != OB_DEFERRED && m->r.error == NULL)
+		queue_set_str(&m->r.error, "refused by the server");
+	if (m->cur_len) {
+		attempt = malloc(m->cur_len);
+		if (attempt) {
+			memcpy(attempt, m->cur, m->cur_len);
+			alen = m->cur_len;
+		}
+	}
+	pthread_mutex_unlock(&ob->mu);
+
+	if (alen && spool_append_log(&ob->spool, m->r.id, attempt, alen) < 0) {
+		log_warn("spool: appending the transcript of %" PRIu64,
+		    m->r.id);
+		alen = 0;
+	}
+	free(attempt);
+	/* Durable before anyone sees the outcome. */
+	ob_save_as(ob, m, st, 1);
+
+	pthread_mutex_lock(&ob->mu);
+	if (alen) {
+		m->log_len += alen;
+		m->cur_len = 0;
+	} else {
+		m->cur_len = 0;
+	}
+	m->prog_sent = m->prog_total = 0;
+	m->busy = 0;
+	ob_set_state(ob, m, st);
+	if ((st == OB_SENT || st == OB_PARTIAL || st == OB_FAILED) && m->prep) {
+		msg_free(m->prep);
+		free(m->prep);
+		m->prep = NULL;
+	}
+	{
+		char rl[1024];
+		size_t off = 0;
+
+		rl[0] = '\0';
+		for (i = 0; i < m->r.nrcpts && off < sizeof(rl) - 1; i++) {
+			int w = snprintf(rl + off, sizeof(rl) - off, "%s%s",
+			    i ? "," : "", m->r.rcpts[i].addr);
+
+			if (w < 0)
+				break;
+			off += (size_t)w;
+		}
+		log_info("host=%s tls=%s auth=%s from=%s recipients=%s "
+		    "mailsize=%" PRIu64 " smtpstatus=%d smtpmsg='%s' "
+		    "exitcode=%s file=%s%s%s%s", a && a->host ? a->host : "-",
+		    a && a->tls ? "on" : "off",
+		    a && a->auth != CFG_AUTH_OFF ? "on" : "off",
+		    m->r.from ? m->r.from : "-", rl, m->r.size,
+		    o->res.code ? o->res.code : o->err.code,
+		    m->r.reply ? m->r.reply : "", queue_exitcode(st, o->local),
+		    m->r.dir ? m->r.dir : "", m->r.dir ? "/" : "", m->r.name,
+		    expired ? " (expired)" : "");
+	}
+	pthread_mutex_unlock(&ob->mu);
+	ob_notify(ob, m->r.id);
+}
+
+/* Ends M's attempt without a connection (prepare or connect failed). */
+static void queue_fail_early(struct ob *ob, struct ob_msg *m,
+    const struct cfg_account *a, const struct smtp_error *err,
+    const char *local_err)
+{
+	struct queue_outcome o;
+	size_t i, n = 0;
+	size_t idx[1];
+
+	memset(&o, 0, sizeof(o));
+	(void)idx;
+	if (local_err) {
+		o.local = 1;
+		snprintf(o.local_err, sizeof(o.local_err), "%s", local_err);
+		queue_finish(ob, m, a, &o);
+		return;
+	}
+	o.err = *err;
+	/* every recipient not done shares the connection's fate */
+	pthread_mutex_lock(&ob->mu);
+	for (i = 0; i < m->r.nrcpts; i++)
+		if (m->r.rcpts[i].state != SPOOL_RCPT_OK &&
+		    m->r.rcpts[i].state != SPOOL_RCPT_PERM) {
+			m->r.rcpts[i].state = err->temporary ?
+			    SPOOL_RCPT_TEMP : SPOOL_RCPT_PERM;
+			n++;
+		}
+	if (err->code) {
+		char text[600];
+
+		snprintf(text, sizeof(text), "%d %s", err->code, err->text);
+		queue_set_str(&m->r.reply, text);
+	}
+	pthread_mutex_unlock(&ob->mu);
+	(void)n;
+	queue_finish(ob, m, a, &o);
+}
+
+/* Makes sure M has its prepared message; NULL with err on failure. */
+static struct msg *queue_ensure_prep(struct ob *ob, struct ob_msg *m,
+    const struct cfg_account **a, char *err, size_t errlen)
+{
+	struct msg *pm;
+
+	pthread_mutex_lock(&ob->mu);
+	pm = m->prep;
+	pthread_mutex_unlock(&ob->mu);
+	if (pm)
+		return pm;
+	pm = queue_prepare(ob, m, m->r.queued ? m->r.queued : ob_wall(), a,
+	    err, errlen);
+	if (pm == NULL)
+		return NULL;
+	pthread_mutex_lock(&ob->mu);
+	queue_fill_envelope(m, pm, *a);
+	m->prep = pm;
+	pthread_mutex_unlock(&ob->mu);
+	return pm;
+}
+
+/* Starts M's attempt transcript with its "--- attempt" line. */
+static void queue_attempt_start(struct ob *ob, struct ob_msg *m,
+    const struct cfg_account *a, struct smtp_session *reused)
+{
+	char line[512], hp[300];
+	const char *pro;
+
+	snprintf(hp, sizeof(hp), "%s:%u", a->host ? a->host : "?",
+	    cfg_port(a));
+	status_attempt_line(line, sizeof(line), m->r.attempts, ob_wall(), hp,
+	    reused ? "(connection reused; it opened with:)" : NULL);
+	pthread_mutex_lock(&ob->mu);
+	m->cur_len = 0;
+	ob_transcript_add(m, line, strlen(line) - 1);
+	if (reused && (pro = smtp_prologue(reused)) != NULL) {
+		const char *p = pro, *nl;
+
+		while (*p && (nl = strchr(p, '\n')) != NULL) {
+			ob_transcript_add(m, p, (size_t)(nl - p));
+			p = nl + 1;
+		}
+		ob_transcript_add(m, "[...]", 5);
+	}
+	pthread_mutex_unlock(&ob->mu);
+}
+
+/* Sends M over S. Fills *o. ob->mu not held. */
+static void queue_send_one(struct ob *ob, struct smtp_session *s,
+    struct ob_msg *m, struct msg *pm, struct queue_outcome *o)
+{
+	const char **rcpts = NULL;
+	struct smtp_rcpt_result *rr = NULL;
+	size_t i, n = 0;
+	int fd;
+
+	memset(o, 0, sizeof(*o));
+	o->connected = 1;
+	o->server = smtp_server_desc(s);
+	pthread_mutex_lock(&ob->mu);
+	rcpts = calloc(m->r.nrcpts + 1, sizeof(*rcpts));
+	o->idx = calloc(m->r.nrcpts + 1, sizeof(*o->idx));
+	rr = calloc(m->r.nrcpts + 1, sizeof(*rr));
+	if (rcpts && o->idx && rr)
+		for (i = 0; i < m->r.nrcpts; i++)
+			if (m->r.rcpts[i].state != SPOOL_RCPT_OK &&
+			    m->r.rcpts[i].state != SPOOL_RCPT_PERM) {
+				rcpts[n] = m->r.rcpts[i].addr;
+				o->idx[n++] = i;
+			}
+	pthread_mutex_unlock(&ob->mu);
+	if (rcpts == NULL || o->idx == NULL || rr == NULL) {
+		o->err.fail = SMTP_FAIL_LOCAL;
+		o->err.temporary = 1;
+		snprintf(o->err.text, sizeof(o->err.text), "out of memory");
+		goto out;
+	}
+	fd = spool_open_msg(&ob->spool, m->r.id, O_RDONLY);
+	if (fd < 0) {
+		o->err.fail = SMTP_FAIL_LOCAL;
+		o->err.temporary = 1;
+		snprintf(o->err.text, sizeof(o->err.text), "spool: cannot open "
+		    "the message: %s", strerror(errno));
+		goto out;
+	}
+	o->res.rcpts = rr;
+	o->res.nrcpts = n;
+	o->sent_ok = smtp_send(s, pm, fd, rcpts, n, &o->res, &o->err) == 0;
+	close(fd);
+	rr = NULL;
+out:
+	free(rr);
+	free(rcpts);
+}
+
+static void queue_outcome_free(struct queue_outcome *o)
+{
+	free(o->res.rcpts);
+	free(o->idx);
+	o->res.rcpts = NULL;
+	o->idx = NULL;
+}
+
+/* One connection: M first, then every due message of the same account. */
+static void queue_run_connection(struct ob *ob, struct ob_msg *m)
+{
+	const struct cfg_account *a = NULL;
+	struct smtp_params p;
+	struct smtp_session *s = NULL;
+	struct smtp_error err;
+	struct queue_outcome o;
+	struct queue_conn conn = { ob, NULL };
+	struct ob_msg *next;
+	struct msg *pm;
+	char port[16], perr[512];
+	char *secret = NULL;
+	int rc;
+
+	pm = queue_ensure_prep(ob, m, &a, perr, sizeof(perr));
+	if (pm == NULL) {
+		queue_fail_early(ob, m, a, NULL, perr);
+		ob_unref(ob, m);
+		return;
+	}
+	a = queue_account(ob, m);
+	ob_save_as(ob, m, OB_SENDING, 0);   /* marks an attempt in flight */
+	queue_params(a, &p, port, sizeof(port));
+	p.tag = &conn;
+	memset(&err, 0, sizeof(err));
+	if (p.auth_mech) {
+		rc = cfg_password(a, &secret, perr, sizeof(perr));
+		if (rc < 0) {
+			err.fail = SMTP_FAIL_AUTH;
+			err.temporary = 1;
+			snprintf(err.step, sizeof(err.step), "password");
+			snprintf(err.text, sizeof(err.text), "%s", perr);
+			queue_attempt_start(ob, m, a, NULL);
+			queue_fail_early(ob, m, a, &err, NULL);
+			ob_unref(ob, m);
+			return;
+		}
+		p.secret = secret;
+	}
+	conn.m = m;
+	queue_attempt_start(ob, m, a, NULL);
+	if (smtp_connect(&p, &s, &err) < 0) {
+		conn.m = NULL;
+		queue_fail_early(ob, m, a, &err, NULL);
+		ob_unref(ob, m);
+		goto out;
+	}
+	for (;;) {
+		queue_send_one(ob, s, m, pm, &o);
+		next = NULL;
+		if (o.sent_ok || (o.res.reusable && !o.res.maybe_delivered)) {
+			pthread_mutex_lock(&ob->mu);
+			if (!ob->stopping && o.res.reusable)
+				next = queue_pick(ob, a);
+			pthread_mutex_unlock(&ob->mu);
+		}
+		if (next == NULL) {
+			if (o.res.reusable)
+				smtp_quit(s);
+			else
+				smtp_close(s);
+			s = NULL;
+		}
+		conn.m = NULL;
+		queue_finish(ob, m, a, &o);
+		queue_outcome_free(&o);
+		ob_unref(ob, m);
+		if (next == NULL)
+			break;
+		m = next;
+		pm = queue_ensure_prep(ob, m, &a, perr, sizeof(perr));
+		a = queue_account(ob, m);
+		if (pm == NULL) {
+			queue_fail_early(ob, m, a, NULL, perr);
+			ob_unref(ob, m);
+			smtp_quit(s);
+			s = NULL;
+			break;
+		}
+		ob_save_as(ob, m, OB_SENDING, 0);
+		queue_attempt_start(ob, m, a, s);
+		conn.m = m;
+		smtp_set_tag(s, &conn);
+	}
+out:
+	if (secret) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
+}
+
+static void *queue_delivery(void *arg)
+{
+	struct ob *ob = arg;
+	struct ob_msg *m;
+	struct timespec ts;
+	int64_t next;
+
+	pthread_mutex_lock(&ob->mu);
+	while (!ob->stopping) {
+		m = queue_pick(ob, NULL);
+		if (m == NULL) {
+			next = queue_wake_due(ob);
+			if (next) {
+				int64_t wait_ms = (next - ob_wall()) * 1000;
+
+				if (wait_ms < 10)
+					wait_ms = 10;
+				queue_deadline(&ts, ob_now_ms() + wait_ms);
+				pthread_cond_timedwait(&ob->run_cv, &ob->mu,
+				    &ts);
+			} else {
+				pthread_cond_wait(&ob->run_cv, &ob->mu);
+			}
+			continue;
+		}
+		ob->sending_now++;
+		pthread_mutex_unlock(&ob->mu);
+		queue_run_connection(ob, m);
+		pthread_mutex_lock(&ob->mu);
+		ob->sending_now--;
+	}
+	pthread_mutex_unlock(&ob->mu);
+	queue_thread_done(ob);
+	return NULL;
+}
+
+int queue_start(struct ob *ob)
+{
+	pthread_t t;
+	pthread_attr_t at;
+	unsigned i;
+	int rc;
+
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&ob->mu);
+	ob->nthreads++;
+	pthread_mutex_unlock(&ob->mu);
+	rc = pthread_create(&t, &at, queue_committer, ob);
+	if (rc != 0) {
+		queue_thread_done(ob);
+		pthread_attr_destroy(&at);
+		errno = rc;
+		return -1;
+	}
+	for (i = 0; i < ob->connections; i++) {
+		pthread_mutex_lock(&ob->mu);
+		ob->nthreads++;
+		pthread_mutex_unlock(&ob->mu);
+		rc = pthread_create(&t, &at, queue_delivery, ob);
+		if (rc != 0) {
+			queue_thread_done(ob);
+			pthread_attr_destroy(&at);
+			queue_stop(ob, 5000);
+			errno = rc;
+			return -1;
+		}
+	}
+	pthread_attr_destroy(&at);
+	return 0;
+}
+
+unsigned queue_stop(struct ob *ob, int wait_ms)
+{
+	struct timespec ts;
+	int64_t until = ob_now_ms() + wait_ms;
+	unsigned left;
+
+	pthread_mutex_lock(&ob->mu);
+	ob->stopping = 1;
+	pthread_cond_broadcast(&ob->commit_cv);
+	pthread_cond_broadcast(&ob->run_cv);
+	while (ob->nthreads > 0 && ob_now_ms() < until) {
+		queue_deadline(&ts, until);
+		pthread_cond_timedwait(&ob->idle_cv, &ob->mu, &ts);
+	}
+	left = ob->nthreads;
+	pthread_mutex_unlock(&ob->mu);
+	return left;
+}

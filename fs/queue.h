@@ -1,0 +1,32 @@
+/*
+ * queue — the threads that move messages forward, apart from the FUSE
+ * callbacks (which never wait on the network or on a sync):
+ *
+ *   the committer   turns settled drafts into queued messages: prepares
+ *                   them, writes their records, one spool_sync for the
+ *                   whole batch (group commit), then marks them queued;
+ *   delivery        `connections` threads; each takes a due message,
+ *                   connects with its account and keeps the connection
+ *                   for every further due message of that account.
+ *
+ * Waiting is on condition variables with CLOCK_MONOTONIC deadlines:
+ * an idle daemon uses no CPU.
+ */
+#ifndef OUTBOXFS_QUEUE_H
+#define OUTBOXFS_QUEUE_H
+
+#include "fs/outbox.h"
+
+/* Starts the threads. -1 with errno when one could not start (those
+ * started are stopped again). */
+int queue_start(struct ob *ob);
+
+/*
+ * Asks every thread to stop (drafts whose settle time is running are
+ * submitted first), waits up to WAIT_MS for them. Returns the number of
+ * threads still running (stuck in a network call; they hold nothing the
+ * spool needs, so exiting is safe).
+ */
+unsigned queue_stop(struct ob *ob, int wait_ms);
+
+#endif

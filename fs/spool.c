@@ -1,0 +1,955 @@
+/*
+ * spool — durable storage: message bytes, records with an end marker,
+ * transcripts, and a group commit built on syncfs.
+ *
+ * Must never: leave a half-written record under its real name, delete a
+ * record it cannot read (those go to corrupt/), or hold any lock but its
+ * own sync mutex.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/spool.h"
+
+static const char *const spool_states[OB_NSTATES] = {
+	"draft", "queued", "sending", "deferred", "sent", "partial", "failed",
+};
+
+static const char *const spool_rcpt_states[] = {
+	"pending", "ok", "temp", "perm",
+};
+
+const char *spool_state_name(enum ob_state s)
+{
+	return (unsigned)s < OB_NSTATES ? spool_states[s] : "unknown";
+}
+
+int spool_state_parse(const char *name)
+{
+	int i;
+
+	for (i = 0; i < OB_NSTATES; i++)
+		if (strcmp(name, spool_states[i]) == 0)
+			return i;
+	return -1;
+}
+
+void spool_rec_free(struct spool_rec *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	free(r->name);
+	free(r->dir);
+	free(r->account);
+	free(r->message_id);
+	free(r->from);
+	for (i = 0; i < r->nrcpts; i++) {
+		free(r->rcpts[i].addr);
+		free(r->rcpts[i].text);
+	}
+	free(r->rcpts);
+	free(r->server);
+	free(r->reply);
+	free(r->error);
+	memset(r, 0, sizeof(*r));
+}
+
+/* A growing text buffer with a hard cap. */
+struct spool_buf {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+static void spool_buf_add(struct spool_buf *b, const char *s, size_t n)
+{
+	size_t want;
+	char *np;
+
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		want = b->cap ? b->cap * 2 : 512;
+		while (want < b->len + n + 1)
+			want *= 2;
+		if (want > SPOOL_MAX_RECORD) {
+			b->failed = 1;
+			return;
+		}
+		np = realloc(b->p, want);
+		if (np == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = want;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void spool_buf_str(struct spool_buf *b, const char *s)
+{
+	spool_buf_add(b, s, strlen(s));
+}
+
+/* Appends S with control bytes, '%' (and with SPACE, ' ') as %XX. */
+static void spool_buf_enc(struct spool_buf *b, const char *s, int space)
+{
+	char hex[4];
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f || *p == '%' ||
+		    (space && *p == ' ')) {
+			snprintf(hex, sizeof(hex), "%%%02X", *p);
+			spool_buf_add(b, hex, 3);
+		} else {
+			spool_buf_add(b, (const char *)p, 1);
+		}
+	}
+}
+
+static void spool_buf_kv(struct spool_buf *b, const char *key, const char *v)
+{
+	if (v == NULL)
+		return;
+	spool_buf_str(b, key);
+	spool_buf_add(b, " ", 1);
+	spool_buf_enc(b, v, 0);
+	spool_buf_add(b, "\n", 1);
+}
+
+static void spool_buf_num(struct spool_buf *b, const char *key, int64_t v)
+{
+	char line[64];
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s %" PRId64 "\n", key, v);
+	if (n > 0 && (size_t)n < sizeof(line))
+		spool_buf_add(b, line, (size_t)n);
+	else
+		b->failed = 1;
+}
+
+int spool_rec_format(const struct spool_rec *r, char **out, size_t *len)
+{
+	struct spool_buf b = { 0 };
+	char num[64];
+	size_t i;
+
+	spool_buf_str(&b, "outboxfs-record 1\n");
+	snprintf(num, sizeof(num), "id %" PRIu64 "\n", r->id);
+	spool_buf_str(&b, num);
+	spool_buf_kv(&b, "name", r->name);
+	spool_buf_kv(&b, "dir", r->dir);
+	spool_buf_kv(&b, "state", spool_state_name(r->state));
+	spool_buf_kv(&b, "account", r->account);
+	spool_buf_num(&b, "created", r->created);
+	spool_buf_num(&b, "queued", r->queued);
+	spool_buf_num(&b, "next", r->next);
+	spool_buf_num(&b, "attempts", r->attempts);
+	snprintf(num, sizeof(num), "size %" PRIu64 "\n", r->size);
+	spool_buf_str(&b, num);
+	spool_buf_kv(&b, "message-id", r->message_id);
+	spool_buf_kv(&b, "from", r->from);
+	spool_buf_num(&b, "dup", r->dup);
+	spool_buf_num(&b, "interrupted", r->interrupted);
+	for (i = 0; i < r->nrcpts; i++) {
+		const struct spool_rcpt *rc = &r->rcpts[i];
+		int st = rc->state >= 0 && rc->state <= SPOOL_RCPT_PERM ?
+		    rc->state : 0;
+
+		snprintf(num, sizeof(num), "rcpt %s %d ",
+		    spool_rcpt_states[st], rc->code);
+		spool_buf_str(&b, num);
+		spool_buf_enc(&b, rc->addr ? rc->addr : "", 1);
+		if (rc->text) {
+			spool_buf_add(&b, " ", 1);
+			spool_buf_enc(&b, rc->text, 0);
+		}
+		spool_buf_add(&b, "\n", 1);
+	}
+	spool_buf_kv(&b, "server", r->server);
+	spool_buf_kv(&b, "reply", r->reply);
+	spool_buf_kv(&b, "error", r->error);
+	spool_buf_str(&b, "end\n");
+	if (b.failed) {
+		free(b.p);
+		errno = ENOMEM;
+		return -1;
+	}
+	*out = b.p;
+	*len = b.len;
+	return 0;
+}
+
+static int spool_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decodes %XX in [S, S+N) into a new string; NULL on a bad escape, a NUL
+ * or no memory. */
+static char *spool_dec(const char *s, size_t n)
+{
+	char *out = malloc(n + 1), *o;
+	size_t i;
+	int hi, lo;
+
+	if (out == NULL)
+		return NULL;
+	o = out;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '%') {
+			if (i + 2 >= n) {
+				free(out);
+				return NULL;
+			}
+			hi = spool_hexval(s[i + 1]);
+			lo = spool_hexval(s[i + 2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+				free(out);
+				return NULL;
+			}
+			*o++ = (char)(hi * 16 + lo);
+			i += 2;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+static int spool_num(const char *s, size_t n, int64_t min, int64_t max,
+    int64_t *out)
+{
+	char tmp[32];
+	char *end;
+	long long v;
+
+	if (n == 0 || n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	if (!(tmp[0] == '-' || (tmp[0] >= '0' && tmp[0] <= '9')))
+		return -1;
+	errno = 0;
+	v = strtoll(tmp, &end, 10);
+	if (errno || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int spool_unum(const char *s, size_t n, uint64_t *out)
+{
+	char tmp[32];
+	char *end;
+	unsigned long long v;
+
+	if (n == 0 || n >= sizeof(tmp) || s[0] < '0' || s[0] > '9')
+		return -1;
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	errno = 0;
+	v = strtoull(tmp, &end, 10);
+	if (errno || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int spool_set_str(char **dst, const char *v, size_t n)
+{
+	char *s = spool_dec(v, n);
+
+	if (s == NULL)
+		return -1;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static int spool_parse_rcpt(struct spool_rec *r, const char *v, size_t n)
+{
+	const char *sp1, *sp2, *sp3, *end = v + n;
+	struct spool_rcpt rc = { 0 }, *nr;
+	int64_t code;
+	int st;
+
+	if (r->nrcpts >= SPOOL_MAX_RCPTS)
+		return -1;
+	sp1 = memchr(v, ' ', n);
+	if (sp1 == NULL)
+		return -1;
+	for (st = 0; st <= SPOOL_RCPT_PERM; st++)
+		if ((size_t)(sp1 - v) == strlen(spool_rcpt_states[st]) &&
+		    memcmp(v, spool_rcpt_states[st], (size_t)(sp1 - v)) == 0)
+			break;
+	if (st > SPOOL_RCPT_PERM)
+		return -1;
+	sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1));
+	if (sp2 == NULL ||
+	    spool_num(sp1 + 1, (size_t)(sp2 - sp1 - 1), 0, 999, &code) < 0)
+		return -1;
+	sp3 = memchr(sp2 + 1, ' ', (size_t)(end - sp2 - 1));
+	if (sp3 == NULL)
+		sp3 = end;
+	if (sp3 == sp2 + 1)
+		return -1;
+	rc.state = st;
+	rc.code = (int)code;
+	rc.addr = spool_dec(sp2 + 1, (size_t)(sp3 - sp2 - 1));
+	if (rc.addr == NULL)
+		return -1;
+	if (sp3 < end) {
+		rc.text = spool_dec(sp3 + 1, (size_t)(end - sp3 - 1));
+		if (rc.text == NULL) {
+			free(rc.addr);
+			return -1;
+		}
+	}
+	nr = realloc(r->rcpts, (r->nrcpts + 1) * sizeof(*nr));
+	if (nr == NULL) {
+		free(rc.addr);
+		free(rc.text);
+		return -1;
+	}
+	r->rcpts = nr;
+	r->rcpts[r->nrcpts++] = rc;
+	return 0;
+}
+
+#define SPOOL_KEY(k) (klen == sizeof(k) - 1 && memcmp(line, k, klen) == 0)
+
+static int spool_parse_line(struct spool_rec *r, const char *line,
+    size_t len, unsigned *seen)
+{
+	const char *sp = memchr(line, ' ', len);
+	const char *v;
+	size_t klen, vlen;
+	int64_t n;
+	uint64_t u;
+	int st;
+
+	if (sp == NULL)
+		return -1;
+	klen = (size_t)(sp - line);
+	v = sp + 1;
+	vlen = len - klen - 1;
+	if (SPOOL_KEY("outboxfs-record"))
+		return vlen == 1 && v[0] == '1' ? 0 : -1;
+	if (SPOOL_KEY("id")) {
+		if (spool_unum(v, vlen, &u) < 0)
+			return -1;
+		r->id = u;
+		*seen |= 1;
+		return 0;
+	}
+	if (SPOOL_KEY("name")) {
+		*seen |= 2;
+		return vlen == 0 ? -1 : spool_set_str(&r->name, v, vlen);
+	}
+	if (SPOOL_KEY("state")) {
+		char word[16];
+
+		if (vlen == 0 || vlen >= sizeof(word))
+			return -1;
+		memcpy(word, v, vlen);
+		word[vlen] = '\0';
+		st = spool_state_parse(word);
+		if (st < 0)
+			return -1;
+		r->state = (enum ob_state)st;
+		*seen |= 4;
+		return 0;
+	}
+	if (SPOOL_KEY("dir"))
+		return spool_set_str(&r->dir, v, vlen);
+	if (SPOOL_KEY("account"))
+		return spool_set_str(&r->account, v, vlen);
+	if (SPOOL_KEY("message-id"))
+		return spool_set_str(&r->message_id, v, vlen);
+	if (SPOOL_KEY("from"))
+		return spool_set_str(&r->from, v, vlen);
+	if (SPOOL_KEY("server"))
+		return spool_set_str(&r->server, v, vlen);
+	if (SPOOL_KEY("reply"))
+		return spool_set_str(&r->reply, v, vlen);
+	if (SPOOL_KEY("error"))
+		return spool_set_str(&r->error, v, vlen);
+	if (SPOOL_KEY("rcpt"))
+		return spool_parse_rcpt(r, v, vlen);
+	if (SPOOL_KEY("size"))
+		return spool_unum(v, vlen, &r->size);
+	if (SPOOL_KEY("created"))
+		return spool_num(v, vlen, 0, INT64_MAX / 2, &r->created);
+	if (SPOOL_KEY("queued"))
+		return spool_num(v, vlen, 0, INT64_MAX / 2, &r->queued);
+	if (SPOOL_KEY("next"))
+		return spool_num(v, vlen, 0, INT64_MAX / 2, &r->next);
+	if (SPOOL_KEY("attempts")) {
+		if (spool_num(v, vlen, 0, 1000000, &n) < 0)
+			return -1;
+		r->attempts = (unsigned)n;
+		return 0;
+	}
+	if (SPOOL_KEY("dup")) {
+		if (spool_num(v, vlen, 0, 1, &n) < 0)
+			return -1;
+		r->dup = (int)n;
+		return 0;
+	}
+	if (SPOOL_KEY("interrupted")) {
+		if (spool_num(v, vlen, 0, 1, &n) < 0)
+			return -1;
+		r->interrupted = (int)n;
+		return 0;
+	}
+	return 0;   /* a key from a later version: ignored */
+}
+
+int spool_rec_parse(const char *buf, size_t len, struct spool_rec *r,
+    char *err, size_t errlen)
+{
+	const char *p = buf, *end = buf + len, *nl;
+	unsigned seen = 0, lineno = 0;
+	int ended = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (len > SPOOL_MAX_RECORD) {
+		snprintf(err, errlen, "record too large (%zu bytes)", len);
+		return -1;
+	}
+	if (memchr(buf, '\0', len) != NULL) {
+		snprintf(err, errlen, "record holds a NUL byte");
+		return -1;
+	}
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		lineno++;
+		if (nl == NULL) {
+			snprintf(err, errlen, "line %u: cut short", lineno);
+			goto fail;
+		}
+		if ((size_t)(nl - p) > SPOOL_MAX_LINE) {
+			snprintf(err, errlen, "line %u: too long", lineno);
+			goto fail;
+		}
+		if (ended) {
+			snprintf(err, errlen, "line %u: data after end",
+			    lineno);
+			goto fail;
+		}
+		if (nl - p == 3 && memcmp(p, "end", 3) == 0) {
+			ended = 1;
+		} else if (spool_parse_line(r, p, (size_t)(nl - p),
+		    &seen) < 0) {
+			snprintf(err, errlen, "line %u: bad value", lineno);
+			goto fail;
+		}
+		p = nl + 1;
+	}
+	if (!ended) {
+		snprintf(err, errlen, "no end line: the record was cut short");
+		goto fail;
+	}
+	if ((seen & 7) != 7) {
+		snprintf(err, errlen, "missing %s",
+		    !(seen & 1) ? "id" : !(seen & 2) ? "name" : "state");
+		goto fail;
+	}
+	return 0;
+fail:
+	spool_rec_free(r);
+	return -1;
+}
+
+static int spool_subdir(struct spool *sp, const char *name)
+{
+	int fd;
+
+	if (mkdirat(sp->dirfd, name, 0700) < 0 && errno != EEXIST)
+		return -1;
+	fd = openat(sp->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd;
+}
+
+static int spool_mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+	size_t i, n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (tmp[i] == '/' || tmp[i] == '\0') {
+			char c = tmp[i];
+
+			tmp[i] = '\0';
+			if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+				return -1;
+			tmp[i] = c;
+		}
+	}
+	return 0;
+}
+
+int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->dirfd = sp->msgfd = sp->metafd = sp->logfd = sp->corruptfd = -1;
+	pthread_mutex_init(&sp->sync_mu, NULL);
+	pthread_cond_init(&sp->sync_cv, NULL);
+	sp->path = strdup(path);
+	if (sp->path == NULL)
+		goto fail;
+	if (spool_mkdir_p(path) < 0)
+		goto fail;
+	sp->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sp->dirfd < 0)
+		goto fail;
+	if ((sp->msgfd = spool_subdir(sp, "msg")) < 0 ||
+	    (sp->metafd = spool_subdir(sp, "meta")) < 0 ||
+	    (sp->logfd = spool_subdir(sp, "log")) < 0 ||
+	    (sp->corruptfd = spool_subdir(sp, "corrupt")) < 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "spool %s: %s; set `spool` to a writable "
+	    "directory", path, strerror(errno));
+	spool_close(sp);
+	return -1;
+}
+
+void spool_close(struct spool *sp)
+{
+	int *fds[] = { &sp->dirfd, &sp->msgfd, &sp->metafd, &sp->logfd,
+	    &sp->corruptfd };
+	size_t i;
+
+	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0) {
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+	free(sp->path);
+	sp->path = NULL;
+	pthread_mutex_destroy(&sp->sync_mu);
+	pthread_cond_destroy(&sp->sync_cv);
+}
+
+int spool_sync(struct spool *sp)
+{
+	uint64_t target, gen;
+	int rc = 0;
+
+	pthread_mutex_lock(&sp->sync_mu);
+	/* A syncfs already running may have started before our writes:
+	 * only one that starts after this point covers them. */
+	target = sp->sync_started + 1;
+	while (sp->sync_done < target) {
+		if (!sp->sync_running) {
+			sp->sync_running = 1;
+			gen = ++sp->sync_started;
+			pthread_mutex_unlock(&sp->sync_mu);
+			rc = syncfs(sp->dirfd);
+			pthread_mutex_lock(&sp->sync_mu);
+			sp->sync_err = rc < 0 ? errno : 0;
+			sp->sync_done = gen;
+			sp->sync_running = 0;
+			pthread_cond_broadcast(&sp->sync_cv);
+		} else {
+			pthread_cond_wait(&sp->sync_cv, &sp->sync_mu);
+		}
+	}
+	if (sp->sync_err) {
+		errno = sp->sync_err;
+		rc = -1;
+	}
+	pthread_mutex_unlock(&sp->sync_mu);
+	return rc;
+}
+
+static void spool_idname(uint64_t id, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%" PRIu64, id);
+}
+
+static int spool_write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int spool_write_text(struct spool *sp, uint64_t id, const char *text,
+    size_t len)
+{
+	char name[32], full[PATH_MAX];
+	int fd, n, saved;
+
+	spool_idname(id, name, sizeof(name));
+	n = snprintf(full, sizeof(full), "%s/meta/.tmp%s.XXXXXX", sp->path,
+	    name);
+	if (n < 0 || (size_t)n >= sizeof(full)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = mkostemp(full, O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (spool_write_all(fd, text, len) < 0) {
+		saved = errno;
+		close(fd);
+		unlink(full);
+		errno = saved;
+		return -1;
+	}
+	if (close(fd) < 0) {
+		saved = errno;
+		unlink(full);
+		errno = saved;
+		return -1;
+	}
+	if (renameat(AT_FDCWD, full, sp->metafd, name) < 0) {
+		saved = errno;
+		unlink(full);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+int spool_write_rec(struct spool *sp, const struct spool_rec *r)
+{
+	char *text = NULL;
+	size_t len;
+	int rc, saved;
+
+	if (spool_rec_format(r, &text, &len) < 0)
+		return -1;
+	rc = spool_write_text(sp, r->id, text, len);
+	saved = errno;
+	free(text);
+	errno = saved;
+	return rc;
+}
+
+uint64_t spool_corrupt_max(struct spool *sp)
+{
+	DIR *d;
+	struct dirent *e;
+	uint64_t max = 0, v;
+	char *end;
+	int fd = dup(sp->corruptfd);
+
+	if (fd < 0)
+		return 0;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return 0;
+	}
+	rewinddir(d);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		v = strtoull(e->d_name, &end, 10);
+		if (v > max)
+			max = v;
+	}
+	closedir(d);
+	return max;
+}
+
+static int spool_read_file(int dirfd, const char *name, char **out,
+    size_t *len, size_t cap)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	size_t got = 0;
+	int fd, saved;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || st.st_size < 0 || (size_t)st.st_size > cap) {
+		saved = errno ? errno : EFBIG;
+		close(fd);
+		errno = (st.st_size > 0 && (size_t)st.st_size > cap) ? EFBIG :
+		    saved;
+		return -1;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+int spool_read_rec(struct spool *sp, uint64_t id, struct spool_rec *r,
+    char *err, size_t errlen)
+{
+	char name[32];
+	char *buf;
+	size_t len;
+
+	memset(r, 0, sizeof(*r));
+	spool_idname(id, name, sizeof(name));
+	if (spool_read_file(sp->metafd, name, &buf, &len,
+	    SPOOL_MAX_RECORD) < 0) {
+		snprintf(err, errlen, "cannot read: %s", strerror(errno));
+		return -1;
+	}
+	if (spool_rec_parse(buf, len, r, err, errlen) < 0) {
+		free(buf);
+		return -1;
+	}
+	free(buf);
+	if (r->id != id) {
+		snprintf(err, errlen, "record names id %" PRIu64, r->id);
+		spool_rec_free(r);
+		return -1;
+	}
+	return 0;
+}
+
+int spool_create_msg(struct spool *sp, uint64_t id)
+{
+	char name[32];
+	int fd;
+
+	spool_idname(id, name, sizeof(name));
+	fd = openat(sp->msgfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+int spool_open_msg(struct spool *sp, uint64_t id, int flags)
+{
+	char name[32];
+
+	spool_idname(id, name, sizeof(name));
+	return openat(sp->msgfd, name, flags | O_CLOEXEC);
+}
+
+int spool_remove(struct spool *sp, uint64_t id)
+{
+	char name[32];
+	int rc = 0;
+
+	spool_idname(id, name, sizeof(name));
+	/* The record goes first: a message file without a record is found
+	 * at start-up and set aside, never resurrected as queued. */
+	if (unlinkat(sp->metafd, name, 0) < 0 && errno != ENOENT)
+		rc = -1;
+	if (unlinkat(sp->msgfd, name, 0) < 0 && errno != ENOENT)
+		rc = -1;
+	if (unlinkat(sp->logfd, name, 0) < 0 && errno != ENOENT)
+		rc = -1;
+	return rc;
+}
+
+int spool_set_aside(struct spool *sp, uint64_t id)
+{
+	char name[32], dst[48];
+	int rc = 0;
+
+	spool_idname(id, name, sizeof(name));
+	snprintf(dst, sizeof(dst), "%s.meta", name);
+	if (renameat(sp->metafd, name, sp->corruptfd, dst) < 0 &&
+	    errno != ENOENT)
+		rc = -1;
+	snprintf(dst, sizeof(dst), "%s.msg", name);
+	if (renameat(sp->msgfd, name, sp->corruptfd, dst) < 0 &&
+	    errno != ENOENT)
+		rc = -1;
+	snprintf(dst, sizeof(dst), "%s.log", name);
+	if (renameat(sp->logfd, name, sp->corruptfd, dst) < 0 &&
+	    errno != ENOENT)
+		rc = -1;
+	return rc;
+}
+
+int spool_append_log(struct spool *sp, uint64_t id, const char *buf,
+    size_t len)
+{
+	char name[32];
+	int fd, rc, saved;
+
+	spool_idname(id, name, sizeof(name));
+	fd = openat(sp->logfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return -1;
+	rc = spool_write_all(fd, buf, len);
+	saved = errno;
+	if (close(fd) < 0 && rc == 0)
+		return -1;
+	errno = saved;
+	return rc;
+}
+
+ssize_t spool_read_log(struct spool *sp, uint64_t id, char *buf, size_t cap)
+{
+	char name[32];
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+
+	spool_idname(id, name, sizeof(name));
+	fd = openat(sp->logfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	while (got < cap) {
+		n = pread(fd, buf + got, cap - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	return (ssize_t)got;
+}
+
+uint64_t spool_log_size(struct spool *sp, uint64_t id)
+{
+	char name[32];
+	struct stat st;
+
+	spool_idname(id, name, sizeof(name));
+	if (fstatat(sp->logfd, name, &st, 0) < 0)
+		return 0;
+	return (uint64_t)st.st_size;
+}
+
+static int spool_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Collects the numeric names of DIRFD into a sorted array; removes
+ * leftover temp files (writes cut short by a crash). */
+static int spool_list(int dirfd, uint64_t **out, size_t *n)
+{
+	DIR *d;
+	struct dirent *e;
+	uint64_t *ids = NULL, *ni, v;
+	size_t cnt = 0, cap = 0;
+	int fd = dup(dirfd);
+
+	if (fd < 0)
+		return -1;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -1;
+	}
+	rewinddir(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, ".tmp", 4) == 0) {
+			unlinkat(dirfd, e->d_name, 0);
+			continue;
+		}
+		if (spool_unum(e->d_name, strlen(e->d_name), &v) < 0)
+			continue;
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 256;
+			ni = realloc(ids, cap * sizeof(*ids));
+			if (ni == NULL) {
+				free(ids);
+				closedir(d);
+				return -1;
+			}
+			ids = ni;
+		}
+		ids[cnt++] = v;
+	}
+	closedir(d);
+	if (cnt)
+		qsort(ids, cnt, sizeof(*ids), spool_cmp_u64);
+	*out = ids;
+	*n = cnt;
+	return 0;
+}
+
+int spool_scan(struct spool *sp, void (*fn)(void *arg, uint64_t id,
+    int has_meta, int has_msg), void *arg)
+{
+	uint64_t *meta = NULL, *msg = NULL;
+	size_t nmeta = 0, nmsg = 0, i = 0, j = 0;
+
+	if (spool_list(sp->metafd, &meta, &nmeta) < 0)
+		return -1;
+	if (spool_list(sp->msgfd, &msg, &nmsg) < 0) {
+		free(meta);
+		return -1;
+	}
+	while (i < nmeta || j < nmsg) {
+		if (j >= nmsg || (i < nmeta && meta[i] < msg[j])) {
+			fn(arg, meta[i++], 1, 0);
+		} else if (i >= nmeta || msg[j] < meta[i]) {
+			fn(arg, msg[j++], 0, 1);
+		} else {
+			fn(arg, meta[i], 1, 1);
+			i++;
+			j++;
+		}
+	}
+	free(meta);
+	free(msg);
+	return 0;
+}

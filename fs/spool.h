@@ -1,0 +1,169 @@
+/*
+ * spool — the durable storage of outboxfs, outside the mount:
+ *
+ *   SPOOL/msg/ID       the message bytes exactly as the user wrote them
+ *   SPOOL/meta/ID      the record: state, name, recipients' results, ...
+ *   SPOOL/log/ID       the transcript of every finished attempt
+ *   SPOOL/corrupt/     records that could not be read, set aside, kept
+ *
+ * A record is text, one "key value" line each, and its last line is
+ * "end": a record without it was cut short and is never trusted. It is
+ * replaced atomically: a mkstemp temp file, write, rename over the old
+ * one. Durability comes from spool_sync (group commit: one syncfs for
+ * every writer waiting at the time), never from skipping it.
+ *
+ * Knows nothing of FUSE or SMTP; never holds the outbox lock (callers
+ * must not call in here with it held, except spool_rec_format/parse,
+ * which do no I/O).
+ *
+ * Error convention: int functions return 0 or -1 with errno set (parse:
+ * -1 with a reason in err).
+ */
+#ifndef OUTBOXFS_SPOOL_H
+#define OUTBOXFS_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+#define SPOOL_MAX_RECORD   (4u * 1024 * 1024)   /* bytes of one record */
+#define SPOOL_MAX_LINE     4096                 /* bytes of one line */
+#define SPOOL_MAX_RCPTS    1000
+
+/* Message states; spool_state_name() gives the status file's word. */
+enum ob_state {
+	OB_DRAFT = 0,
+	OB_QUEUED,
+	OB_SENDING,
+	OB_DEFERRED,
+	OB_SENT,
+	OB_PARTIAL,
+	OB_FAILED,
+	OB_NSTATES
+};
+
+const char *spool_state_name(enum ob_state s);
+/* -1 when NAME is not a state word. */
+int spool_state_parse(const char *name);
+
+/* Recipient results: the smtp_rcpt_state values. */
+enum spool_rcpt_state {
+	SPOOL_RCPT_PENDING = 0,
+	SPOOL_RCPT_OK,
+	SPOOL_RCPT_TEMP,
+	SPOOL_RCPT_PERM,
+};
+
+struct spool_rcpt {
+	char *addr;
+	int state;                /* enum spool_rcpt_state */
+	int code;                 /* last reply code, 0: none */
+	char *text;               /* last reply text ("2.1.5 Ok"), or NULL */
+};
+
+/* One record. Every string is owned (spool_rec_free) and may be NULL. */
+struct spool_rec {
+	uint64_t id;
+	char *name;               /* the file name in its directory */
+	char *dir;                /* account subdirectory, NULL: top level */
+	enum ob_state state;
+	char *account;            /* account used, NULL: not decided yet */
+	int64_t created;          /* seconds since the epoch */
+	int64_t queued;           /* 0: never submitted */
+	int64_t next;             /* next attempt (deferred) */
+	unsigned attempts;
+	uint64_t size;            /* bytes on the wire (after prepare) */
+	char *message_id;
+	char *from;
+	int dup;                  /* the server may already have it */
+	int interrupted;          /* an attempt was cut off by a stop */
+	struct spool_rcpt *rcpts;
+	size_t nrcpts;
+	char *server;
+	char *reply;
+	char *error;
+};
+
+void spool_rec_free(struct spool_rec *r);
+
+/*
+ * Renders R as a record ending in "end\n". Control bytes in values are
+ * written as '?'. *out owned by caller (free). -1 only without memory.
+ */
+int spool_rec_format(const struct spool_rec *r, char **out, size_t *len);
+
+/*
+ * Parses LEN bytes of BUF (need not be NUL-terminated). Fills *r (zeroed
+ * first; on error nothing to free). Rejects a record without its end
+ * line, with a NUL byte, a line over SPOOL_MAX_LINE, a bad number, or
+ * without id, name and state.
+ */
+int spool_rec_parse(const char *buf, size_t len, struct spool_rec *r,
+    char *err, size_t errlen);
+
+struct spool {
+	char *path;
+	int dirfd, msgfd, metafd, logfd, corruptfd;
+	/* group commit */
+	pthread_mutex_t sync_mu;
+	pthread_cond_t sync_cv;
+	uint64_t sync_started, sync_done;
+	int sync_running;
+	int sync_err;
+};
+
+/* Opens (creating as needed, mode 0700) the spool at PATH. */
+int spool_open(struct spool *sp, const char *path, char *err, size_t errlen);
+void spool_close(struct spool *sp);
+
+/*
+ * Makes every write and rename done in the spool before the call durable:
+ * joins the group commit (one syncfs shared by all callers waiting).
+ */
+int spool_sync(struct spool *sp);
+
+/* Writes R atomically to meta/ID (not yet durable: spool_sync). */
+int spool_write_rec(struct spool *sp, const struct spool_rec *r);
+
+/* Writes an already formatted record for ID atomically. */
+int spool_write_text(struct spool *sp, uint64_t id, const char *text,
+    size_t len);
+
+/* The highest id set aside in corrupt/, 0 when none. */
+uint64_t spool_corrupt_max(struct spool *sp);
+
+/* Reads meta/ID into *r. -1 with err on a bad or partial record. */
+int spool_read_rec(struct spool *sp, uint64_t id, struct spool_rec *r,
+    char *err, size_t errlen);
+
+/* Creates msg/ID empty (exclusive). Returns 0. */
+int spool_create_msg(struct spool *sp, uint64_t id);
+
+/* Opens msg/ID with FLAGS (O_RDONLY, O_RDWR, ...). Returns the fd. */
+int spool_open_msg(struct spool *sp, uint64_t id, int flags);
+
+/* Removes msg/ID, meta/ID and log/ID. */
+int spool_remove(struct spool *sp, uint64_t id);
+
+/* Moves meta/ID, msg/ID and log/ID into corrupt/ (never deletes). */
+int spool_set_aside(struct spool *sp, uint64_t id);
+
+/* Appends LEN bytes to log/ID. */
+int spool_append_log(struct spool *sp, uint64_t id, const char *buf,
+    size_t len);
+
+/* Reads up to CAP bytes from log/ID at 0 into BUF; returns bytes read. */
+ssize_t spool_read_log(struct spool *sp, uint64_t id, char *buf, size_t cap);
+
+/* Size of log/ID, 0 when absent. */
+uint64_t spool_log_size(struct spool *sp, uint64_t id);
+
+/*
+ * Calls FN for every ID found in meta/ or msg/ (each once, ascending
+ * order not guaranteed). Returns -1 if the directory cannot be read.
+ */
+int spool_scan(struct spool *sp, void (*fn)(void *arg, uint64_t id,
+    int has_meta, int has_msg), void *arg);
+
+#endif

@@ -1,0 +1,223 @@
+/*
+ * status — renders status headers and .queue lines from records.
+ * Must never do I/O or take a lock: callers hold the outbox lock while
+ * rendering, so this stays quick and pure.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs/status.h"
+
+struct status_buf {
+	char *p;
+	size_t len, cap;
+	int failed;
+};
+
+static void status_add(struct status_buf *b, const char *s, size_t n)
+{
+	size_t want;
+	char *np;
+
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		want = b->cap ? b->cap * 2 : 256;
+		while (want < b->len + n + 1)
+			want *= 2;
+		np = realloc(b->p, want);
+		if (np == NULL) {
+			b->failed = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = want;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* Appends S with control bytes shown as '?'. */
+static void status_add_clean(struct status_buf *b, const char *s)
+{
+	const char *p = s, *run = s;
+
+	for (; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			status_add(b, run, (size_t)(p - run));
+			status_add(b, "?", 1);
+			run = p + 1;
+		}
+	}
+	status_add(b, run, (size_t)(p - run));
+}
+
+static void status_kv(struct status_buf *b, const char *key, const char *v)
+{
+	status_add(b, key, strlen(key));
+	status_add(b, ": ", 2);
+	status_add_clean(b, v);
+	status_add(b, "\n", 1);
+}
+
+static void status_kn(struct status_buf *b, const char *key, uint64_t v)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%" PRIu64, v);
+	status_kv(b, key, num);
+}
+
+void status_time(int64_t t, char *buf, size_t cap)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, cap, "-");
+}
+
+int status_render(const struct status_view *v, char **out, size_t *len)
+{
+	const struct spool_rec *r = v->rec;
+	struct status_buf b = { 0 };
+	char tbuf[40], line[96];
+	size_t i;
+
+	status_kv(&b, "state", spool_state_name(r->state));
+	if (r->account)
+		status_kv(&b, "account", r->account);
+	if (r->message_id)
+		status_kv(&b, "message-id", r->message_id);
+	if (r->from)
+		status_kv(&b, "from", r->from);
+	if (r->nrcpts)
+		status_kn(&b, "recipients", r->nrcpts);
+	status_kn(&b, "size", r->size ? r->size : v->file_size);
+	if (r->queued) {
+		status_time(r->queued, tbuf, sizeof(tbuf));
+		status_kv(&b, "queued", tbuf);
+	}
+	if (r->state != OB_DRAFT)
+		status_kn(&b, "attempts", r->attempts);
+	if (r->state == OB_DEFERRED) {
+		status_time(r->next, tbuf, sizeof(tbuf));
+		status_kv(&b, "next-attempt", tbuf);
+	}
+	if (r->server)
+		status_kv(&b, "server", r->server);
+	if (r->state == OB_SENDING && v->progress_total) {
+		snprintf(line, sizeof(line), "%" PRIu64 " of %" PRIu64
+		    " bytes", v->progress_sent, v->progress_total);
+		status_kv(&b, "progress", line);
+	}
+	for (i = 0; i < r->nrcpts; i++) {
+		const struct spool_rcpt *rc = &r->rcpts[i];
+
+		status_add(&b, "rcpt: ", 6);
+		status_add_clean(&b, rc->addr ? rc->addr : "");
+		if (rc->code) {
+			snprintf(line, sizeof(line), " %d", rc->code);
+			status_add(&b, line, strlen(line));
+			if (rc->text && rc->text[0]) {
+				status_add(&b, " ", 1);
+				status_add_clean(&b, rc->text);
+			}
+		} else {
+			status_add(&b, " pending", 8);
+		}
+		status_add(&b, "\n", 1);
+	}
+	if (r->reply)
+		status_kv(&b, "reply", r->reply);
+	if (r->error)
+		status_kv(&b, "error", r->error);
+	if (r->dup)
+		status_kv(&b, "warning", "the connection was lost after the "
+		    "final dot: the server may already have this message, "
+		    "which may arrive twice (RFC 1047)");
+	else if (r->interrupted)
+		status_kv(&b, "warning", "outboxfs stopped during an attempt: "
+		    "the server may already have this message, which may "
+		    "arrive twice");
+	status_add(&b, "\n", 1);
+	if (b.failed) {
+		free(b.p);
+		return -1;
+	}
+	*out = b.p;
+	*len = b.len;
+	return 0;
+}
+
+static void status_add_escaped(struct status_buf *b, const char *s)
+{
+	char oct[8];
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p; p++) {
+		if (*p <= 0x20 || *p == 0x7f || *p == '\\') {
+			snprintf(oct, sizeof(oct), "\\%03o", *p);
+			status_add(b, oct, 4);
+		} else {
+			status_add(b, (const char *)p, 1);
+		}
+	}
+}
+
+int status_queue_line(char **buf, size_t *len, size_t *cap,
+    const struct spool_rec *r, const char *state_word)
+{
+	struct status_buf b = { *buf, *len, *cap, 0 };
+	char tbuf[40], num[32];
+	const char *reply;
+
+	if (r->dir) {
+		status_add_escaped(&b, r->dir);
+		status_add(&b, "/", 1);
+	}
+	status_add_escaped(&b, r->name ? r->name : "?");
+	status_add(&b, " ", 1);
+	if (state_word == NULL)
+		state_word = spool_state_name(r->state);
+	status_add(&b, state_word, strlen(state_word));
+	snprintf(num, sizeof(num), " %u ", r->attempts);
+	status_add(&b, num, strlen(num));
+	if (r->state == OB_DEFERRED) {
+		status_time(r->next, tbuf, sizeof(tbuf));
+		status_add(&b, tbuf, strlen(tbuf));
+	} else {
+		status_add(&b, "-", 1);
+	}
+	status_add(&b, " ", 1);
+	reply = r->reply ? r->reply : r->error;
+	status_add_clean(&b, reply && reply[0] ? reply : "-");
+	status_add(&b, "\n", 1);
+	*buf = b.p;
+	*len = b.len;
+	*cap = b.cap;
+	return b.failed ? -1 : 0;
+}
+
+void status_attempt_line(char *buf, size_t cap, unsigned n, int64_t t,
+    const char *hostport, const char *note)
+{
+	char tbuf[40];
+	int w;
+
+	status_time(t, tbuf, sizeof(tbuf));
+	w = snprintf(buf, cap, "--- attempt %u %s %s%s%s\n", n, tbuf, hostport,
+	    note && note[0] ? " " : "", note ? note : "");
+	if (w < 0 || (size_t)w >= cap) {
+		/* cut: keep the line ending */
+		if (cap >= 2) {
+			buf[cap - 2] = '\n';
+			buf[cap - 1] = '\0';
+		}
+	}
+}
