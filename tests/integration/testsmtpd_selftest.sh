@@ -243,6 +243,31 @@ except smtplib.SMTPDataError as ex:
     check(ex.smtp_code == 554, "DOT/MATCH on the message content: 554")
 s1.quit()
 
+# four connections at once, 50 messages each: every one saved, numbers unique
+import threading
+errs = []
+def sender(k):
+    try:
+        c = smtplib.SMTP("127.0.0.1", a, timeout=20)
+        for i in range(50):
+            c.sendmail("t%d@x" % k, ["b@y"], b"Subject: par %d-%d\r\n\r\nx\r\n" % (k, i))
+        c.quit()
+    except Exception as ex:
+        errs.append(ex)
+before = len([f for f in os.listdir(os.path.join(tmp, "A", "sp")) if f.endswith(".env")])
+ts = [threading.Thread(target=sender, args=(k,)) for k in range(4)]
+for t_ in ts: t_.start()
+for t_ in ts: t_.join()
+check(not errs, "parallel senders: %r" % errs)
+envs = [f for f in os.listdir(os.path.join(tmp, "A", "sp")) if f.endswith(".env")]
+subjects = set()
+for f in envs:
+    body = spool("A", f[:-4] + ".eml")
+    if body.startswith(b"Subject: par "):
+        subjects.add(body.split(b"\r\n")[0])
+check(len(envs) - before == 200 and len(subjects) == 200,
+      "200 parallel messages saved once each (%d, %d)" % (len(envs) - before, len(subjects)))
+
 # ---- B: counted rules, fail-connections, strict CRLF --------------------
 b = port("B")
 r = Raw(b)
