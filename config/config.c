@@ -268,7 +268,14 @@ static const char *cfg_suggest(const char *word)
 			best = k;
 		}
 	}
-	return bestd <= limit ? best : NULL;
+	if (bestd <= limit)
+		return best;
+	/* "retry" for retry_min, "tls_trust" for tls_trust_file. */
+	for (size_t i = 0; i < CFG_NKW && len > 2; i++)
+		if (strncasecmp(cfg_keywords[i].name, word, len) == 0 &&
+		    cfg_keywords[i].name[len] == '_')
+			return cfg_keywords[i].name;
+	return NULL;
 }
 
 /* Copies V with ~ or ~/... expanded to $HOME. NULL with err filled. */
@@ -1043,6 +1050,8 @@ static int cfg_line(struct cfg_parser *p, char *s)
 				return -1;
 			}
 		}
+		if (strcmp(kw, "protocol") == 0 && cfg_unquote(p, kw, arg) != 0)
+			return -1;
 		if (strcmp(kw, "protocol") == 0 && strcmp(arg, "smtp") != 0) {
 			cfg_err(p->err, p->errlen, "%s: outboxfs speaks SMTP "
 			    "only; write `protocol smtp` or remove the line",

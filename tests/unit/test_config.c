@@ -50,6 +50,12 @@ static const struct err_case err_cases[] = {
 	  { "t.conf:2: ", "unknown keyword `Host`", "`host`" } },
 	{ "account a\ntls_startls on\n",
 	  { "t.conf:2: ", "did you mean `tls_starttls`?" } },
+	{ "account a\nretry 5m\n",
+	  { "t.conf:2: ", "unknown keyword `retry`", "`retry_min`" } },
+	{ "account a\ntls_trust /etc/ca.pem\n",
+	  { "t.conf:2: ", "did you mean `tls_trust_file`?" } },
+	{ "account a\nprotocol \"lmtp\"\n",
+	  { "t.conf:2: ", "SMTP only" } },
 	{ "account a\nfrobnicate 1\n",
 	  { "t.conf:2: ", "unknown keyword `frobnicate`", "outboxfs.conf(5)" } },
 	{ "account a\nhost x\n\naccount a\n",
@@ -757,6 +763,7 @@ static void test_msmtp_keywords_ignored(void **state)
 	    "logfile_time_format %Y\n"
 	    "account a\n"
 	    "protocol smtp\n"
+	    "protocol \"smtp\"\n"
 	    "tls_host_override mail.example.com\n"
 	    "aliases /etc/aliases\n"
 	    "host h\n", &c, err), 0);
