@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Transcript tests of the SMTP client against aiosmtpd on 127.0.0.1, a
+# second SMTP implementation beside testsmtpd: smtpsend's exact client
+# lines, and the saved bytes equal to the expected wire bytes (CRLF,
+# unstuffed dot lines, Bcc gone). Skips only when python3-aiosmtpd is
+# absent.
+set -u
+: "${TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${TOOLS:=$TOP/build/tools}"
+: "${PY:=/usr/bin/python3}"
+export TOOLS PY
+. "$TOP/tests/lib-servers.sh"
+
+[ -x "$TOOLS/smtpsend" ] || { echo "no $TOOLS/smtpsend: build it first"; exit 1; }
+[ -x "$PY" ] || { echo "skip: $PY absent"; exit 77; }
+"$PY" -c 'import aiosmtpd' 2>/dev/null || { echo "skip: python3-aiosmtpd absent"; exit 77; }
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do stop_pid "$p"; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+bad() { fails=$((fails + 1)); echo "FAIL: $*"; }
+
+start() {
+	local name=$1
+	shift
+	mkdir -p "$tmp/$name/sp"
+	start_aiosmtpd "$tmp/$name" -d "$tmp/$name/sp" --idle-timeout 60 "$@" ||
+		{ echo "FAIL: cannot start aiosmtpd $name"; exit 1; }
+	pids+=("$AIOSMTPD_PID")
+	PORT=$AIOSMTPD_PORT
+}
+
+send() {
+	local name=$1 file=$2
+	shift 2
+	timeout 60 "$TOOLS/smtpsend" -h 127.0.0.1 -p "$PORT" -f alice@example.com \
+		--helo client.test --timeout 10000 "$@" "$file" >"$tmp/$name.out" 2>&1
+	RC=$?
+}
+
+expect_c() {
+	local name=$1
+	if diff -u - <(sed -n 's/^C: //p' "$tmp/$name.out") >"$tmp/$name.diff"; then
+		ok
+	else
+		bad "$name: client lines differ (want -, got +):"
+		cat "$tmp/$name.diff"
+		echo "--- transcript:"; cat "$tmp/$name.out"
+	fi
+}
+
+expect_line() {
+	if grep -Eq -- "$2" "$tmp/$1.out"; then ok; else
+		bad "$1: no line matching /$2/"; cat "$tmp/$1.out"; fi
+}
+
+same_bytes() {
+	if cmp -s "$2" "$3"; then ok; else
+		bad "$1: saved bytes differ from the expected wire bytes"
+		cmp "$2" "$3"; od -c "$2" | head -20; echo ---; od -c "$3" | head -20
+	fi
+}
+
+# the MAIL FROM parameters depend on what the server offers: take them
+# from the transcript, but check them below
+mail_line() { sed -n 's/^C: \(MAIL FROM:.*\)/\1/p' "$tmp/$1.out" | head -n1; }
+bytes_of() { sed -n 's/^C: \[\([0-9]*\) bytes of message data\]/\1/p' "$tmp/$1.out" | head -n1; }
+
+start A --smtputf8
+
+# ---- 1. LF input, dot lines, Bcc ----
+cat >"$tmp/m1" <<'EOF'
+From: Alice <alice@example.com>
+To: bob@example.com, Carol <carol@example.com>
+Bcc: dan@example.com
+Subject: aiosmtpd transcript
+Date: Sat, 28 Nov 2026 16:00:00 +0000
+Message-ID: <a1@example.com>
+
+Hello,
+.dot line
+..
+.
+bye
+EOF
+send m1 "$tmp/m1"
+[ "$RC" -eq 0 ] && ok || bad "m1: exit $RC"
+ml=$(mail_line m1) b=$(bytes_of m1)
+case $ml in
+"MAIL FROM:<alice@example.com> SIZE="[0-9]*) ok;;
+*) bad "m1: MAIL line \"$ml\"";;
+esac
+expect_c m1 <<EOF
+EHLO client.test
+$ml
+RCPT TO:<bob@example.com>
+RCPT TO:<carol@example.com>
+RCPT TO:<dan@example.com>
+DATA
+[$b bytes of message data]
+.
+QUIT
+EOF
+expect_line m1 '^S: 220 '
+expect_line m1 '^S: 221 '
+expect_line m1 '^result: sent 250 '
+grep -v '^Bcc:' "$tmp/m1" | sed 's/$/\r/' >"$tmp/m1.want"
+wait_file "$tmp/A/sp/1.env" 5 || bad "m1: no saved envelope"
+same_bytes m1 "$tmp/A/sp/1.eml" "$tmp/m1.want"
+for r in bob carol dan; do
+	grep -q "^rcpt: <$r@example.com>$" "$tmp/A/sp/1.env" && ok || bad "m1: $r not in the envelope"
+done
+
+# ---- 2. CRLF input, three messages on one connection ----
+printf 'From: alice@example.com\r\nTo: bob@example.com\r\nSubject: crlf\r\nDate: Sat, 28 Nov 2026 16:00:00 +0000\r\nMessage-ID: <a2@example.com>\r\n\r\n.\r\n. x\r\n...\r\nlast\r\n' >"$tmp/m2"
+send m2 "$tmp/m2" -n 3
+[ "$RC" -eq 0 ] && ok || bad "m2: exit $RC"
+ml=$(mail_line m2) b=$(bytes_of m2)
+expect_c m2 <<EOF
+EHLO client.test
+$ml
+RCPT TO:<bob@example.com>
+DATA
+[$b bytes of message data]
+.
+$ml
+RCPT TO:<bob@example.com>
+DATA
+[$b bytes of message data]
+.
+$ml
+RCPT TO:<bob@example.com>
+DATA
+[$b bytes of message data]
+.
+QUIT
+EOF
+for i in 2 3 4; do
+	wait_file "$tmp/A/sp/$i.env" 5 || bad "m2: message $i not saved"
+	same_bytes "m2 #$i" "$tmp/A/sp/$i.eml" "$tmp/m2"
+done
+
+# ---- 3. an 8-bit body and a non-ASCII recipient with SMTPUTF8 ----
+printf 'From: alice@example.com\nTo: j\303\266rg@example.com\nSubject: utf8\nDate: Sat, 28 Nov 2026 16:00:00 +0000\nMessage-ID: <a3@example.com>\n\nGr\303\274\303\237e\n' >"$tmp/m3"
+send m3 "$tmp/m3"
+[ "$RC" -eq 0 ] && ok || bad "m3: exit $RC"
+expect_line m3 '^C: MAIL FROM:<alice@example\.com> SIZE=[0-9]+ BODY=8BITMIME SMTPUTF8$'
+expect_line m3 $'^C: RCPT TO:<j\303\266rg@example\\.com>$'
+wait_file "$tmp/A/sp/5.env" 5 || bad "m3: not saved"
+if grep -q $'Gr\303\274\303\237e\r$' "$tmp/A/sp/5.eml"; then ok; else
+	bad "m3: 8-bit body not saved as sent"; od -c "$tmp/A/sp/5.eml" | tail -5; fi
+
+# ---- 4. a 1 MB message ----
+{
+	printf 'From: alice@example.com\nTo: bob@example.com\nSubject: big\nDate: Sat, 28 Nov 2026 16:00:00 +0000\nMessage-ID: <a4@example.com>\n\n'
+	"$PY" -c '
+import sys
+for i in range(15000):
+    sys.stdout.write(("." if i % 5 == 0 else "") + "row %06d " % i + "y" * 55 + "\n")'
+} >"$tmp/m4"
+send m4 "$tmp/m4"
+[ "$RC" -eq 0 ] && ok || bad "m4: exit $RC"
+sed 's/$/\r/' "$tmp/m4" >"$tmp/m4.want"
+wait_file "$tmp/A/sp/6.env" 5 || bad "m4: not saved"
+same_bytes m4 "$tmp/A/sp/6.eml" "$tmp/m4.want"
+
+# ---- 5. a server without SMTPUTF8: refused locally, before MAIL ----
+start B
+send m5 "$tmp/m3"
+[ "$RC" -eq 1 ] && ok || bad "m5: exit $RC"
+expect_c m5 <<EOF
+EHLO client.test
+QUIT
+EOF
+expect_line m5 '^result: error local permanent MAIL FROM: .*SMTPUTF8'
+
+# ---- 6. SIZE smaller than the message ----
+start C --size 200
+send m6 "$tmp/m4"
+[ "$RC" -eq 1 ] && ok || bad "m6: exit $RC"
+expect_c m6 <<EOF
+EHLO client.test
+QUIT
+EOF
+expect_line m6 'the server accepts at most 200 '
+
+echo "transcript_aiosmtpd: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]
