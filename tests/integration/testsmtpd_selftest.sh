@@ -53,7 +53,7 @@ start B --fail-connections 1 --no-pipelining --no-8bitmime --no-smtputf8 \
 	--reply 'DOT#1=452 4.3.1 Full' \
 	--reply 'DOT#2=saveclose'
 # C: no EHLO at all
-start C --no-ehlo
+start C --no-ehlo --reply 'DATA#1=cut:10'
 
 TLS=0
 if command -v openssl >/dev/null 2>&1 &&
@@ -326,7 +326,21 @@ r.reply()
 r.send(b"EHLO c.test\r\nHELO c.test\r\nMAIL FROM:<a@x> SIZE=10\r\n")
 check([r.code(), r.code(), r.code()] == [500, 250, 555],
       "--no-ehlo: EHLO 500, HELO 250, no parameters after HELO")
+r.send(b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n")
+check([r.code(), r.code(), r.code()] == [250, 250, 354], "DATA#1=cut: 354 first")
+try:
+    r.send(b"x" * 100 + b"\r\n")
+except OSError:
+    pass
+check(r.eof(), "cut:10 drops the connection inside DATA")
 r.close()
+s = smtplib.SMTP("127.0.0.1", port("C"), timeout=10)
+s.helo("c.test")
+check(s.sendmail("a@x", ["b@y"], b"whole\r\n") == {}, "next DATA is normal")
+s.quit()
+check(spool("C", "1.eml") == b"whole\r\n" and not os.path.exists(
+      os.path.join(tmp, "C", "sp", "2.eml")), "the cut message was not saved")
+check(b"# connection 1 cut inside DATA (scripted)" in log("C"), "cut logged")
 
 # ---- TLS and AUTH ---------------------------------------------------------
 if tls:

@@ -105,6 +105,8 @@ static const char tsd_usage[] =
 "           garbage        send the line 'hello there'\n"
 "           huge           send one 250 line of 100000 bytes\n"
 "           many           send a 1000-line 250 reply\n"
+"           cut:N          (DATA) the normal 354, then disconnect once N\n"
+"                          bytes of message data have arrived\n"
 "           inject:TEXT    the normal reply and then TEXT (+CRLF) in the\n"
 "                          same write (STARTTLS=inject:250 ok)\n"
 "  A script changes the reply only: the command's effect (a sender\n"
@@ -444,6 +446,8 @@ struct tsd_plan {
 	long delay_ms;
 	const char *text;       /* reply text (TEXT kind) */
 	const char *inject;     /* extra text after the reply, or NULL */
+	long long cut_after;    /* DATA: drop the connection after this many
+	                         * bytes of message data; -1 = never */
 };
 
 static void tsd_plan_spec(struct tsd_plan *pl, const char *spec,
@@ -477,6 +481,10 @@ static void tsd_plan_spec(struct tsd_plan *pl, const char *spec,
 	} else if (strcmp(spec, "many") == 0) {
 		pl->kind = TSD_K_MANY;
 		pl->cls = '2';
+	} else if (strncmp(spec, "cut:", 4) == 0) {
+		pl->text = dflt;
+		pl->cut_after = strtoll(spec + 4, NULL, 10);
+		pl->cls = dflt[0];
 	} else if (strncmp(spec, "inject:", 7) == 0) {
 		pl->text = dflt;
 		pl->inject = spec + 7;
@@ -497,6 +505,7 @@ static void tsd_plan(struct tsd_plan *pl, enum tsd_cmd cmd, const char *arg,
 	int i;
 
 	memset(pl, 0, sizeof *pl);
+	pl->cut_after = -1;
 	pthread_mutex_lock(&tsd_lock);
 	for (i = 0; i < tsd_cfg.n_rules; i++) {
 		struct tsd_rule *r = &tsd_cfg.rules[i];
@@ -1416,7 +1425,7 @@ static int tsd_write_file(const char *name, const char *data, size_t len)
  * if the connection ended first. *BARE set when a bare CR or LF was seen.
  */
 static long long tsd_read_data(struct tsd_conn *c, FILE *f, int *bare,
-    char *head, size_t hcap)
+    char *head, size_t hcap, long long cut_after)
 {
 	enum { LS, MID, CR, DOT, DOTCR } st = LS;
 	long long total = 0;
@@ -1431,7 +1440,8 @@ static long long tsd_read_data(struct tsd_conn *c, FILE *f, int *bare,
 	for (;;) {
 		int ch;
 
-		if (tsd_avail(c) == 0 && tsd_fill(c) == 0) {
+		if ((tsd_avail(c) == 0 && tsd_fill(c) == 0) ||
+		    (cut_after >= 0 && total >= cut_after)) {
 			if (f && on)
 				fwrite(ob, 1, on, f);
 			return -1;
@@ -1507,7 +1517,8 @@ static void tsd_cmd_data(struct tsd_conn *c, const char *arg)
 		dflt = "503 5.5.1 Need RCPT command (no valid recipients)";
 	else if (*arg)
 		dflt = "501 5.5.4 Syntax: DATA";
-	if (tsd_answer(c, TSD_DATA, arg, dflt) != '3' || dflt[0] != '3')
+	tsd_plan(&pl, TSD_DATA, arg, dflt);
+	if (tsd_emit(c, &pl) < 0 || pl.cls != '3' || dflt[0] != '3')
 		return;
 	if (tsd_avail(c) > 0)
 		tsd_event("improper pipelining after DATA");
@@ -1526,13 +1537,19 @@ static void tsd_cmd_data(struct tsd_conn *c, const char *arg)
 			}
 		}
 	}
-	size = tsd_read_data(c, f, &bare, head, sizeof head);
+	size = tsd_read_data(c, f, &bare, head, sizeof head, pl.cut_after);
 	if (size < 0) {
 		if (f) {
 			fclose(f);
 			unlink(tmp);
 		}
-		tsd_event("connection %ld ended inside DATA", c->id);
+		if (c->dead) {
+			tsd_event("connection %ld ended inside DATA", c->id);
+		} else {
+			tsd_event("connection %ld cut inside DATA (scripted)",
+			    c->id);
+			c->dead = 1;
+		}
 		return;
 	}
 	{
