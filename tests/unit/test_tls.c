@@ -1,0 +1,529 @@
+/*
+ * test_tls — the STARTTLS and AUTH hooks of the SMTP client against a
+ * scripted server on a socket pair, and the fingerprint syntax.
+ *
+ * The peer thread plays the server: "<LINE" expects the client to send
+ * exactly LINE, ">TEXT" sends TEXT + CRLF, "!raw TEXT" sends TEXT as is
+ * (several replies in one write), "?" waits for bytes and drops them
+ * (a TLS ClientHello). Anything the client sends after the
+ * script is recorded, so an unexpected command fails the test. A socket
+ * pair counts as a local connection, so AUTH without TLS is allowed here
+ * (as on loopback); the refusal elsewhere is in the integration tests.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "smtp/session.h"
+#include "smtp/smtp.h"
+#include "smtp/tls.h"
+
+#define PEER_TIMEOUT 3000
+
+struct peer {
+	int fd;
+	const char *const *script;
+	char rbuf[8192];
+	size_t rlen;
+	char err[512];
+	char extra[512];
+	pthread_t th;
+};
+
+static int peer_line(struct peer *p, char *line, size_t cap)
+{
+	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+	char *nl;
+	ssize_t n;
+	size_t len;
+
+	for (;;) {
+		nl = memchr(p->rbuf, '\n', p->rlen);
+		if (nl != NULL) {
+			len = (size_t)(nl - p->rbuf);
+			if (len > 0 && p->rbuf[len - 1] == '\r')
+				len--;
+			if (len >= cap)
+				len = cap - 1;
+			memcpy(line, p->rbuf, len);
+			line[len] = '\0';
+			p->rlen -= (size_t)(nl - p->rbuf) + 1;
+			memmove(p->rbuf, nl + 1, p->rlen);
+			return 0;
+		}
+		if (p->rlen == sizeof(p->rbuf) ||
+		    poll(&pfd, 1, PEER_TIMEOUT) <= 0)
+			return -1;
+		n = read(p->fd, p->rbuf + p->rlen, sizeof(p->rbuf) - p->rlen);
+		if (n <= 0)
+			return -1;
+		p->rlen += (size_t)n;
+	}
+}
+
+static void peer_write(struct peer *p, const char *s, int crlf)
+{
+	size_t len = strlen(s);
+
+	if (write(p->fd, s, len) != (ssize_t)len ||
+	    (crlf && write(p->fd, "\r\n", 2) != 2))
+		snprintf(p->err, sizeof(p->err), "cannot send %s", s);
+}
+
+static void *peer_run(void *arg)
+{
+	struct peer *p = arg;
+	const char *const *st;
+	char line[4096];
+
+	for (st = p->script; *st != NULL && p->err[0] == '\0'; st++) {
+		if ((*st)[0] == '<') {
+			if (peer_line(p, line, sizeof(line)) < 0)
+				snprintf(p->err, sizeof(p->err),
+				    "expected \"%s\", got nothing", *st + 1);
+			else if (strcmp(line, *st + 1) != 0)
+				snprintf(p->err, sizeof(p->err),
+				    "expected \"%.200s\", got \"%.200s\"", *st + 1,
+				    line);
+		} else if ((*st)[0] == '>') {
+			peer_write(p, *st + 1, 1);
+		} else if (strncmp(*st, "!raw ", 5) == 0) {
+			peer_write(p, *st + 5, 0);
+		} else if (strcmp(*st, "?") == 0) {
+			/* wait for bytes (a ClientHello) and drop them */
+			struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+
+			if (poll(&pfd, 1, PEER_TIMEOUT) <= 0 ||
+			    read(p->fd, p->rbuf, sizeof(p->rbuf)) <= 0)
+				snprintf(p->err, sizeof(p->err),
+				    "no TLS hello");
+			p->rlen = 0;
+		}
+	}
+	/* whatever comes after the script */
+	while (peer_line(p, line, sizeof(line)) == 0) {
+		size_t have = strlen(p->extra);
+
+		snprintf(p->extra + have, sizeof(p->extra) - have, "%.200s|",
+		    line);
+	}
+	close(p->fd);
+	return NULL;
+}
+
+struct tx {
+	char buf[8192];
+	size_t len;
+};
+
+static void tx_line(void *tag, char dir, const char *line)
+{
+	struct tx *t = tag;
+	int n = snprintf(t->buf + t->len, sizeof(t->buf) - t->len, "%c: %s\n",
+	    dir, line);
+
+	if (n > 0 && (size_t)n < sizeof(t->buf) - t->len)
+		t->len += (size_t)n;
+}
+
+/* Runs smtp_connect_fd with P against SCRIPT. Returns its result; the
+ * session, if any, is quit (its QUIT must be in the script). */
+static int run(struct smtp_params *p, const char *const *script,
+    struct smtp_error *err, struct tx *tx, char *desc, size_t desclen,
+    const char *extra)
+{
+	struct peer *peer = calloc(1, sizeof(*peer));
+	struct smtp_session *s = NULL;
+	int sv[2], rc;
+
+	assert_non_null(peer);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	peer->fd = sv[1];
+	peer->script = script;
+	memset(tx, 0, sizeof(*tx));
+	p->transcript = tx_line;
+	p->tag = tx;
+	p->host = "mail.example.com";
+	p->port = "587";
+	p->timeouts.greeting = p->timeouts.command = 3000;
+	p->timeouts.connect = 3000;
+	assert_int_equal(pthread_create(&peer->th, NULL, peer_run, peer), 0);
+	rc = smtp_connect_fd(p, sv[0], &s, err);
+	if (rc == 0) {
+		snprintf(desc, desclen, "%s", smtp_server_desc(s));
+		smtp_quit(s);
+	}
+	pthread_join(peer->th, NULL);
+	if (peer->err[0] != '\0')
+		fail_msg("peer: %s\ntranscript:\n%s", peer->err, tx->buf);
+	if (strcmp(peer->extra, extra ? extra : "") != 0)
+		fail_msg("after the script the client sent \"%s\", want "
+		    "\"%s\"", peer->extra, extra ? extra : "");
+	free(peer);
+	return rc;
+}
+
+#define EHLO_AUTH(mechs) \
+	">220 mail.example.com ESMTP", "<EHLO localhost", \
+	">250-mail.example.com", ">250 AUTH " mechs
+
+static void expect_text(const struct smtp_error *e, const char *want)
+{
+	if (strstr(e->text, want) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", e->text, want);
+}
+
+/* ---- fingerprints ---- */
+
+static void test_fingerprint_norm(void **st)
+{
+	static const char want[] = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:"
+	    "45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+	static const struct { const char *in; int ok; } cases[] = {
+		{ "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:"
+		  "01:23:45:67:89:AB:CD:EF:01:23:45:67:89", 1 },
+		{ "ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:"
+		  "01:23:45:67:89:ab:cd:ef:01:23:45:67:89", 1 },
+		{ "abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+		  "0123456789", 1 },
+		/* SHA-1 length: refused */
+		{ "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01",
+		  0 },
+		{ "", 0 },
+		{ "AB:CD", 0 },
+		{ "XY:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:"
+		  "01:23:45:67:89:AB:CD:EF:01:23:45:67:89", 0 },
+		/* one hex digit too many */
+		{ "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:"
+		  "01:23:45:67:89:AB:CD:EF:01:23:45:67:89:0", 0 },
+	};
+	char out[128];
+	size_t i;
+
+	(void)st;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = tls_fingerprint_norm(cases[i].in, out, sizeof(out));
+
+		if (rc != (cases[i].ok ? 0 : -1))
+			fail_msg("case %zu (%s): got %d", i, cases[i].in, rc);
+		if (cases[i].ok)
+			assert_string_equal(out, want);
+	}
+	assert_int_equal(tls_fingerprint_norm(NULL, out, sizeof(out)), -1);
+	assert_int_equal(tls_fingerprint_norm(cases[0].in, out, 50), -1);
+}
+
+/* ---- STARTTLS refusals ---- */
+
+static void test_starttls_not_offered(void **st)
+{
+	static const char *const script[] = {
+		">220 mail.example.com ESMTP", "<EHLO localhost",
+		">250-mail.example.com", ">250 PIPELINING",
+		"<QUIT", ">221 bye", NULL };
+	struct smtp_params p = { .tls = SMTP_TLS_STARTTLS, .tls_certcheck = 1 };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
+	    -1);
+	assert_int_equal(e.fail, SMTP_FAIL_TLS);
+	assert_int_equal(e.temporary, 1);
+	assert_string_equal(e.step, "STARTTLS");
+	expect_text(&e, "does not offer STARTTLS; not sending in plain text");
+	assert_null(strstr(tx.buf, "C: STARTTLS"));
+}
+
+static void test_starttls_454(void **st)
+{
+	static const char *const script[] = {
+		">220 mail.example.com ESMTP", "<EHLO localhost",
+		">250-mail.example.com", ">250 STARTTLS",
+		"<STARTTLS", ">454 4.7.0 TLS not available",
+		"<QUIT", ">221 bye", NULL };
+	struct smtp_params p = { .tls = SMTP_TLS_STARTTLS, .tls_certcheck = 1 };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
+	    -1);
+	assert_int_equal(e.fail, SMTP_FAIL_TLS);
+	assert_int_equal(e.temporary, 1);
+	assert_int_equal(e.code, 454);
+	assert_string_equal(e.enh, "4.7.0");
+	expect_text(&e, "server answered STARTTLS with 454 4.7.0 TLS not "
+	    "available; not sending in plain text");
+}
+
+static void test_starttls_injection(void **st)
+{
+	/* the 220 and a forged reply in one write: nothing more is sent,
+	 * not even QUIT (the stream cannot be trusted) */
+	static const char *const script[] = {
+		">220 mail.example.com ESMTP", "<EHLO localhost",
+		">250-mail.example.com", ">250 STARTTLS",
+		"<STARTTLS", "!raw 220 go ahead\r\n250-forged\r\n250 AUTH PLAIN\r\n",
+		NULL };
+	struct smtp_params p = { .tls = SMTP_TLS_STARTTLS, .tls_certcheck = 1 };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
+	    -1);
+	assert_int_equal(e.fail, SMTP_FAIL_PROTO);
+	assert_string_equal(e.step, "STARTTLS");
+	expect_text(&e, "response injection");
+	assert_null(strstr(tx.buf, "forged"));
+}
+
+static void test_starttls_no_tls_server(void **st)
+{
+	/* the server says go, then answers the ClientHello in plain text */
+	static const char *const script[] = {
+		">220 mail.example.com ESMTP", "<EHLO localhost",
+		">250-mail.example.com", ">250 STARTTLS",
+		"<STARTTLS", ">220 go ahead", "?",
+		"!raw 500 5.5.1 what is this\r\n", NULL };
+	struct smtp_params p = { .tls = SMTP_TLS_STARTTLS, .tls_certcheck = 1 };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
+	    -1);
+	assert_int_equal(e.fail, SMTP_FAIL_TLS);
+	assert_int_equal(e.temporary, 1);
+	assert_string_equal(e.step, "STARTTLS");
+	expect_text(&e, "TLS handshake with mail.example.com failed");
+	assert_null(strstr(tx.buf, "500 5.5.1"));
+}
+
+/* ---- AUTH ---- */
+
+static void test_auth_plain(void **st)
+{
+	static const char *const script[] = {
+		EHLO_AUTH("LOGIN PLAIN"),
+		"<AUTH PLAIN AGFsaWNlAHMzY3JldA==", ">235 2.7.0 ok",
+		"<QUIT", ">221 bye", NULL };
+	struct smtp_params p = { .auth_mech = "", .user = "alice",
+	    .secret = "s3cret" };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
+	    0);
+	assert_non_null(strstr(tx.buf, "C: AUTH PLAIN [credentials hidden]\n"
+	    "S: 235 2.7.0 ok\n"));
+	assert_null(strstr(tx.buf, "AGFsaWNl"));
+	assert_null(strstr(tx.buf, "s3cret"));
+	assert_string_equal(desc, "mail.example.com:587 plain auth=plain");
+}
+
+static void test_auth_login(void **st)
+{
+	static const char *const script[] = {
+		EHLO_AUTH("LOGIN"),
+		"<AUTH LOGIN", ">334 VXNlcm5hbWU6", "<YWxpY2U=",
+		">334 UGFzc3dvcmQ6", "<czNjcmV0", ">235 2.7.0 ok",
+		"<QUIT", ">221 bye", NULL };
+	struct smtp_params p = { .auth_mech = "", .user = "alice",
+	    .secret = "s3cret" };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
+	    0);
+	assert_non_null(strstr(tx.buf, "C: AUTH LOGIN\n"
+	    "S: 334 VXNlcm5hbWU6\nC: [credentials hidden]\n"
+	    "S: 334 UGFzc3dvcmQ6\nC: [credentials hidden]\n"
+	    "S: 235 2.7.0 ok\n"));
+	assert_null(strstr(tx.buf, "czNjcmV0"));
+	assert_null(strstr(tx.buf, "YWxpY2U="));
+}
+
+static void test_auth_cram_md5_rfc2195(void **st)
+{
+	static const char *const script[] = {
+		EHLO_AUTH("PLAIN CRAM-MD5"),
+		"<AUTH CRAM-MD5",
+		">334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+",
+		"<dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw",
+		">235 2.7.0 ok", "<QUIT", ">221 bye", NULL };
+	struct smtp_params p = { .auth_mech = "", .user = "tim",
+	    .secret = "tanstaaftanstaaf" };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
+	    0);
+	assert_non_null(strstr(desc, "auth=cram-md5"));
+}
+
+static void test_auth_535_defers(void **st)
+{
+	static const char *const script[] = {
+		EHLO_AUTH("PLAIN"),
+		"<AUTH PLAIN AGFsaWNlAHdyb25n",
+		">535 5.7.8 Authentication credentials invalid",
+		"<QUIT", ">221 bye", NULL };
+	struct smtp_params p = { .auth_mech = "PLAIN", .user = "alice",
+	    .secret = "wrong" };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
+	    -1);
+	assert_int_equal(e.fail, SMTP_FAIL_AUTH);
+	assert_int_equal(e.temporary, 1);
+	assert_int_equal(e.code, 535);
+	assert_string_equal(e.enh, "5.7.8");
+	expect_text(&e, "login refused");
+	assert_null(strstr(e.text, "wrong"));
+}
+
+static void test_auth_no_common_mechanism(void **st)
+{
+	static const char *const script[] = {
+		EHLO_AUTH("GSSAPI NTLM XOAUTH2"),
+		"<QUIT", ">221 bye", NULL };
+	struct smtp_params p = { .auth_mech = "", .user = "alice",
+	    .secret = "pw" };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
+	    -1);
+	assert_int_equal(e.fail, SMTP_FAIL_AUTH);
+	assert_int_equal(e.temporary, 0);
+	expect_text(&e, "the server offers GSSAPI NTLM XOAUTH2");
+}
+
+static void test_auth_bad_base64_cancels(void **st)
+{
+	static const char *const script[] = {
+		EHLO_AUTH("LOGIN"),
+		"<AUTH LOGIN", ">334 VXNlc!!!", "<*",
+		">501 5.7.0 cancelled", "<QUIT", ">221 bye", NULL };
+	struct smtp_params p = { .auth_mech = "", .user = "alice",
+	    .secret = "pw" };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
+	    -1);
+	assert_int_equal(e.fail, SMTP_FAIL_PROTO);
+	expect_text(&e, "not valid base64");
+}
+
+static void test_auth_extra_challenge_cancels(void **st)
+{
+	static const char *const script[] = {
+		EHLO_AUTH("LOGIN"),
+		"<AUTH LOGIN", ">334 VXNlcm5hbWU6", "<YWxpY2U=",
+		">334 UGFzc3dvcmQ6", "<cHc=", ">334 QWdhaW46",
+		"<*", ">501 5.7.0 cancelled", "<QUIT", ">221 bye", NULL };
+	struct smtp_params p = { .auth_mech = "", .user = "alice",
+	    .secret = "pw" };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
+	    -1);
+	assert_int_equal(e.fail, SMTP_FAIL_AUTH);
+	expect_text(&e, "unexpected challenge");
+}
+
+static void test_auth_xoauth2_error(void **st)
+{
+	/* user=alice^Aauth=Bearer tok^A^A */
+	static const char *const script[] = {
+		EHLO_AUTH("XOAUTH2"),
+		"<AUTH XOAUTH2 dXNlcj1hbGljZQFhdXRoPUJlYXJlciB0b2sBAQ==",
+		">334 eyJzdGF0dXMiOiI0MDEifQ==", "<",
+		">535 5.7.8 Username and Password not accepted",
+		"<QUIT", ">221 bye", NULL };
+	struct smtp_params p = { .auth_mech = "XOAUTH2", .user = "alice",
+	    .secret = "tok" };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
+	    -1);
+	assert_int_equal(e.fail, SMTP_FAIL_AUTH);
+	assert_int_equal(e.temporary, 1);
+	expect_text(&e, "server said {\"status\":\"401\"}");
+	assert_non_null(strstr(tx.buf, "C: AUTH XOAUTH2 [credentials hidden]\n"
+	    "S: 334 eyJzdGF0dXMiOiI0MDEifQ==\nC: [credentials hidden]\n"));
+}
+
+static void test_auth_missing_user(void **st)
+{
+	static const char *const script[] = {
+		EHLO_AUTH("PLAIN"), "<QUIT", ">221 bye", NULL };
+	struct smtp_params p = { .auth_mech = "", .secret = "pw" };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
+	    -1);
+	assert_int_equal(e.fail, SMTP_FAIL_LOCAL);
+	assert_int_equal(e.temporary, 0);
+	expect_text(&e, "user is not set");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fingerprint_norm),
+		cmocka_unit_test(test_starttls_not_offered),
+		cmocka_unit_test(test_starttls_454),
+		cmocka_unit_test(test_starttls_injection),
+		cmocka_unit_test(test_starttls_no_tls_server),
+		cmocka_unit_test(test_auth_plain),
+		cmocka_unit_test(test_auth_login),
+		cmocka_unit_test(test_auth_cram_md5_rfc2195),
+		cmocka_unit_test(test_auth_535_defers),
+		cmocka_unit_test(test_auth_no_common_mechanism),
+		cmocka_unit_test(test_auth_bad_base64_cancels),
+		cmocka_unit_test(test_auth_extra_challenge_cancels),
+		cmocka_unit_test(test_auth_xoauth2_error),
+		cmocka_unit_test(test_auth_missing_user),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
