@@ -37,22 +37,10 @@
 #define MSG_CHUNK      (16 * 1024)     /* body bytes read at a time */
 #define MSG_LINE_MAX   998             /* RFC 5322 2.1.1, without CRLF */
 
-struct msg_hdr {
-	size_t name, name_len;      /* in the header buffer */
-	size_t raw, raw_end;        /* the field's lines, line ends included */
-	char *value;                /* unfolded, leading whitespace skipped */
-	size_t value_len;
-	int longline;               /* a physical line over 998 octets */
-	int nonascii;
-};
-
 struct msg_prep {
 	const struct msg_params *p;
 	struct msg *m;
-	char *buf;                  /* the header block as read */
-	size_t got;
-	struct msg_hdr *h;
-	size_t nh;
+	struct msg_hblock b;
 	char *err;
 	size_t errlen;
 };
@@ -70,23 +58,23 @@ static const char *const msg_structured_fields[] = {
 	"Resent-Date", "Resent-Message-ID", "DKIM-Signature", NULL,
 };
 
-static int msg_name_is(const struct msg_prep *w, const struct msg_hdr *h,
+int msg_hdr_is(const struct msg_hblock *b, const struct msg_hdr *h,
     const char *name)
 {
 	return strlen(name) == h->name_len &&
-	    strncasecmp(w->buf + h->name, name, h->name_len) == 0;
+	    strncasecmp(b->buf + h->name, name, h->name_len) == 0;
 }
 
 static int msg_name_in(const struct msg_prep *w, const struct msg_hdr *h,
     const char *const *names)
 {
 	for (; *names; names++)
-		if (msg_name_is(w, h, *names))
+		if (msg_hdr_is(&w->b, h, *names))
 			return 1;
 	return 0;
 }
 
-static ssize_t msg_pread_full(int fd, char *buf, size_t n, off_t off)
+ssize_t msg_pread_full(int fd, char *buf, size_t n, off_t off)
 {
 	size_t got = 0;
 
@@ -117,38 +105,39 @@ static int msg_name_ok(const char *s, size_t n)
 	return 1;
 }
 
-static int msg_add_hdr(struct msg_prep *w, size_t line, size_t colon)
+static int msg_add_hdr(struct msg_hblock *b, size_t line, size_t colon,
+    char *err, size_t errlen)
 {
 	struct msg_hdr *nh;
 
-	nh = realloc(w->h, (w->nh + 1) * sizeof(*w->h));
+	nh = realloc(b->h, (b->nh + 1) * sizeof(*b->h));
 	if (nh == NULL) {
-		msg_seterr(w->err, w->errlen, "out of memory");
+		msg_seterr(err, errlen, "out of memory");
 		return -1;
 	}
-	w->h = nh;
-	memset(&w->h[w->nh], 0, sizeof(*w->h));
-	w->h[w->nh].name = line;
-	w->h[w->nh].name_len = colon - line;
-	w->h[w->nh].raw = line;
-	w->nh++;
+	b->h = nh;
+	memset(&b->h[b->nh], 0, sizeof(*b->h));
+	b->h[b->nh].name = line;
+	b->h[b->nh].name_len = colon - line;
+	b->h[b->nh].raw = line;
+	b->nh++;
 	return 0;
 }
 
 /* Unfolds every field's value (line ends before whitespace removed). */
-static int msg_unfold(struct msg_prep *w)
+static int msg_unfold(struct msg_hblock *b, char *err, size_t errlen)
 {
-	for (size_t k = 0; k < w->nh; k++) {
-		struct msg_hdr *h = &w->h[k];
+	for (size_t k = 0; k < b->nh; k++) {
+		struct msg_hdr *h = &b->h[k];
 		size_t i = h->name + h->name_len + 1, o = 0;
 		char *v = malloc(h->raw_end - i + 1);
 
 		if (v == NULL) {
-			msg_seterr(w->err, w->errlen, "out of memory");
+			msg_seterr(err, errlen, "out of memory");
 			return -1;
 		}
 		for (; i < h->raw_end; i++) {
-			char c = w->buf[i];
+			char c = b->buf[i];
 
 			if (c == '\r' || c == '\n')
 				continue;
@@ -166,10 +155,11 @@ static int msg_unfold(struct msg_prep *w)
 }
 
 /*
- * Splits the header block into fields. Sets *body_off to the first byte
+ * Splits the header block into fields. Sets body_off to the first byte
  * after the blank line (or the end of the file when there is none).
  */
-static int msg_parse_header(struct msg_prep *w, int eof, off_t *body_off)
+static int msg_parse_header(struct msg_hblock *b, int eof, char *err,
+    size_t errlen)
 {
 	size_t pos = 0;
 	unsigned lineno = 0;
@@ -179,88 +169,118 @@ static int msg_parse_header(struct msg_prep *w, int eof, off_t *body_off)
 		char *nl;
 
 		lineno++;
-		if (pos >= w->got) {
+		if (pos >= b->got) {
 			if (!eof)
 				goto toobig;
-			*body_off = (off_t)w->got;
+			b->body_off = (off_t)b->got;
 			break;
 		}
-		nl = memchr(w->buf + pos, '\n', w->got - pos);
+		nl = memchr(b->buf + pos, '\n', b->got - pos);
 		if (nl == NULL) {
 			if (!eof)
 				goto toobig;
-			e = w->got;
-			next = w->got;
+			e = b->got;
+			next = b->got;
 		} else {
-			e = (size_t)(nl - w->buf);
+			e = (size_t)(nl - b->buf);
 			next = e + 1;
 		}
 		content_end = e;
-		if (nl && content_end > pos && w->buf[content_end - 1] == '\r')
+		if (nl && content_end > pos && b->buf[content_end - 1] == '\r')
 			content_end--;
 		if (next > MSG_MAX_HEADER)
 			goto toobig;
 		if (content_end == pos) {
-			*body_off = (off_t)next;
+			b->body_off = (off_t)next;
 			break;
 		}
 		for (size_t i = pos; i < content_end; i++) {
-			if (w->buf[i] == '\0') {
-				msg_seterr(w->err, w->errlen, "line %u of the "
+			if (b->buf[i] == '\0') {
+				msg_seterr(err, errlen, "line %u of the "
 				    "header block contains a NUL byte",
 				    lineno);
 				return -1;
 			}
-			if (w->buf[i] == '\r') {
-				msg_seterr(w->err, w->errlen, "line %u of the "
+			if (b->buf[i] == '\r') {
+				msg_seterr(err, errlen, "line %u of the "
 				    "header block contains a carriage return "
 				    "that does not end the line (header "
 				    "injection?)", lineno);
 				return -1;
 			}
 		}
-		if (w->buf[pos] == ' ' || w->buf[pos] == '\t') {
-			if (w->nh == 0)
+		if (b->buf[pos] == ' ' || b->buf[pos] == '\t') {
+			if (b->nh == 0)
 				goto noheader;
-			w->h[w->nh - 1].raw_end = next;
+			b->h[b->nh - 1].raw_end = next;
 			if (content_end - pos > MSG_LINE_MAX)
-				w->h[w->nh - 1].longline = 1;
+				b->h[b->nh - 1].longline = 1;
 			pos = next;
 			continue;
 		}
-		nl = memchr(w->buf + pos, ':', content_end - pos);
-		colon = nl ? (size_t)(nl - w->buf) : 0;
-		if (nl == NULL || !msg_name_ok(w->buf + pos, colon - pos)) {
+		nl = memchr(b->buf + pos, ':', content_end - pos);
+		colon = nl ? (size_t)(nl - b->buf) : 0;
+		if (nl == NULL || !msg_name_ok(b->buf + pos, colon - pos)) {
 			char shown[80];
 
-			if (w->nh == 0)
+			if (b->nh == 0)
 				goto noheader;
-			msg_sanitize(w->buf + pos, content_end - pos, shown,
+			msg_sanitize(b->buf + pos, content_end - pos, shown,
 			    sizeof(shown));
-			msg_seterr(w->err, w->errlen, "line %u is not a header "
+			msg_seterr(err, errlen, "line %u is not a header "
 			    "(Name: value): \"%s\"; put a blank line between "
 			    "the headers and the body", lineno, shown);
 			return -1;
 		}
-		if (msg_add_hdr(w, pos, colon) < 0)
+		if (msg_add_hdr(b, pos, colon, err, errlen) < 0)
 			return -1;
-		w->h[w->nh - 1].raw_end = next;
+		b->h[b->nh - 1].raw_end = next;
 		if (content_end - pos > MSG_LINE_MAX)
-			w->h[w->nh - 1].longline = 1;
+			b->h[b->nh - 1].longline = 1;
 		pos = next;
 	}
-	if (w->nh == 0)
+	if (b->nh == 0)
 		goto noheader;
-	return msg_unfold(w);
+	return msg_unfold(b, err, errlen);
 noheader:
-	msg_seterr(w->err, w->errlen, "no header block: start the file with "
+	msg_seterr(err, errlen, "no header block: start the file with "
 	    "To: and Subject: lines, then a blank line");
 	return -1;
 toobig:
-	msg_seterr(w->err, w->errlen, "header block larger than %d KiB (is "
+	msg_seterr(err, errlen, "header block larger than %d KiB (is "
 	    "the blank line between headers and body missing?)",
 	    MSG_MAX_HEADER / 1024);
 	return -1;
+}
+
+int msg_hblock_read(int fd, struct msg_hblock *b, char *err, size_t errlen)
+{
+	const size_t cap = MSG_MAX_HEADER + 3;
+	ssize_t r;
+
+	memset(b, 0, sizeof(*b));
+	b->buf = malloc(cap);
+	if (b->buf == NULL) {
+		msg_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	r = msg_pread_full(fd, b->buf, cap, 0);
+	if (r < 0) {
+		msg_seterr(err, errlen, "reading the message: %s",
+		    strerror(errno));
+		return -1;
+	}
+	b->got = (size_t)r;
+	return msg_parse_header(b, b->got < cap, err, errlen);
+}
+
+void msg_hblock_free(struct msg_hblock *b)
+{
+	for (size_t i = 0; i < b->nh; i++)
+		free(b->h[i].value);
+	free(b->h);
+	free(b->buf);
+	memset(b, 0, sizeof(*b));
 }
 
 /* ---- recipients and sender ---- */
@@ -475,12 +495,12 @@ static int msg_copy_raw(struct msg_prep *w, const struct msg_hdr *h,
 	while (i < h->raw_end) {
 		size_t e = i;
 
-		while (e < h->raw_end && w->buf[e] != '\n' && w->buf[e] != '\r')
+		while (e < h->raw_end && w->b.buf[e] != '\n' && w->b.buf[e] != '\r')
 			e++;
-		if (msg_buf_add(out, w->buf + i, e - i) < 0 ||
+		if (msg_buf_add(out, w->b.buf + i, e - i) < 0 ||
 		    msg_buf_add(out, "\r\n", 2) < 0)
 			return -1;
-		if (e < h->raw_end && w->buf[e] == '\r')
+		if (e < h->raw_end && w->b.buf[e] == '\r')
 			e++;
 		i = e + 1;
 	}
@@ -503,10 +523,10 @@ static int msg_emit_hdr(struct msg_prep *w, const struct msg_hdr *h,
 	if (h->nonascii && !msg_utf8_valid(h->value, h->value_len)) {
 		msg_seterr(w->err, w->errlen, "header %.*s: not valid UTF-8 "
 		    "(save the file as UTF-8)", (int)h->name_len,
-		    w->buf + h->name);
+		    w->b.buf + h->name);
 		return -1;
 	}
-	if (msg_buf_add(&line, w->buf + h->name, h->name_len) < 0 ||
+	if (msg_buf_add(&line, w->b.buf + h->name, h->name_len) < 0 ||
 	    msg_buf_adds(&line, ": ") < 0)
 		goto toolarge;
 	if (addr) {
@@ -527,7 +547,7 @@ static int msg_emit_hdr(struct msg_prep *w, const struct msg_hdr *h,
 	if (addr || structured) {
 		msg_seterr(w->err, w->errlen, "header %.*s has a run of over "
 		    "%d characters without a space to fold at",
-		    (int)h->name_len, w->buf + h->name, MSG_LINE_MAX);
+		    (int)h->name_len, w->b.buf + h->name, MSG_LINE_MAX);
 		goto out;
 	}
 	/* an unstructured run too long to fold: encoded words can be */
@@ -746,14 +766,6 @@ void msg_free(struct msg *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static void msg_prep_free(struct msg_prep *w)
-{
-	for (size_t i = 0; i < w->nh; i++)
-		free(w->h[i].value);
-	free(w->h);
-	free(w->buf);
-}
-
 static char *msg_trimdup(const char *s, size_t n)
 {
 	char *d;
@@ -775,39 +787,26 @@ int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
 	struct msg_buf hb = { .max = 4 * MSG_MAX_HEADER + 4096 };
 	struct msg_first from_hdr = { NULL };
 	struct msg_scan st;
-	const size_t cap = MSG_MAX_HEADER + 3;
 	off_t body_off = 0;
-	ssize_t r;
 	int nfrom = 0, has_date = 0, has_mime = 0, ok = 0;
 	time_t now = p->now ? p->now : time(NULL);
 	char line[512];
 	uint64_t head;
 
 	memset(m, 0, sizeof(*m));
-	w.buf = malloc(cap);
-	if (w.buf == NULL) {
-		msg_seterr(err, errlen, "out of memory");
+	if (msg_hblock_read(fd, &w.b, err, errlen) < 0)
 		goto out;
-	}
-	r = msg_pread_full(fd, w.buf, cap, 0);
-	if (r < 0) {
-		msg_seterr(err, errlen, "reading the message: %s",
-		    strerror(errno));
-		goto out;
-	}
-	w.got = (size_t)r;
-	if (msg_parse_header(&w, w.got < cap, &body_off) < 0)
-		goto out;
+	body_off = w.b.body_off;
 
-	for (size_t i = 0; i < w.nh; i++) {
-		struct msg_hdr *h = &w.h[i];
+	for (size_t i = 0; i < w.b.nh; i++) {
+		struct msg_hdr *h = &w.b.h[i];
 
-		if (msg_name_is(&w, h, "To") || msg_name_is(&w, h, "Cc") ||
-		    msg_name_is(&w, h, "Bcc")) {
+		if (msg_hdr_is(&w.b, h, "To") || msg_hdr_is(&w.b, h, "Cc") ||
+		    msg_hdr_is(&w.b, h, "Bcc")) {
 			if (msg_addr_walk(h->value, h->value_len, msg_rcpt_cb,
 			    &w, err, errlen) < 0)
 				goto field_err;
-		} else if (msg_name_is(&w, h, "From")) {
+		} else if (msg_hdr_is(&w.b, h, "From")) {
 			if (++nfrom > 1) {
 				msg_seterr(err, errlen, "more than one From: "
 				    "line");
@@ -821,23 +820,23 @@ int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
 				    "write an address or remove the line");
 				goto out;
 			}
-		} else if (msg_name_is(&w, h, "Subject")) {
+		} else if (msg_hdr_is(&w.b, h, "Subject")) {
 			if (m->subject == NULL &&
 			    (m->subject = msg_trimdup(h->value,
 			    h->value_len)) == NULL)
 				goto oom;
-		} else if (msg_name_is(&w, h, "Message-ID")) {
+		} else if (msg_hdr_is(&w.b, h, "Message-ID")) {
 			if (m->message_id == NULL &&
 			    (m->message_id = msg_trimdup(h->value,
 			    h->value_len)) == NULL)
 				goto oom;
-		} else if (msg_name_is(&w, h, "Date")) {
+		} else if (msg_hdr_is(&w.b, h, "Date")) {
 			has_date = 1;
-		} else if (msg_name_is(&w, h, "MIME-Version") ||
-		    msg_name_is(&w, h, "Content-Type") ||
-		    msg_name_is(&w, h, "Content-Transfer-Encoding")) {
+		} else if (msg_hdr_is(&w.b, h, "MIME-Version") ||
+		    msg_hdr_is(&w.b, h, "Content-Type") ||
+		    msg_hdr_is(&w.b, h, "Content-Transfer-Encoding")) {
 			has_mime = 1;
-		} else if (msg_name_is(&w, h, "Attach")) {
+		} else if (msg_hdr_is(&w.b, h, "Attach")) {
 			msg_seterr(err, errlen, "Attach: lines are only "
 			    "understood when the message is submitted "
 			    "through the outbox");
@@ -851,7 +850,7 @@ field_err:
 
 			(void)snprintf(why, sizeof(why), "%s", err);
 			msg_seterr(err, errlen, "%.*s: %s", (int)h->name_len,
-			    w.buf + h->name, why);
+			    w.b.buf + h->name, why);
 			goto out;
 		}
 	}
@@ -890,10 +889,10 @@ field_err:
 		goto oom;
 
 	/* the header that is sent */
-	for (size_t i = 0; i < w.nh; i++) {
-		struct msg_hdr *h = &w.h[i];
+	for (size_t i = 0; i < w.b.nh; i++) {
+		struct msg_hdr *h = &w.b.h[i];
 
-		if (msg_name_is(&w, h, "Bcc") || msg_name_is(&w, h,
+		if (msg_hdr_is(&w.b, h, "Bcc") || msg_hdr_is(&w.b, h,
 		    "Resent-Bcc"))
 			continue;
 		if (msg_emit_hdr(&w, h, &hb) < 0)
@@ -976,7 +975,7 @@ oom:
 out:
 	msg_buf_free(&hb);
 	free(from_hdr.addr);
-	msg_prep_free(&w);
+	msg_hblock_free(&w.b);
 	if (!ok) {
 		msg_free(m);
 		return -1;

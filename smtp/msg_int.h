@@ -10,6 +10,7 @@
 #define OUTBOXFS_MSG_INT_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 void msg_seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -69,5 +70,42 @@ int msg_rfc2047(struct msg_buf *b, const char *s, size_t n);
  * the buffer cap is reached.
  */
 int msg_fold(struct msg_buf *b, const char *line, size_t n);
+
+/* ---- the header block, as msg_prepare and msg_attach_expand read it ---- */
+
+/* One field; offsets are into msg_hblock.buf. */
+struct msg_hdr {
+	size_t name, name_len;      /* in the header buffer */
+	size_t raw, raw_end;        /* the field's lines, line ends included */
+	char *value;                /* unfolded, leading whitespace skipped */
+	size_t value_len;
+	int longline;               /* a physical line over 998 octets */
+	int nonascii;
+};
+
+struct msg_hblock {
+	char *buf;                  /* the start of the file as read */
+	size_t got;
+	struct msg_hdr *h;
+	size_t nh;
+	off_t body_off;             /* first byte after the blank line, or
+	                             * the end of the file */
+};
+
+/*
+ * Reads and splits the header block of FD (from offset 0): LF or CRLF
+ * line ends, folding, names checked, CR elsewhere and NUL refused, the
+ * size capped at MSG_MAX_HEADER. *b owned by the caller: msg_hblock_free,
+ * also after an error.
+ */
+int msg_hblock_read(int fd, struct msg_hblock *b, char *err, size_t errlen);
+void msg_hblock_free(struct msg_hblock *b);
+
+/* Whether H's name is NAME, ignoring case. */
+int msg_hdr_is(const struct msg_hblock *b, const struct msg_hdr *h,
+    const char *name);
+
+/* pread until N bytes or the end of the file; -1 with errno. */
+ssize_t msg_pread_full(int fd, char *buf, size_t n, off_t off);
 
 #endif
