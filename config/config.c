@@ -801,7 +801,6 @@ struct cfg_parser {
 	/* "account default : X" waits to see whether keywords follow. */
 	int alias_pending;
 	int alias_touched;
-	unsigned alias_line;
 	unsigned default_line;      /* line of the default choice, or 0 */
 };
 
@@ -932,7 +931,6 @@ static int cfg_parse_account(struct cfg_parser *p, char *arg)
 		free(cfg->default_account);
 		cfg->default_account = target;
 		p->alias_pending = 1;
-		p->alias_line = p->line;
 	}
 
 	a = cfg_append(cfg, name, len, p->where, p->err, p->errlen);
