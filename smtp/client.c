@@ -48,9 +48,16 @@ const char *smtp_state_name(enum smtp_state st)
 
 void smtp_state(struct smtp_session *s, enum smtp_state st)
 {
+	char line[64];
+
 	/* Once broken, a session stays broken: nothing may revive it. */
-	if (s->state == SMTP_ST_BROKEN)
+	if (s->state == SMTP_ST_BROKEN || s->state == st)
 		return;
+	if (s->p->trace != NULL) {
+		snprintf(line, sizeof(line), "%s -> %s",
+		    smtp_state_name(s->state), smtp_state_name(st));
+		s->p->trace(s->tag, line);
+	}
 	s->state = st;
 }
 

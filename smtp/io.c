@@ -243,7 +243,8 @@ int io_connect(const char *host, const char *port, int timeout_ms,
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_ADDRCONFIG;
+	/* No AI_ADDRCONFIG: it hides ::1 on hosts with IPv6 on loopback
+	 * only; an unusable family just fails fast and the next is tried. */
 	/* getaddrinfo has no timeout of its own; the resolver's apply. */
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {

@@ -72,6 +72,10 @@ typedef void smtp_transcript_fn(void *tag, char dir, const char *line);
 /* Called while message data is written: bytes sent of total. */
 typedef void smtp_progress_fn(void *tag, uint64_t sent, uint64_t total);
 
+/* Optional debugging trace: one line per state change of the session
+ * ("MAIL -> RCPT"). LINE is borrowed for the call only. */
+typedef void smtp_trace_fn(void *tag, const char *line);
+
 struct smtp_params {
 	const char *host;
 	const char *port;            /* "25" */
@@ -95,7 +99,8 @@ struct smtp_params {
 
 	smtp_transcript_fn *transcript;
 	smtp_progress_fn *progress;
-	void *tag;                   /* passed to both callbacks */
+	void *tag;                   /* passed to the callbacks */
+	smtp_trace_fn *trace;        /* NULL: no trace */
 };
 
 /* What the server offered in its last EHLO (reset after STARTTLS). */

@@ -3,7 +3,7 @@
  * prints the transcript, for the transcript tests and for debugging:
  *
  *   smtpsend -h HOST -p PORT [-f FROM] [--helo NAME] [-n COUNT]
- *            [--timeout MS] FILE
+ *            [--timeout MS] [-v] FILE
  *
  * The file is prepared with msg_prepare (FROM is the account's from:
  * envelope sender and From: when missing) and sent COUNT times (default
@@ -15,6 +15,8 @@
  *   result: sent 250 2.0.0 Ok            every recipient accepted
  *   result: partial 250 ...              some refused (see rcpt: lines)
  *   result: error KIND temporary|permanent STEP: TEXT
+ *
+ * With -v, each state change goes to stderr as "# EHLO -> READY".
  *
  * Exit status: 0 sent, 1 partial or error, 2 usage or a message that
  * cannot be prepared. Never sends anywhere but 127.0.0.1 or ::1.
@@ -36,6 +38,12 @@ static void smtpsend_line(void *tag, char dir, const char *line)
 	printf("%c: %s\n", dir, line);
 }
 
+static void smtpsend_trace(void *tag, const char *line)
+{
+	(void)tag;
+	fprintf(stderr, "# %s\n", line);
+}
+
 static const char *smtpsend_state(enum smtp_rcpt_state st)
 {
 	switch (st) {
@@ -50,7 +58,7 @@ static const char *smtpsend_state(enum smtp_rcpt_state st)
 static void smtpsend_usage(void)
 {
 	fprintf(stderr, "usage: smtpsend -h HOST -p PORT [-f FROM] "
-	    "[--helo NAME] [-n COUNT] [--timeout MS] FILE\n");
+	    "[--helo NAME] [-n COUNT] [--timeout MS] [-v] FILE\n");
 	exit(2);
 }
 
@@ -81,7 +89,7 @@ int main(int argc, char **argv)
 
 	memset(&p, 0, sizeof(p));
 	memset(&mp, 0, sizeof(mp));
-	while ((c = getopt_long(argc, argv, "h:p:f:n:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h:p:f:n:v", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h': p.host = optarg; break;
 		case 'p': p.port = optarg; break;
@@ -89,6 +97,7 @@ int main(int argc, char **argv)
 		case 'H': p.helo = optarg; break;
 		case 'n': count = strtol(optarg, NULL, 10); break;
 		case 't': tmo = strtol(optarg, NULL, 10); break;
+		case 'v': p.trace = smtpsend_trace; break;
 		default: smtpsend_usage();
 		}
 	}
