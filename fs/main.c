@@ -15,7 +15,8 @@
  * password, or exit while a spool record is half written (records are
  * replaced atomically, so a stop at any point leaves the spool whole).
  */
-#define FUSE_USE_VERSION 35
+/* 3.12: the loop configuration object (3.14 warns about the old one). */
+#define FUSE_USE_VERSION 312
 
 #include <errno.h>
 #include <fuse_lowlevel.h>
@@ -164,7 +165,11 @@ int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts fo;
+#if FUSE_USE_VERSION >= FUSE_MAKE_VERSION(3, 12)
+	struct fuse_loop_config *lc;
+#else
 	struct fuse_loop_config lc;
+#endif
 	struct main_opts o;
 	struct fuse_session *se = NULL;
 	struct cfg cfg;
@@ -181,6 +186,10 @@ int main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	memset(&cfg, 0, sizeof(cfg));
 	if (fuse_opt_parse(&args, &o, main_opt_spec, main_opt_proc) < 0)
+		goto out;
+	/* libfuse 3.14 warns about its own default otherwise; a
+	 * max_threads the user gives comes later and wins. */
+	if (fuse_opt_insert_arg(&args, 1, "-omax_threads=10") < 0)
 		goto out;
 	if (fuse_parse_cmdline(&args, &fo) != 0)
 		goto out;
@@ -258,6 +267,8 @@ int main(int argc, char **argv)
 		goto out_ob;
 	}
 
+	queue_submit_pending(&ob);   /* drafts closed before the last stop */
+
 	if (fuse_opt_add_arg(&args, "-ofsname=outboxfs,subtype=outboxfs") < 0)
 		goto out_ob;
 	se = fuse_session_new(&args, &ops_ops, sizeof(ops_ops), &ob);
@@ -279,10 +290,22 @@ int main(int argc, char **argv)
 	if (fo.singlethread) {
 		rc = fuse_session_loop(se);
 	} else {
+#if FUSE_USE_VERSION >= FUSE_MAKE_VERSION(3, 12)
+		lc = fuse_loop_cfg_create();
+		if (lc == NULL)
+			goto out_unmount;
+		fuse_loop_cfg_set_clone_fd(lc, (unsigned)fo.clone_fd);
+		fuse_loop_cfg_set_idle_threads(lc, fo.max_idle_threads);
+		fuse_loop_cfg_set_max_threads(lc, fo.max_threads > 0 &&
+		    fo.max_threads <= 100000 ? fo.max_threads : 10);
+		rc = fuse_session_loop_mt(se, lc);
+		fuse_loop_cfg_destroy(lc);
+#else
 		memset(&lc, 0, sizeof(lc));
 		lc.clone_fd = fo.clone_fd;
 		lc.max_idle_threads = fo.max_idle_threads;
 		rc = fuse_session_loop_mt(se, &lc);
+#endif
 	}
 	rc = rc ? 1 : 0;
 	ob.se = NULL;

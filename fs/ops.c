@@ -324,6 +324,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ob_msg *m;
 	uint64_t id;
 	int is_status = 0, wr = ops_write_flags(fi->flags), err = 0, flags;
+	int reopened = 0;
 
 	if (ino == OB_INO_ROOT || ob_dir_of_ino(ob, ino) >= 0) {
 		fuse_reply_err(req, EISDIR);
@@ -384,9 +385,13 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		m->nwriters++;
 		m->dirty = 1;
 		h->writer = 1;
+		reopened = m->r.closed;
+		m->r.closed = 0;
 	}
 	h->m = m;
 	pthread_mutex_unlock(&ob->mu);
+	if (reopened)
+		ob_save(ob, m, 0);   /* a draft again, also after a crash */
 
 	flags = h->writer ? O_RDWR : O_RDONLY;
 	if (fi->flags & O_APPEND)
@@ -553,6 +558,8 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void ops_flush(fuse_req_t req, fuse_ino_t ino,
     struct fuse_file_info *fi)
 {
+	/* Not a submission point: a shell's { echo; date; } > f flushes
+	 * from each child before the file is complete. */
 	(void)ino;
 	(void)fi;
 	fuse_reply_err(req, 0);
@@ -564,6 +571,7 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 	struct ob *ob = ops_ob(req);
 	struct ops_handle *h = (struct ops_handle *)fi->fh;
 	struct ob_msg *m = h->m;
+	int save = 0;
 
 	(void)ino;
 	if (h->fd >= 0)
@@ -577,8 +585,13 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 		if (m->nopen == 0 && m->dirty && ob_submittable(ob, m)) {
 			m->dirty = 0;
 			ob_settle_start(ob, m);
+			/* so a stop during the settle time still submits it */
+			save = !m->r.closed;
+			m->r.closed = 1;
 		}
 		pthread_mutex_unlock(&ob->mu);
+		if (save)
+			ob_save(ob, m, 0);
 		ob_unref(ob, m);
 	}
 	free(h->text);

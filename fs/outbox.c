@@ -585,9 +585,12 @@ int ob_queue_text(struct ob *ob, char **out, size_t *len)
 	all = malloc((ob->nmsgs + 1) * sizeof(*all));
 	if (all == NULL)
 		return -1;
+	/* Scratch drafts (editor and rsync temp files) are not mail. */
 	for (i = 0; i < ob->nbuckets; i++)
 		for (m = ob->by_id[i]; m; m = m->id_next)
-			if (!m->removed && n < ob->nmsgs)
+			if (!m->removed && n < ob->nmsgs &&
+			    !(m->r.state == OB_DRAFT &&
+			    ob_is_scratch(m->r.name)))
 				all[n++] = m;
 	qsort(all, n, sizeof(*all), ob_cmp_id);
 	for (i = 0; i < n; i++)
@@ -815,6 +818,13 @@ static void ob_load_one(void *arg, uint64_t id, int has_meta, int has_msg)
 
 		m->r.state = OB_DRAFT;
 		ob_set_state(ob, m, st0);
+	}
+	/* A draft closed before the stop was complete: submit it (its
+	 * settle time had begun). One still open at the stop stays draft. */
+	if (m->r.state == OB_DRAFT && m->r.closed) {
+		m->dirty = 0;
+		if (ob_submittable(ob, m))
+			ob_settle_start(ob, m);
 	}
 	if (save && spool_write_rec(&ob->spool, &m->r) < 0)
 		log_warn("spool: rewriting record %" PRIu64, id);

@@ -100,15 +100,17 @@ static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
 		free(pm);
 		return NULL;
 	}
+	if (m->diridx < 0 && m->r.account == NULL) {
+		/* Top level: the account whose from is the From: address. */
+		if (queue_prepare_with(fd, NULL, when, pm, err, errlen) == 0) {
+			if (pm->from &&
+			    (b = cfg_account_for_from(ob->cfg, pm->from)) != NULL)
+				*acct = a = b;
+			msg_free(pm);
+		}
+	}
 	if (queue_prepare_with(fd, a, when, pm, err, errlen) < 0)
 		goto fail;
-	if (m->diridx < 0 && m->r.account == NULL && pm->from &&
-	    (b = cfg_account_for_from(ob->cfg, pm->from)) != NULL && b != a) {
-		msg_free(pm);
-		*acct = a = b;
-		if (queue_prepare_with(fd, a, when, pm, err, errlen) < 0)
-			goto fail;
-	}
 	close(fd);
 	return pm;
 fail:
@@ -161,6 +163,24 @@ static void queue_set_str(char **dst, const char *v)
 
 /* ------------------------------------------------------------------ */
 /* The committer                                                      */
+
+/*
+ * A message just went through: the server works again, so every deferred
+ * message of the same account is retried now on that connection, as a
+ * touch would. ob->mu held.
+ */
+static void queue_retry_account(struct ob *ob, const struct cfg_account *a)
+{
+	struct ob_msg *m, *next;
+
+	for (m = ob->wait.head; m; m = next) {
+		next = m->qnext;
+		if (queue_account(ob, m) == a) {
+			m->r.next = ob_wall();
+			ob_set_state(ob, m, OB_QUEUED);
+		}
+	}
+}
 
 struct queue_item {
 	struct ob_msg *m;
@@ -224,50 +244,74 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 	}
 }
 
+/* Takes the settled drafts (all of them with ALL) into *items; ob->mu
+ * held. Returns the count and the earliest deadline still running. */
+static size_t queue_collect(struct ob *ob, struct queue_item **items,
+    size_t *cap, int all, int64_t *earliest)
+{
+	struct ob_msg *m, *next;
+	int64_t now = ob_now_ms();
+	size_t n = 0;
+
+	*earliest = -1;
+	for (m = ob->settle.head; m; m = next) {
+		next = m->qnext;
+		if (!ob_submittable(ob, m)) {
+			ob_settle_cancel(ob, m);
+			continue;
+		}
+		if (m->settle_at_ms > now && !all) {
+			if (*earliest < 0 || m->settle_at_ms < *earliest)
+				*earliest = m->settle_at_ms;
+			continue;
+		}
+		if (n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 64;
+			struct queue_item *ni = realloc(*items,
+			    nc * sizeof(*ni));
+
+			if (ni == NULL)
+				break;
+			*items = ni;
+			*cap = nc;
+		}
+		ob_settle_cancel(ob, m);
+		m->busy = 1;
+		ob_ref(m);
+		(*items)[n].m = m;
+		(*items)[n].pm = NULL;
+		(*items)[n].ok = 0;
+		n++;
+	}
+	return n;
+}
+
+void queue_submit_pending(struct ob *ob)
+{
+	struct queue_item *items = NULL;
+	size_t n, cap = 0;
+	int64_t earliest;
+
+	pthread_mutex_lock(&ob->mu);
+	n = queue_collect(ob, &items, &cap, 1, &earliest);
+	pthread_mutex_unlock(&ob->mu);
+	if (n)
+		queue_commit_batch(ob, items, n);
+	free(items);
+}
+
 static void *queue_committer(void *arg)
 {
 	struct ob *ob = arg;
 	struct queue_item *items = NULL;
 	size_t n, cap = 0;
-	struct ob_msg *m, *next;
 	struct timespec ts;
-	int64_t now, earliest;
+	int64_t earliest;
 	int last = 0;
 
 	pthread_mutex_lock(&ob->mu);
 	for (;;) {
-		now = ob_now_ms();
-		earliest = -1;
-		n = 0;
-		for (m = ob->settle.head; m; m = next) {
-			next = m->qnext;
-			if (!ob_submittable(ob, m)) {
-				ob_settle_cancel(ob, m);
-				continue;
-			}
-			if (m->settle_at_ms > now && !ob->stopping) {
-				if (earliest < 0 || m->settle_at_ms < earliest)
-					earliest = m->settle_at_ms;
-				continue;
-			}
-			if (n == cap) {
-				size_t nc = cap ? cap * 2 : 64;
-				struct queue_item *ni = realloc(items,
-				    nc * sizeof(*ni));
-
-				if (ni == NULL)
-					break;
-				items = ni;
-				cap = nc;
-			}
-			ob_settle_cancel(ob, m);
-			m->busy = 1;
-			ob_ref(m);
-			items[n].m = m;
-			items[n].pm = NULL;
-			items[n].ok = 0;
-			n++;
-		}
+		n = queue_collect(ob, &items, &cap, ob->stopping, &earliest);
 		if (n) {
 			pthread_mutex_unlock(&ob->mu);
 			queue_commit_batch(ob, items, n);
@@ -812,6 +856,8 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 		next = NULL;
 		if (o.sent_ok || (o.res.reusable && !o.res.maybe_delivered)) {
 			pthread_mutex_lock(&ob->mu);
+			if (o.sent_ok && o.res.code >= 200 && o.res.code < 300)
+				queue_retry_account(ob, a);
 			if (!ob->stopping && o.res.reusable)
 				next = queue_pick(ob, a);
 			pthread_mutex_unlock(&ob->mu);

@@ -17,6 +17,13 @@
 
 #include "fs/outbox.h"
 
+/*
+ * Submits, in the calling thread, every draft waiting for its settle time
+ * (used at start-up for drafts closed before a stop, so they are queued
+ * before the mount appears).
+ */
+void queue_submit_pending(struct ob *ob);
+
 /* Starts the threads. -1 with errno when one could not start (those
  * started are stopped again). */
 int queue_start(struct ob *ob);

@@ -166,6 +166,8 @@ int spool_rec_format(const struct spool_rec *r, char **out, size_t *len)
 	spool_buf_kv(&b, "from", r->from);
 	spool_buf_num(&b, "dup", r->dup);
 	spool_buf_num(&b, "interrupted", r->interrupted);
+	if (r->state == OB_DRAFT)
+		spool_buf_num(&b, "closed", r->closed);
 	for (i = 0; i < r->nrcpts; i++) {
 		const struct spool_rcpt *rc = &r->rcpts[i];
 		int st = rc->state >= 0 && rc->state <= SPOOL_RCPT_PERM ?
@@ -417,6 +419,12 @@ static int spool_parse_line(struct spool_rec *r, const char *line,
 		if (spool_num(v, vlen, 0, 1, &n) < 0)
 			return -1;
 		r->dup = (int)n;
+		return 0;
+	}
+	if (SPOOL_KEY("closed")) {
+		if (spool_num(v, vlen, 0, 1, &n) < 0)
+			return -1;
+		r->closed = (int)n;
 		return 0;
 	}
 	if (SPOOL_KEY("interrupted")) {

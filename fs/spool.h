@@ -78,6 +78,7 @@ struct spool_rec {
 	char *from;
 	int dup;                  /* the server may already have it */
 	int interrupted;          /* an attempt was cut off by a stop */
+	int closed;               /* draft: its last writer had closed it */
 	struct spool_rcpt *rcpts;
 	size_t nrcpts;
 	char *server;
