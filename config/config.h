@@ -126,8 +126,10 @@ unsigned cfg_port(const struct cfg_account *acct);
 
 /*
  * Sets one keyword on ACCT from a "keyword value" pair, as a line of the
- * file would (used for mount options such as -o settle=100). Returns -1
- * with err filled for an unknown keyword or a bad value.
+ * file would (used for mount options such as -o settle=100; VALUE NULL
+ * is an empty value). Returns -1 with err filled ("-o KEYWORD: ...") for
+ * an unknown keyword, a bad value, or `password`, which a command line
+ * would show to every user in ps(1).
  */
 int cfg_set(struct cfg_account *acct, const char *keyword, const char *value,
     char *err, size_t errlen);
