@@ -24,24 +24,17 @@
 #define AUTH_MAX_ROUNDS  8
 #define AUTH_SHOWN       "[credentials hidden]"
 
-/* 1 when the socket's peer is a loopback address (or a local socket). */
-static int auth_peer_is_local(const struct smtp_session *s)
+int smtp_addr_is_local(const struct sockaddr *sa)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getpeername(io_fd(s->io), (struct sockaddr *)&ss, &len) != 0)
-		return 0;
-	if (ss.ss_family == AF_UNIX)
+	if (sa->sa_family == AF_UNIX)
 		return 1;
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
 
 		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
 	}
-	if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a =
-		    (const struct sockaddr_in6 *)&ss;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
 		static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0,
 		    0, 0, 0, 0, 0xff, 0xff };
 
@@ -51,6 +44,18 @@ static int auth_peer_is_local(const struct smtp_session *s)
 		    a->sin6_addr.s6_addr[12] == 127;
 	}
 	return 0;
+}
+
+/* 1 when the socket's peer is a loopback address (or a local socket):
+ * the address connected to, not the name, decides. */
+static int auth_peer_is_local(const struct smtp_session *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getpeername(io_fd(s->io), (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	return smtp_addr_is_local((const struct sockaddr *)&ss);
 }
 
 /* The reply text after "334 " of the last line, or "". */

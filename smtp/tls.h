@@ -60,6 +60,14 @@ int tls_get_info(const struct io *io, struct tls_info *info);
 int smtp_tls_info(const struct smtp_session *s, struct tls_info *info);
 
 /*
+ * 1 when SA (a peer address) is loopback: 127.0.0.0/8, ::1, an
+ * IPv4-mapped 127.x, or a local (AF_UNIX) socket. The one place AUTH
+ * may go without verified TLS (auth.c).
+ */
+struct sockaddr;
+int smtp_addr_is_local(const struct sockaddr *sa);
+
+/*
  * Normalizes a tls_fingerprint as written ("ab:cd:.." or "ABCD..") into
  * upper-case hex with colons. -1 unless it is a SHA-256 (32 bytes).
  */

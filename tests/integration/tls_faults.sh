@@ -95,6 +95,28 @@ start byname $SRV
 client byname --host localhost --tls starttls --trust "$C/ca.pem"
 expect byname out '^result: ok server=localhost:'
 
+# IPv6 literal: the address is checked (the certificate holds IP ::1)
+if "$TOOLS/testsmtpd" -l ::1 --help >/dev/null 2>&1 &&
+   "${PY:-/usr/bin/python3}" -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
+	mkdir -p "$tmp/v6/sp"
+	start_testsmtpd "$tmp/v6" -l ::1 -d "$tmp/v6/sp" --log "$tmp/v6/log" \
+		--idle-timeout 30 $SRV || { echo "FAIL: cannot start v6"; exit 1; }
+	pids+=("$SMTPD_PID")
+	PORT=$SMTP_PORT
+	client v6 --host ::1 --tls starttls --trust "$C/ca.pem"
+	expect v6 out '^result: ok server=::1:[0-9]+ starttls .* verified$'
+	mkdir -p "$tmp/v6w/sp"
+	start_testsmtpd "$tmp/v6w" -l ::1 -d "$tmp/v6w/sp" --log "$tmp/v6w/log" \
+		--idle-timeout 30 --cert "$C/wrong.pem" --key "$C/wrong.key" ||
+		{ echo "FAIL: cannot start v6w"; exit 1; }
+	pids+=("$SMTPD_PID")
+	PORT=$SMTP_PORT
+	client v6w --host ::1 --tls starttls --trust "$C/ca.pem"
+	expect v6w out 'hostname mismatch \(certificate is for wrong\.example, connected to ::1\)'
+else
+	echo "# no IPv6 loopback here: the ::1 cases are not run"
+fi
+
 # Certificate for another name
 start wrongname --cert "$C/wrong.pem" --key "$C/wrong.key"
 client wrongname --tls starttls --trust "$C/ca.pem"

@@ -19,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -220,6 +223,51 @@ static void test_fingerprint_norm(void **st)
 	}
 	assert_int_equal(tls_fingerprint_norm(NULL, out, sizeof(out)), -1);
 	assert_int_equal(tls_fingerprint_norm(cases[0].in, out, 50), -1);
+}
+
+/* ---- where credentials may go without verified TLS ---- */
+
+static void test_addr_is_local(void **st)
+{
+	static const struct { const char *addr; int local; } cases[] = {
+		{ "127.0.0.1", 1 }, { "127.255.3.4", 1 }, { "128.0.0.1", 0 },
+		{ "126.255.255.255", 0 }, { "10.0.0.1", 0 },
+		{ "192.168.1.10", 0 }, { "0.0.0.0", 0 },
+		{ "::1", 1 }, { "::ffff:127.0.0.1", 1 }, { "::ffff:10.0.0.1", 0 },
+		{ "::", 0 }, { "2001:db8::1", 0 }, { "fe80::1", 0 },
+		{ "::2", 0 }, { "::127.0.0.1", 0 },
+	};
+	size_t i;
+
+	(void)st;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sockaddr_storage ss;
+		int got;
+
+		memset(&ss, 0, sizeof(ss));
+		if (strchr(cases[i].addr, ':')) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+			a->sin6_family = AF_INET6;
+			assert_int_equal(inet_pton(AF_INET6, cases[i].addr,
+			    &a->sin6_addr), 1);
+		} else {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+			a->sin_family = AF_INET;
+			assert_int_equal(inet_pton(AF_INET, cases[i].addr,
+			    &a->sin_addr), 1);
+		}
+		got = smtp_addr_is_local((struct sockaddr *)&ss);
+		if (got != cases[i].local)
+			fail_msg("%s: got %d, want %d", cases[i].addr, got,
+			    cases[i].local);
+	}
+	{
+		struct sockaddr_un un = { .sun_family = AF_UNIX };
+
+		assert_int_equal(smtp_addr_is_local((struct sockaddr *)&un), 1);
+	}
 }
 
 /* ---- STARTTLS refusals ---- */
@@ -510,6 +558,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fingerprint_norm),
+		cmocka_unit_test(test_addr_is_local),
 		cmocka_unit_test(test_starttls_not_offered),
 		cmocka_unit_test(test_starttls_454),
 		cmocka_unit_test(test_starttls_injection),
