@@ -158,4 +158,20 @@ size_t msg_qp(struct msg_qp *q, const char *in, size_t len, char *out);
  * without a line end (msg_dotstuff_finish adds it). */
 size_t msg_qp_finish(struct msg_qp *q, char *out);
 
+/*
+ * "Attach: PATH" pseudo-headers, expanded once when a message is
+ * submitted. When the message in IN_FD has no Attach: line, returns 1 and
+ * writes nothing. Otherwise writes to OUT_FD a complete new message (the
+ * original header without Attach: lines, a multipart/mixed body: the text
+ * as its first part, each file as a base64 part) and returns 0. PATH is
+ * absolute or starts with "~/" (the home of UID); each file is opened
+ * with the permissions of UID/GID and must be a regular file. -1 with err
+ * naming the path when one cannot be read; OUT_FD may then hold a partial
+ * result for the caller to discard. Both FDs borrowed.
+ */
+#define MSG_MAX_ATTACH 64
+
+int msg_attach_expand(int in_fd, int out_fd, uid_t uid, gid_t gid,
+    char *err, size_t errlen);
+
 #endif
