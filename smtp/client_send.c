@@ -298,6 +298,11 @@ static int smtp_tx_body(struct smtp_tx *t, struct msg_stream *st)
 		return -1;
 	}
 	smtp_tx_reply(t);
+	if (s->reply.code / 100 == 3) {
+		/* Nonsense after a whole message: it may be delivered. */
+		t->res->maybe_delivered = 1;
+		return smtp_reply_error(s, "end of data", t->err);
+	}
 	smtp_tx_settle(t);
 	if (s->reply.code / 100 != 2)
 		return smtp_reply_error(s, "end of data", t->err);
@@ -314,10 +319,12 @@ static int smtp_tx_data_reply(struct smtp_tx *t)
 		return -1;
 	if (s->reply.code == 354)
 		return t->naccepted > 0 ? 1 : 0;
+	smtp_tx_reply(t);
+	if (s->reply.code / 100 != 4 && s->reply.code / 100 != 5)
+		return smtp_reply_error(s, "DATA", t->err);  /* protocol */
 	if (t->naccepted == 0)
 		return s->reply.code == 421 ?
 		    smtp_reply_error(s, "DATA", t->err) : smtp_tx_norcpt(t);
-	smtp_tx_reply(t);
 	smtp_tx_settle(t);
 	return smtp_reply_error(s, "DATA", t->err);
 }

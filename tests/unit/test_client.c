@@ -964,6 +964,53 @@ static void test_client_malformed(void **state)
 	}
 }
 
+/* Replies that make no sense where they come: a protocol error, and no
+ * recipient counts as delivered. */
+static void test_client_nonsense_codes(void **state)
+{
+	static const char *const data250[] = {
+		GREET, EHLO, ">250 mx.example",
+		"<MAIL FROM:<alice@example.com>", ">250 ok",
+		"<RCPT TO:<bob@example.com>", ">250 ok",
+		"<DATA", ">250 no data needed", NULL,
+	};
+	static const char *const dot354[] = {
+		GREET, EHLO, ">250 mx.example",
+		"<MAIL FROM:<alice@example.com>", ">250 ok",
+		"<RCPT TO:<bob@example.com>", ">250 ok",
+		"<DATA", ">354 go", "=", ">354 again?", NULL,
+	};
+	static const char *const rcpt354[] = {
+		GREET, EHLO, ">250 mx.example",
+		"<MAIL FROM:<alice@example.com>", ">250 ok",
+		"<RCPT TO:<bob@example.com>", ">354 what", NULL,
+	};
+	const char *const *scripts[] = { data250, dot354, rcpt354 };
+	const int maybe[] = { 0, 1, 0 };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		struct tc *t = tc_new(scripts[i]);
+		struct smtp_session *s;
+		struct smtp_error err;
+
+		tc_message(t, default_msg);
+		assert_int_equal(tc_connect(t, &s, &err), 0);
+		assert_int_equal(tc_send(t, s, 1, &err), -1);
+		if (err.fail != SMTP_FAIL_PROTO)
+			fail_msg("script %zu: fail %s", i,
+			    smtp_fail_name(err.fail));
+		assert_int_equal(err.temporary, 1);
+		assert_int_equal(t->rr[0].state, SMTP_RCPT_PENDING);
+		assert_int_equal(t->res.maybe_delivered, maybe[i]);
+		assert_int_equal(t->res.reusable, 0);
+		smtp_quit(s);
+		tc_end(t, "");
+		tc_free(t);
+	}
+}
+
 /* A reply of 101 lines is refused. */
 static void test_client_reply_too_many_lines(void **state)
 {
@@ -1320,6 +1367,7 @@ int main(void)
 		cmocka_unit_test(test_client_timeout_after_dot),
 		cmocka_unit_test(test_client_timeout_data),
 		cmocka_unit_test(test_client_malformed),
+		cmocka_unit_test(test_client_nonsense_codes),
 		cmocka_unit_test(test_client_reply_too_many_lines),
 		cmocka_unit_test(test_client_size_too_small),
 		cmocka_unit_test(test_client_smtputf8_absent),
