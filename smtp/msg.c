@@ -649,42 +649,74 @@ struct msg_scan {
 	int eightbit, nul;
 };
 
-static void msg_count_lines(const char *s, size_t n, size_t *cur,
-    size_t *max)
+/* What msg_dotstuff would produce, counted without producing it. */
+struct msg_count {
+	int at_bol, saw_cr;
+	size_t cur;
+};
+
+static void msg_count(struct msg_count *c, const char *in, size_t n,
+    struct msg_scan *st)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '\r') {
-			if (*cur > *max)
-				*max = *cur;
-			*cur = 0;
-		} else if (s[i] != '\n')
-			(*cur)++;
+		unsigned char ch = (unsigned char)in[i];
+
+		if (c->saw_cr) {
+			c->saw_cr = 0;
+			if (ch == '\n')
+				continue;
+		}
+		if (ch == '\r' || ch == '\n') {
+			st->wire += 2;
+			if (c->cur > st->maxline)
+				st->maxline = c->cur;
+			c->cur = 0;
+			c->at_bol = 1;
+			c->saw_cr = ch == '\r';
+			continue;
+		}
+		if (c->at_bol && ch == '.') {
+			st->wire++;
+			c->cur++;
+		}
+		c->at_bol = 0;
+		st->wire++;
+		c->cur++;
+		if (ch >= 0x80)
+			st->eightbit = 1;
+		else if (ch == 0)
+			st->nul = 1;
 	}
 }
 
-static int msg_scan_body(int fd, off_t off, struct msg_scan *st,
+/*
+ * Scans the body: pass QP == 0 counts the wire bytes as written, the
+ * longest line and the 8-bit and NUL bytes; pass QP == 1 counts the wire
+ * bytes after quoted-printable (only run when that encoding may be used).
+ */
+static int msg_scan_body(int fd, off_t off, int qp, struct msg_scan *st,
     char *err, size_t errlen)
 {
-	char *in = malloc(MSG_CHUNK), *ds = malloc(2 * MSG_CHUNK + 2);
-	char *qp = malloc(MSG_QP_OUT(MSG_CHUNK));
-	char *qds = malloc(2 * MSG_QP_OUT(MSG_CHUNK) + 2);
-	struct msg_dotstuff d, dq;
+	char *in = malloc(MSG_CHUNK), *qbuf = NULL, *qds = NULL;
+	struct msg_count c = { 1, 0, 0 };
+	struct msg_dotstuff dq;
 	struct msg_qp q;
-	size_t cur = 0;
+	uint64_t pos = 0;
 	int rc = -1;
 
-	memset(st, 0, sizeof(*st));
-	if (!in || !ds || !qp || !qds) {
+	if (qp) {
+		qbuf = malloc(MSG_QP_OUT(MSG_CHUNK));
+		qds = malloc(2 * MSG_QP_OUT(MSG_CHUNK) + 2);
+	} else
+		memset(st, 0, sizeof(*st));
+	if (in == NULL || (qp && (qbuf == NULL || qds == NULL))) {
 		msg_seterr(err, errlen, "out of memory");
 		goto out;
 	}
-	msg_dotstuff_init(&d);
 	msg_dotstuff_init(&dq);
 	msg_qp_init(&q);
 	for (;;) {
-		ssize_t r = msg_pread_full(fd, in, MSG_CHUNK,
-		    off + (off_t)st->bytes);
-		size_t n, qn;
+		ssize_t r = msg_pread_full(fd, in, MSG_CHUNK, off + (off_t)pos);
 
 		if (r < 0) {
 			msg_seterr(err, errlen, "reading the message: %s",
@@ -693,35 +725,32 @@ static int msg_scan_body(int fd, off_t off, struct msg_scan *st,
 		}
 		if (r == 0)
 			break;
-		for (ssize_t i = 0; i < r; i++) {
-			if ((unsigned char)in[i] >= 0x80)
-				st->eightbit = 1;
-			else if (in[i] == '\0')
-				st->nul = 1;
-		}
-		st->bytes += (uint64_t)r;
-		n = msg_dotstuff(&d, in, (size_t)r, ds);
-		msg_count_lines(ds, n, &cur, &st->maxline);
-		st->wire += n;
-		qn = msg_qp(&q, in, (size_t)r, qp);
-		st->wire_qp += msg_dotstuff(&dq, qp, qn, qds);
+		pos += (uint64_t)r;
+		if (qp) {
+			size_t qn = msg_qp(&q, in, (size_t)r, qbuf);
+
+			st->wire_qp += msg_dotstuff(&dq, qbuf, qn, qds);
+		} else
+			msg_count(&c, in, (size_t)r, st);
 		if ((size_t)r < MSG_CHUNK)
 			break;
 	}
-	if (cur > st->maxline)
-		st->maxline = cur;
-	st->wire += msg_dotstuff_finish(&d, ds);
-	{
-		size_t qn = msg_qp_finish(&q, qp);
+	if (qp) {
+		size_t qn = msg_qp_finish(&q, qbuf);
 
-		st->wire_qp += msg_dotstuff(&dq, qp, qn, qds);
+		st->wire_qp += msg_dotstuff(&dq, qbuf, qn, qds);
 		st->wire_qp += msg_dotstuff_finish(&dq, qds);
+	} else {
+		st->bytes = pos;
+		if (c.cur > st->maxline)
+			st->maxline = c.cur;
+		if (!c.at_bol)
+			st->wire += 2;
 	}
 	rc = 0;
 out:
 	free(in);
-	free(ds);
-	free(qp);
+	free(qbuf);
 	free(qds);
 	return rc;
 }
@@ -915,7 +944,7 @@ field_err:
 	}
 
 	/* the body */
-	if (msg_scan_body(fd, body_off, &st, err, errlen) < 0)
+	if (msg_scan_body(fd, body_off, 0, &st, err, errlen) < 0)
 		goto out;
 	m->body_off = body_off;
 	m->body_len = st.bytes;
@@ -943,6 +972,9 @@ field_err:
 	else
 		m->body = MSG_BODY_7BIT;
 
+	if ((m->body == MSG_BODY_8BIT || m->body == MSG_BODY_QP) &&
+	    msg_scan_body(fd, body_off, 1, &st, err, errlen) < 0)
+		goto out;
 	m->header = hb.p ? hb.p : strdup("");
 	hb.p = NULL;
 	m->header_len = hb.len;

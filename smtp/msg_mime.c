@@ -237,27 +237,36 @@ void msg_dotstuff_init(struct msg_dotstuff *d)
 size_t msg_dotstuff(struct msg_dotstuff *d, const char *in, size_t len,
     char *out)
 {
-	size_t o = 0;
+	size_t o = 0, i = 0;
 
-	for (size_t i = 0; i < len; i++) {
+	while (i < len) {
 		char c = in[i];
+		size_t j;
 
 		if (d->saw_cr) {
 			d->saw_cr = 0;
-			if (c == '\n')
+			if (c == '\n') {
+				i++;
 				continue;       /* the CRLF went out with the CR */
+			}
 		}
 		if (c == '\r' || c == '\n') {
 			out[o++] = '\r';
 			out[o++] = '\n';
 			d->at_bol = 1;
 			d->saw_cr = (c == '\r');
+			i++;
 			continue;
 		}
 		if (d->at_bol && c == '.')
 			out[o++] = '.';
-		out[o++] = c;
 		d->at_bol = 0;
+		/* the rest of the line in one copy */
+		for (j = i + 1; j < len && in[j] != '\r' && in[j] != '\n'; j++)
+			;
+		memcpy(out + o, in + i, j - i);
+		o += j - i;
+		i = j;
 	}
 	return o;
 }
@@ -345,6 +354,12 @@ size_t msg_qp(struct msg_qp *q, const char *in, size_t len, char *out)
 		}
 		if (c == ' ' || c == '\t') {
 			q->pending = c;
+			continue;
+		}
+		if (c >= 33 && c <= 126 && c != '=' &&
+		    q->linelen < MSG_QP_LINE) {
+			out[o++] = (char)c;     /* the common case */
+			q->linelen++;
 			continue;
 		}
 		o += msg_qp_byte(q, c, c >= 33 && c <= 126 && c != '=',
