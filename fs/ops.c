@@ -455,7 +455,8 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	m = ob_create(ob, dir, name);
+	m = ob_create(ob, dir, name, fuse_req_ctx(req)->uid,
+	    fuse_req_ctx(req)->gid);
 	if (m == NULL) {
 		err = ops_errno(errno);
 		free(h);

@@ -373,7 +373,8 @@ static struct ob_msg *ob_msg_new(struct ob *ob, uint64_t id, int dir,
 	return m;
 }
 
-struct ob_msg *ob_create(struct ob *ob, int dir, const char *name)
+struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
+    uid_t uid, gid_t gid)
 {
 	struct ob_msg *m;
 	uint64_t id;
@@ -392,6 +393,8 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name)
 		errno = ENOMEM;
 		return NULL;
 	}
+	m->uid = uid;
+	m->gid = gid;
 	if (spool_create_msg(&ob->spool, id) < 0 ||
 	    spool_write_rec(&ob->spool, &m->r) < 0) {
 		int saved = errno;
@@ -794,6 +797,8 @@ static void ob_load_one(void *arg, uint64_t id, int has_meta, int has_msg)
 	}
 	m->r = r;
 	m->diridx = dir;
+	m->uid = ob->uid;
+	m->gid = ob->gid;
 	pthread_mutex_init(&m->wmu, NULL);
 	if (m->r.state == OB_SENDING) {
 		/* Stopped mid-transaction: the server may have it. */

@@ -69,6 +69,8 @@ struct ob_msg {
 	uint64_t prog_sent, prog_total;
 
 	struct msg *prep;            /* prepared once, kept until final */
+	uid_t uid;                   /* who created it: Attach: files are */
+	gid_t gid;                   /* read with these permissions */
 
 	pthread_mutex_t wmu;         /* serialises record writes */
 
@@ -150,7 +152,8 @@ int ob_dir_of_ino(const struct ob *ob, uint64_t ino);
  * with one reference, its spool file and record created. ob->mu NOT held.
  * Returns NULL with errno set (EEXIST when the name is taken).
  */
-struct ob_msg *ob_create(struct ob *ob, int dir, const char *name);
+struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
+    uid_t uid, gid_t gid);
 
 /* Takes a name-table entry out or in (ob->mu held). */
 void ob_unname(struct ob *ob, struct ob_msg *m);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs/log.h"
@@ -188,6 +189,51 @@ struct queue_item {
 	int ok;
 };
 
+/*
+ * Expands Attach: pseudo-headers of M's spool file, once, at submission:
+ * the expanded message replaces the file (temp file, rename). Returns 0
+ * (also when there is nothing to expand) or -1 with err.
+ */
+static int queue_attach(struct ob *ob, struct ob_msg *m, char *err,
+    size_t errlen)
+{
+	char tmp[64], name[32];
+	struct stat st;
+	int in, out, rc;
+
+	in = spool_open_msg(&ob->spool, m->r.id, O_RDONLY);
+	if (in < 0) {
+		snprintf(err, errlen, "spool: cannot open the message: %s",
+		    strerror(errno));
+		return -1;
+	}
+	snprintf(name, sizeof(name), "%" PRIu64, m->r.id);
+	snprintf(tmp, sizeof(tmp), ".att%" PRIu64, m->r.id);
+	out = openat(ob->spool.msgfd, tmp, O_RDWR | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0600);
+	if (out < 0) {
+		snprintf(err, errlen, "spool: %s", strerror(errno));
+		close(in);
+		return -1;
+	}
+	rc = msg_attach_expand(in, out, m->uid, m->gid, err, errlen);
+	close(in);
+	if (rc == 0 && (fstat(out, &st) < 0 ||
+	    renameat(ob->spool.msgfd, tmp, ob->spool.msgfd, name) < 0)) {
+		snprintf(err, errlen, "spool: %s", strerror(errno));
+		rc = -1;
+	}
+	close(out);
+	if (rc != 0)
+		unlinkat(ob->spool.msgfd, tmp, 0);
+	if (rc == 0) {
+		pthread_mutex_lock(&ob->mu);
+		m->file_size = (uint64_t)st.st_size;
+		pthread_mutex_unlock(&ob->mu);
+	}
+	return rc < 0 ? -1 : 0;
+}
+
 static void queue_commit_batch(struct ob *ob, struct queue_item *items,
     size_t n)
 {
@@ -199,7 +245,13 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 	for (i = 0; i < n; i++) {
 		struct ob_msg *m = items[i].m;
 
-		items[i].pm = queue_prepare(ob, m, now, &a, err, sizeof(err));
+		if (queue_attach(ob, m, err, sizeof(err)) < 0) {
+			a = queue_account(ob, m);
+			items[i].pm = NULL;
+		} else {
+			items[i].pm = queue_prepare(ob, m, now, &a, err,
+			    sizeof(err));
+		}
 		pthread_mutex_lock(&ob->mu);
 		m->r.queued = now;
 		m->r.attempts = 0;

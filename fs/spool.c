@@ -908,7 +908,8 @@ static int spool_list(int dirfd, uint64_t **out, size_t *n)
 	}
 	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, ".tmp", 4) == 0) {
+		if (strncmp(e->d_name, ".tmp", 4) == 0 ||
+		    strncmp(e->d_name, ".att", 4) == 0) {
 			unlinkat(dirfd, e->d_name, 0);
 			continue;
 		}

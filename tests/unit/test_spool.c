@@ -1,0 +1,462 @@
+/*
+ * test_spool — the spool record format and the spool directory: round
+ * trips, records cut short at every byte, hostile records (missing keys,
+ * bad numbers, NUL bytes, huge lines, bad escapes), and the directory
+ * operations (atomic write, read back, scan, set aside, group commit).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "fs/spool.h"
+
+static struct spool_rcpt full_rcpts[] = {
+	{ "bob@example.com", SPOOL_RCPT_OK, 250, "2.1.5 Ok" },
+	{ "\"carol smith\"@example.com", SPOOL_RCPT_TEMP, 451,
+	  "4.7.1 Try again 100% later" },
+	{ "dave@example.com", SPOOL_RCPT_PENDING, 0, NULL },
+	{ "eve@example.com", SPOOL_RCPT_PERM, 550, "5.1.1 No such user" },
+};
+
+static void fill_full(struct spool_rec *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->id = 18446744073709551615ull;
+	r->name = "a name with spaces, 100% and\na newline\t";
+	r->dir = "work";
+	r->state = OB_DEFERRED;
+	r->account = "work";
+	r->created = 1795881600;
+	r->queued = 1795881601;
+	r->next = 1795881901;
+	r->attempts = 3;
+	r->size = 412;
+	r->message_id = "<20261128160000.4f2a@laptop.example.com>";
+	r->from = "alice@example.com";
+	r->dup = 1;
+	r->interrupted = 0;
+	r->rcpts = full_rcpts;
+	r->nrcpts = 4;
+	r->server = "smtp.example.com:587 starttls TLSv1.3 auth=plain";
+	r->reply = "451 4.7.1 Try again later";
+	r->error = "recipient carol@example.com deferred by server";
+}
+
+static void test_round_trip_full(void **state)
+{
+	struct spool_rec in, out;
+	char *text, err[200];
+	size_t len, i;
+
+	(void)state;
+	fill_full(&in);
+	assert_int_equal(spool_rec_format(&in, &text, &len), 0);
+	assert_int_equal(text[len - 1], '\n');
+	assert_non_null(strstr(text, "\nend\n"));
+	/* no raw control byte other than the line ends */
+	for (i = 0; i < len; i++)
+		assert_true(text[i] == '\n' || (unsigned char)text[i] >= 0x20);
+	assert_int_equal(spool_rec_parse(text, len, &out, err, sizeof(err)),
+	    0);
+	assert_true(out.id == in.id);
+	assert_string_equal(out.name, in.name);
+	assert_string_equal(out.dir, in.dir);
+	assert_int_equal(out.state, OB_DEFERRED);
+	assert_string_equal(out.account, "work");
+	assert_true(out.created == in.created && out.queued == in.queued &&
+	    out.next == in.next);
+	assert_int_equal(out.attempts, 3);
+	assert_int_equal(out.size, 412);
+	assert_string_equal(out.message_id, in.message_id);
+	assert_string_equal(out.from, in.from);
+	assert_int_equal(out.dup, 1);
+	assert_int_equal(out.nrcpts, 4);
+	for (i = 0; i < 4; i++) {
+		assert_string_equal(out.rcpts[i].addr, full_rcpts[i].addr);
+		assert_int_equal(out.rcpts[i].state, full_rcpts[i].state);
+		assert_int_equal(out.rcpts[i].code, full_rcpts[i].code);
+		if (full_rcpts[i].text)
+			assert_string_equal(out.rcpts[i].text,
+			    full_rcpts[i].text);
+		else
+			assert_null(out.rcpts[i].text);
+	}
+	assert_string_equal(out.server, in.server);
+	assert_string_equal(out.reply, in.reply);
+	assert_string_equal(out.error, in.error);
+	spool_rec_free(&out);
+	free(text);
+}
+
+static void test_round_trip_minimal(void **state)
+{
+	struct spool_rec in = { 0 }, out;
+	char *text, err[200];
+	size_t len;
+
+	(void)state;
+	in.id = 1;
+	in.name = "x";
+	in.state = OB_DRAFT;
+	in.closed = 1;
+	assert_int_equal(spool_rec_format(&in, &text, &len), 0);
+	assert_int_equal(spool_rec_parse(text, len, &out, err, sizeof(err)),
+	    0);
+	assert_string_equal(out.name, "x");
+	assert_null(out.dir);
+	assert_null(out.account);
+	assert_int_equal(out.nrcpts, 0);
+	assert_int_equal(out.closed, 1);
+	assert_int_equal(out.state, OB_DRAFT);
+	spool_rec_free(&out);
+	free(text);
+}
+
+/* Every proper prefix of a valid record is refused: a write cut short
+ * is never taken for a record. */
+static void test_every_prefix_rejected(void **state)
+{
+	struct spool_rec in, out;
+	char *text, err[200];
+	size_t len, cut;
+
+	(void)state;
+	fill_full(&in);
+	assert_int_equal(spool_rec_format(&in, &text, &len), 0);
+	for (cut = 0; cut < len; cut++) {
+		if (spool_rec_parse(text, cut, &out, err, sizeof(err)) == 0)
+			fail_msg("a record cut at %zu of %zu bytes was "
+			    "accepted", cut, len);
+	}
+	free(text);
+}
+
+struct bad_case {
+	const char *name;
+	const char *text;
+	const char *why;      /* a word the error must contain */
+};
+
+#define HEAD "outboxfs-record 1\nid 7\nname m\nstate queued\n"
+
+static const struct bad_case bad_cases[] = {
+	{ "empty", "", "end" },
+	{ "no end", HEAD, "end" },
+	{ "end without newline", HEAD "end", "cut short" },
+	{ "missing id", "name m\nstate queued\nend\n", "id" },
+	{ "missing name", "id 7\nstate queued\nend\n", "name" },
+	{ "missing state", "id 7\nname m\nend\n", "state" },
+	{ "empty name", "id 7\nname \nstate queued\nend\n", "line 2" },
+	{ "unknown state", "id 7\nname m\nstate lost\nend\n", "line 3" },
+	{ "state too long", "id 7\nname m\nstate queuedqueuedqueued\nend\n",
+	  "line 3" },
+	{ "negative attempts", HEAD "attempts -1\nend\n", "line 5" },
+	{ "attempts not a number", HEAD "attempts 3x\nend\n", "line 5" },
+	{ "attempts empty", HEAD "attempts \nend\n", "line 5" },
+	{ "id overflow", "id 184467440737095516160\nname m\nstate queued\n"
+	  "end\n", "line 1" },
+	{ "id negative", "id -7\nname m\nstate queued\nend\n", "line 1" },
+	{ "created exponent", HEAD "created 1e9\nend\n", "line 5" },
+	{ "dup 2", HEAD "dup 2\nend\n", "line 5" },
+	{ "rcpt code 1000", HEAD "rcpt ok 1000 a@b\nend\n", "line 5" },
+	{ "rcpt bad state", HEAD "rcpt maybe 250 a@b\nend\n", "line 5" },
+	{ "rcpt no addr", HEAD "rcpt ok 250\nend\n", "line 5" },
+	{ "rcpt empty addr", HEAD "rcpt ok 250  text\nend\n", "line 5" },
+	{ "bad escape", HEAD "from a%ZZb\nend\n", "line 5" },
+	{ "escaped NUL", HEAD "from a%00b\nend\n", "line 5" },
+	{ "escape cut", HEAD "from ab%4\nend\n", "line 5" },
+	{ "key without value", HEAD "from\nend\n", "line 5" },
+	{ "data after end", HEAD "end\nfrom a\n", "after end" },
+	{ "wrong version", "outboxfs-record 2\nid 7\nname m\nstate queued\n"
+	  "end\n", "line 1" },
+};
+
+static void test_bad_records(void **state)
+{
+	struct spool_rec out;
+	char err[200];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		const struct bad_case *c = &bad_cases[i];
+
+		err[0] = '\0';
+		if (spool_rec_parse(c->text, strlen(c->text), &out, err,
+		    sizeof(err)) == 0)
+			fail_msg("%s: accepted", c->name);
+		if (strstr(err, c->why) == NULL)
+			fail_msg("%s: error [%s] lacks [%s]", c->name, err,
+			    c->why);
+	}
+}
+
+static void test_nul_byte(void **state)
+{
+	static const char text[] = HEAD "from a\0b\nend\n";
+	struct spool_rec out;
+	char err[200];
+
+	(void)state;
+	assert_int_equal(spool_rec_parse(text, sizeof(text) - 1, &out, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "NUL"));
+}
+
+static void test_huge_line(void **state)
+{
+	size_t n = SPOOL_MAX_LINE + 100;
+	char *text = malloc(n + 64), err[200];
+	struct spool_rec out;
+	size_t len;
+
+	(void)state;
+	assert_non_null(text);
+	len = (size_t)snprintf(text, 64, "id 1\nname m\nstate sent\nfrom ");
+	memset(text + len, 'a', n);
+	len += n;
+	memcpy(text + len, "\nend\n", 5);
+	len += 5;
+	assert_int_equal(spool_rec_parse(text, len, &out, err, sizeof(err)),
+	    -1);
+	assert_non_null(strstr(err, "too long"));
+	free(text);
+}
+
+static void test_huge_record(void **state)
+{
+	size_t len = SPOOL_MAX_RECORD + 1;
+	char *text = malloc(len), err[200];
+	struct spool_rec out;
+
+	(void)state;
+	assert_non_null(text);
+	memset(text, '\n', len);
+	assert_int_equal(spool_rec_parse(text, len, &out, err, sizeof(err)),
+	    -1);
+	assert_non_null(strstr(err, "too large"));
+	free(text);
+}
+
+static void test_too_many_rcpts(void **state)
+{
+	size_t cap = (SPOOL_MAX_RCPTS + 2) * 32 + 100, len, i;
+	char *text = malloc(cap), err[200];
+	struct spool_rec out;
+
+	(void)state;
+	assert_non_null(text);
+	len = (size_t)snprintf(text, cap, "id 1\nname m\nstate sent\n");
+	for (i = 0; i < SPOOL_MAX_RCPTS + 1; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+		    "rcpt ok 250 r%zu@x\n", i);
+	len += (size_t)snprintf(text + len, cap - len, "end\n");
+	assert_int_equal(spool_rec_parse(text, len, &out, err, sizeof(err)),
+	    -1);
+	free(text);
+}
+
+static void test_unknown_key_ignored(void **state)
+{
+	static const char text[] = HEAD "colour blue\nend\n";
+	struct spool_rec out;
+	char err[200];
+
+	(void)state;
+	assert_int_equal(spool_rec_parse(text, sizeof(text) - 1, &out, err,
+	    sizeof(err)), 0);
+	assert_int_equal(out.state, OB_QUEUED);
+	assert_true(out.id == 7);
+	spool_rec_free(&out);
+}
+
+static void test_state_names(void **state)
+{
+	int i;
+
+	(void)state;
+	for (i = 0; i < OB_NSTATES; i++)
+		assert_int_equal(spool_state_parse(spool_state_name(
+		    (enum ob_state)i)), i);
+	assert_string_equal(spool_state_name(OB_PARTIAL), "partial");
+	assert_string_equal(spool_state_name((enum ob_state)99), "unknown");
+	assert_int_equal(spool_state_parse("Queued"), -1);
+}
+
+/* ---- the directory ---------------------------------------------------- */
+
+struct dir_fixture {
+	char path[64];
+	struct spool sp;
+};
+
+static int dir_setup(void **state)
+{
+	struct dir_fixture *f = calloc(1, sizeof(*f));
+	char err[300];
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "/tmp/test_spool.XXXXXX");
+	if (mkdtemp(f->path) == NULL)
+		return -1;
+	strncat(f->path, "/s/p", sizeof(f->path) - strlen(f->path) - 1);
+	if (spool_open(&f->sp, f->path, err, sizeof(err)) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int dir_teardown(void **state)
+{
+	struct dir_fixture *f = *state;
+	char cmd[128];
+
+	spool_close(&f->sp);
+	f->path[strlen(f->path) - 4] = '\0';
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->path);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static void test_dir_write_read(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct spool_rec in, out;
+	char err[200];
+
+	fill_full(&in);
+	in.id = 42;
+	assert_int_equal(spool_write_rec(&f->sp, &in), 0);
+	assert_int_equal(spool_sync(&f->sp), 0);
+	assert_int_equal(spool_read_rec(&f->sp, 42, &out, err, sizeof(err)),
+	    0);
+	assert_string_equal(out.name, in.name);
+	assert_int_equal(out.nrcpts, 4);
+	spool_rec_free(&out);
+	/* replaced atomically: a second write wins whole */
+	in.state = OB_SENT;
+	in.nrcpts = 1;
+	assert_int_equal(spool_write_rec(&f->sp, &in), 0);
+	assert_int_equal(spool_read_rec(&f->sp, 42, &out, err, sizeof(err)),
+	    0);
+	assert_int_equal(out.state, OB_SENT);
+	assert_int_equal(out.nrcpts, 1);
+	spool_rec_free(&out);
+	/* a record under another id's name is refused */
+	assert_int_equal(renameat(f->sp.metafd, "42", f->sp.metafd, "43"), 0);
+	assert_int_equal(spool_read_rec(&f->sp, 43, &out, err, sizeof(err)),
+	    -1);
+	assert_int_equal(spool_read_rec(&f->sp, 42, &out, err, sizeof(err)),
+	    -1);
+}
+
+static void scan_cb(void *arg, uint64_t id, int has_meta, int has_msg)
+{
+	char *log = arg;
+	size_t n = strlen(log);
+
+	snprintf(log + n, 256 - n, "%llu:%d%d ", (unsigned long long)id,
+	    has_meta, has_msg);
+}
+
+static void test_dir_scan_and_set_aside(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct spool_rec r = { 0 };
+	char log[256] = "";
+	int fd;
+
+	r.name = "m";
+	r.state = OB_QUEUED;
+	r.id = 5;
+	assert_int_equal(spool_create_msg(&f->sp, 5), 0);
+	assert_int_equal(spool_write_rec(&f->sp, &r), 0);
+	r.id = 3;
+	assert_int_equal(spool_write_rec(&f->sp, &r), 0);   /* no bytes */
+	assert_int_equal(spool_create_msg(&f->sp, 9), 0);   /* no record */
+	assert_int_equal(spool_create_msg(&f->sp, 9), -1);  /* exclusive */
+	/* a temp file left by a crash is removed by the scan */
+	fd = openat(f->sp.metafd, ".tmp5.abcdef", O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(spool_scan(&f->sp, scan_cb, log), 0);
+	assert_string_equal(log, "3:10 5:11 9:01 ");
+	assert_int_equal(faccessat(f->sp.metafd, ".tmp5.abcdef", F_OK, 0), -1);
+
+	assert_int_equal(spool_append_log(&f->sp, 5, "S: 220\n", 7), 0);
+	assert_int_equal(spool_append_log(&f->sp, 5, "C: EHLO\n", 8), 0);
+	assert_int_equal(spool_log_size(&f->sp, 5), 15);
+	{
+		char buf[32];
+
+		assert_int_equal(spool_read_log(&f->sp, 5, buf, sizeof(buf)),
+		    15);
+		assert_memory_equal(buf, "S: 220\nC: EHLO\n", 15);
+	}
+	assert_int_equal(spool_set_aside(&f->sp, 5), 0);
+	assert_int_equal(faccessat(f->sp.corruptfd, "5.meta", F_OK, 0), 0);
+	assert_int_equal(faccessat(f->sp.corruptfd, "5.msg", F_OK, 0), 0);
+	assert_int_equal(faccessat(f->sp.corruptfd, "5.log", F_OK, 0), 0);
+	assert_true(spool_corrupt_max(&f->sp) == 5);
+	assert_int_equal(spool_remove(&f->sp, 3), 0);
+	log[0] = '\0';
+	assert_int_equal(spool_scan(&f->sp, scan_cb, log), 0);
+	assert_string_equal(log, "9:01 ");
+}
+
+static void test_dir_partial_record_file(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct spool_rec r = { 0 }, out;
+	char *text, err[200];
+	size_t len;
+	int fd;
+
+	r.id = 11;
+	r.name = "cut";
+	r.state = OB_QUEUED;
+	assert_int_equal(spool_rec_format(&r, &text, &len), 0);
+	fd = openat(f->sp.metafd, "11", O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, len - 4), (ssize_t)(len - 4));
+	close(fd);
+	assert_int_equal(spool_read_rec(&f->sp, 11, &out, err, sizeof(err)),
+	    -1);
+	assert_non_null(strstr(err, "cut short"));
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip_full),
+		cmocka_unit_test(test_round_trip_minimal),
+		cmocka_unit_test(test_every_prefix_rejected),
+		cmocka_unit_test(test_bad_records),
+		cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_huge_line),
+		cmocka_unit_test(test_huge_record),
+		cmocka_unit_test(test_too_many_rcpts),
+		cmocka_unit_test(test_unknown_key_ignored),
+		cmocka_unit_test(test_state_names),
+		cmocka_unit_test_setup_teardown(test_dir_write_read,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_dir_scan_and_set_aside,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_dir_partial_record_file,
+		    dir_setup, dir_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
