@@ -168,6 +168,11 @@ static ssize_t tls_io_read(void *ctx, void *buf, size_t len, int timeout_ms)
 		if (e == SSL_ERROR_SYSCALL)
 			return errno == 0 || errno == ECONNRESET ?
 			    IO_ERR_CLOSED : IO_ERR_NET;
+		/* a server that hangs up without close_notify: replies are
+		 * line-framed, so nothing is lost that a reader would trust */
+		if (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) ==
+		    SSL_R_UNEXPECTED_EOF_WHILE_READING)
+			return IO_ERR_CLOSED;
 		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
 			return IO_ERR_TLS;
 		rc = tls_wait(c->fd, e, deadline);

@@ -178,6 +178,11 @@ refute inject out '^S: 250 ok$'
 count inject out '^C: EHLO' 1
 expect inject out '^C: STARTTLS$'
 
+# The server hangs up inside TLS without close_notify: a lost connection
+start hangup $SRV --reply 'EHLO#2=close'
+client hangup --tls starttls --trust "$C/ca.pem"
+expect hangup out '^result: fail class=connection temporary=1 step=EHLO .*connection closed by server'
+
 # A plain-text server spoken to with implicit TLS
 start plain
 client plain --tls implicit --trust "$C/ca.pem"
