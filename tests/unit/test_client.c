@@ -2,7 +2,8 @@
  * test_client — the SMTP client against a scripted server on a socket
  * pair. A peer thread plays the server from a table: "<LINE" expects the
  * client to send exactly LINE, ">LINE" answers, "=" reads message data up
- * to CRLF.CRLF, "!close" hangs up, "!raw TEXT" sends TEXT as is. Whatever
+ * to CRLF.CRLF, "!close" hangs up, "!raw TEXT" sends TEXT as is,
+ * "!stall" stops reading for half a second (then drains). Whatever
  * the client sends after the script ends is recorded as extra, so a
  * command the script did not expect (a QUIT after 421, a DATA after every
  * RCPT was refused) fails the test. Each test asserts the exact command
@@ -13,6 +14,8 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -169,6 +172,14 @@ static void *peer_main(void *arg)
 			return NULL;
 		} else if (strncmp(op, "!raw ", 5) == 0) {
 			peer_send(p, op + 5, 0);
+		} else if (strcmp(op, "!stall") == 0) {
+			/* read nothing for a while, then drain to EOF */
+			char sink[65536];
+
+			usleep(500 * 1000);
+			while (read(p->fd, sink, sizeof(sink)) > 0)
+				;
+			return NULL;
 		}
 	}
 	/* Record anything more the client sends until it hangs up. */
@@ -964,6 +975,103 @@ static void test_client_malformed(void **state)
 	}
 }
 
+/* A server that stops reading the body: the block timeout ends it, and
+ * nothing was delivered (no dot went out). */
+static void test_client_block_timeout(void **state)
+{
+	static const char *const script[] = {
+		GREET, EHLO, ">250 mx.example",
+		"<MAIL FROM:<alice@example.com>", ">250 ok",
+		"<RCPT TO:<bob@example.com>", ">250 ok",
+		"<DATA", ">354 go", "!stall", NULL,
+	};
+	static const char head[] = "To: bob@example.com\nSubject: big\n\n";
+	size_t n = 4 * 1024 * 1024, hl = sizeof(head) - 1;
+	struct tc *t = tc_new(script);
+	struct smtp_session *s;
+	struct smtp_error err;
+	char *text = malloc(hl + n + 1);
+
+	(void)state;
+	assert_non_null(text);
+	memcpy(text, head, hl);
+	memset(text + hl, 'z', n);
+	for (size_t i = hl + 70; i < hl + n; i += 71)
+		text[i] = '\n';
+	text[hl + n] = '\0';
+	tc_message(t, text);
+	free(text);
+	t->params.timeouts.block = 100;
+	assert_int_equal(tc_connect(t, &s, &err), 0);
+	assert_int_equal(tc_send(t, s, 1, &err), -1);
+	assert_int_equal(err.fail, SMTP_FAIL_CONN);
+	assert_int_equal(err.temporary, 1);
+	assert_string_equal(err.step, "DATA");
+	assert_non_null(strstr(err.text, "timed out"));
+	assert_int_equal(t->res.maybe_delivered, 0);
+	assert_int_equal(t->res.reusable, 0);
+	assert_int_equal(t->rr[0].state, SMTP_RCPT_PENDING);
+	assert_non_null(strstr(t->transcript, "then the connection failed]"));
+	assert_null(strstr(t->transcript, "C: .\n"));
+	smtp_close(s);
+	tc_end(t, "");
+	tc_free(t);
+}
+
+/* No greeting within its timeout. */
+static void test_client_greeting_timeout(void **state)
+{
+	static const char *const script[] = { NULL };
+	struct tc *t = tc_new(script);
+	struct smtp_session *s;
+	struct smtp_error err;
+
+	(void)state;
+	t->params.timeouts.greeting = 100;
+	assert_int_equal(tc_connect(t, &s, &err), -1);
+	assert_int_equal(err.fail, SMTP_FAIL_CONN);
+	assert_int_equal(err.temporary, 1);
+	assert_string_equal(err.step, "greeting");
+	tc_end(t, "");
+	tc_free(t);
+}
+
+/* A real connect to a closed loopback port. */
+static void test_client_connect_refused(void **state)
+{
+	struct smtp_params p;
+	struct smtp_session *s = (struct smtp_session *)&p;
+	struct smtp_error err;
+
+	struct sockaddr_in in = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(in);
+	char port[16], where[32];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	(void)state;
+	/* a port that was free a moment ago, and is closed now */
+	in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof(in)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&in, &sl), 0);
+	close(fd);
+	snprintf(port, sizeof(port), "%u", ntohs(in.sin_port));
+	memset(&p, 0, sizeof(p));
+	p.host = "127.0.0.1";
+	p.port = port;
+	p.timeouts.connect = 2000;
+	assert_int_equal(smtp_connect(&p, &s, &err), -1);
+	assert_null(s);
+	assert_int_equal(err.fail, SMTP_FAIL_CONN);
+	assert_int_equal(err.temporary, 1);
+	assert_string_equal(err.step, "connect");
+	snprintf(where, sizeof(where), "127.0.0.1:%s", port);
+	assert_non_null(strstr(err.text, where));
+	p.host = NULL;
+	assert_int_equal(smtp_connect(&p, &s, &err), -1);
+	assert_int_equal(err.fail, SMTP_FAIL_LOCAL);
+}
+
 /* Replies that make no sense where they come: a protocol error, and no
  * recipient counts as delivered. */
 static void test_client_nonsense_codes(void **state)
@@ -1367,6 +1475,9 @@ int main(void)
 		cmocka_unit_test(test_client_timeout_after_dot),
 		cmocka_unit_test(test_client_timeout_data),
 		cmocka_unit_test(test_client_malformed),
+		cmocka_unit_test(test_client_block_timeout),
+		cmocka_unit_test(test_client_greeting_timeout),
+		cmocka_unit_test(test_client_connect_refused),
 		cmocka_unit_test(test_client_nonsense_codes),
 		cmocka_unit_test(test_client_reply_too_many_lines),
 		cmocka_unit_test(test_client_size_too_small),
