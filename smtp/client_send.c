@@ -494,6 +494,12 @@ int smtp_send(struct smtp_session *s, const struct msg *m, int fd,
 	else
 		rc = smtp_tx_stepwise(&t, eightbit, st);
 	msg_stream_free(st);
+	/* smtp.h: the caller applies err->temporary to every recipient not
+	 * SMTP_RCPT_PERM. One deferred at RCPT (452) must stay deferred even
+	 * when the data then got a 5xx for the others. */
+	for (i = 0; rc < 0 && i < nrcpts; i++)
+		if (res->rcpts[i].state == SMTP_RCPT_TEMP)
+			err->temporary = 1;
 	if (rc < 0 && s->state != SMTP_ST_BROKEN && !t.dot_sent)
 		smtp_tx_rset(s);
 	smtp_state(s, SMTP_ST_READY);

@@ -182,7 +182,10 @@ struct smtp_result {
  * got (look at res->rcpts); -1 with *err when it could not (connection,
  * protocol, 421, MAIL FROM refused, no recipient accepted, data refused):
  * then every recipient not SMTP_RCPT_PERM is to be retried or failed as
- * err->temporary says.
+ * err->temporary says. Recipients the server answered carry their own
+ * state; err->temporary is 1 whenever one of them is SMTP_RCPT_TEMP,
+ * even with err->fail SMTP_FAIL_PERM (a 452 to one RCPT, a 554 to the
+ * data of the others).
  */
 int smtp_send(struct smtp_session *s, const struct msg *m, int fd,
     const char *const *rcpts, size_t nrcpts, struct smtp_result *res,

@@ -823,6 +823,38 @@ static void test_client_final_451(void **state)
 	tc_free(t);
 }
 
+/* One recipient deferred at RCPT, the data refused for the other: the
+ * deferred one must be retried, so the error is temporary for it. */
+static void test_client_452_then_final_554(void **state)
+{
+	static const char *const script[] = {
+		GREET, EHLO, ">250 mx.example",
+		"<MAIL FROM:<alice@example.com>", ">250 ok",
+		"<RCPT TO:<bob@example.com>", ">452 4.2.2 mailbox full",
+		"<RCPT TO:<carol@example.com>", ">250 ok",
+		"<DATA", ">354 go", "=", ">554 5.6.0 spam",
+		"<QUIT", ">221 bye", NULL,
+	};
+	struct tc *t = tc_new(script);
+	struct smtp_session *s;
+	struct smtp_error err;
+
+	(void)state;
+	tc_message(t, default_msg);
+	assert_int_equal(tc_connect(t, &s, &err), 0);
+	assert_int_equal(tc_send(t, s, 2, &err), -1);
+	assert_int_equal(err.fail, SMTP_FAIL_PERM);
+	assert_int_equal(err.temporary, 1);
+	assert_int_equal(t->rr[0].state, SMTP_RCPT_TEMP);
+	assert_int_equal(t->rr[0].code, 452);
+	assert_int_equal(t->rr[1].state, SMTP_RCPT_PERM);
+	assert_int_equal(t->rr[1].code, 554);
+	assert_int_equal(t->res.reusable, 1);
+	smtp_quit(s);
+	tc_end(t, "");
+	tc_free(t);
+}
+
 static void test_client_final_554(void **state)
 {
 	static const char *const script[] = {
@@ -1471,6 +1503,7 @@ int main(void)
 		cmocka_unit_test(test_client_data_554),
 		cmocka_unit_test(test_client_final_451),
 		cmocka_unit_test(test_client_final_554),
+		cmocka_unit_test(test_client_452_then_final_554),
 		cmocka_unit_test(test_client_lost_after_dot),
 		cmocka_unit_test(test_client_timeout_after_dot),
 		cmocka_unit_test(test_client_timeout_data),
