@@ -21,8 +21,8 @@
  * Each returns 0, or -1 with *err filled (SMTP_FAIL_TLS / SMTP_FAIL_AUTH,
  * or what smtp_cmd/smtp_read_reply filled). They may set s->tls_desc
  * ("starttls TLSv1.3 TLS_AES_256_GCM_SHA384 verified") and s->auth_desc
- * ("auth=plain"); smtp_server_desc() joins them. smtp/hooks.c holds
- * stand-ins that refuse; the files providing the real hooks replace it.
+ * ("auth=plain"); smtp_server_desc() joins them. tls.c provides the two
+ * TLS hooks, auth.c smtp_auth.
  *
  * Error convention as in smtp.h: 0, or -1 with *err filled; a failure
  * that leaves the connection out of step also marks the session broken.
@@ -123,8 +123,9 @@ int smtp_read_reply(struct smtp_session *s, const char *step, int timeout_ms,
 
 /*
  * Fills *err from s->reply as the answer to STEP: SMTP_FAIL_TEMP for 4xx
- * (421 also marks the session broken), SMTP_FAIL_PERM for 5xx and for
- * any other unexpected code. Always returns -1.
+ * (421 also marks the session broken), SMTP_FAIL_PERM for 5xx, and
+ * SMTP_FAIL_PROTO (session broken) for a 2xx/3xx the step cannot take.
+ * Always returns -1.
  */
 int smtp_reply_error(struct smtp_session *s, const char *step,
     struct smtp_error *err);
