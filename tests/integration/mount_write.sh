@@ -168,7 +168,8 @@ done
 
 for c in $cases; do
 	wait_state "$M/$c.status" sent 20
-	eml=$(one_eml_with "$T/rx" "Subject: case $c") || exit 1
+	# The CR ends the match: "case rsync" is not "case rsync_emul".
+	eml=$(one_eml_with "$T/rx" "Subject: case $c"$'\r') || exit 1
 	assert_body "$eml" "$(body_of "$c")"
 	env=${eml%.eml}.env
 	assert_file_contains "$env" "bob@example.com"
