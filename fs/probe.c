@@ -202,7 +202,8 @@ static void probe_offers(const struct smtp_caps *c, int used_starttls)
 static void probe_params(const struct cfg_account *a, struct smtp_params *p,
     char *port, size_t portlen)
 {
-	int t = a->timeout > 0 && a->timeout < 86400 ? (int)a->timeout * 1000 : 0;
+	int t = a->timeout > 0 && a->timeout < 86400 ?
+	    (int)a->timeout * 1000 : 0;
 
 	memset(p, 0, sizeof(*p));
 	snprintf(port, portlen, "%u", cfg_port(a));

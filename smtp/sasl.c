@@ -154,7 +154,8 @@ static int sasl_buf_take(struct sasl_buf *b, unsigned char **out,
 		sasl_buf_add(b, "", 0);
 	if (b->bad) {
 		sasl_buf_free(b);
-		snprintf(err, errlen, "SASL: response too long or out of memory");
+		snprintf(err, errlen, "SASL: response too long or out of "
+		    "memory");
 		return -1;
 	}
 	*out = b->p;

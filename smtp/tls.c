@@ -594,8 +594,9 @@ static int tls_check_peer(struct tls_conn *c, const struct tls_params *p,
 			return -1;
 		}
 		if (strcmp(want, info->fingerprint) != 0) {
-			snprintf(err, errlen, "certificate fingerprint mismatch: "
-			    "the server's is %s, tls_fingerprint is %s",
+			snprintf(err, errlen, "certificate fingerprint "
+			    "mismatch: the server's is %s, tls_fingerprint "
+			    "is %s",
 			    info->fingerprint, want);
 			return -1;
 		}
@@ -666,14 +667,15 @@ int tls_start(struct io *io, const struct tls_params *p, int timeout_ms,
 		if (c->verify_err != X509_V_OK && c->have_leaf) {
 			tls_verify_error(c->verify_err, p, &c->info, err,
 			    errlen);
-		} else if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) {
+		} else if (e == SSL_ERROR_SYSCALL ||
+		    e == SSL_ERROR_ZERO_RETURN) {
 			snprintf(err, errlen, "TLS handshake with %s: %s",
 			    p->host, errno ? strerror(errno) :
 			    "connection closed by server");
 		} else {
 			tls_ssl_error(why, sizeof(why), "failed");
-			snprintf(err, errlen, "TLS handshake with %s failed: %s",
-			    p->host, why);
+			snprintf(err, errlen, "TLS handshake with %s failed: "
+			    "%s", p->host, why);
 		}
 		goto fail;
 	}
@@ -690,7 +692,8 @@ int tls_start(struct io *io, const struct tls_params *p, int timeout_ms,
 	if (tls_check_peer(c, p, err, errlen) < 0)
 		goto fail;
 	if (io_set_transport(io, &tls_transport, c) < 0) {
-		snprintf(err, errlen, "TLS: bytes arrived before the handshake");
+		snprintf(err, errlen, "TLS: bytes arrived before the "
+		    "handshake");
 		goto fail;
 	}
 	if (info != NULL)
