@@ -163,6 +163,7 @@ static int msg_parse_header(struct msg_hblock *b, int eof, char *err,
 {
 	size_t pos = 0;
 	unsigned lineno = 0;
+	int spaces = 0, prev_spaces = 0;
 
 	for (;;) {
 		size_t e, next, content_end, colon;
@@ -209,6 +210,10 @@ static int msg_parse_header(struct msg_hblock *b, int eof, char *err,
 				return -1;
 			}
 		}
+		prev_spaces = spaces;
+		spaces = 1;
+		for (size_t i = pos; i < content_end && spaces; i++)
+			spaces = b->buf[i] == ' ' || b->buf[i] == '\t';
 		if (b->buf[pos] == ' ' || b->buf[pos] == '\t') {
 			if (b->nh == 0)
 				goto noheader;
@@ -227,9 +232,17 @@ static int msg_parse_header(struct msg_hblock *b, int eof, char *err,
 				goto noheader;
 			msg_sanitize(b->buf + pos, content_end - pos, shown,
 			    sizeof(shown));
-			msg_seterr(err, errlen, "line %u is not a header "
-			    "(Name: value): \"%s\"; put a blank line between "
-			    "the headers and the body", lineno, shown);
+			if (prev_spaces)
+				msg_seterr(err, errlen, "line %u is not a "
+				    "header (Name: value): \"%s\"; line %u "
+				    "holds only spaces, but the line between "
+				    "the headers and the body must be empty",
+				    lineno, shown, lineno - 1);
+			else
+				msg_seterr(err, errlen, "line %u is not a "
+				    "header (Name: value): \"%s\"; put a blank "
+				    "line between the headers and the body",
+				    lineno, shown);
 			return -1;
 		}
 		if (msg_add_hdr(b, pos, colon, err, errlen) < 0)

@@ -115,6 +115,10 @@ static const struct bad_case bad_cases[] = {
 	{ S("To: bob@example.com\nSubject hi\n\nbody\n"), &params_alice,
 	    "line 2 is not a header (Name: value): \"Subject hi\"; put a "
 	    "blank line between the headers and the body" },
+	{ S("To: bob@example.com\n  \nHello Bob\n"), &params_alice,
+	    "line 3 is not a header (Name: value): \"Hello Bob\"; line 2 "
+	    "holds only spaces, but the line between the headers and the "
+	    "body must be empty" },
 	{ S("To: bob@example.com\nSub ject: hi\n\n"), &params_alice,
 	    "line 2 is not a header (Name: value): \"Sub ject: hi\"; put a "
 	    "blank line between the headers and the body" },
