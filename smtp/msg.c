@@ -398,6 +398,7 @@ static int msg_longest_word(const char *s, size_t n)
 struct msg_rebuild {
 	struct msg_buf *b;
 	const char *sep;
+	int *smtputf8;              /* set when an address is not ASCII */
 };
 
 static int msg_phrase(struct msg_buf *b, const char *s, size_t n)
@@ -447,6 +448,9 @@ static int msg_rebuild_cb(void *vr, enum msg_addr_kind kind,
 		r->sep = ", ";
 		break;
 	case MSG_ADDR_MAILBOX:
+		/* RFC 6532: a UTF-8 address in a header needs SMTPUTF8 too */
+		if (!msg_is_ascii(addr))
+			*r->smtputf8 = 1;
 		rc = msg_buf_adds(r->b, r->sep);
 		if (rc == 0 && namelen > 0) {
 			rc = msg_phrase(r->b, name, namelen);
@@ -543,7 +547,7 @@ static int msg_emit_hdr(struct msg_prep *w, const struct msg_hdr *h,
 	    msg_buf_adds(&line, ": ") < 0)
 		goto toolarge;
 	if (addr) {
-		struct msg_rebuild r = { &line, "" };
+		struct msg_rebuild r = { &line, "", &w->m->smtputf8 };
 
 		if (msg_addr_walk(h->value, h->value_len, msg_rebuild_cb, &r,
 		    w->err, w->errlen) < 0)

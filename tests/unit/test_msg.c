@@ -283,6 +283,11 @@ static const struct good_case good_cases[] = {
 	    "To: j\xc3\xbcrgen@b\xc3\xbc" "cher.de\r\n" KEEP_OUT
 	    "From: alice@example.com\r\n",
 	    "j\xc3\xbcrgen@b\xc3\xbc" "cher.de", "alice@example.com", "", 1 },
+	{ "utf-8 address in reply-to", "To: b@y.org\nReply-To: J "
+	    "<j\xc3\xbc@x.de>\n" KEEP "\n", &params_alice,
+	    "To: b@y.org\r\nReply-To: J <j\xc3\xbc@x.de>\r\n" KEEP_OUT
+	    "From: alice@example.com\r\n",
+	    "b@y.org", "alice@example.com", "", 1 },
 	{ "header dot line and no body", "To: b@y.org\n.X-Dot: y\n" KEEP,
 	    &params_alice,
 	    "To: b@y.org\r\n.X-Dot: y\r\n" KEEP_OUT
