@@ -26,6 +26,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "smtp/session.h"
 #include "smtp/smtp.h"
 #include "smtp/tls.h"
@@ -41,6 +45,121 @@ struct peer {
 	char extra[512];
 	pthread_t th;
 };
+
+static void peer_write(struct peer *p, const char *s, int crlf);
+static int peer_line(struct peer *p, char *line, size_t cap);
+
+/* ---- a SCRAM-SHA-256 server for the "!scram MODE" step ----
+ * MODE good: proves itself; badsig: sends a wrong v=; nosig: says 235
+ * without v=; refuse: answers the proof with 535. The password the
+ * server knows is PEER_SCRAM_PW. */
+#define PEER_SCRAM_PW "pencil"
+
+static int peer_b64dec(const char *in, unsigned char *out, size_t cap)
+{
+	size_t len = strlen(in), pad = 0;
+	int n;
+
+	if (len % 4 != 0 || len / 4 * 3 > cap)
+		return -1;
+	n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
+	if (n < 0)
+		return -1;
+	while (pad < 2 && len > pad && in[len - 1 - pad] == '=')
+		pad++;
+	out[n - (int)pad] = '\0';
+	return n - (int)pad;
+}
+
+static void peer_b64enc(const unsigned char *in, size_t len, char *out)
+{
+	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+}
+
+static void peer_scram(struct peer *p, const char *mode)
+{
+	static const unsigned char salt[] = "0123456789abcdef";
+	const EVP_MD *md = EVP_sha256();
+	unsigned char dec[2048], salted[32], ckey[32], stored[32], csig[32];
+	unsigned char skey[32], ssig[32], proof[32];
+	char line[4096], first[1024], sfirst[1024], am[4096], b64[4096];
+	char out[4200];
+	const char *r, *pp;
+	unsigned int ml;
+	int n, i;
+
+	if (peer_line(p, line, sizeof(line)) < 0 ||
+	    strncmp(line, "AUTH SCRAM-SHA-256 ", 19) != 0 ||
+	    (n = peer_b64dec(line + 19, dec, sizeof(dec) - 1)) < 0 ||
+	    strncmp((char *)dec, "n,,n=alice,r=", 13) != 0) {
+		snprintf(p->err, sizeof(p->err), "bad SCRAM client-first");
+		return;
+	}
+	snprintf(first, sizeof(first), "%.1000s", (char *)dec + 3);
+	r = strstr(first, ",r=") + 3;
+	snprintf(sfirst, sizeof(sfirst), "r=%.900sSRVNONCE,s=", r);
+	peer_b64enc(salt, 16, sfirst + strlen(sfirst));
+	snprintf(sfirst + strlen(sfirst), sizeof(sfirst) - strlen(sfirst),
+	    ",i=4096");
+	peer_b64enc((unsigned char *)sfirst, strlen(sfirst), b64);
+	snprintf(out, sizeof(out), "334 %s", b64);
+	peer_write(p, out, 1);
+	if (peer_line(p, line, sizeof(line)) < 0 ||
+	    (n = peer_b64dec(line, dec, sizeof(dec) - 1)) < 0 ||
+	    (pp = strstr((char *)dec, ",p=")) == NULL) {
+		snprintf(p->err, sizeof(p->err), "bad SCRAM client-final");
+		return;
+	}
+	if (pp - (char *)dec > 1900) {
+		snprintf(p->err, sizeof(p->err), "SCRAM client-final too long");
+		return;
+	}
+	snprintf(am, sizeof(am), "%.1000s,%.1100s,%.*s", first, sfirst,
+	    (int)(pp - (char *)dec), (char *)dec);
+	PKCS5_PBKDF2_HMAC(PEER_SCRAM_PW, 6, salt, 16, 4096, md, 32, salted);
+	HMAC(md, salted, 32, (const unsigned char *)"Client Key", 10, ckey,
+	    &ml);
+	EVP_Digest(ckey, 32, stored, NULL, md, NULL);
+	HMAC(md, stored, 32, (unsigned char *)am, strlen(am), csig, &ml);
+	HMAC(md, salted, 32, (const unsigned char *)"Server Key", 10, skey,
+	    &ml);
+	HMAC(md, skey, 32, (unsigned char *)am, strlen(am), ssig, &ml);
+	{
+		unsigned char raw[64];
+
+		if (peer_b64dec(pp + 3, raw, sizeof(raw) - 1) != 32) {
+			snprintf(p->err, sizeof(p->err), "bad SCRAM proof");
+			return;
+		}
+		memcpy(proof, raw, 32);
+	}
+	for (i = 0; i < 32; i++)
+		proof[i] ^= csig[i];        /* = the client's ClientKey */
+	EVP_Digest(proof, 32, proof, NULL, md, NULL);
+	if (strcmp(mode, "refuse") == 0 ||
+	    CRYPTO_memcmp(proof, stored, 32) != 0) {
+		peer_write(p, "535 5.7.8 Authentication failed", 1);
+		return;
+	}
+	if (strcmp(mode, "nosig") == 0) {
+		peer_write(p, "235 2.7.0 ok", 1);
+		return;
+	}
+	if (strcmp(mode, "badsig") == 0)
+		ssig[0] ^= 1;
+	memcpy(out, "v=", 2);
+	peer_b64enc(ssig, 32, out + 2);
+	peer_b64enc((unsigned char *)out, strlen(out), b64);
+	snprintf(out, sizeof(out), "334 %s", b64);
+	peer_write(p, out, 1);
+	if (strcmp(mode, "badsig") == 0)
+		return;         /* the client must cancel: the script has "<*" */
+	if (peer_line(p, line, sizeof(line)) < 0 || line[0] != '\0') {
+		snprintf(p->err, sizeof(p->err), "no empty SCRAM response");
+		return;
+	}
+	peer_write(p, "235 2.7.0 ok", 1);
+}
 
 static int peer_line(struct peer *p, char *line, size_t cap)
 {
@@ -101,6 +220,8 @@ static void *peer_run(void *arg)
 			peer_write(p, *st + 1, 1);
 		} else if (strncmp(*st, "!raw ", 5) == 0) {
 			peer_write(p, *st + 5, 0);
+		} else if (strncmp(*st, "!scram ", 7) == 0) {
+			peer_scram(p, *st + 7);
 		} else if (strcmp(*st, "?") == 0) {
 			/* wait for bytes (a ClientHello) and drop them */
 			struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
@@ -537,6 +658,88 @@ static void test_auth_xoauth2_error(void **st)
 	    "S: 334 eyJzdGF0dXMiOiI0MDEifQ==\nC: [credentials hidden]\n"));
 }
 
+static int run_scram(const char *const *script, const char *pw,
+    struct smtp_error *e, struct tx *tx, char *desc, size_t desclen)
+{
+	struct smtp_params p = { .auth_mech = "", .user = "alice",
+	    .secret = pw };
+
+	return run(&p, script, e, tx, desc, desclen, NULL);
+}
+
+static void test_auth_scram_verified(void **st)
+{
+	static const char *const script[] = {
+		EHLO_AUTH("PLAIN SCRAM-SHA-256"), "!scram good",
+		"<QUIT", ">221 bye", NULL };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run_scram(script, PEER_SCRAM_PW, &e, &tx, desc,
+	    sizeof(desc)), 0);
+	assert_string_equal(desc, "mail.example.com:587 plain "
+	    "auth=scram-sha-256");
+	assert_non_null(strstr(tx.buf, "C: AUTH SCRAM-SHA-256 [credentials "
+	    "hidden]\nS: 334 "));
+	/* two hidden responses: the proof and the empty final one */
+	assert_non_null(strstr(tx.buf, "C: [credentials hidden]\nS: 334 "));
+	assert_non_null(strstr(tx.buf, "C: [credentials hidden]\nS: 235 "));
+}
+
+static void test_auth_scram_wrong_password(void **st)
+{
+	static const char *const script[] = {
+		EHLO_AUTH("SCRAM-SHA-256"), "!scram good",
+		"<QUIT", ">221 bye", NULL };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run_scram(script, "crayon", &e, &tx, desc,
+	    sizeof(desc)), -1);
+	assert_int_equal(e.fail, SMTP_FAIL_AUTH);
+	assert_int_equal(e.temporary, 1);
+	assert_int_equal(e.code, 535);
+}
+
+static void test_auth_scram_impostor(void **st)
+{
+	/* the server's signature is wrong: the client cancels, even though
+	 * the server would have let it in */
+	static const char *const script[] = {
+		EHLO_AUTH("SCRAM-SHA-256"), "!scram badsig",
+		"<*", ">501 5.7.0 cancelled", "<QUIT", ">221 bye", NULL };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run_scram(script, PEER_SCRAM_PW, &e, &tx, desc,
+	    sizeof(desc)), -1);
+	assert_int_equal(e.fail, SMTP_FAIL_AUTH);
+	expect_text(&e, "wrong server signature");
+}
+
+static void test_auth_scram_no_signature(void **st)
+{
+	/* 235 without the server ever proving it knows the password */
+	static const char *const script[] = {
+		EHLO_AUTH("SCRAM-SHA-256"), "!scram nosig",
+		"<QUIT", ">221 bye", NULL };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run_scram(script, PEER_SCRAM_PW, &e, &tx, desc,
+	    sizeof(desc)), -1);
+	assert_int_equal(e.fail, SMTP_FAIL_AUTH);
+	expect_text(&e, "no server signature");
+}
+
 static void test_auth_missing_user(void **st)
 {
 	static const char *const script[] = {
@@ -571,6 +774,10 @@ int main(void)
 		cmocka_unit_test(test_auth_bad_base64_cancels),
 		cmocka_unit_test(test_auth_extra_challenge_cancels),
 		cmocka_unit_test(test_auth_xoauth2_error),
+		cmocka_unit_test(test_auth_scram_verified),
+		cmocka_unit_test(test_auth_scram_wrong_password),
+		cmocka_unit_test(test_auth_scram_impostor),
+		cmocka_unit_test(test_auth_scram_no_signature),
 		cmocka_unit_test(test_auth_missing_user),
 	};
 
