@@ -378,7 +378,6 @@ static int att_text(struct att_out *o, int fd, off_t off, int *qp,
 	uint64_t pos = 0;
 	size_t line = 0;
 	int bol = 1, prev_cr = 0, rc = -1, pass;
-	char last = '\n';
 
 	if (in == NULL || enc == NULL) {
 		msg_seterr(err, errlen, "out of memory");
@@ -409,7 +408,6 @@ static int att_text(struct att_out *o, int fd, off_t off, int *qp,
 					    (size_t)r, enc));
 				else
 					att_put(o, in, (size_t)r);
-				last = in[r - 1];
 				continue;
 			}
 			for (ssize_t i = 0; i < r; i++) {
@@ -441,12 +439,11 @@ static int att_text(struct att_out *o, int fd, off_t off, int *qp,
 			size_t n = msg_qp_finish(&q, enc);
 
 			att_put(o, enc, n);
-			if (pos > 0)
-				last = n ? enc[n - 1] : last;
 		}
 	}
-	if (pos == 0 || (last != '\n' && last != '\r'))
-		att_puts(o, "\r\n");
+	/* the CRLF before a boundary belongs to the boundary (RFC 2046
+	 * 5.1.1): without this one the text would lose its last line end */
+	att_puts(o, "\r\n");
 	rc = 0;
 out:
 	free(in);
@@ -553,7 +550,6 @@ int msg_attach_expand(int in_fd, int out_fd, uid_t uid, gid_t gid,
 		/* the user's own MIME body: its fields go with it, as is */
 		char *in = malloc(16384);
 		uint64_t pos = 0;
-		char last = '\n';
 
 		for (size_t i = 0; i < b.nh; i++) {
 			const struct msg_hdr *h = &b.h[i];
@@ -582,12 +578,10 @@ int msg_attach_expand(int in_fd, int out_fd, uid_t uid, gid_t gid,
 				break;
 			}
 			att_put(o, in, (size_t)r);
-			last = in[r - 1];
 			pos += (uint64_t)r;
 		}
 		free(in);
-		if (pos == 0 || (last != '\n' && last != '\r'))
-			att_puts(o, "\r\n");
+		att_puts(o, "\r\n");
 	} else if (att_text(o, in_fd, b.body_off, &qp, err, errlen) < 0)
 		goto out;
 	for (size_t i = 0; i < nfiles; i++) {

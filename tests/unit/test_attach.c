@@ -160,7 +160,7 @@ static void test_one_file(void **state)
 	    "--%s\r\n"
 	    "Content-Type: text/plain; charset=utf-8\r\n"
 	    "Content-Transfer-Encoding: 7bit\r\n\r\n"
-	    "see attached\n"
+	    "see attached\n\r\n"
 	    "--%s\r\n"
 	    "Content-Type: application/octet-stream;\r\n name=\"data.bin\"\r\n"
 	    "Content-Disposition: attachment;\r\n filename=\"data.bin\"\r\n"
@@ -188,7 +188,7 @@ static void test_text_qp_and_names(void **state)
 	assert_int_equal(expand(msg, getuid(), getgid(), &out, &n, err,
 	    sizeof(err)), 0);
 	assert_non_null(strstr(out, "Content-Transfer-Encoding: "
-	    "quoted-printable\r\n\r\ncaf=C3=A9=20\r\n--"));
+	    "quoted-printable\r\n\r\ncaf=C3=A9=20\r\n\r\n--"));
 	assert_non_null(strstr(out, "Content-Type: application/pdf\r\n"
 	    "Content-Disposition: attachment;\r\n"
 	    " filename*0*=UTF-8''r%C3%A9sum%C3%A9%202026.pdf\r\n"
