@@ -460,6 +460,39 @@ static void test_structured_unfoldable(void **state)
 	close(fd);
 }
 
+/* 200 addresses on one 3000-octet To: line: rewritten and folded at the
+ * commas, every address still there. */
+static void test_long_to_folded(void **state)
+{
+	char in[8192];
+	struct msg m;
+	char err[256];
+	size_t n;
+	int fd, found = 0;
+
+	(void)state;
+	n = (size_t)snprintf(in, sizeof(in), "To: (team) u0@x.org");
+	for (int i = 1; i < 200; i++)
+		n += (size_t)snprintf(in + n, sizeof(in) - n, ", u%d@x.org", i);
+	n += (size_t)snprintf(in + n, sizeof(in) - n, "\n" KEEP "\n");
+	fd = mkfd(in, n);
+	assert_int_equal(msg_prepare(fd, &params_alice, &m, err, sizeof(err)),
+	    0);
+	assert_int_equal(m.nrcpts, 200);
+	for (const char *l = m.header; *l; ) {
+		const char *e = strstr(l, "\r\n");
+
+		assert_true(e - l <= 78);
+		for (const char *p = l; p < e; p++)
+			found += *p == '@';
+		l = e + 2;
+	}
+	assert_int_equal(found, 200 + 2);     /* + Message-ID:, From: */
+	assert_memory_equal(m.header, "To: u0@x.org, u1@x.org,", 23);
+	msg_free(&m);
+	close(fd);
+}
+
 /* ---- bodies: the encoding chosen and the exact bytes ---- */
 
 struct body_case {
@@ -818,6 +851,7 @@ int main(void)
 		cmocka_unit_test(test_long_subject_folded),
 		cmocka_unit_test(test_long_subject_encoded),
 		cmocka_unit_test(test_structured_unfoldable),
+		cmocka_unit_test(test_long_to_folded),
 		cmocka_unit_test(test_huge_line),
 		cmocka_unit_test(test_asis_long_line),
 		cmocka_unit_test(test_dot_line_limit),
