@@ -502,12 +502,27 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	if (h->kind == OPS_STATUS || h->kind == OPS_QUEUE) {
-		if ((uint64_t)off >= h->len)
+		size_t cnt;
+
+		if ((uint64_t)off >= h->len) {
 			fuse_reply_buf(req, NULL, 0);
-		else
-			fuse_reply_buf(req, h->text + off,
-			    h->len - (size_t)off < size ?
-			    h->len - (size_t)off : size);
+			return;
+		}
+		cnt = h->len - (size_t)off < size ? h->len - (size_t)off :
+		    size;
+		/*
+		 * Reply from a copy: once the reply is written the reader
+		 * may close and the release free h->text while the reply
+		 * call is still returning (and a sanitizer checks it).
+		 */
+		buf = malloc(cnt);
+		if (buf == NULL) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		memcpy(buf, h->text + off, cnt);
+		fuse_reply_buf(req, buf, cnt);
+		free(buf);
 		return;
 	}
 	if (size > 1u << 20)

@@ -524,7 +524,7 @@ struct queue_outcome {
 	struct smtp_result res;
 	struct smtp_error err;
 	size_t *idx;                 /* res.rcpts[k] is m->r.rcpts[idx[k]] */
-	const char *server;
+	char server[512];            /* copied: the session may be gone */
 	int local;                   /* failed before any connection */
 	char local_err[512];
 };
@@ -544,7 +544,7 @@ static void queue_finish(struct ob *ob, struct ob_msg *m,
 	int expired = 0;
 
 	pthread_mutex_lock(&ob->mu);
-	if (o->server)
+	if (o->server[0])
 		queue_set_str(&m->r.server, o->server);
 	if (o->local) {
 		for (i = 0; i < m->r.nrcpts; i++)
@@ -810,7 +810,7 @@ static void queue_send_one(struct ob *ob, struct smtp_session *s,
 
 	memset(o, 0, sizeof(*o));
 	o->connected = 1;
-	o->server = smtp_server_desc(s);
+	snprintf(o->server, sizeof(o->server), "%s", smtp_server_desc(s));
 	pthread_mutex_lock(&ob->mu);
 	rcpts = calloc(m->r.nrcpts + 1, sizeof(*rcpts));
 	o->idx = calloc(m->r.nrcpts + 1, sizeof(*o->idx));
