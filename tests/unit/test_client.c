@@ -1395,6 +1395,36 @@ static void test_client_starttls_required(void **state)
 	tc_free(t);
 }
 
+/* The primitives h7's AUTH code uses: a hidden command goes out as is
+ * but shows only its stand-in; a line break is refused before sending. */
+static void test_client_cmd_hidden(void **state)
+{
+	static const char *const script[] = {
+		GREET, EHLO, ">250 mx.example",
+		"<AUTH PLAIN AGFsaWNlAHNlY3JldA==", ">235 2.7.0 ok",
+		"<QUIT", ">221 bye", NULL,
+	};
+	struct tc *t = tc_new(script);
+	struct smtp_session *s;
+	struct smtp_error err;
+
+	(void)state;
+	assert_int_equal(tc_connect(t, &s, &err), 0);
+	assert_int_equal(smtp_cmd(s, "AUTH", "AUTH PLAIN\r\nQUIT", NULL, &err),
+	    -1);
+	assert_int_equal(err.fail, SMTP_FAIL_LOCAL);
+	assert_int_equal(smtp_cmd(s, "AUTH", "AUTH PLAIN AGFsaWNlAHNlY3JldA==",
+	    "AUTH PLAIN [credentials hidden]", &err), 0);
+	assert_int_equal(smtp_read_reply(s, "AUTH", 5000, &err), 0);
+	assert_int_equal(s->reply.code, 235);
+	smtp_quit(s);
+	tc_end(t, "");
+	assert_non_null(strstr(t->transcript,
+	    "C: AUTH PLAIN [credentials hidden]\nS: 235 2.7.0 ok\n"));
+	assert_null(strstr(t->transcript, "AGFsaWNl"));
+	tc_free(t);
+}
+
 struct caps_case {
 	const char *line;
 	const char *auth;
@@ -1521,6 +1551,7 @@ int main(void)
 		cmocka_unit_test(test_client_sanitized_transcript),
 		cmocka_unit_test(test_client_large_body),
 		cmocka_unit_test(test_client_starttls_required),
+		cmocka_unit_test(test_client_cmd_hidden),
 		cmocka_unit_test(test_client_caps_parse),
 		cmocka_unit_test(test_client_caps_auth_cap),
 		cmocka_unit_test(test_client_fail_names),
