@@ -512,7 +512,8 @@ static int msg_copy_raw(struct msg_prep *w, const struct msg_hdr *h,
 	while (i < h->raw_end) {
 		size_t e = i;
 
-		while (e < h->raw_end && w->b.buf[e] != '\n' && w->b.buf[e] != '\r')
+		while (e < h->raw_end && w->b.buf[e] != '\n' &&
+		    w->b.buf[e] != '\r')
 			e++;
 		if (msg_buf_add(out, w->b.buf + i, e - i) < 0 ||
 		    msg_buf_add(out, "\r\n", 2) < 0)

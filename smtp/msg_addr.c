@@ -211,7 +211,8 @@ static int addr_check(const char *a, size_t n, char *err, size_t errlen)
 		while (i < n && a[i] != '"')
 			i += a[i] == '\\' ? 2 : 1;
 		if (i >= n) {
-			msg_seterr(err, errlen, "unterminated quoted local part");
+			msg_seterr(err, errlen,
+			    "unterminated quoted local part");
 			return -1;
 		}
 		at = i + 1;

@@ -292,7 +292,7 @@ static void att_part_header(struct att_out *o, const char *boundary,
 		static const char hex[] = "0123456789ABCDEF";
 		size_t col = 0;
 
-		/* continuations (filename*0*=, filename*1*=) keep lines short */
+		/* continuations (filename*0*=, *1*=) keep lines short */
 		att_puts(o, "\r\nContent-Disposition: attachment");
 		for (size_t i = 0, part = 0; base[i]; part++) {
 			char head[40];

@@ -209,7 +209,7 @@ int msg_fold(struct msg_buf *b, const char *line, size_t n)
 				b->p[b->len] = '\0';
 			return -1;
 		}
-		/* break before the run of whitespace, so it leads the next line */
+		/* break before a run of whitespace: it leads the next line */
 		while (brk > first + 1 && msg_is_wsp(line[brk - 1]))
 			brk--;
 		if (msg_buf_add(b, line + pos, brk - pos) < 0 ||
@@ -247,7 +247,7 @@ size_t msg_dotstuff(struct msg_dotstuff *d, const char *in, size_t len,
 			d->saw_cr = 0;
 			if (c == '\n') {
 				i++;
-				continue;       /* the CRLF went out with the CR */
+				continue;  /* the CRLF went out with the CR */
 			}
 		}
 		if (c == '\r' || c == '\n') {

@@ -598,7 +598,8 @@ static void test_huge_line(void **state)
 		size_t lines = 0, q = 0;
 
 		for (const char *l = b; l < w + n; ) {
-			const char *e = memmem(l, (size_t)(w + n - l), "\r\n", 2);
+			const char *e = memmem(l, (size_t)(w + n - l), "\r\n",
+			    2);
 
 			assert_true(e - l <= 76);
 			for (const char *p = l; p < e; p++)
