@@ -118,6 +118,7 @@ fi
 
 show ls "$D/outbox"
 ls "$D/outbox" | indent
+echo "(default/ is the account of that name: mail written there uses it.)"
 show cat "$D/outbox/hello.status"
 cat "$D/outbox/hello.status"
 state=$(status_state "$D/outbox/hello.status")

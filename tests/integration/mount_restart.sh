@@ -37,6 +37,10 @@ done
 wait_until 20 grep -q '^state: sending' "$M/d1.status" "$M/d2.status" "$M/q1.status" ||
 	fail "no message reached sending with a slow server:
 $(cat "$M/.queue")"
+# With one connection, busy waiting for the greeting, the new ones queue.
+for i in 1 2 3; do
+	wait_state "$M/q$i.status" queued 20
+done
 
 # A file being written when the daemon dies.
 exec 7>"$M/unfinished"
