@@ -456,7 +456,7 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	m = ob_create(ob, dir, name, fuse_req_ctx(req)->uid,
-	    fuse_req_ctx(req)->gid);
+	    fuse_req_ctx(req)->gid, &h->fd);
 	if (m == NULL) {
 		err = ops_errno(errno);
 		free(h);
@@ -466,8 +466,15 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	h->kind = OPS_MSG;
 	h->m = m;
 	h->writer = 1;
-	h->fd = spool_open_msg(&ob->spool, m->r.id, O_RDWR |
-	    (fi->flags & O_APPEND));
+	if (fi->flags & O_APPEND) {
+		/* pwrite on an O_APPEND fd appends, as the user asked */
+		int fl = fcntl(h->fd, F_GETFL);
+
+		if (fl < 0 || fcntl(h->fd, F_SETFL, fl | O_APPEND) < 0) {
+			close(h->fd);
+			h->fd = -1;
+		}
+	}
 	pthread_mutex_lock(&ob->mu);
 	if (h->fd < 0) {
 		err = ops_errno(errno);

@@ -374,10 +374,11 @@ static struct ob_msg *ob_msg_new(struct ob *ob, uint64_t id, int dir,
 }
 
 struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
-    uid_t uid, gid_t gid)
+    uid_t uid, gid_t gid, int *fdp)
 {
 	struct ob_msg *m;
 	uint64_t id;
+	int fd;
 
 	pthread_mutex_lock(&ob->mu);
 	if (ob_find_name(ob, dir, name)) {
@@ -395,10 +396,12 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 	}
 	m->uid = uid;
 	m->gid = gid;
-	if (spool_create_msg(&ob->spool, id) < 0 ||
-	    spool_write_rec(&ob->spool, &m->r) < 0) {
+	fd = spool_create_msg(&ob->spool, id);
+	if (fd < 0 || spool_write_rec(&ob->spool, &m->r) < 0) {
 		int saved = errno;
 
+		if (fd >= 0)
+			close(fd);
 		spool_remove(&ob->spool, id);
 		ob_msg_free(m);
 		errno = saved;
@@ -407,10 +410,12 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 	pthread_mutex_lock(&ob->mu);
 	if (ob_find_name(ob, dir, name)) {
 		pthread_mutex_unlock(&ob->mu);
+		close(fd);
 		ob_destroy_msg(ob, m);
 		errno = EEXIST;
 		return NULL;
 	}
+	*fdp = fd;
 	m->refs = 1;
 	ob_insert(ob, m);
 	pthread_mutex_unlock(&ob->mu);
@@ -437,7 +442,7 @@ int ob_save_as(struct ob *ob, struct ob_msg *m, enum ob_state st, int sync)
 	rc = spool_rec_format(&copy, &text, &len);
 	pthread_mutex_unlock(&ob->mu);
 	if (rc == 0)
-		rc = spool_write_text(&ob->spool, m->r.id, text, len);
+		rc = spool_write_text(&ob->spool, text, len);
 	pthread_mutex_unlock(&m->wmu);
 	free(text);
 	if (rc < 0) {
@@ -724,7 +729,6 @@ static void ob_set_aside(struct ob *ob, uint64_t id, const char *why)
 
 struct ob_load_ctx {
 	struct ob *ob;
-	uint64_t max_id;
 	unsigned loaded, fixed;
 };
 
@@ -738,64 +742,52 @@ static int ob_dir_index(const struct ob *ob, const char *dir)
 	return -1;
 }
 
-static void ob_load_one(void *arg, uint64_t id, int has_meta, int has_msg)
+static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
+    const char *bad, int has_msg)
 {
 	struct ob_load_ctx *c = arg;
 	struct ob *ob = c->ob;
 	struct ob_msg *m;
-	struct spool_rec r;
 	struct stat st;
-	char err[160], buf[32];
-	int dir = -1, fd, save = 0;
+	char buf[32];
+	int dir = -1;
+	enum ob_state st0;
 
-	if (id > c->max_id)
-		c->max_id = id;
-	if (!has_meta) {
-		ob_set_aside(ob, id, "message bytes without a record (a crash "
-		    "while the file was being created)");
+	if (rp == NULL) {
+		ob_set_aside(ob, id, bad);
 		return;
 	}
-	if (spool_read_rec(&ob->spool, id, &r, err, sizeof(err)) < 0) {
-		ob_set_aside(ob, id, err);
-		return;
-	}
-	if (!has_msg && r.state != OB_SENT && r.state != OB_PARTIAL &&
-	    r.state != OB_FAILED) {
-		spool_rec_free(&r);
+	if (!has_msg && rp->state != OB_SENT && rp->state != OB_PARTIAL &&
+	    rp->state != OB_FAILED) {
 		ob_set_aside(ob, id, "record without its message bytes");
 		return;
 	}
-	if (r.dir) {
-		dir = ob_dir_index(ob, r.dir);
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return;
+	m->r = *rp;
+	memset(rp, 0, sizeof(*rp));     /* taken */
+	if (m->r.dir) {
+		dir = ob_dir_index(ob, m->r.dir);
 		if (dir < 0) {
 			/* The account is gone from the configuration. */
-			free(r.dir);
-			r.dir = NULL;
-			save = 1;
+			free(m->r.dir);
+			m->r.dir = NULL;
+			c->fixed++;
 		}
 	}
-	if (ob_name_kind(ob, dir, r.name) == OB_NAME_STATUS ||
-	    ob_name_kind(ob, dir, r.name) == OB_NAME_RESERVED ||
-	    strchr(r.name, '/') || ob_find_name(ob, dir, r.name)) {
-		char *nn;
-		size_t n = strlen(r.name) + 32;
+	if (ob_name_kind(ob, dir, m->r.name) == OB_NAME_STATUS ||
+	    ob_name_kind(ob, dir, m->r.name) == OB_NAME_RESERVED ||
+	    strchr(m->r.name, '/') || ob_find_name(ob, dir, m->r.name)) {
+		char *nn = malloc(48);
 
-		nn = malloc(n);
-		if (nn == NULL) {
-			spool_rec_free(&r);
-			return;
+		if (nn) {
+			snprintf(nn, 48, "recovered-%" PRIu64, id);
+			free(m->r.name);
+			m->r.name = nn;
 		}
-		snprintf(nn, n, "recovered-%" PRIu64, id);
-		free(r.name);
-		r.name = nn;
-		save = 1;
+		c->fixed++;
 	}
-	m = calloc(1, sizeof(*m));
-	if (m == NULL) {
-		spool_rec_free(&r);
-		return;
-	}
-	m->r = r;
 	m->diridx = dir;
 	m->uid = ob->uid;
 	m->gid = ob->gid;
@@ -804,7 +796,7 @@ static void ob_load_one(void *arg, uint64_t id, int has_meta, int has_msg)
 		/* Stopped mid-transaction: the server may have it. */
 		m->r.state = OB_QUEUED;
 		m->r.interrupted = 1;
-		save = 1;
+		c->fixed++;
 	}
 	snprintf(buf, sizeof(buf), "%" PRIu64, id);
 	if (fstatat(ob->spool.msgfd, buf, &st, 0) == 0) {
@@ -816,14 +808,10 @@ static void ob_load_one(void *arg, uint64_t id, int has_meta, int has_msg)
 		m->ctime = m->mtime;
 	}
 	m->log_len = spool_log_size(&ob->spool, id);
-	(void)fd;
 	ob_insert(ob, m);
-	{
-		enum ob_state st0 = m->r.state;
-
-		m->r.state = OB_DRAFT;
-		ob_set_state(ob, m, st0);
-	}
+	st0 = m->r.state;
+	m->r.state = OB_DRAFT;
+	ob_set_state(ob, m, st0);
 	/* A draft closed before the stop was complete: submit it (its
 	 * settle time had begun). One still open at the stop stays draft. */
 	if (m->r.state == OB_DRAFT && m->r.closed) {
@@ -831,28 +819,39 @@ static void ob_load_one(void *arg, uint64_t id, int has_meta, int has_msg)
 		if (ob_submittable(ob, m))
 			ob_settle_start(ob, m);
 	}
-	if (save && spool_write_rec(&ob->spool, &m->r) < 0)
-		log_warn("spool: rewriting record %" PRIu64, id);
 	c->loaded++;
-	c->fixed += (unsigned)save;
 }
 
 int ob_load(struct ob *ob, char *err, size_t errlen)
 {
-	struct ob_load_ctx c = { ob, 0, 0, 0 };
-	uint64_t cmax;
+	struct ob_load_ctx c = { ob, 0, 0 };
+	struct ob_msg *m;
+	uint64_t max_id = 0;
+	size_t i;
 
-	if (spool_scan(&ob->spool, ob_load_one, &c) < 0) {
-		snprintf(err, errlen, "spool %s: cannot read: %s",
+	if (spool_load(&ob->spool, ob_load_one, &c, &max_id, err,
+	    errlen) < 0)
+		return -1;
+	ob->next_id = max_id + 1;
+	/* The journal, rewritten with one record per message. */
+	if (spool_compact_begin(&ob->spool) < 0) {
+		snprintf(err, errlen, "spool %s: cannot write the journal: %s",
 		    ob->spool.path, strerror(errno));
 		return -1;
 	}
-	cmax = spool_corrupt_max(&ob->spool);
-	if (cmax > c.max_id)
-		c.max_id = cmax;
-	ob->next_id = c.max_id + 1;
-	if (c.fixed && spool_sync(&ob->spool) < 0)
-		log_warn("spool: syncfs");
+	for (i = 0; i < ob->nbuckets; i++)
+		for (m = ob->by_id[i]; m; m = m->id_next)
+			if (spool_compact_add(&ob->spool, &m->r) < 0) {
+				snprintf(err, errlen, "spool %s: writing the "
+				    "journal: %s", ob->spool.path,
+				    strerror(errno));
+				return -1;
+			}
+	if (spool_compact_end(&ob->spool) < 0) {
+		snprintf(err, errlen, "spool %s: cannot replace the journal: "
+		    "%s", ob->spool.path, strerror(errno));
+		return -1;
+	}
 	if (c.loaded)
 		log_info("spool %s: %u messages (%zu queued, %zu deferred)",
 		    ob->spool.path, c.loaded, ob->run.n, ob->wait.n);

@@ -149,11 +149,12 @@ int ob_dir_of_ino(const struct ob *ob, uint64_t ino);
 
 /*
  * A new draft message with a fresh id, named NAME in DIR, inserted and
- * with one reference, its spool file and record created. ob->mu NOT held.
- * Returns NULL with errno set (EEXIST when the name is taken).
+ * with one reference, its spool file and record created; *fdp the spool
+ * file open O_RDWR (the caller's). ob->mu NOT held. Returns NULL with
+ * errno set (EEXIST when the name is taken).
  */
 struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
-    uid_t uid, gid_t gid);
+    uid_t uid, gid_t gid, int *fdp);
 
 /* Takes a name-table entry out or in (ob->mu held). */
 void ob_unname(struct ob *ob, struct ob_msg *m);

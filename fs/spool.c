@@ -1,10 +1,10 @@
 /*
- * spool — durable storage: message bytes, records with an end marker,
- * transcripts, and a group commit built on syncfs.
+ * spool — durable storage: message bytes, a journal of records with end
+ * markers, transcripts, and a group commit built on syncfs.
  *
- * Must never: leave a half-written record under its real name, delete a
- * record it cannot read (those go to corrupt/), or hold any lock but its
- * own sync mutex.
+ * Must never: trust a record without its end line, delete a record or a
+ * message it cannot read (those go to corrupt/), or hold any lock but its
+ * own journal and sync mutexes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -421,6 +421,13 @@ static int spool_parse_line(struct spool_rec *r, const char *line,
 		r->dup = (int)n;
 		return 0;
 	}
+	if (SPOOL_KEY("removed")) {
+		if (spool_num(v, vlen, 0, 1, &n) < 0)
+			return -1;
+		r->removed = (int)n;
+		*seen |= 8;
+		return 0;
+	}
 	if (SPOOL_KEY("closed")) {
 		if (spool_num(v, vlen, 0, 1, &n) < 0)
 			return -1;
@@ -481,6 +488,8 @@ int spool_rec_parse(const char *buf, size_t len, struct spool_rec *r,
 		snprintf(err, errlen, "no end line: the record was cut short");
 		goto fail;
 	}
+	if ((seen & 8) && r->removed && (seen & 1))
+		return 0;     /* a tombstone */
 	if ((seen & 7) != 7) {
 		snprintf(err, errlen, "missing %s",
 		    !(seen & 1) ? "id" : !(seen & 2) ? "name" : "state");
@@ -494,12 +503,9 @@ fail:
 
 static int spool_subdir(struct spool *sp, const char *name)
 {
-	int fd;
-
 	if (mkdirat(sp->dirfd, name, 0700) < 0 && errno != EEXIST)
 		return -1;
-	fd = openat(sp->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return fd;
+	return openat(sp->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 static int spool_mkdir_p(const char *path)
@@ -528,7 +534,8 @@ static int spool_mkdir_p(const char *path)
 int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 {
 	memset(sp, 0, sizeof(*sp));
-	sp->dirfd = sp->msgfd = sp->metafd = sp->logfd = sp->corruptfd = -1;
+	sp->dirfd = sp->msgfd = sp->logfd = sp->corruptfd = sp->jfd = -1;
+	pthread_mutex_init(&sp->jmu, NULL);
 	pthread_mutex_init(&sp->sync_mu, NULL);
 	pthread_cond_init(&sp->sync_cv, NULL);
 	sp->path = strdup(path);
@@ -540,9 +547,12 @@ int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 	if (sp->dirfd < 0)
 		goto fail;
 	if ((sp->msgfd = spool_subdir(sp, "msg")) < 0 ||
-	    (sp->metafd = spool_subdir(sp, "meta")) < 0 ||
 	    (sp->logfd = spool_subdir(sp, "log")) < 0 ||
 	    (sp->corruptfd = spool_subdir(sp, "corrupt")) < 0)
+		goto fail;
+	sp->jfd = openat(sp->dirfd, "journal", O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, 0600);
+	if (sp->jfd < 0)
 		goto fail;
 	return 0;
 fail:
@@ -554,8 +564,8 @@ fail:
 
 void spool_close(struct spool *sp)
 {
-	int *fds[] = { &sp->dirfd, &sp->msgfd, &sp->metafd, &sp->logfd,
-	    &sp->corruptfd };
+	int *fds[] = { &sp->dirfd, &sp->msgfd, &sp->logfd, &sp->corruptfd,
+	    &sp->jfd };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
@@ -565,6 +575,7 @@ void spool_close(struct spool *sp)
 		}
 	free(sp->path);
 	sp->path = NULL;
+	pthread_mutex_destroy(&sp->jmu);
 	pthread_mutex_destroy(&sp->sync_mu);
 	pthread_cond_destroy(&sp->sync_cv);
 }
@@ -593,6 +604,7 @@ int spool_sync(struct spool *sp)
 			pthread_cond_wait(&sp->sync_cv, &sp->sync_mu);
 		}
 	}
+	rc = 0;
 	if (sp->sync_err) {
 		errno = sp->sync_err;
 		rc = -1;
@@ -623,42 +635,14 @@ static int spool_write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int spool_write_text(struct spool *sp, uint64_t id, const char *text,
-    size_t len)
+int spool_write_text(struct spool *sp, const char *text, size_t len)
 {
-	char name[32], full[PATH_MAX];
-	int fd, n, saved;
+	int rc;
 
-	spool_idname(id, name, sizeof(name));
-	n = snprintf(full, sizeof(full), "%s/meta/.tmp%s.XXXXXX", sp->path,
-	    name);
-	if (n < 0 || (size_t)n >= sizeof(full)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	fd = mkostemp(full, O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (spool_write_all(fd, text, len) < 0) {
-		saved = errno;
-		close(fd);
-		unlink(full);
-		errno = saved;
-		return -1;
-	}
-	if (close(fd) < 0) {
-		saved = errno;
-		unlink(full);
-		errno = saved;
-		return -1;
-	}
-	if (renameat(AT_FDCWD, full, sp->metafd, name) < 0) {
-		saved = errno;
-		unlink(full);
-		errno = saved;
-		return -1;
-	}
-	return 0;
+	pthread_mutex_lock(&sp->jmu);
+	rc = spool_write_all(sp->jfd, text, len);
+	pthread_mutex_unlock(&sp->jmu);
+	return rc;
 }
 
 int spool_write_rec(struct spool *sp, const struct spool_rec *r)
@@ -669,57 +653,116 @@ int spool_write_rec(struct spool *sp, const struct spool_rec *r)
 
 	if (spool_rec_format(r, &text, &len) < 0)
 		return -1;
-	rc = spool_write_text(sp, r->id, text, len);
+	rc = spool_write_text(sp, text, len);
 	saved = errno;
 	free(text);
 	errno = saved;
 	return rc;
 }
 
-uint64_t spool_corrupt_max(struct spool *sp)
+static int spool_tombstone(struct spool *sp, uint64_t id)
 {
-	DIR *d;
-	struct dirent *e;
-	uint64_t max = 0, v;
-	char *end;
-	int fd = dup(sp->corruptfd);
+	char text[96];
+	int n;
 
-	if (fd < 0)
-		return 0;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return 0;
-	}
-	rewinddir(d);
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		v = strtoull(e->d_name, &end, 10);
-		if (v > max)
-			max = v;
-	}
-	closedir(d);
-	return max;
+	n = snprintf(text, sizeof(text), "outboxfs-record 1\nid %" PRIu64
+	    "\nremoved 1\nend\n", id);
+	return spool_write_text(sp, text, (size_t)n);
 }
 
-static int spool_read_file(int dirfd, const char *name, char **out,
-    size_t *len, size_t cap)
+/* ---- loading ----------------------------------------------------------- */
+
+struct spool_entry {
+	uint64_t id;
+	int used;
+	int valid;                 /* rec holds the last record */
+	struct spool_rec rec;
+	char bad[160];             /* why the last record was refused */
+	char *badtext;             /* that record's bytes */
+	size_t badlen;
+	int has_msg;
+};
+
+struct spool_map {
+	struct spool_entry *e;
+	size_t cap, n;
+};
+
+static struct spool_entry *spool_map_get(struct spool_map *m, uint64_t id)
+{
+	size_t i, k;
+
+	if ((m->n + 1) * 2 > m->cap) {
+		struct spool_map nm = { NULL, m->cap ? m->cap * 2 : 1024, 0 };
+
+		nm.e = calloc(nm.cap, sizeof(*nm.e));
+		if (nm.e == NULL)
+			return NULL;
+		for (i = 0; i < m->cap; i++) {
+			if (!m->e[i].used)
+				continue;
+			k = (size_t)(m->e[i].id * 0x9E3779B97F4A7C15ull) &
+			    (nm.cap - 1);
+			while (nm.e[k].used)
+				k = (k + 1) & (nm.cap - 1);
+			nm.e[k] = m->e[i];
+		}
+		nm.n = m->n;
+		free(m->e);
+		*m = nm;
+	}
+	k = (size_t)(id * 0x9E3779B97F4A7C15ull) & (m->cap - 1);
+	while (m->e[k].used && m->e[k].id != id)
+		k = (k + 1) & (m->cap - 1);
+	if (!m->e[k].used) {
+		memset(&m->e[k], 0, sizeof(m->e[k]));
+		m->e[k].used = 1;
+		m->e[k].id = id;
+		m->n++;
+	}
+	return &m->e[k];
+}
+
+static void spool_entry_clear(struct spool_entry *e)
+{
+	spool_rec_free(&e->rec);
+	e->valid = 0;
+	free(e->badtext);
+	e->badtext = NULL;
+	e->bad[0] = '\0';
+}
+
+static const char spool_magic[] = "outboxfs-record 1\n";
+
+/* The id named in a record that failed to parse, if it can be read. */
+static int spool_guess_id(const char *p, size_t n, uint64_t *id)
+{
+	const char *q = p, *end = p + n, *nl;
+
+	while (q < end) {
+		nl = memchr(q, '\n', (size_t)(end - q));
+		if (nl == NULL)
+			nl = end;
+		if (nl - q > 3 && memcmp(q, "id ", 3) == 0)
+			return spool_unum(q + 3, (size_t)(nl - q - 3), id);
+		q = nl + 1;
+	}
+	return -1;
+}
+
+static int spool_read_journal(struct spool *sp, char **out, size_t *len)
 {
 	struct stat st;
 	char *buf;
-	ssize_t n;
 	size_t got = 0;
-	int fd, saved;
+	ssize_t n;
+	int fd;
 
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	fd = openat(sp->dirfd, "journal", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || st.st_size < 0 || (size_t)st.st_size > cap) {
-		saved = errno ? errno : EFBIG;
+	if (fstat(fd, &st) < 0) {
 		close(fd);
-		errno = (st.st_size > 0 && (size_t)st.st_size > cap) ? EFBIG :
-		    saved;
 		return -1;
 	}
 	buf = malloc((size_t)st.st_size + 1);
@@ -728,7 +771,7 @@ static int spool_read_file(int dirfd, const char *name, char **out,
 		return -1;
 	}
 	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
+		n = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -742,45 +785,247 @@ static int spool_read_file(int dirfd, const char *name, char **out,
 	return 0;
 }
 
-int spool_read_rec(struct spool *sp, uint64_t id, struct spool_rec *r,
-    char *err, size_t errlen)
+/* Feeds every record of the journal text into M. */
+static void spool_replay(const char *buf, size_t len, struct spool_map *m,
+    uint64_t *max_id)
 {
-	char name[32];
-	char *buf;
-	size_t len;
+	const char *p = buf, *end = buf + len, *rend, *inner;
+	struct spool_entry *e;
+	struct spool_rec r;
+	char err[160];
+	uint64_t id;
+	size_t n;
 
-	memset(r, 0, sizeof(*r));
-	spool_idname(id, name, sizeof(name));
-	if (spool_read_file(sp->metafd, name, &buf, &len,
-	    SPOOL_MAX_RECORD) < 0) {
-		snprintf(err, errlen, "cannot read: %s", strerror(errno));
+	while (p < end) {
+		/* a record starts at the magic line */
+		if ((size_t)(end - p) < sizeof(spool_magic) - 1 ||
+		    memcmp(p, spool_magic, sizeof(spool_magic) - 1) != 0) {
+			inner = memmem(p, (size_t)(end - p), spool_magic,
+			    sizeof(spool_magic) - 1);
+			if (inner == NULL)
+				break;
+			p = inner;
+			continue;
+		}
+		rend = memmem(p, (size_t)(end - p), "\nend\n", 5);
+		if (rend == NULL)
+			break;              /* cut short at the tail: ignored */
+		rend += 5;
+		/* A record cut short and then followed by another: the
+		 * second magic line marks where the real one begins. */
+		inner = memmem(p + 1, (size_t)(rend - p - 1), spool_magic,
+		    sizeof(spool_magic) - 1);
+		if (inner != NULL) {
+			p = inner;
+			continue;
+		}
+		n = (size_t)(rend - p);
+		if (spool_rec_parse(p, n, &r, err, sizeof(err)) == 0) {
+			if (r.id > *max_id)
+				*max_id = r.id;
+			e = spool_map_get(m, r.id);
+			if (e == NULL) {
+				spool_rec_free(&r);
+				break;
+			}
+			spool_entry_clear(e);
+			if (r.removed) {
+				spool_rec_free(&r);
+			} else {
+				e->rec = r;
+				e->valid = 1;
+			}
+		} else if (spool_guess_id(p, n, &id) == 0) {
+			if (id > *max_id)
+				*max_id = id;
+			e = spool_map_get(m, id);
+			if (e) {
+				spool_entry_clear(e);
+				snprintf(e->bad, sizeof(e->bad), "%s", err);
+				e->badtext = malloc(n);
+				if (e->badtext) {
+					memcpy(e->badtext, p, n);
+					e->badlen = n;
+				}
+			}
+		}
+		p = rend;
+	}
+}
+
+static int spool_cmp_entry(const void *a, const void *b)
+{
+	const struct spool_entry *x = a, *y = b;
+
+	if (x->used != y->used)
+		return x->used ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Calls ADD for every numeric name in DIRFD; removes temp leftovers. */
+static int spool_list(int dirfd, void (*add)(void *arg, uint64_t id),
+    void *arg)
+{
+	DIR *d;
+	struct dirent *e;
+	uint64_t v;
+	char *end;
+	int fd = dup(dirfd);
+
+	if (fd < 0)
+		return -1;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
 		return -1;
 	}
-	if (spool_rec_parse(buf, len, r, err, errlen) < 0) {
-		free(buf);
-		return -1;
+	rewinddir(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, ".tmp", 4) == 0 ||
+		    strncmp(e->d_name, ".att", 4) == 0) {
+			unlinkat(dirfd, e->d_name, 0);
+			continue;
+		}
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		errno = 0;
+		v = strtoull(e->d_name, &end, 10);
+		if (errno == 0 && (*end == '\0' || *end == '.'))
+			add(arg, v);
 	}
-	free(buf);
-	if (r->id != id) {
-		snprintf(err, errlen, "record names id %" PRIu64, r->id);
-		spool_rec_free(r);
-		return -1;
-	}
+	closedir(d);
 	return 0;
+}
+
+struct spool_list_ctx {
+	struct spool_map *m;
+	uint64_t *max_id;
+	int mark_msg;
+};
+
+static void spool_list_add(void *arg, uint64_t id)
+{
+	struct spool_list_ctx *c = arg;
+	struct spool_entry *e;
+
+	if (id > *c->max_id)
+		*c->max_id = id;
+	if (!c->mark_msg)
+		return;
+	e = spool_map_get(c->m, id);
+	if (e)
+		e->has_msg = 1;
+}
+
+int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
+    struct spool_rec *r, const char *bad, int has_msg), void *arg,
+    uint64_t *max_id, char *err, size_t errlen)
+{
+	struct spool_map m = { 0 };
+	struct spool_list_ctx lc = { &m, max_id, 1 };
+	char *buf = NULL, name[48];
+	size_t len = 0, i;
+	int fd;
+
+	*max_id = 0;
+	if (spool_read_journal(sp, &buf, &len) < 0 && errno != ENOENT) {
+		snprintf(err, errlen, "spool %s/journal: %s", sp->path,
+		    strerror(errno));
+		return -1;
+	}
+	if (buf)
+		spool_replay(buf, len, &m, max_id);
+	free(buf);
+	if (spool_list(sp->msgfd, spool_list_add, &lc) < 0) {
+		snprintf(err, errlen, "spool %s/msg: %s", sp->path,
+		    strerror(errno));
+		goto fail;
+	}
+	lc.mark_msg = 0;
+	spool_list(sp->corruptfd, spool_list_add, &lc);
+	if (m.n)
+		qsort(m.e, m.cap, sizeof(*m.e), spool_cmp_entry);
+	for (i = 0; i < m.n; i++) {
+		struct spool_entry *e = &m.e[i];
+
+		if (e->valid) {
+			fn(arg, e->id, &e->rec, NULL, e->has_msg);
+		} else if (e->bad[0]) {
+			/* keep the bad record's bytes beside the message */
+			snprintf(name, sizeof(name), "%" PRIu64 ".meta", e->id);
+			fd = openat(sp->corruptfd, name, O_WRONLY | O_CREAT |
+			    O_TRUNC | O_CLOEXEC, 0600);
+			if (fd >= 0) {
+				if (e->badtext)
+					spool_write_all(fd, e->badtext,
+					    e->badlen);
+				close(fd);
+			}
+			fn(arg, e->id, NULL, e->bad, e->has_msg);
+		} else if (e->has_msg) {
+			fn(arg, e->id, NULL, "message bytes without a record "
+			    "(a crash while the file was being created)", 1);
+		}
+		spool_entry_clear(e);
+	}
+	free(m.e);
+	return 0;
+fail:
+	for (i = 0; i < m.cap; i++)
+		if (m.e[i].used)
+			spool_entry_clear(&m.e[i]);
+	free(m.e);
+	return -1;
+}
+
+int spool_compact_begin(struct spool *sp)
+{
+	int fd;
+
+	fd = openat(sp->dirfd, "journal.new", O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	pthread_mutex_lock(&sp->jmu);
+	close(sp->jfd);
+	sp->jfd = fd;
+	pthread_mutex_unlock(&sp->jmu);
+	return 0;
+}
+
+int spool_compact_add(struct spool *sp, const struct spool_rec *r)
+{
+	return spool_write_rec(sp, r);
+}
+
+int spool_compact_end(struct spool *sp)
+{
+	int rc = 0, fd;
+
+	pthread_mutex_lock(&sp->jmu);
+	if (fsync(sp->jfd) < 0 ||
+	    renameat(sp->dirfd, "journal.new", sp->dirfd, "journal") < 0 ||
+	    fsync(sp->dirfd) < 0)
+		rc = -1;
+	fd = openat(sp->dirfd, "journal", O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(sp->jfd);
+		sp->jfd = fd;
+	} else {
+		rc = -1;
+	}
+	pthread_mutex_unlock(&sp->jmu);
+	return rc;
 }
 
 int spool_create_msg(struct spool *sp, uint64_t id)
 {
 	char name[32];
-	int fd;
 
 	spool_idname(id, name, sizeof(name));
-	fd = openat(sp->msgfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+	return openat(sp->msgfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600);
-	if (fd < 0)
-		return -1;
-	close(fd);
-	return 0;
 }
 
 int spool_open_msg(struct spool *sp, uint64_t id, int flags)
@@ -797,9 +1042,9 @@ int spool_remove(struct spool *sp, uint64_t id)
 	int rc = 0;
 
 	spool_idname(id, name, sizeof(name));
-	/* The record goes first: a message file without a record is found
-	 * at start-up and set aside, never resurrected as queued. */
-	if (unlinkat(sp->metafd, name, 0) < 0 && errno != ENOENT)
+	/* The tombstone goes first: message bytes without a record are
+	 * found at start-up and set aside, never resurrected. */
+	if (spool_tombstone(sp, id) < 0)
 		rc = -1;
 	if (unlinkat(sp->msgfd, name, 0) < 0 && errno != ENOENT)
 		rc = -1;
@@ -814,10 +1059,6 @@ int spool_set_aside(struct spool *sp, uint64_t id)
 	int rc = 0;
 
 	spool_idname(id, name, sizeof(name));
-	snprintf(dst, sizeof(dst), "%s.meta", name);
-	if (renameat(sp->metafd, name, sp->corruptfd, dst) < 0 &&
-	    errno != ENOENT)
-		rc = -1;
 	snprintf(dst, sizeof(dst), "%s.msg", name);
 	if (renameat(sp->msgfd, name, sp->corruptfd, dst) < 0 &&
 	    errno != ENOENT)
@@ -825,6 +1066,8 @@ int spool_set_aside(struct spool *sp, uint64_t id)
 	snprintf(dst, sizeof(dst), "%s.log", name);
 	if (renameat(sp->logfd, name, sp->corruptfd, dst) < 0 &&
 	    errno != ENOENT)
+		rc = -1;
+	if (spool_tombstone(sp, id) < 0)
 		rc = -1;
 	return rc;
 }
@@ -880,85 +1123,4 @@ uint64_t spool_log_size(struct spool *sp, uint64_t id)
 	if (fstatat(sp->logfd, name, &st, 0) < 0)
 		return 0;
 	return (uint64_t)st.st_size;
-}
-
-static int spool_cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Collects the numeric names of DIRFD into a sorted array; removes
- * leftover temp files (writes cut short by a crash). */
-static int spool_list(int dirfd, uint64_t **out, size_t *n)
-{
-	DIR *d;
-	struct dirent *e;
-	uint64_t *ids = NULL, *ni, v;
-	size_t cnt = 0, cap = 0;
-	int fd = dup(dirfd);
-
-	if (fd < 0)
-		return -1;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -1;
-	}
-	rewinddir(d);
-	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, ".tmp", 4) == 0 ||
-		    strncmp(e->d_name, ".att", 4) == 0) {
-			unlinkat(dirfd, e->d_name, 0);
-			continue;
-		}
-		if (spool_unum(e->d_name, strlen(e->d_name), &v) < 0)
-			continue;
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 256;
-			ni = realloc(ids, cap * sizeof(*ids));
-			if (ni == NULL) {
-				free(ids);
-				closedir(d);
-				return -1;
-			}
-			ids = ni;
-		}
-		ids[cnt++] = v;
-	}
-	closedir(d);
-	if (cnt)
-		qsort(ids, cnt, sizeof(*ids), spool_cmp_u64);
-	*out = ids;
-	*n = cnt;
-	return 0;
-}
-
-int spool_scan(struct spool *sp, void (*fn)(void *arg, uint64_t id,
-    int has_meta, int has_msg), void *arg)
-{
-	uint64_t *meta = NULL, *msg = NULL;
-	size_t nmeta = 0, nmsg = 0, i = 0, j = 0;
-
-	if (spool_list(sp->metafd, &meta, &nmeta) < 0)
-		return -1;
-	if (spool_list(sp->msgfd, &msg, &nmsg) < 0) {
-		free(meta);
-		return -1;
-	}
-	while (i < nmeta || j < nmsg) {
-		if (j >= nmsg || (i < nmeta && meta[i] < msg[j])) {
-			fn(arg, meta[i++], 1, 0);
-		} else if (i >= nmeta || msg[j] < meta[i]) {
-			fn(arg, msg[j++], 0, 1);
-		} else {
-			fn(arg, meta[i], 1, 1);
-			i++;
-			j++;
-		}
-	}
-	free(meta);
-	free(msg);
-	return 0;
 }

@@ -1,20 +1,22 @@
 /*
  * spool — the durable storage of outboxfs, outside the mount:
  *
+ *   SPOOL/journal      every record written, appended one after another
  *   SPOOL/msg/ID       the message bytes exactly as the user wrote them
- *   SPOOL/meta/ID      the record: state, name, recipients' results, ...
  *   SPOOL/log/ID       the transcript of every finished attempt
- *   SPOOL/corrupt/     records that could not be read, set aside, kept
+ *   SPOOL/corrupt/     records and messages that could not be read, set
+ *                      aside and kept
  *
- * A record is text, one "key value" line each, and its last line is
- * "end": a record without it was cut short and is never trusted. It is
- * replaced atomically: a mkstemp temp file, write, rename over the old
- * one. Durability comes from spool_sync (group commit: one syncfs for
- * every writer waiting at the time), never from skipping it.
+ * A record is text, one "key value" line each, from "outboxfs-record 1"
+ * to a last line "end": a record without its end was cut short and is
+ * never trusted. Records are appended to the journal (no file is created
+ * per update, which is what costs on a real disk); the last whole record
+ * of an id wins, a "removed" record ends it. At start-up the journal is
+ * read once and rewritten compact (temp file, fsync, rename, fsync of the
+ * directory). Durability comes from spool_sync (group commit: one syncfs
+ * for every writer waiting at the time), never from skipping it.
  *
- * Knows nothing of FUSE or SMTP; never holds the outbox lock (callers
- * must not call in here with it held, except spool_rec_format/parse,
- * which do no I/O).
+ * Knows nothing of FUSE or SMTP; takes only its own mutexes (both leaves).
  *
  * Error convention: int functions return 0 or -1 with errno set (parse:
  * -1 with a reason in err).
@@ -78,6 +80,7 @@ struct spool_rec {
 	char *from;
 	int dup;                  /* the server may already have it */
 	int interrupted;          /* an attempt was cut off by a stop */
+	int removed;              /* a tombstone: the message is gone */
 	int closed;               /* draft: its last writer had closed it */
 	struct spool_rcpt *rcpts;
 	size_t nrcpts;
@@ -98,14 +101,16 @@ int spool_rec_format(const struct spool_rec *r, char **out, size_t *len);
  * Parses LEN bytes of BUF (need not be NUL-terminated). Fills *r (zeroed
  * first; on error nothing to free). Rejects a record without its end
  * line, with a NUL byte, a line over SPOOL_MAX_LINE, a bad number, or
- * without id, name and state.
+ * without id, name and state (a tombstone needs only its id).
  */
 int spool_rec_parse(const char *buf, size_t len, struct spool_rec *r,
     char *err, size_t errlen);
 
 struct spool {
 	char *path;
-	int dirfd, msgfd, metafd, logfd, corruptfd;
+	int dirfd, msgfd, logfd, corruptfd;
+	int jfd;                  /* the journal, O_APPEND */
+	pthread_mutex_t jmu;      /* one append at a time */
 	/* group commit */
 	pthread_mutex_t sync_mu;
 	pthread_cond_t sync_cv;
@@ -119,35 +124,51 @@ int spool_open(struct spool *sp, const char *path, char *err, size_t errlen);
 void spool_close(struct spool *sp);
 
 /*
- * Makes every write and rename done in the spool before the call durable:
- * joins the group commit (one syncfs shared by all callers waiting).
+ * Makes every write done in the spool before the call durable: joins
+ * the group commit (one syncfs shared by all callers waiting).
  */
 int spool_sync(struct spool *sp);
 
-/* Writes R atomically to meta/ID (not yet durable: spool_sync). */
+/* Appends R to the journal (durable after spool_sync). */
 int spool_write_rec(struct spool *sp, const struct spool_rec *r);
 
-/* Writes an already formatted record for ID atomically. */
-int spool_write_text(struct spool *sp, uint64_t id, const char *text,
-    size_t len);
+/* Appends an already formatted record (ending in "end\n"). */
+int spool_write_text(struct spool *sp, const char *text, size_t len);
 
-/* The highest id set aside in corrupt/, 0 when none. */
-uint64_t spool_corrupt_max(struct spool *sp);
+/*
+ * Reads the journal and the message directory and calls FN once per id,
+ * in ascending order:
+ *   R set      the last whole record of the id (FN may take what it
+ *              points to and zero it; what is left is freed after FN);
+ *   R NULL     BAD says why: every record of the id was bad, or there
+ *              are message bytes without a record.
+ * HAS_MSG: msg/ID exists. *max_id: the highest id ever used (also in
+ * tombstones and corrupt/). Bad records are copied to corrupt/ID.meta.
+ */
+int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
+    struct spool_rec *r, const char *bad, int has_msg), void *arg,
+    uint64_t *max_id, char *err, size_t errlen);
 
-/* Reads meta/ID into *r. -1 with err on a bad or partial record. */
-int spool_read_rec(struct spool *sp, uint64_t id, struct spool_rec *r,
-    char *err, size_t errlen);
+/*
+ * Rewrites the journal from scratch: spool_compact_begin, one
+ * spool_compact_add per live record, spool_compact_end (fsync, rename,
+ * fsync of the directory). Only before the threads start.
+ */
+int spool_compact_begin(struct spool *sp);
+int spool_compact_add(struct spool *sp, const struct spool_rec *r);
+int spool_compact_end(struct spool *sp);
 
-/* Creates msg/ID empty (exclusive). Returns 0. */
+/* Creates msg/ID empty (exclusive). Returns its fd, opened O_RDWR. */
 int spool_create_msg(struct spool *sp, uint64_t id);
 
 /* Opens msg/ID with FLAGS (O_RDONLY, O_RDWR, ...). Returns the fd. */
 int spool_open_msg(struct spool *sp, uint64_t id, int flags);
 
-/* Removes msg/ID, meta/ID and log/ID. */
+/* Appends a tombstone for ID, removes msg/ID and log/ID. */
 int spool_remove(struct spool *sp, uint64_t id);
 
-/* Moves meta/ID, msg/ID and log/ID into corrupt/ (never deletes). */
+/* Moves msg/ID and log/ID into corrupt/ (never deletes) and appends a
+ * tombstone. */
 int spool_set_aside(struct spool *sp, uint64_t id);
 
 /* Appends LEN bytes to log/ID. */
@@ -159,12 +180,5 @@ ssize_t spool_read_log(struct spool *sp, uint64_t id, char *buf, size_t cap);
 
 /* Size of log/ID, 0 when absent. */
 uint64_t spool_log_size(struct spool *sp, uint64_t id);
-
-/*
- * Calls FN for every ID found in meta/ or msg/ (each once, ascending
- * order not guaranteed). Returns -1 if the directory cannot be read.
- */
-int spool_scan(struct spool *sp, void (*fn)(void *arg, uint64_t id,
-    int has_meta, int has_msg), void *arg);
 
 #endif

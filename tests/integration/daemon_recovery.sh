@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Daemon recovery: kill -9 with a deferred message, a draft and a
-# corrupt record planted in the spool; the remount resumes delivery,
+# Daemon recovery: kill -9 with a deferred message, a draft and bad
+# records planted in the spool's journal; the remount resumes delivery,
 # keeps the draft, sets the corrupt record aside (never deletes it) and
 # shows it in .queue as "corrupt".
 . "$TOP/tests/lib.sh"
@@ -18,11 +18,12 @@ wait_state "$M/one.status" deferred 20
 printf 'To: bob@example.com\nSubject: recover draft\n\nhalf' >"$M/.draft"
 kill_outbox "$M"
 
-# A record cut short (no end line) and one with a bad number.
-printf 'outboxfs-record 1\nid 900\nname cut\nstate queued\n' >"$T/spool/meta/900"
-printf 'x' >"$T/spool/msg/900"
-printf 'outboxfs-record 1\nid 901\nname bad\nstate queued\nattempts -3\nend\n' >"$T/spool/meta/901"
+# Message bytes whose record never made it (cut short at the journal's
+# tail), and a record with a bad number.
+printf 'outboxfs-record 1\nid 901\nname bad\nstate queued\nattempts -3\nend\n' >>"$T/spool/journal"
 printf 'x' >"$T/spool/msg/901"
+printf 'outboxfs-record 1\nid 900\nname cut\nstate queued\n' >>"$T/spool/journal"
+printf 'x' >"$T/spool/msg/900"
 
 smtpd_start "$T/rx" -p "$port"
 mount_outbox "$M" "$T/config"
@@ -33,14 +34,15 @@ assert_eq draft "$(status_state "$M/.draft.status")" "the scratch draft after re
 Q=$(cat "$M/.queue")
 assert_contains "$Q" "corrupt/900 corrupt" ".queue"
 assert_contains "$Q" "corrupt/901 corrupt" ".queue"
-[ -f "$T/spool/corrupt/900.meta" ] || fail "corrupt record 900 not set aside: $(ls "$T/spool/corrupt")"
+[ -f "$T/spool/corrupt/900.msg" ] || fail "message 900 not set aside: $(ls "$T/spool/corrupt")"
 [ -f "$T/spool/corrupt/901.msg" ] || fail "message 901 not set aside"
+assert_file_contains "$T/spool/corrupt/901.meta" "attempts -3"
 [ -e "$M/cut" ] && fail "a corrupt record became a message"
 
 # A new message gets an id above the set-aside ones.
 printf 'To: bob@example.com\nSubject: recover two\n\ntwo\n' >"$M/two"
 wait_state "$M/two.status" sent 20
-[ -f "$T/spool/corrupt/900.meta" ] || fail "corrupt record overwritten"
+[ -f "$T/spool/corrupt/900.msg" ] || fail "set-aside message overwritten"
 umount_outbox "$M"
 assert_eq 0 "$OUTBOX_RC" "exit status at unmount"
 

@@ -1,8 +1,9 @@
 /*
  * test_spool — the spool record format and the spool directory: round
  * trips, records cut short at every byte, hostile records (missing keys,
- * bad numbers, NUL bytes, huge lines, bad escapes), and the directory
- * operations (atomic write, read back, scan, set aside, group commit).
+ * bad numbers, NUL bytes, huge lines, bad escapes), and the journal
+ * (last whole record wins, tombstones, a tail cut short, a bad record set
+ * aside, compaction) and the message and log files.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -329,112 +330,181 @@ static int dir_teardown(void **state)
 	return 0;
 }
 
-static void test_dir_write_read(void **state)
-{
-	struct dir_fixture *f = *state;
-	struct spool_rec in, out;
-	char err[200];
+/* What spool_load reported, one line per id: "ID:v|b|m NAME/STATE|WHY". */
+struct load_log {
+	char text[1024];
+};
 
-	fill_full(&in);
-	in.id = 42;
-	assert_int_equal(spool_write_rec(&f->sp, &in), 0);
-	assert_int_equal(spool_sync(&f->sp), 0);
-	assert_int_equal(spool_read_rec(&f->sp, 42, &out, err, sizeof(err)),
-	    0);
-	assert_string_equal(out.name, in.name);
-	assert_int_equal(out.nrcpts, 4);
-	spool_rec_free(&out);
-	/* replaced atomically: a second write wins whole */
-	in.state = OB_SENT;
-	in.nrcpts = 1;
-	assert_int_equal(spool_write_rec(&f->sp, &in), 0);
-	assert_int_equal(spool_read_rec(&f->sp, 42, &out, err, sizeof(err)),
-	    0);
-	assert_int_equal(out.state, OB_SENT);
-	assert_int_equal(out.nrcpts, 1);
-	spool_rec_free(&out);
-	/* a record under another id's name is refused */
-	assert_int_equal(renameat(f->sp.metafd, "42", f->sp.metafd, "43"), 0);
-	assert_int_equal(spool_read_rec(&f->sp, 43, &out, err, sizeof(err)),
-	    -1);
-	assert_int_equal(spool_read_rec(&f->sp, 42, &out, err, sizeof(err)),
-	    -1);
+static void load_cb(void *arg, uint64_t id, struct spool_rec *r,
+    const char *bad, int has_msg)
+{
+	struct load_log *l = arg;
+	size_t n = strlen(l->text);
+
+	if (r)
+		snprintf(l->text + n, sizeof(l->text) - n, "%llu:%s%s/%s ",
+		    (unsigned long long)id, has_msg ? "m" : "-", r->name,
+		    spool_state_name(r->state));
+	else
+		snprintf(l->text + n, sizeof(l->text) - n, "%llu:%sBAD(%.20s) ",
+		    (unsigned long long)id, has_msg ? "m" : "-", bad);
 }
 
-static void scan_cb(void *arg, uint64_t id, int has_meta, int has_msg)
+static void put_rec(struct spool *sp, uint64_t id, const char *name,
+    enum ob_state st)
 {
-	char *log = arg;
-	size_t n = strlen(log);
-
-	snprintf(log + n, 256 - n, "%llu:%d%d ", (unsigned long long)id,
-	    has_meta, has_msg);
-}
-
-static void test_dir_scan_and_set_aside(void **state)
-{
-	struct dir_fixture *f = *state;
 	struct spool_rec r = { 0 };
-	char log[256] = "";
+
+	r.id = id;
+	r.name = (char *)name;
+	r.state = st;
+	assert_int_equal(spool_write_rec(sp, &r), 0);
+}
+
+static void append_raw(struct dir_fixture *f, const char *text)
+{
+	assert_int_equal(spool_write_text(&f->sp, text, strlen(text)), 0);
+}
+
+static void test_journal_last_record_wins(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct load_log l = { "" };
+	uint64_t max = 0;
+	char err[200];
 	int fd;
 
-	r.name = "m";
-	r.state = OB_QUEUED;
-	r.id = 5;
-	assert_int_equal(spool_create_msg(&f->sp, 5), 0);
-	assert_int_equal(spool_write_rec(&f->sp, &r), 0);
-	r.id = 3;
-	assert_int_equal(spool_write_rec(&f->sp, &r), 0);   /* no bytes */
-	assert_int_equal(spool_create_msg(&f->sp, 9), 0);   /* no record */
-	assert_int_equal(spool_create_msg(&f->sp, 9), -1);  /* exclusive */
-	/* a temp file left by a crash is removed by the scan */
-	fd = openat(f->sp.metafd, ".tmp5.abcdef", O_CREAT | O_WRONLY, 0600);
+	put_rec(&f->sp, 1, "one", OB_QUEUED);
+	put_rec(&f->sp, 2, "two", OB_QUEUED);
+	put_rec(&f->sp, 3, "three", OB_QUEUED);
+	put_rec(&f->sp, 3, "three", OB_DEFERRED);
+	put_rec(&f->sp, 1, "one", OB_SENT);
+	fd = spool_create_msg(&f->sp, 1);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(spool_scan(&f->sp, scan_cb, log), 0);
-	assert_string_equal(log, "3:10 5:11 9:01 ");
-	assert_int_equal(faccessat(f->sp.metafd, ".tmp5.abcdef", F_OK, 0), -1);
+	assert_int_equal(spool_create_msg(&f->sp, 1), -1);   /* exclusive */
+	fd = spool_create_msg(&f->sp, 3);
+	close(fd);
+	fd = spool_create_msg(&f->sp, 9);                   /* no record */
+	close(fd);
+	fd = spool_create_msg(&f->sp, 2);
+	close(fd);
+	assert_int_equal(spool_remove(&f->sp, 2), 0);       /* tombstone */
+	assert_int_equal(spool_sync(&f->sp), 0);
+	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_string_equal(l.text, "1:mone/sent 3:mthree/deferred "
+	    "9:mBAD(message bytes withou) ");
+	assert_true(max == 9);
+}
 
+static void test_journal_cut_short(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct load_log l = { "" };
+	uint64_t max = 0;
+	char err[200];
+
+	put_rec(&f->sp, 4, "four", OB_QUEUED);
+	/* a crash in the middle of the next append of 4 */
+	append_raw(f, "outboxfs-record 1\nid 4\nname four\nstate sent\nat");
+	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_string_equal(l.text, "4:-four/queued ");
+	/* then more appends after the torn one: the torn record is not
+	 * glued to the next */
+	append_raw(f, "outboxfs-record 1\nid 5\nname five\nstate queued\n"
+	    "end\n");
+	l.text[0] = '\0';
+	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_string_equal(l.text, "4:-four/queued 5:-five/queued ");
+	assert_true(max == 5);
+}
+
+static void test_journal_bad_record_set_aside(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct load_log l = { "" };
+	uint64_t max = 0;
+	char err[200], buf[256];
+	ssize_t n;
+	int fd;
+
+	put_rec(&f->sp, 6, "six", OB_QUEUED);
+	append_raw(f, "outboxfs-record 1\nid 6\nname six\nstate queued\n"
+	    "attempts -3\nend\n");
+	put_rec(&f->sp, 7, "seven", OB_DRAFT);
+	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_string_equal(l.text, "6:-BAD(line 5: bad value) "
+	    "7:-seven/draft ");
+	fd = openat(f->sp.corruptfd, "6.meta", O_RDONLY);
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "attempts -3\nend\n"));
+}
+
+static void test_journal_compact(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct load_log l = { "" };
+	struct spool_rec r = { 0 };
+	uint64_t max = 0;
+	char err[200];
+	struct stat st1, st2;
+	int i;
+
+	for (i = 0; i < 50; i++)
+		put_rec(&f->sp, 8, "eight", OB_DEFERRED);
+	assert_int_equal(fstatat(f->sp.dirfd, "journal", &st1, 0), 0);
+	r.id = 8;
+	r.name = "eight";
+	r.state = OB_SENT;
+	assert_int_equal(spool_compact_begin(&f->sp), 0);
+	assert_int_equal(spool_compact_add(&f->sp, &r), 0);
+	assert_int_equal(spool_compact_end(&f->sp), 0);
+	assert_int_equal(fstatat(f->sp.dirfd, "journal", &st2, 0), 0);
+	assert_true(st2.st_size * 10 < st1.st_size);
+	/* appends go on into the new journal */
+	put_rec(&f->sp, 10, "ten", OB_QUEUED);
+	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_string_equal(l.text, "8:-eight/sent 10:-ten/queued ");
+	assert_int_equal(faccessat(f->sp.dirfd, "journal.new", F_OK, 0), -1);
+}
+
+static void test_dir_logs_and_set_aside(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct load_log l = { "" };
+	uint64_t max = 0;
+	char err[200], buf[32];
+	int fd;
+
+	put_rec(&f->sp, 5, "m", OB_QUEUED);
+	fd = spool_create_msg(&f->sp, 5);
+	close(fd);
 	assert_int_equal(spool_append_log(&f->sp, 5, "S: 220\n", 7), 0);
 	assert_int_equal(spool_append_log(&f->sp, 5, "C: EHLO\n", 8), 0);
 	assert_int_equal(spool_log_size(&f->sp, 5), 15);
-	{
-		char buf[32];
-
-		assert_int_equal(spool_read_log(&f->sp, 5, buf, sizeof(buf)),
-		    15);
-		assert_memory_equal(buf, "S: 220\nC: EHLO\n", 15);
-	}
+	assert_int_equal(spool_read_log(&f->sp, 5, buf, sizeof(buf)), 15);
+	assert_memory_equal(buf, "S: 220\nC: EHLO\n", 15);
+	assert_int_equal(spool_read_log(&f->sp, 77, buf, sizeof(buf)), 0);
 	assert_int_equal(spool_set_aside(&f->sp, 5), 0);
-	assert_int_equal(faccessat(f->sp.corruptfd, "5.meta", F_OK, 0), 0);
 	assert_int_equal(faccessat(f->sp.corruptfd, "5.msg", F_OK, 0), 0);
 	assert_int_equal(faccessat(f->sp.corruptfd, "5.log", F_OK, 0), 0);
-	assert_true(spool_corrupt_max(&f->sp) == 5);
-	assert_int_equal(spool_remove(&f->sp, 3), 0);
-	log[0] = '\0';
-	assert_int_equal(spool_scan(&f->sp, scan_cb, log), 0);
-	assert_string_equal(log, "9:01 ");
-}
-
-static void test_dir_partial_record_file(void **state)
-{
-	struct dir_fixture *f = *state;
-	struct spool_rec r = { 0 }, out;
-	char *text, err[200];
-	size_t len;
-	int fd;
-
-	r.id = 11;
-	r.name = "cut";
-	r.state = OB_QUEUED;
-	assert_int_equal(spool_rec_format(&r, &text, &len), 0);
-	fd = openat(f->sp.metafd, "11", O_CREAT | O_WRONLY | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, len - 4), (ssize_t)(len - 4));
+	/* a temp file left by a crash is removed at load */
+	fd = openat(f->sp.msgfd, ".att12", O_CREAT | O_WRONLY, 0600);
 	close(fd);
-	assert_int_equal(spool_read_rec(&f->sp, 11, &out, err, sizeof(err)),
-	    -1);
-	assert_non_null(strstr(err, "cut short"));
-	free(text);
+	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_string_equal(l.text, "");
+	assert_true(max == 5);                /* from corrupt/ */
+	assert_int_equal(faccessat(f->sp.msgfd, ".att12", F_OK, 0), -1);
 }
 
 int main(void)
@@ -450,11 +520,15 @@ int main(void)
 		cmocka_unit_test(test_too_many_rcpts),
 		cmocka_unit_test(test_unknown_key_ignored),
 		cmocka_unit_test(test_state_names),
-		cmocka_unit_test_setup_teardown(test_dir_write_read,
+		cmocka_unit_test_setup_teardown(test_journal_last_record_wins,
 		    dir_setup, dir_teardown),
-		cmocka_unit_test_setup_teardown(test_dir_scan_and_set_aside,
+		cmocka_unit_test_setup_teardown(test_journal_cut_short,
 		    dir_setup, dir_teardown),
-		cmocka_unit_test_setup_teardown(test_dir_partial_record_file,
+		cmocka_unit_test_setup_teardown(
+		    test_journal_bad_record_set_aside, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_compact,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_dir_logs_and_set_aside,
 		    dir_setup, dir_teardown),
 	};
 
