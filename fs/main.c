@@ -187,10 +187,6 @@ int main(int argc, char **argv)
 	memset(&cfg, 0, sizeof(cfg));
 	if (fuse_opt_parse(&args, &o, main_opt_spec, main_opt_proc) < 0)
 		goto out;
-	/* libfuse 3.14 warns about its own default otherwise; a
-	 * max_threads the user gives comes later and wins. */
-	if (fuse_opt_insert_arg(&args, 1, "-omax_threads=10") < 0)
-		goto out;
 	if (fuse_parse_cmdline(&args, &fo) != 0)
 		goto out;
 	if (fo.show_help) {
@@ -295,7 +291,9 @@ int main(int argc, char **argv)
 		if (lc == NULL)
 			goto out_unmount;
 		fuse_loop_cfg_set_clone_fd(lc, (unsigned)fo.clone_fd);
-		fuse_loop_cfg_set_idle_threads(lc, fo.max_idle_threads);
+		if (fo.max_idle_threads != (unsigned)-1)   /* -1: not given */
+			fuse_loop_cfg_set_idle_threads(lc,
+			    fo.max_idle_threads);
 		fuse_loop_cfg_set_max_threads(lc, fo.max_threads > 0 &&
 		    fo.max_threads <= 100000 ? fo.max_threads : 10);
 		rc = fuse_session_loop_mt(se, lc);

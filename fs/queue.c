@@ -218,12 +218,22 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, char *err,
 	}
 	rc = msg_attach_expand(in, out, m->uid, m->gid, err, errlen);
 	close(in);
-	if (rc == 0 && (fstat(out, &st) < 0 ||
-	    renameat(ob->spool.msgfd, tmp, ob->spool.msgfd, name) < 0)) {
+	/* The user's bytes are replaced only by a durable whole file; the
+	 * rename itself is made durable by the batch's spool_sync, before
+	 * the message is shown queued. */
+	if (rc == 0 && (fstat(out, &st) < 0 || fsync(out) < 0)) {
 		snprintf(err, errlen, "spool: %s", strerror(errno));
 		rc = -1;
 	}
-	close(out);
+	if (close(out) < 0 && rc == 0) {
+		snprintf(err, errlen, "spool: %s", strerror(errno));
+		rc = -1;
+	}
+	if (rc == 0 &&
+	    renameat(ob->spool.msgfd, tmp, ob->spool.msgfd, name) < 0) {
+		snprintf(err, errlen, "spool: %s", strerror(errno));
+		rc = -1;
+	}
 	if (rc != 0)
 		unlinkat(ob->spool.msgfd, tmp, 0);
 	if (rc == 0) {
