@@ -9,6 +9,9 @@
 #include <strings.h>
 #include <syslog.h>
 #include <pthread.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "fs/log.h"
 
@@ -109,4 +112,33 @@ void log_debug(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vline(LOG_DEBUG, fmt, ap, 0);
 	va_end(ap);
+}
+
+void log_file(const char *path, const char *fmt, ...)
+{
+	char line[2048];
+	struct tm tm;
+	time_t now = time(NULL);
+	size_t n = 0;
+	va_list ap;
+	int fd, w;
+
+	if (localtime_r(&now, &tm) != NULL)
+		n = strftime(line, sizeof(line), "%b %d %H:%M:%S ", &tm);
+	va_start(ap, fmt);
+	w = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	va_end(ap);
+	if (w < 0)
+		return;
+	n += (size_t)w < sizeof(line) - n - 1 ? (size_t)w :
+	    sizeof(line) - n - 2;
+	line[n++] = '\n';
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_warn("logfile %s", path);
+		return;
+	}
+	if (write(fd, line, n) != (ssize_t)n)
+		log_warn("logfile %s", path);
+	close(fd);
 }

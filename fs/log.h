@@ -20,6 +20,14 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Appends one line, prefixed with the local time as msmtp does
+ * ("Nov 28 16:00:00 "), to the file PATH (an account's `logfile`;
+ * created 0600 when missing). Failures are reported with log_warn.
+ */
+void log_file(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* A syslog facility value from its name; -1 when unknown. */
 int log_facility(const char *name);
 

@@ -552,6 +552,7 @@ static void queue_finish(struct ob *ob, struct ob_msg *m,
 	const char *first_temp = NULL, *first_perm = NULL;
 	int64_t now = ob_wall(), age;
 	int expired = 0;
+	char *logfile = NULL, *logline = NULL;
 
 	pthread_mutex_lock(&ob->mu);
 	if (o->server[0])
@@ -708,18 +709,29 @@ static void queue_finish(struct ob *ob, struct ob_msg *m,
 				break;
 			off += (size_t)w;
 		}
-		log_info("host=%s tls=%s auth=%s from=%s recipients=%s "
-		    "mailsize=%" PRIu64 " smtpstatus=%d smtpmsg='%s' "
-		    "exitcode=%s file=%s%s%s%s", a && a->host ? a->host : "-",
-		    a && a->tls ? "on" : "off",
+		char line[1800];
+
+		snprintf(line, sizeof(line), "host=%s tls=%s auth=%s from=%s "
+		    "recipients=%s mailsize=%" PRIu64 " smtpstatus=%d "
+		    "smtpmsg='%s' exitcode=%s file=%s%s%s%s",
+		    a && a->host ? a->host : "-", a && a->tls ? "on" : "off",
 		    a && a->auth != CFG_AUTH_OFF ? "on" : "off",
 		    m->r.from ? m->r.from : "-", rl, m->r.size,
 		    o->res.code ? o->res.code : o->err.code,
 		    m->r.reply ? m->r.reply : "", queue_exitcode(st, o->local),
 		    m->r.dir ? m->r.dir : "", m->r.dir ? "/" : "", m->r.name,
 		    expired ? " (expired)" : "");
+		log_info("%s", line);
+		if (a && a->logfile && strcmp(a->logfile, "-") != 0)
+			logfile = strdup(a->logfile);
+		if (logfile)
+			logline = strdup(line);
 	}
 	pthread_mutex_unlock(&ob->mu);
+	if (logfile && logline)
+		log_file(logfile, "%s", logline);   /* file I/O: not under mu */
+	free(logfile);
+	free(logline);
 	ob_notify(ob, m->r.id);
 }
 
