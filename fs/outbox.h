@@ -118,6 +118,8 @@ struct ob {
 
 	int stopping;
 	unsigned nthreads;           /* worker threads still running */
+	pthread_t *threads;          /* every worker started, joinable */
+	unsigned nstarted;
 	unsigned sending_now;        /* connections open */
 };
 

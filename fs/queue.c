@@ -1009,37 +1009,26 @@ static void *queue_delivery(void *arg)
 
 int queue_start(struct ob *ob)
 {
-	pthread_t t;
-	pthread_attr_t at;
-	unsigned i;
+	unsigned i, n = ob->connections + 1;
 	int rc;
 
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	pthread_mutex_lock(&ob->mu);
-	ob->nthreads++;
-	pthread_mutex_unlock(&ob->mu);
-	rc = pthread_create(&t, &at, queue_committer, ob);
-	if (rc != 0) {
-		queue_thread_done(ob);
-		pthread_attr_destroy(&at);
-		errno = rc;
+	ob->threads = calloc(n, sizeof(*ob->threads));
+	if (ob->threads == NULL)
 		return -1;
-	}
-	for (i = 0; i < ob->connections; i++) {
+	for (i = 0; i < n; i++) {
 		pthread_mutex_lock(&ob->mu);
 		ob->nthreads++;
 		pthread_mutex_unlock(&ob->mu);
-		rc = pthread_create(&t, &at, queue_delivery, ob);
+		rc = pthread_create(&ob->threads[i], NULL, i == 0 ?
+		    queue_committer : queue_delivery, ob);
 		if (rc != 0) {
 			queue_thread_done(ob);
-			pthread_attr_destroy(&at);
 			queue_stop(ob, 5000);
 			errno = rc;
 			return -1;
 		}
+		ob->nstarted++;
 	}
-	pthread_attr_destroy(&at);
 	return 0;
 }
 
@@ -1047,7 +1036,7 @@ unsigned queue_stop(struct ob *ob, int wait_ms)
 {
 	struct timespec ts;
 	int64_t until = ob_now_ms() + wait_ms;
-	unsigned left;
+	unsigned left, i;
 
 	pthread_mutex_lock(&ob->mu);
 	ob->stopping = 1;
@@ -1059,5 +1048,18 @@ unsigned queue_stop(struct ob *ob, int wait_ms)
 	}
 	left = ob->nthreads;
 	pthread_mutex_unlock(&ob->mu);
+	/* Joined when all are done (their thread-local state, OpenSSL's
+	 * included, is then freed); else left to end with the process. */
+	for (i = 0; i < ob->nstarted; i++) {
+		if (left == 0)
+			pthread_join(ob->threads[i], NULL);
+		else
+			pthread_detach(ob->threads[i]);
+	}
+	ob->nstarted = 0;
+	if (left == 0) {
+		free(ob->threads);
+		ob->threads = NULL;
+	}
 	return left;
 }
