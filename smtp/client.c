@@ -187,6 +187,7 @@ static int smtp_io_fail(struct smtp_session *s, const char *step, int rc,
     int timeout_ms, struct smtp_error *err)
 {
 	int e = io_last_errno(s->io);
+	char ebuf[128];
 
 	smtp_broken(s);
 	if (rc == IO_ERR_TIMEOUT)
@@ -201,7 +202,7 @@ static int smtp_io_fail(struct smtp_session *s, const char *step, int rc,
 		    "%s: TLS error", step);
 	if ((rc == IO_ERR_NET || rc == IO_ERR_CLOSED) && e != 0)
 		return smtp_fail(err, SMTP_FAIL_CONN, 1, step, "%s: %s (%s)",
-		    step, io_err_text(rc), strerror(e));
+		    step, io_err_text(rc), strerror_r(e, ebuf, sizeof(ebuf)));
 	return smtp_fail(err, SMTP_FAIL_CONN, 1, step, "%s: %s", step,
 	    io_err_text(rc));
 }

@@ -235,7 +235,7 @@ int io_connect(const char *host, const char *port, int timeout_ms,
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	long long deadline = io_deadline(timeout_ms);
-	char addr[64] = "";
+	char addr[64] = "", ebuf[128];
 	int rc, fd = -1, last = 0, left, one = 1;
 	size_t naddr = 0;
 
@@ -249,7 +249,8 @@ int io_connect(const char *host, const char *port, int timeout_ms,
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot resolve %s:%s: %s", host, port,
-		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		    rc == EAI_SYSTEM ? strerror_r(errno, ebuf, sizeof(ebuf)) :
+		    gai_strerror(rc));
 		return IO_ERR_CONNECT;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next)
@@ -276,7 +277,8 @@ int io_connect(const char *host, const char *port, int timeout_ms,
 			    "after %d ms", host, port, addr, timeout_ms);
 		else
 			snprintf(err, errlen, "connect to %s:%s (%s): %s",
-			    host, port, addr, strerror(last));
+			    host, port, addr,
+			    strerror_r(last, ebuf, sizeof(ebuf)));
 		return last == ETIMEDOUT ? IO_ERR_TIMEOUT : IO_ERR_CONNECT;
 	}
 	/* Commands are written whole by io_flush: no need to wait for more. */

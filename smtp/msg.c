@@ -269,6 +269,7 @@ toobig:
 int msg_hblock_read(int fd, struct msg_hblock *b, char *err, size_t errlen)
 {
 	const size_t cap = MSG_MAX_HEADER + 3;
+	char eb[128];
 	ssize_t r;
 
 	memset(b, 0, sizeof(*b));
@@ -280,7 +281,7 @@ int msg_hblock_read(int fd, struct msg_hblock *b, char *err, size_t errlen)
 	r = msg_pread_full(fd, b->buf, cap, 0);
 	if (r < 0) {
 		msg_seterr(err, errlen, "reading the message: %s",
-		    strerror(errno));
+		    strerror_r(errno, eb, sizeof(eb)));
 		return -1;
 	}
 	b->got = (size_t)r;
@@ -720,6 +721,7 @@ static int msg_scan_body(int fd, off_t off, int qp, struct msg_scan *st,
 	struct msg_dotstuff dq;
 	struct msg_qp q;
 	uint64_t pos = 0;
+	char eb[128];
 	int rc = -1;
 
 	if (qp) {
@@ -738,7 +740,7 @@ static int msg_scan_body(int fd, off_t off, int qp, struct msg_scan *st,
 
 		if (r < 0) {
 			msg_seterr(err, errlen, "reading the message: %s",
-			    strerror(errno));
+			    strerror_r(errno, eb, sizeof(eb)));
 			goto out;
 		}
 		if (r == 0)
@@ -1098,6 +1100,7 @@ static int msg_stream_fill(struct msg_stream *s, char *err, size_t errlen)
 {
 	uint64_t left = s->m->body_len - s->body_done;
 	size_t want = left < MSG_CHUNK ? (size_t)left : MSG_CHUNK;
+	char eb[128];
 	ssize_t r = 0;
 
 	s->olen = s->opos = 0;
@@ -1106,7 +1109,7 @@ static int msg_stream_fill(struct msg_stream *s, char *err, size_t errlen)
 		    s->m->body_off + (off_t)s->body_done);
 		if (r < 0) {
 			msg_seterr(err, errlen, "reading the message: %s",
-			    strerror(errno));
+			    strerror_r(errno, eb, sizeof(eb)));
 			return -1;
 		}
 		if ((size_t)r < want) {

@@ -158,7 +158,7 @@ static int att_open_as(const char *path, uid_t uid, gid_t gid, char *err,
 static int att_open(const char *value, size_t vlen, uid_t uid, gid_t gid,
     struct att_file *f, char *err, size_t errlen)
 {
-	char path[4096], shown[80];
+	char path[4096], shown[80], eb[128];
 	struct stat st;
 	size_t n = vlen;
 	const char *v = value;
@@ -207,7 +207,7 @@ static int att_open(const char *value, size_t vlen, uid_t uid, gid_t gid,
 		return -1;
 	if (fd < 0) {
 		msg_seterr(err, errlen, "Attach: %s: %s", shown,
-		    strerror(errno));
+		    strerror_r(errno, eb, sizeof(eb)));
 		return -1;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -326,6 +326,7 @@ static int att_base64(struct att_out *o, struct att_file *f, char *err,
     size_t errlen)
 {
 	unsigned char *in = malloc(ATT_B64_IN), line[80];
+	char eb[128];
 	size_t have = 0;
 	int rc = -1;
 
@@ -345,7 +346,7 @@ static int att_base64(struct att_out *o, struct att_file *f, char *err,
 			msg_sanitize(f->path, strlen(f->path), shown,
 			    sizeof(shown));
 			msg_seterr(err, errlen, "Attach: %s: %s", shown,
-			    strerror(errno));
+			    strerror_r(errno, eb, sizeof(eb)));
 			goto out;
 		}
 		have += (size_t)r;
@@ -375,6 +376,7 @@ static int att_text(struct att_out *o, int fd, off_t off, int *qp,
     char *err, size_t errlen)
 {
 	char *in = malloc(16384), *enc = malloc(MSG_QP_OUT(16384));
+	char eb[128];
 	uint64_t pos = 0;
 	size_t line = 0;
 	int bol = 1, prev_cr = 0, rc = -1, pass;
@@ -396,7 +398,8 @@ static int att_text(struct att_out *o, int fd, off_t off, int *qp,
 
 			if (r < 0) {
 				msg_seterr(err, errlen, "reading the "
-				    "message: %s", strerror(errno));
+				    "message: %s",
+				    strerror_r(errno, eb, sizeof(eb)));
 				goto out;
 			}
 			if (r == 0)
@@ -478,7 +481,7 @@ int msg_attach_expand(int in_fd, int out_fd, uid_t uid, gid_t gid,
 	struct att_out *o = NULL;
 	size_t nfiles = 0, nattach = 0;
 	unsigned char rnd[12];
-	char boundary[64];
+	char boundary[64], eb[128];
 	int rc = -1, own_type = 0, qp;
 
 	if (msg_hblock_read(in_fd, &b, err, errlen) < 0)
@@ -572,7 +575,8 @@ int msg_attach_expand(int in_fd, int out_fd, uid_t uid, gid_t gid,
 				if (r < 0) {
 					free(in);
 					msg_seterr(err, errlen, "reading the "
-					    "message: %s", strerror(errno));
+					    "message: %s",
+					    strerror_r(errno, eb, sizeof(eb)));
 					goto out;
 				}
 				break;
@@ -595,7 +599,7 @@ int msg_attach_expand(int in_fd, int out_fd, uid_t uid, gid_t gid,
 	att_flush(o);
 	if (o->failed) {
 		msg_seterr(err, errlen, "writing the expanded message: %s",
-		    strerror(o->failed));
+		    strerror_r(o->failed, eb, sizeof(eb)));
 		goto out;
 	}
 	rc = 0;

@@ -622,7 +622,7 @@ int tls_start(struct io *io, const struct tls_params *p, int timeout_ms,
 	long long deadline = tls_now_ms() + timeout_ms;
 	struct tls_conn *c;
 	X509 *peer;
-	char why[200];
+	char why[200], ebuf[128];
 	int rc, e;
 
 	if (info != NULL)
@@ -658,7 +658,8 @@ int tls_start(struct io *io, const struct tls_params *p, int timeout_ms,
 			}
 			if (rc < 0) {
 				snprintf(err, errlen, "TLS handshake with %s: "
-				    "%s", p->host, strerror(errno));
+				    "%s", p->host,
+				    strerror_r(errno, ebuf, sizeof(ebuf)));
 				goto fail;
 			}
 			continue;
@@ -670,7 +671,8 @@ int tls_start(struct io *io, const struct tls_params *p, int timeout_ms,
 		} else if (e == SSL_ERROR_SYSCALL ||
 		    e == SSL_ERROR_ZERO_RETURN) {
 			snprintf(err, errlen, "TLS handshake with %s: %s",
-			    p->host, errno ? strerror(errno) :
+			    p->host, errno ? strerror_r(errno, ebuf,
+			    sizeof(ebuf)) :
 			    "connection closed by server");
 		} else {
 			tls_ssl_error(why, sizeof(why), "failed");
