@@ -10,6 +10,8 @@
  *
  * Must never block without a deadline, raise SIGPIPE, or keep bytes of
  * one connection readable after a transport switch (STARTTLS injection).
+ * What was written is wiped from the write buffer once sent (or dropped):
+ * AUTH lines carry credentials, and nothing else may read them later.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -396,15 +398,22 @@ static int io_send_all(struct io *io, const char *p, size_t len,
 	return IO_OK;
 }
 
+/* Sends the write buffer, then wipes it whatever happened: on error the
+ * stream is unusable anyway. */
+static int io_send_wbuf(struct io *io, long long deadline)
+{
+	int rc = io_send_all(io, io->wbuf, io->wlen, deadline);
+
+	explicit_bzero(io->wbuf, io->wlen);
+	io->wlen = 0;
+	return rc;
+}
+
 int io_flush(struct io *io, int timeout_ms)
 {
-	int rc;
-
 	if (io->wlen == 0)
 		return IO_OK;
-	rc = io_send_all(io, io->wbuf, io->wlen, io_deadline(timeout_ms));
-	io->wlen = 0;           /* on error the stream is unusable anyway */
-	return rc;
+	return io_send_wbuf(io, io_deadline(timeout_ms));
 }
 
 int io_write(struct io *io, const void *buf, size_t len, int timeout_ms)
@@ -417,8 +426,7 @@ int io_write(struct io *io, const void *buf, size_t len, int timeout_ms)
 	while (len > 0) {
 		room = sizeof(io->wbuf) - io->wlen;
 		if (room == 0) {
-			rc = io_send_all(io, io->wbuf, io->wlen, deadline);
-			io->wlen = 0;
+			rc = io_send_wbuf(io, deadline);
 			if (rc < 0)
 				return rc;
 			continue;
@@ -470,5 +478,6 @@ void io_close(struct io *io)
 		io->t->close(io->ctx);
 	if (io->fd >= 0)
 		close(io->fd);
+	explicit_bzero(io->wbuf, io->wlen);
 	free(io);
 }

@@ -327,6 +327,57 @@ static void test_io_transport_switch(void **state)
 	/* teardown closes a NULL io: fine */
 }
 
+/* A transport that remembers where the io's write buffer handed it
+ * bytes from, to look at that memory after the flush. */
+struct spy {
+	int fd;
+	const char *seen;
+	size_t seen_len;
+};
+
+static ssize_t spy_write(void *ctx, const void *buf, size_t len, int tmo)
+{
+	struct spy *sp = ctx;
+
+	(void)tmo;
+	sp->seen = buf;
+	sp->seen_len = len;
+	return write(sp->fd, buf, len);
+}
+
+static ssize_t spy_read(void *ctx, void *buf, size_t len, int tmo)
+{
+	(void)ctx; (void)buf; (void)len; (void)tmo;
+	return IO_ERR_CLOSED;
+}
+
+static const struct io_transport spy_transport = {
+	"spy", spy_read, spy_write, upper_pending, upper_close,
+};
+
+/* An AUTH line carries credentials: once sent, the write buffer must
+ * not hold it any more. */
+static void test_io_flush_wipes(void **state)
+{
+	struct pair *p = *state;
+	static const char line[] = "AUTH PLAIN AGJvYgBzM2NyM3Q=\r\n";
+	struct spy sp = { io_fd(p->io), NULL, 0 };
+	char got[64];
+	size_t i;
+
+	assert_int_equal(io_set_transport(p->io, &spy_transport, &sp), 0);
+	assert_int_equal(io_write(p->io, line, sizeof(line) - 1, 1000), 0);
+	assert_null(sp.seen);           /* buffered, not yet sent */
+	assert_int_equal(io_flush(p->io, 1000), 0);
+	assert_int_equal(sp.seen_len, sizeof(line) - 1);
+	assert_int_equal(read(p->peer, got, sizeof(got)),
+	    (ssize_t)sizeof(line) - 1);
+	assert_memory_equal(got, line, sizeof(line) - 1);
+	/* sp.seen points into the io's buffer, still allocated */
+	for (i = 0; i < sp.seen_len; i++)
+		assert_int_equal(sp.seen[i], 0);
+}
+
 static int listen_on(int family, char *port, size_t plen)
 {
 	struct sockaddr_storage ss;
@@ -440,6 +491,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_io_write_timeout,
 		    pair_setup, pair_teardown),
 		cmocka_unit_test_setup_teardown(test_io_write_closed,
+		    pair_setup, pair_teardown),
+		cmocka_unit_test_setup_teardown(test_io_flush_wipes,
 		    pair_setup, pair_teardown),
 		cmocka_unit_test_setup_teardown(test_io_transport_switch,
 		    pair_setup, pair_teardown),
