@@ -330,7 +330,8 @@ static int smtp_tx_data_reply(struct smtp_tx *t)
 }
 
 /* Ends a DATA the server opened though no recipient was accepted: "."
- * alone, its reply read to stay in step and otherwise ignored. */
+ * alone, its reply read to stay in step and otherwise ignored, except a
+ * 421: the server is closing, the session cannot carry another message. */
 static int smtp_tx_empty_dot(struct smtp_tx *t)
 {
 	struct smtp_session *s = t->s;
@@ -344,8 +345,12 @@ static int smtp_tx_empty_dot(struct smtp_tx *t)
 		return smtp_fail(t->err, SMTP_FAIL_CONN, 1, "end of data",
 		    "end of data: %s", io_err_text(rc));
 	}
-	return smtp_read_reply(s, "end of data", smtp_timeout_dot(s),
-	    t->err);
+	if (smtp_read_reply(s, "end of data", smtp_timeout_dot(s),
+	    t->err) < 0)
+		return -1;
+	if (s->reply.code == 421)
+		smtp_state(s, SMTP_ST_BROKEN);
+	return 0;
 }
 
 /* MAIL, RCPTs and DATA in one write, then the replies in order. */
@@ -384,7 +389,8 @@ static int smtp_tx_pipelined(struct smtp_tx *t, int eightbit,
 			    smtp_timeout_data(s), t->err) < 0)
 				return -1;
 			if (s->reply.code == 421)
-				return smtp_reply_error(s, "RCPT TO", t->err);
+				return smtp_reply_error(s, i < t->nrcpts ?
+				    "RCPT TO" : "DATA", t->err);
 		}
 		if (s->reply.code == 354 && smtp_tx_empty_dot(t) < 0)
 			return -1;

@@ -661,6 +661,34 @@ static void test_client_pipelined_refused_354(void **state)
 	tc_free(t);
 }
 
+/* The same, but the server answers the lone "." with 421: it is
+ * closing, so the session is not reused and no QUIT follows. */
+static void test_client_pipelined_refused_354_421(void **state)
+{
+	static const char *const script[] = {
+		GREET, EHLO, ">250-mx.example", ">250 PIPELINING",
+		"<MAIL FROM:<alice@example.com>",
+		"<RCPT TO:<bob@example.com>", "<DATA",
+		">250 ok", ">550 5.1.1 unknown", ">354 go", "<.",
+		">421 4.3.2 shutting down", NULL,
+	};
+	struct tc *t = tc_new(script);
+	struct smtp_session *s;
+	struct smtp_error err;
+
+	(void)state;
+	tc_message(t, default_msg);
+	assert_int_equal(tc_connect(t, &s, &err), 0);
+	assert_int_equal(tc_send(t, s, 1, &err), -1);
+	assert_int_equal(err.fail, SMTP_FAIL_PERM);
+	assert_int_equal(err.code, 550);
+	assert_int_equal(t->rr[0].state, SMTP_RCPT_PERM);
+	assert_int_equal(t->res.reusable, 0);
+	smtp_quit(s);
+	tc_end(t, "");
+	tc_free(t);
+}
+
 /* 421 to MAIL: temporary, nothing more is sent, not even QUIT. */
 static void test_client_421_mail(void **state)
 {
@@ -1526,6 +1554,7 @@ int main(void)
 		cmocka_unit_test(test_client_all_rcpts_refused),
 		cmocka_unit_test(test_client_pipelined_all_refused),
 		cmocka_unit_test(test_client_pipelined_refused_354),
+		cmocka_unit_test(test_client_pipelined_refused_354_421),
 		cmocka_unit_test(test_client_421_mail),
 		cmocka_unit_test(test_client_421_rcpt_pipelined),
 		cmocka_unit_test(test_client_554_greeting),
