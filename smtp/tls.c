@@ -89,10 +89,19 @@ static int tls_bio_create(BIO *b)
 	return 1;
 }
 
+/*
+ * A fixed type number, not BIO_get_new_index(): that draws from a
+ * process-wide counter on every call, and a method is made per
+ * connection. After 128 connections OpenSSL 3.0 hands out numbers that
+ * spill into the type flag bits (0x100 reads as a descriptor BIO) and
+ * later releases return -1 (every flag set). Nothing looks this type up;
+ * it only has to stay in the index range.
+ */
+#define TLS_BIO_TYPE  (0xfe | BIO_TYPE_SOURCE_SINK)
+
 static BIO_METHOD *tls_bio_method(void)
 {
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-	    "outboxfs socket");
+	BIO_METHOD *m = BIO_meth_new(TLS_BIO_TYPE, "outboxfs socket");
 
 	if (m == NULL)
 		return NULL;

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -483,6 +484,32 @@ static void test_starttls_no_tls_server(void **st)
 	assert_null(strstr(tx.buf, "500 5.5.1"));
 }
 
+/* A connection must not use up OpenSSL's process-wide BIO type
+ * numbers: a daemon makes thousands (128 are available). */
+static void test_tls_no_bio_index_per_connection(void **st)
+{
+	static const char *const script[] = {
+		">220 mail.example.com ESMTP", "<EHLO localhost",
+		">250-mail.example.com", ">250 STARTTLS",
+		"<STARTTLS", ">220 go ahead", "?",
+		"!raw 500 5.5.1 what is this\r\n", NULL };
+	struct smtp_params p = { .tls = SMTP_TLS_STARTTLS, .tls_certcheck = 1 };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+	int before, after, i;
+
+	(void)st;
+	before = BIO_get_new_index();
+	for (i = 0; i < 3; i++)
+		assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc),
+		    NULL), -1);
+	expect_text(&e, "TLS handshake with mail.example.com failed");
+	after = BIO_get_new_index();
+	assert_true(before > 0);
+	assert_int_equal(after, before + 1);
+}
+
 /* ---- AUTH ---- */
 
 static void test_auth_plain(void **st)
@@ -766,6 +793,7 @@ int main(void)
 		cmocka_unit_test(test_starttls_454),
 		cmocka_unit_test(test_starttls_injection),
 		cmocka_unit_test(test_starttls_no_tls_server),
+		cmocka_unit_test(test_tls_no_bio_index_per_connection),
 		cmocka_unit_test(test_auth_plain),
 		cmocka_unit_test(test_auth_login),
 		cmocka_unit_test(test_auth_cram_md5_rfc2195),
