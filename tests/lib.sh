@@ -478,6 +478,17 @@ one_eml_with()
 	printf '%s\n' "$found"
 }
 
+# eml_of STATUSFILE DIR: the single message in DIR whose Message-ID is the
+# one NAME.status shows.
+eml_of()
+{
+	local id
+	id=$(sed -n 's/^message-id: //p' "$1")
+	[ -n "$id" ] || fail "$1 has no message-id: line:
+$(cat "$1")"
+	one_eml_with "$2" "$id"
+}
+
 # eml_body EML: the body of a received message with CRLF turned into LF.
 # Fails (exit 1, reason on stderr) when a line does not end in CRLF or a
 # bare CR is inside: nothing but CRLF may reach the wire.

@@ -41,6 +41,23 @@ assert_eq "" "$(eml_with "$T/rx" "cancel me")" "the cancelled message was delive
 assert_eq 2 "$(count_eml "$T/rx")" "messages received"
 note "cancelled message never delivered"
 
+# --- rm of a draft -------------------------------------------------------------
+# Open, then closed and removed within the settle time: never sent.
+exec 7>"$M/draft1"
+printf 'To: bob@example.com\nSubject: draft removed\n\nno\n' >&7
+rm "$M/draft1" || fail "rm of an open draft failed"
+exec 7>&-
+printf 'To: bob@example.com\nSubject: draft removed\n\nno\n' >"$M/draft2"
+rm "$M/draft2" || fail "rm of a settling draft failed"
+assert_missing "$M/draft1"
+assert_missing "$M/draft1.status"
+assert_missing "$M/draft2.status"
+printf 'To: bob@example.com\nSubject: after drafts\n\nnew\n' >"$M/new2"
+wait_state "$M/new2.status" sent 20
+sleep 0.5
+assert_eq "" "$(eml_with "$T/rx" "draft removed")" "a removed draft was delivered"
+note "removed drafts never delivered"
+
 # --- EBUSY while sending ---------------------------------------------------
 stop_by_pid "$SMTPD_PID"
 smtpd_start "$T/rx2" -p "$port" --reply 'DOT=delay:4000:250 2.0.0 Ok slow'

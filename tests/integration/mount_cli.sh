@@ -79,6 +79,18 @@ else
 	note "not root or no mount.fuse3: mount(8) not tried"
 fi
 
+# --- SIGTERM unmounts -----------------------------------------------------------------
+mount_outbox "$T/bg" "$T/config"
+pid=$OUTBOX_PID
+kill -TERM "$pid"
+wait_until 10 sh -c '! kill -0 "$1" 2>/dev/null' sh "$pid" ||
+	fail "outboxfs still running 10 s after SIGTERM"
+wait "$pid"
+rc=$?
+assert_eq 0 "$rc" "exit status of outboxfs after SIGTERM"
+is_mounted "$T/bg" && fail "still mounted after SIGTERM"
+note "SIGTERM: unmounted, exit 0"
+
 # --- configuration errors -------------------------------------------------------------
 printf 'account default\nhost 127.0.0.1\nport %s\nfrom alice@example.com\nbogus_keyword 1\n' \
 	"$SMTP_PORT" >"$T/bad.conf"

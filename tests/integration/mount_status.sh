@@ -24,6 +24,16 @@ ls "$M" | grep -qx 'hello.status' || fail "ls does not show hello.status: $(ls -
 
 wait_state "$M/hello.status" sent 20
 S=$M/hello.status
+
+# The message reads back as written, with its size.
+want='To: bob@example.com
+Subject: status
+
+Hello Bob'
+assert_eq "$want" "$(cat "$M/hello")" "content of hello read back"
+assert_eq 47 "$(stat -c %s "$M/hello")" "size of hello"
+# The status file's size is what cat reads from it.
+assert_eq "$(cat "$S" | wc -c)" "$(stat -c %s "$S")" "size of hello.status against its content"
 eml=$(one_eml_with "$T/rx" "Subject: status") || exit 1
 wire=$(stat -c %s "$eml")
 
