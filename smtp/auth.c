@@ -94,13 +94,14 @@ static int auth_send(struct smtp_session *s, const char *prefix,
 {
 	char *b64 = NULL, *line;
 	size_t n;
-	int rc;
+	int rc, w;
 
 	if (sasl_b64_encode(resp, len, &b64) != 0)
 		return smtp_fail(err, SMTP_FAIL_LOCAL, 1, "AUTH",
 		    "AUTH: out of memory");
-	/* RFC 4954 4: an empty initial response is sent as "=" */
-	n = strlen(prefix) + strlen(b64) + 2;
+	/* RFC 4954 4: an empty initial response is sent as "=" (so one
+	 * byte more than the base64 text: prefix, ' ', "=", NUL) */
+	n = strlen(prefix) + strlen(b64) + 3;
 	line = malloc(n);
 	if (line == NULL) {
 		sasl_wipe((unsigned char *)b64, strlen(b64));
@@ -108,9 +109,15 @@ static int auth_send(struct smtp_session *s, const char *prefix,
 		    "AUTH: out of memory");
 	}
 	if (prefix[0] != '\0')
-		snprintf(line, n, "%s %s", prefix, b64[0] ? b64 : "=");
+		w = snprintf(line, n, "%s %s", prefix, b64[0] ? b64 : "=");
 	else
-		snprintf(line, n, "%s", b64);
+		w = snprintf(line, n, "%s", b64);
+	if (w < 0 || (size_t)w >= n) {
+		sasl_wipe((unsigned char *)line, n);
+		sasl_wipe((unsigned char *)b64, strlen(b64));
+		return smtp_fail(err, SMTP_FAIL_LOCAL, 1, "AUTH",
+		    "AUTH: response too long");
+	}
 	if (prefix[0] != '\0') {
 		char shown[96];
 
