@@ -295,10 +295,14 @@ static void att_part_header(struct att_out *o, const char *boundary,
 		/* continuations (filename*0*=, *1*=) keep lines short */
 		att_puts(o, "\r\nContent-Disposition: attachment");
 		for (size_t i = 0, part = 0; base[i]; part++) {
-			char head[40];
+			char head[64];      /* fits any size_t part */
 			int w = snprintf(head, sizeof(head), ";\r\n "
 			    "filename*%zu*=%s", part, part ? "" : "UTF-8''");
 
+			if (w < 0 || (size_t)w >= sizeof(head)) {
+				o->failed = ENAMETOOLONG;
+				break;
+			}
 			att_put(o, head, (size_t)w);
 			for (col = 0; base[i] && col < 60; i++) {
 				unsigned char c = (unsigned char)base[i];
