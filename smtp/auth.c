@@ -75,16 +75,17 @@ static const char *auth_last_line(const struct smtp_session *s)
 	    reply_line(&s->reply, s->reply.nlines - 1) : "";
 }
 
-/* Sends "*" to abandon the exchange (RFC 4954 4) and reads the answer;
- * then fills *err. */
+/* Sends "*" to abandon the exchange (RFC 4954 4) and reads the answer
+ * (a 421 there retires the session); then fills *err. */
 static int auth_cancel(struct smtp_session *s, enum smtp_fail fail,
     int temporary, const char *why, struct smtp_error *err)
 {
 	struct smtp_error ignored;
 
-	if (smtp_cmd(s, "AUTH", "*", NULL, &ignored) == 0)
-		(void)smtp_read_reply(s, "AUTH", smtp_timeout_command(s),
-		    &ignored);
+	if (smtp_cmd(s, "AUTH", "*", NULL, &ignored) == 0 &&
+	    smtp_read_reply(s, "AUTH", smtp_timeout_command(s),
+	    &ignored) == 0 && s->reply.code == 421)
+		smtp_state(s, SMTP_ST_BROKEN);
 	return smtp_fail(err, fail, temporary, "AUTH", "%s", why);
 }
 

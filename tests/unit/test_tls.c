@@ -640,6 +640,26 @@ static void test_auth_bad_base64_cancels(void **st)
 	expect_text(&e, "not valid base64");
 }
 
+/* The server closes (421) instead of answering the "*": no QUIT. */
+static void test_auth_cancel_421(void **st)
+{
+	static const char *const script[] = {
+		EHLO_AUTH("LOGIN"),
+		"<AUTH LOGIN", ">334 VXNlc!!!", "<*",
+		">421 4.3.2 shutting down", NULL };
+	struct smtp_params p = { .auth_mech = "", .user = "alice",
+	    .secret = "pw" };
+	struct smtp_error e;
+	struct tx tx;
+	char desc[256];
+
+	(void)st;
+	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
+	    -1);
+	assert_int_equal(e.fail, SMTP_FAIL_PROTO);
+	expect_text(&e, "not valid base64");
+}
+
 static void test_auth_extra_challenge_cancels(void **st)
 {
 	static const char *const script[] = {
@@ -800,6 +820,7 @@ int main(void)
 		cmocka_unit_test(test_auth_535_defers),
 		cmocka_unit_test(test_auth_no_common_mechanism),
 		cmocka_unit_test(test_auth_bad_base64_cancels),
+		cmocka_unit_test(test_auth_cancel_421),
 		cmocka_unit_test(test_auth_extra_challenge_cancels),
 		cmocka_unit_test(test_auth_xoauth2_error),
 		cmocka_unit_test(test_auth_scram_verified),
