@@ -223,8 +223,9 @@ $(cat "$log")"
 $(cat "$log")"
 }
 
-# umount_outbox MNT: fusermount3 -u, wait (max 10 s) for the daemon to
-# exit; else lazy unmount and kill. Sets OUTBOX_RC to the daemon's exit
+# umount_outbox MNT: fusermount3 -u, wait (max 15 s: the daemon gives a
+# transaction in flight 10 s) for the daemon to exit; else lazy unmount
+# and kill. Sets OUTBOX_RC to the daemon's exit
 # status (or 128+signal).
 umount_outbox()
 {
@@ -238,12 +239,12 @@ umount_outbox()
 			fusermount3 -u -z "$mnt" 2>/dev/null
 	fi
 	if [ -n "$pid" ]; then
-		for ((i = 0; i < 200; i++)); do
+		for ((i = 0; i < 300; i++)); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.05
 		done
 		if kill -0 "$pid" 2>/dev/null; then
-			printf '# outboxfs (pid %s) still running 10 s after unmount; killing it\n' "$pid" >&2
+			printf '# outboxfs (pid %s) still running 15 s after unmount; killing it\n' "$pid" >&2
 			fusermount3 -u -z "$mnt" 2>/dev/null
 			kill "$pid" 2>/dev/null
 			sleep 0.5
