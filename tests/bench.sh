@@ -288,7 +288,7 @@ built=0
 for ((i = 1; i <= SPOOL_N; i++)); do
 	printf 'To: bob@example.com\nSubject: spool %d\n\nmessage %d\n' "$i" "$i" >"$E/s$i" || break
 	built=$i
-	if (( i % 1000 == 0 )) && [ "$(calc "$(now) - $t0 > 600" 0)" = 1 ]; then
+	if (( i % 1000 == 0 )) && [ "$(calc "($(now) - $t0 > 600)" 0)" = 1 ]; then
 		break
 	fi
 done
