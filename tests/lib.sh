@@ -286,6 +286,13 @@ outbox_log()
 	cat "${lib_mount_log[$mnt]:-/dev/null}" 2>/dev/null
 }
 
+# san_watch FILE: FILE holds output of a daemon run by hand; check it
+# for sanitizer reports like the ones mount_outbox starts.
+san_watch()
+{
+	lib_logs+=("$1")
+}
+
 # san_check: with OUTBOXFS_SAN=1, fail if a daemon reported an error.
 san_check()
 {

@@ -47,6 +47,7 @@ mkdir -p "$T/bg" "$T/mt" "$T/bad"
 register_mount "$T/bg"
 register_mount "$T/mt"
 register_mount "$T/bad"
+san_watch "$T/bg.out"
 timeout 20 "$OUTBOXFS" -o "config=$T/config" "$T/bg" >"$T/bg.out" 2>&1
 rc=$?
 assert_eq 0 "$rc" "exit status of outboxfs -o config=... MNT (output: $(cat "$T/bg.out"))"
@@ -95,6 +96,7 @@ note "SIGTERM: unmounted, exit 0"
 printf 'account default\nhost 127.0.0.1\nport %s\nfrom alice@example.com\nbogus_keyword 1\n' \
 	"$SMTP_PORT" >"$T/bad.conf"
 chmod 600 "$T/bad.conf"
+san_watch "$T/bad.out"
 timeout 20 "$OUTBOXFS" -f -o "config=$T/bad.conf" "$T/bad" >"$T/bad.out" 2>&1
 rc=$?
 assert_eq 1 "$rc" "exit status with an unknown keyword (output: $(cat "$T/bad.out"))"
@@ -104,6 +106,7 @@ is_mounted "$T/bad" && fail "mounted despite a configuration error"
 printf 'account default\nhost 127.0.0.1\nport %s\nfrom alice@example.com\nuser alice\npassword secret\n' \
 	"$SMTP_PORT" >"$T/open.conf"
 chmod 644 "$T/open.conf"
+san_watch "$T/open.out"
 timeout 20 "$OUTBOXFS" -f -o "config=$T/open.conf" "$T/bad" >"$T/open.out" 2>&1
 rc=$?
 [ "$rc" != 0 ] || fail "a password file readable by others was accepted"
