@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "smtp/session.h"
@@ -240,18 +239,10 @@ static void smtp_sanitize(char *dst, size_t cap, const char *line,
 	dst[n] = '\0';
 }
 
-static long long smtp_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int smtp_read_reply(struct smtp_session *s, const char *step, int timeout_ms,
     struct smtp_error *err)
 {
-	long long deadline = smtp_now_ms() + timeout_ms, left;
+	long long deadline = io_deadline(timeout_ms);
 	enum reply_status st;
 	char bad[96];
 	size_t len;
@@ -265,9 +256,8 @@ int smtp_read_reply(struct smtp_session *s, const char *step, int timeout_ms,
 		return smtp_io_fail(s, step, rc, timeout_ms, err);
 	reply_reset(&s->reply);
 	for (;;) {
-		left = deadline - smtp_now_ms();
 		rc = io_readline(s->io, s->line, sizeof(s->line), &len,
-		    left < 0 ? 0 : (int)left);
+		    io_left(deadline));
 		if (rc == IO_ERR_TOOLONG) {
 			smtp_broken(s);
 			return smtp_fail(err, SMTP_FAIL_PROTO, 1, step,

@@ -42,7 +42,7 @@ struct io {
 	char wbuf[IO_WBUF];
 };
 
-static long long io_now_ms(void)
+long long io_now_ms(void)
 {
 	struct timespec ts;
 
@@ -50,13 +50,12 @@ static long long io_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static long long io_deadline(int timeout_ms)
+long long io_deadline(int timeout_ms)
 {
 	return timeout_ms < 0 ? -1 : io_now_ms() + timeout_ms;
 }
 
-/* Milliseconds left until DEADLINE (-1: none), never negative. */
-static int io_left(long long deadline)
+int io_left(long long deadline)
 {
 	long long left;
 
@@ -68,8 +67,7 @@ static int io_left(long long deadline)
 	return left > 0x7fffffff ? 0x7fffffff : (int)left;
 }
 
-/* Waits for EVENTS on FD. 0 ready, IO_ERR_TIMEOUT, or IO_ERR_NET. */
-static int io_wait(int fd, short events, int timeout_ms)
+int io_wait(int fd, short events, int timeout_ms)
 {
 	long long deadline = io_deadline(timeout_ms);
 	struct pollfd pfd;

@@ -117,45 +117,12 @@ static BIO_METHOD *tls_bio_method(void)
 
 /* ---- deadlines ------------------------------------------------------- */
 
-static long long tls_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int tls_left(long long deadline)
-{
-	long long left;
-
-	if (deadline < 0)
-		return -1;
-	left = deadline - tls_now_ms();
-	if (left < 0)
-		return 0;
-	return left > 0x7fffffff ? 0x7fffffff : (int)left;
-}
-
 /* Waits until FD is ready for what SSL asked (WANT_READ/WANT_WRITE).
  * 0, or IO_ERR_TIMEOUT / IO_ERR_NET. */
 static int tls_wait(int fd, int ssl_err, long long deadline)
 {
-	struct pollfd pfd;
-	int rc;
-
-	for (;;) {
-		pfd.fd = fd;
-		pfd.events = ssl_err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
-		pfd.revents = 0;
-		rc = poll(&pfd, 1, tls_left(deadline));
-		if (rc > 0)
-			return 0;
-		if (rc == 0)
-			return IO_ERR_TIMEOUT;
-		if (errno != EINTR)
-			return IO_ERR_NET;
-	}
+	return io_wait(fd, ssl_err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN,
+	    io_left(deadline));
 }
 
 /* ---- the transport --------------------------------------------------- */
@@ -163,7 +130,7 @@ static int tls_wait(int fd, int ssl_err, long long deadline)
 static ssize_t tls_io_read(void *ctx, void *buf, size_t len, int timeout_ms)
 {
 	struct tls_conn *c = ctx;
-	long long deadline = timeout_ms < 0 ? -1 : tls_now_ms() + timeout_ms;
+	long long deadline = io_deadline(timeout_ms);
 	size_t n;
 	int e, rc;
 
@@ -194,7 +161,7 @@ static ssize_t tls_io_write(void *ctx, const void *buf, size_t len,
     int timeout_ms)
 {
 	struct tls_conn *c = ctx;
-	long long deadline = timeout_ms < 0 ? -1 : tls_now_ms() + timeout_ms;
+	long long deadline = io_deadline(timeout_ms);
 	size_t n;
 	int e, rc;
 
@@ -628,7 +595,7 @@ static int tls_check_peer(struct tls_conn *c, const struct tls_params *p,
 int tls_start(struct io *io, const struct tls_params *p, int timeout_ms,
     struct tls_info *info, char *err, size_t errlen)
 {
-	long long deadline = tls_now_ms() + timeout_ms;
+	long long deadline = io_deadline(timeout_ms);
 	struct tls_conn *c;
 	X509 *peer;
 	char why[200], ebuf[128];
