@@ -19,6 +19,7 @@
 #define FUSE_USE_VERSION 312
 
 #include <errno.h>
+#include <signal.h>
 #include <fuse_lowlevel.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -305,7 +306,8 @@ int main(int argc, char **argv)
 		rc = fuse_session_loop_mt(se, &lc);
 #endif
 	}
-	rc = rc ? 1 : 0;
+	/* libfuse reports the signal that ended the loop: a clean stop */
+	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 	ob.se = NULL;
 	left = queue_stop(&ob, 10000);
 	if (left)

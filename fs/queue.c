@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -194,6 +195,36 @@ struct queue_item {
  * the expanded message replaces the file (temp file, rename). Returns 0
  * (also when there is nothing to expand) or -1 with err.
  */
+/* 1 when the header block read from FD has an Attach: line. */
+static int queue_has_attach(int fd)
+{
+	char *buf = malloc(MSG_MAX_HEADER + 1), *p, *end, *nl;
+	ssize_t n;
+	int found = 0;
+
+	if (buf == NULL)
+		return 1;     /* let msg_attach_expand decide */
+	n = pread(fd, buf, MSG_MAX_HEADER, 0);
+	if (n < 0) {
+		free(buf);
+		return 1;
+	}
+	end = buf + n;
+	for (p = buf; p < end; p = nl + 1) {
+		if (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n'))
+			break;                       /* end of the header */
+		if (end - p >= 7 && strncasecmp(p, "attach:", 7) == 0) {
+			found = 1;
+			break;
+		}
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			break;
+	}
+	free(buf);
+	return found;
+}
+
 static int queue_attach(struct ob *ob, struct ob_msg *m, char *err,
     size_t errlen)
 {
@@ -206,6 +237,10 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, char *err,
 		snprintf(err, errlen, "spool: cannot open the message: %s",
 		    strerror(errno));
 		return -1;
+	}
+	if (!queue_has_attach(in)) {
+		close(in);
+		return 0;     /* the common case: no temp file made */
 	}
 	snprintf(name, sizeof(name), "%" PRIu64, m->r.id);
 	snprintf(tmp, sizeof(tmp), ".att%" PRIu64, m->r.id);
@@ -539,12 +574,23 @@ struct queue_outcome {
 	char local_err[512];
 };
 
+/* An outcome written to the spool, to be shown once it is durable. */
+struct queue_pub {
+	struct ob_msg *m;
+	const struct cfg_account *a;
+	enum ob_state st;
+	size_t alen;                 /* transcript bytes appended to the log */
+	int expired, local, code;
+};
+
 /*
- * Applies an outcome to M's record and state, makes it durable, then
- * publishes it. ob->mu NOT held; M busy and referenced by the caller.
+ * Applies an outcome to M's record (the transcript to the log, the
+ * record to the journal, not yet durable) and fills *pub for
+ * queue_publish. ob->mu NOT held; M busy and referenced by the caller.
  */
-static void queue_finish(struct ob *ob, struct ob_msg *m,
-    const struct cfg_account *a, struct queue_outcome *o)
+static void queue_apply(struct ob *ob, struct ob_msg *m,
+    const struct cfg_account *a, struct queue_outcome *o,
+    struct queue_pub *pub)
 {
 	enum ob_state st;
 	char text[600], *attempt = NULL;
@@ -552,7 +598,6 @@ static void queue_finish(struct ob *ob, struct ob_msg *m,
 	const char *first_temp = NULL, *first_perm = NULL;
 	int64_t now = ob_wall(), age;
 	int expired = 0;
-	char *logfile = NULL, *logline = NULL;
 
 	pthread_mutex_lock(&ob->mu);
 	if (o->server[0])
@@ -678,8 +723,27 @@ static void queue_finish(struct ob *ob, struct ob_msg *m,
 		alen = 0;
 	}
 	free(attempt);
-	/* Durable before anyone sees the outcome. */
-	ob_save_as(ob, m, st, 1);
+	ob_save_as(ob, m, st, 0);
+	pub->m = m;
+	pub->a = a;
+	pub->st = st;
+	pub->alen = alen;
+	pub->expired = expired;
+	pub->local = o->local;
+	pub->code = o->res.code ? o->res.code : o->err.code;
+}
+
+/*
+ * Shows an applied outcome: the caller made it durable (spool_sync)
+ * first. Drops nothing: the caller still holds its reference.
+ */
+static void queue_publish(struct ob *ob, const struct queue_pub *pub)
+{
+	struct ob_msg *m = pub->m;
+	const struct cfg_account *a = pub->a;
+	enum ob_state st = pub->st;
+	size_t alen = pub->alen, i;
+	char *logfile = NULL, *logline = NULL;
 
 	pthread_mutex_lock(&ob->mu);
 	if (alen) {
@@ -716,11 +780,10 @@ static void queue_finish(struct ob *ob, struct ob_msg *m,
 		    "smtpmsg='%s' exitcode=%s file=%s%s%s%s",
 		    a && a->host ? a->host : "-", a && a->tls ? "on" : "off",
 		    a && a->auth != CFG_AUTH_OFF ? "on" : "off",
-		    m->r.from ? m->r.from : "-", rl, m->r.size,
-		    o->res.code ? o->res.code : o->err.code,
-		    m->r.reply ? m->r.reply : "", queue_exitcode(st, o->local),
-		    m->r.dir ? m->r.dir : "", m->r.dir ? "/" : "", m->r.name,
-		    expired ? " (expired)" : "");
+		    m->r.from ? m->r.from : "-", rl, m->r.size, pub->code,
+		    m->r.reply ? m->r.reply : "", queue_exitcode(st,
+		    pub->local), m->r.dir ? m->r.dir : "", m->r.dir ? "/" : "",
+		    m->r.name, pub->expired ? " (expired)" : "");
 		log_info("%s", line);
 		if (a && a->logfile && strcmp(a->logfile, "-") != 0)
 			logfile = strdup(a->logfile);
@@ -733,6 +796,38 @@ static void queue_finish(struct ob *ob, struct ob_msg *m,
 	free(logfile);
 	free(logline);
 	ob_notify(ob, m->r.id);
+}
+
+/* Applies, makes durable, publishes. */
+static void queue_finish(struct ob *ob, struct ob_msg *m,
+    const struct cfg_account *a, struct queue_outcome *o)
+{
+	struct queue_pub pub;
+
+	queue_apply(ob, m, a, o, &pub);
+	/* Durable before anyone sees the outcome. */
+	if (spool_sync(&ob->spool) < 0)
+		log_warn("spool: syncfs");
+	queue_publish(ob, &pub);
+}
+
+#define QUEUE_PUB_BATCH 32
+
+/* One sync for every outcome of the connection so far, then shows them
+ * and drops the references. */
+static void queue_flush(struct ob *ob, struct queue_pub *pend, size_t *n)
+{
+	size_t i;
+
+	if (*n == 0)
+		return;
+	if (spool_sync(&ob->spool) < 0)
+		log_warn("spool: syncfs");
+	for (i = 0; i < *n; i++) {
+		queue_publish(ob, &pend[i]);
+		ob_unref(ob, pend[i].m);
+	}
+	*n = 0;
 }
 
 /* Ends M's attempt without a connection (prepare or connect failed). */
@@ -890,6 +985,8 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 	struct msg *pm;
 	char port[16], perr[512];
 	char *secret = NULL;
+	struct queue_pub pend[QUEUE_PUB_BATCH];
+	size_t npend = 0;
 	int rc;
 
 	pm = queue_ensure_prep(ob, m, &a, perr, sizeof(perr));
@@ -944,9 +1041,12 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 			s = NULL;
 		}
 		conn.m = NULL;
-		queue_finish(ob, m, a, &o);
+		/* Outcomes are shown after one shared sync: the connection
+		 * goes on while earlier ones wait for it. */
+		queue_apply(ob, m, a, &o, &pend[npend++]);
 		queue_outcome_free(&o);
-		ob_unref(ob, m);
+		if (next == NULL || npend == QUEUE_PUB_BATCH)
+			queue_flush(ob, pend, &npend);
 		if (next == NULL)
 			break;
 		m = next;
@@ -957,6 +1057,7 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 			ob_unref(ob, m);
 			smtp_quit(s);
 			s = NULL;
+			queue_flush(ob, pend, &npend);
 			break;
 		}
 		ob_save_as(ob, m, OB_SENDING, 0);
