@@ -48,6 +48,7 @@ struct ops_handle {
 	struct ob_msg *m;            /* OPS_MSG: referenced */
 	int fd;
 	int writer;
+	int append;                  /* opened O_APPEND: the fd appends */
 	char *text;                  /* OPS_STATUS, OPS_QUEUE: the snapshot */
 	size_t len;
 	struct ops_dirent *ents;     /* OPS_DIR */
@@ -394,8 +395,10 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ob_save(ob, m, 0);   /* a draft again, also after a crash */
 
 	flags = h->writer ? O_RDWR : O_RDONLY;
-	if (fi->flags & O_APPEND)
+	if (fi->flags & O_APPEND) {
 		flags |= O_APPEND;   /* pwrite then appends, as the user asked */
+		h->append = 1;
+	}
 	if (fi->flags & O_TRUNC)
 		flags |= O_TRUNC;
 	h->fd = spool_open_msg(&ob->spool, id, flags);
@@ -474,6 +477,7 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			close(h->fd);
 			h->fd = -1;
 		}
+		h->append = 1;
 	}
 	pthread_mutex_lock(&ob->mu);
 	if (h->fd < 0) {
@@ -567,7 +571,7 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		return;
 	}
 	end = (uint64_t)off + (uint64_t)n;
-	if (fi->flags & O_APPEND && fstat(h->fd, &st) == 0)
+	if (h->append && fstat(h->fd, &st) == 0)
 		end = (uint64_t)st.st_size;
 	pthread_mutex_lock(&ob->mu);
 	if (end > h->m->file_size)
