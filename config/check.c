@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "config/config.h"
+#include "config/config_int.h"
 
 int cfg_is_loopback(const char *host)
 {
@@ -43,11 +44,8 @@ int cfg_is_loopback(const char *host)
 	return 0;
 }
 
-static void cfg_check_err(const struct cfg_account *a, char *err,
-    size_t errlen, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void cfg_check_err(const struct cfg_account *a, char *err,
-    size_t errlen, const char *fmt, ...)
+void cfg_acct_err(const struct cfg_account *a, char *err, size_t errlen,
+    const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -75,12 +73,12 @@ static void cfg_check_err(const struct cfg_account *a, char *err,
 int cfg_check(const struct cfg_account *a, char *err, size_t errlen)
 {
 	if (a->host == NULL || a->host[0] == '\0') {
-		cfg_check_err(a, err, errlen, "no host is set; add `host "
+		cfg_acct_err(a, err, errlen, "no host is set; add `host "
 		    "smtp.example.com` to the account or to `defaults`");
 		return -1;
 	}
 	if (a->auth != CFG_AUTH_OFF && !a->tls && !cfg_is_loopback(a->host)) {
-		cfg_check_err(a, err, errlen, "auth is on but tls is off, so "
+		cfg_acct_err(a, err, errlen, "auth is on but tls is off, so "
 		    "the credentials would travel unencrypted to %s; add `tls "
 		    "on` (or `auth off` if the server needs no login)",
 		    a->host);
@@ -88,50 +86,50 @@ int cfg_check(const struct cfg_account *a, char *err, size_t errlen)
 	}
 	if (a->auth != CFG_AUTH_OFF && a->tls && !a->tls_certcheck &&
 	    a->tls_fingerprint == NULL && !cfg_is_loopback(a->host)) {
-		cfg_check_err(a, err, errlen, "auth is on but tls_certcheck is "
+		cfg_acct_err(a, err, errlen, "auth is on but tls_certcheck is "
 		    "off, so the credentials would go to whoever answers for "
 		    "%s; pin the server with `tls_fingerprint` or write "
 		    "`tls_certcheck on`", a->host);
 		return -1;
 	}
 	if (a->auth != CFG_AUTH_OFF && (a->user == NULL || a->user[0] == '\0')) {
-		cfg_check_err(a, err, errlen, "auth is on but no user is set; "
+		cfg_acct_err(a, err, errlen, "auth is on but no user is set; "
 		    "add `user NAME` (or `auth off`)");
 		return -1;
 	}
 	if (a->auth != CFG_AUTH_OFF && a->password == NULL &&
 	    a->passwordeval == NULL) {
-		cfg_check_err(a, err, errlen, "auth is on but neither password "
+		cfg_acct_err(a, err, errlen, "auth is on but neither password "
 		    "nor passwordeval is set, and outboxfs cannot ask; add "
 		    "`passwordeval \"pass show mail\"` (or `password` in a "
 		    "file of mode 600)");
 		return -1;
 	}
 	if (a->tls_cert_file != NULL && a->tls_key_file == NULL) {
-		cfg_check_err(a, err, errlen, "tls_cert_file is set without "
+		cfg_acct_err(a, err, errlen, "tls_cert_file is set without "
 		    "tls_key_file; add `tls_key_file FILE` with the client "
 		    "certificate's private key");
 		return -1;
 	}
 	if (a->tls_key_file != NULL && a->tls_cert_file == NULL) {
-		cfg_check_err(a, err, errlen, "tls_key_file is set without "
+		cfg_acct_err(a, err, errlen, "tls_key_file is set without "
 		    "tls_cert_file; add `tls_cert_file FILE` with the client "
 		    "certificate");
 		return -1;
 	}
 	if (a->retry_min > a->retry_max) {
-		cfg_check_err(a, err, errlen, "retry_min (%us) is larger than "
+		cfg_acct_err(a, err, errlen, "retry_min (%us) is larger than "
 		    "retry_max (%us); make retry_min at most retry_max",
 		    a->retry_min, a->retry_max);
 		return -1;
 	}
 	if (a->connections == 0 || a->connections > CFG_MAX_CONNECTIONS) {
-		cfg_check_err(a, err, errlen, "connections is %u; write a "
+		cfg_acct_err(a, err, errlen, "connections is %u; write a "
 		    "number from 1 to %u", a->connections, CFG_MAX_CONNECTIONS);
 		return -1;
 	}
 	if (a->settle_ms > CFG_MAX_SETTLE_MS) {
-		cfg_check_err(a, err, errlen, "settle is %u ms, more than a "
+		cfg_acct_err(a, err, errlen, "settle is %u ms, more than a "
 		    "minute; write e.g. `settle 300ms`", a->settle_ms);
 		return -1;
 	}

@@ -14,7 +14,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config/config_int.h"
 
 #define CFG_EVAL_ERRMAX   512   /* bytes of the command's stderr kept */
 #define CFG_EVAL_SHOWMAX  200   /* bytes of the command shown in messages */
@@ -35,35 +35,6 @@ struct cfg_eval {
 	char errbuf[CFG_EVAL_ERRMAX + 1];
 	size_t errlen;
 };
-
-static void cfg_pw_err(const struct cfg_account *a, char *err, size_t errlen,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void cfg_pw_err(const struct cfg_account *a, char *err, size_t errlen,
-    const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (err == NULL || errlen == 0)
-		return;
-	if (a->file != NULL)
-		n = snprintf(err, errlen, "%s:%u: account %s: ", a->file,
-		    a->line, a->name != NULL ? a->name : "(unnamed)");
-	else
-		n = snprintf(err, errlen, "account %s: ",
-		    a->name != NULL ? a->name : "(unnamed)");
-	if (n < 0) {
-		err[0] = '\0';
-		n = 0;
-	}
-	if ((size_t)n >= errlen)
-		return;
-	va_start(ap, fmt);
-	if (vsnprintf(err + n, errlen - (size_t)n, fmt, ap) < 0)
-		err[n] = '\0';
-	va_end(ap);
-}
 
 /* Moves FD above 2 so that dup2 onto 0..2 in the child really copies it
  * (dup2 onto itself would keep close-on-exec). */
@@ -333,7 +304,7 @@ int cfg_password(const struct cfg_account *a, char **out, char *err,
 	if (a->password != NULL) {
 		*out = strdup(a->password);
 		if (*out == NULL) {
-			cfg_pw_err(a, err, errlen, "out of memory");
+			cfg_acct_err(a, err, errlen, "out of memory");
 			return -1;
 		}
 		return 0;
@@ -344,7 +315,7 @@ int cfg_password(const struct cfg_account *a, char **out, char *err,
 	memset(&ev, 0, sizeof(ev));
 	ev.out = malloc(CFG_MAX_PASSWORD + 1);
 	if (ev.out == NULL) {
-		cfg_pw_err(a, err, errlen, "out of memory");
+		cfg_acct_err(a, err, errlen, "out of memory");
 		return -1;
 	}
 	shown = strlen(cmd) > CFG_EVAL_SHOWMAX ? CFG_EVAL_SHOWMAX
@@ -353,40 +324,41 @@ int cfg_password(const struct cfg_account *a, char **out, char *err,
 	if (cfg_eval_run(cmd, &ev, &status) != 0) {
 		int e = errno;
 		if (e == ETIMEDOUT)
-			cfg_pw_err(a, err, errlen, "passwordeval `%.*s` did not "
-			    "finish within %u s and was stopped; check that it "
-			    "runs without asking anything", shown, cmd,
+			cfg_acct_err(a, err, errlen, "passwordeval `%.*s` did "
+			    "not finish within %u s and was stopped; check "
+			    "that it runs without asking anything", shown, cmd,
 			    CFG_EVAL_TIMEOUT_S);
 		else
-			cfg_pw_err(a, err, errlen, "cannot run passwordeval "
+			cfg_acct_err(a, err, errlen, "cannot run passwordeval "
 			    "`%.*s`: %s", shown, cmd,
 			    strerror_r(e, ebuf, sizeof(ebuf)));
 		goto fail;
 	}
 	cfg_eval_reason(&ev, reason, sizeof(reason));
 	if (WIFSIGNALED(status)) {
-		cfg_pw_err(a, err, errlen, "passwordeval `%.*s` was killed by "
-		    "signal %d%s%s; run it in a shell to see why", shown, cmd,
-		    WTERMSIG(status), reason[0] ? ": " : "", reason);
+		cfg_acct_err(a, err, errlen, "passwordeval `%.*s` was killed "
+		    "by signal %d%s%s; run it in a shell to see why", shown,
+		    cmd, WTERMSIG(status), reason[0] ? ": " : "", reason);
 		goto fail;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		cfg_pw_err(a, err, errlen, "passwordeval `%.*s` exited with "
+		cfg_acct_err(a, err, errlen, "passwordeval `%.*s` exited with "
 		    "status %d%s%s; run it in a shell to see why", shown, cmd,
 		    WIFEXITED(status) ? WEXITSTATUS(status) : -1,
 		    reason[0] ? ": " : "", reason);
 		goto fail;
 	}
 	if (ev.too_long) {
-		cfg_pw_err(a, err, errlen, "passwordeval `%.*s` printed a first "
-		    "line longer than %d bytes; it must print the password "
-		    "alone on its first line", shown, cmd, CFG_MAX_PASSWORD);
+		cfg_acct_err(a, err, errlen, "passwordeval `%.*s` printed a "
+		    "first line longer than %d bytes; it must print the "
+		    "password alone on its first line", shown, cmd,
+		    CFG_MAX_PASSWORD);
 		goto fail;
 	}
 	if (ev.outlen > 0 && ev.out[ev.outlen - 1] == '\r')
 		ev.outlen--;
 	if (ev.outlen == 0) {
-		cfg_pw_err(a, err, errlen, "passwordeval `%.*s` printed "
+		cfg_acct_err(a, err, errlen, "passwordeval `%.*s` printed "
 		    "nothing; it must print the password on its first line",
 		    shown, cmd);
 		goto fail;
@@ -395,7 +367,7 @@ int cfg_password(const struct cfg_account *a, char **out, char *err,
 	explicit_bzero(ev.out, CFG_MAX_PASSWORD + 1);
 	free(ev.out);
 	if (*out == NULL) {
-		cfg_pw_err(a, err, errlen, "out of memory");
+		cfg_acct_err(a, err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
