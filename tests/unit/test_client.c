@@ -30,6 +30,7 @@
 #include "smtp/msg.h"
 #include "smtp/session.h"
 #include "smtp/smtp.h"
+#include "unit_helpers.h"
 
 #define PEER_TIMEOUT  3000      /* ms the peer waits for a client line */
 #define CLIENT_TMO    5000      /* ms for every client timeout */
@@ -52,34 +53,8 @@ struct peer {
  * or timeout. */
 static int peer_line(struct peer *p, char *line, size_t cap)
 {
-	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
-	char *nl;
-	ssize_t n;
-	size_t len;
-
-	for (;;) {
-		nl = memchr(p->rbuf, '\n', p->rlen);
-		if (nl != NULL) {
-			len = (size_t)(nl - p->rbuf);
-			if (len > 0 && p->rbuf[len - 1] == '\r')
-				len--;
-			if (len >= cap)
-				len = cap - 1;
-			memcpy(line, p->rbuf, len);
-			line[len] = '\0';
-			p->rlen -= (size_t)(nl - p->rbuf) + 1;
-			memmove(p->rbuf, nl + 1, p->rlen);
-			return 0;
-		}
-		if (p->rlen == sizeof(p->rbuf))
-			return -1;
-		if (poll(&pfd, 1, PEER_TIMEOUT) <= 0)
-			return -1;
-		n = read(p->fd, p->rbuf + p->rlen, sizeof(p->rbuf) - p->rlen);
-		if (n <= 0)
-			return -1;
-		p->rlen += (size_t)n;
-	}
+	return peer_read_line(p->fd, p->rbuf, sizeof(p->rbuf), &p->rlen,
+	    line, cap, PEER_TIMEOUT);
 }
 
 /* Message data up to and without the final ".\r\n". */
@@ -136,10 +111,7 @@ static int peer_data(struct peer *p)
 
 static void peer_send(struct peer *p, const char *s, int crlf)
 {
-	size_t len = strlen(s);
-
-	if (write(p->fd, s, len) != (ssize_t)len ||
-	    (crlf && write(p->fd, "\r\n", 2) != 2))
+	if (peer_write_text(p->fd, s, crlf) < 0)
 		snprintf(p->err, sizeof(p->err), "peer: cannot send \"%s\"", s);
 }
 

@@ -14,18 +14,13 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "unit_helpers.h"
 
 #define ERRLEN 1024
 
 static int parse(const char *text, struct cfg *c, char *err)
 {
 	return cfg_parse_buffer("t.conf", text, strlen(text), c, err, ERRLEN);
-}
-
-static void assert_contains(const char *hay, const char *needle)
-{
-	if (strstr(hay, needle) == NULL)
-		fail_msg("got \"%s\", want it to contain \"%s\"", hay, needle);
 }
 
 static void assert_empty_cfg(const struct cfg *c)

@@ -18,14 +18,9 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "unit_helpers.h"
 
 #define ERRLEN 1024
-
-static void assert_contains(const char *hay, const char *needle)
-{
-	if (strstr(hay, needle) == NULL)
-		fail_msg("got \"%s\", want it to contain \"%s\"", hay, needle);
-}
 
 /* ---- files ------------------------------------------------------------- */
 

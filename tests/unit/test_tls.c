@@ -34,6 +34,7 @@
 #include "smtp/session.h"
 #include "smtp/smtp.h"
 #include "smtp/tls.h"
+#include "unit_helpers.h"
 
 #define PEER_TIMEOUT 3000
 
@@ -164,41 +165,13 @@ static void peer_scram(struct peer *p, const char *mode)
 
 static int peer_line(struct peer *p, char *line, size_t cap)
 {
-	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
-	char *nl;
-	ssize_t n;
-	size_t len;
-
-	for (;;) {
-		nl = memchr(p->rbuf, '\n', p->rlen);
-		if (nl != NULL) {
-			len = (size_t)(nl - p->rbuf);
-			if (len > 0 && p->rbuf[len - 1] == '\r')
-				len--;
-			if (len >= cap)
-				len = cap - 1;
-			memcpy(line, p->rbuf, len);
-			line[len] = '\0';
-			p->rlen -= (size_t)(nl - p->rbuf) + 1;
-			memmove(p->rbuf, nl + 1, p->rlen);
-			return 0;
-		}
-		if (p->rlen == sizeof(p->rbuf) ||
-		    poll(&pfd, 1, PEER_TIMEOUT) <= 0)
-			return -1;
-		n = read(p->fd, p->rbuf + p->rlen, sizeof(p->rbuf) - p->rlen);
-		if (n <= 0)
-			return -1;
-		p->rlen += (size_t)n;
-	}
+	return peer_read_line(p->fd, p->rbuf, sizeof(p->rbuf), &p->rlen,
+	    line, cap, PEER_TIMEOUT);
 }
 
 static void peer_write(struct peer *p, const char *s, int crlf)
 {
-	size_t len = strlen(s);
-
-	if (write(p->fd, s, len) != (ssize_t)len ||
-	    (crlf && write(p->fd, "\r\n", 2) != 2))
+	if (peer_write_text(p->fd, s, crlf) < 0)
 		snprintf(p->err, sizeof(p->err), "cannot send %s", s);
 }
 
