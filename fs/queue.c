@@ -868,6 +868,36 @@ static void queue_fail_early(struct ob *ob, struct ob_msg *m,
 	queue_finish(ob, m, a, &o);
 }
 
+/*
+ * A message prepared again after a restart gets a new random Message-ID
+ * when the user wrote none; the one recorded at submission is put back
+ * so every attempt carries the same one (a receiver can then drop a
+ * duplicate). Date is the same already: it comes from the queued time.
+ * ob->mu held.
+ */
+static void queue_keep_message_id(struct ob_msg *m, struct msg *pm)
+{
+	const char *old = m->r.message_id;
+	char *at, *copy;
+	size_t n;
+
+	if (old == NULL || pm->message_id == NULL ||
+	    strcmp(old, pm->message_id) == 0)
+		return;
+	n = strlen(pm->message_id);
+	if (strlen(old) != n || pm->header == NULL)
+		return;
+	at = memmem(pm->header, pm->header_len, pm->message_id, n);
+	copy = strdup(old);
+	if (at == NULL || copy == NULL) {
+		free(copy);
+		return;
+	}
+	memcpy(at, old, n);
+	free(pm->message_id);
+	pm->message_id = copy;
+}
+
 /* Makes sure M has its prepared message; NULL with err on failure. */
 static struct msg *queue_ensure_prep(struct ob *ob, struct ob_msg *m,
     const struct cfg_account **a, char *err, size_t errlen)
@@ -884,6 +914,7 @@ static struct msg *queue_ensure_prep(struct ob *ob, struct ob_msg *m,
 	if (pm == NULL)
 		return NULL;
 	pthread_mutex_lock(&ob->mu);
+	queue_keep_message_id(m, pm);
 	queue_fill_envelope(m, pm, *a);
 	m->prep = pm;
 	pthread_mutex_unlock(&ob->mu);

@@ -2,7 +2,8 @@
 # Daemon recovery: kill -9 with a deferred message, a draft and bad
 # records planted in the spool's journal; the remount resumes delivery,
 # keeps the draft, sets the corrupt record aside (never deletes it) and
-# shows it in .queue as "corrupt".
+# shows it in .queue as "corrupt". The Message-ID given at submission is
+# the one sent after the restart.
 . "$TOP/tests/lib.sh"
 . "$TOP/tests/lib-servers.sh"
 skip_without_fuse
@@ -15,6 +16,8 @@ M=$T/mnt
 
 printf 'To: bob@example.com\nSubject: recover one\n\none\n' >"$M/one"
 wait_state "$M/one.status" deferred 20
+mid=$(sed -n 's/^message-id: //p' "$M/one.status")
+[ -n "$mid" ] || fail "no message-id in one.status: $(cat "$M/one.status")"
 printf 'To: bob@example.com\nSubject: recover draft\n\nhalf' >"$M/.draft"
 kill_outbox "$M"
 
@@ -29,7 +32,10 @@ smtpd_start "$T/rx" -p "$port"
 mount_outbox "$M" "$T/config"
 touch "$M/one"
 wait_state "$M/one.status" sent 20
-one_eml_with "$T/rx" "Subject: recover one" >/dev/null || exit 1
+eml=$(one_eml_with "$T/rx" "Subject: recover one") || exit 1
+# the Message-ID made at submission survives the restart
+assert_contains "$(eml_headers "$eml")" "Message-ID: $mid" "headers received"
+assert_line "$M/one.status" "^message-id: $mid\$"
 assert_eq draft "$(status_state "$M/.draft.status")" "the scratch draft after restart"
 Q=$(cat "$M/.queue")
 assert_contains "$Q" "corrupt/900 corrupt" ".queue"
