@@ -397,12 +397,9 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 	m->uid = uid;
 	m->gid = gid;
 	fd = spool_create_msg(&ob->spool, id);
-	if (fd < 0 || spool_write_rec(&ob->spool, &m->r) < 0) {
+	if (fd < 0) {
 		int saved = errno;
 
-		if (fd >= 0)
-			close(fd);
-		spool_remove(&ob->spool, id);
 		ob_msg_free(m);
 		errno = saved;
 		return NULL;
@@ -415,10 +412,23 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 		errno = EEXIST;
 		return NULL;
 	}
-	*fdp = fd;
 	m->refs = 1;
 	ob_insert(ob, m);
 	pthread_mutex_unlock(&ob->mu);
+	/* The record after the insert: a journal rewrite in between then
+	 * has the message in its snapshot, or sees this record after it. */
+	if (ob_save(ob, m, 0) < 0) {
+		int saved = errno;
+
+		pthread_mutex_lock(&ob->mu);
+		ob_unname(ob, m);
+		pthread_mutex_unlock(&ob->mu);
+		close(fd);
+		ob_unref(ob, m);
+		errno = saved;
+		return NULL;
+	}
+	*fdp = fd;
 	return m;
 }
 
@@ -439,6 +449,7 @@ int ob_save_as(struct ob *ob, struct ob_msg *m, enum ob_state st, int sync)
 	copy = m->r;
 	if (st != OB_NSTATES)
 		copy.state = st;
+	m->disk_state = copy.state;
 	rc = spool_rec_format(&copy, &text, &len);
 	pthread_mutex_unlock(&ob->mu);
 	if (rc == 0)
@@ -810,6 +821,7 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 	m->log_len = spool_log_size(&ob->spool, id);
 	ob_insert(ob, m);
 	st0 = m->r.state;
+	m->disk_state = st0;
 	m->r.state = OB_DRAFT;
 	ob_set_state(ob, m, st0);
 	/* A draft closed before the stop was complete: submit it (its
@@ -852,8 +864,64 @@ int ob_load(struct ob *ob, char *err, size_t errlen)
 		    "%s", ob->spool.path, strerror(errno));
 		return -1;
 	}
+	ob->journal_base = spool_journal_size(&ob->spool);
 	if (c.loaded)
 		log_info("spool %s: %u messages (%zu queued, %zu deferred)",
 		    ob->spool.path, c.loaded, ob->run.n, ob->wait.n);
 	return 0;
+}
+
+void ob_compact_maybe(struct ob *ob)
+{
+	struct ob_msg *m;
+	uint64_t size = spool_journal_size(&ob->spool);
+	char *buf = NULL, *text, *nb;
+	size_t len = 0, cap = 0, tlen, i;
+	int failed = 0;
+
+	if (size < OB_COMPACT_MIN || size / 4 < ob->journal_base)
+		return;
+	spool_journal_lock(&ob->spool);
+	pthread_mutex_lock(&ob->mu);
+	for (i = 0; i < ob->nbuckets && !failed; i++)
+		for (m = ob->by_id[i]; m && !failed; m = m->id_next) {
+			struct spool_rec copy;
+
+			if (m->removed)
+				continue;     /* its tombstone follows */
+			/* what the journal says now, not what is shown */
+			copy = m->r;
+			copy.state = m->disk_state;
+			if (spool_rec_format(&copy, &text, &tlen) < 0) {
+				failed = 1;
+				break;
+			}
+			if (len + tlen > cap) {
+				cap = (len + tlen) * 2;
+				nb = realloc(buf, cap);
+				if (nb == NULL) {
+					free(text);
+					failed = 1;
+					break;
+				}
+				buf = nb;
+			}
+			memcpy(buf + len, text, tlen);
+			len += tlen;
+			free(text);
+		}
+	pthread_mutex_unlock(&ob->mu);
+	if (!failed && spool_journal_replace_locked(&ob->spool, buf ? buf : "",
+	    len) < 0)
+		failed = 1;
+	spool_journal_unlock(&ob->spool);
+	free(buf);
+	if (failed) {
+		log_warn("spool: rewriting the journal (it stays as it is)");
+		ob->journal_base = size;    /* not again before it grows */
+	} else {
+		log_info("spool: journal rewritten, %" PRIu64 " -> %zu bytes",
+		    size, len);
+		ob->journal_base = len;
+	}
 }

@@ -52,6 +52,8 @@ enum ob_list_id { OB_LIST_NONE = 0, OB_LIST_SETTLE, OB_LIST_RUN,
 
 struct ob_msg {
 	struct spool_rec r;          /* what the spool record holds */
+	enum ob_state disk_state;    /* the state in the last record written
+	                              * (ahead of r.state until a sync) */
 	int diridx;                  /* -1 top level, else account dir */
 	int removed;                 /* no longer has a name */
 	unsigned refs;
@@ -116,6 +118,8 @@ struct ob {
 	struct ob_corrupt *corrupt;
 	size_t ncorrupt;
 
+	uint64_t journal_base;       /* journal bytes after the last rewrite
+	                              * (committer thread only) */
 	int stopping;
 	unsigned nthreads;           /* worker threads still running */
 	pthread_t *threads;          /* every worker started, joinable */
@@ -137,6 +141,18 @@ void ob_destroy(struct ob *ob);
 
 /* Rebuilds the outbox from the spool (before the threads start). */
 int ob_load(struct ob *ob, char *err, size_t errlen);
+
+/*
+ * Rewrites the spool journal with one record per live message when it
+ * has grown past OB_COMPACT_MIN bytes and four times its size after the
+ * last rewrite. ob->mu NOT held (it is taken inside, after the journal
+ * lock: lock order jmu, then ob->mu; nobody appends to the journal with
+ * ob->mu held). Called by the committer between batches.
+ */
+#ifndef OB_COMPACT_MIN
+#define OB_COMPACT_MIN (64u * 1024 * 1024)
+#endif
+void ob_compact_maybe(struct ob *ob);
 
 /* Milliseconds of CLOCK_MONOTONIC; seconds of the wall clock. */
 int64_t ob_now_ms(void);

@@ -412,6 +412,7 @@ static void *queue_committer(void *arg)
 		if (n) {
 			pthread_mutex_unlock(&ob->mu);
 			queue_commit_batch(ob, items, n);
+			ob_compact_maybe(ob);
 			pthread_mutex_lock(&ob->mu);
 			continue;
 		}

@@ -641,6 +641,8 @@ int spool_write_text(struct spool *sp, const char *text, size_t len)
 
 	pthread_mutex_lock(&sp->jmu);
 	rc = spool_write_all(sp->jfd, text, len);
+	if (rc == 0)
+		sp->jbytes += len;
 	pthread_mutex_unlock(&sp->jmu);
 	return rc;
 }
@@ -1010,13 +1012,70 @@ int spool_compact_end(struct spool *sp)
 	fd = openat(sp->dirfd, "journal", O_WRONLY | O_APPEND | O_CREAT |
 	    O_CLOEXEC, 0600);
 	if (fd >= 0) {
+		struct stat st;
+
 		close(sp->jfd);
 		sp->jfd = fd;
+		sp->jbytes = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
 	} else {
 		rc = -1;
 	}
 	pthread_mutex_unlock(&sp->jmu);
 	return rc;
+}
+
+void spool_journal_lock(struct spool *sp)
+{
+	pthread_mutex_lock(&sp->jmu);
+}
+
+void spool_journal_unlock(struct spool *sp)
+{
+	pthread_mutex_unlock(&sp->jmu);
+}
+
+uint64_t spool_journal_size(struct spool *sp)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&sp->jmu);
+	n = sp->jbytes;
+	pthread_mutex_unlock(&sp->jmu);
+	return n;
+}
+
+int spool_journal_replace_locked(struct spool *sp, const char *text,
+    size_t len)
+{
+	int fd, nfd, saved;
+
+	fd = openat(sp->dirfd, "journal.new", O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (spool_write_all(fd, text, len) < 0 || fsync(fd) < 0) {
+		saved = errno;
+		close(fd);
+		unlinkat(sp->dirfd, "journal.new", 0);
+		errno = saved;
+		return -1;
+	}
+	if (close(fd) < 0 ||
+	    renameat(sp->dirfd, "journal.new", sp->dirfd, "journal") < 0) {
+		saved = errno;
+		unlinkat(sp->dirfd, "journal.new", 0);
+		errno = saved;
+		return -1;
+	}
+	/* From here the new journal is the journal: appends must go to it
+	 * even if the directory sync below fails (then reported). */
+	nfd = openat(sp->dirfd, "journal", O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (nfd < 0)
+		return -1;
+	close(sp->jfd);
+	sp->jfd = nfd;
+	sp->jbytes = len;
+	return fsync(sp->dirfd);
 }
 
 int spool_create_msg(struct spool *sp, uint64_t id)

@@ -111,6 +111,7 @@ struct spool {
 	int dirfd, msgfd, logfd, corruptfd;
 	int jfd;                  /* the journal, O_APPEND */
 	pthread_mutex_t jmu;      /* one append at a time */
+	uint64_t jbytes;          /* bytes in the journal (under jmu) */
 	/* group commit */
 	pthread_mutex_t sync_mu;
 	pthread_cond_t sync_cv;
@@ -157,6 +158,21 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 int spool_compact_begin(struct spool *sp);
 int spool_compact_add(struct spool *sp, const struct spool_rec *r);
 int spool_compact_end(struct spool *sp);
+
+/*
+ * Rewriting the journal while the daemon runs: spool_journal_lock stops
+ * every append; the caller takes its snapshot of the live records, then
+ * spool_journal_replace_locked writes it as the new journal (temp file,
+ * fsync, rename, fsync of the directory) and spool_journal_unlock lets
+ * the appends go on, into the new journal. Returns -1 with errno; the old
+ * journal then stays in use.
+ */
+void spool_journal_lock(struct spool *sp);
+int spool_journal_replace_locked(struct spool *sp, const char *text,
+    size_t len);
+void spool_journal_unlock(struct spool *sp);
+/* Bytes in the journal now. */
+uint64_t spool_journal_size(struct spool *sp);
 
 /* Creates msg/ID empty (exclusive). Returns its fd, opened O_RDWR. */
 int spool_create_msg(struct spool *sp, uint64_t id);

@@ -477,6 +477,31 @@ static void test_journal_compact(void **state)
 	assert_int_equal(faccessat(f->sp.dirfd, "journal.new", F_OK, 0), -1);
 }
 
+/* The running daemon's rewrite: appends wait for it, then go to the new
+ * journal. */
+static void test_journal_replace_live(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct load_log l = { "" };
+	uint64_t max = 0;
+	char err[200];
+	static const char snap[] = "outboxfs-record 1\nid 12\nname twelve\n"
+	    "state queued\nend\n";
+
+	put_rec(&f->sp, 11, "eleven", OB_QUEUED);
+	put_rec(&f->sp, 12, "twelve", OB_DRAFT);
+	assert_true(spool_journal_size(&f->sp) > 0);
+	spool_journal_lock(&f->sp);
+	assert_int_equal(spool_journal_replace_locked(&f->sp, snap,
+	    sizeof(snap) - 1), 0);
+	spool_journal_unlock(&f->sp);
+	assert_true(spool_journal_size(&f->sp) == sizeof(snap) - 1);
+	put_rec(&f->sp, 12, "twelve", OB_SENT);
+	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_string_equal(l.text, "12:-twelve/sent ");
+}
+
 static void test_dir_logs_and_set_aside(void **state)
 {
 	struct dir_fixture *f = *state;
@@ -527,6 +552,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_journal_bad_record_set_aside, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_compact,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_replace_live,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_dir_logs_and_set_aside,
 		    dir_setup, dir_teardown),
