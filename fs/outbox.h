@@ -7,8 +7,14 @@
  * never held across network I/O, fsync/syncfs, a FUSE reply or a FUSE
  * notification, and never across spool writes (small local reads and an
  * ftruncate are the only I/O done under it). m->wmu serialises writes
- * of one message's record; lock order: m->wmu, then ob->mu. The spool's
- * sync mutex is a leaf.
+ * of one message's record; lock order: m->wmu, then ob->mu. The journal
+ * rewrite takes the spool's journal mutex, then ob->mu: so nothing may
+ * append to the journal while holding ob->mu. The spool's sync mutex is
+ * a leaf.
+ *
+ * STATES. The state shown (r.state) changes only in ob_set_state and
+ * only after the record saying so is durable; disk_state is what the
+ * last record written says.
  *
  * LIFETIME. A message lives while it has a name or a reference: every
  * open handle, the committer's batch and a delivery thread hold one

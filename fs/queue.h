@@ -7,7 +7,15 @@
  *                   whole batch (group commit), then marks them queued;
  *   delivery        `connections` threads; each takes a due message,
  *                   connects with its account and keeps the connection
- *                   for every further due message of that account.
+ *                   for every further due message of that account. The
+ *                   outcomes of one connection are written as they come
+ *                   and shown after one shared sync (at the end of the
+ *                   connection or every 32 messages). A message that
+ *                   went through retries the account's deferred ones.
+ *
+ * A reused connection's later messages start their transcript with
+ * "--- attempt N TIME HOST:PORT (connection reused; it opened with:)",
+ * the connection's opening lines (smtp_prologue) and "[...]".
  *
  * Waiting is on condition variables with CLOCK_MONOTONIC deadlines:
  * an idle daemon uses no CPU.
