@@ -116,7 +116,8 @@ int cfg_parse_buffer(const char *name, const char *buf, size_t len,
  */
 const struct cfg_account *cfg_account(const struct cfg *cfg, const char *name);
 
-/* The first account whose `from` equals ADDR (case-insensitive), or NULL. */
+/* The first account whose `from` equals ADDR (case-insensitive), or NULL.
+ * Borrowed from CFG. */
 const struct cfg_account *cfg_account_for_from(const struct cfg *cfg,
     const char *addr);
 

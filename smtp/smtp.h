@@ -20,7 +20,8 @@
 
 struct msg;
 
-/* The failure taxonomy; smtp_fail_name() gives "connection", ... */
+/* The failure taxonomy; smtp_fail_name() gives "connection", ...
+ * (static text). */
 enum smtp_fail {
 	SMTP_OK = 0,
 	SMTP_FAIL_LOCAL,     /* our side: message unreadable, out of memory,
@@ -127,12 +128,14 @@ int smtp_connect(const struct smtp_params *p, struct smtp_session **out,
  * a connection is reused). */
 void smtp_set_tag(struct smtp_session *s, void *tag);
 
+/* What the server offered in its last EHLO. Borrowed from S. */
 const struct smtp_caps *smtp_caps(const struct smtp_session *s);
 
 /*
  * One line describing the connection for the status "server:" line:
  * "mail.example.com:587 starttls TLSv1.3 TLS_AES_256_GCM_SHA384
- * verified auth=plain" or "127.0.0.1:25 plain". Borrowed from S.
+ * verified auth=plain" or "127.0.0.1:25 plain". Borrowed from S and
+ * rebuilt in place by each call: copy it before calling again.
  */
 const char *smtp_server_desc(const struct smtp_session *s);
 
