@@ -265,6 +265,7 @@ static void test_addrlist_long_garbage(void **state)
 	assert_int_equal(msg_parse_addrlist(v, len, &list, &n, err,
 	    sizeof(err)), -1);
 	assert_true(strlen(err) < 120);
+	assert_non_null(strstr(err, "...: unbalanced parenthesis"));
 	memset(v, 'a', len);
 	assert_int_equal(msg_parse_addrlist(v, len, &list, &n, err,
 	    sizeof(err)), -1);

@@ -741,6 +741,8 @@ static void test_empty_inputs(void **state)
 		char err[ERRLEN];
 		assert_int_equal(cfg_parse_buffer("n", NULL, 0, &c, err,
 		    sizeof(err)), 0);
+		assert_int_equal(c.naccounts, 0);
+		assert_string_equal(c.file, "n");
 		cfg_free(&c);
 	}
 }

@@ -192,6 +192,8 @@ static void test_reply_line_cap_exact(void **state)
 	for (i = 0; i + 1 < REPLY_MAX_LINES; i++)
 		assert_int_equal(reply_feed(&r, "250-x", 5), REPLY_MORE);
 	assert_int_equal(reply_feed(&r, "250 x", 5), REPLY_DONE);
+	assert_int_equal(r.nlines, REPLY_MAX_LINES);
+	assert_string_equal(reply_line(&r, REPLY_MAX_LINES - 1), "250 x");
 	reply_free(&r);
 }
 
