@@ -2,6 +2,7 @@
 # The final states other than sent:
 #   partial  one recipient refused with 550, the other accepted;
 #   failed   the server answers 554 after the data;
+#   failed   every recipient refused (no data sent), or MAIL FROM refused;
 #   failed   before any connection: no recipient, a bad address, a header
 #            with a NUL inside (error: says what to fix).
 . "$TOP/tests/lib.sh"
@@ -41,6 +42,26 @@ assert_line "$F/refused.status" '^attempts: 1$'
 grep -q '^next-attempt:' "$F/refused.status" && fail "a failed message has a next-attempt: line"
 assert_eq 0 "$(count_eml "$T/srv-f")" "messages the server kept"
 note "failed: 554 after the data"
+
+# --- every recipient refused, MAIL FROM refused --------------------------------------------
+smtpd_start "$T/srv-r" --reply 'RCPT/nobody=550 5.1.1 No such user' \
+	--reply 'MAIL/bad@=553 5.7.1 Sender refused'
+mkdir -p "$T/r"
+write_config "$T/r/config" "$SMTP_PORT" "" "account bad" "from bad@example.com"
+mount_outbox "$T/r/mnt" "$T/r/config"
+R=$T/r/mnt
+printf 'To: nobody1@example.com, nobody2@example.com\nSubject: all refused\n\nno\n' >"$R/allrcpt"
+printf 'To: bob@example.com\nSubject: sender refused\n\nno\n' >"$R/bad/sender"
+wait_state "$R/allrcpt.status" failed 20
+assert_line "$R/allrcpt.status" '^rcpt: nobody1@example\.com 550 '
+assert_line "$R/allrcpt.status" '^rcpt: nobody2@example\.com 550 '
+grep -q '^C: \[[0-9]* bytes of message data\]' "$R/allrcpt.status" &&
+	fail "data was sent although every recipient was refused:
+$(cat "$R/allrcpt.status")"
+wait_state "$R/bad/sender.status" failed 20
+assert_line "$R/bad/sender.status" '^reply: 553 5\.7\.1 Sender refused$'
+assert_eq 0 "$(count_eml "$T/srv-r")" "messages the server kept"
+note "failed: every recipient refused; MAIL FROM refused"
 
 # --- failed before any connection ---------------------------------------------
 # A fresh server with a log: it must see no connection at all.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SMTP behaviour seen from the server and the status files:
 #   PIPELINING is used correctly (the server's log has no "improper
-#   pipelining") and one connection carries many messages;
+#   pipelining") and one connection carries many messages; a server
+#   without PIPELINING gets one command at a time;
 #   a connection lost after the final dot: the status warns that the
 #   message may arrive twice, and it is delivered (at least once);
 #   while the data is being sent, a progress: line shows the bytes;
@@ -40,6 +41,14 @@ $(head -n 20 "$T/rx/log")"
 [ "$conns" -le 6 ] || fail "21 messages took $conns connections; one connection should carry many"
 grep -i 'improper pipelining' "$T/rx/log" && fail "the client pipelined where it must wait"
 note "21 messages over $conns connection(s), pipelining correct"
+
+# --- a server without PIPELINING ------------------------------------------------------
+stop_by_pid "$SMTPD_PID"
+smtpd_start "$T/rx-np" -p "$port" --no-pipelining --log "$T/rx-np/log"
+printf 'To: bob@example.com, carol@example.com\nSubject: no pipelining\n\nx\n' >"$M/nopipe"
+wait_state "$M/nopipe.status" sent 20
+grep -i 'improper pipelining' "$T/rx-np/log" && fail "commands pipelined to a server without PIPELINING"
+note "no PIPELINING: one command at a time"
 
 # --- the connection lost after the final dot -----------------------------------------
 stop_by_pid "$SMTPD_PID"

@@ -3,7 +3,8 @@
 #   no server listening -> deferred with next-attempt and error:; the
 #   server starts on that port, touch -> sent, one copy, 2 attempts;
 #   451 to MAIL -> deferred; touch -> sent;
-#   a new submission also retries the deferred ones.
+#   a new submission also retries the deferred ones;
+#   a server that never greets: deferred after the configured timeout.
 . "$TOP/tests/lib.sh"
 . "$TOP/tests/lib-servers.sh"
 skip_without_fuse
@@ -29,7 +30,9 @@ for l in open(sys.argv[1]):
     if l.startswith("next-attempt: "):
         t = datetime.datetime.strptime(l.split(": ", 1)[1].strip(), "%Y-%m-%dT%H:%M:%SZ")
         d = (t - datetime.datetime.utcnow()).total_seconds()
-        sys.exit(0 if 60 <= d <= 4100 else "next-attempt is %d s away" % d)
+        # A fresh message: its age (0) clamped to retry_min (5 min), plus
+        # a little jitter.
+        sys.exit(0 if 200 <= d <= 600 else "next-attempt is %d s away" % d)
 sys.exit("no next-attempt")
 PYEOF
 grep -F "later" "$M/.queue" | grep -q deferred ||
@@ -70,4 +73,15 @@ wait_state "$M/first.status" sent 20
 one_eml_with "$T/rx3" "Subject: retry new" >/dev/null || exit 1
 one_eml_with "$T/rx3" "Subject: retry trigger" >/dev/null || exit 1
 note "a new submission retried the deferred message"
+umount_outbox "$M"
+
+# --- timeout ---------------------------------------------------------------------
+smtpd_start "$T/mute" --reply 'GREETING=delay:60000:220 too late'
+mkdir -p "$T/t"
+write_config "$T/t/config" "$SMTP_PORT" "timeout 2"
+mount_outbox "$T/t/mnt" "$T/t/config"
+printf 'To: bob@example.com\nSubject: retry timeout\n\nx\n' >"$T/t/mnt/mute"
+wait_state "$T/t/mnt/mute.status" deferred 20
+assert_line "$T/t/mnt/mute.status" '^error: .*([Tt]ime|within|no answer)'
+note "no greeting: deferred after the timeout: $(sed -n 's/^error: //p' "$T/t/mnt/mute.status")"
 exit 0
