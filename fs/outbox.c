@@ -708,6 +708,7 @@ void ob_destroy(struct ob *ob)
 	free(ob->by_name);
 	free(ob->dirs);
 	free(ob->corrupt);
+	free(ob->pubs);
 	spool_close(&ob->spool);
 	pthread_mutex_destroy(&ob->mu);
 	pthread_cond_destroy(&ob->commit_cv);

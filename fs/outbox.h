@@ -92,6 +92,15 @@ struct ob_list {
 	size_t n;
 };
 
+/* An outcome written to the spool, shown once a sync made it durable. */
+struct ob_pub {
+	struct ob_msg *m;                /* referenced, busy */
+	const struct cfg_account *a;
+	enum ob_state st;
+	size_t alen;                     /* transcript bytes appended */
+	int expired, local, code;
+};
+
 struct ob_corrupt {
 	uint64_t id;
 	char reason[160];
@@ -121,6 +130,10 @@ struct ob {
 	uint64_t next_id;
 
 	struct ob_list settle, run, wait;
+	struct ob_pub *pubs;         /* outcomes waiting for the committer's
+	                              * sync, from the delivery threads */
+	size_t npubs, pubcap;
+	int64_t pubs_since_ms;       /* when the oldest of them came */
 	struct ob_corrupt *corrupt;
 	size_t ncorrupt;
 

@@ -166,6 +166,10 @@ static void queue_set_str(char **dst, const char *v)
 /* ------------------------------------------------------------------ */
 /* The committer                                                      */
 
+static void queue_publish_all(struct ob *ob);
+
+#define QUEUE_PUB_WAIT_MS 20
+
 /*
  * A message just went through: the server works again, so every deferred
  * message of the same account is retried now on that connection, as a
@@ -408,7 +412,19 @@ static void *queue_committer(void *arg)
 
 	pthread_mutex_lock(&ob->mu);
 	for (;;) {
+		/* Outcomes wait up to QUEUE_PUB_WAIT_MS for company, so
+		 * that one sync covers many of them. */
+		if (ob->npubs && (ob->stopping || ob_now_ms() >=
+		    ob->pubs_since_ms + QUEUE_PUB_WAIT_MS)) {
+			pthread_mutex_unlock(&ob->mu);
+			queue_publish_all(ob);
+			pthread_mutex_lock(&ob->mu);
+			continue;
+		}
 		n = queue_collect(ob, &items, &cap, ob->stopping, &earliest);
+		if (ob->npubs && (earliest < 0 || earliest >
+		    ob->pubs_since_ms + QUEUE_PUB_WAIT_MS))
+			earliest = ob->pubs_since_ms + QUEUE_PUB_WAIT_MS;
 		if (n) {
 			pthread_mutex_unlock(&ob->mu);
 			queue_commit_batch(ob, items, n);
@@ -575,15 +591,6 @@ struct queue_outcome {
 	char local_err[512];
 };
 
-/* An outcome written to the spool, to be shown once it is durable. */
-struct queue_pub {
-	struct ob_msg *m;
-	const struct cfg_account *a;
-	enum ob_state st;
-	size_t alen;                 /* transcript bytes appended to the log */
-	int expired, local, code;
-};
-
 /*
  * Applies an outcome to M's record (the transcript to the log, the
  * record to the journal, not yet durable) and fills *pub for
@@ -591,7 +598,7 @@ struct queue_pub {
  */
 static void queue_apply(struct ob *ob, struct ob_msg *m,
     const struct cfg_account *a, struct queue_outcome *o,
-    struct queue_pub *pub)
+    struct ob_pub *pub)
 {
 	enum ob_state st;
 	char text[600], *attempt = NULL;
@@ -738,7 +745,7 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
  * Shows an applied outcome: the caller made it durable (spool_sync)
  * first. Drops nothing: the caller still holds its reference.
  */
-static void queue_publish(struct ob *ob, const struct queue_pub *pub)
+static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 {
 	struct ob_msg *m = pub->m;
 	const struct cfg_account *a = pub->a;
@@ -803,7 +810,7 @@ static void queue_publish(struct ob *ob, const struct queue_pub *pub)
 static void queue_finish(struct ob *ob, struct ob_msg *m,
     const struct cfg_account *a, struct queue_outcome *o)
 {
-	struct queue_pub pub;
+	struct ob_pub pub;
 
 	queue_apply(ob, m, a, o, &pub);
 	/* Durable before anyone sees the outcome. */
@@ -812,23 +819,61 @@ static void queue_finish(struct ob *ob, struct ob_msg *m,
 	queue_publish(ob, &pub);
 }
 
-#define QUEUE_PUB_BATCH 32
-
-/* One sync for every outcome of the connection so far, then shows them
- * and drops the references. */
-static void queue_flush(struct ob *ob, struct queue_pub *pend, size_t *n)
+/*
+ * Hands an applied outcome to the committer, which shows it after its
+ * next sync: the connection goes on meanwhile. Without memory for the
+ * hand-over, syncs and shows it here. The reference goes with it.
+ */
+static void queue_hand_over(struct ob *ob, const struct ob_pub *pub)
 {
-	size_t i;
+	struct ob_pub *np;
 
-	if (*n == 0)
+	pthread_mutex_lock(&ob->mu);
+	if (ob->npubs == ob->pubcap) {
+		size_t nc = ob->pubcap ? ob->pubcap * 2 : 64;
+
+		np = realloc(ob->pubs, nc * sizeof(*np));
+		if (np == NULL) {
+			pthread_mutex_unlock(&ob->mu);
+			if (spool_sync(&ob->spool) < 0)
+				log_warn("spool: syncfs");
+			queue_publish(ob, pub);
+			ob_unref(ob, pub->m);
+			return;
+		}
+		ob->pubs = np;
+		ob->pubcap = nc;
+	}
+	if (ob->npubs == 0)
+		ob->pubs_since_ms = ob_now_ms();
+	ob->pubs[ob->npubs++] = *pub;
+	pthread_cond_broadcast(&ob->commit_cv);
+	pthread_mutex_unlock(&ob->mu);
+}
+
+/* Shows every handed-over outcome after one sync. ob->mu NOT held. */
+static void queue_publish_all(struct ob *ob)
+{
+	struct ob_pub *list;
+	size_t n, i;
+
+	pthread_mutex_lock(&ob->mu);
+	list = ob->pubs;
+	n = ob->npubs;
+	ob->pubs = NULL;
+	ob->npubs = ob->pubcap = 0;
+	pthread_mutex_unlock(&ob->mu);
+	if (n == 0) {
+		free(list);
 		return;
+	}
 	if (spool_sync(&ob->spool) < 0)
 		log_warn("spool: syncfs");
-	for (i = 0; i < *n; i++) {
-		queue_publish(ob, &pend[i]);
-		ob_unref(ob, pend[i].m);
+	for (i = 0; i < n; i++) {
+		queue_publish(ob, &list[i]);
+		ob_unref(ob, list[i].m);
 	}
-	*n = 0;
+	free(list);
 }
 
 /* Ends M's attempt without a connection (prepare or connect failed). */
@@ -1017,8 +1062,7 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 	struct msg *pm;
 	char port[16], perr[512];
 	char *secret = NULL;
-	struct queue_pub pend[QUEUE_PUB_BATCH];
-	size_t npend = 0;
+	struct ob_pub pub;
 	int rc;
 
 	pm = queue_ensure_prep(ob, m, &a, perr, sizeof(perr));
@@ -1073,12 +1117,11 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 			s = NULL;
 		}
 		conn.m = NULL;
-		/* Outcomes are shown after one shared sync: the connection
-		 * goes on while earlier ones wait for it. */
-		queue_apply(ob, m, a, &o, &pend[npend++]);
+		/* Shown by the committer after its next sync: the
+		 * connection goes on meanwhile. */
+		queue_apply(ob, m, a, &o, &pub);
 		queue_outcome_free(&o);
-		if (next == NULL || npend == QUEUE_PUB_BATCH)
-			queue_flush(ob, pend, &npend);
+		queue_hand_over(ob, &pub);
 		if (next == NULL)
 			break;
 		m = next;
@@ -1089,7 +1132,6 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 			ob_unref(ob, m);
 			smtp_quit(s);
 			s = NULL;
-			queue_flush(ob, pend, &npend);
 			break;
 		}
 		ob_save_as(ob, m, OB_SENDING, 0);
@@ -1193,6 +1235,8 @@ unsigned queue_stop(struct ob *ob, int wait_ms)
 	if (left == 0) {
 		free(ob->threads);
 		ob->threads = NULL;
+		/* outcomes handed over after the committer's last pass */
+		queue_publish_all(ob);
 	}
 	return left;
 }
