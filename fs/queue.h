@@ -5,13 +5,15 @@
  *   the committer   turns settled drafts into queued messages: prepares
  *                   them, writes their records, one spool_sync for the
  *                   whole batch (group commit), then marks them queued;
+ *                   and shows delivery outcomes once they are durable;
  *   delivery        `connections` threads; each takes a due message,
  *                   connects with its account and keeps the connection
- *                   for every further due message of that account. The
- *                   outcomes of one connection are written as they come
- *                   and shown after one shared sync (at the end of the
- *                   connection or every 32 messages). A message that
- *                   went through retries the account's deferred ones.
+ *                   for every further due message of that account. An
+ *                   outcome is written to the spool at once and handed
+ *                   to the committer, which shows it after its next
+ *                   sync (outcomes wait up to 20 ms to share one): no
+ *                   connection waits for a sync. A message that went
+ *                   through retries the account's deferred ones.
  *
  * A reused connection's later messages start their transcript with
  * "--- attempt N TIME HOST:PORT (connection reused; it opened with:)",
