@@ -570,6 +570,34 @@ static void queue_reply_text(char *buf, size_t cap, const char *enh,
 		snprintf(buf, cap, "%s", text);
 }
 
+/* "3 s", "5 min", "2 h", "5 days": the unit picked by size. */
+static void queue_duration(int64_t secs, char *buf, size_t cap)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 120)
+		snprintf(buf, cap, "%" PRId64 " s", secs);
+	else if (secs < 7200)
+		snprintf(buf, cap, "%" PRId64 " min", secs / 60);
+	else if (secs < 2 * 86400)
+		snprintf(buf, cap, "%" PRId64 " h", secs / 3600);
+	else
+		snprintf(buf, cap, "%" PRId64 " days", secs / 86400);
+}
+
+/* "STEP: TEXT", the step left out when the text starts with it. */
+static void queue_err_text(const struct smtp_error *err, char *buf,
+    size_t cap)
+{
+	size_t n = strlen(err->step);
+
+	if (n == 0 || (strncasecmp(err->text, err->step, n) == 0 &&
+	    (err->text[n] == ':' || err->text[n] == ' ')))
+		snprintf(buf, cap, "%s", err->text);
+	else
+		snprintf(buf, cap, "%s: %s", err->step, err->text);
+}
+
 static const char *queue_exitcode(enum ob_state st, int local)
 {
 	if (st == OB_SENT)
@@ -674,9 +702,12 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 			for (i = 0; i < m->r.nrcpts; i++)
 				if (m->r.rcpts[i].state != SPOOL_RCPT_OK)
 					m->r.rcpts[i].state = SPOOL_RCPT_PERM;
-			snprintf(text, sizeof(text), "expired after %" PRId64
-			    " days in the queue (max_queue_time); the message "
-			    "stays in the spool", age / 86400);
+			char dur[48];
+
+			queue_duration(age, dur, sizeof(dur));
+			snprintf(text, sizeof(text), "expired after %s in the "
+			    "queue (max_queue_time); the message stays in the "
+			    "spool", dur);
 			queue_set_str(&m->r.error, text);
 		} else {
 			unsigned j = 0;
@@ -686,9 +717,7 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 			    a ? a->retry_min : CFG_DEFAULT_RETRY_MIN,
 			    a ? a->retry_max : CFG_DEFAULT_RETRY_MAX, j % 1000);
 			if (!o->local && !o->sent_ok)
-				snprintf(text, sizeof(text), "%s%s%s",
-				    o->err.step[0] ? o->err.step : "",
-				    o->err.step[0] ? ": " : "", o->err.text);
+				queue_err_text(&o->err, text, sizeof(text));
 			else if (o->res.maybe_delivered)
 				snprintf(text, sizeof(text), "connection lost "
 				    "after the final dot; sent again later");
