@@ -294,6 +294,8 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			m->r.next = ob_wall();
 			ob_set_state(ob, m, OB_QUEUED);
 			retry = 1;
+		} else if (m->r.state == OB_SENDING) {
+			m->touched = 1;   /* deferred by this attempt: again */
 		}
 		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
 			clock_gettime(CLOCK_REALTIME, &m->mtime);

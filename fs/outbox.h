@@ -66,6 +66,8 @@ struct ob_msg {
 	unsigned nopen, nwriters;
 	int dirty;                   /* written since the last submission check */
 	int busy;                    /* committer or a delivery thread has it */
+	int touched;                 /* touched while sending: if deferred,
+	                              * retry at once */
 	uint64_t file_size;
 	struct timespec mtime, ctime;
 	int64_t settle_at_ms;        /* monotonic deadline while settling */

@@ -791,7 +791,14 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 	}
 	m->prog_sent = m->prog_total = 0;
 	m->busy = 0;
-	ob_set_state(ob, m, st);
+	if (st == OB_DEFERRED && m->touched) {
+		/* touched while this attempt ran: the user wants it now */
+		m->r.next = ob_wall();
+		ob_set_state(ob, m, OB_QUEUED);
+	} else {
+		ob_set_state(ob, m, st);
+	}
+	m->touched = 0;
 	if ((st == OB_SENT || st == OB_PARTIAL || st == OB_FAILED) && m->prep) {
 		msg_free(m->prep);
 		free(m->prep);
