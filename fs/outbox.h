@@ -99,7 +99,9 @@ struct ob_pub {
 	struct ob_msg *m;                /* referenced, busy */
 	const struct cfg_account *a;
 	enum ob_state st;
-	size_t alen;                     /* transcript bytes appended */
+	char *attempt;                   /* the attempt's transcript, for
+	                                  * the log (owned) */
+	size_t alen;                     /* its length */
 	int expired, local, code;
 };
 

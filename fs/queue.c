@@ -754,13 +754,8 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 	}
 	pthread_mutex_unlock(&ob->mu);
 
-	if (alen && spool_append_log(&ob->spool, m->r.id, attempt, alen) < 0) {
-		log_warn("spool: appending the transcript of %" PRIu64,
-		    m->r.id);
-		alen = 0;
-	}
-	free(attempt);
 	ob_save_as(ob, m, st, 0);
+	pub->attempt = attempt;   /* to the log by queue_write_log */
 	pub->m = m;
 	pub->a = a;
 	pub->st = st;
@@ -771,8 +766,26 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 }
 
 /*
- * Shows an applied outcome: the caller made it durable (spool_sync)
- * first. Drops nothing: the caller still holds its reference.
+ * Appends the attempt's transcript to the message's log (before the
+ * sync that precedes queue_publish; off the connection's path when the
+ * committer does it).
+ */
+static void queue_write_log(struct ob *ob, struct ob_pub *pub)
+{
+	if (pub->alen && spool_append_log(&ob->spool, pub->m->r.id,
+	    pub->attempt, pub->alen) < 0) {
+		log_warn("spool: appending the transcript of %" PRIu64,
+		    pub->m->r.id);
+		pub->alen = 0;
+	}
+	free(pub->attempt);
+	pub->attempt = NULL;
+}
+
+/*
+ * Shows an applied outcome: the caller wrote its log and made it durable
+ * (spool_sync) first. Drops nothing: the caller still holds its
+ * reference.
  */
 static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 {
@@ -849,6 +862,7 @@ static void queue_finish(struct ob *ob, struct ob_msg *m,
 	struct ob_pub pub;
 
 	queue_apply(ob, m, a, o, &pub);
+	queue_write_log(ob, &pub);
 	/* Durable before anyone sees the outcome. */
 	if (spool_sync(&ob->spool) < 0)
 		log_warn("spool: syncfs");
@@ -860,7 +874,7 @@ static void queue_finish(struct ob *ob, struct ob_msg *m,
  * next sync: the connection goes on meanwhile. Without memory for the
  * hand-over, syncs and shows it here. The reference goes with it.
  */
-static void queue_hand_over(struct ob *ob, const struct ob_pub *pub)
+static void queue_hand_over(struct ob *ob, struct ob_pub *pub)
 {
 	struct ob_pub *np;
 
@@ -871,6 +885,7 @@ static void queue_hand_over(struct ob *ob, const struct ob_pub *pub)
 		np = realloc(ob->pubs, nc * sizeof(*np));
 		if (np == NULL) {
 			pthread_mutex_unlock(&ob->mu);
+			queue_write_log(ob, pub);
 			if (spool_sync(&ob->spool) < 0)
 				log_warn("spool: syncfs");
 			queue_publish(ob, pub);
@@ -903,6 +918,8 @@ static void queue_publish_all(struct ob *ob)
 		free(list);
 		return;
 	}
+	for (i = 0; i < n; i++)
+		queue_write_log(ob, &list[i]);
 	if (spool_sync(&ob->spool) < 0)
 		log_warn("spool: syncfs");
 	for (i = 0; i < n; i++) {
