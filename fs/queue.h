@@ -10,9 +10,10 @@
  *                   connects with its account and keeps the connection
  *                   for every further due message of that account. An
  *                   outcome is written to the spool at once and handed
- *                   to the committer, which shows it after its next
- *                   sync (outcomes wait up to 20 ms to share one): no
- *                   connection waits for a sync. A message that went
+ *                   to the committer, which writes its transcript to
+ *                   the log and shows it after its next sync (outcomes
+ *                   wait up to 20 ms to share one): no connection waits
+ *                   for a sync or a log file. A message that went
  *                   through retries the account's deferred ones.
  *
  * A reused connection's later messages start their transcript with
