@@ -1,9 +1,11 @@
-# Shell functions that start and stop the loopback SMTP test servers.
+# Shell functions that start and stop the loopback SMTP test servers, and
+# the scaffolding of the integration scripts that do not use tests/lib.sh.
 # Source it from a test: . "$TOP/tests/lib-servers.sh"
 #
 # Needs $TOOLS (dir of testsmtpd) and $PY (/usr/bin/python3) from
-# tests/run-integration.sh. Registers no trap: the caller owns cleanup,
-# e.g.  trap 'stop_pid "$SMTPD_PID"' EXIT
+# tests/run-integration.sh; for a plain run it defaults them, $TOP and
+# $OUTBOXFS as tests/lib.sh does. Sourcing registers no trap: the caller
+# owns cleanup, either tests/lib.sh's or srv_scratch's below.
 #
 #   start_testsmtpd DIR [testsmtpd args...]
 #       starts testsmtpd in the background with --port-file DIR/port,
@@ -15,10 +17,37 @@
 #       and AIOSMTPD_PID.
 #   stop_pid PID        TERM, wait up to 5 s, then KILL. Never fails.
 #   wait_file FILE SEC  waits until FILE exists (non-empty); 1 on timeout.
+#   wait_gone PID SEC   waits until PID exited (or is a zombie); 1 on
+#                       timeout. Never signals it.
 #
 # Neither starts with a default spool: pass -d DIR yourself.
+#
+# For scripts without tests/lib.sh (never call these next to it: it owns
+# the EXIT trap there):
+#
+#   srv_need_built FILE...  exit 1 unless each FILE is an executable.
+#   srv_need_openssl        exit 77 without the openssl command.
+#   srv_need_aiosmtpd       exit 77 when $PY cannot import aiosmtpd.
+#   srv_scratch VAR         a new temp directory, its path in VAR; an EXIT
+#                           trap stops every tracked server, then removes
+#                           it.
+#   srv_track PID           stop PID at exit.
+#   srv_stop_all            stop every tracked server now.
+#   srv_certs DIR           tests/certs.sh DIR; exit 1 when it fails.
+#   srv_testsmtpd NAME IDLE [testsmtpd args...]
+#       testsmtpd in SCRATCH/NAME, saving to SCRATCH/NAME/sp, its log in
+#       SCRATCH/NAME/log, --idle-timeout IDLE; tracked; sets PORT (and
+#       SMTP_PORT, SMTPD_PID). Exits 1 when it does not start.
+#   srv_aiosmtpd NAME IDLE [aiosmtpd_server.py args...]
+#       the same with aiosmtpd (no log); sets PORT, AIOSMTPD_PORT and
+#       AIOSMTPD_PID.
 
 _ls_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+: "${TOP:=$_ls_top}"
+: "${TOOLS:=$TOP/build/tools}"
+: "${PY:=/usr/bin/python3}"
+: "${OUTBOXFS:=$TOP/outboxfs}"
+export TOOLS PY
 
 wait_file() {
 	local f=$1 secs=${2:-10} i=0
@@ -80,21 +109,91 @@ start_aiosmtpd() {
 	AIOSMTPD_PID=$_ls_pid
 }
 
-stop_pid() {
-	local pid=$1 i=0
-	[ -n "$pid" ] || return 0
-	kill "$pid" 2>/dev/null || return 0
+wait_gone() {
+	local pid=$1 secs=$2 i=0
 	while kill -0 "$pid" 2>/dev/null; do
 		# an exited child stays a zombie until `wait`: that is gone too
 		[ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)" = Z ] &&
-			break
-		if [ $i -ge 100 ]; then
-			kill -9 "$pid" 2>/dev/null
-			break
-		fi
+			return 0
+		[ $i -ge $((secs * 20)) ] && return 1
 		sleep 0.05
 		i=$((i + 1))
 	done
+	return 0
+}
+
+stop_pid() {
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null || return 0
+	wait_gone "$pid" 5 || kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	return 0
+}
+
+# ---- scripts without tests/lib.sh ----------------------------------------
+
+_srv_dir=
+_srv_pids=()
+
+srv_need_built() {
+	local f
+	for f in "$@"; do
+		[ -x "$f" ] || { echo "no $f: build it first"; exit 1; }
+	done
+}
+
+srv_need_openssl() {
+	command -v openssl >/dev/null ||
+		{ echo "skip: no openssl command"; exit 77; }
+}
+
+srv_need_aiosmtpd() {
+	"$PY" -c 'import aiosmtpd' 2>/dev/null ||
+		{ echo "skip: $PY has no aiosmtpd (Debian python3-aiosmtpd)"; exit 77; }
+}
+
+srv_track() {
+	_srv_pids+=("$1")
+}
+
+srv_stop_all() {
+	local p
+	for p in "${_srv_pids[@]}"; do stop_pid "$p"; done
+	_srv_pids=()
+}
+
+_srv_cleanup() {
+	srv_stop_all
+	[ -z "$_srv_dir" ] || rm -rf "$_srv_dir"
+}
+
+srv_scratch() {
+	_srv_dir=$(mktemp -d) || { echo "FAIL: mktemp"; exit 1; }
+	trap _srv_cleanup EXIT
+	printf -v "$1" '%s' "$_srv_dir"
+}
+
+srv_certs() {
+	"$_ls_top/tests/certs.sh" "$1" || { echo "FAIL: certs.sh"; exit 1; }
+}
+
+srv_testsmtpd() {
+	local name=$1 idle=$2 dir=$_srv_dir/$1
+	shift 2
+	mkdir -p "$dir/sp"
+	start_testsmtpd "$dir" -d "$dir/sp" --log "$dir/log" \
+		--idle-timeout "$idle" "$@" || { echo "FAIL: cannot start $name"; exit 1; }
+	srv_track "$SMTPD_PID"
+	PORT=$SMTP_PORT
+}
+
+srv_aiosmtpd() {
+	local name=$1 idle=$2 dir=$_srv_dir/$1
+	shift 2
+	mkdir -p "$dir/sp"
+	start_aiosmtpd "$dir" -d "$dir/sp" --idle-timeout "$idle" "$@" ||
+		{ echo "FAIL: cannot start aiosmtpd $name"; exit 1; }
+	srv_track "$AIOSMTPD_PID"
+	PORT=$AIOSMTPD_PORT
 }

@@ -3,35 +3,16 @@
 # .env/.eml bytes (dot-unstuffed, CRLF kept), STARTTLS required before
 # MAIL, implicit TLS, AUTH PLAIN/LOGIN, idle exit and a clean SIGTERM.
 set -u
-: "${TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${PY:=/usr/bin/python3}"
-: "${TOOLS:=$TOP/build/tools}"
-export TOOLS PY
-. "$TOP/tests/lib-servers.sh"
-
-"$PY" -c 'import aiosmtpd' 2>/dev/null ||
-	{ echo "skip: $PY has no aiosmtpd (Debian python3-aiosmtpd)"; exit 77; }
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do stop_pid "$p"; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/../lib-servers.sh"
+srv_need_aiosmtpd
+srv_scratch tmp
 
 fail=0
 ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fail=1; }
 start() {          # start NAME args...: port in $tmp/NAME/aio-port
-	local name=$1
-	shift
-	mkdir -p "$tmp/$name/sp"
-	start_aiosmtpd "$tmp/$name" -d "$tmp/$name/sp" --idle-timeout 60 "$@" ||
-		{ echo "FAIL: cannot start aiosmtpd $name"; exit 1; }
-	pids+=("$AIOSMTPD_PID")
-	eval "pid_$name=$AIOSMTPD_PID"
+	srv_aiosmtpd "$1" 60 "${@:2}"
+	printf -v "pid_$1" '%s' "$AIOSMTPD_PID"
 }
 
 start A
@@ -155,24 +136,16 @@ EOF
 
 # SIGTERM: exits 0 at once
 kill "$pid_A"
-i=0
-while kill -0 "$pid_A" 2>/dev/null && [ $i -lt 100 ]; do
-	[ "$(sed 's/.*) //' "/proc/$pid_A/stat" 2>/dev/null | cut -c1)" = Z ] && break
-	sleep 0.05; i=$((i + 1))
-done
+wait_gone "$pid_A" 5
 wait "$pid_A"; rc=$?
 [ $rc -eq 0 ] && ok "SIGTERM: exit 0" || bad "SIGTERM: exit $rc"
 
 # idle timeout
 mkdir -p "$tmp/D/sp"
 if start_aiosmtpd "$tmp/D" -d "$tmp/D/sp" --idle-timeout 1; then
-	pids+=("$AIOSMTPD_PID")
-	i=0
-	while kill -0 "$AIOSMTPD_PID" 2>/dev/null && [ $i -lt 200 ]; do
-		[ "$(sed 's/.*) //' "/proc/$AIOSMTPD_PID/stat" 2>/dev/null | cut -c1)" = Z ] && break
-		sleep 0.05; i=$((i + 1))
-	done
-	[ $i -lt 200 ] && ok "--idle-timeout 1 exits" || bad "--idle-timeout ignored"
+	srv_track "$AIOSMTPD_PID"
+	wait_gone "$AIOSMTPD_PID" 10 && ok "--idle-timeout 1 exits" ||
+		bad "--idle-timeout ignored"
 else
 	bad "cannot start for the idle test"
 fi

@@ -4,26 +4,12 @@
 # offers, exit 0, the password nowhere in the output; the configuration
 # found as the daemon finds it ($XDG_CONFIG_HOME, ~/.config, ~/.msmtprc).
 set -u
-: "${TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${TOOLS:=$TOP/build/tools}"
-: "${OUTBOXFS:=$TOP/outboxfs}"
-: "${PY:=/usr/bin/python3}"
-export TOOLS PY
-. "$TOP/tests/lib-servers.sh"
-
-command -v openssl >/dev/null || { echo "skip: no openssl command"; exit 77; }
-"$PY" -c 'import aiosmtpd' 2>/dev/null || { echo "skip: no aiosmtpd for $PY"; exit 77; }
-[ -x "$OUTBOXFS" ] || { echo "no $OUTBOXFS: build it first"; exit 1; }
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do stop_pid "$p"; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$TOP/tests/certs.sh" "$tmp/c" || { echo "FAIL: certs.sh"; exit 1; }
+. "$(dirname "$0")/../lib-servers.sh"
+srv_need_openssl
+srv_need_aiosmtpd
+srv_need_built "$OUTBOXFS"
+srv_scratch tmp
+srv_certs "$tmp/c"
 C=$tmp/c
 PW='aio-Pa55word'
 
@@ -69,11 +55,8 @@ write_cfg() {     # write_cfg FILE PORT TLSLINES...
 }
 
 # STARTTLS + AUTH
-mkdir -p "$tmp/st/sp"
-start_aiosmtpd "$tmp/st" -d "$tmp/st/sp" --starttls --cert "$C/server.pem" \
-	--key "$C/server.key" --auth-user alice --auth-pass "$PW" \
-	--idle-timeout 60 || { echo "FAIL: aiosmtpd"; exit 1; }
-pids+=("$AIOSMTPD_PID")
+srv_aiosmtpd st 60 --starttls --cert "$C/server.pem" \
+	--key "$C/server.key" --auth-user alice --auth-pass "$PW"
 write_cfg "$tmp/st/cfg" "$AIOSMTPD_PORT" "tls on" "tls_starttls on"
 "$OUTBOXFS" --probe -o config="$tmp/st/cfg" --rcpt bob@example.com \
 	>"$tmp/st/out" 2>"$tmp/st/err"
@@ -100,11 +83,8 @@ else ok "starttls: password not shown"; fi
 [ -z "$(ls "$tmp/st/sp")" ] && ok "starttls: no message sent" || bad "starttls: a message was sent"
 
 # Implicit TLS, found through $XDG_CONFIG_HOME
-mkdir -p "$tmp/im/sp"
-start_aiosmtpd "$tmp/im" -d "$tmp/im/sp" --implicit-tls --cert "$C/server.pem" \
-	--key "$C/server.key" --auth-user alice --auth-pass "$PW" \
-	--idle-timeout 60 || { echo "FAIL: aiosmtpd"; exit 1; }
-pids+=("$AIOSMTPD_PID")
+srv_aiosmtpd im 60 --implicit-tls --cert "$C/server.pem" \
+	--key "$C/server.key" --auth-user alice --auth-pass "$PW"
 write_cfg "$tmp/im/xdg/outboxfs/config" "$AIOSMTPD_PORT" "tls on" "tls_starttls off"
 XDG_CONFIG_HOME=$tmp/im/xdg HOME=$tmp/im/home "$OUTBOXFS" --probe work \
 	>"$tmp/im/out" 2>"$tmp/im/err"

@@ -3,25 +3,11 @@
 # STATUS), the step named on stderr, nothing after the failed step, and
 # never a password in the output.
 set -u
-: "${TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${TOOLS:=$TOP/build/tools}"
-: "${OUTBOXFS:=$TOP/outboxfs}"
-export TOOLS
-. "$TOP/tests/lib-servers.sh"
-
-command -v openssl >/dev/null || { echo "skip: no openssl command"; exit 77; }
-[ -x "$OUTBOXFS" ] || { echo "no $OUTBOXFS: build it first"; exit 1; }
-[ -x "$TOOLS/testsmtpd" ] || { echo "no $TOOLS/testsmtpd: build it first"; exit 1; }
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do stop_pid "$p"; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$TOP/tests/certs.sh" "$tmp/c" || { echo "FAIL: certs.sh"; exit 1; }
+. "$(dirname "$0")/../lib-servers.sh"
+srv_need_openssl
+srv_need_built "$OUTBOXFS" "$TOOLS/testsmtpd"
+srv_scratch tmp
+srv_certs "$tmp/c"
 C=$tmp/c
 SRV="--cert $C/server.pem --key $C/server.key"
 PW='probe-Secret-77'
@@ -31,15 +17,7 @@ n=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
 
-start() {         # start NAME testsmtpd-args...: sets PORT
-	local name=$1
-	shift
-	mkdir -p "$tmp/$name/sp"
-	start_testsmtpd "$tmp/$name" -d "$tmp/$name/sp" --log "$tmp/$name/log" \
-		--idle-timeout 30 "$@" || { echo "FAIL: cannot start $name"; exit 1; }
-	pids+=("$SMTPD_PID")
-	PORT=$SMTP_PORT
-}
+start() { srv_testsmtpd "$1" 30 "${@:2}"; }   # start NAME ARGS...: sets PORT
 cfg() {           # cfg NAME PORT EXTRA-LINES...: $tmp/NAME/cfg
 	local name=$1 port=$2
 	shift 2

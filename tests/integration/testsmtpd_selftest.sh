@@ -5,33 +5,16 @@
 # pipelining, the lifetime options, and STARTTLS/AUTH with a certificate
 # made here by openssl.
 set -u
-: "${TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${TOOLS:=$TOP/build/tools}"
-: "${PY:=/usr/bin/python3}"
-export TOOLS PY
-. "$TOP/tests/lib-servers.sh"
-
-[ -x "$TOOLS/testsmtpd" ] || { echo "no $TOOLS/testsmtpd: build it first"; exit 1; }
+. "$(dirname "$0")/../lib-servers.sh"
+srv_need_built "$TOOLS/testsmtpd"
 [ -x "$PY" ] || { echo "skip: $PY absent"; exit 77; }
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do stop_pid "$p"; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+srv_scratch tmp
 
 fail=0
-start() {          # start NAME args...: sets port_NAME, dir $tmp/NAME
-	local name=$1
-	shift
-	mkdir -p "$tmp/$name/sp"
-	start_testsmtpd "$tmp/$name" -d "$tmp/$name/sp" --log "$tmp/$name/log" \
-		--idle-timeout 60 "$@" || { echo "FAIL: cannot start $name"; exit 1; }
-	pids+=("$SMTPD_PID")
-	eval "port_$name=$SMTP_PORT pid_$name=$SMTPD_PID"
+start() {          # start NAME args...: sets port_NAME, pid_NAME
+	srv_testsmtpd "$1" 60 "${@:2}"
+	printf -v "port_$1" '%s' "$SMTP_PORT"
+	printf -v "pid_$1" '%s' "$SMTPD_PID"
 }
 
 # A: defaults, with rules selected by argument
@@ -539,16 +522,6 @@ sys.exit(1 if nfail else 0)
 EOF
 
 # ---- lifetime options ------------------------------------------------------
-waitgone() {       # waitgone PID SECS: 0 once the process has exited
-	local i=0
-	while kill -0 "$1" 2>/dev/null; do
-		[ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" = Z ] && return 0
-		[ $i -ge $(($2 * 20)) ] && return 1
-		sleep 0.05
-		i=$((i + 1))
-	done
-	return 0
-}
 ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fail=1; }
 
@@ -560,16 +533,16 @@ read -r -t 10 q <&3
 exec 3<&-
 [ "${g%$'\r'}" = "220 localhost ESMTP testsmtpd" ] && [ "${q%$'\r'}" = "221 2.0.0 Bye" ] &&
 	ok "bash /dev/tcp client" || bad "bash client: '$g' '$q'"
-waitgone "$pid_M" 10 && ok "--max-conns 1 exits" || bad "--max-conns 1 still running"
+wait_gone "$pid_M" 10 && ok "--max-conns 1 exits" || bad "--max-conns 1 still running"
 
 start E --exit-after 1
 "$PY" -c 'import smtplib,sys; s=smtplib.SMTP("127.0.0.1",int(sys.argv[1])); s.sendmail("a@x",["b@y"],b"m\r\n"); s.quit()' "$port_E"
-waitgone "$pid_E" 15 && ok "--exit-after 1 exits" || bad "--exit-after 1 still running"
+wait_gone "$pid_E" 15 && ok "--exit-after 1 exits" || bad "--exit-after 1 still running"
 [ -s "$tmp/E/sp/1.env" ] && ok "message saved before exit" || bad "no 1.env"
 
 mkdir -p "$tmp/D"
-start_testsmtpd "$tmp/D" --idle-timeout 1 --log "$tmp/D/log" && pids+=("$SMTPD_PID")
-waitgone "$SMTPD_PID" 10 && ok "--idle-timeout 1 exits" || bad "--idle-timeout ignored"
+start_testsmtpd "$tmp/D" --idle-timeout 1 --log "$tmp/D/log" && srv_track "$SMTPD_PID"
+wait_gone "$SMTPD_PID" 10 && ok "--idle-timeout 1 exits" || bad "--idle-timeout ignored"
 [ -e "$tmp/D/log" ] && [ ! -s "$tmp/D/log" ] && ok "no connection: empty log" ||
 	bad "log not empty without a connection: $(cat "$tmp/D/log")"
 
@@ -584,7 +557,7 @@ rc=$?
 if "$PY" -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
 	mkdir -p "$tmp/V"
 	if start_testsmtpd "$tmp/V" -l ::1 --idle-timeout 30; then
-		pids+=("$SMTPD_PID")
+		srv_track "$SMTPD_PID"
 		"$PY" -c 'import smtplib,sys; s=smtplib.SMTP("::1",int(sys.argv[1])); sys.exit(s.noop()[0]!=250)' "$SMTP_PORT" &&
 			ok "listens on ::1" || bad "::1 client"
 	else
@@ -595,8 +568,7 @@ else
 fi
 
 # servers that exited by themselves ran their sanitizer checks (if built so)
-for p in "${pids[@]}"; do stop_pid "$p"; done
-pids=()
+srv_stop_all
 if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmp"/*/stderr 2>/dev/null; then
 	bad "sanitizer report in testsmtpd's stderr"
 	cat "$tmp"/*/stderr

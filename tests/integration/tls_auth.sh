@@ -4,26 +4,11 @@
 # implicit TLS with PLAIN and LOGIN): the right outcome, the mechanism in
 # the server line, and the password never in any transcript.
 set -u
-: "${TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${TOOLS:=$TOP/build/tools}"
-: "${PY:=/usr/bin/python3}"
-export TOOLS PY
-. "$TOP/tests/lib-servers.sh"
-
-command -v openssl >/dev/null || { echo "skip: no openssl command"; exit 77; }
-for t in testsmtpd smtpsend_tls; do
-	[ -x "$TOOLS/$t" ] || { echo "no $TOOLS/$t: build it first"; exit 1; }
-done
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do stop_pid "$p"; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$TOP/tests/certs.sh" "$tmp/c" || { echo "FAIL: certs.sh"; exit 1; }
+. "$(dirname "$0")/../lib-servers.sh"
+srv_need_openssl
+srv_need_built "$TOOLS/testsmtpd" "$TOOLS/smtpsend_tls"
+srv_scratch tmp
+srv_certs "$tmp/c"
 C=$tmp/c
 SRV="--cert $C/server.pem --key $C/server.key"
 export PW='Pa55,w=rd!x'           # ',' and '=' exercise SCRAM escaping
@@ -32,15 +17,7 @@ export BADPW='not-the-password'
 
 fails=0
 n=0
-start() {
-	local name=$1
-	shift
-	mkdir -p "$tmp/$name/sp"
-	start_testsmtpd "$tmp/$name" -d "$tmp/$name/sp" --log "$tmp/$name/log" \
-		--idle-timeout 30 "$@" || { echo "FAIL: cannot start $name"; exit 1; }
-	pids+=("$SMTPD_PID")
-	PORT=$SMTP_PORT
-}
+start() { srv_testsmtpd "$1" 30 "${@:2}"; }
 client() {
 	local name=$1
 	shift
@@ -156,14 +133,10 @@ if "$PY" -c 'import aiosmtpd' 2>/dev/null; then
 	for mode in starttls implicit; do
 		for m in PLAIN LOGIN; do
 			name=aio_${mode}_$m
-			mkdir -p "$tmp/$name/sp"
 			if [ $mode = starttls ]; then flag=--starttls; else flag=--implicit-tls; fi
-			start_aiosmtpd "$tmp/$name" -d "$tmp/$name/sp" $flag \
+			srv_aiosmtpd "$name" 30 $flag \
 				--cert "$C/server.pem" --key "$C/server.key" \
-				--auth-user alice --auth-pass "$PW" --idle-timeout 30 ||
-				{ bad "$name: cannot start aiosmtpd"; continue; }
-			pids+=("$AIOSMTPD_PID")
-			PORT=$AIOSMTPD_PORT
+				--auth-user alice --auth-pass "$PW"
 			client "$name" --tls $mode --trust "$C/ca.pem" --auth "$m" \
 				--user alice --pass-env PW --from alice@example.com \
 				--rcpt bob@example.com
@@ -172,11 +145,9 @@ if "$PY" -c 'import aiosmtpd' 2>/dev/null; then
 		done
 	done
 	name=aio_bad
-	mkdir -p "$tmp/$name/sp"
-	start_aiosmtpd "$tmp/$name" -d "$tmp/$name/sp" --starttls \
+	srv_aiosmtpd "$name" 30 --starttls \
 		--cert "$C/server.pem" --key "$C/server.key" \
-		--auth-user alice --auth-pass "$PW" --idle-timeout 30 &&
-		pids+=("$AIOSMTPD_PID") && PORT=$AIOSMTPD_PORT
+		--auth-user alice --auth-pass "$PW"
 	client "$name" --tls starttls --trust "$C/ca.pem" --auth on --user alice \
 		--pass-env BADPW
 	expect "$name" 'class=auth temporary=1 step=AUTH code=535'

@@ -4,38 +4,17 @@
 # temporary flag and error text, never fall back to plain text, and the
 # good cases must say how the connection was verified.
 set -u
-: "${TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${TOOLS:=$TOP/build/tools}"
-. "$TOP/tests/lib-servers.sh"
-
-command -v openssl >/dev/null || { echo "skip: no openssl command"; exit 77; }
-for t in testsmtpd smtpsend_tls; do
-	[ -x "$TOOLS/$t" ] || { echo "no $TOOLS/$t: build it first"; exit 1; }
-done
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do stop_pid "$p"; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$TOP/tests/certs.sh" "$tmp/c" || { echo "FAIL: certs.sh"; exit 1; }
+. "$(dirname "$0")/../lib-servers.sh"
+srv_need_openssl
+srv_need_built "$TOOLS/testsmtpd" "$TOOLS/smtpsend_tls"
+srv_scratch tmp
+srv_certs "$tmp/c"
 C=$tmp/c
 
 fails=0
 n=0
 # start NAME testsmtpd-args...: a fresh server; sets PORT
-start() {
-	local name=$1
-	shift
-	mkdir -p "$tmp/$name/sp"
-	start_testsmtpd "$tmp/$name" -d "$tmp/$name/sp" --log "$tmp/$name/log" \
-		--idle-timeout 30 "$@" || { echo "FAIL: cannot start $name"; exit 1; }
-	pids+=("$SMTPD_PID")
-	PORT=$SMTP_PORT
-}
+start() { srv_testsmtpd "$1" 30 "${@:2}"; }
 # client NAME args...: runs smtpsend_tls, output in $tmp/NAME/out
 client() {
 	local name=$1
@@ -98,19 +77,10 @@ expect byname out '^result: ok server=localhost:'
 # IPv6 literal: the address is checked (the certificate holds IP ::1)
 if "$TOOLS/testsmtpd" -l ::1 --help >/dev/null 2>&1 &&
    "${PY:-/usr/bin/python3}" -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
-	mkdir -p "$tmp/v6/sp"
-	start_testsmtpd "$tmp/v6" -l ::1 -d "$tmp/v6/sp" --log "$tmp/v6/log" \
-		--idle-timeout 30 $SRV || { echo "FAIL: cannot start v6"; exit 1; }
-	pids+=("$SMTPD_PID")
-	PORT=$SMTP_PORT
+	start v6 -l ::1 $SRV
 	client v6 --host ::1 --tls starttls --trust "$C/ca.pem"
 	expect v6 out '^result: ok server=::1:[0-9]+ starttls .* verified$'
-	mkdir -p "$tmp/v6w/sp"
-	start_testsmtpd "$tmp/v6w" -l ::1 -d "$tmp/v6w/sp" --log "$tmp/v6w/log" \
-		--idle-timeout 30 --cert "$C/wrong.pem" --key "$C/wrong.key" ||
-		{ echo "FAIL: cannot start v6w"; exit 1; }
-	pids+=("$SMTPD_PID")
-	PORT=$SMTP_PORT
+	start v6w -l ::1 --cert "$C/wrong.pem" --key "$C/wrong.key"
 	client v6w --host ::1 --tls starttls --trust "$C/ca.pem"
 	expect v6w out 'hostname mismatch \(certificate is for wrong\.example, connected to ::1\)'
 else

@@ -5,38 +5,16 @@
 # unstuffed dot lines, Bcc gone). Skips only when python3-aiosmtpd is
 # absent.
 set -u
-: "${TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${TOOLS:=$TOP/build/tools}"
-: "${PY:=/usr/bin/python3}"
-export TOOLS PY
-. "$TOP/tests/lib-servers.sh"
-
-[ -x "$TOOLS/smtpsend" ] || { echo "no $TOOLS/smtpsend: build it first"; exit 1; }
-[ -x "$PY" ] || { echo "skip: $PY absent"; exit 77; }
-"$PY" -c 'import aiosmtpd' 2>/dev/null || { echo "skip: python3-aiosmtpd absent"; exit 77; }
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do stop_pid "$p"; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/../lib-servers.sh"
+srv_need_built "$TOOLS/smtpsend"
+srv_need_aiosmtpd
+srv_scratch tmp
 
 fails=0 passes=0
 ok() { passes=$((passes + 1)); }
 bad() { fails=$((fails + 1)); echo "FAIL: $*"; }
 
-start() {
-	local name=$1
-	shift
-	mkdir -p "$tmp/$name/sp"
-	start_aiosmtpd "$tmp/$name" -d "$tmp/$name/sp" --idle-timeout 60 "$@" ||
-		{ echo "FAIL: cannot start aiosmtpd $name"; exit 1; }
-	pids+=("$AIOSMTPD_PID")
-	PORT=$AIOSMTPD_PORT
-}
+start() { srv_aiosmtpd "$1" 60 "${@:2}"; }
 
 send() {
 	local name=$1 file=$2

@@ -5,24 +5,9 @@
 # server saved are the expected wire bytes (CRLF line ends, dot-stuffed
 # lines unstuffed by the server, Bcc gone).
 set -u
-: "${TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${TOOLS:=$TOP/build/tools}"
-: "${PY:=/usr/bin/python3}"
-export TOOLS PY
-. "$TOP/tests/lib-servers.sh"
-
-for t in testsmtpd smtpsend; do
-	[ -x "$TOOLS/$t" ] || { echo "no $TOOLS/$t: build it first"; exit 1; }
-done
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do stop_pid "$p"; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/../lib-servers.sh"
+srv_need_built "$TOOLS/testsmtpd" "$TOOLS/smtpsend"
+srv_scratch tmp
 
 fails=0 passes=0
 ok() { passes=$((passes + 1)); }
@@ -30,14 +15,8 @@ bad() { fails=$((fails + 1)); echo "FAIL: $*"; }
 
 # start NAME args...: testsmtpd with spool $tmp/NAME/sp; sets PORT.
 start() {
-	local name=$1
-	shift
-	mkdir -p "$tmp/$name/sp"
-	start_testsmtpd "$tmp/$name" -d "$tmp/$name/sp" --log "$tmp/$name/log" \
-		--idle-timeout 60 "$@" || { echo "FAIL: cannot start $name"; exit 1; }
-	pids+=("$SMTPD_PID")
-	PORT=$SMTP_PORT
-	eval "PORT_$name=$SMTP_PORT"
+	srv_testsmtpd "$1" 60 "${@:2}"
+	printf -v "PORT_$1" '%s' "$PORT"
 }
 
 # send NAME FILE [smtpsend args...]: output in $tmp/NAME.out, status in RC.
