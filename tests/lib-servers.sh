@@ -41,6 +41,16 @@
 #   srv_aiosmtpd NAME IDLE [aiosmtpd_server.py args...]
 #       the same with aiosmtpd (no log); sets PORT, AIOSMTPD_PORT and
 #       AIOSMTPD_PID.
+#
+# TAP-style checks ("ok N - what", "not ok N - what"), counted:
+#
+#   tap_ok WHAT / tap_bad WHAT   one check that passed / failed.
+#   tap_expect FILE REGEX LABEL  passes when a line of FILE matches the
+#                                extended REGEX; else shows FILE.
+#   tap_refute FILE REGEX LABEL  passes when no line matches.
+#   tap_end                      prints "N checks, N failed"; returns 1
+#                                when a check failed (end the script with
+#                                it).
 
 _ls_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${TOP:=$_ls_top}"
@@ -196,4 +206,43 @@ srv_aiosmtpd() {
 		{ echo "FAIL: cannot start aiosmtpd $name"; exit 1; }
 	srv_track "$AIOSMTPD_PID"
 	PORT=$AIOSMTPD_PORT
+}
+
+# ---- TAP-style checks -----------------------------------------------------
+
+_tap_n=0
+_tap_fails=0
+
+tap_ok() {
+	_tap_n=$((_tap_n + 1))
+	echo "ok $_tap_n - $*"
+}
+
+tap_bad() {
+	_tap_n=$((_tap_n + 1))
+	_tap_fails=$((_tap_fails + 1))
+	echo "not ok $_tap_n - $*"
+}
+
+tap_expect() {
+	if grep -Eq -- "$2" "$1"; then
+		tap_ok "$3: $2"
+	else
+		tap_bad "$3: no /$2/ in $(basename "$1"):"
+		sed 's/^/    /' "$1"
+	fi
+}
+
+tap_refute() {
+	if grep -Eq -- "$2" "$1"; then
+		tap_bad "$3: /$2/ found in $(basename "$1"):"
+		sed 's/^/    /' "$1"
+	else
+		tap_ok "$3: no /$2/"
+	fi
+}
+
+tap_end() {
+	echo "$_tap_n checks, $_tap_fails failed"
+	[ "$_tap_fails" -eq 0 ]
 }

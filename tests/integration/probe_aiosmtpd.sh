@@ -13,24 +13,17 @@ srv_certs "$tmp/c"
 C=$tmp/c
 PW='aio-Pa55word'
 
-fails=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
-expect() {        # expect FILE PATTERN
-	if grep -Eq -- "$2" "$1"; then ok "$(basename "$1"): $2"; else
-		bad "$(basename "$1"): no /$2/ in:"; sed 's/^/    /' "$1"; fi
-}
+expect() { tap_expect "$1" "$2" "$(basename "$1")"; }    # expect FILE REGEX
 order() {         # order FILE PATTERN...: the patterns match lines in order
 	local f=$1 line=0 p l
 	shift
 	for p in "$@"; do
 		l=$(awk -v from="$line" -v re="$p" 'NR > from && $0 ~ re { print NR; exit }' "$f")
-		if [ -z "$l" ]; then bad "$(basename "$f"): /$p/ not after line $line"
+		if [ -z "$l" ]; then tap_bad "$(basename "$f"): /$p/ not after line $line"
 			sed 's/^/    /' "$f"; return; fi
 		line=$l
 	done
-	ok "$(basename "$f"): $# steps in order"
+	tap_ok "$(basename "$f"): $# steps in order"
 }
 write_cfg() {     # write_cfg FILE PORT TLSLINES...
 	local f=$1 port=$2
@@ -61,7 +54,7 @@ write_cfg "$tmp/st/cfg" "$AIOSMTPD_PORT" "tls on" "tls_starttls on"
 "$OUTBOXFS" --probe -o config="$tmp/st/cfg" --rcpt bob@example.com \
 	>"$tmp/st/out" 2>"$tmp/st/err"
 rc=$?
-[ $rc -eq 0 ] && ok "starttls: exit 0" || { bad "starttls: exit $rc"; cat "$tmp/st/err"; }
+[ $rc -eq 0 ] && tap_ok "starttls: exit 0" || { tap_bad "starttls: exit $rc"; cat "$tmp/st/err"; }
 order "$tmp/st/out" '^S: 220 ' '^C: EHLO ' '^S: 250.*STARTTLS' '^C: STARTTLS$' \
 	'^S: 220 ' '^C: EHLO ' '^S: 250-AUTH LOGIN PLAIN$' \
 	'^--- TLS TLSv1\.[23] .*, certificate verified$' '^    subject: +CN=localhost$' \
@@ -78,9 +71,9 @@ fp=$(openssl x509 -in "$C/server.pem" -noout -fingerprint -sha256 | cut -d= -f2)
 expect "$tmp/st/out" "fingerprint: +$fp "
 if grep -qF "$PW" "$tmp/st/out" "$tmp/st/err" ||
    grep -qF "$(printf '\0alice\0%s' "$PW" | base64 -w0)" "$tmp/st/out"; then
-	bad "starttls: password visible"
-else ok "starttls: password not shown"; fi
-[ -z "$(ls "$tmp/st/sp")" ] && ok "starttls: no message sent" || bad "starttls: a message was sent"
+	tap_bad "starttls: password visible"
+else tap_ok "starttls: password not shown"; fi
+[ -z "$(ls "$tmp/st/sp")" ] && tap_ok "starttls: no message sent" || tap_bad "starttls: a message was sent"
 
 # Implicit TLS, found through $XDG_CONFIG_HOME
 srv_aiosmtpd im 60 --implicit-tls --cert "$C/server.pem" \
@@ -89,15 +82,15 @@ write_cfg "$tmp/im/xdg/outboxfs/config" "$AIOSMTPD_PORT" "tls on" "tls_starttls 
 XDG_CONFIG_HOME=$tmp/im/xdg HOME=$tmp/im/home "$OUTBOXFS" --probe work \
 	>"$tmp/im/out" 2>"$tmp/im/err"
 rc=$?
-[ $rc -eq 0 ] && ok "implicit: exit 0" || { bad "implicit: exit $rc"; cat "$tmp/im/err"; }
+[ $rc -eq 0 ] && tap_ok "implicit: exit 0" || { tap_bad "implicit: exit $rc"; cat "$tmp/im/err"; }
 order "$tmp/im/out" "^--- account work from $tmp/im/xdg/outboxfs/config$" \
 	'^--- connect localhost:[0-9]+, tls tls \(implicit\), auth on$' '^S: 220 ' \
 	'^C: EHLO ' '^--- TLS TLSv1\.[23]' '^C: AUTH PLAIN \[credentials hidden\]$' \
 	'^S: 235 ' '^C: MAIL FROM:<alice@example\.com>$' '^C: RSET$' \
 	'^--- server: localhost:[0-9]+ tls TLSv1\.[23] .* verified auth=plain$' \
 	'^--- result: every step worked$'
-if grep -q '^C: STARTTLS' "$tmp/im/out"; then bad "implicit: STARTTLS sent"
-else ok "implicit: no STARTTLS"; fi
+if grep -q '^C: STARTTLS' "$tmp/im/out"; then tap_bad "implicit: STARTTLS sent"
+else tap_ok "implicit: no STARTTLS"; fi
 
 # ~/.msmtprc when there is no outboxfs config; AUTH LOGIN named
 mkdir -p "$tmp/rc/home"
@@ -106,13 +99,12 @@ sed -i 's/^auth on$/auth login/' "$tmp/rc/home/.msmtprc"
 env -u XDG_CONFIG_HOME HOME=$tmp/rc/home "$OUTBOXFS" --probe \
 	>"$tmp/rc/out" 2>"$tmp/rc/err"
 rc=$?
-[ $rc -eq 0 ] && ok "msmtprc: exit 0" || { bad "msmtprc: exit $rc"; cat "$tmp/rc/err"; }
+[ $rc -eq 0 ] && tap_ok "msmtprc: exit 0" || { tap_bad "msmtprc: exit $rc"; cat "$tmp/rc/err"; }
 expect "$tmp/rc/out" "^--- account work from $tmp/rc/home/\\.msmtprc$"
 order "$tmp/rc/out" '^C: AUTH LOGIN$' '^S: 334 ' '^C: \[credentials hidden\]$' \
 	'^S: 334 ' '^C: \[credentials hidden\]$' '^S: 235 '
 if grep -qF "$(printf '%s' "$PW" | base64 -w0)" "$tmp/rc/out"; then
-	bad "msmtprc: LOGIN password visible"
-else ok "msmtprc: LOGIN password not shown"; fi
+	tap_bad "msmtprc: LOGIN password visible"
+else tap_ok "msmtprc: LOGIN password not shown"; fi
 
-echo "$n checks, $fails failed"
-[ "$fails" -eq 0 ]
+tap_end

@@ -12,10 +12,6 @@ C=$tmp/c
 SRV="--cert $C/server.pem --key $C/server.key"
 PW='probe-Secret-77'
 
-fails=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
 
 start() { srv_testsmtpd "$1" 30 "${@:2}"; }   # start NAME ARGS...: sets PORT
 cfg() {           # cfg NAME PORT EXTRA-LINES...: $tmp/NAME/cfg
@@ -39,34 +35,28 @@ probe() {
 	timeout 60 "$OUTBOXFS" --probe -o config="$tmp/$name/cfg" "$@" \
 		>"$tmp/$name/out" 2>"$tmp/$name/err"
 	rc=$?
-	if [ "$rc" = "$want" ]; then ok "$name: exit $rc"; else
-		bad "$name: exit $rc, want $want"
+	if [ "$rc" = "$want" ]; then tap_ok "$name: exit $rc"; else
+		tap_bad "$name: exit $rc, want $want"
 		sed 's/^/    out: /' "$tmp/$name/out"; sed 's/^/    err: /' "$tmp/$name/err"
 	fi
 	if [ "$want" != 0 ]; then
 		if grep -q "^outboxfs --probe: $step failed: " "$tmp/$name/err"; then
-			ok "$name: stderr names $step"
-		else bad "$name: stderr does not name $step:"; sed 's/^/    /' "$tmp/$name/err"; fi
+			tap_ok "$name: stderr names $step"
+		else tap_bad "$name: stderr does not name $step:"; sed 's/^/    /' "$tmp/$name/err"; fi
 	fi
 	if grep -qF "$PW" "$tmp/$name/out" "$tmp/$name/err"; then
-		bad "$name: password visible"
+		tap_bad "$name: password visible"
 	fi
 }
-expect() {        # expect NAME out|err PATTERN
-	if grep -Eq -- "$3" "$tmp/$1/$2"; then ok "$1: $3"; else
-		bad "$1: no /$3/ in $2:"; sed 's/^/    /' "$tmp/$1/$2"; fi
-}
-refute() {
-	if grep -Eq -- "$3" "$tmp/$1/$2"; then bad "$1: /$3/ in $2"; else
-		ok "$1: no /$3/"; fi
-}
+expect() { tap_expect "$tmp/$1/$2" "$3" "$1"; }    # expect NAME out|err REGEX
+refute() { tap_refute "$tmp/$1/$2" "$3" "$1"; }
 STLS=("tls on" "tls_starttls on" "tls_trust_file $C/ca.pem")
 AUTH=("auth on" "user alice" "password $PW")
 
 # 2: configuration
 mkdir -p "$tmp/nocfg"
 timeout 10 "$OUTBOXFS" --probe -o config="$tmp/nocfg/none" >"$tmp/nocfg/out" 2>"$tmp/nocfg/err"
-[ $? = 2 ] && ok "nocfg: exit 2" || bad "nocfg: exit not 2"
+[ $? = 2 ] && tap_ok "nocfg: exit 2" || tap_bad "nocfg: exit not 2"
 expect nocfg err '^outboxfs --probe: config failed: '
 cfg noacct 25
 probe noacct 2 config nosuch
@@ -76,7 +66,7 @@ chmod 644 "$tmp/perms/cfg"
 probe perms 2 config
 cfg usage 25
 timeout 10 "$OUTBOXFS" --probe --bogus >"$tmp/usage/out" 2>"$tmp/usage/err"
-[ $? = 1 ] && ok "usage: exit 1" || bad "usage: exit not 1"
+[ $? = 1 ] && tap_ok "usage: exit 1" || tap_bad "usage: exit not 1"
 
 # 3: connect refused (a port whose server has gone)
 start gone
@@ -173,7 +163,6 @@ cfg plain "$PORT" "${AUTH[@]}"
 probe plain 0 - --rcpt bob@example.com
 expect plain out '^--- server: 127\.0\.0\.1:[0-9]+ plain auth=plain$'
 expect plain out '^--- result: every step worked$'
-[ -z "$(ls "$tmp/plain/sp")" ] && ok "plain: nothing sent" || bad "plain: a message was sent"
+[ -z "$(ls "$tmp/plain/sp")" ] && tap_ok "plain: nothing sent" || tap_bad "plain: a message was sent"
 
-echo "$n checks, $fails failed"
-[ "$fails" -eq 0 ]
+tap_end

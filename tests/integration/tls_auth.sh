@@ -15,8 +15,6 @@ export PW='Pa55,w=rd!x'           # ',' and '=' exercise SCRAM escaping
 export TOKEN='ya29.tok3n-SECRET'
 export BADPW='not-the-password'
 
-fails=0
-n=0
 start() { srv_testsmtpd "$1" 30 "${@:2}"; }
 client() {
 	local name=$1
@@ -25,12 +23,7 @@ client() {
 	timeout 30 "$TOOLS/smtpsend_tls" --port "$PORT" --timeout 5000 "$@" \
 		>"$tmp/$name/out" 2>&1
 }
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
-expect() {
-	if grep -Eq -- "$2" "$tmp/$1/out"; then ok "$1: $2"; else
-		bad "$1: no /$2/ in:"; sed 's/^/    /' "$tmp/$1/out"; fi
-}
+expect() { tap_expect "$tmp/$1/out" "$2" "$1"; }    # expect NAME REGEX
 # The secret, and its base64 forms as PLAIN/LOGIN would send them, must
 # not be in the client's output.
 hidden() {
@@ -39,10 +32,10 @@ hidden() {
 		b=$(printf '%s' "$s" | base64 -w0)
 		if grep -qF -- "$s" "$f" || grep -qF -- "$b" "$f" ||
 		   grep -qF -- "$(printf '\0alice\0%s' "$s" | base64 -w0)" "$f"; then
-			bad "$1: secret visible"; return
+			tap_bad "$1: secret visible"; return
 		fi
 	done
-	ok "$1: secret not in transcript"
+	tap_ok "$1: secret not in transcript"
 }
 
 # Every mechanism, one server each (so the choice is forced by the offer)
@@ -58,8 +51,8 @@ for m in PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256; do
 	hidden "$name"
 	# every line the client sent after AUTH and before MAIL is hidden
 	if awk '/^C: AUTH/{a=1;next} /^C: MAIL/{a=0} a && /^C: / && $0 != "C: [credentials hidden]"' \
-	    "$tmp/$name/out" | grep -q .; then bad "$name: a continuation shown"
-	else ok "$name: continuations hidden"; fi
+	    "$tmp/$name/out" | grep -q .; then tap_bad "$name: a continuation shown"
+	else tap_ok "$name: continuations hidden"; fi
 done
 
 # The strongest both have
@@ -96,8 +89,8 @@ for m in PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256; do
 	client "$name" --tls starttls --trust "$C/ca.pem" --auth "$m" \
 		--user alice --pass-env BADPW
 	expect "$name" '^result: fail class=auth temporary=1 step=AUTH code=535 .*login refused .*check user and password'
-	if grep -qF "$BADPW" "$tmp/$name/out"; then bad "$name: password shown"
-	else ok "$name: password not shown"; fi
+	if grep -qF "$BADPW" "$tmp/$name/out"; then tap_bad "$name: password shown"
+	else tap_ok "$name: password not shown"; fi
 done
 
 # Scripted 535 for a correct login, and a temporary 454
@@ -155,5 +148,4 @@ else
 	echo "# aiosmtpd absent from $PY: its cases not run"
 fi
 
-echo "$n checks, $fails failed"
-[ "$fails" -eq 0 ]
+tap_end

@@ -11,8 +11,6 @@ srv_scratch tmp
 srv_certs "$tmp/c"
 C=$tmp/c
 
-fails=0
-n=0
 # start NAME testsmtpd-args...: a fresh server; sets PORT
 start() { srv_testsmtpd "$1" 30 "${@:2}"; }
 # client NAME args...: runs smtpsend_tls, output in $tmp/NAME/out
@@ -23,34 +21,16 @@ client() {
 		>"$tmp/$name/out" 2>&1
 }
 # expect NAME WHAT PATTERN: grep -E PATTERN in the output (WHAT = out|log)
-expect() {
-	n=$((n + 1))
-	if grep -Eq -- "$3" "$tmp/$1/$2"; then
-		echo "ok $n - $1: $3"
-	else
-		echo "not ok $n - $1: no /$3/ in $2:"; sed 's/^/    /' "$tmp/$1/$2"
-		fails=$((fails + 1))
-	fi
-}
-refute() {
-	n=$((n + 1))
-	if grep -Eq -- "$3" "$tmp/$1/$2"; then
-		echo "not ok $n - $1: /$3/ found in $2:"; sed 's/^/    /' "$tmp/$1/$2"
-		fails=$((fails + 1))
-	else
-		echo "ok $n - $1: no /$3/"
-	fi
-}
+expect() { tap_expect "$tmp/$1/$2" "$3" "$1"; }
+refute() { tap_refute "$tmp/$1/$2" "$3" "$1"; }
 # count NAME WHAT PATTERN N: exactly N lines match
 count() {
 	local got
-	n=$((n + 1))
 	got=$(grep -Ec -- "$3" "$tmp/$1/$2")
 	if [ "$got" = "$4" ]; then
-		echo "ok $n - $1: $4 x /$3/"
+		tap_ok "$1: $4 x /$3/"
 	else
-		echo "not ok $n - $1: $got x /$3/, want $4:"; sed 's/^/    /' "$tmp/$1/$2"
-		fails=$((fails + 1))
+		tap_bad "$1: $got x /$3/, want $4:"; sed 's/^/    /' "$tmp/$1/$2"
 	fi
 }
 SRV="--cert $C/server.pem --key $C/server.key"
@@ -171,5 +151,4 @@ start notrust $SRV
 client notrust --tls starttls --trust "$tmp/nonexistent.pem"
 expect notrust out "cannot load tls_trust_file $tmp/nonexistent.pem"
 
-echo "$n checks, $fails failed"
-[ "$fails" -eq 0 ]
+tap_end
