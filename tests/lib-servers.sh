@@ -51,6 +51,21 @@
 #   tap_end                      prints "N checks, N failed"; returns 1
 #                                when a check failed (end the script with
 #                                it).
+#
+# Transcripts of tests/tools/smtpsend (needs srv_scratch; each tr_ check
+# counts as one TAP check):
+#
+#   tr_send NAME FILE [smtpsend args...]
+#       sends FILE to 127.0.0.1:$PORT as alice@example.com, HELO
+#       client.test; its output in SCRATCH/NAME.out, its exit status in RC.
+#   tr_rc NAME WANT              RC is WANT.
+#   tr_expect_c NAME             the client lines (C: ...) of NAME.out are
+#                                exactly the lines on stdin.
+#   tr_expect_line NAME REGEX    some line of NAME.out matches.
+#   tr_no_line NAME REGEX        no line of NAME.out matches.
+#   tr_same_bytes WHAT GOT WANT  files GOT and WANT hold the same bytes.
+#   tr_bytes_of NAME             prints N of the "[N bytes of message
+#                                data]" line.
 
 _ls_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${TOP:=$_ls_top}"
@@ -245,4 +260,56 @@ tap_refute() {
 tap_end() {
 	echo "$_tap_n checks, $_tap_fails failed"
 	[ "$_tap_fails" -eq 0 ]
+}
+
+# ---- smtpsend transcripts -------------------------------------------------
+
+tr_send() {
+	local name=$1 file=$2
+	shift 2
+	timeout 60 "$TOOLS/smtpsend" -h 127.0.0.1 -p "$PORT" -f alice@example.com \
+		--helo client.test --timeout 10000 "$@" "$file" \
+		>"$_srv_dir/$name.out" 2>&1
+	RC=$?
+}
+
+tr_rc() {
+	if [ "$RC" -eq "$2" ]; then tap_ok "$1: exit $2"
+	else tap_bad "$1: exit $RC, want $2"; fi
+}
+
+tr_expect_c() {
+	local out=$_srv_dir/$1.out
+	if diff -u - <(sed -n 's/^C: //p' "$out") >"$_srv_dir/$1.diff"; then
+		tap_ok "$1: client lines"
+	else
+		tap_bad "$1: client lines differ (want -, got +):"
+		cat "$_srv_dir/$1.diff"
+		echo "--- transcript:"; cat "$out"
+	fi
+}
+
+tr_expect_line() {
+	if grep -Eq -- "$2" "$_srv_dir/$1.out"; then tap_ok "$1: /$2/"
+	else tap_bad "$1: no line matching /$2/"; cat "$_srv_dir/$1.out"; fi
+}
+
+tr_no_line() {
+	if grep -Eq -- "$2" "$_srv_dir/$1.out"; then
+		tap_bad "$1: unexpected line matching /$2/"; cat "$_srv_dir/$1.out"
+	else tap_ok "$1: no /$2/"; fi
+}
+
+tr_same_bytes() {
+	if cmp -s "$2" "$3"; then
+		tap_ok "$1: saved bytes are the wire bytes"
+	else
+		tap_bad "$1: saved bytes differ from the expected wire bytes"
+		cmp "$2" "$3"; od -c "$2" | head -20; echo ---; od -c "$3" | head -20
+	fi
+}
+
+tr_bytes_of() {
+	sed -n 's/^C: \[\([0-9]*\) bytes of message data\]/\1/p' "$_srv_dir/$1.out" |
+		head -n1
 }

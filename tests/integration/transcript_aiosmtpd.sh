@@ -10,47 +10,12 @@ srv_need_built "$TOOLS/smtpsend"
 srv_need_aiosmtpd
 srv_scratch tmp
 
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { fails=$((fails + 1)); echo "FAIL: $*"; }
 
 start() { srv_aiosmtpd "$1" 60 "${@:2}"; }
-
-send() {
-	local name=$1 file=$2
-	shift 2
-	timeout 60 "$TOOLS/smtpsend" -h 127.0.0.1 -p "$PORT" -f alice@example.com \
-		--helo client.test --timeout 10000 "$@" "$file" >"$tmp/$name.out" 2>&1
-	RC=$?
-}
-
-expect_c() {
-	local name=$1
-	if diff -u - <(sed -n 's/^C: //p' "$tmp/$name.out") >"$tmp/$name.diff"; then
-		ok
-	else
-		bad "$name: client lines differ (want -, got +):"
-		cat "$tmp/$name.diff"
-		echo "--- transcript:"; cat "$tmp/$name.out"
-	fi
-}
-
-expect_line() {
-	if grep -Eq -- "$2" "$tmp/$1.out"; then ok; else
-		bad "$1: no line matching /$2/"; cat "$tmp/$1.out"; fi
-}
-
-same_bytes() {
-	if cmp -s "$2" "$3"; then ok; else
-		bad "$1: saved bytes differ from the expected wire bytes"
-		cmp "$2" "$3"; od -c "$2" | head -20; echo ---; od -c "$3" | head -20
-	fi
-}
 
 # the MAIL FROM parameters depend on what the server offers: take them
 # from the transcript, but check them below
 mail_line() { sed -n 's/^C: \(MAIL FROM:.*\)/\1/p' "$tmp/$1.out" | head -n1; }
-bytes_of() { sed -n 's/^C: \[\([0-9]*\) bytes of message data\]/\1/p' "$tmp/$1.out" | head -n1; }
 
 start A --smtputf8
 
@@ -69,14 +34,14 @@ Hello,
 .
 bye
 EOF
-send m1 "$tmp/m1"
-[ "$RC" -eq 0 ] && ok || bad "m1: exit $RC"
-ml=$(mail_line m1) b=$(bytes_of m1)
+tr_send m1 "$tmp/m1"
+tr_rc m1 0
+ml=$(mail_line m1) b=$(tr_bytes_of m1)
 case $ml in
-"MAIL FROM:<alice@example.com> SIZE="[0-9]*) ok;;
-*) bad "m1: MAIL line \"$ml\"";;
+"MAIL FROM:<alice@example.com> SIZE="[0-9]*) tap_ok "m1: MAIL line";;
+*) tap_bad "m1: MAIL line \"$ml\"";;
 esac
-expect_c m1 <<EOF
+tr_expect_c m1 <<EOF
 EHLO client.test
 $ml
 RCPT TO:<bob@example.com>
@@ -87,22 +52,23 @@ DATA
 .
 QUIT
 EOF
-expect_line m1 '^S: 220 '
-expect_line m1 '^S: 221 '
-expect_line m1 '^result: sent 250 '
+tr_expect_line m1 '^S: 220 '
+tr_expect_line m1 '^S: 221 '
+tr_expect_line m1 '^result: sent 250 '
 grep -v '^Bcc:' "$tmp/m1" | sed 's/$/\r/' >"$tmp/m1.want"
-wait_file "$tmp/A/sp/1.env" 5 || bad "m1: no saved envelope"
-same_bytes m1 "$tmp/A/sp/1.eml" "$tmp/m1.want"
+wait_file "$tmp/A/sp/1.env" 5 || tap_bad "m1: no saved envelope"
+tr_same_bytes m1 "$tmp/A/sp/1.eml" "$tmp/m1.want"
 for r in bob carol dan; do
-	grep -q "^rcpt: <$r@example.com>$" "$tmp/A/sp/1.env" && ok || bad "m1: $r not in the envelope"
+	grep -q "^rcpt: <$r@example.com>$" "$tmp/A/sp/1.env" && tap_ok "m1: $r in the envelope" ||
+		tap_bad "m1: $r not in the envelope"
 done
 
 # ---- 2. CRLF input, three messages on one connection ----
 printf 'From: alice@example.com\r\nTo: bob@example.com\r\nSubject: crlf\r\nDate: Sat, 28 Nov 2026 16:00:00 +0000\r\nMessage-ID: <a2@example.com>\r\n\r\n.\r\n. x\r\n...\r\nlast\r\n' >"$tmp/m2"
-send m2 "$tmp/m2" -n 3
-[ "$RC" -eq 0 ] && ok || bad "m2: exit $RC"
-ml=$(mail_line m2) b=$(bytes_of m2)
-expect_c m2 <<EOF
+tr_send m2 "$tmp/m2" -n 3
+tr_rc m2 0
+ml=$(mail_line m2) b=$(tr_bytes_of m2)
+tr_expect_c m2 <<EOF
 EHLO client.test
 $ml
 RCPT TO:<bob@example.com>
@@ -122,19 +88,19 @@ DATA
 QUIT
 EOF
 for i in 2 3 4; do
-	wait_file "$tmp/A/sp/$i.env" 5 || bad "m2: message $i not saved"
-	same_bytes "m2 #$i" "$tmp/A/sp/$i.eml" "$tmp/m2"
+	wait_file "$tmp/A/sp/$i.env" 5 || tap_bad "m2: message $i not saved"
+	tr_same_bytes "m2 #$i" "$tmp/A/sp/$i.eml" "$tmp/m2"
 done
 
 # ---- 3. an 8-bit body and a non-ASCII recipient with SMTPUTF8 ----
 printf 'From: alice@example.com\nTo: j\303\266rg@example.com\nSubject: utf8\nDate: Sat, 28 Nov 2026 16:00:00 +0000\nMessage-ID: <a3@example.com>\n\nGr\303\274\303\237e\n' >"$tmp/m3"
-send m3 "$tmp/m3"
-[ "$RC" -eq 0 ] && ok || bad "m3: exit $RC"
-expect_line m3 '^C: MAIL FROM:<alice@example\.com> SIZE=[0-9]+ BODY=8BITMIME SMTPUTF8$'
-expect_line m3 $'^C: RCPT TO:<j\303\266rg@example\\.com>$'
-wait_file "$tmp/A/sp/5.env" 5 || bad "m3: not saved"
-if grep -q $'Gr\303\274\303\237e\r$' "$tmp/A/sp/5.eml"; then ok; else
-	bad "m3: 8-bit body not saved as sent"; od -c "$tmp/A/sp/5.eml" | tail -5; fi
+tr_send m3 "$tmp/m3"
+tr_rc m3 0
+tr_expect_line m3 '^C: MAIL FROM:<alice@example\.com> SIZE=[0-9]+ BODY=8BITMIME SMTPUTF8$'
+tr_expect_line m3 $'^C: RCPT TO:<j\303\266rg@example\\.com>$'
+wait_file "$tmp/A/sp/5.env" 5 || tap_bad "m3: not saved"
+if grep -q $'Gr\303\274\303\237e\r$' "$tmp/A/sp/5.eml"; then tap_ok "m3: 8-bit body"; else
+	tap_bad "m3: 8-bit body not saved as sent"; od -c "$tmp/A/sp/5.eml" | tail -5; fi
 
 # ---- 4. a 1 MB message ----
 {
@@ -144,31 +110,30 @@ import sys
 for i in range(15000):
     sys.stdout.write(("." if i % 5 == 0 else "") + "row %06d " % i + "y" * 55 + "\n")'
 } >"$tmp/m4"
-send m4 "$tmp/m4"
-[ "$RC" -eq 0 ] && ok || bad "m4: exit $RC"
+tr_send m4 "$tmp/m4"
+tr_rc m4 0
 sed 's/$/\r/' "$tmp/m4" >"$tmp/m4.want"
-wait_file "$tmp/A/sp/6.env" 5 || bad "m4: not saved"
-same_bytes m4 "$tmp/A/sp/6.eml" "$tmp/m4.want"
+wait_file "$tmp/A/sp/6.env" 5 || tap_bad "m4: not saved"
+tr_same_bytes m4 "$tmp/A/sp/6.eml" "$tmp/m4.want"
 
 # ---- 5. a server without SMTPUTF8: refused locally, before MAIL ----
 start B
-send m5 "$tmp/m3"
-[ "$RC" -eq 1 ] && ok || bad "m5: exit $RC"
-expect_c m5 <<EOF
+tr_send m5 "$tmp/m3"
+tr_rc m5 1
+tr_expect_c m5 <<EOF
 EHLO client.test
 QUIT
 EOF
-expect_line m5 '^result: error local permanent MAIL FROM: .*SMTPUTF8'
+tr_expect_line m5 '^result: error local permanent MAIL FROM: .*SMTPUTF8'
 
 # ---- 6. SIZE smaller than the message ----
 start C --size 200
-send m6 "$tmp/m4"
-[ "$RC" -eq 1 ] && ok || bad "m6: exit $RC"
-expect_c m6 <<EOF
+tr_send m6 "$tmp/m4"
+tr_rc m6 1
+tr_expect_c m6 <<EOF
 EHLO client.test
 QUIT
 EOF
-expect_line m6 'the server accepts at most 200 '
+tr_expect_line m6 'the server accepts at most 200 '
 
-echo "transcript_aiosmtpd: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+tap_end
