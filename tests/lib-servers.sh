@@ -33,7 +33,9 @@
 #                           it.
 #   srv_track PID           stop PID at exit.
 #   srv_stop_all            stop every tracked server now.
-#   srv_certs DIR           tests/certs.sh DIR; exit 1 when it fails.
+#   srv_certs VAR           tests/certs.sh SCRATCH/c, that directory in
+#                           VAR; exit 77 without the openssl command, 1
+#                           when certs.sh fails.
 #   srv_testsmtpd NAME IDLE [testsmtpd args...]
 #       testsmtpd in SCRATCH/NAME, saving to SCRATCH/NAME/sp, its log in
 #       SCRATCH/NAME/log, --idle-timeout IDLE; tracked; sets PORT (and
@@ -41,6 +43,13 @@
 #   srv_aiosmtpd NAME IDLE [aiosmtpd_server.py args...]
 #       the same with aiosmtpd (no log); sets PORT, AIOSMTPD_PORT and
 #       AIOSMTPD_PID.
+#
+# With tests/lib.sh (its fail, register_pid and cleanup):
+#
+#   mount_on_testsmtpd T [testsmtpd args...]
+#       testsmtpd saving to T/rx (smtpd_start), a configuration T/config
+#       for it (write_config) and the outbox mounted on T/mnt
+#       (mount_outbox); sets M=T/mnt, SMTP_PORT and SMTPD_PID.
 #
 # TAP-style checks ("ok N - what", "not ok N - what"), counted:
 #
@@ -200,7 +209,9 @@ srv_scratch() {
 }
 
 srv_certs() {
-	"$_ls_top/tests/certs.sh" "$1" || { echo "FAIL: certs.sh"; exit 1; }
+	srv_need_openssl
+	"$_ls_top/tests/certs.sh" "$_srv_dir/c" || { echo "FAIL: certs.sh"; exit 1; }
+	printf -v "$1" '%s' "$_srv_dir/c"
 }
 
 srv_testsmtpd() {
@@ -221,6 +232,17 @@ srv_aiosmtpd() {
 		{ echo "FAIL: cannot start aiosmtpd $name"; exit 1; }
 	srv_track "$AIOSMTPD_PID"
 	PORT=$AIOSMTPD_PORT
+}
+
+# ---- with tests/lib.sh ------------------------------------------------------
+
+mount_on_testsmtpd() {
+	local t=$1
+	shift
+	smtpd_start "$t/rx" "$@"
+	write_config "$t/config" "$SMTP_PORT"
+	mount_outbox "$t/mnt" "$t/config"
+	M=$t/mnt
 }
 
 # ---- TAP-style checks -----------------------------------------------------

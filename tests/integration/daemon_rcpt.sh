@@ -7,11 +7,8 @@
 skip_without_fuse
 
 mk_tmp T
-smtpd_start "$T/rx" --reply 'RCPT#1/carol@=451 4.7.1 Try again later' \
+mount_on_testsmtpd "$T" --reply 'RCPT#1/carol@=451 4.7.1 Try again later' \
 	--reply 'RCPT/nobody@=550 5.1.1 No such user'
-write_config "$T/config" "$SMTP_PORT"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
 
 printf 'To: bob@example.com, carol@example.com\nCc: nobody@example.com\nSubject: rcpt split\n\nhi\n' >"$M/split"
 wait_state "$M/split.status" deferred 20

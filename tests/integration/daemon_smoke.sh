@@ -8,10 +8,7 @@
 skip_without_fuse
 
 mk_tmp T
-smtpd_start "$T/rx"
-write_config "$T/config" "$SMTP_PORT"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+mount_on_testsmtpd "$T"
 
 # --- one message, sent --------------------------------------------------------
 printf 'To: bob@example.com\nSubject: smoke\n\nHello Bob\n.leading dot\n' >"$M/hello"

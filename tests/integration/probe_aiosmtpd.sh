@@ -5,12 +5,10 @@
 # found as the daemon finds it ($XDG_CONFIG_HOME, ~/.config, ~/.msmtprc).
 set -u
 . "$(dirname "$0")/../lib-servers.sh"
-srv_need_openssl
 srv_need_aiosmtpd
 srv_need_built "$OUTBOXFS"
 srv_scratch tmp
-srv_certs "$tmp/c"
-C=$tmp/c
+srv_certs C
 PW='aio-Pa55word'
 
 expect() { tap_expect "$1" "$2" "$(basename "$1")"; }    # expect FILE REGEX

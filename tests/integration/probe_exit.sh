@@ -4,11 +4,9 @@
 # never a password in the output.
 set -u
 . "$(dirname "$0")/../lib-servers.sh"
-srv_need_openssl
 srv_need_built "$OUTBOXFS" "$TOOLS/testsmtpd"
 srv_scratch tmp
-srv_certs "$tmp/c"
-C=$tmp/c
+srv_certs C
 SRV="--cert $C/server.pem --key $C/server.key"
 PW='probe-Secret-77'
 

@@ -5,11 +5,9 @@
 # the server line, and the password never in any transcript.
 set -u
 . "$(dirname "$0")/../lib-servers.sh"
-srv_need_openssl
 srv_need_built "$TOOLS/testsmtpd" "$TOOLS/smtpsend_tls"
 srv_scratch tmp
-srv_certs "$tmp/c"
-C=$tmp/c
+srv_certs C
 SRV="--cert $C/server.pem --key $C/server.key"
 export PW='Pa55,w=rd!x'           # ',' and '=' exercise SCRAM escaping
 export TOKEN='ya29.tok3n-SECRET'

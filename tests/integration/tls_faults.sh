@@ -5,11 +5,9 @@
 # good cases must say how the connection was verified.
 set -u
 . "$(dirname "$0")/../lib-servers.sh"
-srv_need_openssl
 srv_need_built "$TOOLS/testsmtpd" "$TOOLS/smtpsend_tls"
 srv_scratch tmp
-srv_certs "$tmp/c"
-C=$tmp/c
+srv_certs C
 
 # start NAME testsmtpd-args...: a fresh server; sets PORT
 start() { srv_testsmtpd "$1" 30 "${@:2}"; }
