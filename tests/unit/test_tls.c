@@ -551,133 +551,6 @@ static void test_auth_cram_md5_rfc2195(void **st)
 	assert_non_null(strstr(desc, "auth=cram-md5"));
 }
 
-static void test_auth_535_defers(void **st)
-{
-	static const char *const script[] = {
-		EHLO_AUTH("PLAIN"),
-		"<AUTH PLAIN AGFsaWNlAHdyb25n",
-		">535 5.7.8 Authentication credentials invalid",
-		"<QUIT", ">221 bye", NULL };
-	struct smtp_params p = { .auth_mech = "PLAIN", .user = "alice",
-	    .secret = "wrong" };
-	struct smtp_error e;
-	struct tx tx;
-	char desc[256];
-
-	(void)st;
-	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
-	    -1);
-	assert_int_equal(e.fail, SMTP_FAIL_AUTH);
-	assert_int_equal(e.temporary, 1);
-	assert_int_equal(e.code, 535);
-	assert_string_equal(e.enh, "5.7.8");
-	expect_text(&e, "login refused");
-	assert_null(strstr(e.text, "wrong"));
-}
-
-static void test_auth_no_common_mechanism(void **st)
-{
-	static const char *const script[] = {
-		EHLO_AUTH("GSSAPI NTLM XOAUTH2"),
-		"<QUIT", ">221 bye", NULL };
-	struct smtp_params p = { .auth_mech = "", .user = "alice",
-	    .secret = "pw" };
-	struct smtp_error e;
-	struct tx tx;
-	char desc[256];
-
-	(void)st;
-	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
-	    -1);
-	assert_int_equal(e.fail, SMTP_FAIL_AUTH);
-	assert_int_equal(e.temporary, 0);
-	expect_text(&e, "the server offers GSSAPI NTLM XOAUTH2");
-}
-
-static void test_auth_bad_base64_cancels(void **st)
-{
-	static const char *const script[] = {
-		EHLO_AUTH("LOGIN"),
-		"<AUTH LOGIN", ">334 VXNlc!!!", "<*",
-		">501 5.7.0 cancelled", "<QUIT", ">221 bye", NULL };
-	struct smtp_params p = { .auth_mech = "", .user = "alice",
-	    .secret = "pw" };
-	struct smtp_error e;
-	struct tx tx;
-	char desc[256];
-
-	(void)st;
-	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
-	    -1);
-	assert_int_equal(e.fail, SMTP_FAIL_PROTO);
-	expect_text(&e, "not valid base64");
-}
-
-/* The server closes (421) instead of answering the "*": no QUIT. */
-static void test_auth_cancel_421(void **st)
-{
-	static const char *const script[] = {
-		EHLO_AUTH("LOGIN"),
-		"<AUTH LOGIN", ">334 VXNlc!!!", "<*",
-		">421 4.3.2 shutting down", NULL };
-	struct smtp_params p = { .auth_mech = "", .user = "alice",
-	    .secret = "pw" };
-	struct smtp_error e;
-	struct tx tx;
-	char desc[256];
-
-	(void)st;
-	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
-	    -1);
-	assert_int_equal(e.fail, SMTP_FAIL_PROTO);
-	expect_text(&e, "not valid base64");
-}
-
-static void test_auth_extra_challenge_cancels(void **st)
-{
-	static const char *const script[] = {
-		EHLO_AUTH("LOGIN"),
-		"<AUTH LOGIN", ">334 VXNlcm5hbWU6", "<YWxpY2U=",
-		">334 UGFzc3dvcmQ6", "<cHc=", ">334 QWdhaW46",
-		"<*", ">501 5.7.0 cancelled", "<QUIT", ">221 bye", NULL };
-	struct smtp_params p = { .auth_mech = "", .user = "alice",
-	    .secret = "pw" };
-	struct smtp_error e;
-	struct tx tx;
-	char desc[256];
-
-	(void)st;
-	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
-	    -1);
-	assert_int_equal(e.fail, SMTP_FAIL_AUTH);
-	expect_text(&e, "unexpected challenge");
-}
-
-static void test_auth_xoauth2_error(void **st)
-{
-	/* user=alice^Aauth=Bearer tok^A^A */
-	static const char *const script[] = {
-		EHLO_AUTH("XOAUTH2"),
-		"<AUTH XOAUTH2 dXNlcj1hbGljZQFhdXRoPUJlYXJlciB0b2sBAQ==",
-		">334 eyJzdGF0dXMiOiI0MDEifQ==", "<",
-		">535 5.7.8 Username and Password not accepted",
-		"<QUIT", ">221 bye", NULL };
-	struct smtp_params p = { .auth_mech = "XOAUTH2", .user = "alice",
-	    .secret = "tok" };
-	struct smtp_error e;
-	struct tx tx;
-	char desc[256];
-
-	(void)st;
-	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
-	    -1);
-	assert_int_equal(e.fail, SMTP_FAIL_AUTH);
-	assert_int_equal(e.temporary, 1);
-	expect_text(&e, "server said {\"status\":\"401\"}");
-	assert_non_null(strstr(tx.buf, "C: AUTH XOAUTH2 [credentials hidden]\n"
-	    "S: 334 eyJzdGF0dXMiOiI0MDEifQ==\nC: [credentials hidden]\n"));
-}
-
 static int run_scram(const char *const *script, const char *pw,
     struct smtp_error *e, struct tx *tx, char *desc, size_t desclen)
 {
@@ -708,78 +581,134 @@ static void test_auth_scram_verified(void **st)
 	assert_non_null(strstr(tx.buf, "C: [credentials hidden]\nS: 235 "));
 }
 
-static void test_auth_scram_wrong_password(void **st)
-{
-	static const char *const script[] = {
-		EHLO_AUTH("SCRAM-SHA-256"), "!scram good",
-		"<QUIT", ">221 bye", NULL };
-	struct smtp_error e;
-	struct tx tx;
-	char desc[256];
+/* ---- AUTH that must fail: one row a case, one cmocka test a row ---- */
 
-	(void)st;
-	assert_int_equal(run_scram(script, "crayon", &e, &tx, desc,
-	    sizeof(desc)), -1);
-	assert_int_equal(e.fail, SMTP_FAIL_AUTH);
-	assert_int_equal(e.temporary, 1);
-	assert_int_equal(e.code, 535);
-}
+struct auth_fail_case {
+	const char *name;
+	const char *const *script;
+	const char *mech;        /* auth_mech */
+	const char *user;        /* NULL: not set */
+	const char *secret;
+	enum smtp_fail fail;
+	int temporary;           /* -1: not checked */
+	int code;                /* 0: not checked */
+	const char *enh;         /* NULL: not checked */
+	const char *text;        /* in the error text; NULL: not checked */
+	const char *not_text;    /* never in the error text; NULL: no check */
+	const char *tx_has;      /* in the transcript; NULL: no check */
+};
 
-static void test_auth_scram_impostor(void **st)
-{
+static const struct auth_fail_case auth_fail_cases[] = {
+	{ .name = "test_auth_535_defers",
+	  .script = (const char *const[]){ EHLO_AUTH("PLAIN"),
+	      "<AUTH PLAIN AGFsaWNlAHdyb25n",
+	      ">535 5.7.8 Authentication credentials invalid",
+	      "<QUIT", ">221 bye", NULL },
+	  .mech = "PLAIN", .user = "alice", .secret = "wrong",
+	  .fail = SMTP_FAIL_AUTH, .temporary = 1, .code = 535,
+	  .enh = "5.7.8", .text = "login refused", .not_text = "wrong" },
+	{ .name = "test_auth_no_common_mechanism",
+	  .script = (const char *const[]){ EHLO_AUTH("GSSAPI NTLM XOAUTH2"),
+	      "<QUIT", ">221 bye", NULL },
+	  .mech = "", .user = "alice", .secret = "pw",
+	  .fail = SMTP_FAIL_AUTH, .temporary = 0,
+	  .text = "the server offers GSSAPI NTLM XOAUTH2" },
+	{ .name = "test_auth_bad_base64_cancels",
+	  .script = (const char *const[]){ EHLO_AUTH("LOGIN"),
+	      "<AUTH LOGIN", ">334 VXNlc!!!", "<*",
+	      ">501 5.7.0 cancelled", "<QUIT", ">221 bye", NULL },
+	  .mech = "", .user = "alice", .secret = "pw",
+	  .fail = SMTP_FAIL_PROTO, .temporary = -1,
+	  .text = "not valid base64" },
+	/* The server closes (421) instead of answering the "*": no QUIT. */
+	{ .name = "test_auth_cancel_421",
+	  .script = (const char *const[]){ EHLO_AUTH("LOGIN"),
+	      "<AUTH LOGIN", ">334 VXNlc!!!", "<*",
+	      ">421 4.3.2 shutting down", NULL },
+	  .mech = "", .user = "alice", .secret = "pw",
+	  .fail = SMTP_FAIL_PROTO, .temporary = -1,
+	  .text = "not valid base64" },
+	{ .name = "test_auth_extra_challenge_cancels",
+	  .script = (const char *const[]){ EHLO_AUTH("LOGIN"),
+	      "<AUTH LOGIN", ">334 VXNlcm5hbWU6", "<YWxpY2U=",
+	      ">334 UGFzc3dvcmQ6", "<cHc=", ">334 QWdhaW46",
+	      "<*", ">501 5.7.0 cancelled", "<QUIT", ">221 bye", NULL },
+	  .mech = "", .user = "alice", .secret = "pw",
+	  .fail = SMTP_FAIL_AUTH, .temporary = -1,
+	  .text = "unexpected challenge" },
+	/* user=alice^Aauth=Bearer tok^A^A */
+	{ .name = "test_auth_xoauth2_error",
+	  .script = (const char *const[]){ EHLO_AUTH("XOAUTH2"),
+	      "<AUTH XOAUTH2 dXNlcj1hbGljZQFhdXRoPUJlYXJlciB0b2sBAQ==",
+	      ">334 eyJzdGF0dXMiOiI0MDEifQ==", "<",
+	      ">535 5.7.8 Username and Password not accepted",
+	      "<QUIT", ">221 bye", NULL },
+	  .mech = "XOAUTH2", .user = "alice", .secret = "tok",
+	  .fail = SMTP_FAIL_AUTH, .temporary = 1,
+	  .text = "server said {\"status\":\"401\"}",
+	  .tx_has = "C: AUTH XOAUTH2 [credentials hidden]\n"
+	      "S: 334 eyJzdGF0dXMiOiI0MDEifQ==\nC: [credentials hidden]\n" },
+	{ .name = "test_auth_scram_wrong_password",
+	  .script = (const char *const[]){ EHLO_AUTH("SCRAM-SHA-256"),
+	      "!scram good", "<QUIT", ">221 bye", NULL },
+	  .mech = "", .user = "alice", .secret = "crayon",
+	  .fail = SMTP_FAIL_AUTH, .temporary = 1, .code = 535 },
 	/* the server's signature is wrong: the client cancels, even though
 	 * the server would have let it in */
-	static const char *const script[] = {
-		EHLO_AUTH("SCRAM-SHA-256"), "!scram badsig",
-		"<*", ">501 5.7.0 cancelled", "<QUIT", ">221 bye", NULL };
-	struct smtp_error e;
-	struct tx tx;
-	char desc[256];
-
-	(void)st;
-	assert_int_equal(run_scram(script, PEER_SCRAM_PW, &e, &tx, desc,
-	    sizeof(desc)), -1);
-	assert_int_equal(e.fail, SMTP_FAIL_AUTH);
-	expect_text(&e, "wrong server signature");
-}
-
-static void test_auth_scram_no_signature(void **st)
-{
+	{ .name = "test_auth_scram_impostor",
+	  .script = (const char *const[]){ EHLO_AUTH("SCRAM-SHA-256"),
+	      "!scram badsig", "<*", ">501 5.7.0 cancelled",
+	      "<QUIT", ">221 bye", NULL },
+	  .mech = "", .user = "alice", .secret = PEER_SCRAM_PW,
+	  .fail = SMTP_FAIL_AUTH, .temporary = -1,
+	  .text = "wrong server signature" },
 	/* 235 without the server ever proving it knows the password */
-	static const char *const script[] = {
-		EHLO_AUTH("SCRAM-SHA-256"), "!scram nosig",
-		"<QUIT", ">221 bye", NULL };
-	struct smtp_error e;
-	struct tx tx;
-	char desc[256];
+	{ .name = "test_auth_scram_no_signature",
+	  .script = (const char *const[]){ EHLO_AUTH("SCRAM-SHA-256"),
+	      "!scram nosig", "<QUIT", ">221 bye", NULL },
+	  .mech = "", .user = "alice", .secret = PEER_SCRAM_PW,
+	  .fail = SMTP_FAIL_AUTH, .temporary = -1,
+	  .text = "no server signature" },
+	{ .name = "test_auth_missing_user",
+	  .script = (const char *const[]){ EHLO_AUTH("PLAIN"),
+	      "<QUIT", ">221 bye", NULL },
+	  .mech = "", .user = NULL, .secret = "pw",
+	  .fail = SMTP_FAIL_LOCAL, .temporary = 0,
+	  .text = "user is not set" },
+};
 
-	(void)st;
-	assert_int_equal(run_scram(script, PEER_SCRAM_PW, &e, &tx, desc,
-	    sizeof(desc)), -1);
-	assert_int_equal(e.fail, SMTP_FAIL_AUTH);
-	expect_text(&e, "no server signature");
-}
+#define N_AUTH_FAIL (sizeof(auth_fail_cases) / sizeof(auth_fail_cases[0]))
 
-static void test_auth_missing_user(void **st)
+/* *st is the row of auth_fail_cases to run. */
+static void test_auth_fails(void **st)
 {
-	static const char *const script[] = {
-		EHLO_AUTH("PLAIN"), "<QUIT", ">221 bye", NULL };
-	struct smtp_params p = { .auth_mech = "", .secret = "pw" };
+	const struct auth_fail_case *c = *st;
+	struct smtp_params p = { .auth_mech = c->mech, .user = c->user,
+	    .secret = c->secret };
 	struct smtp_error e;
 	struct tx tx;
 	char desc[256];
 
-	(void)st;
-	assert_int_equal(run(&p, script, &e, &tx, desc, sizeof(desc), NULL),
-	    -1);
-	assert_int_equal(e.fail, SMTP_FAIL_LOCAL);
-	assert_int_equal(e.temporary, 0);
-	expect_text(&e, "user is not set");
+	assert_int_equal(run(&p, c->script, &e, &tx, desc, sizeof(desc),
+	    NULL), -1);
+	assert_int_equal(e.fail, c->fail);
+	if (c->temporary >= 0)
+		assert_int_equal(e.temporary, c->temporary);
+	if (c->code != 0)
+		assert_int_equal(e.code, c->code);
+	if (c->enh != NULL)
+		assert_string_equal(e.enh, c->enh);
+	if (c->text != NULL)
+		expect_text(&e, c->text);
+	if (c->not_text != NULL)
+		assert_null(strstr(e.text, c->not_text));
+	if (c->tx_has != NULL)
+		assert_non_null(strstr(tx.buf, c->tx_has));
 }
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_fingerprint_norm),
 		cmocka_unit_test(test_addr_is_local),
 		cmocka_unit_test(test_starttls_not_offered),
@@ -790,18 +719,19 @@ int main(void)
 		cmocka_unit_test(test_auth_plain),
 		cmocka_unit_test(test_auth_login),
 		cmocka_unit_test(test_auth_cram_md5_rfc2195),
-		cmocka_unit_test(test_auth_535_defers),
-		cmocka_unit_test(test_auth_no_common_mechanism),
-		cmocka_unit_test(test_auth_bad_base64_cancels),
-		cmocka_unit_test(test_auth_cancel_421),
-		cmocka_unit_test(test_auth_extra_challenge_cancels),
-		cmocka_unit_test(test_auth_xoauth2_error),
 		cmocka_unit_test(test_auth_scram_verified),
-		cmocka_unit_test(test_auth_scram_wrong_password),
-		cmocka_unit_test(test_auth_scram_impostor),
-		cmocka_unit_test(test_auth_scram_no_signature),
-		cmocka_unit_test(test_auth_missing_user),
 	};
+	enum { N_FIXED = sizeof(fixed) / sizeof(fixed[0]) };
+	struct CMUnitTest tests[N_FIXED + N_AUTH_FAIL];
+	size_t i;
 
+	for (i = 0; i < N_FIXED; i++)
+		tests[i] = fixed[i];
+	for (i = 0; i < N_AUTH_FAIL; i++) {
+		tests[N_FIXED + i] = (struct CMUnitTest)
+		    cmocka_unit_test_prestate(test_auth_fails,
+		    (void *)&auth_fail_cases[i]);
+		tests[N_FIXED + i].name = auth_fail_cases[i].name;
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
