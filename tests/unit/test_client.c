@@ -322,6 +322,25 @@ static int tc_send(struct tc *t, struct smtp_session *s, size_t nrcpts,
 	return smtp_send(s, &t->m, t->msgfd, t->rcpts, nrcpts, &t->res, err);
 }
 
+/* tc_new, the default message, and a connect that must succeed. */
+static struct tc *tc_open(const char *const *script, struct smtp_session **s,
+    struct smtp_error *err)
+{
+	struct tc *t = tc_new(script);
+
+	tc_message(t, default_msg);
+	assert_int_equal(tc_connect(t, s, err), 0);
+	return t;
+}
+
+/* QUIT; the peer saw the whole script and nothing after it; free T. */
+static void tc_close(struct tc *t, struct smtp_session *s)
+{
+	smtp_quit(s);
+	tc_end(t, "");
+	tc_free(t);
+}
+
 #define GREET ">220 mx.example ESMTP"
 #define EHLO "<EHLO client.example"
 
@@ -411,20 +430,16 @@ static void test_client_helo_fallback(void **state)
 		"<DATA", ">354 go", "=", ">250 queued",
 		"<QUIT", ">221 bye", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(smtp_caps(s)->esmtp, 0);
 	if (tc_send(t, s, 1, &err) != 0)
 		fail_msg("send: %s", err.text);
 	assert_int_equal(t->rr[0].state, SMTP_RCPT_OK);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* HELO after a refused EHLO other than 500/502 is not tried. */
@@ -515,13 +530,11 @@ static void test_client_rcpt_mixed(void **state)
 		"<DATA", ">354 go", "=", ">250 2.0.0 done",
 		"<QUIT", ">221 bye", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 3, &err), 0);
 	assert_int_equal(t->rr[0].state, SMTP_RCPT_PERM);
 	assert_int_equal(t->rr[1].state, SMTP_RCPT_TEMP);
@@ -529,9 +542,7 @@ static void test_client_rcpt_mixed(void **state)
 	assert_string_equal(t->rr[1].text, "too many");
 	assert_int_equal(t->rr[2].state, SMTP_RCPT_OK);
 	assert_int_equal(t->res.reusable, 1);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* No recipient accepted: RSET, never DATA; the session stays usable and
@@ -549,13 +560,11 @@ static void test_client_all_rcpts_refused(void **state)
 		"<DATA", ">354 go", "=", ">250 queued",
 		"<QUIT", ">221 bye", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 2, &err), -1);
 	assert_int_equal(err.fail, SMTP_FAIL_PERM);
 	assert_int_equal(err.temporary, 0);
@@ -570,9 +579,7 @@ static void test_client_all_rcpts_refused(void **state)
 	assert_int_equal(t->res.reusable, 1);
 	assert_int_equal(tc_send(t, s, 1, &err), 0);
 	assert_int_equal(t->rr[0].state, SMTP_RCPT_OK);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* Pipelined, every RCPT refused and DATA refused too: RSET. */
@@ -586,13 +593,11 @@ static void test_client_pipelined_all_refused(void **state)
 		">554 5.5.1 no valid recipients",
 		"<RSET", ">250 ok", "<QUIT", ">221 bye", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 2, &err), -1);
 	/* one of them was temporary: the whole is retried */
 	assert_int_equal(err.fail, SMTP_FAIL_TEMP);
@@ -600,9 +605,7 @@ static void test_client_pipelined_all_refused(void **state)
 	assert_int_equal(t->rr[0].state, SMTP_RCPT_TEMP);
 	assert_int_equal(t->rr[1].state, SMTP_RCPT_PERM);
 	assert_int_equal(t->res.reusable, 1);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* Pipelined, every RCPT refused but DATA got 354: "." alone, reply
@@ -616,21 +619,17 @@ static void test_client_pipelined_refused_354(void **state)
 		">250 ok", ">550 5.1.1 unknown", ">354 go", "<.",
 		">554 5.5.1 no recipients", "<QUIT", ">221 bye", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 1, &err), -1);
 	assert_int_equal(err.fail, SMTP_FAIL_PERM);
 	assert_int_equal(err.code, 550);
 	assert_int_equal(t->rr[0].state, SMTP_RCPT_PERM);
 	assert_int_equal(t->res.reusable, 1);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* The same, but the server answers the lone "." with 421: it is
@@ -644,21 +643,17 @@ static void test_client_pipelined_refused_354_421(void **state)
 		">250 ok", ">550 5.1.1 unknown", ">354 go", "<.",
 		">421 4.3.2 shutting down", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 1, &err), -1);
 	assert_int_equal(err.fail, SMTP_FAIL_PERM);
 	assert_int_equal(err.code, 550);
 	assert_int_equal(t->rr[0].state, SMTP_RCPT_PERM);
 	assert_int_equal(t->res.reusable, 0);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* 421 to MAIL: temporary, nothing more is sent, not even QUIT. */
@@ -669,13 +664,11 @@ static void test_client_421_mail(void **state)
 		"<MAIL FROM:<alice@example.com>",
 		">421 4.3.2 shutting down", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 2, &err), -1);
 	assert_int_equal(err.fail, SMTP_FAIL_TEMP);
 	assert_int_equal(err.temporary, 1);
@@ -687,9 +680,7 @@ static void test_client_421_mail(void **state)
 	/* a further send is refused at once */
 	assert_int_equal(tc_send(t, s, 1, &err), -1);
 	assert_int_equal(err.fail, SMTP_FAIL_CONN);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* 421 in the middle of pipelined RCPT replies. */
@@ -702,13 +693,11 @@ static void test_client_421_rcpt_pipelined(void **state)
 		"<DATA", ">250 ok", ">250 ok", ">421 4.4.2 timeout",
 		"!close", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 2, &err), -1);
 	assert_int_equal(err.fail, SMTP_FAIL_TEMP);
 	assert_int_equal(err.temporary, 1);
@@ -717,9 +706,7 @@ static void test_client_421_rcpt_pipelined(void **state)
 	assert_int_equal(t->rr[0].state, SMTP_RCPT_PENDING);
 	assert_int_equal(t->rr[1].state, SMTP_RCPT_PENDING);
 	assert_int_equal(t->res.reusable, 0);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 static void test_client_554_greeting(void **state)
@@ -770,13 +757,11 @@ static void test_client_data_554(void **state)
 		"<DATA", ">554 5.3.0 no data today",
 		"<RSET", ">250 ok", "<QUIT", ">221 bye", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 2, &err), -1);
 	assert_int_equal(err.fail, SMTP_FAIL_PERM);
 	assert_string_equal(err.step, "DATA");
@@ -786,9 +771,7 @@ static void test_client_data_554(void **state)
 	assert_int_equal(t->rr[1].state, SMTP_RCPT_PERM);
 	assert_int_equal(t->rr[1].code, 550);
 	assert_int_equal(t->res.reusable, 1);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* 451 after the dot: accepted recipients TEMP, no RSET, reusable. */
@@ -801,13 +784,11 @@ static void test_client_final_451(void **state)
 		"<DATA", ">354 go", "=", ">451 4.7.1 Try again later",
 		"<QUIT", ">221 bye", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 1, &err), -1);
 	assert_int_equal(err.fail, SMTP_FAIL_TEMP);
 	assert_int_equal(err.temporary, 1);
@@ -818,9 +799,7 @@ static void test_client_final_451(void **state)
 	assert_string_equal(t->res.reply, "451 4.7.1 Try again later");
 	assert_int_equal(t->res.maybe_delivered, 0);
 	assert_int_equal(t->res.reusable, 1);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* One recipient deferred at RCPT, the data refused for the other: the
@@ -835,13 +814,11 @@ static void test_client_452_then_final_554(void **state)
 		"<DATA", ">354 go", "=", ">554 5.6.0 spam",
 		"<QUIT", ">221 bye", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 2, &err), -1);
 	assert_int_equal(err.fail, SMTP_FAIL_PERM);
 	assert_int_equal(err.temporary, 1);
@@ -850,9 +827,7 @@ static void test_client_452_then_final_554(void **state)
 	assert_int_equal(t->rr[1].state, SMTP_RCPT_PERM);
 	assert_int_equal(t->rr[1].code, 554);
 	assert_int_equal(t->res.reusable, 1);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 static void test_client_final_554(void **state)
@@ -864,20 +839,16 @@ static void test_client_final_554(void **state)
 		"<DATA", ">354 go", "=", ">554 5.6.0 spam",
 		"<QUIT", ">221 bye", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 1, &err), -1);
 	assert_int_equal(err.fail, SMTP_FAIL_PERM);
 	assert_int_equal(err.temporary, 0);
 	assert_int_equal(t->rr[0].state, SMTP_RCPT_PERM);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* The connection drops after the dot: the server may have it. */
@@ -889,22 +860,18 @@ static void test_client_lost_after_dot(void **state)
 		"<RCPT TO:<bob@example.com>", ">250 ok",
 		"<DATA", ">354 go", "=", "!close", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 1, &err), -1);
 	assert_int_equal(err.fail, SMTP_FAIL_CONN);
 	assert_int_equal(err.temporary, 1);
 	assert_int_equal(t->res.maybe_delivered, 1);
 	assert_int_equal(t->rr[0].state, SMTP_RCPT_PENDING);
 	assert_int_equal(t->res.reusable, 0);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* No reply to the dot within its timeout: the same. */
@@ -928,9 +895,7 @@ static void test_client_timeout_after_dot(void **state)
 	assert_int_equal(err.fail, SMTP_FAIL_CONN);
 	assert_int_equal(t->res.maybe_delivered, 1);
 	assert_non_null(strstr(err.text, "no answer"));
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* A timeout before the dot is not "maybe delivered". */
@@ -956,9 +921,7 @@ static void test_client_timeout_data(void **state)
 	assert_string_equal(err.step, "DATA");
 	assert_int_equal(t->res.maybe_delivered, 0);
 	assert_int_equal(t->res.reusable, 0);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 struct bad_case {
@@ -1185,13 +1148,11 @@ static void test_client_size_too_small(void **state)
 		GREET, EHLO, ">250-mx.example", ">250 SIZE 100",
 		"<QUIT", ">221 bye", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 1, &err), -1);
 	assert_int_equal(err.fail, SMTP_FAIL_PERM);
 	assert_int_equal(err.temporary, 0);
@@ -1199,9 +1160,7 @@ static void test_client_size_too_small(void **state)
 	assert_non_null(strstr(err.text, "412"));
 	assert_non_null(strstr(err.text, "100"));
 	assert_int_equal(t->res.reusable, 1);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 static void test_client_smtputf8_absent(void **state)
@@ -1222,9 +1181,7 @@ static void test_client_smtputf8_absent(void **state)
 	assert_int_equal(err.fail, SMTP_FAIL_LOCAL);
 	assert_int_equal(err.temporary, 0);
 	assert_non_null(strstr(err.text, "SMTPUTF8"));
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* SMTPUTF8 and 8BITMIME offered: both parameters on MAIL. */
@@ -1274,21 +1231,17 @@ static void test_client_reuse(void **state)
 		"<DATA", ">250 ok", ">250 ok", ">354 go", "=", ">250 two",
 		"<QUIT", ">221 bye", NULL,
 	};
-	struct tc *t = tc_new(script);
 	struct smtp_session *s;
 	struct smtp_error err;
+	struct tc *t = tc_open(script, &s, &err);
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 1, &err), 0);
 	assert_string_equal(t->res.reply, "250 one");
 	assert_int_equal(t->res.reusable, 1);
 	assert_int_equal(tc_send(t, s, 1, &err), 0);
 	assert_string_equal(t->res.reply, "250 two");
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* An address with a line break never reaches the wire. */
@@ -1307,9 +1260,7 @@ static void test_client_injection_refused(void **state)
 	assert_int_equal(tc_connect(t, &s, &err), 0);
 	assert_int_equal(tc_send(t, s, 1, &err), -1);
 	assert_int_equal(err.fail, SMTP_FAIL_LOCAL);
-	smtp_quit(s);
-	tc_end(t, "");
-	tc_free(t);
+	tc_close(t, s);
 }
 
 /* Non-printable bytes from the server are replaced in the transcript. */
