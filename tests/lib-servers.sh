@@ -31,6 +31,10 @@
 #   srv_scratch VAR         a new temp directory, its path in VAR; an EXIT
 #                           trap stops every tracked server, then removes
 #                           it.
+#   srv_self_cert           a self-signed certificate for localhost and
+#                           127.0.0.1 in SCRATCH/cert.pem, its key in
+#                           SCRATCH/key.pem; 1 when openssl is absent or
+#                           fails (the caller skips its TLS part).
 #   srv_track PID           stop PID at exit.
 #   srv_stop_all            stop every tracked server now.
 #   srv_certs VAR           tests/certs.sh SCRATCH/c, that directory in
@@ -212,6 +216,15 @@ srv_certs() {
 	srv_need_openssl
 	"$_ls_top/tests/certs.sh" "$_srv_dir/c" || { echo "FAIL: certs.sh"; exit 1; }
 	printf -v "$1" '%s' "$_srv_dir/c"
+}
+
+srv_self_cert() {
+	command -v openssl >/dev/null 2>&1 &&
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
+			-subj /CN=localhost \
+			-addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
+			-keyout "$_srv_dir/key.pem" -out "$_srv_dir/cert.pem" \
+			>/dev/null 2>&1
 }
 
 srv_testsmtpd() {

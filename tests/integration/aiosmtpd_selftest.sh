@@ -17,10 +17,7 @@ start() {          # start NAME args...: port in $tmp/NAME/aio-port
 
 start A
 TLS=0
-if command -v openssl >/dev/null 2>&1 &&
-	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
-		-addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
-		-keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1; then
+if srv_self_cert; then
 	TLS=1
 	start S --starttls --cert "$tmp/cert.pem" --key "$tmp/key.pem" \
 		--auth-user alice --auth-pass 'p@ss w,rd='

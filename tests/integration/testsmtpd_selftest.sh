@@ -39,10 +39,7 @@ start B --fail-connections 1 --no-pipelining --no-8bitmime --no-smtputf8 \
 start C --no-ehlo --reply 'DATA#1=cut:10'
 
 TLS=0
-if command -v openssl >/dev/null 2>&1 &&
-	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
-		-addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
-		-keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1; then
+if srv_self_cert; then
 	TLS=1
 	MECHS='PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 XOAUTH2 OAUTHBEARER'
 	start T --cert "$tmp/cert.pem" --key "$tmp/key.pem" --auth "$MECHS" \
