@@ -483,7 +483,9 @@ void ob_transcript_add(struct ob_msg *m, const char *line, size_t len)
 	size_t want;
 	char *np;
 
-	if (m->cur_len >= OB_MAX_TRANSCRIPT)
+	/* Once cut, nothing more goes in: the cut line ends the text. */
+	if (m->cur_len >= sizeof(cut) - 1 && memcmp(m->cur + m->cur_len -
+	    (sizeof(cut) - 1), cut, sizeof(cut) - 1) == 0)
 		return;
 	if (m->cur_len + len + 1 > OB_MAX_TRANSCRIPT) {
 		line = cut;
@@ -502,8 +504,6 @@ void ob_transcript_add(struct ob_msg *m, const char *line, size_t len)
 	memcpy(m->cur + m->cur_len, line, len);
 	m->cur_len += len;
 	m->cur[m->cur_len++] = '\n';
-	if (line == cut)
-		m->cur_len = OB_MAX_TRANSCRIPT;   /* nothing more goes in */
 }
 
 const struct cfg_account *ob_dir_account(const struct ob *ob, int dir)
