@@ -34,6 +34,8 @@
 #include "fs/outbox.h"
 
 #define OPS_TTL 1.0
+/* A message name leaves room for ".status" within NAME_MAX. */
+#define OPS_NAME_MAX (255 - 7)
 
 enum ops_kind { OPS_MSG, OPS_STATUS, OPS_QUEUE, OPS_DIR };
 
@@ -445,6 +447,10 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
+	if (strlen(name) > OPS_NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
 	switch (ob_name_kind(ob, dir, name)) {
 	case OB_NAME_STATUS:
 		fuse_reply_err(req, EPERM);
@@ -697,6 +703,10 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (flags & RENAME_EXCHANGE) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (strlen(newname) > OPS_NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
 	probe = strdup(newname);   /* so ob_rename_to cannot run short */
@@ -953,7 +963,7 @@ static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, ops_errno(errno));
 		return;
 	}
-	sv.f_namemax = 255 - 7;   /* room for ".status" */
+	sv.f_namemax = OPS_NAME_MAX;
 	fuse_reply_statfs(req, &sv);
 }
 
