@@ -54,6 +54,19 @@ void log_init(const char *facility, int to_stderr, int debug)
 		openlog("outboxfs", LOG_PID | LOG_NDELAY, f < 0 ? LOG_MAIL : f);
 }
 
+/*
+ * One event, one line: a control byte (a file name may hold a newline)
+ * is shown as '?', so no value can start a forged line of its own.
+ */
+static void log_clean(char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && s[i]; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = '?';
+}
+
 static void log_vline(int prio, const char *fmt, va_list ap, int errnum)
 {
 	char line[2048];
@@ -65,6 +78,7 @@ static void log_vline(int prio, const char *fmt, va_list ap, int errnum)
 	if (errnum && (size_t)n < sizeof(line))
 		snprintf(line + n, sizeof(line) - (size_t)n, ": %s",
 		    strerror(errnum));
+	log_clean(line, sizeof(line));
 	if (log_to_stderr) {
 		pthread_mutex_lock(&log_mu);
 		fprintf(stderr, "outboxfs: %s\n", line);
@@ -132,6 +146,7 @@ void log_file(const char *path, const char *fmt, ...)
 		return;
 	n += (size_t)w < sizeof(line) - n - 1 ? (size_t)w :
 	    sizeof(line) - n - 2;
+	log_clean(line, n);
 	line[n++] = '\n';
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
