@@ -308,7 +308,9 @@ int main(int argc, char **argv)
 	}
 	/* libfuse reports the signal that ended the loop: a clean stop */
 	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
+	pthread_mutex_lock(&ob.mu);   /* read by the queue threads */
 	ob.se = NULL;
+	pthread_mutex_unlock(&ob.mu);
 	left = queue_stop(&ob, 10000);
 	if (left)
 		log_warnx("%u delivery threads still in a network call at "

@@ -470,11 +470,16 @@ int ob_save_as(struct ob *ob, struct ob_msg *m, enum ob_state st, int sync)
 
 void ob_notify(struct ob *ob, uint64_t id)
 {
-	if (ob->se == NULL)
+	struct fuse_session *se;
+
+	/* main clears it when the session loop ends, while threads run */
+	pthread_mutex_lock(&ob->mu);
+	se = ob->se;
+	pthread_mutex_unlock(&ob->mu);
+	if (se == NULL)
 		return;
-	fuse_lowlevel_notify_inval_inode(ob->se, OB_INO_MSG0 + 2 * id + 1,
-	    0, 0);
-	fuse_lowlevel_notify_inval_inode(ob->se, OB_INO_MSG0 + 2 * id, -1, 0);
+	fuse_lowlevel_notify_inval_inode(se, OB_INO_MSG0 + 2 * id + 1, 0, 0);
+	fuse_lowlevel_notify_inval_inode(se, OB_INO_MSG0 + 2 * id, -1, 0);
 }
 
 void ob_transcript_add(struct ob_msg *m, const char *line, size_t len)

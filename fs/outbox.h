@@ -122,7 +122,8 @@ struct ob {
 	int ndirs;
 	unsigned settle_ms;
 	unsigned connections;
-	struct fuse_session *se;     /* for notifications; NULL in tests */
+	struct fuse_session *se;     /* for notifications; NULL in tests
+	                              * and once the session loop ended */
 	uid_t uid;
 	gid_t gid;
 	struct timespec start;
