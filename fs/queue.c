@@ -283,6 +283,36 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, char *err,
 	return rc < 0 ? -1 : 0;
 }
 
+/*
+ * 1 with err filled when M's file is too large for any account however
+ * it is prepared: its body alone is over every max_size. Checked before
+ * anything reads the file, so a sparse file with a 1 TB hole is refused
+ * without being scanned or copied. ob->mu not held.
+ */
+static int queue_too_large(struct ob *ob, struct ob_msg *m, char *err,
+    size_t errlen)
+{
+	uint64_t lim = 0, size;
+	size_t i;
+
+	if (ob->cfg == NULL || ob->cfg->naccounts == 0)
+		return 0;
+	for (i = 0; i < ob->cfg->naccounts; i++) {
+		if (ob->cfg->accounts[i].max_size == 0)
+			return 0;         /* unlimited somewhere */
+		if (ob->cfg->accounts[i].max_size > lim)
+			lim = ob->cfg->accounts[i].max_size;
+	}
+	pthread_mutex_lock(&ob->mu);
+	size = m->file_size;
+	pthread_mutex_unlock(&ob->mu);
+	if (size <= lim || size - lim <= MSG_MAX_HEADER)
+		return 0;
+	snprintf(err, errlen, "message too large: the file has %" PRIu64
+	    " bytes, max_size is %" PRIu64, size, lim);
+	return 1;
+}
+
 static void queue_commit_batch(struct ob *ob, struct queue_item *items,
     size_t n)
 {
@@ -294,7 +324,8 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 	for (i = 0; i < n; i++) {
 		struct ob_msg *m = items[i].m;
 
-		if (queue_attach(ob, m, err, sizeof(err)) < 0) {
+		if (queue_too_large(ob, m, err, sizeof(err)) ||
+		    queue_attach(ob, m, err, sizeof(err)) < 0) {
 			a = queue_account(ob, m);
 			items[i].pm = NULL;
 		} else {
