@@ -192,7 +192,12 @@ struct queue_item {
 	struct ob_msg *m;
 	struct msg *pm;
 	int ok;
+	int save_err;                /* errno of a failed record write */
 };
+
+/* A submission whose record could not be made durable (disk full, I/O
+ * error) stays a draft and is tried again after this pause. */
+#define QUEUE_SPOOL_RETRY_MS 5000
 
 /*
  * Expands Attach: pseudo-headers of M's spool file, once, at submission:
@@ -313,6 +318,8 @@ static int queue_too_large(struct ob *ob, struct ob_msg *m, char *err,
 	return 1;
 }
 
+static void queue_keep_message_id(struct ob_msg *m, struct msg *pm);
+
 static void queue_commit_batch(struct ob *ob, struct queue_item *items,
     size_t n)
 {
@@ -335,8 +342,11 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 		pthread_mutex_lock(&ob->mu);
 		m->r.queued = now;
 		m->r.attempts = 0;
+		if (items[i].pm)   /* submitted again after a spool error */
+			queue_keep_message_id(m, items[i].pm);
 		if (items[i].pm && queue_fill_envelope(m, items[i].pm, a) == 0) {
 			items[i].ok = 1;
+			queue_set_str(&m->r.error, NULL);
 		} else {
 			if (m->r.account == NULL && a && a->name)
 				m->r.account = strdup(a->name);
@@ -349,16 +359,39 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			    m->r.dir ? m->r.dir : "", m->r.dir ? "/" : "",
 			    m->r.name, err);
 		}
-		ob_save_as(ob, m, items[i].ok ? OB_QUEUED : OB_FAILED, 0);
+		items[i].save_err = 0;
+		if (ob_save_as(ob, m, items[i].ok ? OB_QUEUED : OB_FAILED,
+		    0) < 0)
+			items[i].save_err = errno ? errno : EIO;
 	}
 	/* One sync for the whole batch: the message bytes and records. */
-	if (spool_sync(&ob->spool) < 0)
+	if (spool_sync(&ob->spool) < 0) {
+		int e = errno ? errno : EIO;
+
 		log_warn("spool: syncfs");
+		for (i = 0; i < n; i++)
+			if (!items[i].save_err)
+				items[i].save_err = e;
+	}
 	pthread_mutex_lock(&ob->mu);
 	for (i = 0; i < n; i++) {
 		struct ob_msg *m = items[i].m;
 
 		m->busy = 0;
+		if (items[i].save_err) {
+			/* Not durable: never shown queued (nor failed). */
+			snprintf(err, sizeof(err), "spool: the record could "
+			    "not be written (%s); submitted again in %d s",
+			    strerror(items[i].save_err),
+			    QUEUE_SPOOL_RETRY_MS / 1000);
+			queue_set_str(&m->r.error, err);
+			if (ob_submittable(ob, m)) {
+				ob_settle_start(ob, m);
+				m->settle_at_ms = ob_now_ms() +
+				    QUEUE_SPOOL_RETRY_MS;
+			}
+			continue;
+		}
 		if (items[i].ok) {
 			m->prep = items[i].pm;
 			items[i].pm = NULL;
