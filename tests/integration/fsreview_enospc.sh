@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# A full disk under the spool (a 1 MiB tmpfs: also a spool on another file
+# system than /tmp). A writer gets ENOSPC and the daemon stays up; a
+# submission whose record cannot be written is never shown queued, says
+# why, and is sent once there is room again: nothing is lost.
+. "$TOP/tests/lib.sh"
+. "$TOP/tests/lib-servers.sh"
+skip_without_fuse
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: mounting a small tmpfs needs root"
+	exit 77
+fi
+
+mk_tmp T
+SP=$T/spool
+mkdir -p "$SP"
+if ! mount -t tmpfs -o size=1m,mode=0700 tmpfs "$SP" 2>/dev/null; then
+	echo "SKIP: cannot mount a tmpfs here"
+	exit 77
+fi
+fsr_exit()
+{
+	local rc=$? mnt
+	for mnt in "${!lib_mount_pid[@]}"; do
+		umount_outbox "$mnt" 2>/dev/null
+	done
+	umount "$SP" 2>/dev/null || umount -l "$SP" 2>/dev/null
+	(exit "$rc")
+	cleanup
+}
+trap fsr_exit EXIT
+
+smtpd_start "$T/rx"
+write_config "$T/config" "$SMTP_PORT" "settle 1500"
+mount_outbox "$T/mnt" "$T/config"
+M=$T/mnt
+PID=$OUTBOX_PID
+
+# --- a writer that does not fit ----------------------------------------------
+err=$( { head -c 2000000 /dev/zero >"$M/big"; } 2>&1 ) &&
+	fail "writing 2 MB into a 1 MiB spool worked"
+assert_contains "$err" "No space left" "the writer's error"
+kill -0 "$PID" || fail "the daemon died on ENOSPC"
+rm -f "$M/big" || fail "rm big"
+note "a write that does not fit: ENOSPC to the writer, daemon up"
+
+# --- the record of a submission does not fit ------------------------------------
+to=$(for ((i = 0; i < 300; i++)); do printf 'r%03d@example.com, ' "$i"; done)
+printf 'To: %s\nSubject: full disk\n\nwaits for room\n' "${to%, }" >"$M/full"
+# fill what is left before the settle time ends
+dd if=/dev/zero of="$SP/filler" bs=4096 2>/dev/null
+sleep 0.5
+wait_until 10 grep -q '^error: spool: .*No space left' "$M/full.status" ||
+	fail "no spool error in the status:
+$(cat "$M/full.status")"
+assert_eq draft "$(status_state "$M/full.status")" "state while the disk is full"
+grep -q '^full queued ' "$M/.queue" && fail ".queue shows it queued"
+kill -0 "$PID" || fail "the daemon died"
+rm -f "$SP/filler"
+wait_state "$M/full.status" sent 30
+grep -q '^error:' "$M/full.status" && fail "the error stayed after sending"
+one_eml_with "$T/rx" "Subject: full disk" >/dev/null || exit 1
+note "record did not fit: draft with error:, sent once there was room"
+san_check
+exit 0
