@@ -1135,6 +1135,7 @@ int spool_append_log(struct spool *sp, uint64_t id, const char *buf,
     size_t len)
 {
 	char name[32];
+	struct stat st;
 	int fd, rc, saved;
 
 	spool_idname(id, name, sizeof(name));
@@ -1142,8 +1143,19 @@ int spool_append_log(struct spool *sp, uint64_t id, const char *buf,
 	    0600);
 	if (fd < 0)
 		return -1;
+	if (fstat(fd, &st) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
 	rc = spool_write_all(fd, buf, len);
 	saved = errno;
+	/* A part written (disk full) is taken back: the status file reads
+	 * the log by the lengths of whole attempts. */
+	if (rc < 0 && ftruncate(fd, st.st_size) < 0) {
+		/* left as it is: the status then shows it cut */
+	}
 	if (close(fd) < 0 && rc == 0)
 		return -1;
 	errno = saved;
