@@ -342,5 +342,16 @@ out:
 		free(o.values[i]);
 	}
 	fuse_opt_free_args(&args);
+	if (left) {
+		/*
+		 * A delivery thread is still inside a network call and uses
+		 * the configuration, the outbox and OpenSSL: skip the exit
+		 * handlers (OpenSSL's frees what that thread is using).
+		 * Every state shown was synced first; the attempt in flight
+		 * is retried at the next mount.
+		 */
+		fflush(NULL);
+		_exit(rc);
+	}
 	return rc;
 }
