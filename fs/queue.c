@@ -1276,8 +1276,13 @@ static void *queue_delivery(void *arg)
 		if (m == NULL) {
 			next = queue_wake_due(ob);
 			if (next) {
-				int64_t wait_ms = (next - ob_wall()) * 1000;
+				/* in seconds first: a next attempt read from
+				 * the journal may be far in the future */
+				int64_t secs = next - ob_wall(), wait_ms;
 
+				if (secs > 86400)
+					secs = 86400;
+				wait_ms = secs * 1000;
 				if (wait_ms < 10)
 					wait_ms = 10;
 				queue_deadline(&ts, ob_now_ms() + wait_ms);
