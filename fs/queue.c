@@ -423,6 +423,10 @@ static size_t queue_collect(struct ob *ob, struct queue_item **items,
 		next = m->qnext;
 		if (!ob_submittable(ob, m)) {
 			ob_settle_cancel(ob, m);
+			/* Opened again (a reader: a pager, an indexer): the
+			 * last release starts the settle time anew. */
+			if (m->r.state == OB_DRAFT && !m->removed)
+				m->dirty = 1;
 			continue;
 		}
 		if (m->settle_at_ms > now && !all) {
