@@ -862,6 +862,7 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 	enum ob_state st = pub->st;
 	size_t alen = pub->alen, i;
 	char *logfile = NULL, *logline = NULL;
+	char line[1800];
 
 	pthread_mutex_lock(&ob->mu);
 	if (alen) {
@@ -898,8 +899,6 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 				break;
 			off += (size_t)w;
 		}
-		char line[1800];
-
 		snprintf(line, sizeof(line), "host=%s tls=%s auth=%s from=%s "
 		    "recipients=%s mailsize=%" PRIu64 " smtpstatus=%d "
 		    "smtpmsg='%s' exitcode=%s file=%s%s%s%s",
@@ -909,13 +908,15 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 		    m->r.reply ? m->r.reply : "", queue_exitcode(st,
 		    pub->local), m->r.dir ? m->r.dir : "", m->r.dir ? "/" : "",
 		    m->r.name, pub->expired ? " (expired)" : "");
-		log_info("%s", line);
 		if (a && a->logfile && strcmp(a->logfile, "-") != 0)
 			logfile = strdup(a->logfile);
 		if (logfile)
 			logline = strdup(line);
 	}
 	pthread_mutex_unlock(&ob->mu);
+	/* A stderr pipe nobody reads, or a stuck syslog, may block: never
+	 * with ob->mu held. */
+	log_info("%s", line);
 	if (logfile && logline)
 		log_file(logfile, "%s", logline);   /* file I/O: not under mu */
 	free(logfile);
