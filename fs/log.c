@@ -16,6 +16,7 @@
 #include "fs/log.h"
 
 static int log_to_stderr = 1;
+static int log_off;             /* `syslog off` in the background */
 static int log_show_debug;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -37,6 +38,8 @@ int log_facility(const char *name)
 
 	if (name == NULL || strcasecmp(name, "on") == 0)
 		return LOG_MAIL;
+	if (strcasecmp(name, "off") == 0)
+		return LOG_FACILITY_OFF;
 	for (i = 0; i < sizeof(log_facilities) / sizeof(log_facilities[0]); i++)
 		if (strcasecmp(name, log_facilities[i].name) == 0 ||
 		    strcasecmp(name, log_facilities[i].name + 4) == 0)
@@ -50,7 +53,8 @@ void log_init(const char *facility, int to_stderr, int debug)
 
 	log_to_stderr = to_stderr;
 	log_show_debug = debug;
-	if (!to_stderr)
+	log_off = !to_stderr && f == LOG_FACILITY_OFF;
+	if (!to_stderr && !log_off)
 		openlog("outboxfs", LOG_PID | LOG_NDELAY, f < 0 ? LOG_MAIL : f);
 }
 
@@ -69,15 +73,17 @@ static void log_clean(char *s, size_t n)
 
 static void log_vline(int prio, const char *fmt, va_list ap, int errnum)
 {
-	char line[2048];
+	char line[2048], ebuf[128];
 	int n;
 
+	if (log_off)
+		return;
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	if (n < 0)
 		return;
 	if (errnum && (size_t)n < sizeof(line))
 		snprintf(line + n, sizeof(line) - (size_t)n, ": %s",
-		    strerror(errnum));
+		    strerror_r(errnum, ebuf, sizeof(ebuf)));
 	log_clean(line, sizeof(line));
 	if (log_to_stderr) {
 		pthread_mutex_lock(&log_mu);

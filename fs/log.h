@@ -10,8 +10,9 @@
 
 /*
  * FACILITY: a syslog facility name ("LOG_MAIL", "LOG_USER", "LOG_LOCAL0"
- * .. "LOG_LOCAL7"), or NULL for LOG_MAIL. TO_STDERR: write to stderr
- * instead of syslog. DEBUG: log_debug lines are shown.
+ * .. "LOG_LOCAL7"), NULL for LOG_MAIL, or "off" for no log at all in the
+ * background (`syslog off` written in the configuration). TO_STDERR:
+ * write to stderr instead of syslog. DEBUG: log_debug lines are shown.
  */
 void log_init(const char *facility, int to_stderr, int debug);
 
@@ -28,7 +29,10 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_file(const char *path, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* A syslog facility value from its name; -1 when unknown. */
+#define LOG_FACILITY_OFF (-2)
+
+/* A syslog facility value from its name; LOG_FACILITY_OFF for "off";
+ * -1 when unknown. */
 int log_facility(const char *name);
 
 #endif

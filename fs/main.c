@@ -253,7 +253,16 @@ int main(int argc, char **argv)
 		goto out_fo;
 	}
 
-	log_init(cfg_account(&cfg, NULL)->syslog, fo.foreground, fo.debug);
+	{
+		/* syslog unset: LOG_MAIL (a daemon needs a log); `syslog off`
+		 * written: none. */
+		const struct cfg_account *d = cfg_account(&cfg, NULL);
+		const char *fac = d->syslog;
+
+		if (fac == NULL && (d->set & (1u << CFG_K_SYSLOG)))
+			fac = "off";
+		log_init(fac, fo.foreground, fo.debug);
+	}
 	if (ob_init(&ob, &cfg, spool, err, sizeof(err)) < 0) {
 		fprintf(stderr, "outboxfs: %s\n", err);
 		goto out_fo;
