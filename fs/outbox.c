@@ -227,7 +227,10 @@ static void ob_list_del(struct ob *ob, struct ob_msg *m)
 	switch (m->list) {
 	case OB_LIST_SETTLE: l = &ob->settle; break;
 	case OB_LIST_RUN: l = &ob->run; break;
-	case OB_LIST_WAIT: l = &ob->wait; break;
+	case OB_LIST_WAIT:
+		l = &ob->wait;
+		wait_remove(&ob->due, &m->wn);
+		break;
 	default: return;
 	}
 	if (m->qprev)
@@ -245,10 +248,18 @@ static void ob_list_del(struct ob *ob, struct ob_msg *m)
 
 static void ob_list_add(struct ob *ob, struct ob_msg *m, enum ob_list_id id)
 {
-	struct ob_list *l = id == OB_LIST_SETTLE ? &ob->settle :
-	    id == OB_LIST_RUN ? &ob->run : &ob->wait;
+	struct ob_list *l;
 
 	ob_list_del(ob, m);
+	if (id == OB_LIST_WAIT && wait_push(&ob->due, &m->wn, m->r.next) < 0) {
+		/* Without memory to order it, it is tried at once rather
+		 * than forgotten. */
+		log_warnx("out of memory: deferred message %" PRIu64
+		    " is retried now", m->r.id);
+		id = OB_LIST_RUN;
+	}
+	l = id == OB_LIST_SETTLE ? &ob->settle : id == OB_LIST_RUN ?
+	    &ob->run : &ob->wait;
 	m->qprev = l->tail;
 	m->qnext = NULL;
 	if (l->tail)
@@ -653,6 +664,7 @@ int ob_init(struct ob *ob, struct cfg *cfg, const char *spool_path,
 	size_t i;
 
 	memset(ob, 0, sizeof(*ob));
+	wait_init(&ob->due);
 	pthread_mutex_init(&ob->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -714,6 +726,7 @@ void ob_destroy(struct ob *ob)
 	free(ob->dirs);
 	free(ob->corrupt);
 	free(ob->pubs);
+	wait_free(&ob->due);
 	spool_close(&ob->spool);
 	pthread_mutex_destroy(&ob->mu);
 	pthread_cond_destroy(&ob->commit_cv);

@@ -29,12 +29,14 @@
 #define OUTBOXFS_OUTBOX_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 #include <sys/types.h>
 
 #include "config/config.h"
 #include "fs/spool.h"
+#include "fs/wait.h"
 
 struct msg;
 struct fuse_session;
@@ -87,7 +89,16 @@ struct ob_msg {
 	struct ob_msg *id_next, *name_next;
 	struct ob_msg *qprev, *qnext;
 	enum ob_list_id list;
+	struct wait_node wn;         /* in ob->due while deferred, keyed by
+	                              * r.next */
 };
+
+/* The message a node of ob->due is embedded in. */
+static inline struct ob_msg *ob_msg_of_wait(struct wait_node *w)
+{
+	return (struct ob_msg *)(void *)((char *)w -
+	    offsetof(struct ob_msg, wn));
+}
 
 struct ob_list {
 	struct ob_msg *head, *tail;
@@ -135,6 +146,7 @@ struct ob {
 	uint64_t next_id;
 
 	struct ob_list settle, run, wait;
+	struct wait_heap due;        /* the wait list ordered by r.next */
 	struct ob_pub *pubs;         /* outcomes waiting for the committer's
 	                              * sync, from the delivery threads */
 	size_t npubs, pubcap;

@@ -553,20 +553,16 @@ static void queue_progress(void *tag, uint64_t sent, uint64_t total)
 }
 
 /* Moves deferred messages whose time has come to the run list and
- * returns the earliest future attempt (0: none). ob->mu held. */
+ * returns the earliest future attempt (0: none). O(log N) per message
+ * moved: ob->due keeps the wait list ordered. ob->mu held. */
 static int64_t queue_wake_due(struct ob *ob)
 {
-	struct ob_msg *m, *next;
-	int64_t now = ob_wall(), earliest = 0;
+	struct wait_node *w;
+	int64_t now = ob_wall();
 
-	for (m = ob->wait.head; m; m = next) {
-		next = m->qnext;
-		if (m->r.next <= now)
-			ob_set_state(ob, m, OB_QUEUED);
-		else if (earliest == 0 || m->r.next < earliest)
-			earliest = m->r.next;
-	}
-	return earliest;
+	while ((w = wait_top(&ob->due)) != NULL && w->at <= now)
+		ob_set_state(ob, ob_msg_of_wait(w), OB_QUEUED);
+	return w ? w->at : 0;
 }
 
 /*
