@@ -385,6 +385,7 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			    strerror(items[i].save_err),
 			    QUEUE_SPOOL_RETRY_MS / 1000);
 			queue_set_str(&m->r.error, err);
+			ob_queue_recount(ob, m);
 			if (ob_submittable(ob, m)) {
 				ob_settle_start(ob, m);
 				m->settle_at_ms = ob_now_ms() +
