@@ -15,12 +15,9 @@ void wait_init(struct wait_heap *h)
 	h->seq = 0;
 }
 
+/* The nodes are not touched: they may already be freed. */
 void wait_free(struct wait_heap *h)
 {
-	size_t i;
-
-	for (i = 0; i < h->n; i++)
-		h->v[i]->pos = 0;
 	free(h->v);
 	wait_init(h);
 }

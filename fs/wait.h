@@ -27,7 +27,8 @@ struct wait_heap {
 	uint64_t seq;
 };
 
-/* An empty heap; wait_free releases its array (never the nodes). */
+/* An empty heap; wait_free releases its array and never touches the
+ * nodes (they may be freed first). */
 void wait_init(struct wait_heap *h);
 void wait_free(struct wait_heap *h);
 

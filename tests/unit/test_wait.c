@@ -206,9 +206,11 @@ static void test_against_model(void **state)
 		if (k % 97 == 0)
 			check_heap(&h);
 	}
-	wait_free(&h);
+	while (wait_pop(&h) != NULL)
+		;
 	for (i = 0; i < NMODEL; i++)
 		assert_int_equal(items[i].wn.pos, 0);
+	wait_free(&h);
 }
 
 int main(void)
