@@ -996,6 +996,7 @@ static void queue_fail_early(struct ob *ob, struct ob_msg *m,
     const char *local_err)
 {
 	struct queue_outcome o;
+	struct ob_pub pub;
 	size_t i, n = 0;
 	size_t idx[1];
 
@@ -1023,9 +1024,14 @@ static void queue_fail_early(struct ob *ob, struct ob_msg *m,
 		snprintf(text, sizeof(text), "%d %s", err->code, err->text);
 		queue_set_str(&m->r.reply, text);
 	}
+	/* Shown by the committer after its next shared sync, as a sent
+	 * outcome is: a server that refuses every connection then costs
+	 * no sync per message. The caller keeps its own reference. */
+	ob_ref(m);
 	pthread_mutex_unlock(&ob->mu);
 	(void)n;
-	queue_finish(ob, m, a, &o);
+	queue_apply(ob, m, a, &o, &pub);
+	queue_hand_over(ob, &pub);
 }
 
 /*
