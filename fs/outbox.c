@@ -151,6 +151,7 @@ static void ob_insert(struct ob *ob, struct ob_msg *m)
 		ob_link_name(ob, m);
 	ob->nmsgs++;
 	ob_grow(ob);
+	ob_queue_recount(ob, m);
 }
 
 struct ob_msg *ob_find_name(struct ob *ob, int dir, const char *name)
@@ -197,6 +198,7 @@ void ob_unname(struct ob *ob, struct ob_msg *m)
 			break;
 		}
 	m->removed = 1;
+	ob_queue_recount(ob, m);
 }
 
 void ob_rename_to(struct ob *ob, struct ob_msg *m, int dir, const char *name)
@@ -218,6 +220,7 @@ void ob_rename_to(struct ob *ob, struct ob_msg *m, int dir, const char *name)
 	m->removed = 0;
 	ob_link_name(ob, m);
 	clock_gettime(CLOCK_REALTIME, &m->ctime);
+	ob_queue_recount(ob, m);
 }
 
 static void ob_list_del(struct ob *ob, struct ob_msg *m)
@@ -227,7 +230,10 @@ static void ob_list_del(struct ob *ob, struct ob_msg *m)
 	switch (m->list) {
 	case OB_LIST_SETTLE: l = &ob->settle; break;
 	case OB_LIST_RUN: l = &ob->run; break;
-	case OB_LIST_WAIT: l = &ob->wait; break;
+	case OB_LIST_WAIT:
+		l = &ob->wait;
+		wait_remove(&ob->due, &m->wn);
+		break;
 	default: return;
 	}
 	if (m->qprev)
@@ -245,10 +251,18 @@ static void ob_list_del(struct ob *ob, struct ob_msg *m)
 
 static void ob_list_add(struct ob *ob, struct ob_msg *m, enum ob_list_id id)
 {
-	struct ob_list *l = id == OB_LIST_SETTLE ? &ob->settle :
-	    id == OB_LIST_RUN ? &ob->run : &ob->wait;
+	struct ob_list *l;
 
 	ob_list_del(ob, m);
+	if (id == OB_LIST_WAIT && wait_push(&ob->due, &m->wn, m->r.next) < 0) {
+		/* Without memory to order it, it is tried at once rather
+		 * than forgotten. */
+		log_warnx("out of memory: deferred message %" PRIu64
+		    " is retried now", m->r.id);
+		id = OB_LIST_RUN;
+	}
+	l = id == OB_LIST_SETTLE ? &ob->settle : id == OB_LIST_RUN ?
+	    &ob->run : &ob->wait;
 	m->qprev = l->tail;
 	m->qnext = NULL;
 	if (l->tail)
@@ -268,6 +282,7 @@ void ob_set_state(struct ob *ob, struct ob_msg *m, enum ob_state st)
 		    m->r.id, spool_state_name(m->r.state),
 		    spool_state_name(st));
 	m->r.state = st;
+	ob_queue_recount(ob, m);
 	ob_list_del(ob, m);
 	if (m->removed)
 		return;
@@ -592,6 +607,33 @@ int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len)
 	return 0;
 }
 
+/* The record a corrupt spool file is listed with in .queue; NM holds
+ * its name. */
+static void ob_corrupt_rec(const struct ob_corrupt *c, struct spool_rec *r,
+    char *nm, size_t nmcap)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(nm, nmcap, "corrupt/%" PRIu64, c->id);
+	r->name = nm;
+	r->error = (char *)c->reason;
+}
+
+/* 1 when M has a line in .queue: scratch drafts (editor and rsync temp
+ * files) are not mail. */
+static int ob_queue_listed(const struct ob_msg *m)
+{
+	return !m->removed && !(m->r.state == OB_DRAFT &&
+	    ob_is_scratch(m->r.name));
+}
+
+void ob_queue_recount(struct ob *ob, struct ob_msg *m)
+{
+	size_t n = ob_queue_listed(m) ? status_queue_line_len(&m->r, NULL) : 0;
+
+	ob->queue_len = ob->queue_len - m->qline + n;
+	m->qline = n;
+}
+
 static int ob_cmp_id(const void *a, const void *b)
 {
 	const struct ob_msg *x = *(struct ob_msg *const *)a;
@@ -612,9 +654,7 @@ int ob_queue_text(struct ob *ob, char **out, size_t *len)
 	/* Scratch drafts (editor and rsync temp files) are not mail. */
 	for (i = 0; i < ob->nbuckets; i++)
 		for (m = ob->by_id[i]; m; m = m->id_next)
-			if (!m->removed && n < ob->nmsgs &&
-			    !(m->r.state == OB_DRAFT &&
-			    ob_is_scratch(m->r.name)))
+			if (n < ob->nmsgs && ob_queue_listed(m))
 				all[n++] = m;
 	qsort(all, n, sizeof(*all), ob_cmp_id);
 	for (i = 0; i < n; i++)
@@ -622,12 +662,10 @@ int ob_queue_text(struct ob *ob, char **out, size_t *len)
 		    NULL) < 0)
 			goto fail;
 	for (i = 0; i < ob->ncorrupt; i++) {
-		struct spool_rec r = { 0 };
+		struct spool_rec r;
 		char nm[64];
 
-		snprintf(nm, sizeof(nm), "corrupt/%" PRIu64, ob->corrupt[i].id);
-		r.name = nm;
-		r.error = ob->corrupt[i].reason;
+		ob_corrupt_rec(&ob->corrupt[i], &r, nm, sizeof(nm));
 		if (status_queue_line(&buf, &blen, &bcap, &r, "corrupt") < 0)
 			goto fail;
 	}
@@ -653,6 +691,7 @@ int ob_init(struct ob *ob, struct cfg *cfg, const char *spool_path,
 	size_t i;
 
 	memset(ob, 0, sizeof(*ob));
+	wait_init(&ob->due);
 	pthread_mutex_init(&ob->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -714,6 +753,7 @@ void ob_destroy(struct ob *ob)
 	free(ob->dirs);
 	free(ob->corrupt);
 	free(ob->pubs);
+	wait_free(&ob->due);
 	spool_close(&ob->spool);
 	pthread_mutex_destroy(&ob->mu);
 	pthread_cond_destroy(&ob->commit_cv);
@@ -732,6 +772,13 @@ static void ob_add_corrupt(struct ob *ob, uint64_t id, const char *why)
 	nc[ob->ncorrupt].id = id;
 	snprintf(nc[ob->ncorrupt].reason, sizeof(nc[0].reason),
 	    "set aside in the spool's corrupt/: %s", why);
+	{
+		struct spool_rec r;
+		char nm[64];
+
+		ob_corrupt_rec(&nc[ob->ncorrupt], &r, nm, sizeof(nm));
+		ob->queue_len += status_queue_line_len(&r, "corrupt");
+	}
 	ob->ncorrupt++;
 }
 

@@ -29,12 +29,14 @@
 #define OUTBOXFS_OUTBOX_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 #include <sys/types.h>
 
 #include "config/config.h"
 #include "fs/spool.h"
+#include "fs/wait.h"
 
 struct msg;
 struct fuse_session;
@@ -87,7 +89,18 @@ struct ob_msg {
 	struct ob_msg *id_next, *name_next;
 	struct ob_msg *qprev, *qnext;
 	enum ob_list_id list;
+	struct wait_node wn;         /* in ob->due while deferred, keyed by
+	                              * r.next */
+	size_t qline;                /* bytes of its .queue line counted in
+	                              * ob->queue_len (0: not listed) */
 };
+
+/* The message a node of ob->due is embedded in. */
+static inline struct ob_msg *ob_msg_of_wait(struct wait_node *w)
+{
+	return (struct ob_msg *)(void *)((char *)w -
+	    offsetof(struct ob_msg, wn));
+}
 
 struct ob_list {
 	struct ob_msg *head, *tail;
@@ -135,6 +148,9 @@ struct ob {
 	uint64_t next_id;
 
 	struct ob_list settle, run, wait;
+	struct wait_heap due;        /* the wait list ordered by r.next */
+	size_t queue_len;            /* bytes of .queue's text: the sum of
+	                              * every qline and the corrupt lines */
 	struct ob_pub *pubs;         /* outcomes waiting for the committer's
 	                              * sync, from the delivery threads */
 	size_t npubs, pubcap;
@@ -266,5 +282,13 @@ int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len);
 uint64_t ob_status_size(struct ob *ob, struct ob_msg *m);
 /* .queue's text; ob->mu held. */
 int ob_queue_text(struct ob *ob, char **out, size_t *len);
+/*
+ * Counts M's .queue line again into ob->queue_len, which getattr shows
+ * as .queue's size without rendering it. ob_set_state, renames and
+ * removals do it; call it after changing what the line shows (name,
+ * state, attempts, next attempt, reply, error) without a state change.
+ * ob->mu held.
+ */
+void ob_queue_recount(struct ob *ob, struct ob_msg *m);
 
 #endif

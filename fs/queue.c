@@ -385,6 +385,7 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			    strerror(items[i].save_err),
 			    QUEUE_SPOOL_RETRY_MS / 1000);
 			queue_set_str(&m->r.error, err);
+			ob_queue_recount(ob, m);
 			if (ob_submittable(ob, m)) {
 				ob_settle_start(ob, m);
 				m->settle_at_ms = ob_now_ms() +
@@ -557,20 +558,16 @@ static void queue_progress(void *tag, uint64_t sent, uint64_t total)
 }
 
 /* Moves deferred messages whose time has come to the run list and
- * returns the earliest future attempt (0: none). ob->mu held. */
+ * returns the earliest future attempt (0: none). O(log N) per message
+ * moved: ob->due keeps the wait list ordered. ob->mu held. */
 static int64_t queue_wake_due(struct ob *ob)
 {
-	struct ob_msg *m, *next;
-	int64_t now = ob_wall(), earliest = 0;
+	struct wait_node *w;
+	int64_t now = ob_wall();
 
-	for (m = ob->wait.head; m; m = next) {
-		next = m->qnext;
-		if (m->r.next <= now)
-			ob_set_state(ob, m, OB_QUEUED);
-		else if (earliest == 0 || m->r.next < earliest)
-			earliest = m->r.next;
-	}
-	return earliest;
+	while ((w = wait_top(&ob->due)) != NULL && w->at <= now)
+		ob_set_state(ob, ob_msg_of_wait(w), OB_QUEUED);
+	return w ? w->at : 0;
 }
 
 /*
@@ -1004,6 +1001,7 @@ static void queue_fail_early(struct ob *ob, struct ob_msg *m,
     const char *local_err)
 {
 	struct queue_outcome o;
+	struct ob_pub pub;
 	size_t i, n = 0;
 	size_t idx[1];
 
@@ -1031,9 +1029,14 @@ static void queue_fail_early(struct ob *ob, struct ob_msg *m,
 		snprintf(text, sizeof(text), "%d %s", err->code, err->text);
 		queue_set_str(&m->r.reply, text);
 	}
+	/* Shown by the committer after its next shared sync, as a sent
+	 * outcome is: a server that refuses every connection then costs
+	 * no sync per message. The caller keeps its own reference. */
+	ob_ref(m);
 	pthread_mutex_unlock(&ob->mu);
 	(void)n;
-	queue_finish(ob, m, a, &o);
+	queue_apply(ob, m, a, &o, &pub);
+	queue_hand_over(ob, &pub);
 }
 
 /*

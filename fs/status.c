@@ -15,6 +15,7 @@ struct status_buf {
 	char *p;
 	size_t len, cap;
 	int failed;
+	int count_only;      /* only len is kept: nothing is written */
 };
 
 static void status_add(struct status_buf *b, const char *s, size_t n)
@@ -24,6 +25,10 @@ static void status_add(struct status_buf *b, const char *s, size_t n)
 
 	if (b->failed)
 		return;
+	if (b->count_only) {
+		b->len += n;
+		return;
+	}
 	if (b->len + n + 1 > b->cap) {
 		want = b->cap ? b->cap * 2 : 256;
 		while (want < b->len + n + 1)
@@ -170,34 +175,50 @@ static void status_add_escaped(struct status_buf *b, const char *s)
 	}
 }
 
-int status_queue_line(char **buf, size_t *len, size_t *cap,
-    const struct spool_rec *r, const char *state_word)
+static void status_queue_add(struct status_buf *b, const struct spool_rec *r,
+    const char *state_word)
 {
-	struct status_buf b = { *buf, *len, *cap, 0 };
 	char tbuf[40], num[32];
 	const char *reply;
 
 	if (r->dir) {
-		status_add_escaped(&b, r->dir);
-		status_add(&b, "/", 1);
+		status_add_escaped(b, r->dir);
+		status_add(b, "/", 1);
 	}
-	status_add_escaped(&b, r->name ? r->name : "?");
-	status_add(&b, " ", 1);
+	status_add_escaped(b, r->name ? r->name : "?");
+	status_add(b, " ", 1);
 	if (state_word == NULL)
 		state_word = spool_state_name(r->state);
-	status_add(&b, state_word, strlen(state_word));
+	status_add(b, state_word, strlen(state_word));
 	snprintf(num, sizeof(num), " %u ", r->attempts);
-	status_add(&b, num, strlen(num));
+	status_add(b, num, strlen(num));
 	if (r->state == OB_DEFERRED) {
 		status_time(r->next, tbuf, sizeof(tbuf));
-		status_add(&b, tbuf, strlen(tbuf));
+		status_add(b, tbuf, strlen(tbuf));
 	} else {
-		status_add(&b, "-", 1);
+		status_add(b, "-", 1);
 	}
-	status_add(&b, " ", 1);
+	status_add(b, " ", 1);
 	reply = r->reply ? r->reply : r->error;
-	status_add_clean(&b, reply && reply[0] ? reply : "-");
-	status_add(&b, "\n", 1);
+	status_add_clean(b, reply && reply[0] ? reply : "-");
+	status_add(b, "\n", 1);
+}
+
+size_t status_queue_line_len(const struct spool_rec *r,
+    const char *state_word)
+{
+	struct status_buf b = { NULL, 0, 0, 0, 1 };
+
+	status_queue_add(&b, r, state_word);
+	return b.len;
+}
+
+int status_queue_line(char **buf, size_t *len, size_t *cap,
+    const struct spool_rec *r, const char *state_word)
+{
+	struct status_buf b = { *buf, *len, *cap, 0, 0 };
+
+	status_queue_add(&b, r, state_word);
 	*buf = b.p;
 	*len = b.len;
 	*cap = b.cap;

@@ -44,6 +44,10 @@ int status_render(const struct status_view *v, char **out, size_t *len);
 int status_queue_line(char **buf, size_t *len, size_t *cap,
     const struct spool_rec *r, const char *state_word);
 
+/* The length of that line, without writing it (never fails). */
+size_t status_queue_line_len(const struct spool_rec *r,
+    const char *state_word);
+
 /* The "--- attempt N TIME HOST:PORT[ NOTE]" line, with '\n', into BUF. */
 void status_attempt_line(char *buf, size_t cap, unsigned n, int64_t t,
     const char *hostport, const char *note);
