@@ -116,7 +116,8 @@ fuzz:
 		n=$$(basename $$f .c); \
 		$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -I. $(PKG_CFLAGS) \
 			-fsanitize=fuzzer,address,undefined -o $(B)/fuzz/$$n \
-			$$f $(CORE_SRC) $(PKG_LIBS) -pthread || exit 1; \
+			$$f $(CORE_SRC) $(FS_LIB_SRC) $(PKG_LIBS) $(FUSE_LIBS) \
+			-pthread || exit 1; \
 	done
 
 install: $(DAEMON)

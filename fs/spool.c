@@ -104,21 +104,35 @@ static void spool_buf_str(struct spool_buf *b, const char *s)
 	spool_buf_add(b, s, strlen(s));
 }
 
-/* Appends S with control bytes, '%' (and with SPACE, ' ') as %XX. */
-static void spool_buf_enc(struct spool_buf *b, const char *s, int space)
+/*
+ * Appends S with control bytes, '%' (and with SPACE, ' ') as %XX, at most
+ * MAX bytes of output, so every line written stays within SPOOL_MAX_LINE
+ * and parses again (no value the daemon keeps comes near the cap: names
+ * are at most 248 bytes, replies 512). Returns the bytes appended.
+ */
+static size_t spool_buf_enc(struct spool_buf *b, const char *s, int space,
+    size_t max)
 {
 	char hex[4];
 	const unsigned char *p;
+	size_t used = 0;
 
 	for (p = (const unsigned char *)s; *p; p++) {
 		if (*p < 0x20 || *p == 0x7f || *p == '%' ||
 		    (space && *p == ' ')) {
+			if (used + 3 > max)
+				break;
 			snprintf(hex, sizeof(hex), "%%%02X", *p);
 			spool_buf_add(b, hex, 3);
+			used += 3;
 		} else {
+			if (used + 1 > max)
+				break;
 			spool_buf_add(b, (const char *)p, 1);
+			used++;
 		}
 	}
+	return used;
 }
 
 static void spool_buf_kv(struct spool_buf *b, const char *key, const char *v)
@@ -127,7 +141,7 @@ static void spool_buf_kv(struct spool_buf *b, const char *key, const char *v)
 		return;
 	spool_buf_str(b, key);
 	spool_buf_add(b, " ", 1);
-	spool_buf_enc(b, v, 0);
+	spool_buf_enc(b, v, 0, SPOOL_MAX_LINE - strlen(key) - 1);
 	spool_buf_add(b, "\n", 1);
 }
 
@@ -147,7 +161,7 @@ int spool_rec_format(const struct spool_rec *r, char **out, size_t *len)
 {
 	struct spool_buf b = { 0 };
 	char num[64];
-	size_t i;
+	size_t i, used;
 
 	spool_buf_str(&b, "outboxfs-record 1\n");
 	snprintf(num, sizeof(num), "id %" PRIu64 "\n", r->id);
@@ -176,10 +190,11 @@ int spool_rec_format(const struct spool_rec *r, char **out, size_t *len)
 		snprintf(num, sizeof(num), "rcpt %s %d ",
 		    spool_rcpt_states[st], rc->code);
 		spool_buf_str(&b, num);
-		spool_buf_enc(&b, rc->addr ? rc->addr : "", 1);
+		used = strlen(num) + spool_buf_enc(&b, rc->addr ? rc->addr : "",
+		    1, SPOOL_MAX_LINE / 2);
 		if (rc->text) {
 			spool_buf_add(&b, " ", 1);
-			spool_buf_enc(&b, rc->text, 0);
+			spool_buf_enc(&b, rc->text, 0, SPOOL_MAX_LINE - used - 1);
 		}
 		spool_buf_add(&b, "\n", 1);
 	}

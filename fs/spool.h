@@ -92,8 +92,10 @@ struct spool_rec {
 void spool_rec_free(struct spool_rec *r);
 
 /*
- * Renders R as a record ending in "end\n". Control bytes in values are
- * written as '?'. *out owned by caller (free). -1 only without memory.
+ * Renders R as a record ending in "end\n". Control bytes and '%' in
+ * values are written as %XX; a value whose line would pass
+ * SPOOL_MAX_LINE is cut (whole escapes only), so the record always parses
+ * again. *out owned by caller (free). -1 only without memory.
  */
 int spool_rec_format(const struct spool_rec *r, char **out, size_t *len);
 
