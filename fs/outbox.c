@@ -56,8 +56,8 @@ enum ob_name_kind ob_name_kind(const struct ob *ob, int dir, const char *name)
 	int i;
 
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
-	    strcmp(name, ".queue") == 0)
-		return OB_NAME_RESERVED;
+	    (dir < 0 && strcmp(name, ".queue") == 0))
+		return OB_NAME_RESERVED;   /* .queue: top level only */
 	if (dir < 0)
 		for (i = 0; i < ob->ndirs; i++)
 			if (strcmp(name, ob->dirs[i]) == 0)

@@ -18,6 +18,10 @@ M=$T/mnt
 
 [ -d "$M/work" ] || fail "no subdirectory for account work: $(ls -la "$M")"
 
+# .queue is the top level's; in an account directory the name is only a
+# scratch name (never sent), like any name starting with a dot.
+printf 'To: bob@example.com\nSubject: acct scratch\n\nnot sent\n' >"$M/work/.queue" \
+	|| fail "cannot write work/.queue (a scratch name there)"
 printf 'To: bob@example.com\nSubject: acct sub\n\nvia work\n' >"$M/work/w1"
 printf 'To: bob@example.com\nSubject: acct top\n\nvia default\n' >"$M/top"
 printf 'From: worker@work.example\nTo: bob@example.com\nSubject: acct from\n\nmatched\n' >"$M/byfrom"
@@ -38,6 +42,8 @@ assert_line "${eml%.eml}.env" '^from: <alice@example\.com>$'
 eml=$(one_eml_with "$T/rx-work" "Subject: acct from") || exit 1
 assert_line "${eml%.eml}.env" '^from: <worker@work\.example>$'
 
+assert_eq "" "$(eml_with "$T/rx-work" "Subject: acct scratch")" "work/.queue was sent"
+assert_line "$M/work/.queue.status" '^state: draft$'
 assert_eq "" "$(eml_with "$T/rx-home" "Subject: acct sub")" "work message at the default server"
 assert_eq "" "$(eml_with "$T/rx-work" "Subject: acct top")" "default message at the work server"
 exit 0
