@@ -588,16 +588,6 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	fuse_reply_write(req, (size_t)n);
 }
 
-static void ops_flush(fuse_req_t req, fuse_ino_t ino,
-    struct fuse_file_info *fi)
-{
-	/* Not a submission point: a shell's { echo; date; } > f flushes
-	 * from each child before the file is complete. */
-	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
-}
-
 static void ops_release(fuse_req_t req, fuse_ino_t ino,
     struct fuse_file_info *fi)
 {
@@ -1005,7 +995,11 @@ const struct fuse_lowlevel_ops ops_ops = {
 	.open = ops_open,
 	.read = ops_read,
 	.write = ops_write,
-	.flush = ops_flush,
+	/* No .flush: it is not a submission point (a shell's { echo; date; }
+	 * > f flushes from each child before the file is complete) and
+	 * writes go straight to the spool file, so there is nothing to
+	 * flush. Without it the kernel stops sending FLUSH after the first
+	 * ENOSYS, and close(2) no longer waits for a round trip. */
 	.release = ops_release,
 	.fsync = ops_fsync,
 	.opendir = ops_opendir,
