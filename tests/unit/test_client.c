@@ -1346,7 +1346,7 @@ static void test_client_starttls_required(void **state)
 	tc_free(t);
 }
 
-/* The primitives h7's AUTH code uses: a hidden command goes out as is
+/* The primitives the AUTH code uses: a hidden command goes out as is
  * but shows only its stand-in; a line break is refused before sending. */
 static void test_client_cmd_hidden(void **state)
 {
