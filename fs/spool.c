@@ -356,6 +356,17 @@ static int spool_parse_rcpt(struct spool_rec *r, const char *v, size_t n)
 	return 0;
 }
 
+/* A 0/1 value. */
+static int spool_flag(const char *v, size_t n, int *out)
+{
+	int64_t x;
+
+	if (spool_num(v, n, 0, 1, &x) < 0)
+		return -1;
+	*out = (int)x;
+	return 0;
+}
+
 #define SPOOL_KEY(k) (klen == sizeof(k) - 1 && memcmp(line, k, klen) == 0)
 
 static int spool_parse_line(struct spool_rec *r, const char *line,
@@ -430,31 +441,16 @@ static int spool_parse_line(struct spool_rec *r, const char *line,
 		r->attempts = (unsigned)n;
 		return 0;
 	}
-	if (SPOOL_KEY("dup")) {
-		if (spool_num(v, vlen, 0, 1, &n) < 0)
-			return -1;
-		r->dup = (int)n;
-		return 0;
-	}
+	if (SPOOL_KEY("dup"))
+		return spool_flag(v, vlen, &r->dup);
 	if (SPOOL_KEY("removed")) {
-		if (spool_num(v, vlen, 0, 1, &n) < 0)
-			return -1;
-		r->removed = (int)n;
 		*seen |= 8;
-		return 0;
+		return spool_flag(v, vlen, &r->removed);
 	}
-	if (SPOOL_KEY("closed")) {
-		if (spool_num(v, vlen, 0, 1, &n) < 0)
-			return -1;
-		r->closed = (int)n;
-		return 0;
-	}
-	if (SPOOL_KEY("interrupted")) {
-		if (spool_num(v, vlen, 0, 1, &n) < 0)
-			return -1;
-		r->interrupted = (int)n;
-		return 0;
-	}
+	if (SPOOL_KEY("closed"))
+		return spool_flag(v, vlen, &r->closed);
+	if (SPOOL_KEY("interrupted"))
+		return spool_flag(v, vlen, &r->interrupted);
 	return 0;   /* a key from a later version: ignored */
 }
 

@@ -260,16 +260,22 @@ static void tsd_event(const char *fmt, ...)
 
 /* Server-wide notes go to stderr: the log holds connections only, so an
  * empty log means nobody connected. */
+__attribute__((format(printf, 1, 0)))
+static void tsd_vnote(const char *fmt, va_list ap)
+{
+	fputs("testsmtpd: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 __attribute__((format(printf, 1, 2)))
 static void tsd_note(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("testsmtpd: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	tsd_vnote(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 __attribute__((format(printf, 1, 2), noreturn))
@@ -277,11 +283,9 @@ static void tsd_die(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("testsmtpd: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	tsd_vnote(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(2);
 }
 
