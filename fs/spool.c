@@ -698,14 +698,13 @@ static int spool_write_all(int fd, const char *p, size_t n)
 /*
  * The spool belongs to one daemon: a write lock on SPOOL/lock, held for
  * the life of the process (fcntl locks go with the process, so a kill -9
- * leaves no stale lock). The holder's pid is written in the file for a
- * person; the error names the pid the kernel reports.
+ * leaves no stale lock). The error names the holder's pid as the kernel
+ * reports it; nothing is written (a refused mount changes nothing).
  */
 static int spool_lock(struct spool *sp, char *err, size_t errlen)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-	char pid[32];
-	int n, tries;
+	int tries;
 
 	sp->lockfd = openat(sp->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC,
 	    0600);
@@ -737,9 +736,6 @@ static int spool_lock(struct spool *sp, char *err, size_t errlen)
 		errno = EBUSY;
 		return -2;
 	}
-	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(sp->lockfd, 0) == 0)
-		(void)!pwrite(sp->lockfd, pid, (size_t)n, 0);
 	return 0;
 }
 
@@ -775,7 +771,7 @@ int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 
 	memset(sp, 0, sizeof(*sp));
 	sp->dirfd = sp->msgfd = sp->logfd = sp->corruptfd = sp->jfd = -1;
-	sp->lockfd = -1;
+	sp->lockfd = sp->jfd_old = -1;
 	pthread_mutex_init(&sp->jmu, NULL);
 	pthread_mutex_init(&sp->sync_mu, NULL);
 	pthread_cond_init(&sp->sync_cv, NULL);
@@ -811,7 +807,7 @@ fail:
 void spool_close(struct spool *sp)
 {
 	int *fds[] = { &sp->dirfd, &sp->msgfd, &sp->logfd, &sp->corruptfd,
-	    &sp->jfd, &sp->lockfd };
+	    &sp->jfd, &sp->lockfd, &sp->jfd_old };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
@@ -835,25 +831,26 @@ static int spool_commit(struct spool *sp)
 {
 	int fd, rc, dir;
 
+	/* No new descriptor (the table may be full): the journal's own,
+	 * kept open by a rewrite that swaps it meanwhile (jfd_old). */
 	pthread_mutex_lock(&sp->jmu);
-	fd = dup(sp->jfd);
+	fd = sp->jfd;
+	sp->jsyncing = 1;
 	dir = sp->dir_dirty;
 	sp->dir_dirty = 0;
 	pthread_mutex_unlock(&sp->jmu);
-	if (fd < 0)
-		return -1;
 	rc = fdatasync(fd);
 	if (rc == 0 && dir)
 		rc = fsync(sp->dirfd);
-	if (rc < 0 && dir) {
-		int e = errno;
-
-		pthread_mutex_lock(&sp->jmu);
+	pthread_mutex_lock(&sp->jmu);
+	if (rc < 0 && dir)
 		sp->dir_dirty = 1;
-		pthread_mutex_unlock(&sp->jmu);
-		errno = e;
+	sp->jsyncing = 0;
+	if (sp->jfd_old >= 0) {
+		close(sp->jfd_old);
+		sp->jfd_old = -1;
 	}
-	close(fd);
+	pthread_mutex_unlock(&sp->jmu);
 	return rc;
 }
 
@@ -1553,7 +1550,10 @@ int spool_rewrite(struct spool *sp, const char *framed, size_t len,
 		pthread_mutex_unlock(&sp->jmu);
 		goto fail;
 	}
-	close(sp->jfd);
+	if (sp->jsyncing && sp->jfd_old < 0)
+		sp->jfd_old = sp->jfd;   /* a commit is syncing it */
+	else
+		close(sp->jfd);
 	sp->jfd = fd;
 	sp->jbytes = (uint64_t)st.st_size;
 	/* the rename is made durable by the next commit, before any

@@ -147,6 +147,8 @@ struct spool {
 	pthread_mutex_t jmu;      /* one append at a time (a leaf lock) */
 	uint64_t jbytes;          /* bytes in the journal (under jmu) */
 	int dir_dirty;            /* a journal rename not yet synced (jmu) */
+	int jsyncing;             /* a commit is syncing jfd (jmu) */
+	int jfd_old;              /* a swapped journal it syncs, or -1 */
 	int load_v1;              /* spool_load read a first-version journal */
 	unsigned load_bad;        /* damaged frames spool_load skipped */
 	/* group commit */

@@ -48,7 +48,7 @@ held=()
 trap fdt_exit EXIT
 nfd=$(ls "/proc/$PID/fd" | wc -l)
 lim=$((nfd + 3))
-prlimit --pid "$PID" --nofile="$lim:$lim" || fail "prlimit --pid $PID --nofile=$lim:$lim"
+prlimit --pid "$PID" --nofile="$lim:$hard" || fail "prlimit --pid $PID --nofile=$lim:$hard"
 for ((i = 1; i <= 20; i++)); do
 	{ exec {fd}>"$M/d$i"; } 2>"$T/open.err" || break
 	held+=("$fd")

@@ -21,7 +21,7 @@ SP=$T/spool
 
 msg()
 {
-	printf 'To: bob@example.com\nSubject: %s\n\nbody\n' "$1"
+	printf 'To: bob@example.com\nSubject: %s\n\nbody of %s\n' "$1" "$1"
 }
 corrupt_free()
 {
@@ -70,7 +70,8 @@ mount_outbox "$M" "$T/config"
 for n in "${sent_names[@]}"; do
 	[ -f "$M/$n" ] || fail "[$n] is not listed after the remount: $(ls -A "$M")"
 	assert_eq sent "$(status_state "$M/$n.status")" "state of [$n] after the remount"
-	one_eml_with "$T/rx" "Subject: name $n" >/dev/null || exit 1
+	# the body: a non-ASCII Subject is encoded on the wire (RFC 2047)
+	one_eml_with "$T/rx" "body of name $n" >/dev/null || exit 1
 done
 for n in "${scratch_names[@]}"; do
 	[ -f "$M/$n" ] || fail "scratch file [$n] is not listed after the remount: $(ls -A "$M")"
