@@ -289,6 +289,9 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW |
 	    FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+		/* touch: the user says the login works again */
+		if (m->r.state != OB_DRAFT)
+			ob_unpause(ob, ob_msg_account(ob, m));
 		if (m->r.state == OB_DEFERRED && !m->busy) {
 			/* touch: try again now, durably: the record says so
 			 * before the call returns, or it fails */

@@ -657,6 +657,67 @@ void ob_transcript_add(struct ob_msg *m, const char *line, size_t len)
 	m->cur[m->cur_len++] = '\n';
 }
 
+const struct cfg_account *ob_msg_account(const struct ob *ob,
+    const struct ob_msg *m)
+{
+	const struct cfg_account *a = NULL;
+
+	if (m->r.account && ob->cfg)
+		a = cfg_account(ob->cfg, m->r.account);
+	if (a == NULL)
+		a = ob_dir_account(ob, m->diridx);
+	return a;
+}
+
+/* The index of A in the configuration, -1 when none. */
+static long ob_acct_index(const struct ob *ob, const struct cfg_account *a)
+{
+	if (a == NULL || ob->cfg == NULL || ob->paused == NULL ||
+	    a < ob->cfg->accounts || a >= ob->cfg->accounts +
+	    ob->cfg->naccounts)
+		return -1;
+	return (long)(a - ob->cfg->accounts);
+}
+
+const char *ob_paused(const struct ob *ob, const struct cfg_account *a)
+{
+	long i = ob_acct_index(ob, a);
+
+	return i < 0 ? NULL : ob->paused[i];
+}
+
+void ob_pause(struct ob *ob, const struct cfg_account *a, const char *why)
+{
+	long i = ob_acct_index(ob, a);
+	char *t;
+
+	if (i < 0 || (t = strdup(why)) == NULL)
+		return;
+	free(ob->paused[i]);
+	ob->paused[i] = t;
+}
+
+int ob_unpause(struct ob *ob, const struct cfg_account *a)
+{
+	long i = ob_acct_index(ob, a);
+	struct ob_msg *m, *next;
+
+	if (i < 0 || ob->paused[i] == NULL)
+		return 0;
+	free(ob->paused[i]);
+	ob->paused[i] = NULL;
+	/* its deferred messages are tried now, as a touch would */
+	for (m = ob->wait.head; m; m = next) {
+		next = m->qnext;
+		if (ob_msg_account(ob, m) == a) {
+			m->r.next = ob_wall();
+			ob_set_state(ob, m, OB_QUEUED);
+		}
+	}
+	pthread_cond_broadcast(&ob->run_cv);
+	return 1;
+}
+
 const struct cfg_account *ob_dir_account(const struct ob *ob, int dir)
 {
 	if (dir >= 0)
@@ -664,7 +725,8 @@ const struct cfg_account *ob_dir_account(const struct ob *ob, int dir)
 	return ob->def;
 }
 
-static int ob_header(struct ob_msg *m, char **out, size_t *len)
+static int ob_header(const struct ob *ob, struct ob_msg *m, char **out,
+    size_t *len)
 {
 	struct status_view v = {
 		.rec = &m->r,
@@ -674,6 +736,12 @@ static int ob_header(struct ob_msg *m, char **out, size_t *len)
 		.hold_error = m->hold_err,
 	};
 
+	/* a message of a paused account waits for the user: say why */
+	if (v.hold_error == NULL && m->r.state != OB_SENT &&
+	    m->r.state != OB_PARTIAL && m->r.state != OB_FAILED &&
+	    m->r.state != OB_DRAFT)
+		v.hold_error = ob_paused(ob, ob_msg_account(ob, m));
+
 	return status_render(&v, out, len);
 }
 
@@ -682,8 +750,7 @@ uint64_t ob_status_size(struct ob *ob, struct ob_msg *m)
 	char *h;
 	size_t len;
 
-	(void)ob;
-	if (ob_header(m, &h, &len) < 0)
+	if (ob_header(ob, m, &h, &len) < 0)
 		return 0;
 	free(h);
 	return len + m->log_len + m->cur_len;
@@ -704,7 +771,7 @@ int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len)
 		errno = ENOENT;
 		return -1;
 	}
-	if (ob_header(m, &h, &hlen) < 0) {
+	if (ob_header(ob, m, &h, &hlen) < 0) {
 		pthread_mutex_unlock(&ob->mu);
 		errno = ENOMEM;
 		return -1;
@@ -859,6 +926,9 @@ int ob_init(struct ob *ob, struct cfg *cfg, const char *spool_path,
 		for (i = 0; i < n; i++)
 			ob->dirs[i] = cfg->accounts[i].name;
 		ob->ndirs = (int)n;
+		ob->paused = calloc(cfg->naccounts, sizeof(*ob->paused));
+		if (ob->paused == NULL)
+			goto nomem;
 	}
 	ob->next_id = 1;
 	if (spool_open(&ob->spool, spool_path, err, errlen) < 0) {
@@ -888,6 +958,10 @@ void ob_destroy(struct ob *ob)
 	free(ob->by_id);
 	free(ob->by_name);
 	free(ob->dirs);
+	if (ob->paused)
+		for (i = 0; i < ob->cfg->naccounts; i++)
+			free(ob->paused[i]);
+	free(ob->paused);
 	free(ob->corrupt);
 	for (i = 0; i < ob->nheld; i++) {
 		spool_rec_free(&ob->held[i].rec);

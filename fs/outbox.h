@@ -151,6 +151,8 @@ struct ob {
 	struct cfg *cfg;             /* borrowed; read-only after start */
 	const struct cfg_account *def; /* the default account */
 	char **dirs;                 /* account directory names */
+	char **paused;               /* per account: why it is paused (a
+	                              * refused login), or NULL */
 	int ndirs;
 	unsigned settle_ms;
 	unsigned connections;
@@ -317,6 +319,19 @@ void ob_notify(struct ob *ob, uint64_t id);
  * OB_MAX_TRANSCRIPT. ob->mu held.
  */
 void ob_transcript_add(struct ob_msg *m, const char *line, size_t len);
+
+/* The account M goes out with: the one recorded, else its directory's
+ * (ob->mu held, or M's record stable). */
+const struct cfg_account *ob_msg_account(const struct ob *ob,
+    const struct ob_msg *m);
+/*
+ * A paused account (a refused login) starts no attempt. ob_paused: why,
+ * or NULL; ob_pause: pauses A with WHY; ob_unpause: ends it and retries
+ * its deferred messages now, 1 when it was paused. ob->mu held.
+ */
+const char *ob_paused(const struct ob *ob, const struct cfg_account *a);
+void ob_pause(struct ob *ob, const struct cfg_account *a, const char *why);
+int ob_unpause(struct ob *ob, const struct cfg_account *a);
 
 /* The account used for messages in DIR (-1: by From, else default). */
 const struct cfg_account *ob_dir_account(const struct ob *ob, int dir);

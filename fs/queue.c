@@ -40,18 +40,10 @@ static void queue_thread_done(struct ob *ob)
 	pthread_mutex_unlock(&ob->mu);
 }
 
-/* The account a message goes out with (ob->mu not needed: config is
- * read-only). */
 static const struct cfg_account *queue_account(struct ob *ob,
     const struct ob_msg *m)
 {
-	const struct cfg_account *a = NULL;
-
-	if (m->r.account)
-		a = cfg_account(ob->cfg, m->r.account);
-	if (a == NULL)
-		a = ob_dir_account(ob, m->diridx);
-	return a;
+	return ob_msg_account(ob, m);
 }
 
 /* 1 for an errno that says this machine is short of something for now
@@ -635,8 +627,17 @@ static int64_t queue_wake_due(struct ob *ob)
 	struct wait_node *w;
 	int64_t now = ob_wall();
 
-	while ((w = wait_top(&ob->due)) != NULL && w->at <= now)
-		ob_set_state(ob, ob_msg_of_wait(w), OB_QUEUED);
+	while ((w = wait_top(&ob->due)) != NULL && w->at <= now) {
+		struct ob_msg *m = ob_msg_of_wait(w);
+
+		if (ob_paused(ob, queue_account(ob, m))) {
+			/* stays deferred while its account is paused: looked
+			 * at again in a day, or at once by ob_unpause */
+			wait_update(&ob->due, w, now + 86400);
+			continue;
+		}
+		ob_set_state(ob, m, OB_QUEUED);
+	}
 	return w ? w->at : 0;
 }
 
@@ -654,6 +655,8 @@ static struct ob_msg *queue_pick(struct ob *ob, const struct cfg_account *acct)
 			continue;
 		if (acct && queue_account(ob, m) != acct)
 			continue;
+		if (ob_paused(ob, queue_account(ob, m)))
+			continue;         /* a refused login: no new one */
 		m->busy = 1;
 		ob_ref(m);
 		m->r.attempts++;
@@ -1359,6 +1362,27 @@ static void queue_outcome_free(struct queue_outcome *o)
 }
 
 /*
+ * A refused login (535) pauses account A: no message of it is tried (no
+ * new login, which a provider may count towards locking the account)
+ * until the user touches one of its messages or mounts again (with a
+ * fixed configuration). Every waiting message of A says so.
+ */
+static void queue_pause(struct ob *ob, const struct cfg_account *a,
+    const struct smtp_error *err)
+{
+	char text[700];
+
+	snprintf(text, sizeof(text), "%s; the account %s is paused: no "
+	    "login is tried again until you fix the password and touch one "
+	    "of its messages (or mount again)", err->text,
+	    a && a->name ? a->name : "default");
+	pthread_mutex_lock(&ob->mu);
+	ob_pause(ob, a, text);
+	pthread_mutex_unlock(&ob->mu);
+	log_warnx("%s", text);
+}
+
+/*
  * Writes M's `sending` record. When it cannot be written, the attempt is
  * not made: M is deferred for that passing local reason. -1 then.
  */
@@ -1425,6 +1449,8 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 	queue_attempt_start(ob, m, a, NULL);
 	if (smtp_connect(&p, &s, &err) < 0) {
 		conn.m = NULL;
+		if (err.fail == SMTP_FAIL_AUTH && err.code == 535)
+			queue_pause(ob, a, &err);
 		queue_fail_early(ob, m, a, &err, NULL, 0);
 		ob_unref(ob, m);
 		goto out;
