@@ -37,7 +37,7 @@ CORE_SRC := $(sort $(wildcard smtp/*.c config/*.c))
 FS_SRC   := $(sort $(wildcard fs/*.c))
 FS_LIB_SRC := $(filter-out fs/main.c,$(FS_SRC))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
-TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOL_SRC := $(filter-out tests/tools/faultshim.c,$(sort $(wildcard tests/tools/*.c)))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
@@ -45,7 +45,7 @@ FS_OBJ   := $(FS_LIB_SRC:%.c=$(B)/%.o)
 LIBCORE  := $(B)/libcore.a
 LIBFS    := $(B)/libfs.a
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
-TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%) $(B)/tools/faultshim.so
 
 ifeq ($(B),build)
 DAEMON := outboxfs
@@ -81,6 +81,13 @@ $(B)/tools/%: tests/tools/%.c $(LIBCORE)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(LIBCORE) \
 		$(LDLIBS_CORE)
+
+# The fault-injection shim is LD_PRELOADed into the daemon: a plain shared
+# object, without the sanitizers even in the SAN build.
+$(B)/tools/faultshim.so: tests/tools/faultshim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -fPIC -shared \
+		-o $@ $< -ldl
 
 # Unit tests (cmocka), then the transcript and mount tests. The runner
 # prints one "N passed, N failed" line and fails if any failed.

@@ -231,7 +231,7 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct ob_msg *m;
 	struct stat st;
 	uint64_t id;
-	int is_status = 0, err = 0, fd = -1, own_fd = 0, retry = 0;
+	int is_status = 0, err = 0, fd = -1, own_fd = 0, retry = 0, held = 0;
 
 	id = ops_msg_id(ino, &is_status);
 	pthread_mutex_lock(&ob->mu);
@@ -289,10 +289,26 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW |
 	    FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
-		if (m->r.state == OB_DEFERRED) {
-			/* touch: try again now */
+		if (m->r.state == OB_DEFERRED && !m->busy) {
+			/* touch: try again now, durably: the record says so
+			 * before the call returns, or it fails */
+			int64_t old = m->r.next;
+
 			m->r.next = ob_wall();
-			ob_set_state(ob, m, OB_QUEUED);
+			ob_ref(m);
+			pthread_mutex_unlock(&ob->mu);
+			if (ob_save_as(ob, m, OB_DEFERRED, 1) < 0)
+				err = ops_errno(errno);
+			pthread_mutex_lock(&ob->mu);
+			held = 1;
+			if (m->r.state == OB_DEFERRED) {
+				if (err)
+					m->r.next = old;
+				else
+					ob_set_state(ob, m, OB_QUEUED);
+			}
+			if (err)
+				goto reply;
 			retry = 1;
 		} else if (m->r.state == OB_SENDING) {
 			m->touched = 1;   /* deferred by this attempt: again */
@@ -308,6 +324,8 @@ reply:
 	if (!err)
 		err = ops_stat(ob, ino, &st);
 	pthread_mutex_unlock(&ob->mu);
+	if (held)
+		ob_unref(ob, m);
 	(void)retry;
 	if (err)
 		fuse_reply_err(req, err);
@@ -634,12 +652,23 @@ static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	fuse_reply_err(req, rc < 0 ? ops_errno(errno) : 0);
 }
 
+/*
+ * 1 when a restart could send M if its removal or rename were lost: a
+ * submitted message, or a draft whose last writer closed it. Such
+ * changes are synced before the call returns; a draft still being
+ * written (or a scratch file) only needs its record written.
+ */
+static int ops_must_sync(const struct ob *ob, const struct ob_msg *m)
+{
+	return m->r.state != OB_DRAFT || (m->r.closed &&
+	    ob_name_kind(ob, m->diridx, m->r.name) == OB_NAME_NORMAL);
+}
+
 static void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ob *ob = ops_ob(req);
-	struct ob_msg *m;
-	int dir = ob_dir_of_ino(ob, parent), err = 0, destroy = 0;
-	uint64_t id = 0;
+	struct ob_msg *m = NULL;
+	int dir = ob_dir_of_ino(ob, parent), err = 0, destroy = 0, sync;
 
 	if (dir == -2) {
 		fuse_reply_err(req, ENOTDIR);
@@ -648,42 +677,92 @@ static void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	pthread_mutex_lock(&ob->mu);
 	switch (ob_name_kind(ob, dir, name)) {
 	case OB_NAME_STATUS:
-		err = ops_resolve(ob, dir, name) ? EPERM : ENOENT;
-		goto out;
 	case OB_NAME_RESERVED:
 		err = ops_resolve(ob, dir, name) ? EPERM : ENOENT;
-		goto out;
+		pthread_mutex_unlock(&ob->mu);
+		fuse_reply_err(req, err);
+		return;
 	default:
 		break;
 	}
 	m = ob_find_name(ob, dir, name);
-	if (m == NULL) {
-		err = ENOENT;
-		goto out;
+	if (m == NULL || m->r.state == OB_SENDING || m->busy) {
+		err = m == NULL ? ENOENT : EBUSY;
+		pthread_mutex_unlock(&ob->mu);
+		fuse_reply_err(req, err);
+		return;
 	}
-	if (m->r.state == OB_SENDING) {
-		err = EBUSY;
-		goto out;
-	}
-	id = m->r.id;
-	destroy = ob_remove_locked(ob, m);
-out:
+	ob_ref(m);
+	m->busy = 1;              /* neither sent nor submitted meanwhile */
 	pthread_mutex_unlock(&ob->mu);
-	if (destroy)
-		ob_destroy_msg(ob, m);
-	(void)id;
+	/*
+	 * The "removed" record first: when it cannot be written (disk
+	 * full) the message stays, and rm fails with the errno. Once it is
+	 * written nothing is written for M again (ob_save_as), so a
+	 * committer or a writer that still holds M cannot bring it back.
+	 */
+	if (ob_tombstone(ob, m, 0) < 0) {
+		err = ops_errno(errno);
+		pthread_mutex_lock(&ob->mu);
+		m->busy = 0;
+		if (m->dirty && m->nopen == 0 && ob_submittable(ob, m)) {
+			m->dirty = 0;
+			ob_settle_start(ob, m);
+		}
+		pthread_mutex_unlock(&ob->mu);
+		ob_unref(ob, m);
+		fuse_reply_err(req, err);
+		return;
+	}
+	pthread_mutex_lock(&ob->mu);
+	m->busy = 0;
+	sync = ops_must_sync(ob, m);
+	if (!m->removed && ob_find_name(ob, dir, name) == m)
+		destroy = ob_remove_locked(ob, m);
+	pthread_mutex_unlock(&ob->mu);
+	(void)destroy;            /* our reference: ob_unref frees it */
+	if (sync && spool_sync(&ob->spool) < 0)
+		err = ops_errno(errno);
+	ob_unref(ob, m);
 	fuse_reply_err(req, err);
 }
 
+/* Ends a rename: lets go of M and T (the busy marks and references). */
+static void ops_rename_done(struct ob *ob, struct ob_msg *m,
+    struct ob_msg *t)
+{
+	pthread_mutex_lock(&ob->mu);
+	m->busy = 0;
+	if (t)
+		t->busy = 0;
+	if (m->dirty && m->nopen == 0 && ob_submittable(ob, m)) {
+		m->dirty = 0;
+		ob_settle_start(ob, m);
+	}
+	pthread_mutex_unlock(&ob->mu);
+	ob_unref(ob, m);
+	if (t)
+		ob_unref(ob, t);
+}
+
+/*
+ * rename: the new record of M (and the "removed" record of a message it
+ * replaces) are written in one append before memory changes, so the
+ * call either renames, durably when a restart could send the message,
+ * or fails with the errno and changes nothing.
+ */
 static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
     fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct ob *ob = ops_ob(req);
-	struct ob_msg *m, *t, *gone = NULL;
+	struct ob_msg *m, *t;
 	int dir = ob_dir_of_ino(ob, parent), ndir = ob_dir_of_ino(ob, newparent);
-	int err = 0, save = 0, sync = 0;
+	int err = 0, sync, submit;
 	enum ob_name_kind ok, nk;
-	char *probe;
+	struct spool_rec copy;
+	char *nn = NULL, *nd = NULL, *text = NULL, tomb[96];
+	const char *texts[2];
+	size_t lens[2], n = 1;
 
 	if (dir == -2 || ndir == -2) {
 		fuse_reply_err(req, ENOTDIR);
@@ -697,12 +776,14 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	probe = strdup(newname);   /* so ob_rename_to cannot run short */
-	if (probe == NULL) {
+	nn = strdup(newname);
+	if (nn == NULL || (ndir >= 0 && (nd = strdup(ob->dirs[ndir])) ==
+	    NULL)) {
+		free(nn);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	free(probe);
+	pthread_mutex_lock(&ob->rmu);
 	pthread_mutex_lock(&ob->mu);
 	ok = ob_name_kind(ob, dir, name);
 	nk = ob_name_kind(ob, ndir, newname);
@@ -736,36 +817,83 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			err = EBUSY;
 			goto out;
 		}
-		if (ob_remove_locked(ob, t))
-			gone = t;
 	}
-	ob_rename_to(ob, m, ndir, newname);
+	/* A scratch file renamed to a normal name is submitted (Maildir):
+	 * closed, so that a restart before its settle time ends submits
+	 * it too. */
+	submit = ok == OB_NAME_SCRATCH && nk == OB_NAME_NORMAL &&
+	    m->r.state == OB_DRAFT;
+	copy = m->r;
+	copy.name = nn;
+	copy.dir = nd;
+	if (dir != ndir)
+		copy.account = NULL;
+	if (submit && m->nopen == 0)
+		copy.closed = 1;
+	if (spool_rec_format(&copy, &text, &lens[0]) < 0) {
+		err = ENOMEM;
+		goto out;
+	}
+	texts[0] = text;
+	if (t && !t->tombstoned) {
+		lens[1] = (size_t)spool_tombstone_text(t->r.id, tomb,
+		    sizeof(tomb));
+		texts[1] = tomb;
+		n = 2;
+	}
+	m->busy = 1;
+	ob_ref(m);
+	if (t) {
+		t->busy = 1;
+		ob_ref(t);
+	}
+	pthread_mutex_unlock(&ob->mu);
+	if (ob_write_recs(ob, texts, lens, n, 0) < 0) {
+		err = ops_errno(errno);
+		pthread_mutex_unlock(&ob->rmu);
+		free(text);
+		free(nn);
+		free(nd);
+		ops_rename_done(ob, m, t);
+		fuse_reply_err(req, err);
+		return;
+	}
+	pthread_mutex_lock(&ob->mu);
+	sync = ops_must_sync(ob, m) || copy.closed;
+	if (t) {
+		sync |= ops_must_sync(ob, t);
+		t->tombstoned = 1;
+		ob_live_sub_locked(ob, t);
+		ob_remove_locked(ob, t);   /* our reference: freed below */
+	}
+	ob_rename_take(ob, m, ndir, nn, nd);
+	nn = nd = NULL;
 	if (dir != ndir && m->r.account) {
 		free(m->r.account);
 		m->r.account = NULL;
 	}
-	save = 1;
-	sync = m->r.state != OB_DRAFT;
-	/* A scratch file renamed to a normal name is submitted (Maildir). */
-	if (ok == OB_NAME_SCRATCH && nk == OB_NAME_NORMAL)
+	m->r.closed = copy.closed;
+	m->disk_state = m->r.state;
+	if (submit)
 		m->dirty = 1;
-	if (m->nopen == 0 && m->dirty && ob_submittable(ob, m)) {
-		m->dirty = 0;
-		ob_settle_start(ob, m);
-	} else if (nk != OB_NAME_NORMAL) {
+	if (nk != OB_NAME_NORMAL) {
 		ob_settle_cancel(ob, m);
 		if (m->r.state == OB_DRAFT)
 			m->dirty = 1;   /* back to normal later: submit then */
 	}
-	ob_ref(m);
+	pthread_mutex_unlock(&ob->mu);
+	pthread_mutex_unlock(&ob->rmu);
+	free(text);
+	if (sync && spool_sync(&ob->spool) < 0)
+		err = ops_errno(errno);
+	ops_rename_done(ob, m, t);
+	fuse_reply_err(req, err);
+	return;
 out:
 	pthread_mutex_unlock(&ob->mu);
-	if (gone)
-		ob_destroy_msg(ob, gone);
-	if (save) {
-		ob_save(ob, m, sync);
-		ob_unref(ob, m);
-	}
+	pthread_mutex_unlock(&ob->rmu);
+	free(nn);
+	free(nd);
 	fuse_reply_err(req, err);
 }
 

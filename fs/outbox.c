@@ -201,21 +201,15 @@ void ob_unname(struct ob *ob, struct ob_msg *m)
 	ob_queue_recount(ob, m);
 }
 
-void ob_rename_to(struct ob *ob, struct ob_msg *m, int dir, const char *name)
+void ob_rename_take(struct ob *ob, struct ob_msg *m, int dir, char *name,
+    char *dirname)
 {
-	char *nn = strdup(name), *nd = NULL;
-
-	if (nn == NULL)
-		return;     /* the caller checked memory with a strdup first */
-	if (dir >= 0 && (nd = strdup(ob->dirs[dir])) == NULL) {
-		free(nn);
-		return;
-	}
-	ob_unname(ob, m);
+	if (!m->removed)
+		ob_unname(ob, m);
 	free(m->r.name);
 	free(m->r.dir);
-	m->r.name = nn;
-	m->r.dir = nd;
+	m->r.name = name;
+	m->r.dir = dirname;
 	m->diridx = dir;
 	m->removed = 0;
 	ob_link_name(ob, m);
@@ -323,19 +317,23 @@ void ob_ref(struct ob_msg *m)
 static void ob_msg_free(struct ob_msg *m)
 {
 	spool_rec_free(&m->r);
+	free(m->hold_err);
 	free(m->cur);
 	if (m->prep) {
 		msg_free(m->prep);
 		free(m->prep);
 	}
-	pthread_mutex_destroy(&m->wmu);
 	free(m);
 }
 
 void ob_destroy_msg(struct ob *ob, struct ob_msg *m)
 {
-	if (spool_remove(&ob->spool, m->r.id) < 0)
+	if (!m->tombstoned && ob_tombstone(ob, m, 0) < 0)
 		log_warn("spool: removing message %" PRIu64, m->r.id);
+	else if (spool_drop_files(&ob->spool, m->r.id) < 0)
+		log_warn("spool: removing the files of message %" PRIu64,
+		    m->r.id);
+	ob_live_sub(ob, m);
 	ob_msg_free(m);
 }
 
@@ -381,7 +379,6 @@ static struct ob_msg *ob_msg_new(struct ob *ob, uint64_t id, int dir,
 		return NULL;
 	}
 	m->diridx = dir;
-	pthread_mutex_init(&m->wmu, NULL);
 	clock_gettime(CLOCK_REALTIME, &m->mtime);
 	m->ctime = m->mtime;
 	m->r.created = m->mtime.tv_sec;
@@ -452,35 +449,169 @@ int ob_save(struct ob *ob, struct ob_msg *m, int sync)
 	return ob_save_as(ob, m, OB_NSTATES, sync);
 }
 
+/* Counts a record of LEN bytes as M's live one (ob->mu held). */
+static void ob_live_set(struct ob *ob, struct ob_msg *m, size_t len)
+{
+	ob->live_bytes = ob->live_bytes - m->rec_bytes + len + 32;
+	m->rec_bytes = len + 32;     /* with its frame head */
+}
+
+void ob_live_sub_locked(struct ob *ob, struct ob_msg *m)
+{
+	ob->live_bytes -= m->rec_bytes;
+	m->rec_bytes = 0;
+}
+
+void ob_live_sub(struct ob *ob, struct ob_msg *m)
+{
+	pthread_mutex_lock(&ob->mu);
+	ob_live_sub_locked(ob, m);
+	pthread_mutex_unlock(&ob->mu);
+}
+
+/* After an append: asks the committer for a rewrite when the journal
+ * holds mostly dead records (ob->mu NOT held). */
+static void ob_compact_check(struct ob *ob)
+{
+	uint64_t j = spool_journal_size(&ob->spool);
+
+	pthread_mutex_lock(&ob->mu);
+	if (!ob->compact_wanted && j > ob->compact_min &&
+	    j > 2 * ob->live_bytes) {
+		ob->compact_wanted = 1;
+		pthread_cond_broadcast(&ob->commit_cv);
+	}
+	pthread_mutex_unlock(&ob->mu);
+}
+
+int ob_write_recs(struct ob *ob, const char *const *texts,
+    const size_t *lens, size_t n, int sync)
+{
+	char *buf = NULL;
+	size_t blen = 0, cap = 0, i;
+	int rc = 0, saved;
+
+	for (i = 0; i < n && rc == 0; i++)
+		rc = spool_frame(&buf, &blen, &cap, texts[i], lens[i]);
+	if (rc == 0)
+		rc = spool_write_framed(&ob->spool, buf, blen);
+	saved = errno;
+	free(buf);
+	if (rc == 0)
+		ob_compact_check(ob);
+	if (rc == 0 && sync && spool_sync(&ob->spool) < 0) {
+		saved = errno;
+		rc = -1;
+	}
+	errno = saved ? saved : EIO;
+	return rc;
+}
+
 int ob_save_as(struct ob *ob, struct ob_msg *m, enum ob_state st, int sync)
 {
 	struct spool_rec copy;
 	char *text = NULL;
-	size_t len;
-	int rc;
+	size_t len = 0;
+	int rc, saved = 0;
 
-	pthread_mutex_lock(&m->wmu);
+	pthread_mutex_lock(&ob->rmu);
 	pthread_mutex_lock(&ob->mu);
+	if (m->tombstoned) {
+		/* removed: nothing may bring it back */
+		pthread_mutex_unlock(&ob->mu);
+		pthread_mutex_unlock(&ob->rmu);
+		return 0;
+	}
 	copy = m->r;
 	if (st != OB_NSTATES)
 		copy.state = st;
-	m->disk_state = copy.state;
 	rc = spool_rec_format(&copy, &text, &len);
 	pthread_mutex_unlock(&ob->mu);
 	if (rc == 0)
 		rc = spool_write_text(&ob->spool, text, len);
-	pthread_mutex_unlock(&m->wmu);
+	saved = errno;
+	if (rc == 0) {
+		pthread_mutex_lock(&ob->mu);
+		m->disk_state = copy.state;
+		ob_live_set(ob, m, len);
+		pthread_mutex_unlock(&ob->mu);
+	}
+	pthread_mutex_unlock(&ob->rmu);
 	free(text);
 	if (rc < 0) {
+		errno = saved;
 		log_warn("spool: writing the record of message %" PRIu64,
 		    m->r.id);
+		errno = saved;
 		return -1;
 	}
+	ob_compact_check(ob);
 	if (sync && spool_sync(&ob->spool) < 0) {
-		log_warn("spool: syncfs");
+		saved = errno;
+		log_warn("spool: committing the journal");
+		errno = saved;
 		return -1;
 	}
 	return 0;
+}
+
+int ob_commit_rec(struct ob *ob, struct ob_msg *m, struct spool_rec *nr,
+    enum ob_state st)
+{
+	struct spool_rec old;
+	enum ob_state shown;
+	char *text = NULL;
+	size_t len = 0;
+	int rc, saved;
+
+	nr->state = st;
+	pthread_mutex_lock(&ob->rmu);
+	rc = spool_rec_format(nr, &text, &len);
+	if (rc == 0)
+		rc = spool_write_text(&ob->spool, text, len);
+	saved = errno;
+	if (rc == 0) {
+		pthread_mutex_lock(&ob->mu);
+		shown = m->r.state;
+		old = m->r;
+		m->r = *nr;
+		m->r.state = shown;      /* shown by ob_set_state, later */
+		*nr = old;
+		m->disk_state = st;
+		ob_live_set(ob, m, len);
+		pthread_mutex_unlock(&ob->mu);
+	}
+	pthread_mutex_unlock(&ob->rmu);
+	free(text);
+	if (rc == 0)
+		ob_compact_check(ob);
+	errno = saved;
+	return rc;
+}
+
+int ob_tombstone(struct ob *ob, struct ob_msg *m, int sync)
+{
+	char text[96];
+	int n, rc, saved;
+
+	n = spool_tombstone_text(m->r.id, text, sizeof(text));
+	pthread_mutex_lock(&ob->rmu);
+	rc = spool_write_text(&ob->spool, text, (size_t)n);
+	saved = errno;
+	if (rc == 0) {
+		pthread_mutex_lock(&ob->mu);
+		m->tombstoned = 1;
+		pthread_mutex_unlock(&ob->mu);
+	}
+	pthread_mutex_unlock(&ob->rmu);
+	if (rc == 0 && sync && spool_sync(&ob->spool) < 0) {
+		saved = errno;
+		rc = -1;
+	}
+	if (rc == 0)
+		ob_compact_check(ob);
+	errno = saved;
+	return rc;
 }
 
 void ob_notify(struct ob *ob, uint64_t id)
@@ -540,6 +671,7 @@ static int ob_header(struct ob_msg *m, char **out, size_t *len)
 		.file_size = m->file_size,
 		.progress_sent = m->prog_sent,
 		.progress_total = m->prog_total,
+		.hold_error = m->hold_err,
 	};
 
 	return status_render(&v, out, len);
@@ -693,6 +825,11 @@ int ob_init(struct ob *ob, struct cfg *cfg, const char *spool_path,
 	memset(ob, 0, sizeof(*ob));
 	wait_init(&ob->due);
 	pthread_mutex_init(&ob->mu, NULL);
+	pthread_mutex_init(&ob->rmu, NULL);
+	ob->compact_min = OB_COMPACT_MIN;
+	if (getenv("OUTBOXFS_COMPACT_MIN"))
+		ob->compact_min = strtoull(getenv("OUTBOXFS_COMPACT_MIN"),
+		    NULL, 10);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&ob->commit_cv, &ca);
@@ -752,10 +889,16 @@ void ob_destroy(struct ob *ob)
 	free(ob->by_name);
 	free(ob->dirs);
 	free(ob->corrupt);
+	for (i = 0; i < ob->nheld; i++) {
+		spool_rec_free(&ob->held[i].rec);
+		free(ob->held[i].attempt);
+	}
+	free(ob->held);
 	free(ob->pubs);
 	wait_free(&ob->due);
 	spool_close(&ob->spool);
 	pthread_mutex_destroy(&ob->mu);
+	pthread_mutex_destroy(&ob->rmu);
 	pthread_cond_destroy(&ob->commit_cv);
 	pthread_cond_destroy(&ob->run_cv);
 	pthread_cond_destroy(&ob->idle_cv);
@@ -855,7 +998,6 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 	m->diridx = dir;
 	m->uid = ob->uid;
 	m->gid = ob->gid;
-	pthread_mutex_init(&m->wmu, NULL);
 	if (m->r.state == OB_SENDING) {
 		/* Stopped mid-transaction: the server may have it. */
 		m->r.state = OB_QUEUED;
@@ -887,6 +1029,22 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 	c->loaded++;
 }
 
+/* M's record into the new journal at start-up (its live size kept). */
+static int ob_load_save(struct ob *ob, struct ob_msg *m)
+{
+	char *text;
+	size_t len;
+	int rc;
+
+	if (spool_rec_format(&m->r, &text, &len) < 0)
+		return -1;
+	rc = spool_write_text(&ob->spool, text, len);
+	if (rc == 0)
+		ob_live_set(ob, m, len);
+	free(text);
+	return rc;
+}
+
 int ob_load(struct ob *ob, char *err, size_t errlen)
 {
 	struct ob_load_ctx c = { ob, 0, 0 };
@@ -906,7 +1064,7 @@ int ob_load(struct ob *ob, char *err, size_t errlen)
 	}
 	for (i = 0; i < ob->nbuckets; i++)
 		for (m = ob->by_id[i]; m; m = m->id_next)
-			if (spool_compact_add(&ob->spool, &m->r) < 0) {
+			if (ob_load_save(ob, m) < 0) {
 				snprintf(err, errlen, "spool %s: writing the "
 				    "journal: %s", ob->spool.path,
 				    strerror(errno));
@@ -917,64 +1075,90 @@ int ob_load(struct ob *ob, char *err, size_t errlen)
 		    "%s", ob->spool.path, strerror(errno));
 		return -1;
 	}
-	ob->journal_base = spool_journal_size(&ob->spool);
+	if (ob->spool.load_v1)
+		log_info("spool %s: journal converted to the framed format",
+		    ob->spool.path);
+	if (ob->spool.load_bad)
+		log_warnx("spool %s: %u damaged journal records skipped",
+		    ob->spool.path, ob->spool.load_bad);
 	if (c.loaded)
 		log_info("spool %s: %u messages (%zu queued, %zu deferred)",
 		    ob->spool.path, c.loaded, ob->run.n, ob->wait.n);
 	return 0;
 }
 
+/* Appends M's record as the journal has it (its disk state) to *buf,
+ * framed. ob->mu held. */
+static int ob_snap_one(struct ob_msg *m, char **buf, size_t *len,
+    size_t *cap)
+{
+	struct spool_rec copy = m->r;
+	char *text;
+	size_t tlen;
+	int rc;
+
+	copy.state = m->disk_state;
+	if (spool_rec_format(&copy, &text, &tlen) < 0)
+		return -1;
+	rc = spool_frame(buf, len, cap, text, tlen);
+	free(text);
+	return rc;
+}
+
+#define OB_SNAP_CHUNK 256
+
 void ob_compact_maybe(struct ob *ob)
 {
 	struct ob_msg *m;
-	uint64_t size = spool_journal_size(&ob->spool);
-	char *buf = NULL, *text, *nb;
-	size_t len = 0, cap = 0, tlen, i;
+	uint64_t size, mark, *ids = NULL;
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n = 0, i, k;
 	int failed = 0;
 
-	if (size < OB_COMPACT_MIN || size / 4 < ob->journal_base)
-		return;
-	spool_journal_lock(&ob->spool);
 	pthread_mutex_lock(&ob->mu);
-	for (i = 0; i < ob->nbuckets && !failed; i++)
-		for (m = ob->by_id[i]; m && !failed; m = m->id_next) {
-			struct spool_rec copy;
-
-			if (m->removed)
-				continue;     /* its tombstone follows */
-			/* what the journal says now, not what is shown */
-			copy = m->r;
-			copy.state = m->disk_state;
-			if (spool_rec_format(&copy, &text, &tlen) < 0) {
-				failed = 1;
-				break;
-			}
-			if (len + tlen > cap) {
-				cap = (len + tlen) * 2;
-				nb = realloc(buf, cap);
-				if (nb == NULL) {
-					free(text);
-					failed = 1;
-					break;
-				}
-				buf = nb;
-			}
-			memcpy(buf + len, text, tlen);
-			len += tlen;
-			free(text);
-		}
+	ob->compact_wanted = 0;
 	pthread_mutex_unlock(&ob->mu);
-	if (!failed && spool_journal_replace_locked(&ob->spool, buf ? buf : "",
-	    len) < 0)
+	size = spool_journal_size(&ob->spool);
+	/*
+	 * The snapshot is taken with ob->rmu held, so no record is written
+	 * meanwhile and the journal up to MARK says exactly what it holds;
+	 * ob->mu is taken a chunk at a time, so a FUSE handler waits at
+	 * most for one chunk, never for the rewrite's I/O.
+	 */
+	pthread_mutex_lock(&ob->rmu);
+	mark = spool_journal_size(&ob->spool);
+	pthread_mutex_lock(&ob->mu);
+	ids = malloc((ob->nmsgs + 1) * sizeof(*ids));
+	if (ids != NULL)
+		for (i = 0; i < ob->nbuckets; i++)
+			for (m = ob->by_id[i]; m; m = m->id_next)
+				if (!m->tombstoned && n < ob->nmsgs)
+					ids[n++] = m->r.id;
+	pthread_mutex_unlock(&ob->mu);
+	failed = ids == NULL;
+	for (i = 0; i < n && !failed; i += OB_SNAP_CHUNK) {
+		pthread_mutex_lock(&ob->mu);
+		for (k = i; k < n && k < i + OB_SNAP_CHUNK && !failed; k++) {
+			m = ob_find_id(ob, ids[k]);
+			if (m && !m->tombstoned)
+				failed = ob_snap_one(m, &buf, &len, &cap) < 0;
+		}
+		pthread_mutex_unlock(&ob->mu);
+	}
+	pthread_mutex_unlock(&ob->rmu);
+	free(ids);
+	if (!failed && spool_rewrite(&ob->spool, buf ? buf : "", len,
+	    mark) < 0)
 		failed = 1;
-	spool_journal_unlock(&ob->spool);
 	free(buf);
 	if (failed) {
 		log_warn("spool: rewriting the journal (it stays as it is)");
-		ob->journal_base = size;    /* not again before it grows */
+		/* not again before it has doubled */
+		pthread_mutex_lock(&ob->mu);
+		ob->compact_min = size * 2;
+		pthread_mutex_unlock(&ob->mu);
 	} else {
-		log_info("spool: journal rewritten, %" PRIu64 " -> %zu bytes",
-		    size, len);
-		ob->journal_base = len;
+		log_info("spool: journal rewritten, %" PRIu64 " -> %" PRIu64
+		    " bytes", size, spool_journal_size(&ob->spool));
 	}
 }

@@ -3,14 +3,17 @@
  * inodes, names and states, the queues the threads wait on.
  *
  * LOCKING RULE. One mutex, ob->mu, guards every field of struct ob and of
- * every struct ob_msg (except wmu and the fields marked "owner"). It is
- * never held across network I/O, fsync/syncfs, a FUSE reply or a FUSE
+ * every struct ob_msg (except the fields marked "owner"). It is never
+ * held across network I/O, fsync/syncfs, a FUSE reply or a FUSE
  * notification, and never across spool writes (small local reads and an
- * ftruncate are the only I/O done under it). m->wmu serialises writes
- * of one message's record; lock order: m->wmu, then ob->mu. The journal
- * rewrite takes the spool's journal mutex, then ob->mu: so nothing may
- * append to the journal while holding ob->mu. The spool's sync mutex is
- * a leaf.
+ * ftruncate are the only I/O done under it). ob->rmu is held around
+ * every record written to the journal, together with the change of
+ * memory the record says (and its undo when the write fails), so the
+ * journal's order is memory's order and the rewrite's snapshot is
+ * exact. Lock order: ob->rmu, then ob->mu, then the spool's journal
+ * mutex (a leaf; ob->rmu is never taken while ob->mu is held). The
+ * spool's sync mutex is a leaf. Nobody waits on a sync with either
+ * ob->rmu or ob->mu held.
  *
  * STATES. The state shown (r.state) changes only in ob_set_state and
  * only after the record saying so is durable; disk_state is what the
@@ -84,7 +87,12 @@ struct ob_msg {
 	uid_t uid;                   /* who created it: Attach: files are */
 	gid_t gid;                   /* read with these permissions */
 
-	pthread_mutex_t wmu;         /* serialises record writes */
+	int tombstoned;              /* its "removed" record is written:
+	                              * nothing more is written for it */
+	size_t rec_bytes;            /* bytes of its last record, counted
+	                              * in ob->live_bytes */
+	char *hold_err;              /* why its outcome is not recorded yet
+	                              * (shown as error:), NULL: none */
 
 	struct ob_msg *id_next, *name_next;
 	struct ob_msg *qprev, *qnext;
@@ -107,14 +115,24 @@ struct ob_list {
 	size_t n;
 };
 
-/* An outcome written to the spool, shown once a sync made it durable. */
+/*
+ * The outcome of an attempt, on its way to the spool: its transcript
+ * goes to the log, its record (REC, the message's record with the
+ * outcome applied) to the journal, both checked; it is shown once a sync
+ * made them durable. Until then the message stays busy in `sending`;
+ * an outcome that cannot be recorded is held and written again later.
+ */
 struct ob_pub {
 	struct ob_msg *m;                /* referenced, busy */
 	const struct cfg_account *a;
 	enum ob_state st;
+	struct spool_rec rec;            /* the new record (owned) */
 	char *attempt;                   /* the attempt's transcript, for
 	                                  * the log (owned) */
 	size_t alen;                     /* its length */
+	int stage;                       /* 0: log to write, 1: record to
+	                                  * write, 2: written, to sync */
+	int64_t retry_ms;                /* held: when to try again */
 	int expired, local, code;
 };
 
@@ -125,6 +143,7 @@ struct ob_corrupt {
 
 struct ob {
 	pthread_mutex_t mu;
+	pthread_mutex_t rmu;         /* record writes (see LOCKING RULE) */
 	pthread_cond_t commit_cv;    /* committer: settle list changed */
 	pthread_cond_t run_cv;       /* delivery: run/wait list changed */
 	pthread_cond_t idle_cv;      /* a thread stopped */
@@ -154,12 +173,16 @@ struct ob {
 	struct ob_pub *pubs;         /* outcomes waiting for the committer's
 	                              * sync, from the delivery threads */
 	size_t npubs, pubcap;
+	struct ob_pub *held;         /* outcomes that could not be recorded
+	                              * (committer thread only) */
+	size_t nheld;
 	int64_t pubs_since_ms;       /* when the oldest of them came */
 	struct ob_corrupt *corrupt;
 	size_t ncorrupt;
 
-	uint64_t journal_base;       /* journal bytes after the last rewrite
-	                              * (committer thread only) */
+	uint64_t live_bytes;         /* journal bytes a rewrite would keep */
+	uint64_t compact_min;        /* no rewrite below this size */
+	int compact_wanted;          /* the committer rewrites the journal */
 	int stopping;
 	unsigned nthreads;           /* worker threads still running */
 	pthread_t *threads;          /* every worker started, joinable */
@@ -183,14 +206,14 @@ void ob_destroy(struct ob *ob);
 int ob_load(struct ob *ob, char *err, size_t errlen);
 
 /*
- * Rewrites the spool journal with one record per live message when it
- * has grown past OB_COMPACT_MIN bytes and four times its size after the
- * last rewrite. ob->mu NOT held (it is taken inside, after the journal
- * lock: lock order jmu, then ob->mu; nobody appends to the journal with
- * ob->mu held). Called by the committer between batches.
+ * Rewrites the spool journal with one record per live message. Wanted
+ * (ob->compact_wanted, set after an append) when the journal is past
+ * ob->compact_min (OB_COMPACT_MIN, or what OUTBOXFS_COMPACT_MIN says)
+ * and more than twice the bytes of the live records: its size is bounded
+ * by the live messages. Called by the committer; no lock held.
  */
 #ifndef OB_COMPACT_MIN
-#define OB_COMPACT_MIN (64u * 1024 * 1024)
+#define OB_COMPACT_MIN (4u * 1024 * 1024)
 #endif
 void ob_compact_maybe(struct ob *ob);
 
@@ -216,8 +239,10 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 
 /* Takes a name-table entry out or in (ob->mu held). */
 void ob_unname(struct ob *ob, struct ob_msg *m);
-void ob_rename_to(struct ob *ob, struct ob_msg *m, int dir,
-    const char *name);
+/* Gives M the name NAME in DIR (DIRNAME its name, NULL at the top);
+ * takes both strings (ob->mu held). */
+void ob_rename_take(struct ob *ob, struct ob_msg *m, int dir, char *name,
+    char *dirname);
 
 /* ob->mu held. */
 void ob_ref(struct ob_msg *m);
@@ -250,14 +275,38 @@ void ob_settle_cancel(struct ob *ob, struct ob_msg *m);
 int ob_submittable(const struct ob *ob, const struct ob_msg *m);
 
 /*
- * Writes M's record to the spool (m->wmu taken, ob->mu NOT held); with
- * SYNC waits until it is durable.
+ * Writes M's record to the spool (ob->rmu taken inside: neither lock
+ * held); with SYNC waits until it is durable. Nothing is written for a
+ * tombstoned message. -1 with errno.
  */
 int ob_save(struct ob *ob, struct ob_msg *m, int sync);
 /* The same, written with state ST instead of the one in memory (a state
  * that only becomes true once the record is durable). */
 int ob_save_as(struct ob *ob, struct ob_msg *m, enum ob_state st,
     int sync);
+
+/*
+ * Writes M's "removed" record (ob->rmu taken inside); from then on no
+ * record of M is written. With SYNC waits until it is durable.
+ */
+int ob_tombstone(struct ob *ob, struct ob_msg *m, int sync);
+/* Appends N formatted records in one write (all or none), ob->rmu held
+ * by the caller; with SYNC waits until durable. -1 with errno. */
+int ob_write_recs(struct ob *ob, const char *const *texts,
+    const size_t *lens, size_t n, int sync);
+/*
+ * Writes NR (M's record with an outcome applied) with state ST, and on
+ * success makes it M's record in memory (the shown state excepted: that
+ * is ob_set_state's); NR then holds the old record (caller frees).
+ * ob->rmu taken inside; neither lock held. -1 with errno, nothing
+ * changed.
+ */
+int ob_commit_rec(struct ob *ob, struct ob_msg *m, struct spool_rec *nr,
+    enum ob_state st);
+
+/* M's record stops counting as live (ob->mu NOT held; _locked: held). */
+void ob_live_sub(struct ob *ob, struct ob_msg *m);
+void ob_live_sub_locked(struct ob *ob, struct ob_msg *m);
 
 /* Tells the kernel M's status file (and M) changed; ob->mu NOT held. */
 void ob_notify(struct ob *ob, uint64_t id);

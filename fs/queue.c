@@ -54,6 +54,21 @@ static const struct cfg_account *queue_account(struct ob *ob,
 	return a;
 }
 
+/* 1 for an errno that says this machine is short of something for now
+ * (descriptors, memory, disk, I/O): the message waits and is retried,
+ * never failed for it. */
+static int queue_errno_passing(int e)
+{
+	switch (e) {
+	case EMFILE: case ENFILE: case ENOMEM: case EIO: case ENOSPC:
+	case EAGAIN: case EINTR: case ENOBUFS: case EDQUOT: case EBUSY:
+	case ETIMEDOUT: case ESTALE: case ENOLCK:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static int queue_prepare_with(int fd, const struct cfg_account *a,
     int64_t when, struct msg *out, char *err, size_t errlen)
 {
@@ -75,12 +90,13 @@ static int queue_prepare_with(int fd, const struct cfg_account *a,
  */
 static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
     int64_t when, const struct cfg_account **acct, char *err,
-    size_t errlen)
+    size_t errlen, int *temp)
 {
 	const struct cfg_account *a, *b;
 	struct msg *pm;
 	int fd;
 
+	*temp = 0;
 	a = m->r.account ? cfg_account(ob->cfg, m->r.account) : NULL;
 	if (a == NULL)
 		a = ob_dir_account(ob, m->diridx);
@@ -93,10 +109,12 @@ static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
 	pm = calloc(1, sizeof(*pm));
 	if (pm == NULL) {
 		snprintf(err, errlen, "out of memory");
+		*temp = 1;
 		return NULL;
 	}
 	fd = spool_open_msg(&ob->spool, m->r.id, O_RDONLY);
 	if (fd < 0) {
+		*temp = queue_errno_passing(errno);
 		snprintf(err, errlen, "spool: cannot open the message: %s",
 		    strerror(errno));
 		free(pm);
@@ -104,15 +122,24 @@ static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
 	}
 	if (m->diridx < 0 && m->r.account == NULL) {
 		/* Top level: the account whose from is the From: address. */
+		errno = 0;
 		if (queue_prepare_with(fd, NULL, when, pm, err, errlen) == 0) {
 			if (pm->from &&
 			    (b = cfg_account_for_from(ob->cfg, pm->from)) != NULL)
 				*acct = a = b;
 			msg_free(pm);
+		} else if (queue_errno_passing(errno)) {
+			*temp = 1;
+			goto fail;
 		}
 	}
-	if (queue_prepare_with(fd, a, when, pm, err, errlen) < 0)
+	/* msg_prepare fails for the message's content, or for a read or
+	 * an allocation that failed: errno tells the second kind. */
+	errno = 0;
+	if (queue_prepare_with(fd, a, when, pm, err, errlen) < 0) {
+		*temp = queue_errno_passing(errno);
 		goto fail;
+	}
 	close(fd);
 	return pm;
 fail:
@@ -166,9 +193,12 @@ static void queue_set_str(char **dst, const char *v)
 /* ------------------------------------------------------------------ */
 /* The committer                                                      */
 
-static void queue_publish_all(struct ob *ob);
+static void queue_publish_all(struct ob *ob, int all);
+static int64_t queue_held_next(const struct ob *ob);
+static void queue_publish(struct ob *ob, const struct ob_pub *pub);
 
 #define QUEUE_PUB_WAIT_MS 20
+
 
 /*
  * A message just went through: the server works again, so every deferred
@@ -234,12 +264,13 @@ static int queue_has_attach(int fd)
 	return found;
 }
 
+/* -1 with err filled and errno kept for queue_errno_passing. */
 static int queue_attach(struct ob *ob, struct ob_msg *m, char *err,
     size_t errlen)
 {
 	char tmp[64], name[32];
 	struct stat st;
-	int in, out, rc;
+	int in, out, rc, saved = 0;
 
 	in = spool_open_msg(&ob->spool, m->r.id, O_RDONLY);
 	if (in < 0) {
@@ -256,30 +287,39 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, char *err,
 	out = openat(ob->spool.msgfd, tmp, O_RDWR | O_CREAT | O_TRUNC |
 	    O_CLOEXEC, 0600);
 	if (out < 0) {
+		saved = errno;
 		snprintf(err, errlen, "spool: %s", strerror(errno));
 		close(in);
+		errno = saved;
 		return -1;
 	}
+	errno = 0;
 	rc = msg_attach_expand(in, out, m->uid, m->gid, err, errlen);
+	saved = errno;
 	close(in);
 	/* The user's bytes are replaced only by a durable whole file; the
 	 * rename itself is made durable by the batch's spool_sync, before
 	 * the message is shown queued. */
 	if (rc == 0 && (fstat(out, &st) < 0 || fsync(out) < 0)) {
+		saved = errno;
 		snprintf(err, errlen, "spool: %s", strerror(errno));
 		rc = -1;
 	}
 	if (close(out) < 0 && rc == 0) {
+		saved = errno;
 		snprintf(err, errlen, "spool: %s", strerror(errno));
 		rc = -1;
 	}
 	if (rc == 0 &&
 	    renameat(ob->spool.msgfd, tmp, ob->spool.msgfd, name) < 0) {
+		saved = errno;
 		snprintf(err, errlen, "spool: %s", strerror(errno));
 		rc = -1;
 	}
-	if (rc != 0)
+	if (rc != 0) {
 		unlinkat(ob->spool.msgfd, tmp, 0);
+		errno = saved;
+	}
 	if (rc == 0) {
 		pthread_mutex_lock(&ob->mu);
 		m->file_size = (uint64_t)st.st_size;
@@ -330,14 +370,35 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 
 	for (i = 0; i < n; i++) {
 		struct ob_msg *m = items[i].m;
+		int temp = 0;
 
-		if (queue_too_large(ob, m, err, sizeof(err)) ||
-		    queue_attach(ob, m, err, sizeof(err)) < 0) {
+		if (queue_too_large(ob, m, err, sizeof(err))) {
+			a = queue_account(ob, m);
+			items[i].pm = NULL;
+		} else if (queue_attach(ob, m, err, sizeof(err)) < 0) {
+			temp = queue_errno_passing(errno);
 			a = queue_account(ob, m);
 			items[i].pm = NULL;
 		} else {
 			items[i].pm = queue_prepare(ob, m, now, &a, err,
-			    sizeof(err));
+			    sizeof(err), &temp);
+		}
+		/* A passing local error (descriptors, memory, I/O) does not
+		 * fail the message: it is queued, prepared again when it is
+		 * sent, and deferred then if the error is still there. */
+		if (items[i].pm == NULL && temp) {
+			pthread_mutex_lock(&ob->mu);
+			m->r.queued = now;
+			m->r.attempts = 0;
+			queue_set_str(&m->r.error, err);
+			if (m->r.account == NULL && a && a->name)
+				m->r.account = strdup(a->name);
+			pthread_mutex_unlock(&ob->mu);
+			items[i].ok = 1;
+			items[i].save_err = 0;
+			if (ob_save_as(ob, m, OB_QUEUED, 0) < 0)
+				items[i].save_err = errno ? errno : EIO;
+			continue;
 		}
 		pthread_mutex_lock(&ob->mu);
 		m->r.queued = now;
@@ -365,10 +426,10 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			items[i].save_err = errno ? errno : EIO;
 	}
 	/* One sync for the whole batch: the message bytes and records. */
-	if (spool_sync(&ob->spool) < 0) {
+	if (spool_sync_files(&ob->spool) < 0) {
 		int e = errno ? errno : EIO;
 
-		log_warn("spool: syncfs");
+		log_warn("spool: making the batch durable");
 		for (i = 0; i < n; i++)
 			if (!items[i].save_err)
 				items[i].save_err = e;
@@ -476,17 +537,25 @@ static void *queue_committer(void *arg)
 	struct queue_item *items = NULL;
 	size_t n, cap = 0;
 	struct timespec ts;
-	int64_t earliest;
+	int64_t earliest, held;
 	int last = 0;
 
 	pthread_mutex_lock(&ob->mu);
 	for (;;) {
 		/* Outcomes wait up to QUEUE_PUB_WAIT_MS for company, so
 		 * that one sync covers many of them. */
-		if (ob->npubs && (ob->stopping || ob_now_ms() >=
-		    ob->pubs_since_ms + QUEUE_PUB_WAIT_MS)) {
+		held = queue_held_next(ob);
+		if ((ob->npubs && (ob->stopping || ob_now_ms() >=
+		    ob->pubs_since_ms + QUEUE_PUB_WAIT_MS)) ||
+		    (held >= 0 && held <= ob_now_ms())) {
 			pthread_mutex_unlock(&ob->mu);
-			queue_publish_all(ob);
+			queue_publish_all(ob, 0);
+			pthread_mutex_lock(&ob->mu);
+			continue;
+		}
+		if (ob->compact_wanted) {
+			pthread_mutex_unlock(&ob->mu);
+			ob_compact_maybe(ob);
 			pthread_mutex_lock(&ob->mu);
 			continue;
 		}
@@ -494,10 +563,11 @@ static void *queue_committer(void *arg)
 		if (ob->npubs && (earliest < 0 || earliest >
 		    ob->pubs_since_ms + QUEUE_PUB_WAIT_MS))
 			earliest = ob->pubs_since_ms + QUEUE_PUB_WAIT_MS;
+		if (held >= 0 && (earliest < 0 || held < earliest))
+			earliest = held;
 		if (n) {
 			pthread_mutex_unlock(&ob->mu);
 			queue_commit_batch(ob, items, n);
-			ob_compact_maybe(ob);
 			pthread_mutex_lock(&ob->mu);
 			continue;
 		}
@@ -681,6 +751,10 @@ struct queue_outcome {
 	size_t *idx;                 /* res.rcpts[k] is m->r.rcpts[idx[k]] */
 	char server[512];            /* copied: the session may be gone */
 	int local;                   /* failed before any connection */
+	int local_temp;              /* ... for a passing local reason
+	                              * (EMFILE, ENOMEM, EIO, ...): deferred */
+	int conn_fail;               /* no session: every recipient not
+	                              * done shares err's fate */
 	char local_err[512];
 };
 
@@ -700,18 +774,49 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 	int64_t now = ob_wall(), age;
 	int expired = 0;
 
+	struct spool_rec *r = &pub->rec;
+
+	/* The outcome is applied to a copy: M's record in memory stays what
+	 * the journal says until the new one is written (ob_commit_rec). */
 	pthread_mutex_lock(&ob->mu);
+	while (spool_rec_dup(r, &m->r) < 0) {
+		pthread_mutex_unlock(&ob->mu);
+		log_warnx("out of memory applying an outcome; trying again");
+		sleep(1);
+		pthread_mutex_lock(&ob->mu);
+	}
+	if (m->cur_len) {
+		attempt = malloc(m->cur_len);
+		if (attempt) {
+			memcpy(attempt, m->cur, m->cur_len);
+			alen = m->cur_len;
+		}
+	}
+	pthread_mutex_unlock(&ob->mu);
 	if (o->server[0])
-		queue_set_str(&m->r.server, o->server);
+		queue_set_str(&r->server, o->server);
 	if (o->local) {
-		for (i = 0; i < m->r.nrcpts; i++)
-			if (m->r.rcpts[i].state != SPOOL_RCPT_OK)
-				m->r.rcpts[i].state = SPOOL_RCPT_PERM;
-		queue_set_str(&m->r.error, o->local_err);
+		for (i = 0; i < r->nrcpts; i++)
+			if (r->rcpts[i].state != SPOOL_RCPT_OK)
+				r->rcpts[i].state = o->local_temp ?
+				    SPOOL_RCPT_TEMP : SPOOL_RCPT_PERM;
+		queue_set_str(&r->error, o->local_err);
+	} else if (o->conn_fail) {
+		/* every recipient not done shares the connection's fate */
+		for (i = 0; i < r->nrcpts; i++)
+			if (r->rcpts[i].state != SPOOL_RCPT_OK &&
+			    r->rcpts[i].state != SPOOL_RCPT_PERM)
+				r->rcpts[i].state = o->err.temporary ?
+				    SPOOL_RCPT_TEMP : SPOOL_RCPT_PERM;
+		if (o->err.code) {
+			snprintf(text, sizeof(text), "%d %s", o->err.code,
+			    o->err.text);
+			queue_set_str(&r->reply, text);
+		}
 	} else {
 		for (k = 0; o->res.rcpts && k < o->res.nrcpts; k++) {
 			struct smtp_rcpt_result *rr = &o->res.rcpts[k];
-			struct spool_rcpt *rc = &m->r.rcpts[o->idx[k]];
+			struct spool_rcpt *rc = &r->rcpts[o->idx[k]];
 			int s = rr->state;
 
 			if (!o->sent_ok && s != SMTP_RCPT_PERM)
@@ -733,55 +838,61 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 			}
 		}
 		if (o->res.reply[0])
-			queue_set_str(&m->r.reply, o->res.reply);
+			queue_set_str(&r->reply, o->res.reply);
 		else if (!o->sent_ok && o->err.code) {
 			snprintf(text, sizeof(text), "%d %s", o->err.code,
 			    o->err.text);
-			queue_set_str(&m->r.reply, text);
+			queue_set_str(&r->reply, text);
 		}
 		if (o->res.maybe_delivered)
-			m->r.dup = 1;
+			r->dup = 1;
 	}
-	for (i = 0; i < m->r.nrcpts; i++) {
-		switch (m->r.rcpts[i].state) {
+	for (i = 0; i < r->nrcpts; i++) {
+		switch (r->rcpts[i].state) {
 		case SPOOL_RCPT_OK: nok++; break;
 		case SPOOL_RCPT_PERM:
 			nperm++;
 			if (!first_perm)
-				first_perm = m->r.rcpts[i].addr;
+				first_perm = r->rcpts[i].addr;
 			break;
 		default:
 			ntemp++;
 			if (!first_temp)
-				first_temp = m->r.rcpts[i].addr;
+				first_temp = r->rcpts[i].addr;
 			break;
 		}
 	}
-	if (ntemp || m->r.nrcpts == 0) {
+	if (o->local && !o->local_temp) {
+		/* what is wrong is the message itself: error says what */
+		st = nok ? OB_PARTIAL : OB_FAILED;
+	} else if (ntemp || r->nrcpts == 0) {
 		st = OB_DEFERRED;
-		age = now - m->r.queued;
+		age = now - r->queued;
 		if (retry_expired(age, a ? a->max_queue_time :
 		    CFG_DEFAULT_MAX_QUEUE_TIME)) {
 			expired = 1;
 			st = nok ? OB_PARTIAL : OB_FAILED;
-			for (i = 0; i < m->r.nrcpts; i++)
-				if (m->r.rcpts[i].state != SPOOL_RCPT_OK)
-					m->r.rcpts[i].state = SPOOL_RCPT_PERM;
+			for (i = 0; i < r->nrcpts; i++)
+				if (r->rcpts[i].state != SPOOL_RCPT_OK)
+					r->rcpts[i].state = SPOOL_RCPT_PERM;
 			char dur[48];
 
 			queue_duration(age, dur, sizeof(dur));
 			snprintf(text, sizeof(text), "expired after %s in the "
 			    "queue (max_queue_time); the message stays in the "
 			    "spool", dur);
-			queue_set_str(&m->r.error, text);
+			queue_set_str(&r->error, text);
 		} else {
 			unsigned j = 0;
 
 			RAND_bytes((unsigned char *)&j, sizeof(j));
-			m->r.next = now + retry_delay(age,
+			r->next = now + retry_delay(age,
 			    a ? a->retry_min : CFG_DEFAULT_RETRY_MIN,
 			    a ? a->retry_max : CFG_DEFAULT_RETRY_MAX, j % 1000);
-			if (!o->local && !o->sent_ok)
+			if (o->local)
+				snprintf(text, sizeof(text), "%s; tried again "
+				    "later", o->local_err);
+			else if (!o->sent_ok)
 				queue_err_text(&o->err, text, sizeof(text));
 			else if (o->res.maybe_delivered)
 				snprintf(text, sizeof(text), "connection lost "
@@ -790,36 +901,26 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 				snprintf(text, sizeof(text), "recipient %s "
 				    "deferred by server", first_temp ?
 				    first_temp : "?");
-			queue_set_str(&m->r.error, text);
+			queue_set_str(&r->error, text);
 		}
 	} else if (nperm == 0) {
 		st = OB_SENT;
-		queue_set_str(&m->r.error, NULL);
+		queue_set_str(&r->error, NULL);
 	} else {
 		st = nok ? OB_PARTIAL : OB_FAILED;
 		if (o->local)
 			;   /* error already says what to fix */
 		else if (!o->sent_ok && nok == 0)
-			queue_set_str(&m->r.error, o->err.text);
+			queue_set_str(&r->error, o->err.text);
 		else {
 			snprintf(text, sizeof(text), "recipient %s refused by "
 			    "server: check the address", first_perm ?
 			    first_perm : "?");
-			queue_set_str(&m->r.error, text);
+			queue_set_str(&r->error, text);
 		}
 	}
-	if (st != OB_SENT && st != OB_DEFERRED && m->r.error == NULL)
-		queue_set_str(&m->r.error, "refused by the server");
-	if (m->cur_len) {
-		attempt = malloc(m->cur_len);
-		if (attempt) {
-			memcpy(attempt, m->cur, m->cur_len);
-			alen = m->cur_len;
-		}
-	}
-	pthread_mutex_unlock(&ob->mu);
-
-	ob_save_as(ob, m, st, 0);
+	if (st != OB_SENT && st != OB_DEFERRED && r->error == NULL)
+		queue_set_str(&r->error, "refused by the server");
 	pub->attempt = attempt;   /* to the log by queue_write_log */
 	pub->m = m;
 	pub->a = a;
@@ -830,21 +931,218 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 	pub->code = o->res.code ? o->res.code : o->err.code;
 }
 
+/* Seconds between two tries at recording an outcome that could not be
+ * recorded (disk full, I/O error). */
+#define QUEUE_HOLD_RETRY_MS 5000
+
 /*
- * Appends the attempt's transcript to the message's log (before the
- * sync that precedes queue_publish; off the connection's path when the
- * committer does it).
+ * Holds PUB: its outcome could not be recorded (step WHAT failed with
+ * errno E). The message stays busy in `sending` (no new attempt), its
+ * status says why, and the committer tries again later. Committer
+ * thread only.
  */
-static void queue_write_log(struct ob *ob, struct ob_pub *pub)
+static void queue_hold(struct ob *ob, struct ob_pub *pub, const char *what,
+    int e)
 {
-	if (pub->alen && spool_append_log(&ob->spool, pub->m->r.id,
-	    pub->attempt, pub->alen) < 0) {
-		log_warn("spool: appending the transcript of %" PRIu64,
-		    pub->m->r.id);
-		pub->alen = 0;
+	struct ob_pub *nh;
+	char text[400];
+
+	snprintf(text, sizeof(text), "spool: the outcome of this attempt "
+	    "could not be recorded (%s: %s); it is written again every %d s, "
+	    "and no new attempt is made until it is", what, strerror(e),
+	    QUEUE_HOLD_RETRY_MS / 1000);
+	log_warnx("message %" PRIu64 ": %s", pub->m->r.id, text);
+	pthread_mutex_lock(&ob->mu);
+	free(pub->m->hold_err);
+	pub->m->hold_err = strdup(text);
+	pthread_mutex_unlock(&ob->mu);
+	ob_notify(ob, pub->m->r.id);
+	pub->retry_ms = ob_now_ms() + QUEUE_HOLD_RETRY_MS;
+	nh = realloc(ob->held, (ob->nheld + 1) * sizeof(*nh));
+	while (nh == NULL) {
+		sleep(1);
+		nh = realloc(ob->held, (ob->nheld + 1) * sizeof(*nh));
 	}
+	ob->held = nh;
+	ob->held[ob->nheld++] = *pub;
+}
+
+/* Frees what PUB owns (its reference excepted). */
+static void queue_pub_clear(struct ob_pub *pub)
+{
+	spool_rec_free(&pub->rec);
 	free(pub->attempt);
 	pub->attempt = NULL;
+}
+
+/*
+ * THE verb that records outcomes, for LIST[0..N): each one's transcript
+ * appended to its log, its record written (both checked), one commit of
+ * the journal for all, then each is shown. One that fails a step is
+ * held (queue_hold) and comes back here later. Committer thread, or the
+ * last call at stop; no lock held.
+ */
+static void queue_record(struct ob *ob, struct ob_pub *list, size_t n)
+{
+	size_t i;
+	int e, any = 0;
+	char *ok;
+
+	ok = calloc(n ? n : 1, 1);
+	while (ok == NULL) {
+		sleep(1);
+		ok = calloc(n ? n : 1, 1);
+	}
+	for (i = 0; i < n; i++) {
+		struct ob_pub *p = &list[i];
+
+		if (p->stage == 0) {
+			if (p->alen && spool_append_log(&ob->spool, p->m->r.id,
+			    p->attempt, p->alen) < 0) {
+				queue_hold(ob, p, "transcript", errno);
+				continue;
+			}
+			free(p->attempt);
+			p->attempt = NULL;
+			p->stage = 1;
+		}
+		if (p->stage == 1) {
+			if (ob_commit_rec(ob, p->m, &p->rec, p->st) < 0) {
+				queue_hold(ob, p, "record", errno);
+				continue;
+			}
+			spool_rec_free(&p->rec);   /* the old record */
+		} else if (ob_save_as(ob, p->m, p->st, 0) < 0) {
+			/* written before, but its commit failed: again */
+			queue_hold(ob, p, "record", errno);
+			continue;
+		}
+		p->stage = 2;
+		ok[i] = 1;
+		any = 1;
+	}
+	/* Durable before anyone sees an outcome. */
+	if (any && spool_sync(&ob->spool) < 0) {
+		e = errno;
+		for (i = 0; i < n; i++)
+			if (ok[i]) {
+				ok[i] = 0;
+				queue_hold(ob, &list[i], "journal commit", e);
+			}
+	}
+	for (i = 0; i < n; i++)
+		if (ok[i]) {
+			queue_publish(ob, &list[i]);
+			queue_pub_clear(&list[i]);
+			ob_unref(ob, list[i].m);
+		}
+	free(ok);
+}
+
+/*
+ * Hands an applied outcome to the committer, which records and shows
+ * it: the connection goes on meanwhile. The reference goes with it.
+ */
+static void queue_hand_over(struct ob *ob, struct ob_pub *pub)
+{
+	struct ob_pub *np;
+
+	pthread_mutex_lock(&ob->mu);
+	while (ob->npubs == ob->pubcap) {
+		size_t nc = ob->pubcap ? ob->pubcap * 2 : 64;
+
+		np = realloc(ob->pubs, nc * sizeof(*np));
+		if (np != NULL) {
+			ob->pubs = np;
+			ob->pubcap = nc;
+			break;
+		}
+		pthread_mutex_unlock(&ob->mu);
+		log_warnx("out of memory handing over an outcome; waiting");
+		sleep(1);
+		pthread_mutex_lock(&ob->mu);
+	}
+	if (ob->npubs == 0)
+		ob->pubs_since_ms = ob_now_ms();
+	ob->pubs[ob->npubs++] = *pub;
+	pthread_cond_broadcast(&ob->commit_cv);
+	pthread_mutex_unlock(&ob->mu);
+}
+
+/* Records every handed-over outcome, and the held ones whose time has
+ * come (all of them with ALL). ob->mu NOT held. */
+static void queue_publish_all(struct ob *ob, int all)
+{
+	struct ob_pub *list;
+	size_t n, i, k;
+	int64_t now = ob_now_ms();
+
+	pthread_mutex_lock(&ob->mu);
+	list = ob->pubs;
+	n = ob->npubs;
+	ob->pubs = NULL;
+	ob->npubs = ob->pubcap = 0;
+	pthread_mutex_unlock(&ob->mu);
+	/* the held ones join the list (committer thread only) */
+	for (i = k = 0; i < ob->nheld; i++) {
+		if (all || ob->held[i].retry_ms <= now) {
+			struct ob_pub *nl = realloc(list, (n + 1) *
+			    sizeof(*nl));
+
+			if (nl != NULL) {
+				list = nl;
+				list[n++] = ob->held[i];
+				continue;
+			}
+		}
+		ob->held[k++] = ob->held[i];
+	}
+	ob->nheld = k;
+	if (n)
+		queue_record(ob, list, n);
+	free(list);
+}
+
+/* The earliest retry of a held outcome, -1 when none (committer). */
+static int64_t queue_held_next(const struct ob *ob)
+{
+	int64_t t = -1;
+	size_t i;
+
+	for (i = 0; i < ob->nheld; i++)
+		if (t < 0 || ob->held[i].retry_ms < t)
+			t = ob->held[i].retry_ms;
+	return t;
+}
+
+/*
+ * Ends M's attempt without a session (prepare, password or connect
+ * failed): LOCAL_ERR for a reason of this machine (LOCAL_TEMP: a passing
+ * one), else ERR. Handed to the committer like any outcome, so a server
+ * that refuses every connection costs no sync per message.
+ */
+static void queue_fail_early(struct ob *ob, struct ob_msg *m,
+    const struct cfg_account *a, const struct smtp_error *err,
+    const char *local_err, int local_temp)
+{
+	struct queue_outcome o;
+	struct ob_pub pub;
+
+	memset(&o, 0, sizeof(o));
+	memset(&pub, 0, sizeof(pub));
+	if (local_err) {
+		o.local = 1;
+		o.local_temp = local_temp;
+		snprintf(o.local_err, sizeof(o.local_err), "%s", local_err);
+	} else {
+		o.err = *err;
+		o.conn_fail = 1;
+	}
+	pthread_mutex_lock(&ob->mu);
+	ob_ref(m);                   /* the caller keeps its own */
+	pthread_mutex_unlock(&ob->mu);
+	queue_apply(ob, m, a, &o, &pub);
+	queue_hand_over(ob, &pub);
 }
 
 /*
@@ -870,6 +1168,8 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 	}
 	m->prog_sent = m->prog_total = 0;
 	m->busy = 0;
+	free(m->hold_err);
+	m->hold_err = NULL;
 	if (st == OB_DEFERRED && m->touched) {
 		/* touched while this attempt ran: the user wants it now */
 		m->r.next = ob_wall();
@@ -921,124 +1221,6 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 	ob_notify(ob, m->r.id);
 }
 
-/* Applies, makes durable, publishes. */
-static void queue_finish(struct ob *ob, struct ob_msg *m,
-    const struct cfg_account *a, struct queue_outcome *o)
-{
-	struct ob_pub pub;
-
-	queue_apply(ob, m, a, o, &pub);
-	queue_write_log(ob, &pub);
-	/* Durable before anyone sees the outcome. */
-	if (spool_sync(&ob->spool) < 0)
-		log_warn("spool: syncfs");
-	queue_publish(ob, &pub);
-}
-
-/*
- * Hands an applied outcome to the committer, which shows it after its
- * next sync: the connection goes on meanwhile. Without memory for the
- * hand-over, syncs and shows it here. The reference goes with it.
- */
-static void queue_hand_over(struct ob *ob, struct ob_pub *pub)
-{
-	struct ob_pub *np;
-
-	pthread_mutex_lock(&ob->mu);
-	if (ob->npubs == ob->pubcap) {
-		size_t nc = ob->pubcap ? ob->pubcap * 2 : 64;
-
-		np = realloc(ob->pubs, nc * sizeof(*np));
-		if (np == NULL) {
-			pthread_mutex_unlock(&ob->mu);
-			queue_write_log(ob, pub);
-			if (spool_sync(&ob->spool) < 0)
-				log_warn("spool: syncfs");
-			queue_publish(ob, pub);
-			ob_unref(ob, pub->m);
-			return;
-		}
-		ob->pubs = np;
-		ob->pubcap = nc;
-	}
-	if (ob->npubs == 0)
-		ob->pubs_since_ms = ob_now_ms();
-	ob->pubs[ob->npubs++] = *pub;
-	pthread_cond_broadcast(&ob->commit_cv);
-	pthread_mutex_unlock(&ob->mu);
-}
-
-/* Shows every handed-over outcome after one sync. ob->mu NOT held. */
-static void queue_publish_all(struct ob *ob)
-{
-	struct ob_pub *list;
-	size_t n, i;
-
-	pthread_mutex_lock(&ob->mu);
-	list = ob->pubs;
-	n = ob->npubs;
-	ob->pubs = NULL;
-	ob->npubs = ob->pubcap = 0;
-	pthread_mutex_unlock(&ob->mu);
-	if (n == 0) {
-		free(list);
-		return;
-	}
-	for (i = 0; i < n; i++)
-		queue_write_log(ob, &list[i]);
-	if (spool_sync(&ob->spool) < 0)
-		log_warn("spool: syncfs");
-	for (i = 0; i < n; i++) {
-		queue_publish(ob, &list[i]);
-		ob_unref(ob, list[i].m);
-	}
-	free(list);
-}
-
-/* Ends M's attempt without a connection (prepare or connect failed). */
-static void queue_fail_early(struct ob *ob, struct ob_msg *m,
-    const struct cfg_account *a, const struct smtp_error *err,
-    const char *local_err)
-{
-	struct queue_outcome o;
-	struct ob_pub pub;
-	size_t i, n = 0;
-	size_t idx[1];
-
-	memset(&o, 0, sizeof(o));
-	(void)idx;
-	if (local_err) {
-		o.local = 1;
-		snprintf(o.local_err, sizeof(o.local_err), "%s", local_err);
-		queue_finish(ob, m, a, &o);
-		return;
-	}
-	o.err = *err;
-	/* every recipient not done shares the connection's fate */
-	pthread_mutex_lock(&ob->mu);
-	for (i = 0; i < m->r.nrcpts; i++)
-		if (m->r.rcpts[i].state != SPOOL_RCPT_OK &&
-		    m->r.rcpts[i].state != SPOOL_RCPT_PERM) {
-			m->r.rcpts[i].state = err->temporary ?
-			    SPOOL_RCPT_TEMP : SPOOL_RCPT_PERM;
-			n++;
-		}
-	if (err->code) {
-		char text[600];
-
-		snprintf(text, sizeof(text), "%d %s", err->code, err->text);
-		queue_set_str(&m->r.reply, text);
-	}
-	/* Shown by the committer after its next shared sync, as a sent
-	 * outcome is: a server that refuses every connection then costs
-	 * no sync per message. The caller keeps its own reference. */
-	ob_ref(m);
-	pthread_mutex_unlock(&ob->mu);
-	(void)n;
-	queue_apply(ob, m, a, &o, &pub);
-	queue_hand_over(ob, &pub);
-}
-
 /*
  * A message prepared again after a restart gets a new random Message-ID
  * when the user wrote none; the one recorded at submission is put back
@@ -1069,19 +1251,21 @@ static void queue_keep_message_id(struct ob_msg *m, struct msg *pm)
 	pm->message_id = copy;
 }
 
-/* Makes sure M has its prepared message; NULL with err on failure. */
+/* Makes sure M has its prepared message; NULL with err on failure
+ * (*temp: for a passing local reason). */
 static struct msg *queue_ensure_prep(struct ob *ob, struct ob_msg *m,
-    const struct cfg_account **a, char *err, size_t errlen)
+    const struct cfg_account **a, char *err, size_t errlen, int *temp)
 {
 	struct msg *pm;
 
+	*temp = 0;
 	pthread_mutex_lock(&ob->mu);
 	pm = m->prep;
 	pthread_mutex_unlock(&ob->mu);
 	if (pm)
 		return pm;
 	pm = queue_prepare(ob, m, m->r.queued ? m->r.queued : ob_wall(), a,
-	    err, errlen);
+	    err, errlen, temp);
 	if (pm == NULL)
 		return NULL;
 	pthread_mutex_lock(&ob->mu);
@@ -1174,6 +1358,23 @@ static void queue_outcome_free(struct queue_outcome *o)
 	o->idx = NULL;
 }
 
+/*
+ * Writes M's `sending` record. When it cannot be written, the attempt is
+ * not made: M is deferred for that passing local reason. -1 then.
+ */
+static int queue_mark_sending(struct ob *ob, struct ob_msg *m,
+    const struct cfg_account *a)
+{
+	char text[300];
+
+	if (ob_save_as(ob, m, OB_SENDING, 0) == 0)
+		return 0;
+	snprintf(text, sizeof(text), "spool: the attempt could not be "
+	    "recorded (%s)", strerror(errno));
+	queue_fail_early(ob, m, a, NULL, text, 1);
+	return -1;
+}
+
 /* One connection: M first, then every due message of the same account. */
 static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 {
@@ -1188,16 +1389,21 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 	char port[16], perr[512];
 	char *secret = NULL;
 	struct ob_pub pub;
-	int rc;
+	int rc, temp = 0;
 
-	pm = queue_ensure_prep(ob, m, &a, perr, sizeof(perr));
+	pm = queue_ensure_prep(ob, m, &a, perr, sizeof(perr), &temp);
 	if (pm == NULL) {
-		queue_fail_early(ob, m, a, NULL, perr);
+		queue_fail_early(ob, m, a, NULL, perr, temp);
 		ob_unref(ob, m);
 		return;
 	}
 	a = queue_account(ob, m);
-	ob_save_as(ob, m, OB_SENDING, 0);   /* marks an attempt in flight */
+	/* An attempt in flight is on disk before any byte is sent: a
+	 * restart after a crash then warns that it may arrive twice. */
+	if (queue_mark_sending(ob, m, a) < 0) {
+		ob_unref(ob, m);
+		return;
+	}
 	queue_params(a, &p, port, sizeof(port));
 	p.tag = &conn;
 	memset(&err, 0, sizeof(err));
@@ -1209,7 +1415,7 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 			snprintf(err.step, sizeof(err.step), "password");
 			snprintf(err.text, sizeof(err.text), "%s", perr);
 			queue_attempt_start(ob, m, a, NULL);
-			queue_fail_early(ob, m, a, &err, NULL);
+			queue_fail_early(ob, m, a, &err, NULL, 0);
 			ob_unref(ob, m);
 			return;
 		}
@@ -1219,7 +1425,7 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 	queue_attempt_start(ob, m, a, NULL);
 	if (smtp_connect(&p, &s, &err) < 0) {
 		conn.m = NULL;
-		queue_fail_early(ob, m, a, &err, NULL);
+		queue_fail_early(ob, m, a, &err, NULL, 0);
 		ob_unref(ob, m);
 		goto out;
 	}
@@ -1250,16 +1456,16 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 		if (next == NULL)
 			break;
 		m = next;
-		pm = queue_ensure_prep(ob, m, &a, perr, sizeof(perr));
+		pm = queue_ensure_prep(ob, m, &a, perr, sizeof(perr), &temp);
 		a = queue_account(ob, m);
-		if (pm == NULL) {
-			queue_fail_early(ob, m, a, NULL, perr);
+		if (pm == NULL || queue_mark_sending(ob, m, a) < 0) {
+			if (pm == NULL)
+				queue_fail_early(ob, m, a, NULL, perr, temp);
 			ob_unref(ob, m);
 			smtp_quit(s);
 			s = NULL;
 			break;
 		}
-		ob_save_as(ob, m, OB_SENDING, 0);
 		queue_attempt_start(ob, m, a, s);
 		conn.m = m;
 		smtp_set_tag(s, &conn);
@@ -1365,8 +1571,11 @@ unsigned queue_stop(struct ob *ob, int wait_ms)
 	if (left == 0) {
 		free(ob->threads);
 		ob->threads = NULL;
-		/* outcomes handed over after the committer's last pass */
-		queue_publish_all(ob);
+		/* outcomes handed over after the committer's last pass, and
+		 * one more try for the held ones (those that still cannot
+		 * be recorded stay `sending` on disk: the next start sends
+		 * them again, with the warning) */
+		queue_publish_all(ob, 1);
 	}
 	return left;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs/spool.h"
@@ -62,6 +63,51 @@ void spool_rec_free(struct spool_rec *r)
 	free(r->reply);
 	free(r->error);
 	memset(r, 0, sizeof(*r));
+}
+
+static int spool_dup_str(char **dst, const char *src)
+{
+	*dst = NULL;
+	if (src == NULL)
+		return 0;
+	*dst = strdup(src);
+	return *dst ? 0 : -1;
+}
+
+int spool_rec_dup(struct spool_rec *dst, const struct spool_rec *src)
+{
+	size_t i;
+	int bad = 0;
+
+	*dst = *src;
+	dst->rcpts = NULL;
+	dst->nrcpts = 0;
+	bad |= spool_dup_str(&dst->name, src->name);
+	bad |= spool_dup_str(&dst->dir, src->dir);
+	bad |= spool_dup_str(&dst->account, src->account);
+	bad |= spool_dup_str(&dst->message_id, src->message_id);
+	bad |= spool_dup_str(&dst->from, src->from);
+	bad |= spool_dup_str(&dst->server, src->server);
+	bad |= spool_dup_str(&dst->reply, src->reply);
+	bad |= spool_dup_str(&dst->error, src->error);
+	if (!bad && src->nrcpts) {
+		dst->rcpts = calloc(src->nrcpts, sizeof(*dst->rcpts));
+		bad = dst->rcpts == NULL;
+		for (i = 0; !bad && i < src->nrcpts; i++) {
+			dst->rcpts[i] = src->rcpts[i];
+			dst->nrcpts = i + 1;
+			bad |= spool_dup_str(&dst->rcpts[i].addr,
+			    src->rcpts[i].addr);
+			bad |= spool_dup_str(&dst->rcpts[i].text,
+			    src->rcpts[i].text);
+		}
+	}
+	if (bad) {
+		spool_rec_free(dst);
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
 }
 
 /* A growing text buffer with a hard cap. */
@@ -512,6 +558,96 @@ fail:
 	return -1;
 }
 
+/* ---- framing ------------------------------------------------------------ */
+
+/*
+ * CRC-32C (Castagnoli, reflected 0x82F63B78), table-driven: a checksum
+ * against torn and flipped bytes, not a defence against an attacker (who
+ * could not place a frame anyway: values are escaped, so a line of a
+ * record never starts with '%').
+ */
+static uint32_t spool_crc_table[256];
+static pthread_once_t spool_crc_once = PTHREAD_ONCE_INIT;
+
+static void spool_crc_init(void)
+{
+	uint32_t c;
+	unsigned i, k;
+
+	for (i = 0; i < 256; i++) {
+		c = i;
+		for (k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+		spool_crc_table[i] = c;
+	}
+}
+
+uint32_t spool_crc32c(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	uint32_t c = 0xFFFFFFFFu;
+
+	pthread_once(&spool_crc_once, spool_crc_init);
+	while (len--)
+		c = spool_crc_table[(c ^ *p++) & 0xFF] ^ (c >> 8);
+	return c ^ 0xFFFFFFFFu;
+}
+
+/* The id named in a record that failed to parse, if it can be read. */
+static int spool_guess_id(const char *p, size_t n, uint64_t *id)
+{
+	const char *q = p, *end = p + n, *nl;
+
+	while (q < end) {
+		nl = memchr(q, '\n', (size_t)(end - q));
+		if (nl == NULL)
+			nl = end;
+		if (nl - q > 3 && memcmp(q, "id ", 3) == 0)
+			return spool_unum(q + 3, (size_t)(nl - q - 3), id);
+		q = nl + 1;
+	}
+	return -1;
+}
+
+int spool_frame(char **buf, size_t *len, size_t *cap, const char *text,
+    size_t tlen)
+{
+	char head[SPOOL_FRAME_HEAD];
+	size_t need, nc;
+	char *nb;
+	int n;
+
+	uint64_t id = 0;
+
+	/* the id twice (head and record): a damaged frame is set down to
+	 * an id only where both still agree */
+	if (spool_guess_id(text, tlen, &id) < 0)
+		id = 0;
+	n = snprintf(head, sizeof(head), "%%obx %zu %08" PRIx32 " %" PRIu64
+	    "\n", tlen, spool_crc32c(text, tlen), id);
+	if (n < 0 || (size_t)n >= sizeof(head) || tlen > SPOOL_MAX_RECORD) {
+		errno = EINVAL;
+		return -1;
+	}
+	need = *len + (size_t)n + tlen;
+	if (need > *cap) {
+		nc = *cap ? *cap : 256;
+		while (nc < need)
+			nc *= 2;
+		nb = realloc(*buf, nc);
+		if (nb == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		*buf = nb;
+		*cap = nc;
+	}
+	memcpy(*buf + *len, head, (size_t)n);
+	memcpy(*buf + *len + n, text, tlen);
+	*len = need;
+	return 0;
+}
+
 static int spool_subdir(struct spool *sp, const char *name)
 {
 	if (mkdirat(sp->dirfd, name, 0700) < 0 && errno != EEXIST)
@@ -542,93 +678,6 @@ static int spool_mkdir_p(const char *path)
 	return 0;
 }
 
-int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
-{
-	memset(sp, 0, sizeof(*sp));
-	sp->dirfd = sp->msgfd = sp->logfd = sp->corruptfd = sp->jfd = -1;
-	pthread_mutex_init(&sp->jmu, NULL);
-	pthread_mutex_init(&sp->sync_mu, NULL);
-	pthread_cond_init(&sp->sync_cv, NULL);
-	sp->path = strdup(path);
-	if (sp->path == NULL)
-		goto fail;
-	if (spool_mkdir_p(path) < 0)
-		goto fail;
-	sp->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sp->dirfd < 0)
-		goto fail;
-	if ((sp->msgfd = spool_subdir(sp, "msg")) < 0 ||
-	    (sp->logfd = spool_subdir(sp, "log")) < 0 ||
-	    (sp->corruptfd = spool_subdir(sp, "corrupt")) < 0)
-		goto fail;
-	sp->jfd = openat(sp->dirfd, "journal", O_WRONLY | O_APPEND | O_CREAT |
-	    O_CLOEXEC, 0600);
-	if (sp->jfd < 0)
-		goto fail;
-	return 0;
-fail:
-	snprintf(err, errlen, "spool %s: %s; set `spool` to a writable "
-	    "directory", path, strerror(errno));
-	spool_close(sp);
-	return -1;
-}
-
-void spool_close(struct spool *sp)
-{
-	int *fds[] = { &sp->dirfd, &sp->msgfd, &sp->logfd, &sp->corruptfd,
-	    &sp->jfd };
-	size_t i;
-
-	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-		if (*fds[i] >= 0) {
-			close(*fds[i]);
-			*fds[i] = -1;
-		}
-	free(sp->path);
-	sp->path = NULL;
-	pthread_mutex_destroy(&sp->jmu);
-	pthread_mutex_destroy(&sp->sync_mu);
-	pthread_cond_destroy(&sp->sync_cv);
-}
-
-int spool_sync(struct spool *sp)
-{
-	uint64_t target, gen;
-	int rc = 0;
-
-	pthread_mutex_lock(&sp->sync_mu);
-	/* A syncfs already running may have started before our writes:
-	 * only one that starts after this point covers them. */
-	target = sp->sync_started + 1;
-	while (sp->sync_done < target) {
-		if (!sp->sync_running) {
-			sp->sync_running = 1;
-			gen = ++sp->sync_started;
-			pthread_mutex_unlock(&sp->sync_mu);
-			rc = syncfs(sp->dirfd);
-			pthread_mutex_lock(&sp->sync_mu);
-			sp->sync_err = rc < 0 ? errno : 0;
-			sp->sync_done = gen;
-			sp->sync_running = 0;
-			pthread_cond_broadcast(&sp->sync_cv);
-		} else {
-			pthread_cond_wait(&sp->sync_cv, &sp->sync_mu);
-		}
-	}
-	rc = 0;
-	if (sp->sync_err) {
-		errno = sp->sync_err;
-		rc = -1;
-	}
-	pthread_mutex_unlock(&sp->sync_mu);
-	return rc;
-}
-
-static void spool_idname(uint64_t id, char *buf, size_t cap)
-{
-	snprintf(buf, cap, "%" PRIu64, id);
-}
-
 static int spool_write_all(int fd, const char *p, size_t n)
 {
 	ssize_t w;
@@ -646,15 +695,242 @@ static int spool_write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int spool_write_text(struct spool *sp, const char *text, size_t len)
+/*
+ * The spool belongs to one daemon: a write lock on SPOOL/lock, held for
+ * the life of the process (fcntl locks go with the process, so a kill -9
+ * leaves no stale lock). The error names the holder's pid as the kernel
+ * reports it; nothing is written (a refused mount changes nothing).
+ */
+static int spool_lock(struct spool *sp, char *err, size_t errlen)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int tries;
+
+	sp->lockfd = openat(sp->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC,
+	    0600);
+	if (sp->lockfd < 0)
+		return -1;
+	/* A daemon just unmounted may still be closing its spool: wait
+	 * for it a moment before saying the spool is in use. */
+	for (tries = 0;; tries++) {
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+		fl.l_type = F_WRLCK;
+		if (fcntl(sp->lockfd, F_SETLK, &fl) == 0)
+			break;
+		if (errno != EACCES && errno != EAGAIN)
+			return -1;
+		if (tries < 50) {
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		fl.l_type = F_WRLCK;
+		fl.l_pid = 0;
+		if (fcntl(sp->lockfd, F_GETLK, &fl) < 0 ||
+		    fl.l_type == F_UNLCK)
+			fl.l_pid = 0;
+		snprintf(err, errlen, "spool %s is in use by another outboxfs "
+		    "(pid %ld): one spool belongs to one daemon; unmount that "
+		    "one first or set `spool` to another directory", sp->path,
+		    (long)fl.l_pid);
+		errno = EBUSY;
+		return -2;
+	}
+	return 0;
+}
+
+static const char spool_jhead[] = "outboxfs-journal 2\n";
+
+/* Opens the journal for appending; a new (empty) one gets its header. */
+static int spool_open_journal(struct spool *sp)
+{
+	struct stat st;
+
+	sp->jfd = openat(sp->dirfd, "journal", O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, 0600);
+	if (sp->jfd < 0 || fstat(sp->jfd, &st) < 0)
+		return -1;
+	sp->jbytes = (uint64_t)st.st_size;
+	if (st.st_size == 0) {
+		if (spool_write_all(sp->jfd, spool_jhead,
+		    sizeof(spool_jhead) - 1) < 0) {
+			int e = errno;
+
+			(void)!ftruncate(sp->jfd, 0);
+			errno = e;
+			return -1;
+		}
+		sp->jbytes = sizeof(spool_jhead) - 1;
+	}
+	return 0;
+}
+
+int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 {
 	int rc;
 
+	memset(sp, 0, sizeof(*sp));
+	sp->dirfd = sp->msgfd = sp->logfd = sp->corruptfd = sp->jfd = -1;
+	sp->lockfd = sp->jfd_old = -1;
+	pthread_mutex_init(&sp->jmu, NULL);
+	pthread_mutex_init(&sp->sync_mu, NULL);
+	pthread_cond_init(&sp->sync_cv, NULL);
+	sp->path = strdup(path);
+	if (sp->path == NULL)
+		goto fail;
+	if (spool_mkdir_p(path) < 0)
+		goto fail;
+	sp->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sp->dirfd < 0)
+		goto fail;
+	rc = spool_lock(sp, err, errlen);
+	if (rc == -2) {
+		spool_close(sp);
+		return -1;
+	}
+	if (rc < 0)
+		goto fail;
+	if ((sp->msgfd = spool_subdir(sp, "msg")) < 0 ||
+	    (sp->logfd = spool_subdir(sp, "log")) < 0 ||
+	    (sp->corruptfd = spool_subdir(sp, "corrupt")) < 0)
+		goto fail;
+	if (spool_open_journal(sp) < 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "spool %s: %s; set `spool` to a writable "
+	    "directory", path, strerror(errno));
+	spool_close(sp);
+	return -1;
+}
+
+void spool_close(struct spool *sp)
+{
+	int *fds[] = { &sp->dirfd, &sp->msgfd, &sp->logfd, &sp->corruptfd,
+	    &sp->jfd, &sp->lockfd, &sp->jfd_old };
+	size_t i;
+
+	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0) {
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+	free(sp->path);
+	sp->path = NULL;
+	pthread_mutex_destroy(&sp->jmu);
+	pthread_mutex_destroy(&sp->sync_mu);
+	pthread_cond_destroy(&sp->sync_cv);
+}
+
+/*
+ * One commit of the journal's own bytes: fdatasync of the journal (a dup
+ * of its fd, so a rewrite may swap the journal meanwhile), and of the
+ * spool directory when a rename in it is not yet durable.
+ */
+static int spool_commit(struct spool *sp)
+{
+	int fd, rc, dir;
+
+	/* No new descriptor (the table may be full): the journal's own,
+	 * kept open by a rewrite that swaps it meanwhile (jfd_old). */
 	pthread_mutex_lock(&sp->jmu);
-	rc = spool_write_all(sp->jfd, text, len);
-	if (rc == 0)
-		sp->jbytes += len;
+	fd = sp->jfd;
+	sp->jsyncing = 1;
+	dir = sp->dir_dirty;
+	sp->dir_dirty = 0;
 	pthread_mutex_unlock(&sp->jmu);
+	rc = fdatasync(fd);
+	if (rc == 0 && dir)
+		rc = fsync(sp->dirfd);
+	pthread_mutex_lock(&sp->jmu);
+	if (rc < 0 && dir)
+		sp->dir_dirty = 1;
+	sp->jsyncing = 0;
+	if (sp->jfd_old >= 0) {
+		close(sp->jfd_old);
+		sp->jfd_old = -1;
+	}
+	pthread_mutex_unlock(&sp->jmu);
+	return rc;
+}
+
+int spool_sync(struct spool *sp)
+{
+	uint64_t target, gen;
+	int rc = 0;
+
+	pthread_mutex_lock(&sp->sync_mu);
+	/* A commit already running may have started before our writes:
+	 * only one that starts after this point covers them. */
+	target = sp->sync_started + 1;
+	while (sp->sync_done < target) {
+		if (!sp->sync_running) {
+			sp->sync_running = 1;
+			gen = ++sp->sync_started;
+			pthread_mutex_unlock(&sp->sync_mu);
+			rc = spool_commit(sp);
+			pthread_mutex_lock(&sp->sync_mu);
+			sp->sync_err = rc < 0 ? (errno ? errno : EIO) : 0;
+			sp->sync_done = gen;
+			sp->sync_running = 0;
+			pthread_cond_broadcast(&sp->sync_cv);
+		} else {
+			pthread_cond_wait(&sp->sync_cv, &sp->sync_mu);
+		}
+	}
+	rc = 0;
+	if (sp->sync_err) {
+		errno = sp->sync_err;
+		rc = -1;
+	}
+	pthread_mutex_unlock(&sp->sync_mu);
+	return rc;
+}
+
+int spool_sync_files(struct spool *sp)
+{
+	if (syncfs(sp->dirfd) < 0)
+		return -1;
+	return spool_sync(sp);
+}
+
+static void spool_idname(uint64_t id, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%" PRIu64, id);
+}
+
+int spool_write_framed(struct spool *sp, const char *buf, size_t len)
+{
+	int rc, saved;
+
+	pthread_mutex_lock(&sp->jmu);
+	rc = spool_write_all(sp->jfd, buf, len);
+	if (rc == 0) {
+		sp->jbytes += len;
+	} else {
+		/* A part written (disk full) is taken back, so the next
+		 * append starts a whole frame; if that fails too, the
+		 * reader skips the torn bytes by their checksum. */
+		saved = errno;
+		(void)!ftruncate(sp->jfd, (off_t)sp->jbytes);
+		errno = saved;
+	}
+	pthread_mutex_unlock(&sp->jmu);
+	return rc;
+}
+
+int spool_write_text(struct spool *sp, const char *text, size_t len)
+{
+	char *buf = NULL;
+	size_t blen = 0, cap = 0;
+	int rc, saved;
+
+	if (spool_frame(&buf, &blen, &cap, text, len) < 0)
+		return -1;
+	rc = spool_write_framed(sp, buf, blen);
+	saved = errno;
+	free(buf);
+	errno = saved;
 	return rc;
 }
 
@@ -673,13 +949,19 @@ int spool_write_rec(struct spool *sp, const struct spool_rec *r)
 	return rc;
 }
 
+int spool_tombstone_text(uint64_t id, char *buf, size_t cap)
+{
+	int n = snprintf(buf, cap, "outboxfs-record 1\nid %" PRIu64
+	    "\nremoved 1\nend\n", id);
+
+	return n > 0 && (size_t)n < cap ? n : -1;
+}
+
 static int spool_tombstone(struct spool *sp, uint64_t id)
 {
 	char text[96];
-	int n;
+	int n = spool_tombstone_text(id, text, sizeof(text));
 
-	n = snprintf(text, sizeof(text), "outboxfs-record 1\nid %" PRIu64
-	    "\nremoved 1\nend\n", id);
 	return spool_write_text(sp, text, (size_t)n);
 }
 
@@ -694,6 +976,7 @@ struct spool_entry {
 	char *badtext;             /* that record's bytes */
 	size_t badlen;
 	int has_msg;
+	int removed;               /* its last record is a tombstone */
 };
 
 struct spool_map {
@@ -747,48 +1030,41 @@ static void spool_entry_clear(struct spool_entry *e)
 
 static const char spool_magic[] = "outboxfs-record 1\n";
 
-/* The id named in a record that failed to parse, if it can be read. */
-static int spool_guess_id(const char *p, size_t n, uint64_t *id)
-{
-	const char *q = p, *end = p + n, *nl;
 
-	while (q < end) {
-		nl = memchr(q, '\n', (size_t)(end - q));
-		if (nl == NULL)
-			nl = end;
-		if (nl - q > 3 && memcmp(q, "id ", 3) == 0)
-			return spool_unum(q + 3, (size_t)(nl - q - 3), id);
-		q = nl + 1;
-	}
-	return -1;
-}
-
+/*
+ * Reads the whole journal. A read error is an error, never an end: a
+ * journal read half-way must not be taken for a shorter journal (the
+ * start-up rewrite would then drop what follows).
+ */
 static int spool_read_journal(struct spool *sp, char **out, size_t *len)
 {
 	struct stat st;
 	char *buf;
 	size_t got = 0;
 	ssize_t n;
-	int fd;
+	int fd, saved;
 
 	fd = openat(sp->dirfd, "journal", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return -1;
-	}
+	if (fstat(fd, &st) < 0)
+		goto fail_fd;
 	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		close(fd);
-		return -1;
-	}
+	if (buf == NULL)
+		goto fail_fd;
 	while (got < (size_t)st.st_size) {
 		n = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			break;
+		if (n < 0) {
+			saved = errno;
+			free(buf);
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		if (n == 0)
+			break;      /* shorter than fstat said: nothing more */
 		got += (size_t)n;
 	}
 	close(fd);
@@ -796,74 +1072,196 @@ static int spool_read_journal(struct spool *sp, char **out, size_t *len)
 	*out = buf;
 	*len = got;
 	return 0;
+fail_fd:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
 }
 
-/* Feeds every record of the journal text into M. */
-static void spool_replay(const char *buf, size_t len, struct spool_map *m,
+/* Remembers the record [P, P+N) as bad, with WHY, under the id it
+ * names (nothing when no id can be read). */
+static int spool_mark_bad(const char *p, size_t n, const char *why,
+    struct spool_map *m, uint64_t *max_id)
+{
+	struct spool_entry *e;
+	uint64_t id;
+
+	if (spool_guess_id(p, n, &id) < 0)
+		return 0;
+	if (id > *max_id)
+		*max_id = id;
+	e = spool_map_get(m, id);
+	if (e == NULL)
+		return -1;
+	spool_entry_clear(e);
+	e->removed = 0;
+	snprintf(e->bad, sizeof(e->bad), "%s", why);
+	e->badtext = malloc(n);
+	if (e->badtext) {
+		memcpy(e->badtext, p, n);
+		e->badlen = n;
+	}
+	return 0;
+}
+
+/* Applies one record body (a whole "outboxfs-record 1" ... "end" text)
+ * to M: parsed, or remembered as bad under the id it names. */
+static int spool_apply(const char *p, size_t n, struct spool_map *m,
     uint64_t *max_id)
 {
-	const char *p = buf, *end = buf + len, *rend, *inner;
 	struct spool_entry *e;
 	struct spool_rec r;
 	char err[160];
-	uint64_t id;
-	size_t n;
+
+	if (spool_rec_parse(p, n, &r, err, sizeof(err)) == 0) {
+		if (r.id > *max_id)
+			*max_id = r.id;
+		e = spool_map_get(m, r.id);
+		if (e == NULL) {
+			spool_rec_free(&r);
+			return -1;
+		}
+		spool_entry_clear(e);
+		e->removed = r.removed;
+		if (r.removed) {
+			spool_rec_free(&r);
+		} else {
+			e->rec = r;
+			e->valid = 1;
+		}
+	} else {
+		return spool_mark_bad(p, n, err, m, max_id);
+	}
+	return 0;
+}
+
+/* A damaged frame: reported under the id it names, never trusted. */
+static int spool_apply_bad(const char *p, size_t n, struct spool_map *m,
+    uint64_t *max_id)
+{
+	return spool_mark_bad(p, n, "record damaged (checksum mismatch)", m,
+	    max_id);
+}
+
+/*
+ * The journal of the first version: records from a "outboxfs-record 1"
+ * line to an "end" line, unframed. Read once, at the first mount of a
+ * new version, and then rewritten framed. A record starts only at the
+ * start of a line (values are escaped, so no line of a record is the
+ * magic line); one cut short and followed by another is dropped.
+ */
+static int spool_replay_v1(const char *buf, size_t len, struct spool_map *m,
+    uint64_t *max_id)
+{
+	const char *p = buf, *end = buf + len, *nl, *rec = NULL;
+	size_t ml = sizeof(spool_magic) - 1;
 
 	while (p < end) {
-		/* a record starts at the magic line */
-		if ((size_t)(end - p) < sizeof(spool_magic) - 1 ||
-		    memcmp(p, spool_magic, sizeof(spool_magic) - 1) != 0) {
-			inner = memmem(p, (size_t)(end - p), spool_magic,
-			    sizeof(spool_magic) - 1);
-			if (inner == NULL)
-				break;
-			p = inner;
-			continue;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			break;                 /* a last line cut short */
+		if ((size_t)(nl + 1 - p) == ml && memcmp(p, spool_magic,
+		    ml) == 0) {
+			rec = p;               /* a (new) record starts */
+		} else if (rec && nl - p == 3 && memcmp(p, "end", 3) == 0) {
+			if (spool_apply(rec, (size_t)(nl + 1 - rec), m,
+			    max_id) < 0)
+				return -1;
+			rec = NULL;
 		}
-		rend = memmem(p, (size_t)(end - p), "\nend\n", 5);
-		if (rend == NULL)
-			break;              /* cut short at the tail: ignored */
-		rend += 5;
-		/* A record cut short and then followed by another: the
-		 * second magic line marks where the real one begins. */
-		inner = memmem(p + 1, (size_t)(rend - p - 1), spool_magic,
-		    sizeof(spool_magic) - 1);
-		if (inner != NULL) {
-			p = inner;
-			continue;
-		}
-		n = (size_t)(rend - p);
-		if (spool_rec_parse(p, n, &r, err, sizeof(err)) == 0) {
-			if (r.id > *max_id)
-				*max_id = r.id;
-			e = spool_map_get(m, r.id);
-			if (e == NULL) {
-				spool_rec_free(&r);
-				break;
-			}
-			spool_entry_clear(e);
-			if (r.removed) {
-				spool_rec_free(&r);
-			} else {
-				e->rec = r;
-				e->valid = 1;
-			}
-		} else if (spool_guess_id(p, n, &id) == 0) {
-			if (id > *max_id)
-				*max_id = id;
-			e = spool_map_get(m, id);
-			if (e) {
-				spool_entry_clear(e);
-				snprintf(e->bad, sizeof(e->bad), "%s", err);
-				e->badtext = malloc(n);
-				if (e->badtext) {
-					memcpy(e->badtext, p, n);
-					e->badlen = n;
-				}
-			}
-		}
-		p = rend;
+		p = nl + 1;
 	}
+	return 0;
+}
+
+/* Parses a frame head "%obx LEN CRC ID\n" at P: its length, or 0. */
+static size_t spool_frame_head(const char *p, const char *end, size_t *blen,
+    uint32_t *crc, uint64_t *hid)
+{
+	const char *q = p + 5, *nl;
+	unsigned long long v;
+	char tmp[40], *e1, *e2;
+	size_t n, room;
+
+	if (end - p < 5 || memcmp(p, "%obx ", 5) != 0)
+		return 0;
+	room = (size_t)(end - q) < sizeof(tmp) ? (size_t)(end - q) :
+	    sizeof(tmp) - 1;
+	nl = memchr(q, '\n', room);
+	if (nl == NULL)
+		return 0;
+	n = (size_t)(nl - q);
+	memcpy(tmp, q, n);
+	tmp[n] = '\0';
+	if (tmp[0] < '0' || tmp[0] > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(tmp, &e1, 10);
+	if (errno || *e1 != ' ' || v > SPOOL_MAX_RECORD)
+		return 0;
+	if (e1[1] == '-' || e1[1] == '+' || e1[1] == ' ')
+		return 0;
+	*crc = (uint32_t)strtoul(e1 + 1, &e2, 16);
+	if (e2 != e1 + 9 || *e2 != ' ' || e2[1] < '0' || e2[1] > '9')
+		return 0;
+	errno = 0;
+	*hid = strtoull(e2 + 1, &e1, 10);
+	if (errno || *e1 != '\0')
+		return 0;
+	*blen = (size_t)v;
+	return (size_t)(nl + 1 - p);
+}
+
+/*
+ * The framed journal: a header line, then frames, each a head line
+ * "%obx LEN CRC32C" and LEN bytes of record. A frame whose bytes do not
+ * match its checksum costs that record alone (remembered as bad under
+ * the id it names); the next frame is found after it or, when its
+ * length was the damaged part, at the next "%obx " (no record holds one:
+ * values are escaped, and '%' then only starts %XX). A last frame cut
+ * short is a torn append and is dropped.
+ */
+static int spool_replay_v2(const char *buf, size_t len, struct spool_map *m,
+    uint64_t *max_id, unsigned *nbad)
+{
+	const char *p = buf, *end = buf + len, *nx;
+	size_t hl, bl = 0;
+	uint32_t crc = 0;
+	uint64_t hid = 0, bid;
+	int whole;
+
+	if ((size_t)(end - p) >= sizeof(spool_jhead) - 1 &&
+	    memcmp(p, spool_jhead, sizeof(spool_jhead) - 1) == 0)
+		p += sizeof(spool_jhead) - 1;
+	while (p < end) {
+		hl = spool_frame_head(p, end, &bl, &crc, &hid);
+		whole = hl && bl <= (size_t)(end - p) - hl;
+		if (whole && spool_crc32c(p + hl, bl) == crc) {
+			if (spool_apply(p + hl, bl, m, max_id) < 0)
+				return -1;
+			p += hl + bl;
+			continue;
+		}
+		/* damaged or torn: the next frame starts at the next
+		 * "%obx " (no record holds one: '%' only starts %XX) */
+		nx = memmem(p + 1, (size_t)(end - p - 1), "%obx ", 5);
+		if (nx == NULL && (!whole || hl == 0))
+			break;             /* the torn last append */
+		(*nbad)++;
+		if (whole && (nx == NULL || nx >= p + hl + bl) &&
+		    spool_guess_id(p + hl, bl, &bid) == 0 && bid == hid) {
+			/* the frame's bytes are there but damaged, and both
+			 * its ids agree: that message is reported and set
+			 * aside, never sent from a record it cannot trust */
+			if (spool_apply_bad(p + hl, bl, m, max_id) < 0)
+				return -1;
+		}
+		if (nx == NULL)
+			break;
+		p = nx;
+	}
+	return 0;
 }
 
 static int spool_cmp_entry(const void *a, const void *b)
@@ -893,7 +1291,19 @@ static int spool_list(int dirfd, void (*add)(void *arg, uint64_t id),
 		return -1;
 	}
 	rewinddir(d);
-	while ((e = readdir(d)) != NULL) {
+	for (;;) {
+		errno = 0;
+		e = readdir(d);
+		if (e == NULL) {
+			if (errno != 0) {
+				int saved = errno;
+
+				closedir(d);
+				errno = saved;
+				return -1;
+			}
+			break;
+		}
 		if (strncmp(e->d_name, ".tmp", 4) == 0 ||
 		    strncmp(e->d_name, ".att", 4) == 0) {
 			unlinkat(dirfd, e->d_name, 0);
@@ -938,20 +1348,33 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 	struct spool_list_ctx lc = { &m, max_id, 1 };
 	char *buf = NULL, name[48];
 	size_t len = 0, i;
-	int fd;
+	int fd, rc = 0;
 
 	*max_id = 0;
+	sp->load_v1 = 0;
+	sp->load_bad = 0;
 	if (spool_read_journal(sp, &buf, &len) < 0 && errno != ENOENT) {
-		snprintf(err, errlen, "spool %s/journal: %s", sp->path,
-		    strerror(errno));
+		snprintf(err, errlen, "spool %s/journal: cannot read it: %s; "
+		    "nothing was changed (check the disk, then mount again)",
+		    sp->path, strerror(errno));
 		return -1;
 	}
-	if (buf)
-		spool_replay(buf, len, &m, max_id);
+	if (buf && len >= sizeof(spool_magic) - 1 &&
+	    memcmp(buf, spool_magic, sizeof(spool_magic) - 1) == 0) {
+		sp->load_v1 = 1;
+		rc = spool_replay_v1(buf, len, &m, max_id);
+	} else if (buf) {
+		rc = spool_replay_v2(buf, len, &m, max_id, &sp->load_bad);
+	}
 	free(buf);
+	if (rc < 0) {
+		snprintf(err, errlen, "spool %s/journal: out of memory while "
+		    "reading it; nothing was changed", sp->path);
+		goto fail;
+	}
 	if (spool_list(sp->msgfd, spool_list_add, &lc) < 0) {
-		snprintf(err, errlen, "spool %s/msg: %s", sp->path,
-		    strerror(errno));
+		snprintf(err, errlen, "spool %s/msg: cannot read it: %s; "
+		    "nothing was changed", sp->path, strerror(errno));
 		goto fail;
 	}
 	lc.mark_msg = 0;
@@ -975,6 +1398,11 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 				close(fd);
 			}
 			fn(arg, e->id, NULL, e->bad, e->has_msg);
+		} else if (e->has_msg && e->removed) {
+			/* removed, and the crash came before the unlink */
+			snprintf(name, sizeof(name), "%" PRIu64, e->id);
+			unlinkat(sp->msgfd, name, 0);
+			unlinkat(sp->logfd, name, 0);
 		} else if (e->has_msg) {
 			fn(arg, e->id, NULL, "message bytes without a record "
 			    "(a crash while the file was being created)", 1);
@@ -991,17 +1419,36 @@ fail:
 	return -1;
 }
 
-int spool_compact_begin(struct spool *sp)
+/* A new journal.new with its header, opened for appending. */
+static int spool_new_journal(struct spool *sp)
 {
 	int fd;
 
 	fd = openat(sp->dirfd, "journal.new", O_WRONLY | O_CREAT | O_TRUNC |
-	    O_CLOEXEC, 0600);
+	    O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (spool_write_all(fd, spool_jhead, sizeof(spool_jhead) - 1) < 0) {
+		int e = errno;
+
+		close(fd);
+		unlinkat(sp->dirfd, "journal.new", 0);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int spool_compact_begin(struct spool *sp)
+{
+	int fd = spool_new_journal(sp);
+
 	if (fd < 0)
 		return -1;
 	pthread_mutex_lock(&sp->jmu);
 	close(sp->jfd);
 	sp->jfd = fd;
+	sp->jbytes = sizeof(spool_jhead) - 1;
 	pthread_mutex_unlock(&sp->jmu);
 	return 0;
 }
@@ -1035,16 +1482,6 @@ int spool_compact_end(struct spool *sp)
 	return rc;
 }
 
-void spool_journal_lock(struct spool *sp)
-{
-	pthread_mutex_lock(&sp->jmu);
-}
-
-void spool_journal_unlock(struct spool *sp)
-{
-	pthread_mutex_unlock(&sp->jmu);
-}
-
 uint64_t spool_journal_size(struct spool *sp)
 {
 	uint64_t n;
@@ -1055,38 +1492,81 @@ uint64_t spool_journal_size(struct spool *sp)
 	return n;
 }
 
-int spool_journal_replace_locked(struct spool *sp, const char *text,
-    size_t len)
+/* Copies the journal's bytes from FROM to its end into FD (jmu held). */
+static int spool_copy_tail(struct spool *sp, uint64_t from, int fd)
 {
-	int fd, nfd, saved;
+	char buf[65536];
+	uint64_t off = from;
+	ssize_t n;
+	int in, rc = 0, saved;
 
-	fd = openat(sp->dirfd, "journal.new", O_WRONLY | O_CREAT | O_TRUNC |
-	    O_CLOEXEC, 0600);
+	if (from >= sp->jbytes)
+		return 0;
+	in = openat(sp->dirfd, "journal", O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	while (off < sp->jbytes) {
+		size_t want = sp->jbytes - off < sizeof(buf) ?
+		    (size_t)(sp->jbytes - off) : sizeof(buf);
+
+		n = pread(in, buf, want, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			rc = -1;
+			break;
+		}
+		if (spool_write_all(fd, buf, (size_t)n) < 0) {
+			rc = -1;
+			break;
+		}
+		off += (uint64_t)n;
+	}
+	saved = errno;
+	close(in);
+	errno = saved;
+	return rc;
+}
+
+int spool_rewrite(struct spool *sp, const char *framed, size_t len,
+    uint64_t mark)
+{
+	struct stat st;
+	int fd, saved;
+
+	/* the snapshot, written and synced with no lock held */
+	fd = spool_new_journal(sp);
 	if (fd < 0)
 		return -1;
-	if (spool_write_all(fd, text, len) < 0 || fsync(fd) < 0) {
-		saved = errno;
-		close(fd);
-		unlinkat(sp->dirfd, "journal.new", 0);
-		errno = saved;
-		return -1;
-	}
-	if (close(fd) < 0 ||
+	if (spool_write_all(fd, framed, len) < 0 || fdatasync(fd) < 0)
+		goto fail;
+	/* the records appended since the snapshot, then the swap */
+	pthread_mutex_lock(&sp->jmu);
+	if (spool_copy_tail(sp, mark, fd) < 0 || fdatasync(fd) < 0 ||
+	    fstat(fd, &st) < 0 ||
 	    renameat(sp->dirfd, "journal.new", sp->dirfd, "journal") < 0) {
-		saved = errno;
-		unlinkat(sp->dirfd, "journal.new", 0);
-		errno = saved;
-		return -1;
+		pthread_mutex_unlock(&sp->jmu);
+		goto fail;
 	}
-	/* From here the new journal is the journal: appends must go to it
-	 * even if the directory sync below fails (then reported). */
-	nfd = openat(sp->dirfd, "journal", O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (nfd < 0)
-		return -1;
-	close(sp->jfd);
-	sp->jfd = nfd;
-	sp->jbytes = len;
-	return fsync(sp->dirfd);
+	if (sp->jsyncing && sp->jfd_old < 0)
+		sp->jfd_old = sp->jfd;   /* a commit is syncing it */
+	else
+		close(sp->jfd);
+	sp->jfd = fd;
+	sp->jbytes = (uint64_t)st.st_size;
+	/* the rename is made durable by the next commit, before any
+	 * record appended from now on is reported durable */
+	sp->dir_dirty = 1;
+	pthread_mutex_unlock(&sp->jmu);
+	return 0;
+fail:
+	saved = errno;
+	close(fd);
+	unlinkat(sp->dirfd, "journal.new", 0);
+	errno = saved;
+	return -1;
 }
 
 int spool_create_msg(struct spool *sp, uint64_t id)
@@ -1106,21 +1586,26 @@ int spool_open_msg(struct spool *sp, uint64_t id, int flags)
 	return openat(sp->msgfd, name, flags | O_CLOEXEC);
 }
 
-int spool_remove(struct spool *sp, uint64_t id)
+int spool_drop_files(struct spool *sp, uint64_t id)
 {
 	char name[32];
 	int rc = 0;
 
 	spool_idname(id, name, sizeof(name));
-	/* The tombstone goes first: message bytes without a record are
-	 * found at start-up and set aside, never resurrected. */
-	if (spool_tombstone(sp, id) < 0)
-		rc = -1;
 	if (unlinkat(sp->msgfd, name, 0) < 0 && errno != ENOENT)
 		rc = -1;
 	if (unlinkat(sp->logfd, name, 0) < 0 && errno != ENOENT)
 		rc = -1;
 	return rc;
+}
+
+int spool_remove(struct spool *sp, uint64_t id)
+{
+	/* The tombstone goes first: message bytes without a record are
+	 * found at start-up and set aside, never resurrected. */
+	if (spool_tombstone(sp, id) < 0)
+		return -1;
+	return spool_drop_files(sp, id);
 }
 
 int spool_set_aside(struct spool *sp, uint64_t id)

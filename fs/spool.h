@@ -8,13 +8,40 @@
  *                      aside and kept
  *
  * A record is text, one "key value" line each, from "outboxfs-record 1"
- * to a last line "end": a record without its end was cut short and is
- * never trusted. Records are appended to the journal (no file is created
- * per update, which is what costs on a real disk); the last whole record
- * of an id wins, a "removed" record ends it. At start-up the journal is
- * read once and rewritten compact (temp file, fsync, rename, fsync of the
- * directory). Durability comes from spool_sync (group commit: one syncfs
- * for every writer waiting at the time), never from skipping it.
+ * to a last line "end". The journal starts with the line
+ * "outboxfs-journal 2"; each record in it is framed: a head line
+ * "%obx LEN CRC32C ID" (decimal length, 8 hex digits, the record's id)
+ * and the LEN bytes of the record. Values are escaped (%XX for control bytes and '%'), so
+ * "%obx " never occurs inside a record and framing cannot be confused
+ * with content. A frame cut short at the end is a torn append and is dropped;
+ * a frame whose checksum fails costs that record alone (when the id in
+ * its head and the one in its bytes agree, that message is set aside
+ * and reported; otherwise the frame is skipped and counted). The last whole
+ * record of an id wins; a "removed" record ends it. A journal of the
+ * first version (unframed records) is read and rewritten framed at the
+ * first mount.
+ *
+ * WHAT A RESTART CONCLUDES, for each last record of an id:
+ *   draft, closed 0     a draft (still being written at the stop)
+ *   draft, closed 1     its last handle was closed: submitted at once
+ *   queued / deferred   queued / deferred (retried at its next attempt)
+ *   sending             an attempt was cut off: queued again, and its
+ *                       status warns that the message may arrive twice
+ *   sent/partial/failed final, shown as it was
+ *   removed             gone; message bytes left by a crash are deleted
+ *   no record, msg/ID   set aside in corrupt/ (a crash during creation)
+ *   damaged record      set aside in corrupt/, listed in .queue
+ * A journal that cannot be read fails the mount and nothing is changed.
+ *
+ * Durability: spool_sync is a group commit (one fdatasync of the journal
+ * for every writer waiting at the time, and an fsync of the directory
+ * after a journal rewrite): it costs only the spool's own bytes.
+ * spool_sync_files also makes message files durable (the committer's
+ * batch). The journal is rewritten while the daemon runs (spool_rewrite)
+ * without stopping appends for longer than the copy of its newest tail.
+ *
+ * One spool belongs to one daemon: SPOOL/lock is locked (fcntl) for the
+ * life of the process.
  *
  * Knows nothing of FUSE or SMTP; takes only its own mutexes (both leaves).
  *
@@ -32,6 +59,7 @@
 #define SPOOL_MAX_RECORD   (4u * 1024 * 1024)   /* bytes of one record */
 #define SPOOL_MAX_LINE     4096                 /* bytes of one line */
 #define SPOOL_MAX_RCPTS    1000
+#define SPOOL_FRAME_HEAD   48                   /* bytes of a frame head */
 
 /* Message states; spool_state_name() gives the status file's word. */
 enum ob_state {
@@ -90,6 +118,9 @@ struct spool_rec {
 };
 
 void spool_rec_free(struct spool_rec *r);
+/* A deep copy of SRC into DST (spool_rec_free). -1 with ENOMEM, DST
+ * then holds nothing. */
+int spool_rec_dup(struct spool_rec *dst, const struct spool_rec *src);
 
 /*
  * Renders R as a record ending in "end\n". Control bytes and '%' in
@@ -111,9 +142,15 @@ int spool_rec_parse(const char *buf, size_t len, struct spool_rec *r,
 struct spool {
 	char *path;
 	int dirfd, msgfd, logfd, corruptfd;
+	int lockfd;               /* SPOOL/lock, write-locked */
 	int jfd;                  /* the journal, O_APPEND */
-	pthread_mutex_t jmu;      /* one append at a time */
+	pthread_mutex_t jmu;      /* one append at a time (a leaf lock) */
 	uint64_t jbytes;          /* bytes in the journal (under jmu) */
+	int dir_dirty;            /* a journal rename not yet synced (jmu) */
+	int jsyncing;             /* a commit is syncing jfd (jmu) */
+	int jfd_old;              /* a swapped journal it syncs, or -1 */
+	int load_v1;              /* spool_load read a first-version journal */
+	unsigned load_bad;        /* damaged frames spool_load skipped */
 	/* group commit */
 	pthread_mutex_t sync_mu;
 	pthread_cond_t sync_cv;
@@ -122,21 +159,37 @@ struct spool {
 	int sync_err;
 };
 
-/* Opens (creating as needed, mode 0700) the spool at PATH. */
+/*
+ * Opens (creating as needed, mode 0700) the spool at PATH and locks it;
+ * a spool locked by another process fails with its pid in ERR.
+ */
 int spool_open(struct spool *sp, const char *path, char *err, size_t errlen);
 void spool_close(struct spool *sp);
 
 /*
- * Makes every write done in the spool before the call durable: joins
- * the group commit (one syncfs shared by all callers waiting).
+ * Makes every journal append done before the call durable: joins the
+ * group commit. -1 with errno when the commit failed.
  */
 int spool_sync(struct spool *sp);
+/* The same, and every file written in the spool's file system (syncfs):
+ * message files, for a batch of many. */
+int spool_sync_files(struct spool *sp);
 
-/* Appends R to the journal (durable after spool_sync). */
-int spool_write_rec(struct spool *sp, const struct spool_rec *r);
-
-/* Appends an already formatted record (ending in "end\n"). */
+/* CRC-32C of LEN bytes. */
+uint32_t spool_crc32c(const void *buf, size_t len);
+/* Appends TEXT (a formatted record) framed to *buf (growing it, *cap its
+ * size; caller frees). -1 with errno. */
+int spool_frame(char **buf, size_t *len, size_t *cap, const char *text,
+    size_t tlen);
+/* Appends already framed bytes in one write; a part written (disk full)
+ * is taken back. Durable after spool_sync. */
+int spool_write_framed(struct spool *sp, const char *buf, size_t len);
+/* Appends a formatted record (ending in "end\n"), framed. */
 int spool_write_text(struct spool *sp, const char *text, size_t len);
+/* Appends R to the journal. */
+int spool_write_rec(struct spool *sp, const struct spool_rec *r);
+/* The tombstone record of ID into BUF; its length, -1 when too small. */
+int spool_tombstone_text(uint64_t id, char *buf, size_t cap);
 
 /*
  * Reads the journal and the message directory and calls FN once per id,
@@ -161,20 +214,20 @@ int spool_compact_begin(struct spool *sp);
 int spool_compact_add(struct spool *sp, const struct spool_rec *r);
 int spool_compact_end(struct spool *sp);
 
-/*
- * Rewriting the journal while the daemon runs: spool_journal_lock stops
- * every append; the caller takes its snapshot of the live records, then
- * spool_journal_replace_locked writes it as the new journal (temp file,
- * fsync, rename, fsync of the directory) and spool_journal_unlock lets
- * the appends go on, into the new journal. Returns -1 with errno; the old
- * journal then stays in use.
- */
-void spool_journal_lock(struct spool *sp);
-int spool_journal_replace_locked(struct spool *sp, const char *text,
-    size_t len);
-void spool_journal_unlock(struct spool *sp);
 /* Bytes in the journal now. */
 uint64_t spool_journal_size(struct spool *sp);
+
+/*
+ * Rewrites the journal while the daemon runs: FRAMED (LEN bytes of
+ * framed records) is the snapshot of every live record as the journal
+ * stood at MARK bytes (spool_journal_size, read while nothing could
+ * append a record the snapshot lacks). It is written and synced with no
+ * lock held; then, with appends stopped only for that, the records
+ * appended since MARK are copied after it and the new journal renamed
+ * over the old. -1 with errno: the old journal stays in use.
+ */
+int spool_rewrite(struct spool *sp, const char *framed, size_t len,
+    uint64_t mark);
 
 /* Creates msg/ID empty (exclusive). Returns its fd, opened O_RDWR. */
 int spool_create_msg(struct spool *sp, uint64_t id);
@@ -184,6 +237,8 @@ int spool_open_msg(struct spool *sp, uint64_t id, int flags);
 
 /* Appends a tombstone for ID, removes msg/ID and log/ID. */
 int spool_remove(struct spool *sp, uint64_t id);
+/* Removes msg/ID and log/ID (the tombstone was written before). */
+int spool_drop_files(struct spool *sp, uint64_t id);
 
 /* Moves msg/ID and log/ID into corrupt/ (never deletes) and appends a
  * tombstone. */

@@ -140,7 +140,9 @@ int status_render(const struct status_view *v, char **out, size_t *len)
 	}
 	if (r->reply)
 		status_kv(&b, "reply", r->reply);
-	if (r->error)
+	if (v->hold_error)
+		status_kv(&b, "error", v->hold_error);
+	else if (r->error)
 		status_kv(&b, "error", r->error);
 	if (r->dup)
 		status_kv(&b, "warning", "the connection was lost after the "

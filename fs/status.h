@@ -25,6 +25,8 @@ struct status_view {
 	uint64_t file_size;       /* bytes the user wrote */
 	uint64_t progress_sent;   /* while sending: bytes sent ... */
 	uint64_t progress_total;  /* ... of this many; 0: no progress line */
+	const char *hold_error;   /* shown as error: instead of rec's (an
+	                           * outcome not recorded yet), or NULL */
 };
 
 /* "2026-11-28T16:00:00Z" into BUF (at least 32 bytes). */

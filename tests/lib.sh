@@ -31,6 +31,7 @@ declare -A lib_mount_log    # mountpoint -> daemon stderr file
 lib_logs=()                 # every daemon stderr file, for the ASan check
 lib_nmount=0
 lib_cleaning=0
+lib_daemon_env=()           # NAME=VALUE words for the next daemon started
 
 # ---- reporting ---------------------------------------------------------
 
@@ -203,7 +204,8 @@ mount_outbox()
 	mnt=$(realpath "$mnt")
 	lib_nmount=$((lib_nmount + 1))
 	log=$(dirname "$config")/outboxfs.$lib_nmount.log
-	"$OUTBOXFS" -f -o "config=$config${opts:+,$opts}" "$mnt" \
+	env "${lib_daemon_env[@]}" \
+		"$OUTBOXFS" -f -o "config=$config${opts:+,$opts}" "$mnt" \
 		>>"$log" 2>&1 </dev/null &
 	pid=$!
 	lib_mount_pid[$mnt]=$pid
@@ -221,6 +223,92 @@ $(cat "$log")"
 	done
 	fail "$mnt not mounted after 10 s; outboxfs output:
 $(cat "$log")"
+}
+
+# try_mount_outbox MNT CONFIG [OPTS]: like mount_outbox for a mount that
+# may be refused. Returns 0 when MNT got mounted (OUTBOX_PID set, cleanup
+# unmounts it), 1 when the daemon exited first: TRY_RC is its exit
+# status, TRY_LOG the file with its output. Fails after 10 s of neither.
+try_mount_outbox()
+{
+	local mnt=$1 config=$2 opts=${3:-} log i pid
+	mkdir -p "$mnt"
+	mnt=$(realpath "$mnt")
+	lib_nmount=$((lib_nmount + 1))
+	log=$(dirname "$config")/outboxfs.$lib_nmount.log
+	env "${lib_daemon_env[@]}" \
+		"$OUTBOXFS" -f -o "config=$config${opts:+,$opts}" "$mnt" \
+		>>"$log" 2>&1 </dev/null &
+	pid=$!
+	lib_logs+=("$log")
+	TRY_LOG=$log
+	TRY_RC=
+	OUTBOX_PID=$pid
+	for ((i = 0; i < 200; i++)); do
+		if is_mounted "$mnt"; then
+			lib_mount_pid[$mnt]=$pid
+			lib_mount_log[$mnt]=$log
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			TRY_RC=$?
+			is_mounted "$mnt" && fusermount3 -u -z "$mnt" 2>/dev/null
+			return 1
+		fi
+		sleep 0.05
+	done
+	lib_mount_pid[$mnt]=$pid
+	lib_mount_log[$mnt]=$log
+	fail "$mnt: outboxfs neither mounted nor exited in 10 s; its output:
+$(cat "$log")"
+}
+
+# ---- fault injection (tests/tools/faultshim.c) ----------------------------
+
+# fault_setup DIR: the next daemons started by mount_outbox or
+# try_mount_outbox run with the fault shim preloaded, controlled by the
+# files in DIR (created here, empty: no fault on). An ASan daemon is told
+# not to insist on being first in the library list.
+fault_setup()
+{
+	local shim=$TOOLS/faultshim.so asan=${ASAN_OPTIONS:-}
+	[ -f "$shim" ] || fail "the fault shim $shim is not built (make all)"
+	mkdir -p "$1" || fail "mkdir $1"
+	FAULT_CTL=$(realpath "$1")
+	lib_daemon_env=("LD_PRELOAD=$shim" "FAULTSHIM_CTL=$FAULT_CTL")
+	if [ "$OUTBOXFS_SAN" = 1 ]; then
+		lib_daemon_env+=("ASAN_OPTIONS=${asan:+$asan:}verify_asan_link_order=0")
+	fi
+}
+
+# fault_clear_env: the next daemons start without the shim.
+fault_clear_env()
+{
+	lib_daemon_env=()
+}
+
+# fault_on NAME [CONTENT]: turn the fault NAME on (see faultshim.c), with
+# CONTENT as its argument. The file appears whole (temp + rename).
+fault_on()
+{
+	printf '%s\n' "${2:-}" >"$FAULT_CTL/.$1.tmp" &&
+		mv -f "$FAULT_CTL/.$1.tmp" "$FAULT_CTL/$1" ||
+		fail "cannot turn on fault $1"
+}
+
+# fault_off NAME: turn it off.
+fault_off()
+{
+	rm -f "$FAULT_CTL/$1"
+}
+
+# fault_hits [NAME]: how many calls the shim failed (with fault NAME).
+fault_hits()
+{
+	local n
+	n=$(grep -c -- "^${1:-}" "$FAULT_CTL/hits" 2>/dev/null)
+	echo "${n:-0}"
 }
 
 # umount_outbox MNT: fusermount3 -u, wait (max 15 s: the daemon gives a

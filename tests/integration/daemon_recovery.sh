@@ -22,10 +22,28 @@ printf 'To: bob@example.com\nSubject: recover draft\n\nhalf' >"$M/.draft"
 kill_outbox "$M"
 
 # Message bytes whose record never made it (cut short at the journal's
-# tail), and a record with a bad number.
-printf 'outboxfs-record 1\nid 901\nname bad\nstate queued\nattempts -3\nend\n' >>"$T/spool/journal"
+# tail), and a record with a bad number; both framed as the daemon frames
+# them (outboxfs(1), THE SPOOL: "%obx LEN CRC32C ID" and the record).
+frame()
+{
+	"$PY" -c '
+import sys
+def crc32c(b):
+    c = 0xFFFFFFFF
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+    return c ^ 0xFFFFFFFF
+rec = sys.argv[1].encode()
+cut = int(sys.argv[3])
+out = b"%%obx %d %08x %s\n" % (len(rec), crc32c(rec), sys.argv[2].encode()) + rec
+sys.stdout.buffer.write(out[:len(out) - cut])
+' "$@"
+}
+frame $'outboxfs-record 1\nid 901\nname bad\nstate queued\nattempts -3\nend\n' 901 0 >>"$T/spool/journal"
 printf 'x' >"$T/spool/msg/901"
-printf 'outboxfs-record 1\nid 900\nname cut\nstate queued\n' >>"$T/spool/journal"
+frame $'outboxfs-record 1\nid 900\nname cut\nstate queued\nend\n' 900 5 >>"$T/spool/journal"
 printf 'x' >"$T/spool/msg/900"
 
 smtpd_start "$T/rx" -p "$port"

@@ -33,7 +33,7 @@ $(cat "$f")"
 # --- STARTTLS + SCRAM-SHA-256, verified ------------------------------------
 smtpd_start "$T/rx1" "${SRV[@]}" --auth 'PLAIN LOGIN SCRAM-SHA-256' \
 	--user alice --pass "$PW" --require-auth
-write_config "$T/c1" "$SMTP_PORT" "${STLS[@]}" "auth on" "user alice" \
+write_config "$T/c1" "$SMTP_PORT" "spool $T/spool-c1" "${STLS[@]}" "auth on" "user alice" \
 	"password $PW"
 mount_outbox "$T/m1" "$T/c1"
 printf 'To: bob@example.com\nSubject: over tls\n\nsecret stuff\n' >"$T/m1/a"
@@ -57,7 +57,7 @@ note "STARTTLS + SCRAM-SHA-256: sent, status shows verified auth=scram-sha-256"
 smtpd_start "$T/rx2" "${SRV[@]}" --auth 'PLAIN' --user alice --pass "$PW"
 printf 'wrong-password\n' >"$T/pw"
 chmod 600 "$T/pw"
-write_config "$T/c2" "$SMTP_PORT" "${STLS[@]}" "auth plain" "user alice" \
+write_config "$T/c2" "$SMTP_PORT" "spool $T/spool-c2" "${STLS[@]}" "auth plain" "user alice" \
 	"passwordeval cat $T/pw"
 mount_outbox "$T/m2" "$T/c2"
 printf 'To: bob@example.com\nSubject: login\n\nwait for me\n' >"$T/m2/b"
@@ -77,7 +77,7 @@ note "535: deferred with a clear error, sent after the password was fixed"
 
 # --- certificate for another name: deferred, says why ----------------------
 smtpd_start "$T/rx3" --cert "$C/wrong.pem" --key "$C/wrong.key"
-write_config "$T/c3" "$SMTP_PORT" "${STLS[@]}"
+write_config "$T/c3" "$SMTP_PORT" "spool $T/spool-c3" "${STLS[@]}"
 mount_outbox "$T/m3" "$T/c3"
 printf 'To: bob@example.com\nSubject: wrong name\n\nno\n' >"$T/m3/c"
 wait_state "$T/m3/c.status" deferred 20
@@ -88,7 +88,7 @@ note "wrong certificate name: deferred, error names both"
 
 # --- injected bytes after STARTTLS: deferred -------------------------------
 smtpd_start "$T/rx4" "${SRV[@]}" --reply 'STARTTLS=inject:250 ok'
-write_config "$T/c4" "$SMTP_PORT" "${STLS[@]}"
+write_config "$T/c4" "$SMTP_PORT" "spool $T/spool-c4" "${STLS[@]}"
 mount_outbox "$T/m4" "$T/c4"
 printf 'To: bob@example.com\nSubject: inject\n\nno\n' >"$T/m4/d"
 wait_state "$T/m4/d.status" deferred 20
@@ -97,7 +97,7 @@ note "response injection after STARTTLS: deferred"
 
 # --- STARTTLS required, server without it: deferred, never plain ------------
 smtpd_start "$T/rx5"
-write_config "$T/c5" "$SMTP_PORT" "${STLS[@]}"
+write_config "$T/c5" "$SMTP_PORT" "spool $T/spool-c5" "${STLS[@]}"
 mount_outbox "$T/m5" "$T/c5"
 printf 'To: bob@example.com\nSubject: no tls\n\nno\n' >"$T/m5/e"
 wait_state "$T/m5/e.status" deferred 20
@@ -107,7 +107,7 @@ note "STARTTLS not offered: deferred, nothing sent in plain text"
 
 # --- no mechanism in common: failed for good, lists the offer ---------------
 smtpd_start "$T/rx6" "${SRV[@]}" --auth 'XOAUTH2' --user alice --pass "$PW"
-write_config "$T/c6" "$SMTP_PORT" "${STLS[@]}" "auth on" "user alice" \
+write_config "$T/c6" "$SMTP_PORT" "spool $T/spool-c6" "${STLS[@]}" "auth on" "user alice" \
 	"password $PW"
 mount_outbox "$T/m6" "$T/c6"
 printf 'To: bob@example.com\nSubject: no mech\n\nno\n' >"$T/m6/f"
@@ -120,7 +120,7 @@ note "no common mechanism: failed, the offer listed"
 if "$PY" -c 'import aiosmtpd' 2>/dev/null; then
 	aiosmtpd_start "$T/rx7" --implicit-tls --cert "$C/server.pem" \
 		--key "$C/server.key" --auth-user alice --auth-pass "$PW"
-	write_config "$T/c7" "$AIOSMTPD_PORT" "tls on" "tls_starttls off" \
+	write_config "$T/c7" "$AIOSMTPD_PORT" "spool $T/spool-c7" "tls on" "tls_starttls off" \
 		"tls_trust_file $C/ca.pem" "auth login" "user alice" "password $PW"
 	mount_outbox "$T/m7" "$T/c7"
 	printf 'To: bob@example.com\nSubject: implicit\n\nhi\n' >"$T/m7/g"

@@ -15,6 +15,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "fs/spool.h"
@@ -407,6 +409,19 @@ static void load_cb(void *arg, uint64_t id, struct spool_rec *r,
 		    (unsigned long long)id, has_msg ? "m" : "-", bad);
 }
 
+/* Counts the valid records spool_load reports, into the text. */
+static void count_cb(void *arg, uint64_t id, struct spool_rec *r,
+    const char *bad, int has_msg)
+{
+	struct load_log *l = arg;
+
+	(void)id;
+	(void)bad;
+	(void)has_msg;
+	if (r)
+		snprintf(l->text, sizeof(l->text), "%d", atoi(l->text) + 1);
+}
+
 static void put_rec(struct spool *sp, uint64_t id, const char *name,
     enum ob_state st)
 {
@@ -455,28 +470,343 @@ static void test_journal_last_record_wins(void **state)
 	assert_true(max == 9);
 }
 
+/* One framed record of ID NAME in STATE, for raw writes. */
+static size_t framed(char *out, size_t cap, uint64_t id, const char *name,
+    const char *state)
+{
+	char body[256];
+	char *buf = NULL;
+	size_t len = 0, bcap = 0;
+	int n;
+
+	n = snprintf(body, sizeof(body), "outboxfs-record 1\nid %llu\nname "
+	    "%s\nstate %s\nend\n", (unsigned long long)id, name, state);
+	assert_int_equal(spool_frame(&buf, &len, &bcap, body, (size_t)n), 0);
+	assert_true(len < cap);
+	memcpy(out, buf, len);
+	free(buf);
+	return len;
+}
+
 static void test_journal_cut_short(void **state)
 {
 	struct dir_fixture *f = *state;
 	struct load_log l = { "" };
 	uint64_t max = 0;
-	char err[200];
+	char err[200], fr[512];
+	size_t n;
 
 	put_rec(&f->sp, 4, "four", OB_QUEUED);
 	/* a crash in the middle of the next append of 4 */
-	append_raw(f, "outboxfs-record 1\nid 4\nname four\nstate sent\nat");
+	n = framed(fr, sizeof(fr), 4, "four", "sent");
+	assert_int_equal(spool_write_framed(&f->sp, fr, n - 7), 0);
 	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
 	    sizeof(err)), 0);
 	assert_string_equal(l.text, "4:-four/queued ");
+	assert_int_equal(f->sp.load_bad, 0);
 	/* then more appends after the torn one: the torn record is not
-	 * glued to the next */
-	append_raw(f, "outboxfs-record 1\nid 5\nname five\nstate queued\n"
-	    "end\n");
+	 * glued to the next, and costs nothing else */
+	n = framed(fr, sizeof(fr), 5, "five", "queued");
+	assert_int_equal(spool_write_framed(&f->sp, fr, n), 0);
 	l.text[0] = '\0';
 	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
 	    sizeof(err)), 0);
 	assert_string_equal(l.text, "4:-four/queued 5:-five/queued ");
 	assert_true(max == 5);
+}
+
+/* Values that hold the framing and record markers of either format stay
+ * values: a reply, a name, an error. */
+static void test_journal_hostile_values(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct load_log l = { "" };
+	struct spool_rec r = { 0 };
+	uint64_t max = 0;
+	char err[200];
+
+	r.id = 1;
+	r.name = "x outboxfs-record 1";
+	r.state = OB_SENT;
+	r.reply = "250 ok outboxfs-record 1\nend\n%obx 5 00000000\n";
+	r.error = "\nend\noutboxfs-record 1\nid 2\nname y\nstate queued\nend\n";
+	assert_int_equal(spool_write_rec(&f->sp, &r), 0);
+	r.id = 3;
+	r.name = ".draft outboxfs-record 1";
+	r.state = OB_DRAFT;
+	r.reply = NULL;
+	r.error = "%obx 60 12345678\n";
+	assert_int_equal(spool_write_rec(&f->sp, &r), 0);
+	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_string_equal(l.text, "1:-x outboxfs-record 1/sent "
+	    "3:-.draft outboxfs-record 1/draft ");
+	assert_int_equal(f->sp.load_bad, 0);
+}
+
+/* Reads the journal file into BUF. */
+static size_t read_journal(struct dir_fixture *f, char *buf, size_t cap)
+{
+	int fd = openat(f->sp.dirfd, "journal", O_RDONLY);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = read(fd, buf, cap);
+	close(fd);
+	assert_true(n > 0 && (size_t)n < cap);
+	return (size_t)n;
+}
+
+static void write_journal(struct dir_fixture *f, const char *buf, size_t n)
+{
+	int fd = openat(f->sp.dirfd, "journal", O_WRONLY | O_TRUNC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, n), (ssize_t)n);
+	close(fd);
+}
+
+/* 20 records, ids 1..20, "m1".."m20", queued. Returns the journal. */
+static size_t twenty(struct dir_fixture *f, char *buf, size_t cap,
+    size_t *starts)
+{
+	char name[16];
+	int i;
+
+	for (i = 1; i <= 20; i++) {
+		starts[i] = (size_t)spool_journal_size(&f->sp);
+		snprintf(name, sizeof(name), "m%d", i);
+		put_rec(&f->sp, (uint64_t)i, name, OB_QUEUED);
+	}
+	starts[21] = (size_t)spool_journal_size(&f->sp);
+	return read_journal(f, buf, cap);
+}
+
+/* Every bit of record K flipped, one at a time: every other record is
+ * read intact; K is never read with a changed value. */
+static void test_journal_bit_flips(void **state)
+{
+	struct dir_fixture *f = *state;
+	static char orig[8192], buf[8192];
+	size_t starts[22], n, pos;
+	uint64_t max;
+	char err[200], want[1024], w[32];
+	int k = 7, bit, i;
+
+	n = twenty(f, orig, sizeof(orig), starts);
+	for (pos = starts[k]; pos < starts[k + 1]; pos++) {
+		for (bit = 0; bit < 8; bit += 3) {
+			struct load_log l = { "" };
+			char *kpos;
+
+			memcpy(buf, orig, n);
+			buf[pos] ^= (char)(1 << bit);
+			write_journal(f, buf, n);
+			assert_int_equal(spool_load(&f->sp, load_cb, &l, &max,
+			    err, sizeof(err)), 0);
+			want[0] = '\0';
+			for (i = 1; i <= 20; i++) {
+				if (i == k)
+					continue;
+				snprintf(w, sizeof(w), "%d:-m%d/queued ", i, i);
+				if (strstr(l.text, w) == NULL)
+					print_error("flip at %zu bit %d: %s\n",
+					    pos - starts[k], bit, l.text);
+				assert_non_null(strstr(l.text, w));
+			}
+			/* K: absent, or reported bad, never altered */
+			kpos = strncmp(l.text, "7:-", 3) == 0 ? l.text :
+			    strstr(l.text, " 7:-");
+			if (kpos && *kpos == ' ')
+				kpos++;
+			if (kpos)
+				assert_true(strncmp(kpos, "7:-m7/queued ", 13) ==
+				    0 || strncmp(kpos, "7:-BAD", 6) == 0);
+			(void)want;
+		}
+	}
+}
+
+/* Cut at every byte: every record whose frame is whole is read. */
+static void test_journal_truncated(void **state)
+{
+	struct dir_fixture *f = *state;
+	static char orig[8192];
+	size_t starts[22], n, cut;
+	uint64_t max;
+	char err[200], w[32];
+	int i;
+
+	n = twenty(f, orig, sizeof(orig), starts);
+	for (cut = 0; cut <= n; cut += 3) {
+		struct load_log l = { "" };
+
+		write_journal(f, orig, cut);
+		assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
+		    sizeof(err)), 0);
+		for (i = 1; i <= 20; i++) {
+			snprintf(w, sizeof(w), "%d:-m%d/queued ", i, i);
+			if (starts[i + 1] <= cut)
+				assert_non_null(strstr(l.text, w));
+			else
+				assert_null(strstr(l.text, w));
+		}
+		assert_int_equal(f->sp.load_bad, 0);
+	}
+}
+
+/* Any bytes in every string field survive the journal (property test,
+ * seeded: the seed is printed). */
+static void test_journal_any_bytes(void **state)
+{
+	struct dir_fixture *f = *state;
+	unsigned seed = (unsigned)time(NULL), round;
+	char *fields[6];
+	char err[200];
+	int i, k;
+
+	printf("# test_journal_any_bytes seed %u\n", seed);
+	srand(seed);
+	for (round = 0; round < 200; round++) {
+		struct spool_rec r = { 0 };
+		struct spool_rcpt rc = { 0 };
+		char *text;
+		size_t len;
+		struct spool_rec back;
+
+		for (k = 0; k < 6; k++) {
+			int n = 1 + rand() % 200;
+
+			fields[k] = malloc((size_t)n + 1);
+			for (i = 0; i < n; i++) {
+				char c = (char)(rand() % 255 + 1);
+
+				fields[k][i] = c;
+			}
+			fields[k][n] = '\0';
+		}
+		r.id = (uint64_t)round + 1;
+		r.name = fields[0];
+		r.state = (enum ob_state)(rand() % OB_NSTATES);
+		r.reply = fields[1];
+		r.error = fields[2];
+		r.server = fields[3];
+		r.message_id = fields[4];
+		rc.addr = fields[5];
+		rc.text = fields[1];
+		rc.code = 250;
+		rc.state = SPOOL_RCPT_OK;
+		r.rcpts = &rc;
+		r.nrcpts = 1;
+		assert_int_equal(spool_rec_format(&r, &text, &len), 0);
+		assert_int_equal(spool_rec_parse(text, len, &back, err,
+		    sizeof(err)), 0);
+		assert_string_equal(back.name, r.name);
+		assert_string_equal(back.reply, r.reply);
+		assert_string_equal(back.error, r.error);
+		assert_string_equal(back.server, r.server);
+		assert_string_equal(back.message_id, r.message_id);
+		assert_string_equal(back.rcpts[0].addr, rc.addr);
+		assert_int_equal(spool_write_text(&f->sp, text, len), 0);
+		spool_rec_free(&back);
+		free(text);
+		for (k = 0; k < 6; k++)
+			free(fields[k]);
+	}
+	{
+		struct load_log l = { "" };
+		uint64_t max;
+
+		assert_int_equal(spool_load(&f->sp, count_cb, &l, &max,
+		    err, sizeof(err)), 0);
+		assert_int_equal(atoi(l.text), 200);
+		assert_int_equal(f->sp.load_bad, 0);
+	}
+}
+
+/* A journal written by the first version (unframed) is read, with a
+ * marker inside a value taken for a value, and a torn record dropped. */
+static void test_journal_v1(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct load_log l = { "" };
+	uint64_t max = 0;
+	char err[200];
+	static const char v1[] =
+	    "outboxfs-record 1\nid 1\nname one\nstate queued\nend\n"
+	    "outboxfs-record 1\nid 1\nname one\nstate sent\n"
+	    "reply 250 ok outboxfs-record 1\nend\n"
+	    "outboxfs-record 1\nid 2\nname x outboxfs-record 1\n"
+	    "state deferred\nend\n"
+	    "outboxfs-record 1\nid 3\nname three\nstate queued\nend\n"
+	    "outboxfs-record 1\nid 3\nname three\nsta"
+	    "outboxfs-record 1\nid 4\nname four\nstate draft\nend\n"
+	    "outboxfs-record 1\nid 5\nname five\nstate que";
+
+	write_journal(f, v1, sizeof(v1) - 1);
+	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_int_equal(f->sp.load_v1, 1);
+	assert_string_equal(l.text, "1:-one/sent 2:-x outboxfs-record 1/"
+	    "deferred 3:-three/queued 4:-four/draft ");
+}
+
+/* The running daemon's rewrite: the snapshot as of MARK, then what was
+ * appended after MARK is kept. */
+static void test_journal_rewrite_live(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct load_log l = { "" };
+	uint64_t max = 0, mark;
+	char err[200], fr[512];
+	size_t n;
+
+	put_rec(&f->sp, 11, "eleven", OB_QUEUED);
+	put_rec(&f->sp, 12, "twelve", OB_DRAFT);
+	mark = spool_journal_size(&f->sp);
+	put_rec(&f->sp, 12, "twelve", OB_SENT);    /* after the mark */
+	n = framed(fr, sizeof(fr), 12, "twelve", "queued");
+	assert_int_equal(spool_rewrite(&f->sp, fr, n, mark), 0);
+	put_rec(&f->sp, 13, "thirteen", OB_QUEUED); /* into the new one */
+	assert_int_equal(spool_sync(&f->sp), 0);
+	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_string_equal(l.text, "12:-twelve/sent 13:-thirteen/queued ");
+	assert_int_equal(faccessat(f->sp.dirfd, "journal.new", F_OK, 0), -1);
+}
+
+/* One spool, one daemon: a second process cannot open it, and is told
+ * the pid of the first. */
+static void test_spool_locked(void **state)
+{
+	struct dir_fixture *f = *state;
+	char err[400], want[64];
+	int pipefd[2], status;
+	pid_t pid;
+	ssize_t n;
+
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct spool sp2;
+		int rc = spool_open(&sp2, f->path, err, sizeof(err));
+
+		if (rc == 0)
+			_exit(3);
+		(void)!write(pipefd[1], err, strlen(err));
+		_exit(0);
+	}
+	close(pipefd[1]);
+	n = read(pipefd[0], err, sizeof(err) - 1);
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(n > 0);
+	err[n] = '\0';
+	snprintf(want, sizeof(want), "(pid %ld)", (long)getpid());
+	assert_non_null(strstr(err, want));
+	assert_non_null(strstr(err, f->path));
 }
 
 static void test_journal_bad_record_set_aside(void **state)
@@ -534,31 +864,6 @@ static void test_journal_compact(void **state)
 	assert_int_equal(faccessat(f->sp.dirfd, "journal.new", F_OK, 0), -1);
 }
 
-/* The running daemon's rewrite: appends wait for it, then go to the new
- * journal. */
-static void test_journal_replace_live(void **state)
-{
-	struct dir_fixture *f = *state;
-	struct load_log l = { "" };
-	uint64_t max = 0;
-	char err[200];
-	static const char snap[] = "outboxfs-record 1\nid 12\nname twelve\n"
-	    "state queued\nend\n";
-
-	put_rec(&f->sp, 11, "eleven", OB_QUEUED);
-	put_rec(&f->sp, 12, "twelve", OB_DRAFT);
-	assert_true(spool_journal_size(&f->sp) > 0);
-	spool_journal_lock(&f->sp);
-	assert_int_equal(spool_journal_replace_locked(&f->sp, snap,
-	    sizeof(snap) - 1), 0);
-	spool_journal_unlock(&f->sp);
-	assert_true(spool_journal_size(&f->sp) == sizeof(snap) - 1);
-	put_rec(&f->sp, 12, "twelve", OB_SENT);
-	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
-	    sizeof(err)), 0);
-	assert_string_equal(l.text, "12:-twelve/sent ");
-}
-
 static void test_dir_logs_and_set_aside(void **state)
 {
 	struct dir_fixture *f = *state;
@@ -611,7 +916,19 @@ int main(void)
 		    test_journal_bad_record_set_aside, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_compact,
 		    dir_setup, dir_teardown),
-		cmocka_unit_test_setup_teardown(test_journal_replace_live,
+		cmocka_unit_test_setup_teardown(test_journal_rewrite_live,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_hostile_values,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_bit_flips,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_truncated,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_any_bytes,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_v1,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_spool_locked,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_dir_logs_and_set_aside,
 		    dir_setup, dir_teardown),

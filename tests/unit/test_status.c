@@ -134,7 +134,7 @@ static void test_render_cases(void **state)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct status_case *c = &cases[i];
 		struct status_view v = { &c->rec, c->file_size, c->sent,
-		    c->total };
+		    c->total, NULL };
 
 		assert_int_equal(status_render(&v, &out, &len), 0);
 		if (len != strlen(c->want) || strcmp(out, c->want) != 0)

@@ -1,0 +1,384 @@
+/*
+ * faultshim — an LD_PRELOAD library that makes the daemon's spool I/O
+ * fail on demand, for the fault_*.sh integration tests.
+ *
+ *   FAULTSHIM_CTL=DIR LD_PRELOAD=build/tools/faultshim.so outboxfs ...
+ *
+ * Without FAULTSHIM_CTL every call goes straight to libc. With it, each
+ * intercepted call stats the control files below that concern it (one
+ * stat each: a test turns a fault on or off at any moment by creating or
+ * removing the file) and, only when one is present, reads the link
+ * /proc/self/fd/FD to learn which file the call is about. "The journal"
+ * is a file named journal, or journal.SOMETHING (a copy being written to
+ * replace it).
+ *
+ *   DIR/read-eio-journal       content: a byte count N. read(), pread()
+ *                              and pread64() on the journal return at
+ *                              most the bytes before file offset N, then
+ *                              fail with EIO: a read fails half-way.
+ *   DIR/write-enospc-journal   write(), pwrite(), pwrite64(), writev()
+ *                              and fallocate() on the journal fail with
+ *                              ENOSPC, writing nothing.
+ *   DIR/write-enospc-spool     content: a directory path. The same calls
+ *                              on any file under that directory fail
+ *                              with ENOSPC.
+ *   DIR/fsync-eio-journal      fsync() and fdatasync() on the journal
+ *                              fail with EIO; so does syncfs() on the
+ *                              journal or on a directory holding one.
+ *
+ * Each call that a fault fails is counted in DIR/hits (one line
+ * "FAULT errno path" appended), so a test can tell the fault was met.
+ *
+ * It must never: change a call that no control file concerns, or keep
+ * fault state between calls (the daemon is multi-threaded; every
+ * decision is made from the control files and the fd at the time of the
+ * call; the only thing kept is each libc function's address).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define FS_PATH_MAX 4096
+
+typedef ssize_t (*fs_read_fn)(int, void *, size_t);
+typedef ssize_t (*fs_pread_fn)(int, void *, size_t, off_t);
+typedef ssize_t (*fs_pread64_fn)(int, void *, size_t, off64_t);
+typedef ssize_t (*fs_write_fn)(int, const void *, size_t);
+typedef ssize_t (*fs_pwrite_fn)(int, const void *, size_t, off_t);
+typedef ssize_t (*fs_pwrite64_fn)(int, const void *, size_t, off64_t);
+typedef ssize_t (*fs_writev_fn)(int, const struct iovec *, int);
+typedef int (*fs_fallocate_fn)(int, int, off_t, off_t);
+typedef int (*fs_fd_fn)(int);
+
+/* Looked up once; dlsym(RTLD_NEXT) is thread-safe, a race only repeats
+ * the same store. */
+#define FS_NEXT(type, name) \
+	static type next_##name; \
+	if (next_##name == NULL) \
+		next_##name = (type)dlsym(RTLD_NEXT, #name)
+
+static const char *fs_ctl(void)
+{
+	const char *d = getenv("FAULTSHIM_CTL");
+
+	return d != NULL && *d != '\0' ? d : NULL;
+}
+
+/* Reads control file NAME into BUF (trailing newline cut). Returns 1 when
+ * the file exists, 0 when it does not (the fault is off). Uses the raw
+ * syscalls through the libc entry points we do not intercept. */
+static int fs_ctl_read(const char *name, char *buf, size_t cap)
+{
+	char path[FS_PATH_MAX];
+	const char *dir = fs_ctl();
+	struct stat st;
+	FS_NEXT(fs_read_fn, read);
+	ssize_t n;
+	int fd, saved = errno, len;
+
+	if (cap > 0)
+		buf[0] = '\0';
+	if (dir == NULL)
+		return 0;
+	len = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (len < 0 || (size_t)len >= sizeof(path) ||
+	    stat(path, &st) < 0) {
+		errno = saved;
+		return 0;
+	}
+	if (cap > 0 && next_read != NULL &&
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = next_read(fd, buf, cap - 1);
+		close(fd);
+		if (n < 0)
+			n = 0;
+		buf[n] = '\0';
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+			buf[--n] = '\0';
+	}
+	errno = saved;
+	return 1;
+}
+
+/* The path FD refers to, from /proc/self/fd; "" when unknown. */
+static void fs_fd_path(int fd, char *buf, size_t cap)
+{
+	char link[64];
+	ssize_t n;
+	int saved = errno;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, buf, cap - 1);
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	errno = saved;
+}
+
+static int fs_is_journal(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	if (base == NULL)
+		return 0;
+	base++;
+	return strcmp(base, "journal") == 0 ||
+	    strncmp(base, "journal.", 8) == 0;
+}
+
+static int fs_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return n > 0 && strncmp(path, dir, n) == 0 &&
+	    (path[n] == '/' || path[n] == '\0');
+}
+
+static void fs_hit(const char *fault, int err, const char *path)
+{
+	char line[FS_PATH_MAX + 128], hits[FS_PATH_MAX];
+	const char *dir = fs_ctl();
+	FS_NEXT(fs_write_fn, write);
+	int fd, n, saved = errno;
+
+	if (dir == NULL || next_write == NULL)
+		return;
+	n = snprintf(hits, sizeof(hits), "%s/hits", dir);
+	if (n < 0 || (size_t)n >= sizeof(hits))
+		return;
+	n = snprintf(line, sizeof(line), "%s %d %s\n", fault, err, path);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	fd = open(hits, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (next_write(fd, line, (size_t)n) < 0)
+			(void)0;        /* a lost count line is no fault */
+		close(fd);
+	}
+	errno = saved;
+}
+
+/* 0 when a write to FD may go on, else the errno it must fail with. */
+static int fs_write_fault(int fd)
+{
+	char spool[FS_PATH_MAX], path[FS_PATH_MAX];
+	int jon, son;
+
+	if (fs_ctl() == NULL)
+		return 0;
+	jon = fs_ctl_read("write-enospc-journal", NULL, 0);
+	son = fs_ctl_read("write-enospc-spool", spool, sizeof(spool));
+	if (!jon && !(son && spool[0] != '\0'))
+		return 0;
+	fs_fd_path(fd, path, sizeof(path));
+	if (jon && fs_is_journal(path)) {
+		fs_hit("write-enospc-journal", ENOSPC, path);
+		return ENOSPC;
+	}
+	if (son && spool[0] != '\0' && fs_under(path, spool)) {
+		fs_hit("write-enospc-spool", ENOSPC, path);
+		return ENOSPC;
+	}
+	return 0;
+}
+
+/*
+ * For a read of COUNT bytes at offset POS (-1: the fd's own offset):
+ * returns -1 with errno EIO when the read must fail, else the count to
+ * read (COUNT, or less so that the read stops at the limit).
+ */
+static ssize_t fs_read_fault(int fd, size_t count, off64_t pos)
+{
+	char val[64], path[FS_PATH_MAX], *end;
+	unsigned long long limit;
+
+	if (fs_ctl() == NULL ||
+	    !fs_ctl_read("read-eio-journal", val, sizeof(val)))
+		return (ssize_t)count;
+	fs_fd_path(fd, path, sizeof(path));
+	if (!fs_is_journal(path))
+		return (ssize_t)count;
+	errno = 0;
+	limit = strtoull(val, &end, 10);
+	if (errno != 0 || end == val)
+		limit = 0;
+	if (pos < 0) {
+		int saved = errno;
+
+		pos = lseek64(fd, 0, SEEK_CUR);
+		errno = saved;
+		if (pos < 0)
+			pos = 0;
+	}
+	if ((unsigned long long)pos >= limit) {
+		fs_hit("read-eio-journal", EIO, path);
+		errno = EIO;
+		return -1;
+	}
+	if (count > limit - (unsigned long long)pos)
+		count = (size_t)(limit - (unsigned long long)pos);
+	return (ssize_t)count;
+}
+
+static int fs_sync_fault(int fd, int dir_too)
+{
+	char path[FS_PATH_MAX], probe[FS_PATH_MAX + 16];
+	struct stat st;
+	int n, saved;
+
+	if (fs_ctl() == NULL || !fs_ctl_read("fsync-eio-journal", NULL, 0))
+		return 0;
+	fs_fd_path(fd, path, sizeof(path));
+	if (fs_is_journal(path)) {
+		fs_hit("fsync-eio-journal", EIO, path);
+		return EIO;
+	}
+	if (!dir_too)
+		return 0;
+	n = snprintf(probe, sizeof(probe), "%s/journal", path);
+	saved = errno;
+	if (path[0] == '/' && n > 0 && (size_t)n < sizeof(probe) &&
+	    stat(probe, &st) == 0) {
+		errno = saved;
+		fs_hit("fsync-eio-journal", EIO, path);
+		return EIO;
+	}
+	errno = saved;
+	return 0;
+}
+
+ssize_t read(int fd, void *buf, size_t count)
+{
+	FS_NEXT(fs_read_fn, read);
+	ssize_t n = fs_read_fault(fd, count, -1);
+
+	if (n < 0)
+		return -1;
+	return next_read(fd, buf, (size_t)n);
+}
+
+ssize_t pread(int fd, void *buf, size_t count, off_t off)
+{
+	FS_NEXT(fs_pread_fn, pread);
+	ssize_t n = fs_read_fault(fd, count, off);
+
+	if (n < 0)
+		return -1;
+	return next_pread(fd, buf, (size_t)n, off);
+}
+
+ssize_t pread64(int fd, void *buf, size_t count, off64_t off)
+{
+	FS_NEXT(fs_pread64_fn, pread64);
+	ssize_t n = fs_read_fault(fd, count, off);
+
+	if (n < 0)
+		return -1;
+	return next_pread64(fd, buf, (size_t)n, off);
+}
+
+ssize_t write(int fd, const void *buf, size_t count)
+{
+	FS_NEXT(fs_write_fn, write);
+	int err = fs_write_fault(fd);
+
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return next_write(fd, buf, count);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t count, off_t off)
+{
+	FS_NEXT(fs_pwrite_fn, pwrite);
+	int err = fs_write_fault(fd);
+
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return next_pwrite(fd, buf, count, off);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t count, off64_t off)
+{
+	FS_NEXT(fs_pwrite64_fn, pwrite64);
+	int err = fs_write_fault(fd);
+
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return next_pwrite64(fd, buf, count, off);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	FS_NEXT(fs_writev_fn, writev);
+	int err = fs_write_fault(fd);
+
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return next_writev(fd, iov, iovcnt);
+}
+
+int fallocate(int fd, int mode, off_t off, off_t len)
+{
+	FS_NEXT(fs_fallocate_fn, fallocate);
+	int err = fs_write_fault(fd);
+
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return next_fallocate(fd, mode, off, len);
+}
+
+int fsync(int fd)
+{
+	FS_NEXT(fs_fd_fn, fsync);
+	int err = fs_sync_fault(fd, 0);
+
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return next_fsync(fd);
+}
+
+int fdatasync(int fd)
+{
+	FS_NEXT(fs_fd_fn, fdatasync);
+	int err = fs_sync_fault(fd, 0);
+
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return next_fdatasync(fd);
+}
+
+int syncfs(int fd)
+{
+	FS_NEXT(fs_fd_fn, syncfs);
+	int err = fs_sync_fault(fd, 1);
+
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return next_syncfs(fd);
+}
