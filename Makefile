@@ -5,6 +5,9 @@
 #                      under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make demo          a message sent through a real mount to a local server
 #   make bench         speed beside msmtp and Postfix's smtp-source
+#   make torture       the crash matrix at scale: 2,000 messages, 100
+#                      kill -9 cycles against a faulty server (CRASH_SEED=N
+#                      replays a run); not part of make check
 #   make fuzz          libFuzzer targets (clang)
 #   make install       PREFIX=/usr/local DESTDIR=
 
@@ -50,7 +53,8 @@ else
 DAEMON := $(B)/outboxfs
 endif
 
-.PHONY: all check unit integration check-san demo bench fuzz install clean
+.PHONY: all check unit integration check-san demo bench torture fuzz \
+	install clean
 all: $(LIBCORE) $(DAEMON) $(TOOL_BIN) $(UNIT_BIN)
 
 $(B)/%.o: %.c
@@ -115,6 +119,12 @@ demo:
 
 bench: all
 	B=$(B) tests/bench.sh
+
+# tests/integration/crash_matrix.sh (200 messages, 20 kills in make check)
+# at scale. It prints its seed; CRASH_SEED=N make torture replays it.
+torture: all
+	CRASH_MSGS=2000 CRASH_CYCLES=100 OUTBOXFS=$(CURDIR)/$(DAEMON) \
+		TOOLS=$(CURDIR)/$(B)/tools bash tests/integration/crash_matrix.sh
 
 FUZZ_CC ?= clang
 fuzz:

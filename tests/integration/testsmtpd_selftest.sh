@@ -2,8 +2,9 @@
 # Self-test of tests/tools/testsmtpd: the server every transcript and mount
 # test trusts. A small client (Python's smtplib and raw sockets) checks the
 # replies, the scripted faults, the saved .env/.eml bytes, dot-unstuffing,
-# pipelining, the lifetime options, and STARTTLS/AUTH with a certificate
-# made here by openssl.
+# pipelining, the lifetime options, the seeded faults of --chaos (same
+# seed, same faults) and STARTTLS/AUTH with a certificate made here by
+# openssl.
 set -u
 . "$(dirname "$0")/../lib-servers.sh"
 srv_need_built "$TOOLS/testsmtpd"
@@ -517,6 +518,101 @@ if tls:
 print("testsmtpd selftest: %d passed, %d failed" % (npass, nfail))
 sys.exit(1 if nfail else 0)
 EOF
+
+# ---- --chaos: a seeded fault per transaction, the same for the same seed ---
+# Two servers with seed 7 and one with seed 8 each get 40 transactions, one
+# connection each, in the same order. The fault sequences (the '# chaos N:'
+# log lines) of the two seed-7 servers are identical, the seed-8 one
+# differs, and each fault did what the usage text says.
+start X1 --chaos 7:60
+start X2 --chaos 7:60
+start X3 --chaos 8:60
+"$PY" - "$tmp" <<'EOF' || fail=1
+import os, re, smtplib, sys
+
+tmp = sys.argv[1]
+N = 40
+def port(n): return int(open(os.path.join(tmp, n, "port")).read())
+
+def run(name):
+    out = []
+    for i in range(1, N + 1):
+        msg = ("From: a@example.com\r\nTo: b@example.com\r\n"
+               "X-Chaos-Id: %d\r\nSubject: chaos %d\r\n\r\n" % (i, i) +
+               "line of the body\r\n" * 8).encode()
+        try:
+            s = smtplib.SMTP("127.0.0.1", port(name), timeout=10)
+            try:
+                s.sendmail("a@example.com", ["b@example.com"], msg)
+                out.append("250")
+                s.quit()
+            finally:
+                s.close()
+        except smtplib.SMTPRecipientsRefused as e:
+            out.append(str(list(e.recipients.values())[0][0]))
+        except smtplib.SMTPResponseException as e:
+            out.append(str(e.smtp_code))
+        except (smtplib.SMTPServerDisconnected, OSError):
+            out.append("eof")
+    return out
+
+def faults(name):
+    lines = open(os.path.join(tmp, name, "log")).read().splitlines()
+    return [m.group(2) for m in
+            (re.match(r"# chaos (\d+): (\S+)$", l) for l in lines) if m]
+
+def saved(name):
+    ids = []
+    d = os.path.join(tmp, name, "sp")
+    for f in os.listdir(d):
+        if f.endswith(".env"):
+            eml = open(os.path.join(d, f[:-4] + ".eml"), "rb").read()
+            ids.append(int(re.search(rb"X-Chaos-Id: (\d+)", eml).group(1)))
+    return sorted(ids)
+
+npass = nfail = 0
+def check(cond, what):
+    global npass, nfail
+    if cond:
+        npass += 1
+    else:
+        nfail += 1
+        print("FAIL:", what)
+
+res = {n: run(n) for n in ("X1", "X2", "X3")}
+f1, f2, f3 = faults("X1"), faults("X2"), faults("X3")
+check(len(f1) == N, "X1: %d chaos draws logged, want %d" % (len(f1), N))
+check(f1 == f2, "same seed, different faults:\n%s\n%s" % (f1, f2))
+check(f1 != f3, "seeds 7 and 8 gave the same faults: %s" % f1)
+check(res["X1"] == res["X2"], "same seed, different replies:\n%s\n%s" %
+      (res["X1"], res["X2"]))
+kinds = {"none", "mail-421", "rcpt-451", "data-close", "body-cut",
+         "dot-451", "saveclose"}
+check(set(f1) == kinds, "seed 7 does not show every fault: %s" % sorted(set(f1)))
+# what the client saw and what was saved, per fault
+want = {"none": ("250",), "mail-421": ("421",), "rcpt-451": ("451",),
+        "data-close": ("eof",), "body-cut": ("eof",), "dot-451": ("451",),
+        "saveclose": ("eof",)}
+keep = {"none", "saveclose"}
+sv = saved("X1")
+for i, (f, got) in enumerate(zip(f1, res["X1"]), 1):
+    check(got in want[f], "transaction %d, fault %s: client saw %s" % (i, f, got))
+    check((i in sv) == (f in keep),
+          "transaction %d, fault %s: saved=%s" % (i, f, i in sv))
+check(sv == saved("X2"), "same seed, different messages saved")
+cut = open(os.path.join(tmp, "X1", "log")).read().count("cut inside DATA (scripted)")
+check(cut == f1.count("body-cut"), "body-cut: %d cuts logged for %d faults" %
+      (cut, f1.count("body-cut")))
+print("chaos: %d checks passed, %d failed (seed 7: %s)" %
+      (npass, nfail, " ".join(f1)))
+sys.exit(1 if nfail else 0)
+EOF
+"$TOOLS/testsmtpd" --chaos 7:101 --idle-timeout 1 2>/dev/null
+[ $? -eq 2 ] && echo "ok: --chaos PERCENT over 100 refused" ||
+	{ echo "FAIL: --chaos 7:101 accepted"; fail=1; }
+"$TOOLS/testsmtpd" --chaos x:5 --idle-timeout 1 2>/dev/null
+[ $? -eq 2 ] && echo "ok: --chaos without a seed refused" ||
+	{ echo "FAIL: --chaos x:5 accepted"; fail=1; }
 
 # ---- lifetime options ------------------------------------------------------
 ok() { echo "ok: $*"; }

@@ -116,6 +116,27 @@ static const char tsd_usage[] =
 "  recorded, TLS started, a message saved) happens when both the normal\n"
 "  reply and the scripted one are positive (2xx, or 3xx for DATA).\n"
 "\n"
+"Random faults, replayable:\n"
+"  --chaos SEED:PERCENT  at each MAIL command, draw from a generator\n"
+"                       seeded with SEED whether this transaction gets a\n"
+"                       fault (PERCENT in 100) and which one (each of the\n"
+"                       six equally likely):\n"
+"           mail-421     MAIL gets 421 4.3.2, then disconnect\n"
+"           rcpt-451     every RCPT of the transaction gets 451 4.3.0\n"
+"           data-close   DATA: disconnect instead of the 354\n"
+"           body-cut     DATA: the 354, then disconnect once a random\n"
+"                        number of bytes below MAIL's SIZE= (else 1024)\n"
+"                        has arrived, as cut:N\n"
+"           dot-451      451 4.3.0 after the final dot; nothing saved\n"
+"           saveclose    after the final dot: the message IS saved, then\n"
+"                        disconnect without a reply, as saveclose\n"
+"  One sequence for the server's lifetime, drawn in the order the MAIL\n"
+"  commands arrive (whatever the connection), so the same SEED gives the\n"
+"  same faults to the 1st, 2nd, ... transaction. A fault replaces only a\n"
+"  positive normal reply, and a matching --reply rule wins over it.\n"
+"  Each draw is logged as '# chaos N: FAULT' (N = the draw's number,\n"
+"  FAULT a name above or 'none'). SEED: 0 to 2^64-1; PERCENT: 0 to 100.\n"
+"\n"
 "Spool files, for message N (1, 2, ... in the server's lifetime):\n"
 "  DIR/N.eml  the exact bytes between DATA's 354 and the final dot,\n"
 "             dot-unstuffed, line endings kept as received\n"
@@ -154,6 +175,17 @@ static const char *const tsd_cmd_names[TSD_NCMD] = {
 	"DOT", "RSET", "NOOP", "QUIT", "STARTTLS", "AUTH",
 };
 
+/* The faults of --chaos, in the order of tsd_fault_names. */
+enum tsd_fault {
+	TSD_F_NONE, TSD_F_MAIL421, TSD_F_RCPT451, TSD_F_DATACLOSE,
+	TSD_F_BODYCUT, TSD_F_DOT451, TSD_F_SAVECLOSE, TSD_F_N
+};
+
+static const char *const tsd_fault_names[TSD_F_N] = {
+	"none", "mail-421", "rcpt-451", "data-close", "body-cut", "dot-451",
+	"saveclose",
+};
+
 struct tsd_rule {
 	enum tsd_cmd cmd;
 	long nth;               /* 0 = every time */
@@ -189,6 +221,8 @@ struct tsd_config {
 	const char *user, *pass;
 	struct tsd_rule rules[TSD_MAX_RULES];
 	int n_rules;
+	int chaos;                  /* --chaos given */
+	unsigned chaos_pct;
 };
 
 /* Read-only once the server listens. */
@@ -199,6 +233,8 @@ static SSL_CTX *tsd_ssl_ctx;
 static pthread_mutex_t tsd_lock = PTHREAD_MUTEX_INITIALIZER;
 static FILE *tsd_logf;
 static long tsd_msgs, tsd_conns, tsd_active;
+static uint64_t tsd_chaos_state;    /* --chaos generator (splitmix64) */
+static long tsd_chaos_draws;
 static time_t tsd_idle_since;
 static int tsd_wake[2] = { -1, -1 };
 
@@ -225,6 +261,8 @@ struct tsd_conn {
 	char *rcpts;                  /* "rcpt: ...\n" lines */
 	size_t rlen, rcap;
 	size_t nrcpt;
+	enum tsd_fault fault;         /* --chaos: this transaction's fault */
+	uint64_t fault_arg;           /* its random number (body-cut) */
 };
 
 /* ---- logging ---------------------------------------------------------- */
@@ -455,6 +493,7 @@ struct tsd_plan {
 	const char *inject;     /* extra text after the reply, or NULL */
 	long long cut_after;    /* DATA: drop the connection after this many
 	                         * bytes of message data; -1 = never */
+	int close_after;        /* disconnect once the reply is sent */
 };
 
 static void tsd_plan_spec(struct tsd_plan *pl, const char *spec,
@@ -504,8 +543,9 @@ static void tsd_plan_spec(struct tsd_plan *pl, const char *spec,
 /*
  * Decides the reply to command CMD with argument ARG: the first matching
  * --reply rule, else DFLT. Counts the command for every matching rule.
+ * Returns 1 when a rule decided, 0 when the reply is DFLT.
  */
-static void tsd_plan(struct tsd_plan *pl, enum tsd_cmd cmd, const char *arg,
+static int tsd_plan(struct tsd_plan *pl, enum tsd_cmd cmd, const char *arg,
     const char *dflt)
 {
 	const char *spec = NULL;
@@ -528,10 +568,85 @@ static void tsd_plan(struct tsd_plan *pl, enum tsd_cmd cmd, const char *arg,
 	pthread_mutex_unlock(&tsd_lock);
 	if (spec) {
 		tsd_plan_spec(pl, spec, dflt);
-	} else {
-		pl->kind = TSD_K_TEXT;
-		pl->text = dflt;
-		pl->cls = dflt[0];
+		return 1;
+	}
+	pl->kind = TSD_K_TEXT;
+	pl->text = dflt;
+	pl->cls = dflt[0];
+	return 0;
+}
+
+/* splitmix64 (Steele, Lea, Flood 2014): small, and the same everywhere. */
+static uint64_t tsd_chaos_next(void)
+{
+	uint64_t z = (tsd_chaos_state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/*
+ * At a MAIL command: draws the fault of the transaction it starts. Three
+ * numbers per draw whatever the outcome, so draw N depends on N only.
+ */
+static void tsd_chaos_draw(struct tsd_conn *c)
+{
+	uint64_t hit, which, arg;
+	long n;
+
+	c->fault = TSD_F_NONE;
+	if (!tsd_cfg.chaos)
+		return;
+	pthread_mutex_lock(&tsd_lock);
+	n = ++tsd_chaos_draws;
+	hit = tsd_chaos_next();
+	which = tsd_chaos_next();
+	arg = tsd_chaos_next();
+	pthread_mutex_unlock(&tsd_lock);
+	if (hit % 100 < tsd_cfg.chaos_pct)
+		c->fault = (enum tsd_fault)(1 + which % (TSD_F_N - 1));
+	c->fault_arg = arg;
+	tsd_event("chaos %ld: %s", n, tsd_fault_names[c->fault]);
+}
+
+static const char *tsd_param(const char *params, const char *key);
+
+/*
+ * Replaces the plan of a positive normal reply DFLT to CMD by the fault
+ * of the connection's transaction, when that fault is for CMD.
+ */
+static void tsd_chaos_plan(struct tsd_conn *c, struct tsd_plan *pl,
+    enum tsd_cmd cmd, const char *dflt)
+{
+	enum tsd_fault f = c->fault;
+
+	if (f == TSD_F_NONE || (dflt[0] != '2' && dflt[0] != '3'))
+		return;
+	if (cmd == TSD_MAIL && f == TSD_F_MAIL421) {
+		pl->text = "421 4.3.2 chaos: closing the connection";
+		pl->cls = '4';
+		pl->close_after = 1;
+	} else if (cmd == TSD_RCPT && f == TSD_F_RCPT451) {
+		pl->text = "451 4.3.0 chaos: try again later";
+		pl->cls = '4';
+	} else if (cmd == TSD_DATA && f == TSD_F_DATACLOSE) {
+		pl->kind = TSD_K_CLOSE;
+		pl->cls = 0;
+	} else if (cmd == TSD_DATA && f == TSD_F_BODYCUT) {
+		const char *sz = tsd_param(c->params, "SIZE");
+		unsigned long long hint = sz && *sz == '=' ?
+		    strtoull(sz + 1, NULL, 10) : 0;
+
+		if (hint == 0 || hint > 104857600ULL)
+			hint = 1024;
+		pl->cut_after = (long long)(c->fault_arg % hint);
+	} else if (cmd == TSD_DOT && f == TSD_F_DOT451) {
+		pl->text = "451 4.3.0 chaos: message not accepted";
+		pl->cls = '4';
+	} else if (cmd == TSD_DOT && f == TSD_F_SAVECLOSE) {
+		pl->kind = TSD_K_CLOSE;
+		pl->cls = '2';
 	}
 }
 
@@ -592,6 +707,12 @@ static int tsd_emit(struct tsd_conn *c, const struct tsd_plan *pl)
 	}
 	if (pl->inject)
 		tsd_put_lines(c, pl->inject);
+	if (pl->close_after) {
+		tsd_flush(c);
+		tsd_event("close %ld (chaos)", c->id);
+		c->dead = 1;
+		return -1;
+	}
 	return 0;
 }
 
@@ -601,7 +722,8 @@ static int tsd_answer(struct tsd_conn *c, enum tsd_cmd cmd, const char *arg,
 {
 	struct tsd_plan pl;
 
-	tsd_plan(&pl, cmd, arg, dflt);
+	if (!tsd_plan(&pl, cmd, arg, dflt))
+		tsd_chaos_plan(c, &pl, cmd, dflt);
 	if (tsd_emit(c, &pl) < 0)
 		return -1;
 	return pl.cls;
@@ -1333,6 +1455,7 @@ static void tsd_cmd_mail(struct tsd_conn *c, const char *arg)
 		else if (tsd_has_8bit(path, strlen(path)) && !utf8)
 			dflt = "553 5.6.7 Non-ASCII address needs SMTPUTF8";
 	}
+	tsd_chaos_draw(c);
 	if (tsd_answer(c, TSD_MAIL, arg, dflt) == '2' && dflt[0] == '2') {
 		tsd_reset_tx(c);
 		c->in_tx = 1;
@@ -1524,7 +1647,8 @@ static void tsd_cmd_data(struct tsd_conn *c, const char *arg)
 		dflt = "503 5.5.1 Need RCPT command (no valid recipients)";
 	else if (*arg)
 		dflt = "501 5.5.4 Syntax: DATA";
-	tsd_plan(&pl, TSD_DATA, arg, dflt);
+	if (!tsd_plan(&pl, TSD_DATA, arg, dflt))
+		tsd_chaos_plan(c, &pl, TSD_DATA, dflt);
 	if (tsd_emit(c, &pl) < 0 || pl.cls != '3' || dflt[0] != '3')
 		return;
 	if (tsd_avail(c) > 0)
@@ -1580,7 +1704,9 @@ static void tsd_cmd_data(struct tsd_conn *c, const char *arg)
 		dflt = "250 2.0.0 Ok";
 	if (f && fflush(f) != 0)
 		dflt = "451 4.3.0 Cannot write spool file";
-	tsd_plan(&pl, TSD_DOT, head, dflt);
+	if (!tsd_plan(&pl, TSD_DOT, head, dflt))
+		tsd_chaos_plan(c, &pl, TSD_DOT, dflt);
+	c->fault = TSD_F_NONE;
 	if (pl.cls == '2' && dflt[0] == '2') {
 		pthread_mutex_lock(&tsd_lock);
 		num = ++tsd_msgs;
@@ -1895,6 +2021,23 @@ static void tsd_add_rule(const char *s)
 	tsd_cfg.n_rules++;
 }
 
+/* --chaos SEED:PERCENT */
+static void tsd_parse_chaos(const char *v)
+{
+	char *end;
+	unsigned long long seed;
+
+	errno = 0;
+	seed = strtoull(v, &end, 10);
+	if (errno || end == v || *end != ':' || *v == '-')
+		tsd_die("--chaos wants SEED:PERCENT, e.g. 42:30: %s", v);
+	tsd_cfg.chaos_pct = (unsigned)tsd_num("--chaos PERCENT", end + 1, 0);
+	if (tsd_cfg.chaos_pct > 100)
+		tsd_die("--chaos PERCENT is 0 to 100: %s", v);
+	tsd_cfg.chaos = 1;
+	tsd_chaos_state = seed;
+}
+
 static void tsd_write_small(const char *path, long value)
 {
 	char tmp[TSD_PATH_MAX], buf[32];
@@ -1976,6 +2119,8 @@ static void tsd_parse(int argc, char **argv)
 			tsd_cfg.exts[tsd_cfg.n_exts++] = v;
 		} else if (!strcmp(o, "--reply"))
 			tsd_add_rule(v);
+		else if (!strcmp(o, "--chaos"))
+			tsd_parse_chaos(v);
 		else if (!strcmp(o, "--cert"))
 			tsd_cfg.cert = v;
 		else if (!strcmp(o, "--key"))
