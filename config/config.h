@@ -2,7 +2,8 @@
  * config — the msmtprc-compatible configuration of outboxfs.
  *
  * Parses a file (or a buffer) into plain structs the caller owns. Knows
- * nothing of FUSE, the network or the spool, and keeps no global state.
+ * nothing of FUSE, the network or the spool. Its one global state is the
+ * list of passwordeval commands running now (cfg_password_kill_all).
  *
  * Error convention: functions returning int return 0 on success and -1 on
  * error; on error they write one line "FILE:LINE: what is wrong; what to
@@ -177,13 +178,31 @@ int cfg_check(const struct cfg_account *a, char *err, size_t errlen);
  * The secret for AUTH: `password` if set, else the first line printed by
  * `passwordeval` (run afresh with /bin/sh -c on each call; safe in a
  * multi-threaded process; stdin is /dev/null; at most CFG_MAX_PASSWORD
- * bytes; killed after CFG_EVAL_TIMEOUT_S). Returns 0 with *out set
- * (caller frees it after explicit_bzero), 1 with *out NULL when neither
- * keyword is set, -1 with err filled (command failed or printed nothing).
- * Never prints.
+ * bytes). The command leads a process group of its own; when the call
+ * returns, that group has been ended (SIGTERM, then SIGKILL after a short
+ * grace) and the command reaped, whether it answered, failed, passed
+ * CFG_EVAL_TIMEOUT_S or was stopped by cfg_password_kill_all. Returns 0
+ * with *out set (caller frees it after explicit_bzero), 1 with *out NULL
+ * when neither keyword is set, -1 with err filled (command failed, timed
+ * out, printed nothing, or was stopped). Never prints.
  */
 int cfg_password(const struct cfg_account *a, char **out, char *err,
     size_t errlen);
+
+/* cfg_password with a deadline of TIMEOUT_MS instead of
+ * CFG_EVAL_TIMEOUT_S. */
+int cfg_password_within(const struct cfg_account *a, unsigned timeout_ms,
+    char **out, char *err, size_t errlen);
+
+/*
+ * Ends the process group of every passwordeval running now (SIGTERM,
+ * SIGKILL after a short grace) and makes every later call fail at once:
+ * for a daemon that is stopping, so that no delivery thread stays inside
+ * a command and no command outlives the daemon. The callers return -1
+ * with an error saying so. Returns within about half a second; safe from
+ * any thread, not from a signal handler.
+ */
+void cfg_password_kill_all(void);
 
 /* 1 when HOST is "localhost", an IPv4 literal in 127.0.0.0/8 or ::1
  * (optionally in brackets); no name lookup is done. */

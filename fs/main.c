@@ -320,6 +320,7 @@ int main(int argc, char **argv)
 	pthread_mutex_lock(&ob.mu);   /* read by the queue threads */
 	ob.se = NULL;
 	pthread_mutex_unlock(&ob.mu);
+	cfg_password_kill_all();   /* releases a thread inside passwordeval */
 	left = queue_stop(&ob, 10000);
 	if (left)
 		log_warnx("%u delivery threads still in a network call at "
