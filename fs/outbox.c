@@ -476,8 +476,12 @@ static void ob_compact_check(struct ob *ob)
 	uint64_t j = spool_journal_size(&ob->spool);
 
 	pthread_mutex_lock(&ob->mu);
+	/* Mostly dead records, and an eighth of the floor appended since
+	 * the last rewrite (so an estimate that is off cannot make every
+	 * append rewrite the journal). */
 	if (!ob->compact_wanted && j > ob->compact_min &&
-	    j > 2 * ob->live_bytes) {
+	    j > 2 * ob->live_bytes &&
+	    j >= ob->rewritten + ob->compact_min / 8) {
 		ob->compact_wanted = 1;
 		pthread_cond_broadcast(&ob->commit_cv);
 	}
@@ -1232,7 +1236,13 @@ void ob_compact_maybe(struct ob *ob)
 		ob->compact_min = size * 2;
 		pthread_mutex_unlock(&ob->mu);
 	} else {
+		uint64_t now = spool_journal_size(&ob->spool);
+
+		/* the live records as written (see ob_compact_check) */
+		pthread_mutex_lock(&ob->mu);
+		ob->rewritten = now;
+		pthread_mutex_unlock(&ob->mu);
 		log_info("spool: journal rewritten, %" PRIu64 " -> %" PRIu64
-		    " bytes", size, spool_journal_size(&ob->spool));
+		    " bytes", size, now);
 	}
 }

@@ -184,6 +184,7 @@ struct ob {
 
 	uint64_t live_bytes;         /* journal bytes a rewrite would keep */
 	uint64_t compact_min;        /* no rewrite below this size */
+	uint64_t rewritten;          /* journal bytes after the last rewrite */
 	int compact_wanted;          /* the committer rewrites the journal */
 	int stopping;
 	unsigned nthreads;           /* worker threads still running */
