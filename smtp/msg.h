@@ -62,6 +62,13 @@ struct msg {
 	int body_8bit;            /* the body has bytes >= 0x80 (an ASIS
 	                           * body is then sent with BODY=8BITMIME
 	                           * where the server offers it) */
+	uint64_t size_8bit;       /* exact DATA bytes (without the final
+	                           * ".") to a server with 8BITMIME */
+	uint64_t size_7bit;       /* ... and to one without it; size is the
+	                           * larger of the two */
+	struct msg_7bit *to7;     /* private: how 8-bit bytes the MIME lines
+	                           * leave alone are made 7-bit, or why they
+	                           * cannot be; NULL when there are none */
 };
 
 /*
@@ -73,6 +80,18 @@ int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
     char *err, size_t errlen);
 
 void msg_free(struct msg *m);
+
+/*
+ * Whether M can go to a server without 8BITMIME: 0 when it is 7-bit or
+ * outboxfs makes it so (a text body or text parts under the user's own
+ * MIME headers become quoted-printable); -1 with the error, and what to
+ * fix, in err (8-bit data in a part that is not text, "binary", a
+ * malformed multipart, 8-bit bytes in a header).
+ */
+int msg_check_7bit(const struct msg *m, char *err, size_t errlen);
+
+/* The exact DATA size msg_stream produces for EIGHTBIT_OK. */
+uint64_t msg_size(const struct msg *m, int eightbit_ok);
 
 /*
  * Parses one address list (the value of a To/Cc/Bcc header, unfolded)
@@ -94,7 +113,9 @@ int msg_check_addr(const char *addr, char *err, size_t errlen);
  */
 struct msg_stream;
 
-/* *out owned by caller (msg_stream_free). M and FD borrowed until then. */
+/* *out owned by caller (msg_stream_free). M and FD borrowed until then.
+ * Without 8BITMIME, -1 with msg_check_7bit's error when M cannot be
+ * made 7-bit: the stream never yields a byte >= 0x80 then. */
 int msg_stream_open(const struct msg *m, int fd, int eightbit_ok,
     struct msg_stream **out, char *err, size_t errlen);
 
@@ -144,6 +165,9 @@ struct msg_qp {
 	int linelen;              /* characters on the current output line */
 	int pending;              /* a space or tab held back, or 0 */
 	int saw_cr;               /* last input byte was a CR */
+	int nodash;               /* a '-' that starts an output line is
+	                           * encoded, so no line looks like a MIME
+	                           * boundary; 0 after msg_qp_init */
 };
 
 #define MSG_QP_OUT(len) (6 * (size_t)(len) + 16)
