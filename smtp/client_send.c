@@ -9,6 +9,10 @@
  * (a read error closes the connection instead), and never pipeline QUIT
  * behind the final dot.
  *
+ * Without 8BITMIME, a message whose 8-bit data cannot be made 7-bit
+ * (msg_check_7bit) fails before MAIL FROM; SIZE= is msg_size for the
+ * server at hand, the exact count of the bytes streamed.
+ *
  * Pipelining choice: MAIL, every RCPT and DATA go out in one write. When
  * every RCPT was refused but the server still answers DATA with 354, the
  * client sends "." at once (an empty message the server must refuse, as

@@ -838,14 +838,14 @@ static uint64_t msg_head7_len(const struct msg *m)
 	    t->cte_len) + (uint64_t)ln;
 }
 
-struct msg_count_sink {
+struct msg_count7 {
 	struct msg_count c;
 	struct msg_scan st;
 };
 
 static int msg_count_sink(void *ctx, const char *s, size_t n)
 {
-	struct msg_count_sink *k = ctx;
+	struct msg_count7 *k = ctx;
 
 	msg_count(&k->c, s, n, &k->st);
 	return 0;
@@ -860,7 +860,7 @@ static int msg_prepare_7bit(int fd, struct msg *m, struct msg_scan *st,
     const struct msg_hdr *ct, int nct, const struct msg_hdr *cte, int ncte,
     size_t cte_off, size_t cte_len, char *err, size_t errlen)
 {
-	struct msg_count_sink k = { .c = { 1, 0, 0 } };
+	struct msg_count7 k = { .c = { 1, 0, 0 } };
 	struct msg_7bit *t;
 	int hdr8 = msg_has8(m->header, m->header_len);
 
@@ -1189,7 +1189,6 @@ struct msg_stream {
 	int eightbit;               /* BODY=8BITMIME */
 	int seven;                  /* no 8BITMIME: never a byte >= 0x80 */
 	struct msg_mime7 *w;        /* a multipart made 7-bit, or NULL */
-	int werr;                   /* the sink ran out of room */
 	struct msg_dotstuff ds;
 	struct msg_qp q;
 	uint64_t body_done;         /* file bytes consumed */
@@ -1267,15 +1266,15 @@ int msg_stream_8bit(const struct msg_stream *s)
 	return s->eightbit;
 }
 
-/* msg_mime7's output, dot-stuffed into obuf. */
+/* msg_mime7's output, dot-stuffed into obuf. One fill feeds it
+ * MSG_M7_FEED bytes: with a held line and a part's header block that is
+ * well under obuf's room; the check is for a broken invariant only. */
 static int msg_stream_sink(void *ctx, const char *p, size_t n)
 {
 	struct msg_stream *s = ctx;
 
-	if (n > (s->ocap - s->olen - 2) / 2) {
-		s->werr = 1;
+	if (n >= s->ocap / 2 || s->olen > s->ocap - 2 * n - 2)
 		return -1;
-	}
 	s->olen += msg_dotstuff(&s->ds, p, n, s->obuf + s->olen);
 	return 0;
 }

@@ -6,7 +6,9 @@
  * and Bcc, and scans the body (8-bit bytes, line lengths, size). The
  * header sent is rebuilt: Bcc removed, From, Date, Message-ID added when
  * missing, non-ASCII encoded (RFC 2047), MIME headers added for a
- * non-ASCII body. msg_stream then produces the DATA bytes incrementally:
+ * non-ASCII body. For a server without 8BITMIME, 8-bit text under the
+ * user's own MIME headers is re-encoded quoted-printable (msg_7bit.c),
+ * or the message is refused before MAIL FROM. msg_stream then produces the DATA bytes incrementally:
  * CRLF line ends only, dot-stuffed, never a bare CR or LF, the body
  * re-read from the file so a 50 MB message never sits in memory. It does
  * not add the final "." line; the client does.

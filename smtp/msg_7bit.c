@@ -340,7 +340,8 @@ static int msg_m7_emit(struct msg_mime7 *w, const char *s, size_t n,
 	if (w->sink == NULL || n == 0)
 		return 0;
 	if (w->sink(w->ctx, s, n) < 0) {
-		msg_seterr(err, errlen, "out of memory");
+		msg_seterr(err, errlen, "the converted message does not fit "
+		    "the output buffer");
 		return -1;
 	}
 	return 0;
