@@ -400,8 +400,8 @@ static void test_nothing_to_refuse(void **state)
 {
 	static const char *const ins[] = {
 		"To: b@y.org\n\ncaf\xc3\xa9\n",
-		"To: b@y.org\nContent-Type: image/png\n"
-		    "Content-Transfer-Encoding: base64\n\nAAEC\n",
+		("To: b@y.org\nContent-Type: image/png\n"
+		    "Content-Transfer-Encoding: base64\n\nAAEC\n"),
 		"To: b@y.org\nContent-Type: multipart/mixed\n\nno boundary\n",
 	};
 
