@@ -60,14 +60,14 @@ struct msg {
 	uint64_t body_len;        /* bytes of body in the file */
 	enum msg_body body;
 	int smtputf8;             /* an address is not ASCII */
-	uint64_t size;            /* estimated bytes on the wire (SIZE=) */
+	uint64_t size;            /* bytes on the wire: the larger of
+	                           * size_8bit and size_7bit (max_size) */
 	int body_8bit;            /* the body has bytes >= 0x80 (an ASIS
 	                           * body is then sent with BODY=8BITMIME
 	                           * where the server offers it) */
 	uint64_t size_8bit;       /* exact DATA bytes (without the final
 	                           * ".") to a server with 8BITMIME */
-	uint64_t size_7bit;       /* ... and to one without it; size is the
-	                           * larger of the two */
+	uint64_t size_7bit;       /* ... and to one without it */
 	struct msg_7bit *to7;     /* private: how 8-bit bytes the MIME lines
 	                           * leave alone are made 7-bit, or why they
 	                           * cannot be; NULL when there are none */
