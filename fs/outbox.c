@@ -527,8 +527,10 @@ int ob_save_as(struct ob *ob, struct ob_msg *m, enum ob_state st, int sync)
 		return 0;
 	}
 	copy = m->r;
-	if (st != OB_NSTATES)
-		copy.state = st;
+	/* Without ST, the state the journal already says: the shown one
+	 * lags it until a sync, and a record written late (ops_release's,
+	 * after the committer or an outcome) must not take it back. */
+	copy.state = st != OB_NSTATES ? st : m->disk_state;
 	rc = spool_rec_format(&copy, &text, &len);
 	pthread_mutex_unlock(&ob->mu);
 	if (rc == 0)

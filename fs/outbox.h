@@ -279,9 +279,10 @@ void ob_settle_cancel(struct ob *ob, struct ob_msg *m);
 int ob_submittable(const struct ob *ob, const struct ob_msg *m);
 
 /*
- * Writes M's record to the spool (ob->rmu taken inside: neither lock
- * held); with SYNC waits until it is durable. Nothing is written for a
- * tombstoned message. -1 with errno.
+ * Writes M's record to the spool with the state its last record says
+ * (disk_state; ob->rmu taken inside: neither lock held); with SYNC
+ * waits until it is durable. Nothing is written for a tombstoned
+ * message. -1 with errno.
  */
 int ob_save(struct ob *ob, struct ob_msg *m, int sync);
 /* The same, written with state ST instead of the one in memory (a state
