@@ -281,9 +281,9 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			m->dirty = 0;
 			ob_settle_start(ob, m);
 		}
-		pthread_mutex_unlock(&ob->mu);
-		ob_unref(ob, m);
-		pthread_mutex_lock(&ob->mu);
+		/* the reference is kept to the end: a touch below still
+		 * uses M, which an unlink may free once it is dropped */
+		held = 1;
 		if (err)
 			goto reply;
 	}
@@ -298,7 +298,8 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			int64_t old = m->r.next;
 
 			m->r.next = ob_wall();
-			ob_ref(m);
+			if (!held)
+				ob_ref(m);
 			pthread_mutex_unlock(&ob->mu);
 			if (ob_save_as(ob, m, OB_DEFERRED, 1) < 0)
 				err = ops_errno(errno);
