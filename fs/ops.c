@@ -300,10 +300,15 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			m->r.next = ob_wall();
 			if (!held)
 				ob_ref(m);
+			/* busy: no delivery thread takes it (and writes its
+			 * `sending` record) before this record is written */
+			m->busy = 1;
 			pthread_mutex_unlock(&ob->mu);
 			if (ob_save_as(ob, m, OB_DEFERRED, 1) < 0)
 				err = ops_errno(errno);
 			pthread_mutex_lock(&ob->mu);
+			m->busy = 0;
+			pthread_cond_broadcast(&ob->run_cv);
 			held = 1;
 			if (m->r.state == OB_DEFERRED) {
 				if (err)
@@ -415,8 +420,21 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	h->m = m;
 	pthread_mutex_unlock(&ob->mu);
-	if (reopened)
-		ob_save(ob, m, 0);   /* a draft again, also after a crash */
+	/* A draft again, also after a crash: when that cannot be written
+	 * (a full disk), the open fails, or a restart would submit what
+	 * this writer leaves half-written. */
+	if (reopened && ob_save(ob, m, 0) < 0) {
+		err = ops_errno(errno);
+		pthread_mutex_lock(&ob->mu);
+		m->r.closed = 1;
+		m->nopen--;
+		m->nwriters--;
+		if (m->nopen == 0 && ob_submittable(ob, m))
+			ob_settle_start(ob, m);
+		pthread_mutex_unlock(&ob->mu);
+		ob_unref(ob, m);
+		goto fail;
+	}
 
 	flags = h->writer ? O_RDWR : O_RDONLY;
 	if (fi->flags & O_APPEND) {
