@@ -109,6 +109,12 @@ static const struct cfg_kw cfg_keywords[] = {
 	  CFG_DAY, "retry_min 5m" },
 	{ "retry_max", CFG_K_RETRY_MAX, CFG_T_SECONDS, CFG_OFF(retry_max), 1,
 	  7u * CFG_DAY, "retry_max 67m" },
+	{ "users", CFG_K_USERS, CFG_T_STR, CFG_OFF(users), 0, 0,
+	  "users alice, bob" },
+	{ "groups", CFG_K_GROUPS, CFG_T_STR, CFG_OFF(groups), 0, 0,
+	  "groups staff" },
+	{ "maildrop_group", CFG_K_MAILDROP_GROUP, CFG_T_STR,
+	  CFG_OFF(maildrop_group), 0, 0, "maildrop_group outboxdrop" },
 };
 
 #define CFG_NKW (sizeof(cfg_keywords) / sizeof(cfg_keywords[0]))

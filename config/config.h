@@ -44,6 +44,7 @@ enum cfg_key {
 	CFG_K_SPOOL, CFG_K_SETTLE, CFG_K_CONNECTIONS, CFG_K_MAX_SIZE,
 	CFG_K_CONNECTION_CACHE,
 	CFG_K_MAX_QUEUE_TIME, CFG_K_RETRY_MIN, CFG_K_RETRY_MAX,
+	CFG_K_USERS, CFG_K_GROUPS, CFG_K_MAILDROP_GROUP,
 	CFG_K_COUNT
 };
 
@@ -89,6 +90,14 @@ struct cfg_account {
 	unsigned max_queue_time;    /* seconds */
 	unsigned retry_min;         /* seconds */
 	unsigned retry_max;         /* seconds */
+
+	/* Who may send through a shared mount (read from the default
+	 * account, mount-wide): lists of user and group names or numbers
+	 * separated by commas, colons or blanks; "*" in users: everybody.
+	 * NULL: the mounting user alone. Resolved by the daemon. */
+	char *users;
+	char *groups;
+	char *maildrop_group;       /* group of SPOOL/maildrop (sendmail) */
 };
 
 struct cfg {

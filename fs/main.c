@@ -34,6 +34,7 @@
 #include "fs/outbox.h"
 #include "fs/probe.h"
 #include "fs/queue.h"
+#include "fs/users.h"
 
 #define MAIN_MAX_OVERRIDES 64
 
@@ -45,10 +46,15 @@ struct main_opts {
 	char *values[MAIN_MAX_OVERRIDES];
 	int noverrides;
 	int too_many;
+	int allow_other;          /* other users may enter the mount */
 };
+
+enum { MAIN_KEY_ALLOW_OTHER = 1 };
 
 static const struct fuse_opt main_opt_spec[] = {
 	{ "config=%s", offsetof(struct main_opts, config), 0 },
+	/* noted and passed on to FUSE */
+	FUSE_OPT_KEY("allow_other", MAIN_KEY_ALLOW_OTHER),
 	FUSE_OPT_END
 };
 
@@ -59,7 +65,8 @@ static const char *const main_keywords[] = {
 	"tls_fingerprint", "tls_certcheck", "tls_cert_file", "tls_key_file",
 	"logfile", "syslog", "spool", "settle", "connections", "max_size",
 	"connection_cache",
-	"max_queue_time", "retry_min", "retry_max", NULL,
+	"max_queue_time", "retry_min", "retry_max", "users", "groups",
+	"maildrop_group", NULL,
 };
 
 static int main_is_keyword(const char *arg, size_t klen)
@@ -80,6 +87,10 @@ static int main_opt_proc(void *data, const char *arg, int key,
 	const char *eq;
 
 	(void)outargs;
+	if (key == MAIN_KEY_ALLOW_OTHER) {
+		o->allow_other = 1;
+		return 1;
+	}
 	if (key == FUSE_OPT_KEY_NONOPT) {
 		/* mount(8) passes "SOURCE MOUNTPOINT": the last one wins. */
 		free(o->mountpoint);
@@ -269,6 +280,10 @@ int main(int argc, char **argv)
 		goto out_fo;
 	}
 	ob_ready = 1;
+	ob.shared = o.allow_other;
+	if (users_policy_shared(&ob.users) && !o.allow_other)
+		log_warnx("users/groups admit other users, but without -o "
+		    "allow_other nobody else can enter %s", o.mountpoint);
 	if (ob_load(&ob, err, sizeof(err)) < 0) {
 		fprintf(stderr, "outboxfs: %s\n", err);
 		goto out_ob;
@@ -276,7 +291,14 @@ int main(int argc, char **argv)
 
 	queue_submit_pending(&ob);   /* drafts closed before the last stop */
 
-	if (fuse_opt_add_arg(&args, "-ofsname=outboxfs,subtype=outboxfs") < 0)
+	/*
+	 * default_permissions, whatever the options: the kernel checks every
+	 * access against the owners and modes getattr reports (ops.c makes
+	 * them exact), so what ls -l shows is what holds, with supplementary
+	 * groups, capabilities and the sticky bit as POSIX has them.
+	 */
+	if (fuse_opt_add_arg(&args, "-ofsname=outboxfs,subtype=outboxfs,"
+	    "default_permissions") < 0)
 		goto out_ob;
 	se = fuse_session_new(&args, &ops_ops, sizeof(ops_ops), &ob);
 	if (se == NULL)
