@@ -261,8 +261,7 @@ fi
 # ---- (g) close -> sent, one message at a time --------------------------------
 
 if part g; then
-	bench_config "$D/g.conf" "$PORT" "settle 0"
-	sed -i "s|^spool .*|spool $D/spool-g|" "$D/g.conf"
+	write_config "$D/g.conf" "$PORT" "settle 0" "spool $D/spool-g"
 	mount_outbox "$D/g" "$D/g.conf"
 	if lat=$("$TOOLS/latency" "$D/g" "${BENCH_LAT_N:-200}"); then
 		read -r p50 p95 pmax <<<"$lat"
