@@ -110,6 +110,12 @@ struct spool_rec {
 	int interrupted;          /* an attempt was cut off by a stop */
 	int removed;              /* a tombstone: the message is gone */
 	int closed;               /* draft: its last writer had closed it */
+	int envelope;             /* from and rcpts were given by the
+	                           * submitter (outboxfs-sendmail), not read
+	                           * from the headers; see fs/pickup.h */
+	char *dsn;                /* the DSN request given with it
+	                           * ("NOTIFY=.. RET=.. ENVID=.."), stored,
+	                           * not sent; NULL: none */
 	struct spool_rcpt *rcpts;
 	size_t nrcpts;
 	char *server;
