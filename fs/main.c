@@ -163,7 +163,7 @@ static int main_wait(int argc, char **argv)
 	int i = 2, code = 0, c, n, any = 0;
 	size_t len;
 
-	for (; i < argc; i++) {
+	while (i < argc) {
 		if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
@@ -179,7 +179,7 @@ static int main_wait(int argc, char **argv)
 			return 64;
 		}
 		deadline = follow_now_ms() + s * 1000;
-		i++;
+		i += 2;
 	}
 	for (; i < argc; i++) {
 		len = strlen(argv[i]);
