@@ -60,6 +60,7 @@ static const char *const main_keywords[] = {
 	"passwordeval", "auth", "tls", "tls_starttls", "tls_trust_file",
 	"tls_fingerprint", "tls_certcheck", "tls_cert_file", "tls_key_file",
 	"logfile", "syslog", "spool", "settle", "connections", "max_size",
+	"connection_cache",
 	"max_queue_time", "retry_min", "retry_max", NULL,
 };
 
