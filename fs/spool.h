@@ -115,6 +115,12 @@ struct spool_rec {
 	                           * mounting user's) */
 	uid_t uid;                /* who created the message */
 	gid_t gid;                /* and the group it is read with */
+	int envelope;             /* from and rcpts were given by the
+	                           * submitter (outboxfs-sendmail), not read
+	                           * from the headers; see fs/pickup.h */
+	char *dsn;                /* the DSN request given with it
+	                           * ("NOTIFY=.. RET=.. ENVID=.."), stored,
+	                           * not sent; NULL: none */
 	struct spool_rcpt *rcpts;
 	size_t nrcpts;
 	char *server;

@@ -947,6 +947,33 @@ static char *msg_trimdup(const char *s, size_t n)
 	return d;
 }
 
+/* The submitter's envelope recipients (msg_params env_rcpts), checked
+ * and deduplicated as header ones are. */
+static int msg_env_rcpts(struct msg_prep *w, char *err, size_t errlen)
+{
+	const struct msg_params *p = w->p;
+	char why[200], shown[80];
+	size_t i;
+
+	if (p->env_rcpts == NULL)
+		return 0;
+	for (i = 0; i < p->env_nrcpts; i++) {
+		const char *a = p->env_rcpts[i];
+
+		if (a == NULL || msg_check_addr(a, why, sizeof(why)) < 0) {
+			msg_sanitize(a ? a : "", a ? strlen(a) : 0, shown,
+			    sizeof(shown));
+			msg_seterr(err, errlen, "envelope recipient %s: %s",
+			    shown, a ? why : "missing");
+			return -1;
+		}
+		if (msg_rcpt_cb(w, MSG_ADDR_MAILBOX, NULL, 0, a, err,
+		    errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
     char *err, size_t errlen)
 {
@@ -959,6 +986,8 @@ int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
 	off_t body_off = 0;
 	int nfrom = 0, has_date = 0, has_mime = 0, ok = 0, nct = 0, ncte = 0;
 	time_t now = p->now ? p->now : time(NULL);
+	const char *envf = p->env_from && p->env_from[0] ? p->env_from :
+	    p->from;
 	char line[512];
 	uint64_t head;
 
@@ -970,8 +999,8 @@ int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
 	for (size_t i = 0; i < w.b.nh; i++) {
 		struct msg_hdr *h = &w.b.h[i];
 
-		if (msg_hdr_is(&w.b, h, "To") || msg_hdr_is(&w.b, h, "Cc") ||
-		    msg_hdr_is(&w.b, h, "Bcc")) {
+		if (p->env_rcpts == NULL && (msg_hdr_is(&w.b, h, "To") ||
+		    msg_hdr_is(&w.b, h, "Cc") || msg_hdr_is(&w.b, h, "Bcc"))) {
 			if (msg_addr_walk(h->value, h->value_len, msg_rcpt_cb,
 			    &w, err, errlen) < 0)
 				goto field_err;
@@ -1030,20 +1059,23 @@ field_err:
 		}
 	}
 
+	if (msg_env_rcpts(&w, err, errlen) < 0)
+		goto out;
 	/* the envelope sender */
-	if (p->from && p->from[0]) {
+	if (envf && envf[0]) {
 		char why[200];
 
-		if (msg_check_addr(p->from, why, sizeof(why)) < 0) {
+		if (msg_check_addr(envf, why, sizeof(why)) < 0) {
 			char shown[80];
 
-			msg_sanitize(p->from, strlen(p->from), shown,
+			msg_sanitize(envf, strlen(envf), shown,
 			    sizeof(shown));
-			msg_seterr(err, errlen, "from in the configuration "
-			    "(%s): %s", shown, why);
+			msg_seterr(err, errlen, "%s (%s): %s", envf == p->from ?
+			    "from in the configuration" : "envelope sender",
+			    shown, why);
 			goto out;
 		}
-		m->from = strdup(p->from);
+		m->from = strdup(envf);
 	} else if (from_hdr.addr) {
 		m->from = strdup(from_hdr.addr);
 	} else {
@@ -1077,7 +1109,7 @@ field_err:
 		if (h == cte_h)
 			cte_len = hb.len - cte_off;
 	}
-	if (nfrom == 0 && msg_add_line(&hb, "From", p->from, err, errlen) < 0)
+	if (nfrom == 0 && msg_add_line(&hb, "From", envf, err, errlen) < 0)
 		goto out;
 	if (!has_date) {
 		msg_date(now, line, sizeof(line));

@@ -36,6 +36,14 @@ struct msg_params {
 	const char *domain;       /* for Message-ID; NULL: "localhost" */
 	uint64_t max_size;        /* 0: unlimited */
 	time_t now;               /* for Date: and Message-ID */
+	/* The envelope given by the submitter (outboxfs-sendmail -f and
+	 * its recipients), NULL: none. env_from is the envelope sender
+	 * (instead of from) and From: when the message has none; with
+	 * env_rcpts the message goes to those and To/Cc/Bcc are not read
+	 * for recipients (Bcc is still removed). */
+	const char *env_from;
+	const char *const *env_rcpts;
+	size_t env_nrcpts;
 };
 
 enum msg_body {
