@@ -405,6 +405,29 @@ static void test_state_names(void **state)
 	assert_int_equal(spool_state_parse("Queued"), -1);
 }
 
+/* CRC-32C check values (RFC 3720 B.4 and the usual "123456789"), at
+ * every length around the 8-byte steps of the CPU's instruction. */
+static void test_crc32c(void **state)
+{
+	static const struct { const char *in; size_t len; uint32_t want; }
+	    cases[] = {
+		{ "", 0, 0x00000000u },
+		{ "a", 1, 0xC1D04330u },
+		{ "123456789", 9, 0xE3069283u },
+		{ "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+		  "\0\0\0\0", 32, 0x8A9136AAu },
+	};
+	unsigned char ff[32];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(spool_crc32c(cases[i].in, cases[i].len),
+		    cases[i].want);
+	memset(ff, 0xff, sizeof(ff));
+	assert_int_equal(spool_crc32c(ff, 32), 0x62A8AB43u);
+}
+
 /* ---- the directory ---------------------------------------------------- */
 
 struct dir_fixture {
@@ -1032,6 +1055,7 @@ int main(void)
 		cmocka_unit_test(test_too_many_rcpts),
 		cmocka_unit_test(test_unknown_key_ignored),
 		cmocka_unit_test(test_state_names),
+		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test(test_owner_keys),
 		cmocka_unit_test_setup_teardown(test_journal_owner_kept,
 		    dir_setup, dir_teardown),
