@@ -32,19 +32,27 @@ M=$T/mnt
 # password and stays 0600.
 printf 'defaults\nspool %s\naccount default\n' "$SP" >"$T/user.conf"
 chmod 644 "$T/user.conf"
-# The command as `make install MAILDROP_GROUP=$G` installs it. A setgid
-# process cannot be traced, so LeakSanitizer cannot run in it.
+# The command as `make install MAILDROP_GROUP=$G` installs it: a setgid
+# copy. A setgid process cannot be traced and cannot read its own
+# /proc/self/environ, so LeakSanitizer cannot run in it and the
+# sanitizers ignore their options: the build with them is run with the
+# group given by setpriv instead (real and effective group G).
 mkdir "$T/bin"
 cp "$SENDMAIL" "$T/bin/sendmail"
 chgrp "$G" "$T/bin/sendmail" && chmod 2755 "$T/bin/sendmail" ||
 	fail "cannot make the setgid copy"
 findmnt -n -o OPTIONS -T "$T" | grep -qw nosuid &&
 	fail "$T is on a nosuid file system: the setgid copy cannot work"
+# sm_as UID GID ARGS...: the command as that user, with the group
+if [ "$OUTBOXFS_SAN" = 1 ]; then
+	sm_as() { local u=$1 g=$2; shift 2; setpriv --reuid="$u" --regid="$G_GID" --groups="$g" -- "$SENDMAIL" -C "$T/user.conf" "$@"; }
+else
+	sm_as() { local u=$1 g=$2; shift 2; setpriv --reuid="$u" --regid="$g" --clear-groups -- "$T/bin/sendmail" -C "$T/user.conf" "$@"; }
+fi
 as_a() { setpriv --reuid="$A_UID" --regid="$A_GID" --clear-groups -- "$@"; }
 as_b() { setpriv --reuid="$B_UID" --regid="$B_GID" --clear-groups -- "$@"; }
 # B holding the maildrop group, as the setgid command does
 as_b_group() { setpriv --reuid="$B_UID" --regid="$B_GID" --groups="$G_GID" -- "$@"; }
-SMU=(env ASAN_OPTIONS=detect_leaks=0 "$T/bin/sendmail" -C "$T/user.conf")
 
 # ---- mounted: the folder's modes, a user's drop is theirs ---------------
 mount_outbox "$M" "$T/config" allow_other
@@ -59,7 +67,7 @@ printf 'To: bob@example.com\nSubject: root one\n\nroot body\n' >"$M/rootmsg"
 wait_state "$M/rootmsg.status" sent 20
 
 printf 'To: carol@example.com\nSubject: from the cron of A\n\nhello from A\n' |
-	as_a "${SMU[@]}" -t -f evil@example.net ||
+	sm_as "$A_UID" "$A_GID" -t -f evil@example.net ||
 	fail "$A could not queue with the setgid command"
 wait_until 5 sh -c "ls '$M' | grep -q '^sendmail-.*[0-9a-f]\$'" ||
 	fail "$A's drop was not picked up: $(ls -a "$M"; outbox_log "$M")"
@@ -82,7 +90,7 @@ as_a cat "$M/$name.status" | grep -q '^state: sent$' ||
 as_b cat "$M/$name" >/dev/null 2>&1 && fail "$B read $A's message"
 q=$(as_b cat "$M/.queue") || fail "$B cannot read .queue"
 assert_not_contains "$q" "$name" ".queue as $B"
-q=$(as_a "${SMU[@]}" -bp) || fail "-bp as $A"
+q=$(sm_as "$A_UID" "$A_GID" -bp) || fail "-bp as $A"
 assert_contains "$q" "$name sent" "-bp as $A"
 assert_not_contains "$q" "rootmsg" "-bp as $A"
 q=$("$SENDMAIL" -C "$T/config" -bp) || fail "-bp as root"
@@ -96,15 +104,15 @@ umount_outbox "$M"
 
 # ---- stopped: drops wait in maildrop/, out of each other's reach --------
 printf 'To: dave@example.com\nSubject: pending of A\n\nA waits\n' |
-	as_a "${SMU[@]}" -t || fail "$A could not queue with no daemon"
+	sm_as "$A_UID" "$A_GID" -t || fail "$A could not queue with no daemon"
 a_drop=$(find "$SP/maildrop" -maxdepth 1 -type f -user "$A_UID" -printf '%f\n')
 [ -n "$a_drop" ] || fail "no drop of $A: $(ls -la "$SP/maildrop")"
 assert_eq "404 $A_UID $G_GID 1" "$(stat -c '%a %u %g %h' "$SP/maildrop/$a_drop")" "$A's drop"
-q=$(as_a "${SMU[@]}" -bp 2>&1); rc=$?
+q=$(sm_as "$A_UID" "$A_GID" -bp 2>&1); rc=$?
 assert_eq 75 "$rc" "-bp as $A with no daemon"
 assert_contains "$q" "only its owner" "-bp as $A with no daemon"
 printf 'To: erin@example.com\nSubject: from B\n\nB is not allowed\n' |
-	as_b "${SMU[@]}" -t || fail "$B could not drop (the command cannot know the policy)"
+	sm_as "$B_UID" "$B_GID" -t || fail "$B could not drop (the command cannot know the policy)"
 b_drop=$(find "$SP/maildrop" -maxdepth 1 -type f -user "$B_UID" -printf '%f\n')
 [ -n "$b_drop" ] || fail "no drop of $B: $(ls -la "$SP/maildrop")"
 
@@ -202,7 +210,7 @@ umount_outbox "$M"
 write_config "$T/config" "$SMTP_PORT" "users $A"
 mount_outbox "$M" "$T/config" allow_other
 assert_eq "700 0 0" "$(stat -c '%a %u %g' "$SP/maildrop")" "maildrop/ without maildrop_group"
-err=$(printf 'To: x@example.com\n\nx\n' | as_a "${SMU[@]}" -t 2>&1); rc=$?
+err=$(printf 'To: x@example.com\n\nx\n' | sm_as "$A_UID" "$A_GID" -t 2>&1); rc=$?
 assert_eq 75 "$rc" "the command of $A without maildrop_group"
 assert_contains "$err" "nothing was queued" "the error without maildrop_group"
 umount_outbox "$M"
