@@ -364,6 +364,23 @@ static int queue_too_large(struct ob *ob, struct ob_msg *m, char *err,
 
 static void queue_keep_message_id(struct ob_msg *m, struct msg *pm);
 
+/* Makes the batch's message files and records durable. */
+static int queue_sync_batch(struct ob *ob, const struct queue_item *items,
+    size_t n)
+{
+	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	size_t i;
+	int rc;
+
+	if (ids == NULL)
+		return spool_sync_msgs(&ob->spool, NULL, SPOOL_SYNC_EACH + 1);
+	for (i = 0; i < n; i++)
+		ids[i] = items[i].m->r.id;
+	rc = spool_sync_msgs(&ob->spool, ids, n);
+	free(ids);
+	return rc;
+}
+
 static void queue_commit_batch(struct ob *ob, struct queue_item *items,
     size_t n)
 {
@@ -431,7 +448,7 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			items[i].save_err = errno ? errno : EIO;
 	}
 	/* One sync for the whole batch: the message bytes and records. */
-	if (spool_sync_files(&ob->spool) < 0) {
+	if (queue_sync_batch(ob, items, n) < 0) {
 		int e = errno ? errno : EIO;
 
 		log_warn("spool: making the batch durable");

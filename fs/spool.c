@@ -912,16 +912,42 @@ int spool_sync(struct spool *sp)
 	return rc;
 }
 
-int spool_sync_files(struct spool *sp)
-{
-	if (syncfs(sp->dirfd) < 0)
-		return -1;
-	return spool_sync(sp);
-}
 
 static void spool_idname(uint64_t id, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%" PRIu64, id);
+}
+
+int spool_sync_msgs(struct spool *sp, const uint64_t *ids, size_t n)
+{
+	char name[32];
+	size_t i;
+	int fd, rc = 0;
+
+	if (n > SPOOL_SYNC_EACH) {
+		/* many files: one syncfs costs less than one fdatasync
+		 * each (it flushes other writers' pages too) */
+		if (syncfs(sp->dirfd) < 0)
+			return -1;
+		return spool_sync(sp);
+	}
+	for (i = 0; i < n && rc == 0; i++) {
+		spool_idname(ids[i], name, sizeof(name));
+		fd = openat(sp->msgfd, name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;        /* removed meanwhile */
+			return -1;
+		}
+		rc = fdatasync(fd);
+		close(fd);
+	}
+	/* the names of new files (and an Attach: rename) */
+	if (rc == 0 && n)
+		rc = fsync(sp->msgfd);
+	if (rc < 0)
+		return -1;
+	return spool_sync(sp);
 }
 
 int spool_write_framed(struct spool *sp, const char *buf, size_t len)
