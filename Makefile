@@ -68,6 +68,11 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# The spool outboxfs-sendmail uses for a user without a configuration of
+# their own: the system-wide outbox's (outboxfs(1), A SYSTEM-WIDE OUTBOX).
+SYSTEM_SPOOL ?= /var/spool/outboxfs
+$(B)/sendmail/sendmail.o: ALL_CFLAGS += -DSM_SYSTEM_SPOOL='"$(SYSTEM_SPOOL)"'
+
 $(LIBCORE): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -153,7 +158,10 @@ fuzz:
 	done
 
 # SENDMAIL=1 also makes sbin/sendmail and bin/mailq point to
-# outboxfs-sendmail, as the msmtp-mta package does.
+# outboxfs-sendmail, as the msmtp-mta package does. MAILDROP_GROUP=G
+# installs outboxfs-sendmail setgid G (2755), for a system-wide outbox
+# whose configuration says maildrop_group G (as Postfix's postdrop).
+MAILDROP_GROUP ?=
 install: $(DAEMON) $(SENDMAIL_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 		$(DESTDIR)$(PREFIX)/share/man/man5 \
@@ -161,6 +169,10 @@ install: $(DAEMON) $(SENDMAIL_BIN)
 	install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/bin/outboxfs
 	install -m 0755 $(SENDMAIL_BIN) \
 		$(DESTDIR)$(PREFIX)/bin/outboxfs-sendmail
+ifneq ($(MAILDROP_GROUP),)
+	chgrp $(MAILDROP_GROUP) $(DESTDIR)$(PREFIX)/bin/outboxfs-sendmail
+	chmod 2755 $(DESTDIR)$(PREFIX)/bin/outboxfs-sendmail
+endif
 	install -m 0644 man/outboxfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 man/outboxfs.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 0644 man/outboxfs-sendmail.8 \

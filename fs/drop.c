@@ -481,15 +481,13 @@ int drop_write(int dirfd, const struct drop_env *e, const char *pre,
 		errno = EINVAL;
 		goto fail_io;
 	}
+	/* The mode before the name: a drop is never seen writable, and
+	 * whatever the umask (see DROP_FILE_MODE). */
 	if (drop_write_all(fd, head, hlen) < 0 ||
 	    drop_write_all(fd, pre, prelen) < 0 ||
-	    drop_copy(body_fd, fd, e->size - prelen) < 0 || fsync(fd) < 0)
+	    drop_copy(body_fd, fd, e->size - prelen) < 0 ||
+	    fchmod(fd, DROP_FILE_MODE) < 0 || fsync(fd) < 0)
 		goto fail_io;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto fail_io;
-	}
-	fd = -1;
 	/* Never over an existing drop: a collision of names would lose
 	 * one message. */
 	if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0) {
@@ -500,13 +498,30 @@ int drop_write(int dirfd, const struct drop_env *e, const char *pre,
 			goto fail_io;
 		unlinkat(dirfd, tmp, 0);
 	}
-	if (fsync(dirfd) < 0) {
+	/*
+	 * XXX A user of the maildrop group cannot open maildrop/ for
+	 * reading (1730: no r), so DIRFD is then an O_PATH descriptor and
+	 * cannot be fsync'd. The file is fsync'd again instead: the rename
+	 * changed its inode (ctime), so on ext4, XFS and btrfs that fsync
+	 * commits the journal transaction that holds the rename. The
+	 * daemon fsyncs maildrop/ when it takes the drop.
+	 */
+	if (fsync(dirfd) < 0 && (errno != EBADF || fsync(fd) < 0)) {
 		saved = errno;
 		/* Not durable: take it back, so that the caller's failure
 		 * is true (nothing queued). */
+		close(fd);
 		unlinkat(dirfd, name, 0);
 		snprintf(err, errlen, "fsync of the maildrop: %s",
 		    strerror(saved));
+		free(head);
+		errno = saved;
+		return -1;
+	}
+	if (close(fd) < 0) {
+		saved = errno;
+		unlinkat(dirfd, name, 0);
+		snprintf(err, errlen, "%s", strerror(saved));
 		free(head);
 		errno = saved;
 		return -1;

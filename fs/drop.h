@@ -28,9 +28,12 @@
  * whole one (Postfix's REC_TYPE_END). Unknown keys, repeated keys, a
  * missing uid, size or rcpt are refused: a reader never guesses.
  *
- * Written as a temp file, fsync'd, renamed (never over an existing
- * name), then the directory fsync'd: a name in maildrop/ is always a
- * whole, durable drop.
+ * Written as a temp file (unique name, O_EXCL), given DROP_FILE_MODE,
+ * fsync'd, renamed (never over an existing name), then the directory
+ * fsync'd (or, through an O_PATH descriptor of a maildrop/ the writer
+ * may not read, the file again): a name in maildrop/ is always a whole,
+ * durable drop. Who sent it is the file's owner; the uid line must
+ * agree with it.
  *
  * Knows nothing of FUSE, the outbox or SMTP. Error convention: 0 or -1
  * with a one-line reason in err (and errno kept for I/O failures).
@@ -48,6 +51,10 @@
 #define DROP_MAX_RCPTS  1000
 #define DROP_NAME_LEN   24              /* YYYYmmddTHHMMSS-XXXXXXXX */
 #define DROP_MAX_ENVID  100
+/* A drop's mode: read by its owner and, as "other", by the daemon that
+ * owns maildrop/; not by its group, the maildrop group that the
+ * sendmail command holds (see THE DROP FOLDER in fs/users.h). */
+#define DROP_FILE_MODE  0404
 
 struct drop_env {
 	uid_t uid;

@@ -1044,6 +1044,17 @@ int ob_init(struct ob *ob, struct cfg *cfg, const char *spool_path,
 		users_names_free(&ob->names);
 		return -1;
 	}
+	/* The drop folder's group: mount-wide too; a name that does not
+	 * exist fails the mount rather than leaving maildrop/ private. */
+	if (ob->def && ob->def->maildrop_group) {
+		if (users_group_id(ob->def->maildrop_group, &ob->drop_group,
+		    err, errlen) < 0) {
+			users_policy_free(&ob->users);
+			users_names_free(&ob->names);
+			return -1;
+		}
+		ob->drop_group_set = 1;
+	}
 	clock_gettime(CLOCK_REALTIME, &ob->start);
 	ob->nbuckets = 1024;
 	ob->by_id = calloc(ob->nbuckets, sizeof(*ob->by_id));

@@ -177,6 +177,8 @@ struct ob {
 	int shared;                  /* -o allow_other: other users enter;
 	                              * directories are 1777 (sticky) */
 	struct users_policy users;   /* who may create a message */
+	int drop_group_set;          /* maildrop_group configured: */
+	gid_t drop_group;            /* SPOOL/maildrop is 1730 to it */
 	struct users_names names;    /* uid -> name, for status and logs */
 	struct timespec start;
 

@@ -6,6 +6,13 @@
  * across a read, a write or a sync; delete a file it does not
  * understand (it is set aside in corrupt/).
  *
+ * WHO A DROP IS FROM. The file's owner (users_maildrop_owner: one link,
+ * not writable by group or others, not set-id), never its uid line,
+ * which must only agree; that user must pass users/groups. A drop that
+ * fails is set aside in corrupt/ with a log line, before step 1: it
+ * never becomes a message. The message is created with the owner's uid
+ * and primary group; another user's -f is dropped from the envelope.
+ *
  * WHAT A CRASH DURING A PICKUP LEAVES, AND WHAT THE NEXT START DOES
  * (qmail INTERNALS style). Drop D becomes message "sendmail-D" (or
  * "sendmail-D-K", K = 1..9, when a file of the user already has the
@@ -234,7 +241,7 @@ oom:
  * taken over (a half pickup, at start only) or created. *done: the drop
  * was already picked up. NULL with errno otherwise. */
 static struct ob_msg *pickup_target(struct ob *ob, const char *name,
-    const struct stat *st, int at_start, int *done, int *mfd)
+    uid_t uid, gid_t gid, int at_start, int *done, int *mfd)
 {
 	char mname[PICKUP_MAX_NAMES][64];
 	struct ob_msg *m;
@@ -259,7 +266,7 @@ static struct ob_msg *pickup_target(struct ob *ob, const char *name,
 		if (m == NULL)
 			break;
 		if (at_start && m->r.state == OB_DRAFT && !m->r.closed &&
-		    m->nopen == 0 && !m->busy) {
+		    m->nopen == 0 && !m->busy && m->uid == uid) {
 			ob_ref(m);
 			m->busy = 1;
 			ob_settle_cancel(ob, m);
@@ -286,7 +293,7 @@ static struct ob_msg *pickup_target(struct ob *ob, const char *name,
 		errno = EEXIST;
 		return NULL;
 	}
-	m = ob_create(ob, -1, mname[k], st->st_uid, st->st_gid, mfd);
+	m = ob_create(ob, -1, mname[k], uid, gid, mfd);
 	if (m == NULL)
 		return NULL;
 	pthread_mutex_lock(&ob->mu);
@@ -346,6 +353,8 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 	char *buf = NULL, err[256];
 	size_t want, head;
 	ssize_t n;
+	uid_t uid;
+	gid_t gid;
 	int fd, mfd = -1, done, saved, rc = -1;
 
 	fd = openat(dropfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
@@ -365,9 +374,20 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 		close(fd);
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	/* Who it is from: the file's owner, never a claim inside it; a
+	 * file that could be someone else's (a second link, writable by
+	 * others, set-id) is not taken at all. */
+	if (users_maildrop_owner(fd, &uid, &gid, err, sizeof(err)) < 0) {
 		close(fd);
-		pickup_set_aside(ob, dropfd, name, "not a regular file");
+		pickup_set_aside(ob, dropfd, name, err);
+		return 0;
+	}
+	if (!users_may_send_uid(&ob->users, uid, gid)) {
+		close(fd);
+		snprintf(err, sizeof(err), "refused a message from uid=%lu "
+		    "user=%s: not in the users or groups allowed to send",
+		    (unsigned long)uid, users_name(&ob->names, uid));
+		pickup_set_aside(ob, dropfd, name, err);
 		return 0;
 	}
 	want = st.st_size < (off_t)DROP_MAX_HEAD ? (size_t)st.st_size :
@@ -388,8 +408,8 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 		goto out;
 	}
 	if ((uint64_t)st.st_size != head + e.size || e.size == 0 ||
-	    e.uid != st.st_uid) {
-		pickup_set_aside(ob, dropfd, name, e.uid != st.st_uid ?
+	    e.uid != uid) {
+		pickup_set_aside(ob, dropfd, name, e.uid != uid ?
 		    "its uid line does not name its owner" : e.size == 0 ?
 		    "an empty message" : "its size line does not match the "
 		    "file (cut short?)");
@@ -397,7 +417,18 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 		rc = 0;
 		goto out;
 	}
-	m = pickup_target(ob, name, &st, at_start, &done, &mfd);
+	/* Another user's mail goes with the account's envelope sender, as
+	 * from the outbox (outboxfs(1), A SYSTEM-WIDE OUTBOX); their -f is
+	 * not theirs to choose. */
+	if (e.sender && uid != ob->uid) {
+		log_warnx("maildrop: %s: the envelope sender (-f) of uid=%lu "
+		    "user=%s is ignored: another user's mail is sent with the "
+		    "account's from", name, (unsigned long)uid,
+		    users_name(&ob->names, uid));
+		free(e.sender);
+		e.sender = NULL;
+	}
+	m = pickup_target(ob, name, uid, gid, at_start, &done, &mfd);
 	if (m == NULL) {
 		if (done) {
 			pickup_unlink(ob, dropfd, name);
@@ -425,8 +456,8 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 	m->file_size = e.size;
 	clock_gettime(CLOCK_REALTIME, &m->mtime);
 	m->ctime = m->mtime;
-	m->uid = st.st_uid;
-	m->gid = st.st_gid;
+	m->uid = uid;
+	m->gid = gid;
 	saved = pickup_rec(m, &e, &nr);
 	pthread_mutex_unlock(&ob->mu);
 	drop_env_free(&e);
@@ -450,7 +481,8 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 		m->settle_at_ms = ob_now_ms();
 	}
 	pthread_mutex_unlock(&ob->mu);
-	log_info("maildrop: %s picked up as %s", name, m->r.name);
+	log_info("maildrop: %s picked up as %s uid=%lu user=%s", name,
+	    m->r.name, (unsigned long)uid, users_name(&ob->names, uid));
 	ob_notify(ob, m->r.id);
 	ob_unref(ob, m);
 	rc = 0;
@@ -553,14 +585,17 @@ static int pickup_scan(struct ob *ob, int dropfd, int at_start)
 	return rc;
 }
 
+/* maildrop/ with the modes of fs/users.h (1730 to maildrop_group, or
+ * 0700), created or repaired; logged when it cannot be. */
 static int pickup_open_dir(struct ob *ob)
 {
+	char err[512];
 	int fd;
 
-	if (mkdirat(ob->spool.dirfd, DROP_DIR, 0700) < 0 && errno != EEXIST)
-		return -1;
-	fd = openat(ob->spool.dirfd, DROP_DIR, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC | O_NOFOLLOW);
+	fd = users_maildrop_prepare(ob->spool.dirfd, ob->drop_group_set,
+	    ob->drop_group, err, sizeof(err));
+	if (fd < 0)
+		log_warnx("maildrop: %s: %s", ob->spool.path, err);
 	return fd;
 }
 
@@ -568,10 +603,8 @@ void pickup_at_mount(struct ob *ob)
 {
 	int fd = pickup_open_dir(ob);
 
-	if (fd < 0) {
-		log_warn("maildrop: %s/%s", ob->spool.path, DROP_DIR);
+	if (fd < 0)
 		return;
-	}
 	if (pickup_scan(ob, fd, 1) < 0)
 		log_warnx("maildrop: some drops are left for later");
 	close(fd);
@@ -614,10 +647,15 @@ static void pickup_write_mountpoint(struct ob *ob, const char *mnt)
 
 	if (mnt == NULL)
 		return;
+	/* readable by all: -bp and --wait of other users find the mount
+	 * (the spool is 0711 with a maildrop_group, 0700 without) */
 	fd = openat(ob->spool.dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
-	    O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
+	    O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || fchmod(fd, 0644) < 0) {
+		if (fd >= 0)
+			close(fd);
 		goto fail;
+	}
 	if (pickup_write_all(fd, mnt, strlen(mnt)) < 0 ||
 	    pickup_write_all(fd, "\n", 1) < 0) {
 		close(fd);

@@ -225,6 +225,41 @@ int users_may_send(const struct users_policy *p, uid_t uid, gid_t gid,
 	return 0;
 }
 
+int users_may_send_uid(const struct users_policy *p, uid_t uid, gid_t gid)
+{
+	struct passwd pw, *res = NULL;
+	gid_t *groups = NULL, *ng;
+	char *buf;
+	int n = 64, ok = 0, tries;
+
+	if (users_may_send(p, uid, gid, NULL, 0))
+		return 1;
+	if (p->ngids == 0)
+		return 0;
+	buf = malloc(USERS_PWBUF);
+	if (buf == NULL || getpwuid_r(uid, &pw, buf, USERS_PWBUF, &res) != 0 ||
+	    res == NULL)
+		goto out;
+	for (tries = 0; tries < 4; tries++) {
+		int want = n;
+
+		ng = realloc(groups, (size_t)n * sizeof(*ng));
+		if (ng == NULL)
+			goto out;
+		groups = ng;
+		if (getgrouplist(pw.pw_name, gid, groups, &n) >= 0) {
+			ok = users_may_send(p, uid, gid, groups, (size_t)n);
+			break;
+		}
+		if (n <= want)         /* no growth asked: give up */
+			break;
+	}
+out:
+	free(groups);
+	free(buf);
+	return ok;
+}
+
 void users_names_init(struct users_names *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -323,6 +358,13 @@ int users_maildrop_prepare(int spoolfd, int have_group, gid_t group,
 		snprintf(err, errlen, "spool/%s: cannot set mode %o: %s",
 		    USERS_MAILDROP_DIR, (unsigned)want, strerror(errno));
 		goto fail;
+	}
+	/* Without a group (now 0700), a group left from an earlier mount
+	 * goes back to the daemon's own, so that ls -l shows no stale
+	 * group; best effort: 0700 gives a group nothing. */
+	if (!have_group && st.st_gid != getegid() && fchown(fd, (uid_t)-1,
+	    getegid()) < 0) {
+		/* nothing: see above */
 	}
 	/* The group's commands must pass through the spool; everything
 	 * else in it stays 0700 / 0600. */

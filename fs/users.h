@@ -52,6 +52,14 @@ void users_policy_free(struct users_policy *p);
 int users_may_send(const struct users_policy *p, uid_t uid, gid_t gid,
     const gid_t *groups, size_t ngroups);
 
+/*
+ * users_may_send for UID with primary group GID, its supplementary
+ * groups looked up in the group database (for a drop, which carries no
+ * credentials: the daemon knows only the file's owner). 0 when the
+ * lookup fails and no list names UID.
+ */
+int users_may_send_uid(const struct users_policy *p, uid_t uid, gid_t gid);
+
 /* 1 when P admits anyone besides its owner (for a warning at mount). */
 int users_policy_shared(const struct users_policy *p);
 
@@ -79,7 +87,7 @@ const char *users_name(struct users_names *c, uid_t uid);
  *
  *   SPOOL           0711 daemon owner (others may only pass through)
  *   SPOOL/maildrop  1730 daemon owner, group G (the maildrop_group)
- *   a dropped file  0444 owned by the user who ran the command
+ *   a dropped file  0404 owned by the user who ran the command
  *
  * outboxfs-sendmail is installed setgid G (chgrp G; chmod 2755); no user
  * is a member of G. Run by any user, it gets write and search permission
@@ -89,10 +97,14 @@ const char *users_name(struct users_names *c, uid_t uid);
  * file with a unique name (mkstemp), writes, fsyncs, and renames it to
  * its final name in the same folder; the file is owned by the real uid
  * of the user who ran it, which is how the daemon attributes the
- * message. 0444 lets the daemon (the folder's owner, reading as
- * "other") read it; nobody else can reach it. The daemon removes it
- * after taking it into the spool (the sticky bit lets the folder's owner
- * remove any file).
+ * message (never the uid line inside it, which must only agree). 0404
+ * lets the daemon (the folder's owner, reading as "other") read it;
+ * the file's group is G, and group G gets nothing (0404, not 0444): a
+ * process that holds G, the command itself, cannot read another user's
+ * drop even by its name; others cannot pass through maildrop/. The
+ * daemon removes it after taking it into the spool (the sticky bit lets
+ * the folder's owner remove any file). The command drops G except for
+ * the calls that create in maildrop/ (fs/drop.h).
  *
  * Without a maildrop_group, SPOOL/maildrop is 0700: only the mounting
  * user's own commands (cron jobs, mutt) can drop mail.
@@ -101,7 +113,7 @@ const char *users_name(struct users_names *c, uid_t uid);
 #define USERS_MAILDROP_MODE     01730
 #define USERS_MAILDROP_PRIVATE  0700
 #define USERS_SPOOL_PASS_MODE   0711
-#define USERS_DROP_FILE_MODE    0444
+#define USERS_DROP_FILE_MODE    0404    /* = DROP_FILE_MODE */
 
 /* The group of a maildrop_group value (a name or a number). */
 int users_group_id(const char *name, gid_t *gid, char *err, size_t errlen);
@@ -123,7 +135,8 @@ int users_maildrop_prepare(int spoolfd, int have_group, gid_t group,
  * link, not writable by group or others, not set-id; then *UID is its
  * owner, the user it is attributed to, and *GID that user's primary
  * group (the file's own group is the drop folder's). The caller then checks
- * users_may_send. -1 with ERR: leave the file in place and log why.
+ * users_may_send_uid. -1 with ERR: the caller sets the file aside
+ * (corrupt/) and logs why.
  */
 int users_maildrop_owner(int fd, uid_t *uid, gid_t *gid, char *err,
     size_t errlen);

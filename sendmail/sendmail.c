@@ -15,7 +15,14 @@
  *
  * Must never: link FUSE; leave a partial drop or a temp file behind a
  * failure or a signal; add a header for an argument recipient; print a
- * password (it reads the configuration only for the spool and from).
+ * password (it reads the configuration only for the spool and from);
+ * use its maildrop group for anything but creating in maildrop/.
+ *
+ * Installed setgid to the maildrop group of a system-wide outbox (see
+ * THE DROP FOLDER in fs/users.h), it runs with the real group at once
+ * and takes the group back only around the calls that create in
+ * maildrop/ (sm_priv): the configuration (-C names any file), the
+ * mount's .queue and status files are read as the user who ran it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -51,6 +58,16 @@
 
 #define SM_MAX_PATH 4096
 
+#define SM_HINT_GROUP " (only the mounting user may drop mail there, " \
+	"unless the outbox has a maildrop_group and this command is setgid " \
+	"to it: see outboxfs-sendmail(8))"
+
+/* The spool of a system-wide outbox, used when the user has no
+ * configuration of their own (make SYSTEM_SPOOL=DIR). */
+#ifndef SM_SYSTEM_SPOOL
+#define SM_SYSTEM_SPOOL "/var/spool/outboxfs"
+#endif
+
 static const char *sm_prog = "outboxfs-sendmail";
 
 static void sm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -64,6 +81,38 @@ static void sm_err(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+/* ---- the maildrop group ------------------------------------------- */
+
+static int sm_setgid;             /* started with egid != gid */
+static gid_t sm_drop_gid;         /* that egid: the maildrop group */
+
+/* Puts the group aside (kept as the saved set-group-ID). */
+static int sm_priv_init(void)
+{
+	sm_drop_gid = getegid();
+	if (sm_drop_gid == getgid())
+		return 0;
+	sm_setgid = 1;
+	return setegid(getgid());
+}
+
+/* The maildrop group on (ON 1) or off, around a call that creates in
+ * maildrop/. Failing to take it back off is fatal: nothing may run
+ * with it by mistake. */
+static int sm_priv(int on)
+{
+	if (!sm_setgid)
+		return 0;
+	if (setegid(on ? sm_drop_gid : getgid()) == 0)
+		return 0;
+	if (!on) {
+		fprintf(stderr, "%s: cannot drop the maildrop group: %s\n",
+		    sm_prog, strerror(errno));
+		_exit(SM_EX_OSERR);
+	}
+	return -1;
 }
 
 static void sm_usage(FILE *f)
@@ -103,7 +152,21 @@ static int sm_config_path(const char *given, char *buf, size_t cap)
 		if (n > 0 && (size_t)n < cap && stat(buf, &st) == 0)
 			return 0;
 	}
+	buf[0] = '\0';
 	return -1;
+}
+
+/* Opens directory PATH (at DIRFD) for reading, else, when the caller may
+ * only pass through it (a spool 0711, a maildrop/ 1730), as O_PATH: a
+ * dirfd for the *at calls, not for readdir or fsync. */
+static int sm_open_dir(int dirfd, const char *path, int nofollow)
+{
+	int fl = O_DIRECTORY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0);
+	int fd = openat(dirfd, path, O_RDONLY | fl);
+
+	if (fd < 0 && errno == EACCES)
+		fd = openat(dirfd, path, O_PATH | fl);
+	return fd;
 }
 
 static int sm_spool_path(const struct cfg_account *def, char *buf,
@@ -147,6 +210,47 @@ static int sm_mkdir_p(const char *path)
 	return 0;
 }
 
+/* /proc/mounts escapes a blank, a tab, a newline and a backslash as
+ * \ooo: compares the field F (escaped) with PATH. */
+static int sm_mount_field_is(const char *f, const char *path)
+{
+	while (*f && *path) {
+		int c = (unsigned char)*f;
+
+		if (f[0] == '\\' && f[1] >= '0' && f[1] <= '3' && f[2] >= '0' &&
+		    f[2] <= '7' && f[3] >= '0' && f[3] <= '7') {
+			c = (f[1] - '0') * 64 + (f[2] - '0') * 8 + (f[3] - '0');
+			f += 4;
+		} else {
+			f++;
+		}
+		if (c != (unsigned char)*path++)
+			return 0;
+	}
+	return *f == '\0' && *path == '\0';
+}
+
+/* 1 when PATH is a fuse.outboxfs mount now (a user who may not read
+ * the spool's lock: the mount point file could be stale). */
+static int sm_is_outbox_mount(const char *path)
+{
+	char line[2 * SM_MAX_PATH], *dev, *dir, *type, *save;
+	FILE *f = fopen("/proc/self/mounts", "re");
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		dev = strtok_r(line, " ", &save);
+		dir = dev ? strtok_r(NULL, " ", &save) : NULL;
+		type = dir ? strtok_r(NULL, " ", &save) : NULL;
+		found = type && strcmp(type, "fuse.outboxfs") == 0 &&
+		    sm_mount_field_is(dir, path);
+	}
+	fclose(f);
+	return found;
+}
+
 /*
  * The mount point of the daemon that holds SPOOL, into BUF: only while
  * SPOOL/lock is locked (a daemon runs) and SPOOL/mountpoint names it.
@@ -158,14 +262,21 @@ static int sm_mountpoint(int spoolfd, char *buf, size_t cap)
 	ssize_t n;
 	int fd;
 
-	fd = openat(spoolfd, "lock", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	int locked = 0;
+
+	/* F_GETLK needs no write access; the lock is the owner's alone
+	 * (0600): another user checks the mount table instead. */
+	fd = openat(spoolfd, "lock", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno != EACCES)
 		return -1;
-	if (fcntl(fd, F_GETLK, &fl) < 0 || fl.l_type == F_UNLCK) {
+	if (fd >= 0) {
+		if (fcntl(fd, F_GETLK, &fl) < 0 || fl.l_type == F_UNLCK) {
+			close(fd);
+			return -1;
+		}
 		close(fd);
-		return -1;
+		locked = 1;
 	}
-	close(fd);
 	fd = openat(spoolfd, "mountpoint", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -1;
@@ -176,7 +287,9 @@ static int sm_mountpoint(int spoolfd, char *buf, size_t cap)
 	buf[n] = '\0';
 	if (buf[n - 1] == '\n')
 		buf[n - 1] = '\0';
-	return memchr(buf, '\n', strlen(buf)) ? -1 : 0;
+	if (memchr(buf, '\n', strlen(buf)))
+		return -1;
+	return locked || sm_is_outbox_mount(buf) ? 0 : -1;
 }
 
 struct sm_ctx {
@@ -193,11 +306,20 @@ struct sm_ctx {
 static int sm_setup(struct sm_ctx *c, int create)
 {
 	char err[1024];
+	struct stat st;
 
 	if (sm_config_path(c->o.config, c->cfgpath, sizeof(c->cfgpath)) < 0) {
-		sm_err("no configuration: write ~/.config/outboxfs/config "
-		    "(msmtprc syntax) or pass -C FILE");
-		return SM_EX_CONFIG;
+		/* No configuration of the user's own: the system-wide
+		 * outbox, whose configuration they may not read. */
+		if (stat(SM_SYSTEM_SPOOL, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			sm_err("no configuration: write "
+			    "~/.config/outboxfs/config (msmtprc syntax) or "
+			    "pass -C FILE (and no system-wide spool %s)",
+			    SM_SYSTEM_SPOOL);
+			return SM_EX_CONFIG;
+		}
+		snprintf(c->spool, sizeof(c->spool), "%s", SM_SYSTEM_SPOOL);
+		goto open_spool;
 	}
 	if (access(c->cfgpath, R_OK) < 0) {
 		sm_err("%s: %s", c->cfgpath, strerror(errno));
@@ -214,12 +336,13 @@ static int sm_setup(struct sm_ctx *c, int create)
 		    c->cfgpath);
 		return SM_EX_CONFIG;
 	}
+open_spool:
 	if (create && sm_mkdir_p(c->spool) < 0) {
 		sm_err("cannot create the spool %s: %s; nothing was queued",
 		    c->spool, strerror(errno));
 		return SM_EX_TEMPFAIL;
 	}
-	c->spoolfd = open(c->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	c->spoolfd = sm_open_dir(AT_FDCWD, c->spool, 0);
 	if (c->spoolfd < 0) {
 		sm_err("cannot open the spool %s: %s%s", c->spool,
 		    strerror(errno), create ? "; nothing was queued" : "");
@@ -231,11 +354,11 @@ static int sm_setup(struct sm_ctx *c, int create)
 		    DROP_DIR, strerror(errno));
 		return SM_EX_TEMPFAIL;
 	}
-	c->dropfd = openat(c->spoolfd, DROP_DIR, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC | O_NOFOLLOW);
+	c->dropfd = sm_open_dir(c->spoolfd, DROP_DIR, 1);
 	if (c->dropfd < 0 && create) {
-		sm_err("cannot open %s/%s: %s; nothing was queued", c->spool,
-		    DROP_DIR, strerror(errno));
+		sm_err("cannot open %s/%s: %s; nothing was queued%s",
+		    c->spool, DROP_DIR, strerror(errno), errno == EACCES ?
+		    SM_HINT_GROUP : "");
 		return SM_EX_TEMPFAIL;
 	}
 	return 0;
@@ -655,10 +778,18 @@ static int sm_send(struct sm_ctx *c)
 	}
 	if ((rc = sm_setup(c, 1)) != 0)
 		return rc;
-	fd = sm_tmpfile(c->dropfd);
+	if (sm_priv(1) == 0) {
+		fd = sm_tmpfile(c->dropfd);
+		rc = errno;
+		sm_priv(0);
+		errno = rc;
+	} else {
+		fd = -1;
+	}
 	if (fd < 0) {
-		sm_err("cannot write in %s/%s: %s; nothing was queued",
-		    c->spool, DROP_DIR, strerror(errno));
+		sm_err("cannot write in %s/%s: %s; nothing was queued%s",
+		    c->spool, DROP_DIR, strerror(errno), errno == EACCES ?
+		    SM_HINT_GROUP : "");
 		return SM_EX_TEMPFAIL;
 	}
 	if (sm_read_stdin(fd, c->o.dot_is_data, &size) < 0) {
@@ -709,8 +840,15 @@ static int sm_send(struct sm_ctx *c)
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &block, &old);
-	rc = drop_write(c->dropfd, &e, from, strlen(from), fd, name,
-	    sizeof(name), err, sizeof(err));
+	if (sm_priv(1) < 0) {
+		snprintf(err, sizeof(err), "cannot take the maildrop group: "
+		    "%s", strerror(errno));
+		rc = -1;
+	} else {
+		rc = drop_write(c->dropfd, &e, from, strlen(from), fd, name,
+		    sizeof(name), err, sizeof(err));
+		sm_priv(0);
+	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (rc < 0) {
 		sm_err("cannot queue in %s/%s: %s; nothing was queued",
@@ -781,7 +919,16 @@ static int sm_list(struct sm_ctx *c)
 				break;
 		close(fd);
 	} else {
-		/* No daemon: the spool is read here, under its lock. */
+		/* No daemon: the spool is read here, under its lock, by
+		 * its owner only (a system-wide spool is 0711). */
+		struct stat st;
+
+		if (fstat(c->spoolfd, &st) == 0 && st.st_uid != geteuid() &&
+		    geteuid() != 0) {
+			sm_err("no outboxfs is mounted on %s; without a mount "
+			    "only its owner can list its queue", c->spool);
+			return SM_EX_TEMPFAIL;
+		}
 		memset(&sp, 0, sizeof(sp));
 		if (spool_open(&sp, c->spool, err, sizeof(err)) < 0) {
 			sm_err("%s", err);
@@ -825,7 +972,15 @@ static int sm_retry(struct sm_ctx *c)
 
 	if ((rc = sm_setup(c, 1)) != 0)
 		return rc;
-	if (drop_trigger(c->dropfd, err, sizeof(err)) < 0) {
+	if (sm_priv(1) < 0) {
+		snprintf(err, sizeof(err), "cannot take the maildrop group: "
+		    "%s", strerror(errno));
+		rc = -1;
+	} else {
+		rc = drop_trigger(c->dropfd, err, sizeof(err));
+		sm_priv(0);
+	}
+	if (rc < 0) {
 		sm_err("cannot write the retry request in %s/%s: %s",
 		    c->spool, DROP_DIR, err);
 		return SM_EX_TEMPFAIL;
@@ -842,6 +997,11 @@ int main(int argc, char **argv)
 	/* A reader of -v or -bp that goes away is an error we report,
 	 * not a signal that kills us half-way. */
 	signal(SIGPIPE, SIG_IGN);
+	if (sm_priv_init() < 0) {
+		fprintf(stderr, "%s: cannot drop the maildrop group: %s\n",
+		    sm_prog, strerror(errno));
+		return SM_EX_OSERR;
+	}
 	memset(&c, 0, sizeof(c));
 	c.spoolfd = c.dropfd = -1;
 	if (sm_parse_args(argc, argv, &c.o, err, sizeof(err)) < 0) {

@@ -33,6 +33,7 @@ lib_nmount=0
 lib_cleaning=0
 lib_daemon_env=()           # NAME=VALUE words for the next daemon started
 lib_users=()                # users made by add_test_user, removed by cleanup
+lib_groups=()               # groups made by add_test_group, removed too
 
 # ---- reporting ---------------------------------------------------------
 
@@ -535,6 +536,26 @@ add_test_user()
 	TU_GID=$(id -g "$TU_NAME") || fail "id -g $TU_NAME"
 }
 
+# add_test_group: a new local group without members, removed by cleanup.
+# Sets TG_NAME, TG_GID. Exits 77 when not root or groupadd is absent.
+add_test_group()
+{
+	if [ "$(id -u)" != 0 ]; then
+		echo "SKIP: a new group needs root (groupadd)"
+		exit 77
+	fi
+	if ! command -v groupadd >/dev/null 2>&1; then
+		echo "SKIP: groupadd (passwd) is absent"
+		exit 77
+	fi
+	TG_NAME=obg$$$RANDOM
+	TG_NAME=${TG_NAME:0:30}
+	groupadd "$TG_NAME" || fail "groupadd $TG_NAME failed"
+	lib_groups+=("$TG_NAME")
+	TG_GID=$(getent group "$TG_NAME" | cut -d: -f3)
+	[ -n "$TG_GID" ] || fail "getent group $TG_NAME"
+}
+
 # as_test_user CMD...: runs CMD as the user of add_test_user, with its
 # own uid and group and no supplementary groups.
 as_test_user()
@@ -564,6 +585,9 @@ cleanup()
 	done
 	for d in "${lib_users[@]}"; do
 		userdel "$d" 2>/dev/null
+	done
+	for d in "${lib_groups[@]}"; do
+		groupdel "$d" 2>/dev/null
 	done
 	if [ "$OUTBOXFS_SAN" = 1 ]; then
 		for d in "${lib_logs[@]}"; do

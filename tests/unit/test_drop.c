@@ -13,6 +13,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -182,6 +183,14 @@ static void test_write(void **state)
 	assert_int_equal(drop_write(dfd, &e, "X", 1, body, name, sizeof(name),
 	    err, sizeof(err)), 0);
 	assert_true(drop_name_ok(name));
+	/* its mode: the owner and the daemon ("other"), not its group */
+	{
+		struct stat st;
+
+		assert_int_equal(fstatat(dfd, name, &st, 0), 0);
+		assert_int_equal(st.st_mode & 07777, DROP_FILE_MODE);
+		assert_int_equal(DROP_FILE_MODE, 0404);
+	}
 	fd = openat(dfd, name, O_RDONLY);
 	n = read(fd, buf, sizeof(buf));
 	close(fd);

@@ -114,6 +114,20 @@ static void test_may_send(void **state)
 	assert_int_equal(users_may_send(&p, 65534, 65534, NULL, 0), 1);
 	users_policy_free(&p);
 
+	/* a drop's owner: the supplementary groups come from the group
+	 * database (root is in group 0 and no test changes that) */
+	assert_int_equal(users_policy_init(&p, 1000, NULL, "0", err,
+	    sizeof(err)), 0);
+	assert_int_equal(users_may_send_uid(&p, 0, 0), 1);
+	assert_int_equal(users_may_send_uid(&p, 1000, 1000), 1);
+	assert_int_equal(users_may_send_uid(&p, 4000000000u, 4000000000u), 0);
+	users_policy_free(&p);
+	assert_int_equal(users_policy_init(&p, 1000, "1001", NULL, err,
+	    sizeof(err)), 0);
+	assert_int_equal(users_may_send_uid(&p, 1001, 1), 1);
+	assert_int_equal(users_may_send_uid(&p, 0, 0), 0);
+	users_policy_free(&p);
+
 	/* listing only the owner shares nothing */
 	assert_int_equal(users_policy_init(&p, 1000, "1000", NULL, err,
 	    sizeof(err)), 0);
