@@ -177,6 +177,12 @@ endif
 	install -m 0644 man/outboxfs.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 0644 man/outboxfs-sendmail.8 \
 		$(DESTDIR)$(PREFIX)/share/man/man8/
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/user \
+		$(DESTDIR)$(PREFIX)/share/doc/outboxfs
+	sed 's|@BINDIR@|$(PREFIX)/bin|' dist/outboxfs.service.in \
+		>$(DESTDIR)$(PREFIX)/lib/systemd/user/outboxfs.service
+	install -m 0644 dist/config.example \
+		$(DESTDIR)$(PREFIX)/share/doc/outboxfs/config.example
 ifeq ($(SENDMAIL),1)
 	install -d $(DESTDIR)$(PREFIX)/sbin
 	ln -sf ../bin/outboxfs-sendmail $(DESTDIR)$(PREFIX)/sbin/sendmail

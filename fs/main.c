@@ -18,6 +18,7 @@
 /* 3.12: the loop configuration object (3.14 warns about the old one). */
 #define FUSE_USE_VERSION 312
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <fuse_lowlevel.h>
@@ -49,12 +50,14 @@ struct main_opts {
 	int noverrides;
 	int too_many;
 	int allow_other;          /* other users may enter the mount */
+	int nonempty;             /* -o nonempty: mount over files */
 };
 
 enum { MAIN_KEY_ALLOW_OTHER = 1 };
 
 static const struct fuse_opt main_opt_spec[] = {
 	{ "config=%s", offsetof(struct main_opts, config), 0 },
+	{ "nonempty", offsetof(struct main_opts, nonempty), 1 },
 	/* noted and passed on to FUSE */
 	FUSE_OPT_KEY("allow_other", MAIN_KEY_ALLOW_OTHER),
 	FUSE_OPT_END
@@ -112,6 +115,73 @@ static int main_opt_proc(void *data, const char *arg, int key,
 	o->keys[o->noverrides] = strndup(arg, (size_t)(eq - arg));
 	o->values[o->noverrides] = strdup(eq + 1);
 	o->noverrides++;
+	return 0;
+}
+
+/*
+ * Refuses a mount point that would surprise: not a directory, an outboxfs
+ * already mounted there (or one whose daemon is gone), or a directory
+ * with files in it, which the mount would hide (unless NONEMPTY). 0 or -1
+ * after a line on stderr that says what to do.
+ */
+static int main_check_mountpoint(const char *path, int nonempty)
+{
+	struct stat st;
+	struct dirent *e;
+	char *abs, line[8192], mnt[4096], type[256];
+	FILE *f;
+	DIR *d;
+	int found = 0, files = 0;
+
+	if (stat(path, &st) < 0) {
+		if (errno == ENOTCONN)
+			fprintf(stderr, "outboxfs: %s is a mount whose daemon "
+			    "is gone: fusermount3 -u %s, then mount again\n",
+			    path, path);
+		else
+			fprintf(stderr, "outboxfs: mount point %s: %s\n", path,
+			    strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "outboxfs: mount point %s is not a directory\n",
+		    path);
+		return -1;
+	}
+	abs = realpath(path, NULL);
+	f = fopen("/proc/self/mountinfo", "r");
+	while (abs && f && !found && fgets(line, sizeof(line), f)) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS ... - TYPE ... */
+		char *dash = strstr(line, " - ");
+
+		if (dash && sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 &&
+		    sscanf(dash + 3, "%255s", type) == 1 &&
+		    strcmp(mnt, abs) == 0 && strcmp(type, "fuse.outboxfs") == 0)
+			found = 1;
+	}
+	if (f)
+		fclose(f);
+	if (found) {
+		fprintf(stderr, "outboxfs: an outboxfs is already mounted on %s "
+		    "(fusermount3 -u %s to unmount it)\n", abs, abs);
+		free(abs);
+		return -1;
+	}
+	free(abs);
+	if (nonempty)
+		return 0;
+	d = opendir(path);
+	while (d && (e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			files++;
+	if (d)
+		closedir(d);
+	if (files) {
+		fprintf(stderr, "outboxfs: %s is not empty: the mount would hide "
+		    "its %d file%s; empty it, or pass -o nonempty\n", path, files,
+		    files == 1 ? "" : "s");
+		return -1;
+	}
 	return 0;
 }
 
@@ -290,6 +360,8 @@ int main(int argc, char **argv)
 		    MAIN_MAX_OVERRIDES);
 		goto out_fo;
 	}
+	if (main_check_mountpoint(o.mountpoint, o.nonempty) < 0)
+		goto out_fo;
 
 	/* Configuration. */
 	if (main_config_path(&o, &cfgpath) < 0) {
