@@ -30,8 +30,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "fs/log.h"
 #include "fs/ops.h"
 #include "fs/outbox.h"
+#include "fs/status.h"
 
 #define OPS_TTL 1.0
 /* A message name leaves room for ".status" within NAME_MAX. */
@@ -398,7 +400,23 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto fail;
 	}
 	if (wr && (m->r.state != OB_DRAFT || m->busy)) {
+		/* vim's second :w: say why, once per message */
+		int first = m->r.state != OB_DRAFT && m->rewrite_refused == 0;
+		char when[40], name[256];
+
+		if (first) {
+			m->rewrite_refused = ob_wall();
+			status_time(m->r.queued, when, sizeof(when));
+			snprintf(name, sizeof(name), "%s", m->r.name);
+			for (char *c = name; *c; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					*c = '?';
+		}
 		pthread_mutex_unlock(&ob->mu);
+		if (first)
+			log_warnx("%s: already submitted at %s; write a new "
+			    "file (opening it for writing was refused)", name,
+			    when);
 		err = EACCES;
 		goto fail;
 	}

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs/acct.h"
 #include "fs/log.h"
 #include "fs/queue.h"
 #include "fs/retry.h"
@@ -64,13 +65,9 @@ static int queue_errno_passing(int e)
 static int queue_prepare_with(int fd, const struct cfg_account *a,
     int64_t when, struct msg *out, char *err, size_t errlen)
 {
-	struct msg_params p = {
-		.from = a ? a->from : NULL,
-		.domain = a ? a->domain : NULL,
-		.max_size = a ? a->max_size : 0,
-		.now = (time_t)when,
-	};
+	struct msg_params p;
 
+	acct_msg_params(a, when, &p);
 	return msg_prepare(fd, &p, out, err, errlen);
 }
 
@@ -596,7 +593,9 @@ static void queue_transcript(void *tag, char dir, const char *line)
 	char buf[1100];
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "%c: %s", dir, line);
+	/* '#': a note of ours, not a line of the conversation */
+	n = snprintf(buf, sizeof(buf), dir == '#' ? "%c %s" : "%c: %s", dir,
+	    line);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(buf))
@@ -670,28 +669,7 @@ static struct ob_msg *queue_pick(struct ob *ob, const struct cfg_account *acct)
 static void queue_params(const struct cfg_account *a, struct smtp_params *p,
     char *port, size_t portlen)
 {
-	int t = a->timeout ? (int)(a->timeout > 86400 ? 86400 : a->timeout) *
-	    1000 : 0;
-
-	memset(p, 0, sizeof(*p));
-	snprintf(port, portlen, "%u", cfg_port(a));
-	p->host = a->host;
-	p->port = port;
-	p->helo = a->domain;
-	p->timeouts.connect = p->timeouts.greeting = p->timeouts.command = t;
-	p->timeouts.mail = p->timeouts.rcpt = p->timeouts.data = t;
-	p->timeouts.block = p->timeouts.dot = t;
-	p->tls = !a->tls ? SMTP_TLS_OFF : a->tls_starttls ? SMTP_TLS_STARTTLS :
-	    SMTP_TLS_IMPLICIT;
-	p->tls_certcheck = a->tls_certcheck;
-	p->tls_trust_file = a->tls_trust_file &&
-	    strcmp(a->tls_trust_file, "system") != 0 ? a->tls_trust_file : NULL;
-	p->tls_fingerprint = a->tls_fingerprint;
-	p->tls_cert_file = a->tls_cert_file;
-	p->tls_key_file = a->tls_key_file;
-	p->auth_mech = a->auth == CFG_AUTH_OFF ? NULL :
-	    a->auth == CFG_AUTH_ON ? "" : a->auth_mech;
-	p->user = a->user;
+	acct_smtp_params(a, p, port, portlen);
 	p->transcript = queue_transcript;
 	p->progress = queue_progress;
 }
@@ -1286,8 +1264,7 @@ static void queue_attempt_start(struct ob *ob, struct ob_msg *m,
 	char line[512], hp[300];
 	const char *pro;
 
-	snprintf(hp, sizeof(hp), "%s:%u", a->host ? a->host : "?",
-	    cfg_port(a));
+	acct_hostport(a, hp, sizeof(hp));
 	status_attempt_line(line, sizeof(line), m->r.attempts, ob_wall(), hp,
 	    reused ? "(connection reused; it opened with:)" : NULL);
 	pthread_mutex_lock(&ob->mu);

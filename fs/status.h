@@ -27,6 +27,9 @@ struct status_view {
 	uint64_t progress_total;  /* ... of this many; 0: no progress line */
 	const char *hold_error;   /* shown as error: instead of rec's (an
 	                           * outcome not recorded yet), or NULL */
+	int rewrite_refused;      /* an open for writing was refused: the
+	                           * error: line starts with "already
+	                           * submitted at QUEUED; write a new file" */
 };
 
 /* "2026-11-28T16:00:00Z" into BUF (at least 32 bytes). */
