@@ -110,6 +110,8 @@ static const struct cfg_kw cfg_keywords[] = {
 	  CFG_MAX_SETTLE_MS, "settle 300ms" },
 	{ "connections", CFG_K_CONNECTIONS, CFG_T_COUNT, CFG_OFF(connections),
 	  1, CFG_MAX_CONNECTIONS, "connections 2" },
+	{ "connection_cache", CFG_K_CONNECTION_CACHE, CFG_T_MS,
+	  CFG_OFF(cache_ms), 0, CFG_MAX_SETTLE_MS, "connection_cache 2s" },
 	{ "max_size", CFG_K_MAX_SIZE, CFG_T_SIZE, CFG_OFF(max_size), 0,
 	  UINT64_MAX, "max_size 64M" },
 	{ "max_queue_time", CFG_K_MAX_QUEUE_TIME, CFG_T_SECONDS,
@@ -881,6 +883,7 @@ static void cfg_account_defaults(struct cfg_account *a)
 	a->tls_starttls = 1;
 	a->tls_certcheck = 1;
 	a->settle_ms = CFG_DEFAULT_SETTLE_MS;
+	a->cache_ms = CFG_DEFAULT_CACHE_MS;
 	a->connections = CFG_DEFAULT_CONNECTIONS;
 	a->max_size = CFG_DEFAULT_MAX_SIZE;
 	a->max_queue_time = CFG_DEFAULT_MAX_QUEUE_TIME;

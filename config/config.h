@@ -17,6 +17,7 @@
 
 /* Defaults of outboxfs's own keywords (msmtp's keep msmtp's defaults). */
 #define CFG_DEFAULT_SETTLE_MS        300u
+#define CFG_DEFAULT_CACHE_MS         2000u
 #define CFG_DEFAULT_CONNECTIONS      2u
 #define CFG_DEFAULT_MAX_SIZE         (64ull * 1024 * 1024)
 #define CFG_DEFAULT_MAX_QUEUE_TIME   (5u * 24 * 3600)   /* seconds */
@@ -41,6 +42,7 @@ enum cfg_key {
 	CFG_K_TLS_FINGERPRINT, CFG_K_TLS_CERTCHECK, CFG_K_TLS_CERT_FILE,
 	CFG_K_TLS_KEY_FILE, CFG_K_LOGFILE, CFG_K_SYSLOG,
 	CFG_K_SPOOL, CFG_K_SETTLE, CFG_K_CONNECTIONS, CFG_K_MAX_SIZE,
+	CFG_K_CONNECTION_CACHE,
 	CFG_K_MAX_QUEUE_TIME, CFG_K_RETRY_MIN, CFG_K_RETRY_MAX,
 	/* msmtp's keys that change what is sent or how */
 	CFG_K_ALIASES, CFG_K_MAILDOMAIN, CFG_K_AUTO_FROM,
@@ -111,6 +113,8 @@ struct cfg_account {
 
 	char *spool;
 	unsigned settle_ms;
+	unsigned cache_ms;          /* connection_cache: an idle connection
+	                             * is kept this long, 0: QUIT at once */
 	unsigned connections;
 	uint64_t max_size;          /* bytes; 0 = unlimited */
 	unsigned max_queue_time;    /* seconds */

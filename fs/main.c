@@ -458,7 +458,7 @@ int main(int argc, char **argv)
 		const struct cfg_account *d = cfg_account(&cfg, NULL);
 		const char *fac = d->syslog;
 
-		if (fac == NULL && (d->set & (1u << CFG_K_SYSLOG)))
+		if (fac == NULL && (d->set & CFG_BIT(CFG_K_SYSLOG)))
 			fac = "off";
 		log_init(fac, fo.foreground, fo.debug);
 	}

@@ -714,6 +714,21 @@ const char *ob_paused(const struct ob *ob, const struct cfg_account *a)
 	return i < 0 ? NULL : ob->paused[i];
 }
 
+int ob_cached(const struct ob *ob, const struct cfg_account *a)
+{
+	long i = ob_acct_index(ob, a);
+
+	return i < 0 ? 0 : (int)ob->cached[i];
+}
+
+void ob_cache_count(struct ob *ob, const struct cfg_account *a, int delta)
+{
+	long i = ob_acct_index(ob, a);
+
+	if (i >= 0)
+		ob->cached[i] = (unsigned)((int)ob->cached[i] + delta);
+}
+
 void ob_pause(struct ob *ob, const struct cfg_account *a, const char *why)
 {
 	long i = ob_acct_index(ob, a);
@@ -956,21 +971,22 @@ int ob_init(struct ob *ob, struct cfg *cfg, const char *spool_path,
 			ob->dirs[i] = cfg->accounts[i].name;
 		ob->ndirs = (int)n;
 		ob->paused = calloc(cfg->naccounts, sizeof(*ob->paused));
-		if (ob->paused == NULL)
+		ob->cached = calloc(cfg->naccounts, sizeof(*ob->cached));
+		if (ob->paused == NULL || ob->cached == NULL)
 			goto nomem;
 	}
 	ob->next_id = 1;
-	if (spool_open(&ob->spool, spool_path, err, errlen) < 0) {
-		free(ob->by_id);
-		free(ob->by_name);
-		free(ob->dirs);
-		return -1;
-	}
+	if (spool_open(&ob->spool, spool_path, err, errlen) < 0)
+		goto fail;
 	return 0;
 nomem:
+	snprintf(err, errlen, "out of memory");
+fail:
 	free(ob->by_id);
 	free(ob->by_name);
-	snprintf(err, errlen, "out of memory");
+	free(ob->dirs);
+	free(ob->paused);
+	free(ob->cached);
 	return -1;
 }
 
@@ -991,6 +1007,7 @@ void ob_destroy(struct ob *ob)
 		for (i = 0; i < ob->cfg->naccounts; i++)
 			free(ob->paused[i]);
 	free(ob->paused);
+	free(ob->cached);
 	free(ob->corrupt);
 	for (i = 0; i < ob->nheld; i++) {
 		spool_rec_free(&ob->held[i].rec);

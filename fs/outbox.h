@@ -155,6 +155,8 @@ struct ob {
 	char **dirs;                 /* account directory names */
 	char **paused;               /* per account: why it is paused (a
 	                              * refused login), or NULL */
+	unsigned *cached;            /* per account: idle connections kept
+	                              * open for its next message */
 	int ndirs;
 	unsigned settle_ms;
 	unsigned connections;
@@ -180,7 +182,6 @@ struct ob {
 	struct ob_pub *held;         /* outcomes that could not be recorded
 	                              * (committer thread only) */
 	size_t nheld;
-	int64_t pubs_since_ms;       /* when the oldest of them came */
 	struct ob_corrupt *corrupt;
 	size_t ncorrupt;
 
@@ -335,6 +336,9 @@ const struct cfg_account *ob_msg_account(const struct ob *ob,
 const char *ob_paused(const struct ob *ob, const struct cfg_account *a);
 void ob_pause(struct ob *ob, const struct cfg_account *a, const char *why);
 int ob_unpause(struct ob *ob, const struct cfg_account *a);
+/* Idle connections kept for A's next message (ob->mu held). */
+int ob_cached(const struct ob *ob, const struct cfg_account *a);
+void ob_cache_count(struct ob *ob, const struct cfg_account *a, int delta);
 
 /* The account used for messages in DIR (-1: by From, else default). */
 const struct cfg_account *ob_dir_account(const struct ob *ob, int dir);

@@ -186,8 +186,6 @@ static void queue_publish_all(struct ob *ob, int all);
 static int64_t queue_held_next(const struct ob *ob);
 static void queue_publish(struct ob *ob, const struct ob_pub *pub);
 
-#define QUEUE_PUB_WAIT_MS 20
-
 
 /*
  * A message just went through: the server works again, so every deferred
@@ -531,12 +529,11 @@ static void *queue_committer(void *arg)
 
 	pthread_mutex_lock(&ob->mu);
 	for (;;) {
-		/* Outcomes wait up to QUEUE_PUB_WAIT_MS for company, so
-		 * that one sync covers many of them. */
+		/* Outcomes are recorded as soon as they come: one commit
+		 * covers all that came while the last one ran (no timer
+		 * waits for company). */
 		held = queue_held_next(ob);
-		if ((ob->npubs && (ob->stopping || ob_now_ms() >=
-		    ob->pubs_since_ms + QUEUE_PUB_WAIT_MS)) ||
-		    (held >= 0 && held <= ob_now_ms())) {
+		if (ob->npubs || (held >= 0 && held <= ob_now_ms())) {
 			pthread_mutex_unlock(&ob->mu);
 			queue_publish_all(ob, 0);
 			pthread_mutex_lock(&ob->mu);
@@ -549,9 +546,6 @@ static void *queue_committer(void *arg)
 			continue;
 		}
 		n = queue_collect(ob, &items, &cap, ob->stopping, &earliest);
-		if (ob->npubs && (earliest < 0 || earliest >
-		    ob->pubs_since_ms + QUEUE_PUB_WAIT_MS))
-			earliest = ob->pubs_since_ms + QUEUE_PUB_WAIT_MS;
 		if (held >= 0 && (earliest < 0 || held < earliest))
 			earliest = held;
 		if (n) {
@@ -585,6 +579,9 @@ static void *queue_committer(void *arg)
 struct queue_conn {
 	struct ob *ob;
 	struct ob_msg *m;            /* the message the callbacks feed */
+	char tail[512];              /* with m NULL: the closing QUIT of a
+	                              * kept connection, for its last message */
+	size_t tail_len;
 };
 
 static void queue_transcript(void *tag, char dir, const char *line)
@@ -601,9 +598,49 @@ static void queue_transcript(void *tag, char dir, const char *line)
 	if ((size_t)n >= sizeof(buf))
 		n = sizeof(buf) - 1;
 	pthread_mutex_lock(&c->ob->mu);
-	if (c->m)
+	if (c->m) {
 		ob_transcript_add(c->m, buf, (size_t)n);
+	} else if (c->tail_len + (size_t)n + 1 < sizeof(c->tail)) {
+		memcpy(c->tail + c->tail_len, buf, (size_t)n);
+		c->tail_len += (size_t)n;
+		c->tail[c->tail_len++] = '\n';
+	}
 	pthread_mutex_unlock(&c->ob->mu);
+}
+
+/*
+ * A kept connection closed when its time was up: its QUIT exchange ends
+ * the transcript of LAST, the message it carried last, when that one is
+ * final and shown (its attempt is in its log), as it would have at once
+ * without the cache. Drops the reference to LAST.
+ */
+static void queue_cache_quit(struct ob *ob, struct smtp_session *s,
+    struct queue_conn *conn, struct ob_msg *last)
+{
+	int final;
+
+	conn->m = NULL;
+	conn->tail_len = 0;
+	smtp_quit(s);
+	pthread_mutex_lock(&ob->mu);
+	final = !last->removed && !last->busy && (last->r.state == OB_SENT ||
+	    last->r.state == OB_PARTIAL || last->r.state == OB_FAILED);
+	if (final)
+		last->busy = 1;          /* its log is ours for a moment */
+	pthread_mutex_unlock(&ob->mu);
+	if (final) {
+		int ok = conn->tail_len && spool_append_log(&ob->spool,
+		    last->r.id, conn->tail, conn->tail_len) == 0;
+
+		pthread_mutex_lock(&ob->mu);
+		if (ok)
+			last->log_len += conn->tail_len;
+		last->busy = 0;
+		pthread_mutex_unlock(&ob->mu);
+		if (ok)
+			ob_notify(ob, last->r.id);
+	}
+	ob_unref(ob, last);
 }
 
 static void queue_progress(void *tag, uint64_t sent, uint64_t total)
@@ -656,6 +693,8 @@ static struct ob_msg *queue_pick(struct ob *ob, const struct cfg_account *acct)
 			continue;
 		if (ob_paused(ob, queue_account(ob, m)))
 			continue;         /* a refused login: no new one */
+		if (acct == NULL && ob_cached(ob, queue_account(ob, m)))
+			continue;         /* a kept connection takes it */
 		m->busy = 1;
 		ob_ref(m);
 		m->r.attempts++;
@@ -1043,8 +1082,6 @@ static void queue_hand_over(struct ob *ob, struct ob_pub *pub)
 		sleep(1);
 		pthread_mutex_lock(&ob->mu);
 	}
-	if (ob->npubs == 0)
-		ob->pubs_since_ms = ob_now_ms();
 	ob->pubs[ob->npubs++] = *pub;
 	pthread_cond_broadcast(&ob->commit_cv);
 	pthread_mutex_unlock(&ob->mu);
@@ -1376,6 +1413,44 @@ static int queue_mark_sending(struct ob *ob, struct ob_msg *m,
 	return -1;
 }
 
+/* 1 when a message of another account than A waits to be sent. ob->mu
+ * held. */
+static int queue_other_due(struct ob *ob, const struct cfg_account *a)
+{
+	struct ob_msg *m;
+
+	for (m = ob->run.head; m; m = m->qnext)
+		if (!m->busy && queue_account(ob, m) != a &&
+		    !ob_paused(ob, queue_account(ob, m)))
+			return 1;
+	return 0;
+}
+
+/*
+ * Waits up to A's connection_cache time for a due message of A, to send
+ * it on the connection kept open; NULL when none came, when the daemon
+ * stops, or when a message of another account needs this thread.
+ */
+static struct ob_msg *queue_cache_wait(struct ob *ob,
+    const struct cfg_account *a)
+{
+	struct ob_msg *m = NULL;
+	struct timespec ts;
+	int64_t until = ob_now_ms() + a->cache_ms;
+
+	pthread_mutex_lock(&ob->mu);
+	queue_deadline(&ts, until);
+	ob_cache_count(ob, a, 1);
+	while (!ob->stopping && (m = queue_pick(ob, a)) == NULL &&
+	    !queue_other_due(ob, a) && ob_now_ms() < until)
+		pthread_cond_timedwait(&ob->run_cv, &ob->mu, &ts);
+	ob_cache_count(ob, a, -1);
+	if (m == NULL)
+		pthread_cond_broadcast(&ob->run_cv);   /* others may take */
+	pthread_mutex_unlock(&ob->mu);
+	return m;
+}
+
 /* One connection: M first, then every due message of the same account. */
 static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 {
@@ -1384,7 +1459,7 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 	struct smtp_session *s = NULL;
 	struct smtp_error err;
 	struct queue_outcome o;
-	struct queue_conn conn = { ob, NULL };
+	struct queue_conn conn = { ob, NULL, "", 0 };
 	struct ob_msg *next;
 	struct msg *pm;
 	char port[16], perr[512];
@@ -1443,7 +1518,7 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 				next = queue_pick(ob, a);
 			pthread_mutex_unlock(&ob->mu);
 		}
-		if (next == NULL) {
+		if (next == NULL && !(o.res.reusable && a->cache_ms)) {
 			if (o.res.reusable)
 				smtp_quit(s);
 			else
@@ -1451,11 +1526,31 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 			s = NULL;
 		}
 		conn.m = NULL;
+		if (next == NULL && s != NULL) {
+			pthread_mutex_lock(&ob->mu);
+			ob_ref(m);       /* for the QUIT at the end */
+			pthread_mutex_unlock(&ob->mu);
+		}
 		/* Shown by the committer after its next sync: the
 		 * connection goes on meanwhile. */
 		queue_apply(ob, m, a, &o, &pub);
 		queue_outcome_free(&o);
 		queue_hand_over(ob, &pub);
+		if (next == NULL && s != NULL) {
+			/* kept a moment for the next message of the account:
+			 * it then pays no connect, greeting, TLS or login */
+			next = queue_cache_wait(ob, a);
+			if (next == NULL) {
+				queue_cache_quit(ob, s, &conn, m);
+				s = NULL;
+			} else {
+				ob_unref(ob, m);
+				if (!smtp_alive(s)) {
+					smtp_close(s);   /* closed by the server */
+					s = NULL;
+				}
+			}
+		}
 		if (next == NULL)
 			break;
 		m = next;
@@ -1468,6 +1563,22 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 			smtp_quit(s);
 			s = NULL;
 			break;
+		}
+		if (s == NULL) {
+			/* a new connection, as for a first message */
+			queue_attempt_start(ob, m, a, NULL);
+			conn.m = m;
+			if (smtp_connect(&p, &s, &err) < 0) {
+				conn.m = NULL;
+				if (err.fail == SMTP_FAIL_AUTH &&
+				    err.code == 535)
+					queue_pause(ob, a, &err);
+				queue_fail_early(ob, m, a, &err, NULL, 0);
+				ob_unref(ob, m);
+				s = NULL;
+				break;
+			}
+			continue;
 		}
 		queue_attempt_start(ob, m, a, s);
 		conn.m = m;

@@ -12,7 +12,8 @@
  *                   outcome is written to the spool at once and handed
  *                   to the committer, which writes its transcript to
  *                   the log and shows it after its next sync (outcomes
- *                   wait up to 20 ms to share one): no connection waits
+ *                   as soon as they come, one commit for all that came
+ *                   while the last one ran): no connection waits
  *                   for a sync or a log file. A message that went
  *                   through retries the account's deferred ones.
  *

@@ -9,6 +9,7 @@
  * shows it. Must never print, keep global state, put a secret into a
  * transcript or an error, or go on after the server fell out of step.
  */
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@ static const char *const smtp_state_names[SMTP_ST_COUNT] = {
 	[SMTP_ST_BODY] = "BODY",
 	[SMTP_ST_DOT] = "DOT",
 	[SMTP_ST_RSET] = "RSET",
+	[SMTP_ST_NOOP] = "NOOP",
 	[SMTP_ST_QUIT] = "QUIT",
 	[SMTP_ST_BROKEN] = "BROKEN",
 };
@@ -604,6 +606,31 @@ const char *smtp_server_desc(const struct smtp_session *s)
 const char *smtp_prologue(const struct smtp_session *s)
 {
 	return s->prologue != NULL ? s->prologue : "";
+}
+
+int smtp_alive(struct smtp_session *s)
+{
+	struct smtp_error err;
+	struct pollfd p;
+
+	if (s == NULL || s->state != SMTP_ST_READY || s->io == NULL)
+		return 0;
+	/* A server that closed the connection (or sent its 421) while it
+	 * was idle: the socket is readable. */
+	p.fd = io_fd(s->io);
+	p.events = POLLIN;
+	p.revents = 0;
+	if (poll(&p, 1, 0) != 0)
+		return 0;
+	smtp_state(s, SMTP_ST_NOOP);
+	if (smtp_cmd(s, "NOOP", "NOOP", NULL, &err) < 0 ||
+	    smtp_read_reply(s, "NOOP", smtp_timeout_command(s), &err) < 0 ||
+	    s->reply.code != 250) {
+		smtp_state(s, SMTP_ST_BROKEN);
+		return 0;
+	}
+	smtp_state(s, SMTP_ST_READY);
+	return 1;
 }
 
 void smtp_quit(struct smtp_session *s)

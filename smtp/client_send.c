@@ -9,6 +9,10 @@
  * (a read error closes the connection instead), and never pipeline QUIT
  * behind the final dot.
  *
+ * Without 8BITMIME, a message whose 8-bit data cannot be made 7-bit
+ * (msg_check_7bit) fails before MAIL FROM; SIZE= is msg_size for the
+ * server at hand, the exact count of the bytes streamed.
+ *
  * Pipelining choice: MAIL, every RCPT and DATA go out in one write. When
  * every RCPT was refused but the server still answers DATA with 354, the
  * client sends "." at once (an empty message the server must refuse, as
@@ -140,6 +144,8 @@ static int smtp_tx_check(struct smtp_tx *t)
 {
 	const struct smtp_caps *c = &t->s->caps;
 	const char *from = t->m->from != NULL ? t->m->from : "";
+	uint64_t size = msg_size(t->m, c->eightbitmime);
+	char why[sizeof(t->err->text)];
 	size_t i;
 
 	if (t->nrcpts == 0)
@@ -157,12 +163,14 @@ static int smtp_tx_check(struct smtp_tx *t)
 		return smtp_fail(t->err, SMTP_FAIL_LOCAL, 0, "MAIL FROM",
 		    "an address is not ASCII and the server does not offer "
 		    "SMTPUTF8: use an ASCII address or another server");
-	if (c->has_size && c->size > 0 && t->m->size > c->size) {
+	if (!c->eightbitmime && msg_check_7bit(t->m, why, sizeof(why)) < 0)
+		return smtp_fail(t->err, SMTP_FAIL_LOCAL, 0, "MAIL FROM", "%s",
+		    why);
+	if (c->has_size && c->size > 0 && size > c->size) {
 		smtp_fail(t->err, SMTP_FAIL_PERM, 0, "MAIL FROM",
 		    "message is %llu bytes, the server accepts at most %llu "
 		    "(SIZE): make it smaller",
-		    (unsigned long long)t->m->size,
-		    (unsigned long long)c->size);
+		    (unsigned long long)size, (unsigned long long)c->size);
 		return -1;
 	}
 	return 0;
@@ -191,7 +199,7 @@ static int smtp_tx_mail(struct smtp_tx *t, int eightbit)
 
 	if (c->has_size)
 		snprintf(size, sizeof(size), " SIZE=%llu",
-		    (unsigned long long)t->m->size);
+		    (unsigned long long)msg_size(t->m, c->eightbitmime));
 	t->dsn = smtp_tx_dsn(t);
 	if (t->dsn) {
 		n = snprintf(dsn, sizeof(dsn), "%s%s%s%s",
@@ -284,7 +292,9 @@ static int smtp_tx_body(struct smtp_tx *t, struct msg_stream *st)
 			    "sending message data: %s", io_err_text(rc));
 		}
 		sent += (uint64_t)n;
-		total = t->m->size > sent ? t->m->size : sent;
+		total = msg_size(t->m, s->caps.eightbitmime);
+		if (total < sent)
+			total = sent;
 		if (p->progress != NULL)
 			p->progress(s->tag, sent, total);
 	}

@@ -36,6 +36,9 @@
 
 #define MSG_CHUNK      (16 * 1024)     /* body bytes read at a time */
 #define MSG_LINE_MAX   998             /* RFC 5322 2.1.1, without CRLF */
+#define MSG_M7_FEED    4096            /* body bytes per msg_mime7 call: its
+                                        * output then fits obuf (see
+                                        * msg_stream_sink) */
 
 struct msg_prep {
 	const struct msg_params *p;
@@ -159,7 +162,7 @@ static int msg_unfold(struct msg_hblock *b, char *err, size_t errlen)
  * Splits the header block into fields. Sets body_off to the first byte
  * after the blank line (or the end of the file when there is none).
  */
-static int msg_parse_header(struct msg_hblock *b, int eof, char *err,
+int msg_hblock_parse(struct msg_hblock *b, int eof, char *err,
     size_t errlen)
 {
 	size_t pos = 0;
@@ -286,7 +289,7 @@ int msg_hblock_read(int fd, struct msg_hblock *b, char *err, size_t errlen)
 		return -1;
 	}
 	b->got = (size_t)r;
-	return msg_parse_header(b, b->got < cap, err, errlen);
+	return msg_hblock_parse(b, b->got < cap, err, errlen);
 }
 
 void msg_hblock_free(struct msg_hblock *b)
@@ -888,6 +891,7 @@ struct msg_scan {
 	uint64_t bytes;             /* in the file */
 	uint64_t wire;              /* normalised and dot-stuffed, as is */
 	uint64_t wire_qp;           /* the same, quoted-printable */
+	uint64_t wire7;             /* the same, made 7-bit (msg_mime7) */
 	size_t maxline;             /* longest wire line, CRLF excluded */
 	int eightbit, nul;
 };
@@ -1023,6 +1027,119 @@ static uint64_t msg_header_dots(const char *s, size_t n)
 	return dots;
 }
 
+/* ---- 8-bit data for a server without 8BITMIME ---- */
+
+static int msg_has8(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return 1;
+	return 0;
+}
+
+/* The top Content-Transfer-Encoding line that replaces the user's. */
+static int msg_cte_line(const struct msg_7bit *t, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "Content-Transfer-Encoding: %s\r\n",
+	    t->cte_new);
+
+	return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
+/* The header sent without 8BITMIME, in wire bytes, blank line included. */
+static uint64_t msg_head7_len(const struct msg *m)
+{
+	const struct msg_7bit *t = m->to7;
+	uint64_t n = m->header_len + msg_header_dots(m->header, m->header_len)
+	    + 2;
+	char line[64];
+	int ln;
+
+	if (t->cte_new == NULL || (ln = msg_cte_line(t, line,
+	    sizeof(line))) < 0)
+		return n;
+	return n - t->cte_len - msg_header_dots(m->header + t->cte_off,
+	    t->cte_len) + (uint64_t)ln;
+}
+
+struct msg_count7 {
+	struct msg_count c;
+	struct msg_scan st;
+};
+
+static int msg_count_sink(void *ctx, const char *s, size_t n)
+{
+	struct msg_count7 *k = ctx;
+
+	msg_count(&k->c, s, n, &k->st);
+	return 0;
+}
+
+/*
+ * Decides whether and how the message is made 7-bit (m->to7): needed for
+ * 8-bit bytes in the header, or under the user's own MIME headers. For a
+ * multipart, counts the converted body into st->wire7.
+ */
+static int msg_prepare_7bit(int fd, struct msg *m, struct msg_scan *st,
+    const struct msg_hdr *ct, int nct, const struct msg_hdr *cte, int ncte,
+    size_t cte_off, size_t cte_len, char *err, size_t errlen)
+{
+	struct msg_count7 k = { .c = { 1, 0, 0 } };
+	struct msg_7bit *t;
+	int hdr8 = msg_has8(m->header, m->header_len);
+
+	if (!hdr8 && !(m->body == MSG_BODY_ASIS && st->eightbit))
+		return 0;
+	t = m->to7 = calloc(1, sizeof(*m->to7));
+	if (t == NULL) {
+		msg_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	if (hdr8) {
+		msg_7bit_refuse(t, "the header has 8-bit bytes (in an address "
+		    "or in a field outboxfs does not encode): write it in "
+		    "ASCII");
+		return 0;
+	}
+	if (nct > 1 || ncte > 1) {
+		msg_7bit_refuse(t, "the message has two %s lines: keep one",
+		    nct > 1 ? "Content-Type" : "Content-Transfer-Encoding");
+		return 0;
+	}
+	if (msg_7bit_plan(t, ct ? ct->value : NULL, ct ? ct->value_len : 0,
+	    cte ? cte->value : NULL, cte ? cte->value_len : 0, fd,
+	    m->body_off, m->body_len, err, errlen) < 0)
+		return -1;
+	t->cte_off = cte ? cte_off : m->header_len;
+	t->cte_len = cte ? cte_len : 0;
+	if (!t->ok || !t->multipart)
+		return 0;
+	if (msg_mime7_run(t, msg_count_sink, &k, fd, m->body_off, m->body_len,
+	    err, errlen) < 0)
+		return -1;
+	if (k.st.eightbit || k.st.maxline > MSG_LINE_MAX) {
+		/* cannot happen: every 8-bit line was in a part converted */
+		msg_7bit_refuse(t, "the MIME structure could not be "
+		    "followed: encode the 8-bit parts as base64");
+		return 0;
+	}
+	st->wire7 = k.st.wire + (k.c.at_bol ? 0 : 2);
+	return 0;
+}
+
+int msg_check_7bit(const struct msg *m, char *err, size_t errlen)
+{
+	if (m->to7 == NULL || m->to7->ok)
+		return 0;
+	msg_seterr(err, errlen, "%s", m->to7->why);
+	return -1;
+}
+
+uint64_t msg_size(const struct msg *m, int eightbit_ok)
+{
+	return eightbit_ok ? m->size_8bit : m->size_7bit;
+}
+
 /* ---- msg_prepare ---- */
 
 void msg_free(struct msg *m)
@@ -1039,6 +1156,7 @@ void msg_free(struct msg *m)
 	free(m->dsn_notify);
 	free(m->dsn_ret);
 	free(m->dsn_envid);
+	free(m->to7);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -1064,8 +1182,10 @@ int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
 	struct msg_buf hb = { .max = 4 * MSG_MAX_HEADER + 4096 };
 	struct msg_first from_hdr = { NULL };
 	struct msg_scan st;
+	const struct msg_hdr *ct_h = NULL, *cte_h = NULL;
+	size_t cte_off = 0, cte_len = 0;
 	off_t body_off = 0;
-	int nfrom = 0, has_date = 0, has_mime = 0, ok = 0;
+	int nfrom = 0, has_date = 0, has_mime = 0, ok = 0, nct = 0, ncte = 0;
 	time_t now = p->now ? p->now : time(NULL);
 	char line[512];
 	uint64_t head;
@@ -1112,10 +1232,16 @@ int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
 				goto oom;
 		} else if (msg_hdr_is(&w.b, h, "Date")) {
 			has_date = 1;
-		} else if (msg_hdr_is(&w.b, h, "MIME-Version") ||
-		    msg_hdr_is(&w.b, h, "Content-Type") ||
-		    msg_hdr_is(&w.b, h, "Content-Transfer-Encoding")) {
+		} else if (msg_hdr_is(&w.b, h, "MIME-Version")) {
 			has_mime = 1;
+		} else if (msg_hdr_is(&w.b, h, "Content-Type")) {
+			has_mime = 1;
+			if (nct++ == 0)
+				ct_h = h;
+		} else if (msg_hdr_is(&w.b, h, "Content-Transfer-Encoding")) {
+			has_mime = 1;
+			if (ncte++ == 0)
+				cte_h = h;
 		} else if (msg_hdr_is(&w.b, h, "Attach")) {
 			msg_seterr(err, errlen, "Attach: lines are only "
 			    "understood when the message is submitted "
@@ -1192,8 +1318,12 @@ field_err:
 			continue;
 		if (p->set_from == MSG_HDR_ON && msg_hdr_is(&w.b, h, "From"))
 			continue;
+		if (h == cte_h)
+			cte_off = hb.len;
 		if (msg_emit_hdr(&w, h, &hb) < 0)
 			goto out;
+		if (h == cte_h)
+			cte_len = hb.len - cte_off;
 	}
 	if (p->undisclosed && msg_add_line(&hb, "To",
 	    "undisclosed-recipients:;", err, errlen) < 0)
@@ -1248,28 +1378,41 @@ field_err:
 	else
 		m->body = MSG_BODY_7BIT;
 
-	if ((m->body == MSG_BODY_8BIT || m->body == MSG_BODY_QP) &&
-	    msg_scan_body(fd, body_off, 1, &st, err, errlen) < 0)
-		goto out;
 	m->header = hb.p ? hb.p : strdup("");
 	hb.p = NULL;
 	m->header_len = hb.len;
 	if (m->header == NULL)
 		goto oom;
-	head = m->header_len + msg_header_dots(m->header, m->header_len) +
-	    strlen(msg_mime_lines(m->body, 1)) + 2;
+	if (msg_prepare_7bit(fd, m, &st, ct_h, nct, cte_h, ncte, cte_off,
+	    cte_len, err, errlen) < 0)
+		goto out;
+	if ((m->body == MSG_BODY_8BIT || m->body == MSG_BODY_QP ||
+	    (m->to7 && m->to7->ok && m->to7->qp)) &&
+	    msg_scan_body(fd, body_off, 1, &st, err, errlen) < 0)
+		goto out;
+	head = m->header_len + msg_header_dots(m->header, m->header_len) + 2;
 	switch (m->body) {
 	case MSG_BODY_7BIT:
+		m->size_8bit = m->size_7bit = head + st.wire;
+		break;
 	case MSG_BODY_ASIS:
-		m->size = head + st.wire;
+		m->size_8bit = m->size_7bit = head + st.wire;
+		if (m->to7 && m->to7->ok)
+			m->size_7bit = msg_head7_len(m) + (m->to7->qp ?
+			    st.wire_qp : st.wire7);
 		break;
 	case MSG_BODY_8BIT:
-		m->size = head + (st.wire > st.wire_qp ? st.wire : st.wire_qp);
+		m->size_8bit = head + strlen(msg_mime_lines(m->body, 0)) +
+		    st.wire;
+		m->size_7bit = head + strlen(msg_mime_lines(m->body, 1)) +
+		    st.wire_qp;
 		break;
 	case MSG_BODY_QP:
-		m->size = head + st.wire_qp;
+		m->size_8bit = m->size_7bit = head +
+		    strlen(msg_mime_lines(m->body, 1)) + st.wire_qp;
 		break;
 	}
+	m->size = m->size_8bit > m->size_7bit ? m->size_8bit : m->size_7bit;
 	if (p->max_size && m->size > p->max_size) {
 		msg_seterr(err, errlen, "message too large: %llu bytes, "
 		    "max_size is %llu", (unsigned long long)m->size,
@@ -1293,11 +1436,15 @@ out:
 
 /* ---- msg_stream ---- */
 
+static int msg_stream_sink(void *ctx, const char *p, size_t n);
+
 struct msg_stream {
 	const struct msg *m;
 	int fd;
 	int qp;                     /* the body is encoded quoted-printable */
 	int eightbit;               /* BODY=8BITMIME */
+	int seven;                  /* no 8BITMIME: never a byte >= 0x80 */
+	struct msg_mime7 *w;        /* a multipart made 7-bit, or NULL */
 	struct msg_dotstuff ds;
 	struct msg_qp q;
 	uint64_t body_done;         /* file bytes consumed */
@@ -1310,21 +1457,37 @@ struct msg_stream {
 int msg_stream_open(const struct msg *m, int fd, int eightbit_ok,
     struct msg_stream **out, char *err, size_t errlen)
 {
-	struct msg_stream *s = calloc(1, sizeof(*s));
+	struct msg_stream *s;
+	const struct msg_7bit *t = eightbit_ok ? NULL : m->to7;
 	const char *mime;
-	size_t hlen, need;
+	size_t hlen, need, hcut = m->header_len, hrest = m->header_len;
+	char cteline[64];
+	int ctelen = 0;
 
 	*out = NULL;
+	if (!eightbit_ok && msg_check_7bit(m, err, errlen) < 0)
+		return -1;
+	if (t && t->cte_new) {
+		ctelen = msg_cte_line(t, cteline, sizeof(cteline));
+		if (ctelen < 0) {
+			msg_seterr(err, errlen, "header too large");
+			return -1;
+		}
+		hcut = t->cte_off;
+		hrest = t->cte_off + t->cte_len;
+	}
+	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		goto oom;
 	s->m = m;
 	s->fd = fd;
+	s->seven = !eightbit_ok;
 	s->qp = m->body == MSG_BODY_QP ||
-	    (m->body == MSG_BODY_8BIT && !eightbit_ok);
+	    (m->body == MSG_BODY_8BIT && !eightbit_ok) || (t && t->qp);
 	s->eightbit = eightbit_ok && (m->body == MSG_BODY_8BIT ||
 	    (m->body == MSG_BODY_ASIS && m->body_8bit));
 	mime = msg_mime_lines(m->body, s->qp);
-	hlen = m->header_len + strlen(mime) + 2;
+	hlen = m->header_len + (size_t)ctelen + strlen(mime) + 2;
 	s->ocap = 2 * MSG_QP_OUT(MSG_CHUNK) + 2;
 	need = 2 * hlen + 2;
 	if (need > s->ocap)
@@ -1334,9 +1497,16 @@ int msg_stream_open(const struct msg *m, int fd, int eightbit_ok,
 	s->qbuf = malloc(MSG_QP_OUT(MSG_CHUNK));
 	if (!s->obuf || !s->in || !s->qbuf)
 		goto oom;
+	if (t && t->multipart &&
+	    (s->w = msg_mime7_new(t, msg_stream_sink, s)) == NULL)
+		goto oom;
 	msg_dotstuff_init(&s->ds);
 	msg_qp_init(&s->q);
-	s->olen = msg_dotstuff(&s->ds, m->header, m->header_len, s->obuf);
+	s->olen = msg_dotstuff(&s->ds, m->header, hcut, s->obuf);
+	s->olen += msg_dotstuff(&s->ds, cteline, (size_t)ctelen,
+	    s->obuf + s->olen);
+	s->olen += msg_dotstuff(&s->ds, m->header + hrest,
+	    m->header_len - hrest, s->obuf + s->olen);
 	s->olen += msg_dotstuff(&s->ds, mime, strlen(mime), s->obuf + s->olen);
 	s->olen += msg_dotstuff(&s->ds, "\r\n", 2, s->obuf + s->olen);
 	*out = s;
@@ -1352,6 +1522,19 @@ int msg_stream_8bit(const struct msg_stream *s)
 	return s->eightbit;
 }
 
+/* msg_mime7's output, dot-stuffed into obuf. One fill feeds it
+ * MSG_M7_FEED bytes: with a held line and a part's header block that is
+ * well under obuf's room; the check is for a broken invariant only. */
+static int msg_stream_sink(void *ctx, const char *p, size_t n)
+{
+	struct msg_stream *s = ctx;
+
+	if (n >= s->ocap / 2 || s->olen > s->ocap - 2 * n - 2)
+		return -1;
+	s->olen += msg_dotstuff(&s->ds, p, n, s->obuf + s->olen);
+	return 0;
+}
+
 static int msg_stream_fill(struct msg_stream *s, char *err, size_t errlen)
 {
 	uint64_t left = s->m->body_len - s->body_done;
@@ -1360,6 +1543,8 @@ static int msg_stream_fill(struct msg_stream *s, char *err, size_t errlen)
 	ssize_t r = 0;
 
 	s->olen = s->opos = 0;
+	if (s->w != NULL && want > MSG_M7_FEED)
+		want = MSG_M7_FEED;
 	if (want > 0) {
 		r = msg_pread_full(s->fd, s->in, want,
 		    s->m->body_off + (off_t)s->body_done);
@@ -1374,7 +1559,11 @@ static int msg_stream_fill(struct msg_stream *s, char *err, size_t errlen)
 			return -1;
 		}
 		s->body_done += (uint64_t)r;
-		if (s->qp) {
+		if (s->w != NULL) {
+			if (msg_mime7_feed(s->w, s->in, (size_t)r, err,
+			    errlen) < 0)
+				return -1;
+		} else if (s->qp) {
 			size_t qn = msg_qp(&s->q, s->in, (size_t)r, s->qbuf);
 
 			s->olen = msg_dotstuff(&s->ds, s->qbuf, qn, s->obuf);
@@ -1383,6 +1572,8 @@ static int msg_stream_fill(struct msg_stream *s, char *err, size_t errlen)
 			    s->obuf);
 	}
 	if (s->body_done == s->m->body_len) {
+		if (s->w != NULL && msg_mime7_finish(s->w, err, errlen) < 0)
+			return -1;
 		if (s->qp) {
 			size_t qn = msg_qp_finish(&s->q, s->qbuf);
 
@@ -1391,6 +1582,11 @@ static int msg_stream_fill(struct msg_stream *s, char *err, size_t errlen)
 		}
 		s->olen += msg_dotstuff_finish(&s->ds, s->obuf + s->olen);
 		s->finished = 1;
+	}
+	if (s->seven && msg_has8(s->obuf, s->olen)) {
+		msg_seterr(err, errlen, "the message changed after it was "
+		    "prepared (8-bit data where there was none)");
+		return -1;
 	}
 	return 0;
 }
@@ -1424,6 +1620,7 @@ void msg_stream_free(struct msg_stream *s)
 {
 	if (s == NULL)
 		return;
+	msg_mime7_free(s->w);
 	free(s->in);
 	free(s->qbuf);
 	free(s->obuf);

@@ -6,7 +6,9 @@
  * and Bcc, and scans the body (8-bit bytes, line lengths, size). The
  * header sent is rebuilt: Bcc removed, From, Date, Message-ID added when
  * missing, non-ASCII encoded (RFC 2047), MIME headers added for a
- * non-ASCII body. msg_stream then produces the DATA bytes incrementally:
+ * non-ASCII body. For a server without 8BITMIME, 8-bit text under the
+ * user's own MIME headers is re-encoded quoted-printable (msg_7bit.c),
+ * or the message is refused before MAIL FROM. msg_stream then produces the DATA bytes incrementally:
  * CRLF line ends only, dot-stuffed, never a bare CR or LF, the body
  * re-read from the file so a 50 MB message never sits in memory. It does
  * not add the final "." line; the client does.
@@ -92,13 +94,20 @@ struct msg {
 	uint64_t body_len;        /* bytes of body in the file */
 	enum msg_body body;
 	int smtputf8;             /* an address is not ASCII */
-	uint64_t size;            /* estimated bytes on the wire (SIZE=) */
+	uint64_t size;            /* bytes on the wire: the larger of
+	                           * size_8bit and size_7bit (max_size) */
 	int body_8bit;            /* the body has bytes >= 0x80 (an ASIS
 	                           * body is then sent with BODY=8BITMIME
 	                           * where the server offers it) */
 	char *dsn_notify;         /* NOTIFY= of each RCPT, or NULL */
 	char *dsn_ret;            /* RET= of MAIL, or NULL */
 	char *dsn_envid;          /* ENVID= of MAIL (xtext), or NULL */
+	uint64_t size_8bit;       /* exact DATA bytes (without the final
+	                           * ".") to a server with 8BITMIME */
+	uint64_t size_7bit;       /* ... and to one without it */
+	struct msg_7bit *to7;     /* private: how 8-bit bytes the MIME lines
+	                           * leave alone are made 7-bit, or why they
+	                           * cannot be; NULL when there are none */
 };
 
 /*
@@ -110,6 +119,18 @@ int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
     char *err, size_t errlen);
 
 void msg_free(struct msg *m);
+
+/*
+ * Whether M can go to a server without 8BITMIME: 0 when it is 7-bit or
+ * outboxfs makes it so (a text body or text parts under the user's own
+ * MIME headers become quoted-printable); -1 with the error, and what to
+ * fix, in err (8-bit data in a part that is not text, "binary", a
+ * malformed multipart, 8-bit bytes in a header).
+ */
+int msg_check_7bit(const struct msg *m, char *err, size_t errlen);
+
+/* The exact DATA size msg_stream produces for EIGHTBIT_OK. */
+uint64_t msg_size(const struct msg *m, int eightbit_ok);
 
 /*
  * Parses one address list (the value of a To/Cc/Bcc header, unfolded)
@@ -131,7 +152,9 @@ int msg_check_addr(const char *addr, char *err, size_t errlen);
  */
 struct msg_stream;
 
-/* *out owned by caller (msg_stream_free). M and FD borrowed until then. */
+/* *out owned by caller (msg_stream_free). M and FD borrowed until then.
+ * Without 8BITMIME, -1 with msg_check_7bit's error when M cannot be
+ * made 7-bit: the stream never yields a byte >= 0x80 then. */
 int msg_stream_open(const struct msg *m, int fd, int eightbit_ok,
     struct msg_stream **out, char *err, size_t errlen);
 
@@ -181,6 +204,9 @@ struct msg_qp {
 	int linelen;              /* characters on the current output line */
 	int pending;              /* a space or tab held back, or 0 */
 	int saw_cr;               /* last input byte was a CR */
+	int nodash;               /* a '-' that starts an output line is
+	                           * encoded, so no line looks like a MIME
+	                           * boundary; 0 after msg_qp_init */
 };
 
 #define MSG_QP_OUT(len) (6 * (size_t)(len) + 16)

@@ -120,11 +120,89 @@ struct msg_hblock {
 int msg_hblock_read(int fd, struct msg_hblock *b, char *err, size_t errlen);
 void msg_hblock_free(struct msg_hblock *b);
 
+/*
+ * Splits B->buf[0..B->got) (set by the caller) into fields, as
+ * msg_hblock_read does; EOF: the buffer holds everything there is.
+ * Fills B->h and the values; msg_hblock_free frees them and B->buf.
+ */
+int msg_hblock_parse(struct msg_hblock *b, int eof, char *err,
+    size_t errlen);
+
 /* Whether H's name is NAME, ignoring case. */
 int msg_hdr_is(const struct msg_hblock *b, const struct msg_hdr *h,
     const char *name);
 
 /* pread until N bytes or the end of the file; -1 with errno. */
 ssize_t msg_pread_full(int fd, char *buf, size_t n, off_t off);
+
+/* ---- 8-bit data for a server without 8BITMIME (msg_7bit.c) ---- */
+
+#define MSG_7BIT_WHY      480        /* a refusal, one line */
+#define MSG_MIME_BOUNDARY 70         /* RFC 2046 5.1.1 */
+#define MSG_MIME_DEPTH    16         /* multiparts nested */
+#define MSG_MIME_PARTS    4096       /* parts in one message */
+
+/*
+ * How a message is made 7-bit for a server without 8BITMIME, decided by
+ * msg_prepare once, used by every msg_stream_open(eightbit_ok == 0).
+ * Exists only when the message has 8-bit bytes that its MIME lines leave
+ * as they are (the user's own MIME headers), or 8-bit bytes in its header.
+ */
+struct msg_7bit {
+	int ok;                     /* it can be sent 7-bit */
+	char why[MSG_7BIT_WHY];     /* else the error, with what to fix */
+	int qp;                     /* one text part: the body becomes
+	                             * quoted-printable, as MSG_BODY_QP */
+	int multipart;              /* the parts marked in conv become
+	                             * quoted-printable (msg_mime7) */
+	char boundary[MSG_MIME_BOUNDARY + 1];
+	int digest;                 /* the top is multipart/digest */
+	size_t cte_off, cte_len;    /* the top Content-Transfer-Encoding
+	                             * field in msg.header (cte_len 0: none,
+	                             * cte_off then the header's end) */
+	const char *cte_new;        /* its new value, NULL: keep the field */
+	size_t nparts;              /* parts seen, containers included */
+	unsigned char conv[MSG_MIME_PARTS / 8];  /* bit i: part i+1 */
+};
+
+/*
+ * The top-level decision: CT and CTE are the values of the message's
+ * Content-Type and Content-Transfer-Encoding (NULL: absent); the body is
+ * LEN bytes of FD from OFF, known to have 8-bit bytes, lines of at most
+ * 998 octets and no NUL. Fills P (zeroed first; P->cte_off, cte_len
+ * are the caller's). P->ok 0 with P->why is a refusal, not an error;
+ * -1 only for a read error or no memory.
+ */
+int msg_7bit_plan(struct msg_7bit *p, const char *ct, size_t ctlen,
+    const char *cte, size_t ctelen, int fd, off_t off, uint64_t len,
+    char *err, size_t errlen);
+
+/* Makes P a refusal: P->why is the fixed opening, the detail (what is
+ * wrong: what to fix), ", or use a server with 8BITMIME". */
+void msg_7bit_refuse(struct msg_7bit *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * The multipart converter: body bytes in, the same MIME structure out
+ * with the text parts P marks as quoted-printable (their
+ * Content-Transfer-Encoding lines rewritten, a multipart's "8bit"
+ * made "7bit"), CRLF line ends, not dot-stuffed; given to SINK in pieces.
+ * Memory is fixed: a line and a part's header block at most.
+ */
+typedef int msg_sink_fn(void *ctx, const char *s, size_t n);
+
+struct msg_mime7;
+
+/* P borrowed until msg_mime7_free. NULL: no memory. */
+struct msg_mime7 *msg_mime7_new(const struct msg_7bit *p, msg_sink_fn *sink,
+    void *ctx);
+int msg_mime7_feed(struct msg_mime7 *w, const char *in, size_t n,
+    char *err, size_t errlen);
+int msg_mime7_finish(struct msg_mime7 *w, char *err, size_t errlen);
+void msg_mime7_free(struct msg_mime7 *w);
+
+/* P's converter over LEN body bytes of FD from OFF, into SINK. */
+int msg_mime7_run(const struct msg_7bit *p, msg_sink_fn *sink, void *ctx,
+    int fd, off_t off, uint64_t len, char *err, size_t errlen);
 
 #endif

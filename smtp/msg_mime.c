@@ -313,6 +313,10 @@ static size_t msg_qp_byte(struct msg_qp *q, unsigned char c, int literal,
 	static const char hex[] = "0123456789ABCDEF";
 	char tok[3];
 
+	/* a soft break puts the token first on a line */
+	if (literal && c == '-' && q->nodash &&
+	    (q->linelen == 0 || q->linelen + 1 > MSG_QP_LINE))
+		literal = 0;
 	if (literal) {
 		tok[0] = (char)c;
 		return msg_qp_token(q, tok, 1, out);
@@ -357,7 +361,8 @@ size_t msg_qp(struct msg_qp *q, const char *in, size_t len, char *out)
 			continue;
 		}
 		if (c >= 33 && c <= 126 && c != '=' &&
-		    q->linelen < MSG_QP_LINE) {
+		    q->linelen < MSG_QP_LINE &&
+		    !(c == '-' && q->linelen == 0 && q->nodash)) {
 			out[o++] = (char)c;     /* the common case */
 			q->linelen++;
 			continue;

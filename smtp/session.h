@@ -51,6 +51,7 @@ enum smtp_state {
 	SMTP_ST_BODY,
 	SMTP_ST_DOT,
 	SMTP_ST_RSET,
+	SMTP_ST_NOOP,           /* checking a kept connection */
 	SMTP_ST_QUIT,
 	SMTP_ST_BROKEN,         /* out of step or closed by the server */
 	SMTP_ST_COUNT

@@ -215,6 +215,13 @@ int smtp_send(struct smtp_session *s, const struct msg *m, int fd,
     const char *const *rcpts, size_t nrcpts, struct smtp_result *res,
     struct smtp_error *err);
 
+/*
+ * 1 when the idle session S can carry another message: the server has
+ * not closed it (nothing to read) and answers NOOP with 250. 0 when it
+ * cannot: close it (smtp_close) and connect anew.
+ */
+int smtp_alive(struct smtp_session *s);
+
 /* Sends QUIT, waits briefly for 221, closes and frees S. */
 void smtp_quit(struct smtp_session *s);
 

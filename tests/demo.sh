@@ -115,6 +115,9 @@ if ! wait_until 20 sh -c 'grep -qE "^state: (sent|partial|failed)" "$1"' sh "$D/
 	cat "$D/outbox/hello.status" >&2
 	exit 1
 fi
+# the connection stays open a moment (connection_cache) for a next
+# message; its QUIT then ends the transcript
+wait_until 10 sh -c 'tail -n 1 "$1" | grep -q "^S: 221"' sh "$D/outbox/hello.status"
 
 show ls "$D/outbox"
 ls "$D/outbox" | indent

@@ -408,6 +408,17 @@ status_state()
 # wait_state FILE.status STATE SECONDS: poll until state: is STATE
 # (several allowed as "sent|partial"). Fails early on a different final
 # state, and at the deadline with the status file shown.
+# wait_quit STATUS SECS: waits until the transcript in STATUS ends with
+# the server's 221: a connection is kept open for connection_cache
+# (2 s) after its last message, whose transcript gets the QUIT then.
+wait_quit()
+{
+	_lib_quit() { tail -n 1 "$1" | grep -q '^S: 221'; }
+	wait_until "$2" _lib_quit "$1" ||
+		fail "$1 does not end with the 221 to QUIT after $2 s:
+$(cat "$1")"
+}
+
 wait_state()
 {
 	local file=$1 want=$2 secs=$3 i n s

@@ -2,8 +2,11 @@
  * fuzz_msg — arbitrary message files through msg_prepare and msg_stream.
  * Whatever the input, an accepted message must stream to CRLF-only,
  * dot-stuffed DATA with no early "CRLF.CRLF", no line over 999 octets,
- * a final CRLF, and no more bytes than the SIZE= estimate; every envelope
- * address must pass msg_check_addr. Any violation aborts.
+ * a final CRLF, and exactly the bytes SIZE= announces for that server;
+ * every envelope address must pass msg_check_addr. Without 8BITMIME
+ * (data[0] & 1 clear) the stream opens exactly when msg_check_7bit says
+ * the message can be sent, and then never yields a byte >= 0x80. Any
+ * violation aborts.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -64,6 +67,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	for (size_t i = 0; i < m.nrcpts; i++)
 		fuzz_check_addr(m.rcpts[i]);
+	if (!eightbit_ok && msg_check_7bit(&m, err, sizeof(err)) != 0) {
+		if (err[0] == '\0' || memchr(err, '\n', strlen(err)) ||
+		    msg_stream_open(&m, fuzz_fd, 0, &s, err, sizeof(err)) == 0)
+			abort();
+		msg_free(&m);
+		return 0;
+	}
 	if (msg_stream_open(&m, fuzz_fd, eightbit_ok, &s, err,
 	    sizeof(err)) != 0)
 		abort();
@@ -71,6 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (ssize_t i = 0; i < r; i++) {
 			char c = buf[i];
 
+			if (!eightbit_ok && (unsigned char)c >= 0x80)
+				abort();        /* 8-bit without 8BITMIME */
 			if (prev_cr && c != '\n')
 				abort();        /* bare CR */
 			if (c == '\n' && !prev_cr)
@@ -95,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (r != 0 || prev_cr || line != 0 || total < 2)
 		abort();
-	if (total > m.size || (m.body != MSG_BODY_8BIT && total != m.size))
+	if (total != msg_size(&m, eightbit_ok) || total > m.size)
 		abort();
 	msg_stream_free(s);
 	msg_free(&m);

@@ -15,6 +15,7 @@ printf 'To: bob@example.com\nSubject: smoke\n\nHello Bob\n.leading dot\n' >"$M/h
 [ -f "$M/hello.status" ] || fail "no hello.status right after the write"
 wait_state "$M/hello.status" sent 20
 S=$M/hello.status
+wait_quit "$S" 10
 for key in state message-id from recipients size queued attempts server rcpt reply; do
 	grep -q "^$key: " "$S" || fail "status lacks $key:
 $(cat "$S")"

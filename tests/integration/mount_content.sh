@@ -9,7 +9,10 @@
 #   a header value with a bare CR inside is refused (failed, error:);
 #   a message over the account's max_size fails before any connection;
 #   a UTF-8 address goes out with SMTPUTF8 where offered, and is refused
-#   with a clear error where it is not.
+#   with a clear error where it is not;
+#   8-bit text under the user's own MIME headers reaches a server without
+#   8BITMIME as quoted-printable (7-bit, decodes to the original), and an
+#   8-bit part that is not text fails before MAIL FROM with what to fix.
 . "$TOP/tests/lib.sh"
 . "$TOP/tests/lib-servers.sh"
 skip_without_fuse
@@ -68,6 +71,10 @@ printf 'To: bob@example.com\nSubject: injected\rBcc: evil@example.com\n\nx\n' >"
 
 printf 'To: jörg@bücher.example\nSubject: utf8 address\n\nhallo\n' >"$M/utf8addr"
 printf 'To: jörg@bücher.example\nSubject: utf8 address old\n\nhallo\n' >"$M/old/utf8addr"
+
+own_body='Grüße, ça va? 日本'
+printf 'To: bob@example.com\nSubject: own mime old\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n%s\n' "$own_body" >"$M/old/ownmime"
+printf 'To: bob@example.com\nSubject: own mime image old\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\nhi\n--b\nContent-Type: image/png\n\n\x89PNG\xff\n--b--\n' >"$M/old/ownimage"
 
 # --- UTF-8 subject and body ---------------------------------------------------------
 wait_state "$M/utf8.status" sent 20
@@ -129,6 +136,19 @@ assert_line "${eml%.eml}.env" '^rcpt: <jörg@bücher\.example>$'
 assert_line "${eml%.eml}.env" '^params: .*SMTPUTF8'
 wait_state "$M/old/utf8addr.status" failed 20
 assert_line "$M/old/utf8addr.status" '^error: .*SMTPUTF8'
-assert_eq 0 "$(count_eml "$T/rx-old")" "messages the server without SMTPUTF8 received"
+assert_eq "" "$(eml_with "$T/rx-old" "utf8 address old")" "the UTF-8 address at the server without SMTPUTF8"
 note "UTF-8 address: SMTPUTF8 used where offered, refused where not"
+
+# --- own MIME headers, 8-bit text, no 8BITMIME ----------------------------------------
+wait_state "$M/old/ownmime.status" sent 20
+eml=$(eml_of "$M/old/ownmime.status" "$T/rx-old") || exit 1
+LC_ALL=C grep -q $'[\x80-\xff]' "$eml" && fail "8-bit bytes sent to a server without 8BITMIME: $eml"
+grep -q '^C: MAIL FROM:.*BODY=8BITMIME' "$M/old/ownmime.status" && fail "BODY=8BITMIME sent to a server without 8BITMIME"
+assert_line "$eml" '^Content-Transfer-Encoding: quoted-printable'
+assert_eq "$own_body" "$(decoded "$eml" body)" "decoded own-MIME body"
+wait_state "$M/old/ownimage.status" failed 20
+assert_line "$M/old/ownimage.status" '^error: .*MIME part 2 \(image/png\) is not text: encode it as base64, or use a server with 8BITMIME'
+grep -q '^C: MAIL FROM' "$M/old/ownimage.status" && fail "MAIL FROM sent for a message that cannot be made 7-bit"
+assert_eq "" "$(eml_with "$T/rx-old" "own mime image old")" "the 8-bit image at the server without 8BITMIME"
+note "own MIME, no 8BITMIME: text made quoted-printable, an 8-bit image refused: $(sed -n 's/^error: //p' "$M/old/ownimage.status")"
 exit 0

@@ -24,6 +24,7 @@ ls "$M" | grep -qx 'hello.status' || fail "ls does not show hello.status: $(ls -
 
 wait_state "$M/hello.status" sent 20
 S=$M/hello.status
+wait_quit "$S" 10
 
 # The message reads back as written, with its size.
 want='To: bob@example.com

@@ -229,7 +229,8 @@ static void tc_message(struct tc *t, const char *text)
 	assert_int_equal(write(t->msgfd, text, len), (ssize_t)len);
 	if (msg_prepare(t->msgfd, &mp, &t->m, err, sizeof(err)) < 0)
 		fail_msg("msg_prepare: %s", err);
-	t->m.size = 412;        /* fixed, so SIZE= lines can be scripted */
+	/* fixed, so SIZE= lines can be scripted */
+	t->m.size = t->m.size_8bit = t->m.size_7bit = 412;
 }
 
 static struct tc *tc_new(const char *const *script)

@@ -308,6 +308,7 @@ static const char every_keyword[] =
     "spool /var/spool/outboxfs\n"
     "settle 2s\n"
     "connections 8\n"
+    "connection_cache 500ms\n"
     "max_size 10M\n"
     "max_queue_time 2d\n"
     "retry_min 1m\n"
@@ -349,6 +350,7 @@ static void test_every_keyword(void **state)
 	assert_string_equal(a->spool, "/var/spool/outboxfs");
 	assert_int_equal(a->settle_ms, 2000);
 	assert_int_equal(a->connections, 8);
+	assert_int_equal(a->cache_ms, 500);
 	assert_true(a->max_size == 10ull * 1024 * 1024);
 	assert_int_equal(a->max_queue_time, 2 * 86400);
 	assert_int_equal(a->retry_min, 60);
