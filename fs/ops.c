@@ -400,8 +400,11 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto fail;
 	}
 	if (wr && (m->r.state != OB_DRAFT || m->busy)) {
-		/* vim's second :w: say why, once per message */
-		int first = m->r.state != OB_DRAFT && m->rewrite_refused == 0;
+		/* vim's second :w, a `>>`: say why, once per message
+		 * (touch(1) opens without O_TRUNC or O_APPEND, falls back
+		 * to utimensat and is no mistake) */
+		int first = m->r.state != OB_DRAFT && m->rewrite_refused == 0 &&
+		    (fi->flags & (O_TRUNC | O_APPEND)) != 0;
 		char when[40], name[256];
 
 		if (first) {
