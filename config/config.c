@@ -164,6 +164,12 @@ static const struct cfg_kw cfg_keywords[] = {
 	  "proxy_host 127.0.0.1" },
 	{ "socket", CFG_K_SOCKET, CFG_T_STR, CFG_OFF(socket), 0, 0,
 	  "socket /run/smtp.sock" },
+	{ "users", CFG_K_USERS, CFG_T_STR, CFG_OFF(users), 0, 0,
+	  "users alice, bob" },
+	{ "groups", CFG_K_GROUPS, CFG_T_STR, CFG_OFF(groups), 0, 0,
+	  "groups staff" },
+	{ "maildrop_group", CFG_K_MAILDROP_GROUP, CFG_T_STR,
+	  CFG_OFF(maildrop_group), 0, 0, "maildrop_group outboxdrop" },
 };
 
 #define CFG_NKW (sizeof(cfg_keywords) / sizeof(cfg_keywords[0]))

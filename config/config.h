@@ -53,6 +53,7 @@ enum cfg_key {
 	CFG_K_SOURCE_IP, CFG_K_TLS_HOST_OVERRIDE,
 	CFG_K_TLS_MIN_DH_PRIME_BITS, CFG_K_TLS_PRIORITIES,
 	CFG_K_TLS_CRL_FILE, CFG_K_PROXY_HOST, CFG_K_SOCKET,
+	CFG_K_USERS, CFG_K_GROUPS, CFG_K_MAILDROP_GROUP,
 	CFG_K_COUNT
 };
 
@@ -142,6 +143,13 @@ struct cfg_account {
 	char *tls_crl_file;
 	char *proxy_host;           /* set: the account is unusable */
 	char *socket;               /* set: the account is unusable */
+	/* Who may send through a shared mount (read from the default
+	 * account, mount-wide): lists of user and group names or numbers
+	 * separated by commas, colons or blanks; "*" in users: everybody.
+	 * NULL: the mounting user alone. Resolved by the daemon. */
+	char *users;
+	char *groups;
+	char *maildrop_group;       /* group of SPOOL/maildrop (sendmail) */
 };
 
 #define CFG_BIT(k) (1ull << (k))

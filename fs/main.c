@@ -35,6 +35,7 @@
 #include "fs/outbox.h"
 #include "fs/probe.h"
 #include "fs/queue.h"
+#include "fs/users.h"
 
 #define MAIN_MAX_OVERRIDES 64
 
@@ -48,10 +49,15 @@ struct main_opts {
 	int too_many;
 	char *bad_key;              /* a misspelt -o KEY, for "did you mean" */
 	int check;                  /* --check: no mount */
+	int allow_other;          /* other users may enter the mount */
 };
+
+enum { MAIN_KEY_ALLOW_OTHER = 1 };
 
 static const struct fuse_opt main_opt_spec[] = {
 	{ "config=%s", offsetof(struct main_opts, config), 0 },
+	/* noted and passed on to FUSE */
+	FUSE_OPT_KEY("allow_other", MAIN_KEY_ALLOW_OTHER),
 	FUSE_OPT_END
 };
 
@@ -111,6 +117,10 @@ static int main_opt_proc(void *data, const char *arg, int key,
 	const char *eq;
 
 	(void)outargs;
+	if (key == MAIN_KEY_ALLOW_OTHER) {
+		o->allow_other = 1;
+		return 1;
+	}
 	if (key == FUSE_OPT_KEY_NONOPT) {
 		/* mount(8) passes "SOURCE MOUNTPOINT": the last one wins. */
 		free(o->mountpoint);
@@ -468,6 +478,10 @@ int main(int argc, char **argv)
 		goto out_fo;
 	}
 	ob_ready = 1;
+	ob.shared = o.allow_other;
+	if (users_policy_shared(&ob.users) && !o.allow_other)
+		log_warnx("users/groups admit other users, but without -o "
+		    "allow_other nobody else can enter %s", o.mountpoint);
 	if (ob_load(&ob, err, sizeof(err)) < 0) {
 		fprintf(stderr, "outboxfs: %s\n", err);
 		goto out_ob;
@@ -475,7 +489,14 @@ int main(int argc, char **argv)
 
 	queue_submit_pending(&ob);   /* drafts closed before the last stop */
 
-	if (fuse_opt_add_arg(&args, "-ofsname=outboxfs,subtype=outboxfs") < 0)
+	/*
+	 * default_permissions, whatever the options: the kernel checks every
+	 * access against the owners and modes getattr reports (ops.c makes
+	 * them exact), so what ls -l shows is what holds, with supplementary
+	 * groups, capabilities and the sticky bit as POSIX has them.
+	 */
+	if (fuse_opt_add_arg(&args, "-ofsname=outboxfs,subtype=outboxfs,"
+	    "default_permissions") < 0)
 		goto out_ob;
 	se = fuse_session_new(&args, &ops_ops, sizeof(ops_ops), &ob);
 	if (se == NULL)

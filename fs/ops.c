@@ -20,6 +20,13 @@
  * - mkdir, rmdir, symlink, link and mknod: EPERM. chmod and chown are
  *   accepted and ignored (the mode shows the state: 0600 draft, 0400
  *   submitted). utimens on a deferred message retries it now.
+ * - Permissions: the mount always has default_permissions, so the kernel
+ *   checks every access against what ops_stat reports: a message and
+ *   its status file belong to the user who created the message; the
+ *   directories are the mounting user's, 0700, or 1777 (sticky, like
+ *   /tmp) with -o allow_other. The handlers check the owner again
+ *   (ops_owner_ok) so that no option can make the modes decoration, and
+ *   check who may send at create (ob->users): EACCES.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +41,7 @@
 #include "fs/ops.h"
 #include "fs/outbox.h"
 #include "fs/status.h"
+#include "fs/users.h"
 
 #define OPS_TTL 1.0
 /* A message name leaves room for ".status" within NAME_MAX. */
@@ -85,6 +93,40 @@ static fuse_ino_t ops_msg_ino(const struct ob_msg *m, int status)
 	return OB_INO_MSG0 + 2 * m->r.id + (status ? 1 : 0);
 }
 
+/* 1 when the caller of REQ sees and may do what root may in the outbox:
+ * root and the mounting user, who holds the spool anyway. */
+static int ops_sees_all(fuse_req_t req, const struct ob *ob)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+
+	return c->uid == 0 || c->uid == ob->uid;
+}
+
+/*
+ * What the kernel checks already (default_permissions), checked again:
+ * only M's owner and root may open M or its status file or change its
+ * times (FOR_NAME 0); only they and the mounting user, who owns the
+ * sticky directories, may remove or rename it (FOR_NAME 1).
+ */
+static int ops_owner_ok(fuse_req_t req, const struct ob *ob,
+    const struct ob_msg *m, int for_name)
+{
+	uid_t uid = fuse_req_ctx(req)->uid;
+
+	return uid == 0 || uid == m->uid || (for_name && uid == ob->uid);
+}
+
+/* .queue as the caller of REQ sees it: its size counts every message's
+ * line, which only a caller who sees them all is told. */
+static void ops_queue_view(fuse_req_t req, const struct ob *ob,
+    struct stat *st)
+{
+	if (st->st_ino == OB_INO_QUEUE && !ops_sees_all(req, ob)) {
+		st->st_size = 0;
+		st->st_blocks = 0;
+	}
+}
+
 static void ops_base_stat(const struct ob *ob, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -106,7 +148,9 @@ static int ops_stat(struct ob *ob, fuse_ino_t ino, struct stat *st)
 	ops_base_stat(ob, st);
 	st->st_ino = ino;
 	if (ino == OB_INO_ROOT || ob_dir_of_ino(ob, ino) >= 0) {
-		st->st_mode = S_IFDIR | 0700;
+		/* allow_other: like /tmp; anyone may create (the daemon then
+		 * asks ob->users), only a file's owner may remove it */
+		st->st_mode = S_IFDIR | (ob->shared ? 01777 : 0700);
 		st->st_nlink = ino == OB_INO_ROOT ? 2 + (nlink_t)ob->ndirs : 2;
 		return 0;
 	}
@@ -114,7 +158,7 @@ static int ops_stat(struct ob *ob, fuse_ino_t ino, struct stat *st)
 		/* Kept up to date, not rendered: a stat costs O(1) however
 		 * many messages there are (.queue is read with direct_io,
 		 * so a read never depends on this size). */
-		st->st_mode = S_IFREG | 0400;
+		st->st_mode = S_IFREG | (ob->shared ? 0444 : 0400);
 		st->st_nlink = 1;
 		st->st_size = (off_t)ob->queue_len;
 		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
@@ -126,6 +170,8 @@ static int ops_stat(struct ob *ob, fuse_ino_t ino, struct stat *st)
 	if (m == NULL || m->removed)
 		return ENOENT;
 	st->st_nlink = 1;
+	st->st_uid = m->uid;       /* the status file too: it is their mail */
+	st->st_gid = m->gid;
 	st->st_mtim = m->mtime;
 	st->st_ctim = m->ctime;
 	st->st_atim = m->mtime;
@@ -199,10 +245,12 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (ino)
 		ops_entry(ob, ino, &e, &err);
 	pthread_mutex_unlock(&ob->mu);
-	if (ino == 0 || err)
+	if (ino == 0 || err) {
 		fuse_reply_err(req, ino ? err : ENOENT);
-	else
-		fuse_reply_entry(req, &e);
+		return;
+	}
+	ops_queue_view(req, ob, &e.attr);
+	fuse_reply_entry(req, &e);
 }
 
 static void ops_getattr(fuse_req_t req, fuse_ino_t ino,
@@ -219,10 +267,12 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino,
 	pthread_mutex_unlock(&ob->mu);
 	ops_msg_id(ino, &is_status);
 	ttl = ino == OB_INO_QUEUE || is_status ? 0 : OPS_TTL;
-	if (err)
+	if (err) {
 		fuse_reply_err(req, err);
-	else
-		fuse_reply_attr(req, &st, ttl);
+		return;
+	}
+	ops_queue_view(req, ob, &st);
+	fuse_reply_attr(req, &st, ttl);
 }
 
 static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -245,6 +295,13 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			err = ENOENT;
 		if (!err && (to_set & FUSE_SET_ATTR_SIZE))
 			err = ino == OB_INO_QUEUE ? EACCES : EISDIR;
+		goto reply;
+	}
+	if (!ops_owner_ok(req, ob, m, 0) && (to_set & (FUSE_SET_ATTR_SIZE |
+	    FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW |
+	    FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW |
+	    FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+		err = to_set & FUSE_SET_ATTR_SIZE ? EACCES : EPERM;
 		goto reply;
 	}
 	if (is_status) {
@@ -283,9 +340,9 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			m->dirty = 0;
 			ob_settle_start(ob, m);
 		}
-		pthread_mutex_unlock(&ob->mu);
-		ob_unref(ob, m);
-		pthread_mutex_lock(&ob->mu);
+		/* the reference is kept to the end: a touch below still
+		 * uses M, which an unlink may free once it is dropped */
+		held = 1;
 		if (err)
 			goto reply;
 	}
@@ -300,11 +357,17 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			int64_t old = m->r.next;
 
 			m->r.next = ob_wall();
-			ob_ref(m);
+			if (!held)
+				ob_ref(m);
+			/* busy: no delivery thread takes it (and writes its
+			 * `sending` record) before this record is written */
+			m->busy = 1;
 			pthread_mutex_unlock(&ob->mu);
 			if (ob_save_as(ob, m, OB_DEFERRED, 1) < 0)
 				err = ops_errno(errno);
 			pthread_mutex_lock(&ob->mu);
+			m->busy = 0;
+			pthread_cond_broadcast(&ob->run_cv);
 			held = 1;
 			if (m->r.state == OB_DEFERRED) {
 				if (err)
@@ -332,10 +395,12 @@ reply:
 	if (held)
 		ob_unref(ob, m);
 	(void)retry;
-	if (err)
+	if (err) {
 		fuse_reply_err(req, err);
-	else
-		fuse_reply_attr(req, &st, is_status ? 0 : OPS_TTL);
+		return;
+	}
+	ops_queue_view(req, ob, &st);
+	fuse_reply_attr(req, &st, is_status ? 0 : OPS_TTL);
 }
 
 static int ops_write_flags(int flags)
@@ -368,8 +433,11 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			goto fail;
 		}
 		h->kind = OPS_QUEUE;
+		/* Built at open, which knows the reader: a user sees their
+		 * own messages, root and the mounting user all of them. */
 		pthread_mutex_lock(&ob->mu);
-		if (ob_queue_text(ob, &h->text, &h->len) < 0)
+		if (ob_queue_text(ob, fuse_req_ctx(req)->uid,
+		    ops_sees_all(req, ob), &h->text, &h->len) < 0)
 			err = ENOMEM;
 		pthread_mutex_unlock(&ob->mu);
 		if (err)
@@ -378,6 +446,13 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto done;
 	}
 	id = ops_msg_id(ino, &is_status);
+	pthread_mutex_lock(&ob->mu);
+	m = id ? ob_find_id(ob, id) : NULL;
+	if (m && !ops_owner_ok(req, ob, m, 0))
+		err = EACCES;
+	pthread_mutex_unlock(&ob->mu);
+	if (err)
+		goto fail;
 	if (is_status) {
 		if (wr) {
 			err = EACCES;
@@ -435,8 +510,21 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	h->m = m;
 	pthread_mutex_unlock(&ob->mu);
-	if (reopened)
-		ob_save(ob, m, 0);   /* a draft again, also after a crash */
+	/* A draft again, also after a crash: when that cannot be written
+	 * (a full disk), the open fails, or a restart would submit what
+	 * this writer leaves half-written. */
+	if (reopened && ob_save(ob, m, 0) < 0) {
+		err = ops_errno(errno);
+		pthread_mutex_lock(&ob->mu);
+		m->r.closed = 1;
+		m->nopen--;
+		m->nwriters--;
+		if (m->nopen == 0 && ob_submittable(ob, m))
+			ob_settle_start(ob, m);
+		pthread_mutex_unlock(&ob->mu);
+		ob_unref(ob, m);
+		goto fail;
+	}
 
 	flags = h->writer ? O_RDWR : O_RDONLY;
 	if (fi->flags & O_APPEND) {
@@ -473,6 +561,32 @@ fail:
 	fuse_reply_err(req, err);
 }
 
+/* 1 when the caller of REQ may create a message (ob->users): its
+ * supplementary groups are asked for only when a group could admit it. */
+static int ops_may_send(fuse_req_t req, struct ob *ob)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	gid_t small[64], *groups = small;
+	int n, ok;
+
+	if (users_may_send(&ob->users, c->uid, c->gid, NULL, 0))
+		return 1;
+	if (ob->users.ngids == 0)
+		return 0;
+	n = fuse_req_getgroups(req, 64, small);
+	if (n > 64) {
+		groups = malloc((size_t)n * sizeof(*groups));
+		if (groups == NULL)
+			return 0;
+		n = fuse_req_getgroups(req, n, groups);
+	}
+	ok = n > 0 && users_may_send(&ob->users, c->uid, c->gid, groups,
+	    (size_t)n);
+	if (groups != small)
+		free(groups);
+	return ok;
+}
+
 static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
     mode_t mode, struct fuse_file_info *fi)
 {
@@ -489,6 +603,17 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	if (strlen(name) > OPS_NAME_MAX) {
 		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	if (!ops_may_send(req, ob)) {
+		/* the one line a handler logs: an administrator must be
+		 * able to see who was refused (as Postfix's
+		 * authorized_submit_users does) */
+		log_warnx("refused a new message from uid=%lu user=%s: not "
+		    "in the users or groups allowed to send",
+		    (unsigned long)fuse_req_ctx(req)->uid,
+		    users_name(&ob->names, fuse_req_ctx(req)->uid));
+		fuse_reply_err(req, EACCES);
 		return;
 	}
 	switch (ob_name_kind(ob, dir, name)) {
@@ -710,6 +835,11 @@ static void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		break;
 	}
 	m = ob_find_name(ob, dir, name);
+	if (m && !ops_owner_ok(req, ob, m, 1)) {
+		pthread_mutex_unlock(&ob->mu);
+		fuse_reply_err(req, EPERM);   /* the sticky directory's rule */
+		return;
+	}
 	if (m == NULL || m->r.state == OB_SENDING || m->busy) {
 		err = m == NULL ? ENOENT : EBUSY;
 		pthread_mutex_unlock(&ob->mu);
@@ -821,6 +951,10 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		err = ENOENT;
 		goto out;
 	}
+	if (!ops_owner_ok(req, ob, m, 1)) {
+		err = EPERM;              /* the sticky directory's rule */
+		goto out;
+	}
 	if (m->r.state == OB_SENDING || m->busy) {
 		err = EBUSY;
 		goto out;
@@ -832,6 +966,10 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	t = ob_find_name(ob, ndir, newname);
 	if (t == m)
 		goto out;
+	if (t && !ops_owner_ok(req, ob, t, 1)) {
+		err = EPERM;              /* replacing is removing */
+		goto out;
+	}
 	if (t) {
 		if (flags & RENAME_NOREPLACE) {
 			err = EEXIST;

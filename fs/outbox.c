@@ -409,6 +409,17 @@ static struct ob_msg *ob_msg_new(struct ob *ob, uint64_t id, int dir,
 	return m;
 }
 
+/* NAME for a log line: control bytes shown as '?', cut to CAP. */
+static void ob_log_clean(char *out, size_t cap, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name[i] && i + 1 < cap; i++)
+		out[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ?
+		    '?' : name[i];
+	out[i] = '\0';
+}
+
 struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
     uid_t uid, gid_t gid, int *fdp)
 {
@@ -432,6 +443,10 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 	}
 	m->uid = uid;
 	m->gid = gid;
+	m->r.owned = 1;
+	m->r.uid = uid;
+	m->r.gid = gid;
+	m->uname = users_name(&ob->names, uid);
 	fd = spool_create_msg(&ob->spool, id);
 	if (fd < 0) {
 		int saved = errno;
@@ -463,6 +478,16 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 		ob_unref(ob, m);
 		errno = saved;
 		return NULL;
+	}
+	/* Postfix's pickup logs uid= for mail a local user hands over;
+	 * the mounting user's own mail needs no line. */
+	if (uid != ob->uid) {
+		char shown[256];
+
+		ob_log_clean(shown, sizeof(shown), m->r.name);
+		log_info("%s%s%s: id=%" PRIu64 " created by uid=%lu user=%s",
+		    dir >= 0 ? ob->dirs[dir] : "", dir >= 0 ? "/" : "", shown,
+		    id, (unsigned long)uid, m->uname);
 	}
 	*fdp = fd;
 	return m;
@@ -551,8 +576,10 @@ int ob_save_as(struct ob *ob, struct ob_msg *m, enum ob_state st, int sync)
 		return 0;
 	}
 	copy = m->r;
-	if (st != OB_NSTATES)
-		copy.state = st;
+	/* Without ST, the state the journal already says: the shown one
+	 * lags it until a sync, and a record written late (ops_release's,
+	 * after the committer or an outcome) must not take it back. */
+	copy.state = st != OB_NSTATES ? st : m->disk_state;
 	rc = spool_rec_format(&copy, &text, &len);
 	pthread_mutex_unlock(&ob->mu);
 	if (rc == 0)
@@ -778,6 +805,8 @@ static int ob_header(const struct ob *ob, struct ob_msg *m, char **out,
 		.progress_total = m->prog_total,
 		.hold_error = m->hold_err,
 		.rewrite_refused = m->rewrite_refused != 0,
+		.user = m->uname,
+		.uid = (unsigned long)m->uid,
 	};
 
 	/* a message of a paused account waits for the user: say why */
@@ -885,26 +914,28 @@ static int ob_cmp_id(const void *a, const void *b)
 	return x->r.id < y->r.id ? -1 : x->r.id > y->r.id;
 }
 
-int ob_queue_text(struct ob *ob, char **out, size_t *len)
+int ob_queue_text(struct ob *ob, uid_t viewer, int all, char **out,
+    size_t *len)
 {
-	struct ob_msg **all, *m;
+	struct ob_msg **list, *m;
 	char *buf = NULL;
 	size_t n = 0, i, blen = 0, bcap = 0;
 
-	all = malloc((ob->nmsgs + 1) * sizeof(*all));
-	if (all == NULL)
+	list = malloc((ob->nmsgs + 1) * sizeof(*list));
+	if (list == NULL)
 		return -1;
 	/* Scratch drafts (editor and rsync temp files) are not mail. */
 	for (i = 0; i < ob->nbuckets; i++)
 		for (m = ob->by_id[i]; m; m = m->id_next)
-			if (n < ob->nmsgs && ob_queue_listed(m))
-				all[n++] = m;
-	qsort(all, n, sizeof(*all), ob_cmp_id);
+			if (n < ob->nmsgs && ob_queue_listed(m) &&
+			    (all || m->uid == viewer))
+				list[n++] = m;
+	qsort(list, n, sizeof(*list), ob_cmp_id);
 	for (i = 0; i < n; i++)
-		if (status_queue_line(&buf, &blen, &bcap, &all[i]->r,
+		if (status_queue_line(&buf, &blen, &bcap, &list[i]->r,
 		    NULL) < 0)
 			goto fail;
-	for (i = 0; i < ob->ncorrupt; i++) {
+	for (i = 0; all && i < ob->ncorrupt; i++) {
 		struct spool_rec r;
 		char nm[64];
 
@@ -912,7 +943,7 @@ int ob_queue_text(struct ob *ob, char **out, size_t *len)
 		if (status_queue_line(&buf, &blen, &bcap, &r, "corrupt") < 0)
 			goto fail;
 	}
-	free(all);
+	free(list);
 	if (buf == NULL) {
 		buf = strdup("");
 		if (buf == NULL)
@@ -922,7 +953,7 @@ int ob_queue_text(struct ob *ob, char **out, size_t *len)
 	*len = blen;
 	return 0;
 fail:
-	free(all);
+	free(list);
 	free(buf);
 	return -1;
 }
@@ -954,6 +985,14 @@ int ob_init(struct ob *ob, struct cfg *cfg, const char *spool_path,
 	    ob->def->connections : CFG_DEFAULT_CONNECTIONS;
 	ob->uid = getuid();
 	ob->gid = getgid();
+	users_names_init(&ob->names);
+	/* Who may send: read once, from the default account (`defaults`):
+	 * a mount-wide setting, like spool. */
+	if (users_policy_init(&ob->users, ob->uid, ob->def ? ob->def->users :
+	    NULL, ob->def ? ob->def->groups : NULL, err, errlen) < 0) {
+		users_names_free(&ob->names);
+		return -1;
+	}
 	clock_gettime(CLOCK_REALTIME, &ob->start);
 	ob->nbuckets = 1024;
 	ob->by_id = calloc(ob->nbuckets, sizeof(*ob->by_id));
@@ -984,6 +1023,8 @@ nomem:
 fail:
 	free(ob->by_id);
 	free(ob->by_name);
+	users_policy_free(&ob->users);
+	users_names_free(&ob->names);
 	free(ob->dirs);
 	free(ob->paused);
 	free(ob->cached);
@@ -1017,6 +1058,8 @@ void ob_destroy(struct ob *ob)
 	free(ob->pubs);
 	wait_free(&ob->due);
 	spool_close(&ob->spool);
+	users_policy_free(&ob->users);
+	users_names_free(&ob->names);
 	pthread_mutex_destroy(&ob->mu);
 	pthread_mutex_destroy(&ob->rmu);
 	pthread_cond_destroy(&ob->commit_cv);
@@ -1116,8 +1159,15 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 		c->fixed++;
 	}
 	m->diridx = dir;
-	m->uid = ob->uid;
-	m->gid = ob->gid;
+	/* Records from before owners were recorded: the mounting user's. */
+	if (!m->r.owned) {
+		m->r.owned = 1;
+		m->r.uid = ob->uid;
+		m->r.gid = ob->gid;
+	}
+	m->uid = m->r.uid;
+	m->gid = m->r.gid;
+	m->uname = users_name(&ob->names, m->uid);
 	if (m->r.state == OB_SENDING) {
 		/* Stopped mid-transaction: the server may have it. */
 		m->r.state = OB_QUEUED;

@@ -39,6 +39,7 @@
 
 #include "config/config.h"
 #include "fs/spool.h"
+#include "fs/users.h"
 #include "fs/wait.h"
 
 struct msg;
@@ -85,7 +86,10 @@ struct ob_msg {
 
 	struct msg *prep;            /* prepared once, kept until final */
 	uid_t uid;                   /* who created it: Attach: files are */
-	gid_t gid;                   /* read with these permissions */
+	gid_t gid;                   /* read with these permissions; also
+	                              * in r (owned, uid, gid), so a
+	                              * remount keeps them */
+	const char *uname;           /* uid's name (borrowed: ob->names) */
 
 	int tombstoned;              /* its "removed" record is written:
 	                              * nothing more is written for it */
@@ -162,8 +166,12 @@ struct ob {
 	unsigned connections;
 	struct fuse_session *se;     /* for notifications; NULL in tests
 	                              * and once the session loop ended */
-	uid_t uid;
+	uid_t uid;                   /* the mounting user */
 	gid_t gid;
+	int shared;                  /* -o allow_other: other users enter;
+	                              * directories are 1777 (sticky) */
+	struct users_policy users;   /* who may create a message */
+	struct users_names names;    /* uid -> name, for status and logs */
 	struct timespec start;
 
 	struct ob_msg **by_id;       /* hash buckets */
@@ -237,8 +245,10 @@ int ob_dir_of_ino(const struct ob *ob, uint64_t ino);
 /*
  * A new draft message with a fresh id, named NAME in DIR, inserted and
  * with one reference, its spool file and record created; *fdp the spool
- * file open O_RDWR (the caller's). ob->mu NOT held. Returns NULL with
- * errno set (EEXIST when the name is taken).
+ * file open O_RDWR (the caller's). UID and GID own it (recorded). A
+ * message of another user than the mounting one is logged with its uid
+ * and name. ob->mu NOT held. Returns NULL with errno set (EEXIST when
+ * the name is taken).
  */
 struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
     uid_t uid, gid_t gid, int *fdp);
@@ -281,9 +291,10 @@ void ob_settle_cancel(struct ob *ob, struct ob_msg *m);
 int ob_submittable(const struct ob *ob, const struct ob_msg *m);
 
 /*
- * Writes M's record to the spool (ob->rmu taken inside: neither lock
- * held); with SYNC waits until it is durable. Nothing is written for a
- * tombstoned message. -1 with errno.
+ * Writes M's record to the spool with the state its last record says
+ * (disk_state; ob->rmu taken inside: neither lock held); with SYNC
+ * waits until it is durable. Nothing is written for a tombstoned
+ * message. -1 with errno.
  */
 int ob_save(struct ob *ob, struct ob_msg *m, int sync);
 /* The same, written with state ST instead of the one in memory (a state
@@ -351,8 +362,10 @@ const struct cfg_account *ob_dir_account(const struct ob *ob, int dir);
 int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len);
 /* Its size as getattr reports it (ob->mu held). */
 uint64_t ob_status_size(struct ob *ob, struct ob_msg *m);
-/* .queue's text; ob->mu held. */
-int ob_queue_text(struct ob *ob, char **out, size_t *len);
+/* .queue's text as VIEWER sees it: with ALL every message, else only
+ * those VIEWER created (and no corrupt spool files); ob->mu held. */
+int ob_queue_text(struct ob *ob, uid_t viewer, int all, char **out,
+    size_t *len);
 /*
  * Counts M's .queue line again into ob->queue_len, which getattr shows
  * as .queue's size without rendering it. ob_set_state, renames and

@@ -1216,12 +1216,13 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 		}
 		snprintf(line, sizeof(line), "host=%s tls=%s auth=%s from=%s "
 		    "recipients=%s mailsize=%" PRIu64 " smtpstatus=%d "
-		    "smtpmsg='%s' exitcode=%s file=%s%s%s%s",
+		    "smtpmsg='%s' exitcode=%s uid=%lu user=%s file=%s%s%s%s",
 		    a && a->host ? a->host : "-", a && a->tls ? "on" : "off",
 		    a && a->auth != CFG_AUTH_OFF ? "on" : "off",
 		    m->r.from ? m->r.from : "-", rl, m->r.size, pub->code,
 		    m->r.reply ? m->r.reply : "", queue_exitcode(st,
-		    pub->local), m->r.dir ? m->r.dir : "", m->r.dir ? "/" : "",
+		    pub->local), (unsigned long)m->uid, m->uname ? m->uname :
+		    "-", m->r.dir ? m->r.dir : "", m->r.dir ? "/" : "",
 		    m->r.name, pub->expired ? " (expired)" : "");
 		if (a && a->logfile && strcmp(a->logfile, "-") != 0)
 			logfile = strdup(a->logfile);

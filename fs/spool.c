@@ -228,6 +228,10 @@ int spool_rec_format(const struct spool_rec *r, char **out, size_t *len)
 	spool_buf_num(&b, "interrupted", r->interrupted);
 	if (r->state == OB_DRAFT)
 		spool_buf_num(&b, "closed", r->closed);
+	if (r->owned) {
+		spool_buf_num(&b, "uid", (int64_t)r->uid);
+		spool_buf_num(&b, "gid", (int64_t)r->gid);
+	}
 	for (i = 0; i < r->nrcpts; i++) {
 		const struct spool_rcpt *rc = &r->rcpts[i];
 		int st = rc->state >= 0 && rc->state <= SPOOL_RCPT_PERM ?
@@ -497,6 +501,18 @@ static int spool_parse_line(struct spool_rec *r, const char *line,
 		return spool_flag(v, vlen, &r->closed);
 	if (SPOOL_KEY("interrupted"))
 		return spool_flag(v, vlen, &r->interrupted);
+	if (SPOOL_KEY("uid") || SPOOL_KEY("gid")) {
+		/* (uid_t)-1 is no one's: refused */
+		if (spool_num(v, vlen, 0, (int64_t)UINT32_MAX - 1, &n) < 0)
+			return -1;
+		if (line[0] == 'u') {
+			r->uid = (uid_t)n;
+			r->owned = 1;
+		} else {
+			r->gid = (gid_t)n;
+		}
+		return 0;
+	}
 	return 0;   /* a key from a later version: ignored */
 }
 

@@ -110,6 +110,11 @@ struct spool_rec {
 	int interrupted;          /* an attempt was cut off by a stop */
 	int removed;              /* a tombstone: the message is gone */
 	int closed;               /* draft: its last writer had closed it */
+	int owned;                /* uid and gid were recorded (records
+	                           * from before they were have none: the
+	                           * mounting user's) */
+	uid_t uid;                /* who created the message */
+	gid_t gid;                /* and the group it is read with */
 	struct spool_rcpt *rcpts;
 	size_t nrcpts;
 	char *server;

@@ -101,6 +101,12 @@ int status_render(const struct status_view *v, char **out, size_t *len)
 		status_kv(&b, "message-id", r->message_id);
 	if (r->from)
 		status_kv(&b, "from", r->from);
+	if (v->user) {
+		status_add(&b, "user: ", 6);
+		status_add_clean(&b, v->user);
+		snprintf(line, sizeof(line), " uid=%lu\n", v->uid);
+		status_add(&b, line, strlen(line));
+	}
 	if (r->nrcpts)
 		status_kn(&b, "recipients", r->nrcpts);
 	status_kn(&b, "size", r->size ? r->size : v->file_size);

@@ -2,7 +2,7 @@
  * status — the text of NAME.status and of .queue.
  *
  * Header keys, in this order, each on one line "key: value", present only
- * when they apply: state, account, message-id, from, recipients, size,
+ * when they apply: state, account, message-id, from, user, recipients, size,
  * queued, attempts, next-attempt, server, progress, rcpt (one per
  * recipient: "ADDR CODE TEXT", or "ADDR pending"), reply, error, warning.
  * Then one blank line and the transcript of the attempts. Times are UTC,
@@ -27,6 +27,9 @@ struct status_view {
 	uint64_t progress_total;  /* ... of this many; 0: no progress line */
 	const char *hold_error;   /* shown as error: instead of rec's (an
 	                           * outcome not recorded yet), or NULL */
+	const char *user;         /* the local user who wrote it, shown as
+	                           * "user: NAME uid=UID"; NULL: no line */
+	unsigned long uid;
 	int rewrite_refused;      /* an open for writing was refused: the
 	                           * error: line starts with "already
 	                           * submitted at QUEUED; write a new file" */

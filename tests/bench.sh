@@ -14,10 +14,12 @@
 #   (d) a 50 MB message: the daemon's peak RSS before and after
 #   (e) a big spool: time to mount, ls and cat .queue
 #   (f) idle CPU: the daemon's user+system time over 5 idle seconds
+#   (g) close -> sent, one message at a time at settle 0: p50, p95, max,
+#       beside one msmtp run's p50 from (b)
 #
 # Environment: BENCH_N (1000), BENCH_MSMTP_N (100), BENCH_SPOOL_N (100000),
-# BENCH_BIG_MB (50), BENCH_PARTS (abcdef: the parts to run; b and c need a
-# for their ratios). Everything on 127.0.0.1; everything started is stopped
+# BENCH_BIG_MB (50), BENCH_LAT_N (200), BENCH_PARTS (abcdefg: the parts to
+# run; b and c need a for their ratios, g b for its). Everything on 127.0.0.1; everything started is stopped
 # by PID on exit and the temporary directory removed.
 set -u
 
@@ -33,7 +35,7 @@ export TOP OUTBOXFS TOOLS
 N=${BENCH_N:-1000}
 MSMTP_N=${BENCH_MSMTP_N:-100}
 SPOOL_N=${BENCH_SPOOL_N:-100000}
-PARTS=${BENCH_PARTS:-abcdef}
+PARTS=${BENCH_PARTS:-abcdefg}
 BIG_MB=${BENCH_BIG_MB:-50}
 
 if [ ! -e /dev/fuse ] || ! command -v fusermount3 >/dev/null 2>&1; then
@@ -144,7 +146,7 @@ printf 'spool and temp files in %s (%s)\n' "$D" "$(df -T "$D" | awk 'NR == 2 { p
 # ---- (a) outboxfs ------------------------------------------------------------
 
 t_a=
-if part a || part b || part c || part d || part f; then
+if part a || part b || part c || part d || part f || part g; then
 start_server "$D/srv"
 echo "server: $SERVER_NAME on 127.0.0.1:$PORT"
 echo
@@ -181,10 +183,14 @@ if ! part b; then
 elif command -v msmtp >/dev/null 2>&1; then
 	base=$(accepted)
 	t0=$(now)
+	: >"$D/msmtp.times"
 	for ((i = 1; i <= MSMTP_N; i++)); do
+		t1=$(now)
 		printf 'To: bob@example.com\nSubject: bench msmtp %d\n\nmessage %d\n' "$i" "$i" |
 			msmtp --host=127.0.0.1 --port="$PORT" --tls=off --auth=off \
 				--from=alice@example.com -t || { echo "(b) msmtp failed" >&2; break; }
+		calc "($(now) - $t1) * 1000" 2 >>"$D/msmtp.times"
+		echo >>"$D/msmtp.times"
 	done
 	t_m=$(elapsed "$t0")
 	wait_accepted $((base + MSMTP_N)) 30
@@ -250,6 +256,26 @@ else
 	printf '(c) floor: FUSE write %s ms + durable write %s ms per message; smtp-source not installed (Debian package postfix), no total\n' \
 		"$fuse_ms" "$dur_ms"
 fi
+fi
+
+# ---- (g) close -> sent, one message at a time --------------------------------
+
+if part g; then
+	write_config "$D/g.conf" "$PORT" "settle 0" "spool $D/spool-g"
+	mount_outbox "$D/g" "$D/g.conf"
+	if lat=$("$TOOLS/latency" "$D/g" "${BENCH_LAT_N:-200}"); then
+		read -r p50 p95 pmax <<<"$lat"
+		printf '(g) close -> state: sent, settle 0, %d messages one at a time: p50 %s ms, p95 %s ms, max %s ms\n' \
+			"${BENCH_LAT_N:-200}" "$p50" "$p95" "$pmax"
+		if [ -s "$D/msmtp.times" ]; then
+			m50=$(sort -n "$D/msmtp.times" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+			printf '    msmtp, its whole run per message, p50 %s ms: ratio outboxfs/msmtp %s (target <= 0.03)\n' \
+				"$m50" "$(calc "$p50 / $m50" 3)"
+		fi
+	else
+		echo "(g) latency: a message was not final within 30 s"
+	fi
+	umount_outbox "$D/g"
 fi
 
 # ---- (f) idle CPU (on the mount of (a), all its mail sent) --------------------------

@@ -32,6 +32,7 @@ lib_logs=()                 # every daemon stderr file, for the ASan check
 lib_nmount=0
 lib_cleaning=0
 lib_daemon_env=()           # NAME=VALUE words for the next daemon started
+lib_users=()                # users made by add_test_user, removed by cleanup
 
 # ---- reporting ---------------------------------------------------------
 
@@ -511,6 +512,36 @@ skip_without_fuse()
 	[ -x "$OUTBOXFS" ] || fail "the daemon $OUTBOXFS is not built"
 }
 
+# add_test_user: a new local user with a unique name and its own group,
+# no home directory, removed by cleanup. Sets TU_NAME, TU_UID, TU_GID.
+# Exits 77 when not root or useradd (passwd package) is absent.
+add_test_user()
+{
+	if [ "$(id -u)" != 0 ]; then
+		echo "SKIP: a second user needs root (useradd)"
+		exit 77
+	fi
+	if ! command -v useradd >/dev/null 2>&1 ||
+		! command -v setpriv >/dev/null 2>&1; then
+		echo "SKIP: useradd (passwd) or setpriv (util-linux) is absent"
+		exit 77
+	fi
+	TU_NAME=obx$$$RANDOM
+	TU_NAME=${TU_NAME:0:30}
+	useradd -M -U -s /usr/sbin/nologin "$TU_NAME" ||
+		fail "useradd $TU_NAME failed"
+	lib_users+=("$TU_NAME")
+	TU_UID=$(id -u "$TU_NAME") || fail "id -u $TU_NAME"
+	TU_GID=$(id -g "$TU_NAME") || fail "id -g $TU_NAME"
+}
+
+# as_test_user CMD...: runs CMD as the user of add_test_user, with its
+# own uid and group and no supplementary groups.
+as_test_user()
+{
+	setpriv --reuid="$TU_UID" --regid="$TU_GID" --clear-groups -- "$@"
+}
+
 # cleanup: unmount what we mounted, stop what we started, remove temp dirs.
 # Keeps the script's exit status, but turns a pass into a failure when a
 # sanitizer reported something.
@@ -530,6 +561,9 @@ cleanup()
 	done
 	for pid in "${lib_pids[@]}"; do
 		stop_by_pid "$pid"
+	done
+	for d in "${lib_users[@]}"; do
+		userdel "$d" 2>/dev/null
 	done
 	if [ "$OUTBOXFS_SAN" = 1 ]; then
 		for d in "${lib_logs[@]}"; do

@@ -312,7 +312,10 @@ static const char every_keyword[] =
     "max_size 10M\n"
     "max_queue_time 2d\n"
     "retry_min 1m\n"
-    "retry_max 2h\n";
+    "retry_max 2h\n"
+    "users alice, bob\n"
+    "groups staff\n"
+    "maildrop_group outboxdrop\n";
 
 static void test_every_keyword(void **state)
 {
@@ -355,8 +358,14 @@ static void test_every_keyword(void **state)
 	assert_int_equal(a->max_queue_time, 2 * 86400);
 	assert_int_equal(a->retry_min, 60);
 	assert_int_equal(a->retry_max, 7200);
+	assert_string_equal(a->users, "alice, bob");
+	assert_string_equal(a->groups, "staff");
+	assert_string_equal(a->maildrop_group, "outboxdrop");
 	assert_true((a->set & (CFG_BIT(CFG_K_RETRY_MAX + 1) - 1)) ==
 	    CFG_BIT(CFG_K_RETRY_MAX + 1) - 1);
+	assert_true(a->set & CFG_BIT(CFG_K_USERS));
+	assert_true(a->set & CFG_BIT(CFG_K_GROUPS));
+	assert_true(a->set & CFG_BIT(CFG_K_MAILDROP_GROUP));
 	cfg_free(&c);
 }
 

@@ -338,6 +338,60 @@ static void test_unknown_key_ignored(void **state)
 	spool_rec_free(&out);
 }
 
+/* uid and gid: kept exactly, absent in old records, hostile refused. */
+static void test_owner_keys(void **state)
+{
+	static const struct {
+		int owned;
+		unsigned long uid, gid;
+	} ok[] = {
+		{ 0, 0, 0 }, { 1, 0, 0 }, { 1, 1001, 1002 },
+		{ 1, 65534, 65534 }, { 1, 4294967294ul, 4294967294ul },
+	};
+	static const char *const bad[] = {
+		"uid -1\n", "uid 4294967295\n", "uid 99999999999999999999\n",
+		"uid 12a\n", "uid \n", "gid -5\n", "gid 4294967295\n",
+		"uid 1e3\n", "uid +7\n",
+	};
+	struct spool_rec in = { 0 }, out;
+	char *text, err[200], buf[256];
+	size_t len, i;
+	int n;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		in.id = 5;
+		in.name = "x";
+		in.state = OB_QUEUED;
+		in.owned = ok[i].owned;
+		in.uid = (uid_t)ok[i].uid;
+		in.gid = (gid_t)ok[i].gid;
+		assert_int_equal(spool_rec_format(&in, &text, &len), 0);
+		assert_int_equal(spool_rec_parse(text, len, &out, err,
+		    sizeof(err)), 0);
+		if (out.owned != ok[i].owned || (unsigned long)out.uid !=
+		    (ok[i].owned ? ok[i].uid : 0) || (unsigned long)out.gid !=
+		    (ok[i].owned ? ok[i].gid : 0))
+			fail_msg("case %zu: got owned %d uid %lu gid %lu, want "
+			    "%d %lu %lu", i, out.owned,
+			    (unsigned long)out.uid, (unsigned long)out.gid,
+			    ok[i].owned, ok[i].uid, ok[i].gid);
+		assert_true((strstr(text, "\nuid ") != NULL) == ok[i].owned);
+		spool_rec_free(&out);
+		free(text);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = snprintf(buf, sizeof(buf), HEAD "%send\n", bad[i]);
+		assert_true(n > 0 && (size_t)n < sizeof(buf));
+		if (spool_rec_parse(buf, (size_t)n, &out, err,
+		    sizeof(err)) == 0) {
+			spool_rec_free(&out);
+			fail_msg("case \"%.*s\": accepted, want refused",
+			    (int)strlen(bad[i]) - 1, bad[i]);
+		}
+	}
+}
+
 static void test_state_names(void **state)
 {
 	int i;
@@ -468,6 +522,76 @@ static void test_journal_last_record_wins(void **state)
 	assert_string_equal(l.text, "1:mone/sent 3:mthree/deferred "
 	    "9:mBAD(message bytes withou) ");
 	assert_true(max == 9);
+}
+
+/* What owner_cb saw: "ID:uid/gid " or "ID:-" per record. */
+static void owner_cb(void *arg, uint64_t id, struct spool_rec *r,
+    const char *bad, int has_msg)
+{
+	struct load_log *l = arg;
+	size_t n = strlen(l->text);
+
+	(void)bad;
+	(void)has_msg;
+	if (r && r->owned)
+		snprintf(l->text + n, sizeof(l->text) - n, "%llu:%lu/%lu ",
+		    (unsigned long long)id, (unsigned long)r->uid,
+		    (unsigned long)r->gid);
+	else if (r)
+		snprintf(l->text + n, sizeof(l->text) - n, "%llu:- ",
+		    (unsigned long long)id);
+}
+
+/* The owner of each message survives a remount (close, open, load),
+ * also through a journal compaction; a record of the format before the
+ * keys existed loads as not owned (the mounting user's). */
+static void test_journal_owner_kept(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct load_log l = { "" };
+	struct spool_rec r = { 0 };
+	uint64_t max = 0;
+	char err[300];
+
+	r.id = 1;
+	r.name = "bobs";
+	r.state = OB_QUEUED;
+	r.owned = 1;
+	r.uid = 1001;
+	r.gid = 1002;
+	assert_int_equal(spool_write_rec(&f->sp, &r), 0);
+	r.id = 2;
+	r.name = "roots";
+	r.uid = 0;
+	r.gid = 0;
+	assert_int_equal(spool_write_rec(&f->sp, &r), 0);
+	put_rec(&f->sp, 3, "old", OB_DEFERRED);        /* no uid/gid keys */
+	r.id = 1;
+	r.state = OB_SENT;                              /* later record */
+	r.uid = 1001;
+	r.gid = 1002;
+	r.name = "bobs";
+	assert_int_equal(spool_write_rec(&f->sp, &r), 0);
+	assert_int_equal(spool_sync(&f->sp), 0);
+	spool_close(&f->sp);
+	assert_int_equal(spool_open(&f->sp, f->path, err, sizeof(err)), 0);
+	assert_int_equal(spool_load(&f->sp, owner_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_string_equal(l.text, "1:1001/1002 2:0/0 3:- ");
+
+	/* A rewrite keeps them too. */
+	assert_int_equal(spool_compact_begin(&f->sp), 0);
+	r.id = 1;
+	r.uid = 1001;
+	r.gid = 1002;
+	assert_int_equal(spool_compact_add(&f->sp, &r), 0);
+	assert_int_equal(spool_compact_end(&f->sp), 0);
+	spool_close(&f->sp);
+	assert_int_equal(spool_open(&f->sp, f->path, err, sizeof(err)), 0);
+	l.text[0] = '\0';
+	assert_int_equal(spool_load(&f->sp, owner_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_string_equal(l.text, "1:1001/1002 ");
 }
 
 /* One framed record of ID NAME in STATE, for raw writes. */
@@ -908,6 +1032,9 @@ int main(void)
 		cmocka_unit_test(test_too_many_rcpts),
 		cmocka_unit_test(test_unknown_key_ignored),
 		cmocka_unit_test(test_state_names),
+		cmocka_unit_test(test_owner_keys),
+		cmocka_unit_test_setup_teardown(test_journal_owner_kept,
+		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_last_record_wins,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_cut_short,

@@ -134,7 +134,7 @@ static void test_render_cases(void **state)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct status_case *c = &cases[i];
 		struct status_view v = { &c->rec, c->file_size, c->sent,
-		    c->total, NULL, 0 };
+		    c->total, NULL, NULL, 0, 0 };
 
 		assert_int_equal(status_render(&v, &out, &len), 0);
 		if (len != strlen(c->want) || strcmp(out, c->want) != 0)
@@ -172,6 +172,42 @@ static void test_render_rewrite_refused(void **state)
 	    "2025-11-28T16:00:00Z; write a new file; no recipient?[0m\n"));
 	assert_null(strstr(out, "\nerror: no recipient"));
 	free(out);
+}
+
+/* The user: line, after from:, with control bytes in a name hidden. */
+static void test_render_user(void **state)
+{
+	static const struct {
+		const char *user;
+		unsigned long uid;
+		const char *want;
+	} uc[] = {
+		{ "bob", 1001, "state: draft\nfrom: a@x\nuser: bob uid=1001\n"
+		  "size: 3\n\n" },
+		{ "root", 0, "state: draft\nfrom: a@x\nuser: root uid=0\n"
+		  "size: 3\n\n" },
+		{ "4294967294", 4294967294ul, "state: draft\nfrom: a@x\n"
+		  "user: 4294967294 uid=4294967294\nsize: 3\n\n" },
+		{ "b\nstate: sent", 7, "state: draft\nfrom: a@x\n"
+		  "user: b?state: sent uid=7\nsize: 3\n\n" },
+		{ NULL, 7, "state: draft\nfrom: a@x\nsize: 3\n\n" },
+	};
+	struct spool_rec r = { .id = 1, .name = "m", .state = OB_DRAFT,
+	    .from = "a@x" };
+	size_t i, len;
+	char *out;
+
+	(void)state;
+	for (i = 0; i < sizeof(uc) / sizeof(uc[0]); i++) {
+		struct status_view v = { .rec = &r, .file_size = 3,
+		    .user = uc[i].user, .uid = uc[i].uid };
+
+		assert_int_equal(status_render(&v, &out, &len), 0);
+		if (strcmp(out, uc[i].want) != 0)
+			fail_msg("case %zu: got\n[%s]\nwant\n[%s]", i, out,
+			    uc[i].want);
+		free(out);
+	}
 }
 
 static void test_time(void **state)
@@ -240,6 +276,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render_cases),
 		cmocka_unit_test(test_render_rewrite_refused),
+		cmocka_unit_test(test_render_user),
 		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_queue_lines),
 		cmocka_unit_test(test_attempt_line),
