@@ -39,23 +39,30 @@ FS_LIB_SRC := $(filter-out fs/main.c,$(FS_SRC))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TOOL_SRC := $(filter-out tests/tools/faultshim.c,$(sort $(wildcard tests/tools/*.c)))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+# outboxfs-sendmail: its main, and a library of the rest (unit-tested);
+# it links the drop, follow and spool code of libfs, never FUSE.
+SM_LIB_SRC := $(filter-out sendmail/sendmail.c,$(sort $(wildcard sendmail/*.c)))
 
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
 FS_OBJ   := $(FS_LIB_SRC:%.c=$(B)/%.o)
 LIBCORE  := $(B)/libcore.a
 LIBFS    := $(B)/libfs.a
+SM_OBJ   := $(SM_LIB_SRC:%.c=$(B)/%.o)
+LIBSM    := $(B)/libsm.a
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%) $(B)/tools/faultshim.so
 
 ifeq ($(B),build)
 DAEMON := outboxfs
+SENDMAIL_BIN := outboxfs-sendmail
 else
 DAEMON := $(B)/outboxfs
+SENDMAIL_BIN := $(B)/outboxfs-sendmail
 endif
 
 .PHONY: all check unit integration check-san demo bench torture fuzz \
 	install clean
-all: $(LIBCORE) $(DAEMON) $(TOOL_BIN) $(UNIT_BIN)
+all: $(LIBCORE) $(DAEMON) $(SENDMAIL_BIN) $(TOOL_BIN) $(UNIT_BIN)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -72,10 +79,18 @@ $(LIBFS): $(FS_OBJ)
 $(DAEMON): $(B)/fs/main.o $(LIBFS) $(LIBCORE)
 	$(CC) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $^ $(FUSE_LIBS) $(LDLIBS_CORE)
 
-$(B)/tests/%: tests/unit/%.c $(LIBFS) $(LIBCORE)
+$(LIBSM): $(SM_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(LIBFS) \
-		$(LIBCORE) $(CMOCKA_LIBS) $(FUSE_LIBS) $(LDLIBS_CORE)
+	rm -f $@ && ar rcs $@ $(SM_OBJ)
+
+# No FUSE library: it must run where FUSE is not installed.
+$(SENDMAIL_BIN): $(B)/sendmail/sendmail.o $(LIBSM) $(LIBFS) $(LIBCORE)
+	$(CC) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_CORE)
+
+$(B)/tests/%: tests/unit/%.c $(LIBSM) $(LIBFS) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(LIBSM) \
+		$(LIBFS) $(LIBCORE) $(CMOCKA_LIBS) $(FUSE_LIBS) $(LDLIBS_CORE)
 
 $(B)/tools/%: tests/tools/%.c $(LIBCORE)
 	@mkdir -p $(dir $@)
@@ -137,14 +152,27 @@ fuzz:
 			-pthread || exit 1; \
 	done
 
-install: $(DAEMON)
+# SENDMAIL=1 also makes sbin/sendmail and bin/mailq point to
+# outboxfs-sendmail, as the msmtp-mta package does.
+install: $(DAEMON) $(SENDMAIL_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-		$(DESTDIR)$(PREFIX)/share/man/man5
+		$(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0755 $(DAEMON) $(DESTDIR)$(PREFIX)/bin/outboxfs
+	install -m 0755 $(SENDMAIL_BIN) \
+		$(DESTDIR)$(PREFIX)/bin/outboxfs-sendmail
 	install -m 0644 man/outboxfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 man/outboxfs.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 0644 man/outboxfs-sendmail.8 \
+		$(DESTDIR)$(PREFIX)/share/man/man8/
+ifeq ($(SENDMAIL),1)
+	install -d $(DESTDIR)$(PREFIX)/sbin
+	ln -sf ../bin/outboxfs-sendmail $(DESTDIR)$(PREFIX)/sbin/sendmail
+	ln -sf outboxfs-sendmail $(DESTDIR)$(PREFIX)/bin/mailq
+endif
 
 clean:
-	rm -rf build outboxfs
+	rm -rf build outboxfs outboxfs-sendmail
 
--include $(CORE_OBJ:.o=.d) $(FS_OBJ:.o=.d) $(B)/fs/main.d
+-include $(CORE_OBJ:.o=.d) $(FS_OBJ:.o=.d) $(B)/fs/main.d $(SM_OBJ:.o=.d) \
+	$(B)/sendmail/sendmail.d

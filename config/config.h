@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 /* Defaults of outboxfs's own keywords (msmtp's keep msmtp's defaults). */
-#define CFG_DEFAULT_SETTLE_MS        300u
+#define CFG_DEFAULT_SETTLE_MS        2000u
 #define CFG_DEFAULT_CACHE_MS         2000u
 #define CFG_DEFAULT_CONNECTIONS      2u
 #define CFG_DEFAULT_MAX_SIZE         (64ull * 1024 * 1024)

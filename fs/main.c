@@ -30,9 +30,11 @@
 
 #include "config/config.h"
 #include "fs/acct.h"
+#include "fs/follow.h"
 #include "fs/log.h"
 #include "fs/ops.h"
 #include "fs/outbox.h"
+#include "fs/pickup.h"
 #include "fs/probe.h"
 #include "fs/queue.h"
 #include "fs/users.h"
@@ -373,17 +375,79 @@ out:
 	return rc;
 }
 
+/*
+ * outboxfs --wait [--timeout S] PATH...: waits, without mounting, until
+ * every message (NAME or NAME.status in a mount) is final; exits with
+ * the most telling code of fs/follow.h.
+ */
+static int main_wait(int argc, char **argv)
+{
+	int64_t deadline = -1;
+	char path[4200], err[4400], *end;
+	long long s;
+	int i = 2, code = 0, c, n, any = 0;
+	size_t len;
+
+	while (i < argc) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		}
+		if (strcmp(argv[i], "--timeout") != 0)
+			break;
+		errno = 0;
+		s = i + 1 < argc ? strtoll(argv[i + 1], &end, 10) : -1;
+		if (i + 1 >= argc || errno || end == argv[i + 1] || *end ||
+		    s < 0 || s > 100000000) {
+			fprintf(stderr, "outboxfs: --timeout takes a number of "
+			    "seconds\n");
+			return 64;
+		}
+		deadline = follow_now_ms() + s * 1000;
+		i += 2;
+	}
+	for (; i < argc; i++) {
+		len = strlen(argv[i]);
+		n = snprintf(path, sizeof(path), "%s%s", argv[i],
+		    len > 7 && strcmp(argv[i] + len - 7, ".status") == 0 ?
+		    "" : ".status");
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			fprintf(stderr, "outboxfs: %s: name too long\n",
+			    argv[i]);
+			code = follow_worse(code, FOLLOW_EX_NOINPUT);
+			continue;
+		}
+		any = 1;
+		c = follow_wait(path, deadline, NULL, err, sizeof(err));
+		if (err[0])
+			fprintf(stderr, "outboxfs: %s\n", err);
+		else if (c != 0)
+			fprintf(stderr, "outboxfs: %s: %s\n", argv[i],
+			    c == FOLLOW_EX_TEMPFAIL ? "not final when the "
+			    "wait ended" : c == FOLLOW_EX_PARTIAL ? "partial" :
+			    "failed");
+		code = follow_worse(code, c);
+	}
+	if (!any) {
+		fprintf(stderr, "usage: outboxfs --wait [--timeout S] "
+		    "PATH...\n");
+		return 64;
+	}
+	return code;
+}
+
 static void main_usage(const char *prog)
 {
 	printf("usage: %s [-f] [-d] [-o config=FILE,spool=DIR,KEY=VALUE,...] "
 	    "MOUNTPOINT\n"
 	    "       %s --probe [ACCOUNT] [--rcpt ADDR] [-o config=FILE]\n"
-	    "       %s --check [-o config=FILE]\n\n"
+	    "       %s --check [-o config=FILE]\n"
+	    "       %s --wait [--timeout S] PATH...\n\n"
 	    "outboxfs options:\n"
 	    "    -o config=FILE       configuration (msmtprc syntax)\n"
 	    "    -o spool=DIR         where queued mail is kept\n"
 	    "    -o KEYWORD=VALUE     any configuration keyword, for every "
-	    "account\n\n", prog, prog, prog);
+	    "account\n\n", prog, prog, prog, prog);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -402,12 +466,15 @@ int main(int argc, char **argv)
 	struct cfg cfg;
 	struct ob ob;
 	char err[1024], spool[4096];
-	char *cfgpath = NULL;
+	char *cfgpath = NULL, *mnt_abs = NULL;
+	struct pickup *pk = NULL;
 	int rc = 1, i, ob_ready = 0, have_cfg = 0;
 	unsigned left = 0;
 
 	if (argc >= 2 && strcmp(argv[1], "--probe") == 0)
 		return probe_main(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "--wait") == 0)
+		return main_wait(argc, argv);
 
 	memset(&o, 0, sizeof(o));
 	memset(&cfg, 0, sizeof(cfg));
@@ -487,7 +554,9 @@ int main(int argc, char **argv)
 		goto out_ob;
 	}
 
+	pickup_at_mount(&ob);        /* outboxfs-sendmail's drops */
 	queue_submit_pending(&ob);   /* drafts closed before the last stop */
+	mnt_abs = realpath(o.mountpoint, NULL);   /* before daemonizing */
 
 	/*
 	 * default_permissions, whatever the options: the kernel checks every
@@ -513,6 +582,7 @@ int main(int argc, char **argv)
 		log_warn("cannot start the queue threads");
 		goto out_unmount;
 	}
+	pk = pickup_start(&ob, mnt_abs);
 	log_info("mounted %s (spool %s)", o.mountpoint, spool);
 	if (fo.singlethread) {
 		rc = fuse_session_loop(se);
@@ -542,6 +612,8 @@ int main(int argc, char **argv)
 	ob.se = NULL;
 	pthread_mutex_unlock(&ob.mu);
 	cfg_password_kill_all();   /* releases a thread inside passwordeval */
+	pickup_stop(pk);
+	pk = NULL;
 	left = queue_stop(&ob, 10000);
 	if (left)
 		log_warnx("%u delivery threads still in a network call at "
@@ -549,6 +621,7 @@ int main(int argc, char **argv)
 		    left);
 	log_info("unmounted %s", o.mountpoint);
 out_unmount:
+	pickup_stop(pk);
 	fuse_session_unmount(se);
 out_sig:
 	fuse_remove_signal_handlers(se);
@@ -564,6 +637,7 @@ out:
 	if (have_cfg && left == 0)
 		cfg_free(&cfg);
 	free(cfgpath);
+	free(mnt_abs);
 	free(o.config);
 	free(o.mountpoint);
 	free(o.bad_key);

@@ -30,6 +30,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,8 @@ struct ops_handle {
 	int append;                  /* opened O_APPEND: the fd appends */
 	char *text;                  /* OPS_STATUS, OPS_QUEUE: the snapshot */
 	size_t len;
+	uint64_t id;                 /* OPS_STATUS: the message */
+	uint64_t gen;                /* OPS_STATUS: its generation in text */
 	struct ops_dirent *ents;     /* OPS_DIR */
 	size_t nents;
 };
@@ -459,6 +462,8 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			goto fail;
 		}
 		h->kind = OPS_STATUS;
+		h->id = id;
+		h->gen = ob_status_gen(ob, id);
 		if (ob_status_text(ob, id, &h->text, &h->len) < 0) {
 			err = ops_errno(errno);
 			goto fail;
@@ -504,6 +509,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		ob_settle_cancel(ob, m);
 		m->nwriters++;
 		m->dirty = 1;
+		m->whole = 0;
 		h->writer = 1;
 		reopened = m->r.closed;
 		m->r.closed = 0;
@@ -684,6 +690,21 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
+	}
+	if (h->kind == OPS_STATUS && off == 0 &&
+	    ob_status_gen(ops_ob(req), h->id) != h->gen) {
+		/* read again from the start (after poll(2) said it
+		 * changed): the status as it is now */
+		char *text;
+		size_t len;
+		uint64_t gen = ob_status_gen(ops_ob(req), h->id);
+
+		if (ob_status_text(ops_ob(req), h->id, &text, &len) == 0) {
+			free(h->text);
+			h->text = text;
+			h->len = len;
+			h->gen = gen;
+		}
 	}
 	if (h->kind == OPS_STATUS || h->kind == OPS_QUEUE) {
 		size_t cnt;
@@ -892,6 +913,8 @@ static void ops_rename_done(struct ob *ob, struct ob_msg *m,
 	if (m->dirty && m->nopen == 0 && ob_submittable(ob, m)) {
 		m->dirty = 0;
 		ob_settle_start(ob, m);
+		if (m->whole)            /* it arrived whole: no settle wait */
+			m->settle_at_ms = ob_now_ms();
 	}
 	pthread_mutex_unlock(&ob->mu);
 	ob_unref(ob, m);
@@ -1036,8 +1059,10 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	m->r.closed = copy.closed;
 	m->disk_state = m->r.state;
-	if (submit)
+	if (submit) {
 		m->dirty = 1;
+		m->whole = m->nopen == 0;
+	}
 	if (nk != OB_NAME_NORMAL) {
 		ob_settle_cancel(ob, m);
 		if (m->r.state == OB_DRAFT)
@@ -1262,6 +1287,27 @@ static void ops_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	fuse_reply_err(req, err);
 }
 
+/* poll(2) on a status file: readable once it changed since it was read
+ * (read it again from offset 0 for the new text). Other files are always
+ * readable. */
+static void ops_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+    struct fuse_pollhandle *ph)
+{
+	struct ops_handle *h = (struct ops_handle *)fi->fh;
+	int rc;
+
+	(void)ino;
+	if (h->kind != OPS_STATUS) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, POLLIN | POLLRDNORM);
+		return;
+	}
+	rc = ob_status_poll(ops_ob(req), h->id, h->gen, ph);
+	fuse_reply_poll(req, rc == 0 ? 0 : rc > 0 ? POLLIN | POLLRDNORM :
+	    POLLIN | POLLRDNORM | POLLHUP);
+}
+
 static void ops_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
@@ -1284,6 +1330,7 @@ const struct fuse_lowlevel_ops ops_ops = {
 	.link = ops_eperm_link,
 	.open = ops_open,
 	.read = ops_read,
+	.poll = ops_poll,
 	.write = ops_write,
 	/* No .flush: it is not a submission point (a shell's { echo; date; }
 	 * > f flushes from each child before the file is complete) and

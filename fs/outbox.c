@@ -340,6 +340,11 @@ void ob_ref(struct ob_msg *m)
 
 static void ob_msg_free(struct ob_msg *m)
 {
+	size_t i;
+
+	for (i = 0; i < m->npolls; i++)
+		fuse_pollhandle_destroy(m->polls[i]);
+	free(m->polls);
 	spool_rec_free(&m->r);
 	free(m->hold_err);
 	free(m->cur);
@@ -669,14 +674,85 @@ int ob_tombstone(struct ob *ob, struct ob_msg *m, int sync)
 	return rc;
 }
 
+#define OB_MAX_POLLS 64
+
+int ob_status_poll(struct ob *ob, uint64_t id, uint64_t gen,
+    struct fuse_pollhandle *ph)
+{
+	struct fuse_pollhandle **np, *old = NULL;
+	struct ob_msg *m;
+	int rc = 0;
+
+	pthread_mutex_lock(&ob->mu);
+	m = ob_find_id(ob, id);
+	if (m == NULL || m->removed) {
+		rc = -1;
+	} else if (m->gen != gen) {
+		rc = 1;
+	} else if (ph) {
+		if (m->npolls == OB_MAX_POLLS) {
+			/* a program that polls again and again without
+			 * reading: the oldest wait is dropped */
+			old = m->polls[0];
+			memmove(m->polls, m->polls + 1,
+			    (m->npolls - 1) * sizeof(*m->polls));
+			m->npolls--;
+		}
+		np = realloc(m->polls, (m->npolls + 1) * sizeof(*np));
+		if (np == NULL) {
+			rc = 1;          /* cannot wait: say readable */
+		} else {
+			m->polls = np;
+			m->polls[m->npolls++] = ph;
+			ph = NULL;
+		}
+	}
+	pthread_mutex_unlock(&ob->mu);
+	if (old)
+		fuse_pollhandle_destroy(old);
+	if (ph)
+		fuse_pollhandle_destroy(ph);
+	return rc;
+}
+
+uint64_t ob_status_gen(struct ob *ob, uint64_t id)
+{
+	struct ob_msg *m;
+	uint64_t g = 0;
+
+	pthread_mutex_lock(&ob->mu);
+	m = ob_find_id(ob, id);
+	if (m)
+		g = m->gen;
+	pthread_mutex_unlock(&ob->mu);
+	return g;
+}
+
 void ob_notify(struct ob *ob, uint64_t id)
 {
 	struct fuse_session *se;
+	struct fuse_pollhandle **polls = NULL;
+	struct ob_msg *m;
+	size_t n = 0, i;
 
 	/* main clears it when the session loop ends, while threads run */
 	pthread_mutex_lock(&ob->mu);
 	se = ob->se;
+	m = ob_find_id(ob, id);
+	if (m) {
+		m->gen++;
+		polls = m->polls;
+		n = m->npolls;
+		m->polls = NULL;
+		m->npolls = 0;
+	}
 	pthread_mutex_unlock(&ob->mu);
+	for (i = 0; i < n; i++) {
+		if (se)
+			fuse_lowlevel_notify_poll(polls[i]);
+		fuse_pollhandle_destroy(polls[i]);
+	}
+	free(polls);
 	if (se == NULL)
 		return;
 	fuse_lowlevel_notify_inval_inode(se, OB_INO_MSG0 + 2 * id + 1, 0, 0);

@@ -44,6 +44,7 @@
 
 struct msg;
 struct fuse_session;
+struct fuse_pollhandle;
 
 #define OB_INO_ROOT   1
 #define OB_INO_QUEUE  2
@@ -72,6 +73,13 @@ struct ob_msg {
 	unsigned nopen, nwriters;
 	int dirty;                   /* written since the last submission check */
 	int busy;                    /* committer or a delivery thread has it */
+	uint64_t gen;                /* changes of its status file (each
+	                              * ob_notify), for poll(2) */
+	struct fuse_pollhandle **polls; /* poll(2)s waiting for a change */
+	size_t npolls;
+	int whole;                   /* arrived whole (renamed from a scratch
+	                              * name): submitted without the settle
+	                              * wait */
 	int touched;                 /* touched while sending: if deferred,
 	                              * retry at once */
 	uint64_t file_size;
@@ -325,7 +333,18 @@ int ob_commit_rec(struct ob *ob, struct ob_msg *m, struct spool_rec *nr,
 void ob_live_sub(struct ob *ob, struct ob_msg *m);
 void ob_live_sub_locked(struct ob *ob, struct ob_msg *m);
 
-/* Tells the kernel M's status file (and M) changed; ob->mu NOT held. */
+/*
+ * The status file of ID changed since GEN (its ob_msg gen): 1 yes, 0 no
+ * and PH (when not NULL) is kept to be woken by the next ob_notify (it is
+ * then the outbox's), -1 the message is gone. ob->mu NOT held.
+ */
+int ob_status_poll(struct ob *ob, uint64_t id, uint64_t gen,
+    struct fuse_pollhandle *ph);
+/* The generation of ID's status file now (0 when gone). */
+uint64_t ob_status_gen(struct ob *ob, uint64_t id);
+
+/* Tells the kernel M's status file (and M) changed, and wakes poll(2)s
+ * waiting on it; ob->mu NOT held. */
 void ob_notify(struct ob *ob, uint64_t id);
 
 /*

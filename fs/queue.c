@@ -19,6 +19,7 @@
 
 #include "fs/acct.h"
 #include "fs/log.h"
+#include "fs/pickup.h"
 #include "fs/queue.h"
 #include "fs/retry.h"
 #include "fs/status.h"
@@ -63,11 +64,13 @@ static int queue_errno_passing(int e)
 }
 
 static int queue_prepare_with(int fd, const struct cfg_account *a,
-    int64_t when, struct msg *out, char *err, size_t errlen)
+    int64_t when, const struct pickup_env *env, struct msg *out, char *err,
+    size_t errlen)
 {
 	struct msg_params p;
 
 	acct_msg_params(a, when, &p);
+	pickup_env_apply(env, &p);    /* outboxfs-sendmail's envelope */
 	return msg_prepare(fd, &p, out, err, errlen);
 }
 
@@ -82,6 +85,7 @@ static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
     size_t errlen, int *temp)
 {
 	const struct cfg_account *a, *b;
+	struct pickup_env env;
 	struct msg *pm;
 	int fd;
 
@@ -101,18 +105,26 @@ static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
 		*temp = 1;
 		return NULL;
 	}
+	if (pickup_env_get(ob, m, &env) < 0) {
+		snprintf(err, errlen, "out of memory");
+		*temp = 1;
+		free(pm);
+		return NULL;
+	}
 	fd = spool_open_msg(&ob->spool, m->r.id, O_RDONLY);
 	if (fd < 0) {
 		*temp = queue_errno_passing(errno);
 		snprintf(err, errlen, "spool: cannot open the message: %s",
 		    strerror(errno));
+		pickup_env_free(&env);
 		free(pm);
 		return NULL;
 	}
 	if (m->diridx < 0 && m->r.account == NULL) {
 		/* Top level: the account whose from is the From: address. */
 		errno = 0;
-		if (queue_prepare_with(fd, NULL, when, pm, err, errlen) == 0) {
+		if (queue_prepare_with(fd, NULL, when, &env, pm, err,
+		    errlen) == 0) {
 			if (pm->from &&
 			    (b = cfg_account_for_from(ob->cfg, pm->from)) != NULL)
 				*acct = a = b;
@@ -125,14 +137,16 @@ static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
 	/* msg_prepare fails for the message's content, or for a read or
 	 * an allocation that failed: errno tells the second kind. */
 	errno = 0;
-	if (queue_prepare_with(fd, a, when, pm, err, errlen) < 0) {
+	if (queue_prepare_with(fd, a, when, &env, pm, err, errlen) < 0) {
 		*temp = queue_errno_passing(errno);
 		goto fail;
 	}
 	close(fd);
+	pickup_env_free(&env);
 	return pm;
 fail:
 	close(fd);
+	pickup_env_free(&env);
 	free(pm);
 	return NULL;
 }
@@ -347,6 +361,23 @@ static int queue_too_large(struct ob *ob, struct ob_msg *m, char *err,
 
 static void queue_keep_message_id(struct ob_msg *m, struct msg *pm);
 
+/* Makes the batch's message files and records durable. */
+static int queue_sync_batch(struct ob *ob, const struct queue_item *items,
+    size_t n)
+{
+	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	size_t i;
+	int rc;
+
+	if (ids == NULL)
+		return spool_sync_msgs(&ob->spool, NULL, SPOOL_SYNC_EACH + 1);
+	for (i = 0; i < n; i++)
+		ids[i] = items[i].m->r.id;
+	rc = spool_sync_msgs(&ob->spool, ids, n);
+	free(ids);
+	return rc;
+}
+
 static void queue_commit_batch(struct ob *ob, struct queue_item *items,
     size_t n)
 {
@@ -362,7 +393,8 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 		if (queue_too_large(ob, m, err, sizeof(err))) {
 			a = queue_account(ob, m);
 			items[i].pm = NULL;
-		} else if (queue_attach(ob, m, err, sizeof(err)) < 0) {
+		} else if (!m->r.envelope &&    /* sendmail: never expanded */
+		    queue_attach(ob, m, err, sizeof(err)) < 0) {
 			temp = queue_errno_passing(errno);
 			a = queue_account(ob, m);
 			items[i].pm = NULL;
@@ -413,7 +445,7 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			items[i].save_err = errno ? errno : EIO;
 	}
 	/* One sync for the whole batch: the message bytes and records. */
-	if (spool_sync_files(&ob->spool) < 0) {
+	if (queue_sync_batch(ob, items, n) < 0) {
 		int e = errno ? errno : EIO;
 
 		log_warn("spool: making the batch durable");

@@ -62,6 +62,7 @@ void spool_rec_free(struct spool_rec *r)
 	free(r->server);
 	free(r->reply);
 	free(r->error);
+	free(r->dsn);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -90,6 +91,7 @@ int spool_rec_dup(struct spool_rec *dst, const struct spool_rec *src)
 	bad |= spool_dup_str(&dst->server, src->server);
 	bad |= spool_dup_str(&dst->reply, src->reply);
 	bad |= spool_dup_str(&dst->error, src->error);
+	bad |= spool_dup_str(&dst->dsn, src->dsn);
 	if (!bad && src->nrcpts) {
 		dst->rcpts = calloc(src->nrcpts, sizeof(*dst->rcpts));
 		bad = dst->rcpts == NULL;
@@ -232,6 +234,9 @@ int spool_rec_format(const struct spool_rec *r, char **out, size_t *len)
 		spool_buf_num(&b, "uid", (int64_t)r->uid);
 		spool_buf_num(&b, "gid", (int64_t)r->gid);
 	}
+	if (r->envelope)
+		spool_buf_num(&b, "envelope", r->envelope);
+	spool_buf_kv(&b, "dsn", r->dsn);
 	for (i = 0; i < r->nrcpts; i++) {
 		const struct spool_rcpt *rc = &r->rcpts[i];
 		int st = rc->state >= 0 && rc->state <= SPOOL_RCPT_PERM ?
@@ -499,6 +504,10 @@ static int spool_parse_line(struct spool_rec *r, const char *line,
 	}
 	if (SPOOL_KEY("closed"))
 		return spool_flag(v, vlen, &r->closed);
+	if (SPOOL_KEY("envelope"))
+		return spool_flag(v, vlen, &r->envelope);
+	if (SPOOL_KEY("dsn"))
+		return spool_set_str(&r->dsn, v, vlen);
 	if (SPOOL_KEY("interrupted"))
 		return spool_flag(v, vlen, &r->interrupted);
 	if (SPOOL_KEY("uid") || SPOOL_KEY("gid")) {
@@ -903,16 +912,42 @@ int spool_sync(struct spool *sp)
 	return rc;
 }
 
-int spool_sync_files(struct spool *sp)
-{
-	if (syncfs(sp->dirfd) < 0)
-		return -1;
-	return spool_sync(sp);
-}
 
 static void spool_idname(uint64_t id, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%" PRIu64, id);
+}
+
+int spool_sync_msgs(struct spool *sp, const uint64_t *ids, size_t n)
+{
+	char name[32];
+	size_t i;
+	int fd, rc = 0;
+
+	if (n > SPOOL_SYNC_EACH) {
+		/* many files: one syncfs costs less than one fdatasync
+		 * each (it flushes other writers' pages too) */
+		if (syncfs(sp->dirfd) < 0)
+			return -1;
+		return spool_sync(sp);
+	}
+	for (i = 0; i < n && rc == 0; i++) {
+		spool_idname(ids[i], name, sizeof(name));
+		fd = openat(sp->msgfd, name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;        /* removed meanwhile */
+			return -1;
+		}
+		rc = fdatasync(fd);
+		close(fd);
+	}
+	/* the names of new files (and an Attach: rename) */
+	if (rc == 0 && n)
+		rc = fsync(sp->msgfd);
+	if (rc < 0)
+		return -1;
+	return spool_sync(sp);
 }
 
 int spool_write_framed(struct spool *sp, const char *buf, size_t len)

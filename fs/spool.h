@@ -36,7 +36,7 @@
  * Durability: spool_sync is a group commit (one fdatasync of the journal
  * for every writer waiting at the time, and an fsync of the directory
  * after a journal rewrite): it costs only the spool's own bytes.
- * spool_sync_files also makes message files durable (the committer's
+ * spool_sync_msgs also makes message files durable (the committer's
  * batch). The journal is rewritten while the daemon runs (spool_rewrite)
  * without stopping appends for longer than the copy of its newest tail.
  *
@@ -115,6 +115,12 @@ struct spool_rec {
 	                           * mounting user's) */
 	uid_t uid;                /* who created the message */
 	gid_t gid;                /* and the group it is read with */
+	int envelope;             /* from and rcpts were given by the
+	                           * submitter (outboxfs-sendmail), not read
+	                           * from the headers; see fs/pickup.h */
+	char *dsn;                /* the DSN request given with it
+	                           * ("NOTIFY=.. RET=.. ENVID=.."), stored,
+	                           * not sent; NULL: none */
 	struct spool_rcpt *rcpts;
 	size_t nrcpts;
 	char *server;
@@ -176,9 +182,13 @@ void spool_close(struct spool *sp);
  * group commit. -1 with errno when the commit failed.
  */
 int spool_sync(struct spool *sp);
-/* The same, and every file written in the spool's file system (syncfs):
- * message files, for a batch of many. */
-int spool_sync_files(struct spool *sp);
+/*
+ * The same, and the message files IDS[0..N) with their names: one
+ * fdatasync each for a few (the cost is then only outboxfs's own bytes),
+ * one syncfs of the spool's file system for more than SPOOL_SYNC_EACH.
+ */
+#define SPOOL_SYNC_EACH 8
+int spool_sync_msgs(struct spool *sp, const uint64_t *ids, size_t n);
 
 /* CRC-32C of LEN bytes. */
 uint32_t spool_crc32c(const void *buf, size_t len);

@@ -1174,6 +1174,47 @@ static char *msg_trimdup(const char *s, size_t n)
 	return d;
 }
 
+/* The submitter's envelope recipients (msg_params env_rcpts), checked
+ * and deduplicated as header ones are. */
+static int msg_env_rcpts(struct msg_prep *w, char *err, size_t errlen)
+{
+	const struct msg_params *p = w->p;
+	char why[200], shown[80];
+	size_t i;
+
+	if (p->env_rcpts == NULL)
+		return 0;
+	for (i = 0; i < p->env_nrcpts; i++) {
+		const char *a = p->env_rcpts[i];
+		char full[MSG_MAX_ADDR + 2];
+
+		/* "root": looked up in the aliases, else completed, as an
+		 * address without @ in To: is */
+		w->q.last = 0;
+		if (a != NULL && a[0] != '\0' && strchr(a, '@') == NULL &&
+		    a[0] != '"' && p->qualify_domain != NULL) {
+			int k = snprintf(full, sizeof(full), "%s@%s", a,
+			    p->qualify_domain);
+
+			if (k > 0 && (size_t)k < sizeof(full)) {
+				a = full;
+				w->q.last = 1;
+			}
+		}
+		if (a == NULL || msg_check_addr(a, why, sizeof(why)) < 0) {
+			msg_sanitize(a ? a : "", a ? strlen(a) : 0, shown,
+			    sizeof(shown));
+			msg_seterr(err, errlen, "envelope recipient %s: %s",
+			    shown, a ? why : "missing");
+			return -1;
+		}
+		if (msg_rcpt_cb(w, MSG_ADDR_MAILBOX, NULL, 0, a, err,
+		    errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
     char *err, size_t errlen)
 {
@@ -1199,8 +1240,8 @@ int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
 		struct msg_hdr *h = &w.b.h[i];
 
 		w.q.n = 0;
-		if (msg_hdr_is(&w.b, h, "To") || msg_hdr_is(&w.b, h, "Cc") ||
-		    msg_hdr_is(&w.b, h, "Bcc")) {
+		if (p->env_rcpts == NULL && (msg_hdr_is(&w.b, h, "To") ||
+		    msg_hdr_is(&w.b, h, "Cc") || msg_hdr_is(&w.b, h, "Bcc"))) {
 			if (msg_addr_walk_q(h->value, h->value_len, &w.q,
 			    msg_rcpt_cb, &w, err, errlen) < 0)
 				goto field_err;
@@ -1261,12 +1302,14 @@ field_err:
 		}
 	}
 
+	if (msg_env_rcpts(&w, err, errlen) < 0)
+		goto out;
 	/* the envelope sender: -f (unless allow_from_override is off and
 	 * from is set), else from, else the From: line */
-	if ((p->sender && p->sender[0]) || (p->from && p->from[0])) {
-		int use_sender = p->sender && p->sender[0] &&
+	if ((p->env_from && p->env_from[0]) || (p->from && p->from[0])) {
+		int use_sender = p->env_from && p->env_from[0] &&
 		    (!(p->from && p->from[0]) || !p->no_from_override);
-		const char *env = use_sender ? p->sender : p->from;
+		const char *env = use_sender ? p->env_from : p->from;
 		char why[200], full[MSG_MAX_ADDR + 2];
 
 		if (strchr(env, '@') == NULL && p->qualify_domain &&
@@ -1282,7 +1325,7 @@ field_err:
 
 			msg_sanitize(env, strlen(env), shown, sizeof(shown));
 			msg_seterr(err, errlen, "%s (%s): %s", use_sender ?
-			    "the sender asked for" : "from in the "
+			    "envelope sender" : "from in the "
 			    "configuration", shown, why);
 			goto out;
 		}

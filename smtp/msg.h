@@ -49,11 +49,17 @@ struct msg_params {
 	const char *domain;       /* for Message-ID; NULL: "localhost" */
 	uint64_t max_size;        /* 0: unlimited */
 	time_t now;               /* for Date: and Message-ID */
+	/* The envelope given by the submitter (outboxfs-sendmail -f and
+	 * its recipients), NULL: none. env_from is the envelope sender
+	 * (instead of from) and From: when the message has none; with
+	 * env_rcpts the message goes to those and To/Cc/Bcc are not read
+	 * for recipients (Bcc is still removed). */
+	const char *env_from;
+	const char *const *env_rcpts;
+	size_t env_nrcpts;
 
-	/* The envelope sender the submitter asked for (sendmail -f); used
-	 * instead of from unless no_from_override. NULL: none. */
-	const char *sender;
-	int no_from_override;     /* allow_from_override off */
+	int no_from_override;     /* allow_from_override off: from wins
+	                           * over env_from */
 	/* Appended as "@DOMAIN" to every address without '@' (headers,
 	 * envelope, aliases); NULL: such an address is an error. */
 	const char *qualify_domain;

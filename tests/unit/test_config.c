@@ -513,7 +513,7 @@ static void test_defaults_apply_forward(void **state)
 	    "host other.example.com\n", &c, err), 0);
 	assert_int_equal(c.naccounts, 3);
 	assert_null(c.accounts[0].host);
-	assert_int_equal(c.accounts[0].settle_ms, 300);
+	assert_int_equal(c.accounts[0].settle_ms, CFG_DEFAULT_SETTLE_MS);
 	assert_int_equal(c.accounts[0].set, 0);
 	assert_string_equal(c.accounts[1].host, "smtp.example.com");
 	assert_int_equal(c.accounts[1].settle_ms, 1000);

@@ -649,7 +649,7 @@ static void test_msg_keys(void **state)
 			.keep_bcc = c->keep_bcc,
 			.no_date = c->no_date,
 			.no_msgid = c->no_msgid,
-			.sender = c->sender,
+			.env_from = c->sender,
 			.no_from_override = c->no_override,
 		};
 		struct msg m;

@@ -1,0 +1,204 @@
+/*
+ * follow — waiting on a status file (see follow.h).
+ *
+ * Must never: take a state for final that the status file does not
+ * show, or read more than FOLLOW_MAX_TEXT bytes of it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/follow.h"
+
+int64_t follow_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The value of header KEY in TEXT (up to the blank line), or NULL;
+ * *n its length. */
+static const char *follow_key(const char *text, size_t len, const char *key,
+    size_t *n)
+{
+	const char *p = text, *end = text + len, *nl;
+	size_t k = strlen(key);
+
+	while (p < end && *p != '\n') {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end;
+		if ((size_t)(nl - p) > k + 1 && memcmp(p, key, k) == 0 &&
+		    p[k] == ':' && p[k + 1] == ' ') {
+			*n = (size_t)(nl - p) - k - 2;
+			return p + k + 2;
+		}
+		p = nl + 1;
+	}
+	return NULL;
+}
+
+static int follow_is(const char *v, size_t n, const char *word)
+{
+	return v && n == strlen(word) && memcmp(v, word, n) == 0;
+}
+
+int follow_code(const char *text, size_t len, int *final)
+{
+	const char *st, *att;
+	size_t n, an = 0;
+
+	*final = 1;
+	st = follow_key(text, len, "state", &n);
+	if (follow_is(st, n, "sent"))
+		return FOLLOW_EX_OK;
+	if (follow_is(st, n, "partial"))
+		return FOLLOW_EX_PARTIAL;
+	if (follow_is(st, n, "failed")) {
+		/* never connected: the message itself was refused */
+		att = follow_key(text, len, "attempts", &an);
+		if (follow_key(text, len, "server", &n) == NULL &&
+		    (att == NULL || follow_is(att, an, "0")))
+			return FOLLOW_EX_DATAERR;
+		return FOLLOW_EX_UNAVAILABLE;
+	}
+	*final = 0;
+	return FOLLOW_EX_TEMPFAIL;
+}
+
+int follow_worse(int a, int b)
+{
+	static const int order[] = { FOLLOW_EX_TEMPFAIL,
+		FOLLOW_EX_UNAVAILABLE, FOLLOW_EX_DATAERR, FOLLOW_EX_NOINPUT,
+		FOLLOW_EX_PARTIAL };
+	size_t i;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if (a == order[i] || b == order[i])
+			return order[i];
+	return a ? a : b;
+}
+
+/* Reads the whole file PATH into *buf (grown; cap FOLLOW_MAX_TEXT). */
+static int follow_read(const char *path, char **buf, size_t *cap,
+    size_t *len)
+{
+	ssize_t r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	*len = 0;
+	for (;;) {
+		if (*len == *cap) {
+			size_t nc = *cap ? *cap * 2 : 8192;
+			char *nb;
+
+			if (nc > FOLLOW_MAX_TEXT)
+				break;
+			nb = realloc(*buf, nc);
+			if (nb == NULL) {
+				close(fd);
+				errno = ENOMEM;
+				return -1;
+			}
+			*buf = nb;
+			*cap = nc;
+		}
+		r = read(fd, *buf + *len, *cap - *len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int saved = errno;
+
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		*len += (size_t)r;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Writes the transcript bytes of TEXT past *shown to OUT. */
+static int follow_print(const char *text, size_t len, size_t *shown,
+    FILE *out)
+{
+	const char *t = NULL;
+	size_t i, tlen;
+
+	for (i = 0; i + 1 < len; i++)
+		if (text[i] == '\n' && text[i + 1] == '\n') {
+			t = text + i + 2;
+			break;
+		}
+	if (t == NULL)
+		return 0;
+	tlen = len - (size_t)(t - text);
+	if (tlen > *shown) {
+		if (fwrite(t + *shown, 1, tlen - *shown, out) !=
+		    tlen - *shown || fflush(out) != 0)
+			return -1;
+		*shown = tlen;
+	}
+	return 0;
+}
+
+int follow_wait(const char *path, int64_t deadline_ms, FILE *out,
+    char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t cap = 0, len = 0, shown = 0;
+	int code = FOLLOW_EX_TEMPFAIL, final = 0, seen = 0;
+	int64_t now, pause = FOLLOW_POLL_MS;
+	struct timespec ts;
+
+	err[0] = '\0';
+	for (;;) {
+		if (follow_read(path, &buf, &cap, &len) < 0) {
+			if (errno == ENOENT && seen) {
+				snprintf(err, errlen, "%s: removed before it "
+				    "was sent", path);
+				code = FOLLOW_EX_UNAVAILABLE;
+			} else if (errno == ENOENT) {
+				snprintf(err, errlen, "%s: no such message",
+				    path);
+				code = FOLLOW_EX_NOINPUT;
+			} else {
+				snprintf(err, errlen, "%s: %s", path,
+				    strerror(errno));
+				code = FOLLOW_EX_TEMPFAIL;
+			}
+			break;
+		}
+		seen = 1;
+		code = follow_code(buf, len, &final);
+		if (out && follow_print(buf, len, &shown, out) < 0) {
+			snprintf(err, errlen, "writing the transcript: %s",
+			    strerror(errno));
+			break;
+		}
+		if (final)
+			break;
+		now = follow_now_ms();
+		if (deadline_ms >= 0 && now >= deadline_ms)
+			break;
+		if (deadline_ms >= 0 && now + pause > deadline_ms)
+			pause = deadline_ms - now;
+		ts.tv_sec = pause / 1000;
+		ts.tv_nsec = (pause % 1000) * 1000000;
+		nanosleep(&ts, NULL);
+		pause = pause * 2 > 1000 ? 1000 : pause * 2;
+	}
+	free(buf);
+	return code;
+}

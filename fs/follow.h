@@ -1,0 +1,63 @@
+/*
+ * follow — waiting for a message to reach a final state, from outside
+ * the daemon, by reading its NAME.status through the mount; the exit
+ * codes of `outboxfs --wait` and `outboxfs-sendmail --wait`
+ * (sysexits.h):
+ *
+ *   0   EX_OK           sent
+ *   67  EX_NOUSER       partial: some recipients refused permanently
+ *   65  EX_DATAERR      failed before any connection (the message
+ *                       itself: no recipient, a bad address, too large)
+ *   69  EX_UNAVAILABLE  failed: refused by the server, or expired
+ *   75  EX_TEMPFAIL     not final when the wait ended (deferred,
+ *                       queued, still sending)
+ *   66  EX_NOINPUT      no such message (no NAME.status)
+ *
+ * The status file is read again every FOLLOW_POLL_MS .. 1 s (a reader
+ * outside the daemon cannot use inotify on a FUSE mount: the daemon's
+ * own changes make no events).
+ *
+ * Knows nothing of FUSE or the spool: plain reads of a file.
+ * Error convention: the functions return an exit code; a reason goes
+ * to err.
+ */
+#ifndef OUTBOXFS_FOLLOW_H
+#define OUTBOXFS_FOLLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define FOLLOW_EX_OK          0
+#define FOLLOW_EX_DATAERR     65
+#define FOLLOW_EX_NOINPUT     66
+#define FOLLOW_EX_PARTIAL     67     /* EX_NOUSER */
+#define FOLLOW_EX_UNAVAILABLE 69
+#define FOLLOW_EX_TEMPFAIL    75
+#define FOLLOW_POLL_MS        50
+#define FOLLOW_MAX_TEXT       (16u * 1024 * 1024)
+
+/*
+ * The exit code the status text TEXT (LEN bytes) stands for; *final
+ * 1 when its state is final. A text without a state line: 75, not
+ * final.
+ */
+int follow_code(const char *text, size_t len, int *final);
+
+/*
+ * Waits until the status file PATH shows a final state or DEADLINE_MS
+ * (CLOCK_MONOTONIC milliseconds, -1: none) passes. With OUT, the
+ * transcript (after the header's blank line) is written to OUT as it
+ * grows. Returns the exit code; err says why for 66 and I/O errors.
+ */
+int follow_wait(const char *path, int64_t deadline_ms, FILE *out,
+    char *err, size_t errlen);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t follow_now_ms(void);
+
+/* The most telling of two codes (for several messages): 75, then 69,
+ * 65, 66, 67, then 0. */
+int follow_worse(int a, int b);
+
+#endif

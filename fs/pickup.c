@@ -1,0 +1,703 @@
+/*
+ * pickup — maildrop/ into the outbox (see pickup.h and drop.h).
+ *
+ * Must never: remove a drop before the record of the message made from
+ * it is durable; make two messages of one drop; hold ob->mu or ob->rmu
+ * across a read, a write or a sync; delete a file it does not
+ * understand (it is set aside in corrupt/).
+ *
+ * WHAT A CRASH DURING A PICKUP LEAVES, AND WHAT THE NEXT START DOES
+ * (qmail INTERNALS style). Drop D becomes message "sendmail-D" (or
+ * "sendmail-D-K", K = 1..9, when a file of the user already has the
+ * name) in these steps:
+ *
+ *   1. ob_create: msg/ID (empty) and a draft record, closed 0, not
+ *      synced. The message is busy at once: rm and mv get EBUSY until
+ *      step 5, so its name cannot change under the pickup.
+ *   2. the message bytes copied from D to msg/ID; fsync of msg/ID and
+ *      of msg/.
+ *   3. the record "draft, closed 1, envelope 1" with the envelope, and
+ *      a sync of the journal (the group commit).
+ *   4. D unlinked, fsync of maildrop/.
+ *   5. submitted (the committer's batch writes and syncs "queued").
+ *
+ * A start finds, for a drop D still in maildrop/:
+ *   - no message named sendmail-D*: the crash was before step 1's record
+ *     reached the disk (msg/ID alone is set aside in corrupt/ by
+ *     spool_load). D is picked up again: not lost, one message.
+ *   - sendmail-D*, draft, closed 0, without "envelope": the crash was in
+ *     steps 1-3, only step 1's record is durable. That draft is ours
+ *     (before the mount appears nobody else can have written it): its
+ *     bytes are written again from D and steps 3-5 done. One message.
+ *   - sendmail-D* with "envelope 1": step 3 was durable, the crash was
+ *     before step 4 was. The message is already in the outbox (in
+ *     whatever state it reached, sent included): D is only unlinked.
+ *     Not sent twice.
+ * A start that finds no D has nothing to do: step 4 comes after step 3
+ * is durable, so a message whose drop is gone has its record.
+ * While mounted the same rules hold, except that a draft of the second
+ * kind is never taken over (it could be the user's file): the next free
+ * name is used.
+ *
+ * XXX between step 1's insert and the busy mark there is a window of a
+ * few instructions in which a rm or mv of the brand-new name could
+ * start; it would then find a draft (closed 0) and the next pickup pass
+ * uses the next free name.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/drop.h"
+#include "fs/log.h"
+#include "fs/pickup.h"
+
+#define PICKUP_MAX_NAMES 10       /* sendmail-D, sendmail-D-1 .. -9 */
+#define PICKUP_TMP_AGE   (24 * 3600)   /* a temp file older is removed */
+
+struct pickup {
+	struct ob *ob;
+	pthread_t thread;
+	int started;
+	int dropfd;               /* SPOOL/maildrop */
+	int ifd;                  /* inotify */
+	int stopfd[2];            /* a byte written: stop */
+};
+
+/* ---- the envelope, for queue.c's prepare ------------------------------ */
+
+void pickup_env_free(struct pickup_env *e)
+{
+	size_t i;
+
+	free(e->from);
+	for (i = 0; i < e->nrcpts; i++)
+		free(e->rcpts[i]);
+	free(e->rcpts);
+	memset(e, 0, sizeof(*e));
+}
+
+int pickup_env_get(struct ob *ob, struct ob_msg *m, struct pickup_env *e)
+{
+	size_t i;
+	int bad = 0;
+
+	memset(e, 0, sizeof(*e));
+	pthread_mutex_lock(&ob->mu);
+	if (m->r.envelope) {
+		e->set = 1;
+		if (m->r.from && (e->from = strdup(m->r.from)) == NULL)
+			bad = 1;
+		if (!bad && m->r.nrcpts &&
+		    (e->rcpts = calloc(m->r.nrcpts, sizeof(*e->rcpts))) == NULL)
+			bad = 1;
+		for (i = 0; !bad && i < m->r.nrcpts; i++) {
+			e->rcpts[i] = strdup(m->r.rcpts[i].addr ?
+			    m->r.rcpts[i].addr : "");
+			if (e->rcpts[i] == NULL)
+				bad = 1;
+			else
+				e->nrcpts = i + 1;
+		}
+	}
+	pthread_mutex_unlock(&ob->mu);
+	if (bad) {
+		pickup_env_free(e);
+		return -1;
+	}
+	return 0;
+}
+
+void pickup_env_apply(const struct pickup_env *e, struct msg_params *p)
+{
+	if (e == NULL || !e->set)
+		return;
+	p->env_from = e->from;
+	p->env_rcpts = (const char *const *)e->rcpts;
+	p->env_nrcpts = e->nrcpts;
+}
+
+/* ---- one drop ------------------------------------------------------- */
+
+/* Moves a drop that cannot be read into corrupt/ (never deleted). */
+static void pickup_set_aside(struct ob *ob, int dropfd, const char *name,
+    const char *why)
+{
+	char dst[300];
+
+	snprintf(dst, sizeof(dst), "drop-%.200s", name);
+	if (renameat(dropfd, name, ob->spool.corruptfd, dst) < 0) {
+		log_warn("maildrop: %.200s: %s; cannot set it aside", name,
+		    why);
+		return;
+	}
+	fsync(ob->spool.corruptfd);
+	fsync(dropfd);
+	log_warnx("maildrop: %.200s: %s; set aside as corrupt/%s", name, why,
+	    dst);
+}
+
+static int pickup_write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* SIZE bytes of IN from OFF to OUT (from 0). */
+static int pickup_copy(int in, off_t off, uint64_t size, int out)
+{
+	char buf[65536];
+	uint64_t done = 0;
+	ssize_t r;
+
+	while (done < size) {
+		r = pread(in, buf, size - done < sizeof(buf) ?
+		    (size_t)(size - done) : sizeof(buf),
+		    off + (off_t)done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;
+			return -1;
+		}
+		if (pickup_write_all(out, buf, (size_t)r) < 0)
+			return -1;
+		done += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* The record of M with E's envelope, closed: its new record (NR
+ * owned by the caller). -1 without memory. ob->mu held. */
+static int pickup_rec(struct ob_msg *m, const struct drop_env *e,
+    struct spool_rec *nr)
+{
+	char dsn[256];
+	size_t i;
+
+	if (spool_rec_dup(nr, &m->r) < 0)
+		return -1;
+	for (i = 0; i < nr->nrcpts; i++) {
+		free(nr->rcpts[i].addr);
+		free(nr->rcpts[i].text);
+	}
+	free(nr->rcpts);
+	nr->rcpts = calloc(e->nrcpts, sizeof(*nr->rcpts));
+	nr->nrcpts = 0;
+	if (nr->rcpts == NULL)
+		goto oom;
+	for (i = 0; i < e->nrcpts; i++) {
+		if ((nr->rcpts[i].addr = strdup(e->rcpts[i])) == NULL)
+			goto oom;
+		nr->nrcpts = i + 1;
+	}
+	free(nr->from);
+	nr->from = NULL;
+	if (e->sender && (nr->from = strdup(e->sender)) == NULL)
+		goto oom;
+	drop_dsn_text(e, dsn, sizeof(dsn));
+	free(nr->dsn);
+	nr->dsn = NULL;
+	if (dsn[0] && (nr->dsn = strdup(dsn)) == NULL)
+		goto oom;
+	nr->envelope = 1;
+	nr->closed = 1;
+	return 0;
+oom:
+	spool_rec_free(nr);
+	return -1;
+}
+
+/* The message (referenced, busy) a pickup of drop NAME writes into:
+ * taken over (a half pickup, at start only) or created. *done: the drop
+ * was already picked up. NULL with errno otherwise. */
+static struct ob_msg *pickup_target(struct ob *ob, const char *name,
+    const struct stat *st, int at_start, int *done, int *mfd)
+{
+	char mname[PICKUP_MAX_NAMES][64];
+	struct ob_msg *m;
+	int k, fd;
+
+	*done = 0;
+	*mfd = -1;
+	for (k = 0; k < PICKUP_MAX_NAMES; k++)
+		snprintf(mname[k], sizeof(mname[k]), k ? "%s%s-%d" : "%s%s",
+		    PICKUP_PREFIX, name, k);
+	pthread_mutex_lock(&ob->mu);
+	for (k = 0; k < PICKUP_MAX_NAMES; k++) {
+		m = ob_find_name(ob, -1, mname[k]);
+		if (m && m->r.envelope) {
+			pthread_mutex_unlock(&ob->mu);
+			*done = 1;
+			return NULL;
+		}
+	}
+	for (k = 0; k < PICKUP_MAX_NAMES; k++) {
+		m = ob_find_name(ob, -1, mname[k]);
+		if (m == NULL)
+			break;
+		if (at_start && m->r.state == OB_DRAFT && !m->r.closed &&
+		    m->nopen == 0 && !m->busy) {
+			ob_ref(m);
+			m->busy = 1;
+			ob_settle_cancel(ob, m);
+			pthread_mutex_unlock(&ob->mu);
+			fd = spool_open_msg(&ob->spool, m->r.id, O_RDWR);
+			if (fd < 0 || ftruncate(fd, 0) < 0) {
+				int saved = errno;
+
+				if (fd >= 0)
+					close(fd);
+				pthread_mutex_lock(&ob->mu);
+				m->busy = 0;
+				pthread_mutex_unlock(&ob->mu);
+				ob_unref(ob, m);
+				errno = saved;
+				return NULL;
+			}
+			*mfd = fd;
+			return m;
+		}
+	}
+	pthread_mutex_unlock(&ob->mu);
+	if (k == PICKUP_MAX_NAMES) {
+		errno = EEXIST;
+		return NULL;
+	}
+	m = ob_create(ob, -1, mname[k], st->st_uid, st->st_gid, mfd);
+	if (m == NULL)
+		return NULL;
+	pthread_mutex_lock(&ob->mu);
+	m->busy = 1;
+	pthread_mutex_unlock(&ob->mu);
+	return m;
+}
+
+/* Undoes a pickup that failed after its message was made: the message
+ * goes (its drop stays and is tried again). */
+static void pickup_undo(struct ob *ob, struct ob_msg *m)
+{
+	int destroy = 0;
+
+	if (ob_tombstone(ob, m, 0) < 0) {
+		/* an unclosed draft is never sent; it stays visible */
+		log_warn("maildrop: cannot remove the unfinished %s",
+		    m->r.name);
+		pthread_mutex_lock(&ob->mu);
+		m->busy = 0;
+		pthread_mutex_unlock(&ob->mu);
+		ob_unref(ob, m);
+		return;
+	}
+	pthread_mutex_lock(&ob->mu);
+	m->busy = 0;
+	if (!m->removed)
+		destroy = ob_remove_locked(ob, m);
+	pthread_mutex_unlock(&ob->mu);
+	(void)destroy;            /* our reference: ob_unref frees it */
+	ob_unref(ob, m);
+}
+
+/* Unlinks drop NAME once what was made of it is durable. */
+static void pickup_unlink(struct ob *ob, int dropfd, const char *name)
+{
+	if (spool_sync(&ob->spool) < 0) {
+		log_warn("maildrop: %s: the journal cannot be synced; the "
+		    "drop is kept", name);
+		return;
+	}
+	if (unlinkat(dropfd, name, 0) < 0 && errno != ENOENT) {
+		log_warn("maildrop: cannot remove %s", name);
+		return;
+	}
+	fsync(dropfd);
+}
+
+/* Picks up drop NAME. Returns 0, or -1 when it should be tried again. */
+static int pickup_one(struct ob *ob, int dropfd, const char *name,
+    int at_start)
+{
+	struct drop_env e;
+	struct spool_rec nr;
+	struct stat st;
+	struct ob_msg *m;
+	char *buf = NULL, err[256];
+	size_t want, head;
+	ssize_t n;
+	int fd, mfd = -1, done, saved, rc = -1;
+
+	fd = openat(dropfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno == ELOOP) {
+			pickup_set_aside(ob, dropfd, name, "a symbolic link");
+			return 0;
+		}
+		log_warn("maildrop: cannot open %s", name);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		log_warn("maildrop: %s", name);
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		pickup_set_aside(ob, dropfd, name, "not a regular file");
+		return 0;
+	}
+	want = st.st_size < (off_t)DROP_MAX_HEAD ? (size_t)st.st_size :
+	    DROP_MAX_HEAD;
+	buf = malloc(want + 1);
+	if (buf == NULL) {
+		close(fd);
+		return -1;
+	}
+	n = pread(fd, buf, want, 0);
+	if (n < 0) {
+		log_warn("maildrop: reading %s", name);
+		goto out;
+	}
+	if (drop_parse(buf, (size_t)n, &e, &head, err, sizeof(err)) < 0) {
+		pickup_set_aside(ob, dropfd, name, err);
+		rc = 0;
+		goto out;
+	}
+	if ((uint64_t)st.st_size != head + e.size || e.size == 0 ||
+	    e.uid != st.st_uid) {
+		pickup_set_aside(ob, dropfd, name, e.uid != st.st_uid ?
+		    "its uid line does not name its owner" : e.size == 0 ?
+		    "an empty message" : "its size line does not match the "
+		    "file (cut short?)");
+		drop_env_free(&e);
+		rc = 0;
+		goto out;
+	}
+	m = pickup_target(ob, name, &st, at_start, &done, &mfd);
+	if (m == NULL) {
+		if (done) {
+			pickup_unlink(ob, dropfd, name);
+			rc = 0;
+		} else {
+			log_warn("maildrop: %s: cannot make its message", name);
+		}
+		drop_env_free(&e);
+		goto out;
+	}
+	/* step 2: the bytes, durable */
+	if (pickup_copy(fd, (off_t)head, e.size, mfd) < 0 || fsync(mfd) < 0 ||
+	    fsync(ob->spool.msgfd) < 0) {
+		saved = errno;
+		close(mfd);
+		errno = saved;
+		log_warn("maildrop: %s: copying it into the spool", name);
+		pickup_undo(ob, m);
+		drop_env_free(&e);
+		goto out;
+	}
+	close(mfd);
+	/* step 3: the closed record with its envelope, durable */
+	pthread_mutex_lock(&ob->mu);
+	m->file_size = e.size;
+	clock_gettime(CLOCK_REALTIME, &m->mtime);
+	m->ctime = m->mtime;
+	m->uid = st.st_uid;
+	m->gid = st.st_gid;
+	saved = pickup_rec(m, &e, &nr);
+	pthread_mutex_unlock(&ob->mu);
+	drop_env_free(&e);
+	if (saved < 0 || ob_commit_rec(ob, m, &nr, OB_DRAFT) < 0) {
+		log_warn("maildrop: %s: writing its record", name);
+		if (saved == 0)
+			spool_rec_free(&nr);
+		pickup_undo(ob, m);
+		goto out;
+	}
+	spool_rec_free(&nr);         /* the old record */
+	/* step 4: the drop goes once the record is durable */
+	pickup_unlink(ob, dropfd, name);
+	/* step 5: submitted at once */
+	pthread_mutex_lock(&ob->mu);
+	m->busy = 0;
+	m->dirty = 1;
+	if (ob_submittable(ob, m)) {
+		m->dirty = 0;
+		ob_settle_start(ob, m);
+		m->settle_at_ms = ob_now_ms();
+	}
+	pthread_mutex_unlock(&ob->mu);
+	log_info("maildrop: %s picked up as %s", name, m->r.name);
+	ob_notify(ob, m->r.id);
+	ob_unref(ob, m);
+	rc = 0;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/* outboxfs-sendmail -q: every deferred message now, every pause ends. */
+static void pickup_retry_all(struct ob *ob)
+{
+	struct ob_msg *m, *next;
+	size_t k;
+	unsigned n = 0;
+
+	pthread_mutex_lock(&ob->mu);
+	for (k = 0; ob->cfg && k < ob->cfg->naccounts; k++)
+		ob_unpause(ob, &ob->cfg->accounts[k]);
+	for (m = ob->wait.head; m; m = next) {
+		next = m->qnext;
+		m->r.next = ob_wall();
+		ob_set_state(ob, m, OB_QUEUED);
+		n++;
+	}
+	pthread_cond_broadcast(&ob->run_cv);
+	pthread_mutex_unlock(&ob->mu);
+	log_info("maildrop: retry asked (sendmail -q): %u deferred messages "
+	    "retried now", n);
+}
+
+static int pickup_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* One pass over maildrop/, oldest drop first. Returns -1 when a drop
+ * is left to try again. */
+static int pickup_scan(struct ob *ob, int dropfd, int at_start)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	char **names = NULL, **nn;
+	size_t n = 0, cap = 0, i;
+	int dfd, rc = 0, retry = 0;
+	time_t now = time(NULL);
+
+	dfd = openat(dropfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
+		if (dfd >= 0)
+			close(dfd);
+		log_warn("maildrop: cannot read the directory");
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.') {
+			/* a sendmail killed while writing: its temp file */
+			if (strncmp(de->d_name, ".tmp-", 5) == 0 &&
+			    fstatat(dropfd, de->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) == 0 &&
+			    st.st_mtime + PICKUP_TMP_AGE < now)
+				unlinkat(dropfd, de->d_name, 0);
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			nn = realloc(names, cap * sizeof(*nn));
+			if (nn == NULL) {
+				retry = 1;
+				break;
+			}
+			names = nn;
+		}
+		if ((names[n] = strdup(de->d_name)) == NULL) {
+			retry = 1;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), pickup_cmp);
+	for (i = 0; i < n; i++) {
+		if (drop_is_trigger(names[i])) {
+			if (unlinkat(dropfd, names[i], 0) == 0 &&
+			    !ob->stopping)
+				pickup_retry_all(ob);
+		} else if (!drop_name_ok(names[i])) {
+			pickup_set_aside(ob, dropfd, names[i], "not a drop's "
+			    "name");
+		} else if (pickup_one(ob, dropfd, names[i], at_start) < 0) {
+			retry = 1;
+		}
+		free(names[i]);
+	}
+	free(names);
+	if (retry)
+		rc = -1;
+	return rc;
+}
+
+static int pickup_open_dir(struct ob *ob)
+{
+	int fd;
+
+	if (mkdirat(ob->spool.dirfd, DROP_DIR, 0700) < 0 && errno != EEXIST)
+		return -1;
+	fd = openat(ob->spool.dirfd, DROP_DIR, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC | O_NOFOLLOW);
+	return fd;
+}
+
+void pickup_at_mount(struct ob *ob)
+{
+	int fd = pickup_open_dir(ob);
+
+	if (fd < 0) {
+		log_warn("maildrop: %s/%s", ob->spool.path, DROP_DIR);
+		return;
+	}
+	if (pickup_scan(ob, fd, 1) < 0)
+		log_warnx("maildrop: some drops are left for later");
+	close(fd);
+}
+
+/* ---- the thread ----------------------------------------------------- */
+
+static void *pickup_thread(void *arg)
+{
+	struct pickup *pk = arg;
+	struct pollfd pf[2];
+	char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int retry, r;
+
+	retry = pickup_scan(pk->ob, pk->dropfd, 0) < 0;
+	for (;;) {
+		pf[0].fd = pk->ifd;
+		pf[0].events = POLLIN;
+		pf[1].fd = pk->stopfd[0];
+		pf[1].events = POLLIN;
+		/* no timer unless a drop waits for another try: an idle
+		 * daemon uses no CPU */
+		r = poll(pf, 2, retry ? PICKUP_RETRY_MS : -1);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (pf[1].revents)
+			break;
+		if (r > 0 && (pf[0].revents & POLLIN))
+			while (read(pk->ifd, ev, sizeof(ev)) > 0)
+				;    /* the events only say: scan */
+		retry = pickup_scan(pk->ob, pk->dropfd, 0) < 0;
+	}
+	return NULL;
+}
+
+static void pickup_write_mountpoint(struct ob *ob, const char *mnt)
+{
+	char tmp[] = PICKUP_MOUNTPOINT ".tmp";
+	int fd;
+
+	if (mnt == NULL)
+		return;
+	fd = openat(ob->spool.dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		goto fail;
+	if (pickup_write_all(fd, mnt, strlen(mnt)) < 0 ||
+	    pickup_write_all(fd, "\n", 1) < 0) {
+		close(fd);
+		unlinkat(ob->spool.dirfd, tmp, 0);
+		goto fail;
+	}
+	if (close(fd) < 0 ||
+	    renameat(ob->spool.dirfd, tmp, ob->spool.dirfd,
+	    PICKUP_MOUNTPOINT) < 0) {
+		unlinkat(ob->spool.dirfd, tmp, 0);
+		goto fail;
+	}
+	return;
+fail:
+	log_warn("spool: cannot write %s/%s (outboxfs-sendmail -bp and "
+	    "--wait will not find the mount)", ob->spool.path,
+	    PICKUP_MOUNTPOINT);
+}
+
+struct pickup *pickup_start(struct ob *ob, const char *mountpoint)
+{
+	struct pickup *pk = calloc(1, sizeof(*pk));
+	int rc, saved;
+
+	if (pk == NULL)
+		return NULL;
+	pk->ob = ob;
+	pk->ifd = pk->stopfd[0] = pk->stopfd[1] = -1;
+	pk->dropfd = pickup_open_dir(ob);
+	if (pk->dropfd < 0)
+		goto fail;
+	pk->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (pk->ifd < 0)
+		goto fail;
+	{
+		/* the watch is on the path: the spool's directory fd is
+		 * turned into one through /proc */
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", pk->dropfd);
+		if (inotify_add_watch(pk->ifd, path, IN_MOVED_TO | IN_CREATE |
+		    IN_CLOSE_WRITE | IN_ONLYDIR) < 0)
+			goto fail;
+	}
+	if (pipe2(pk->stopfd, O_CLOEXEC) < 0)
+		goto fail;
+	pickup_write_mountpoint(ob, mountpoint);
+	rc = pthread_create(&pk->thread, NULL, pickup_thread, pk);
+	if (rc != 0) {
+		errno = rc;
+		goto fail;
+	}
+	pk->started = 1;
+	return pk;
+fail:
+	saved = errno;
+	log_warn("maildrop: cannot watch %s/%s; drops are picked up at the "
+	    "next mount", ob->spool.path, DROP_DIR);
+	pickup_stop(pk);
+	errno = saved;
+	return NULL;
+}
+
+void pickup_stop(struct pickup *pk)
+{
+	if (pk == NULL)
+		return;
+	if (pk->started) {
+		if (write(pk->stopfd[1], "x", 1) < 0)
+			log_warn("maildrop: stopping the pickup thread");
+		pthread_join(pk->thread, NULL);
+		unlinkat(pk->ob->spool.dirfd, PICKUP_MOUNTPOINT, 0);
+	}
+	if (pk->dropfd >= 0)
+		close(pk->dropfd);
+	if (pk->ifd >= 0)
+		close(pk->ifd);
+	if (pk->stopfd[0] >= 0)
+		close(pk->stopfd[0]);
+	if (pk->stopfd[1] >= 0)
+		close(pk->stopfd[1]);
+	free(pk);
+}
