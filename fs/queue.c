@@ -153,12 +153,46 @@ fail:
 
 /* Fills the record's envelope fields from a prepared message; ob->mu
  * held. Returns -1 without memory. */
+/* 1 when M's recorded recipients are the sendmail command's, none tried
+ * yet, and preparing changed them (aliases, an address completed). */
+static int queue_env_rewritten(const struct ob_msg *m, const struct msg *pm)
+{
+	size_t i;
+
+	if (!m->r.envelope || m->r.nrcpts == 0 || pm->nrcpts == 0)
+		return 0;
+	for (i = 0; i < m->r.nrcpts; i++)
+		if (m->r.rcpts[i].state != SPOOL_RCPT_PENDING)
+			return 0;
+	if (m->r.nrcpts != pm->nrcpts)
+		return 1;
+	for (i = 0; i < m->r.nrcpts; i++)
+		if (m->r.rcpts[i].addr == NULL ||
+		    strcmp(m->r.rcpts[i].addr, pm->rcpts[i]) != 0)
+			return 1;
+	return 0;
+}
+
 static int queue_fill_envelope(struct ob_msg *m, const struct msg *pm,
     const struct cfg_account *a)
 {
 	struct spool_rcpt *rc;
 	size_t i;
 
+	if (queue_env_rewritten(m, pm)) {
+		/* what goes on the wire: the prepared recipients */
+		for (i = 0; i < m->r.nrcpts; i++) {
+			free(m->r.rcpts[i].addr);
+			free(m->r.rcpts[i].text);
+		}
+		free(m->r.rcpts);
+		m->r.rcpts = NULL;
+		m->r.nrcpts = 0;
+		if (pm->from && m->r.from && strcmp(pm->from, m->r.from) != 0) {
+			free(m->r.from);
+			m->r.from = NULL;
+		}
+	}
 	if (m->r.nrcpts == 0 && pm->nrcpts) {
 		rc = calloc(pm->nrcpts, sizeof(*rc));
 		if (rc == NULL)

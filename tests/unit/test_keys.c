@@ -694,6 +694,40 @@ static void test_msg_keys(void **state)
 	cfg_aliases_free(&t);
 }
 
+/* outboxfs-sendmail's argument recipients: aliased and completed like
+ * an address in To:, and its -f weighed against from */
+static void test_msg_env_rcpts(void **state)
+{
+	static const char aliases[] = "root: admin@example.com, ops\n";
+	static const char *const rcpts[] = { "root", "bob", "c@x.org" };
+	struct cfg_aliases t;
+	struct msg_params p = { .from = "alice@example.com", .now = NOW,
+	    .qualify_domain = "example.net", .alias = test_alias_fn,
+	    .env_from = "cron", .env_rcpts = rcpts, .env_nrcpts = 3 };
+	struct msg m;
+	char err[ERRLEN];
+	int fd = mkfd("To: someone@else.org\nSubject: x\n\nb\n");
+
+	(void)state;
+	assert_int_equal(cfg_aliases_parse("al", aliases, sizeof(aliases) - 1,
+	    &t, err, sizeof(err)), 0);
+	p.alias_ctx = &t;
+	assert_int_equal(msg_prepare(fd, &p, &m, err, sizeof(err)), 0);
+	assert_string_equal(m.from, "cron@example.net");
+	assert_int_equal(m.nrcpts, 4);
+	assert_string_equal(m.rcpts[0], "admin@example.com");
+	assert_string_equal(m.rcpts[1], "ops@example.net");
+	assert_string_equal(m.rcpts[2], "bob@example.net");
+	assert_string_equal(m.rcpts[3], "c@x.org");
+	msg_free(&m);
+	p.no_from_override = 1;
+	assert_int_equal(msg_prepare(fd, &p, &m, err, sizeof(err)), 0);
+	assert_string_equal(m.from, "alice@example.com");
+	msg_free(&m);
+	close(fd);
+	cfg_aliases_free(&t);
+}
+
 static void test_msg_dsn(void **state)
 {
 	struct msg_params p = { .from = "a@x.org", .now = NOW,
@@ -766,6 +800,7 @@ int main(void)
 		cmocka_unit_test(test_key_values),
 		cmocka_unit_test(test_smtp_params),
 		cmocka_unit_test(test_msg_keys),
+		cmocka_unit_test(test_msg_env_rcpts),
 		cmocka_unit_test(test_msg_dsn),
 		cmocka_unit_test(test_msg_params_of_account),
 	};
