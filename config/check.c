@@ -72,6 +72,10 @@ void cfg_acct_err(const struct cfg_account *a, char *err, size_t errlen,
 
 int cfg_check(const struct cfg_account *a, char *err, size_t errlen)
 {
+	/* proxy_host, socket: the account cannot send, and its messages
+	 * fail with cfg_unusable's reason; the others still work. */
+	if (cfg_unusable(a) != NULL)
+		return 0;
 	if (a->host == NULL || a->host[0] == '\0') {
 		cfg_acct_err(a, err, errlen, "no host is set; add `host "
 		    "smtp.example.com` to the account or to `defaults`");

@@ -9,10 +9,12 @@
  * is given, echo a password into a message, or free a password without
  * wiping it first.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <pwd.h>
@@ -42,6 +44,15 @@ enum cfg_type {
 	CFG_T_SECONDS,      /* unsigned; seconds, s/m/h/d suffixes */
 	CFG_T_TIMEOUT,      /* unsigned; like SECONDS, "off" = 0 */
 	CFG_T_SIZE,         /* uint64_t; bytes, k/M/G suffixes */
+	CFG_T_HOST,         /* char *; required; "[::1]" stored as "::1" */
+	CFG_T_FROM,         /* char *; %U %H %C %M %% checked */
+	CFG_T_TRI,          /* int; auto/on/off (enum cfg_tri) */
+	CFG_T_AUTOOFF,      /* int; auto/off (on = auto) */
+	CFG_T_ONOFF_AUTO,   /* int; msmtp's old add_missing_*: on = auto */
+	CFG_T_DSN_NOTIFY,   /* char *; off, never, or success,failure,delay */
+	CFG_T_DSN_RET,      /* char *; off, headers or full */
+	CFG_T_IP,           /* char *; an IPv4 or IPv6 literal, or empty */
+	CFG_T_PRIO,         /* char *; a GnuTLS priority string outboxfs maps */
 };
 
 struct cfg_kw {
@@ -57,11 +68,11 @@ struct cfg_kw {
 #define CFG_DAY    (24u * 3600u)
 
 static const struct cfg_kw cfg_keywords[] = {
-	{ "host", CFG_K_HOST, CFG_T_STR_REQ, CFG_OFF(host), 0, 0,
+	{ "host", CFG_K_HOST, CFG_T_HOST, CFG_OFF(host), 0, 0,
 	  "host smtp.example.com" },
 	{ "port", CFG_K_PORT, CFG_T_PORT, CFG_OFF(port), 1, 65535,
 	  "port 587" },
-	{ "from", CFG_K_FROM, CFG_T_STR, CFG_OFF(from), 0, 0,
+	{ "from", CFG_K_FROM, CFG_T_FROM, CFG_OFF(from), 0, 0,
 	  "from alice@example.com" },
 	{ "domain", CFG_K_DOMAIN, CFG_T_STR, CFG_OFF(domain), 0, 0,
 	  "domain laptop.example.com" },
@@ -109,6 +120,50 @@ static const struct cfg_kw cfg_keywords[] = {
 	  CFG_DAY, "retry_min 5m" },
 	{ "retry_max", CFG_K_RETRY_MAX, CFG_T_SECONDS, CFG_OFF(retry_max), 1,
 	  7u * CFG_DAY, "retry_max 67m" },
+	{ "aliases", CFG_K_ALIASES, CFG_T_PATH, CFG_OFF(aliases), 0, 0,
+	  "aliases /etc/aliases" },
+	{ "maildomain", CFG_K_MAILDOMAIN, CFG_T_STR, CFG_OFF(maildomain), 0, 0,
+	  "maildomain example.com" },
+	{ "auto_from", CFG_K_AUTO_FROM, CFG_T_BOOL, CFG_OFF(auto_from), 0, 1,
+	  "auto_from on" },
+	{ "set_from_header", CFG_K_SET_FROM_HEADER, CFG_T_TRI,
+	  CFG_OFF(set_from_header), 0, 0, "set_from_header auto" },
+	{ "add_missing_from_header", CFG_K_SET_FROM_HEADER, CFG_T_ONOFF_AUTO,
+	  CFG_OFF(set_from_header), 0, 0, "add_missing_from_header on" },
+	{ "allow_from_override", CFG_K_ALLOW_FROM_OVERRIDE, CFG_T_BOOL,
+	  CFG_OFF(allow_from_override), 0, 1, "allow_from_override on" },
+	{ "from_full_name", CFG_K_FROM_FULL_NAME, CFG_T_STR,
+	  CFG_OFF(from_full_name), 0, 0, "from_full_name \"Alice Smith\"" },
+	{ "undisclosed_recipients", CFG_K_UNDISCLOSED_RECIPIENTS, CFG_T_BOOL,
+	  CFG_OFF(undisclosed_recipients), 0, 1, "undisclosed_recipients on" },
+	{ "remove_bcc_headers", CFG_K_REMOVE_BCC_HEADERS, CFG_T_BOOL,
+	  CFG_OFF(remove_bcc_headers), 0, 1, "remove_bcc_headers on" },
+	{ "set_date_header", CFG_K_SET_DATE_HEADER, CFG_T_AUTOOFF,
+	  CFG_OFF(set_date_header), 0, 0, "set_date_header auto" },
+	{ "add_missing_date_header", CFG_K_SET_DATE_HEADER, CFG_T_ONOFF_AUTO,
+	  CFG_OFF(set_date_header), 0, 0, "add_missing_date_header on" },
+	{ "set_msgid_header", CFG_K_SET_MSGID_HEADER, CFG_T_AUTOOFF,
+	  CFG_OFF(set_msgid_header), 0, 0, "set_msgid_header auto" },
+	{ "dsn_notify", CFG_K_DSN_NOTIFY, CFG_T_DSN_NOTIFY, CFG_OFF(dsn_notify),
+	  0, 0, "dsn_notify failure,delay" },
+	{ "dsn_return", CFG_K_DSN_RETURN, CFG_T_DSN_RET, CFG_OFF(dsn_return),
+	  0, 0, "dsn_return headers" },
+	{ "source_ip", CFG_K_SOURCE_IP, CFG_T_IP, CFG_OFF(source_ip), 0, 0,
+	  "source_ip 192.0.2.10" },
+	{ "tls_host_override", CFG_K_TLS_HOST_OVERRIDE, CFG_T_STR,
+	  CFG_OFF(tls_host_override), 0, 0,
+	  "tls_host_override mail.example.com" },
+	{ "tls_min_dh_prime_bits", CFG_K_TLS_MIN_DH_PRIME_BITS, CFG_T_COUNT,
+	  CFG_OFF(tls_min_dh_prime_bits), 0, 16384,
+	  "tls_min_dh_prime_bits 2048" },
+	{ "tls_priorities", CFG_K_TLS_PRIORITIES, CFG_T_PRIO,
+	  CFG_OFF(tls_priorities), 0, 0, "tls_priorities NORMAL:-VERS-TLS1.2" },
+	{ "tls_crl_file", CFG_K_TLS_CRL_FILE, CFG_T_PATH, CFG_OFF(tls_crl_file),
+	  0, 0, "tls_crl_file ~/.certs/crl.pem" },
+	{ "proxy_host", CFG_K_PROXY_HOST, CFG_T_STR, CFG_OFF(proxy_host), 0, 0,
+	  "proxy_host 127.0.0.1" },
+	{ "socket", CFG_K_SOCKET, CFG_T_STR, CFG_OFF(socket), 0, 0,
+	  "socket /run/smtp.sock" },
 	{ "users", CFG_K_USERS, CFG_T_STR, CFG_OFF(users), 0, 0,
 	  "users alice, bob" },
 	{ "groups", CFG_K_GROUPS, CFG_T_STR, CFG_OFF(groups), 0, 0,
@@ -124,13 +179,7 @@ static const struct cfg_kw cfg_keywords[] = {
  * existing ~/.msmtprc keeps working. Listed in outboxfs.conf(5).
  */
 static const char *const cfg_ignored[] = {
-	"add_missing_date_header", "add_missing_from_header", "aliases",
-	"allow_from_override", "auto_from", "dsn_notify", "dsn_return",
-	"from_full_name", "logfile_time_format", "maildomain", "ntlmdomain",
-	"remove_bcc_headers", "set_date_header", "set_from_header",
-	"set_msgid_header", "source_ip", "tls_crl_file", "tls_host_override",
-	"tls_min_dh_prime_bits", "tls_priorities", "undisclosed_recipients",
-	"proxy_port",
+	"logfile_time_format", "ntlmdomain", "proxy_port",
 };
 
 /* msmtp keywords whose meaning outboxfs cannot honour: silently ignoring
@@ -139,10 +188,6 @@ static const struct {
 	const char *name;
 	const char *why;
 } cfg_refused[] = {
-	{ "proxy_host", "outboxfs cannot connect through a SOCKS proxy; "
-	  "remove the line or use msmtp for this account" },
-	{ "socket", "outboxfs connects over TCP only; remove the line and set "
-	  "`host` and `port`" },
 	{ "eval", "outboxfs does not run commands to build its configuration; "
 	  "write the keywords out" },
 };
@@ -200,7 +245,9 @@ static int cfg_kw_is_str(const struct cfg_kw *kw)
 	switch (kw->type) {
 	case CFG_T_STR: case CFG_T_STR_REQ: case CFG_T_PATH:
 	case CFG_T_PATH_REQ: case CFG_T_TRUST: case CFG_T_FPR:
-	case CFG_T_SYSLOG:
+	case CFG_T_SYSLOG: case CFG_T_HOST: case CFG_T_FROM:
+	case CFG_T_DSN_NOTIFY: case CFG_T_DSN_RET: case CFG_T_IP:
+	case CFG_T_PRIO:
 		return 1;
 	default:
 		return 0;
@@ -391,6 +438,95 @@ static int cfg_is_on(const char *v, int *out)
 	return -1;
 }
 
+/* A copy of host V, "[2001:db8::1]" without its brackets; NULL for a
+ * bracketed value that is not an IPv6 address, or without memory. */
+static char *cfg_host_dup(const char *v)
+{
+	size_t n = strlen(v);
+	char buf[INET6_ADDRSTRLEN + 1];
+	struct in6_addr a6;
+
+	if (v[0] != '[')
+		return strdup(v);
+	if (n < 3 || v[n - 1] != ']' || n - 2 >= sizeof(buf))
+		return NULL;
+	memcpy(buf, v + 1, n - 2);
+	buf[n - 2] = '\0';
+	if (inet_pton(AF_INET6, buf, &a6) != 1)
+		return NULL;
+	return strdup(buf);
+}
+
+/* A copy of V when it is an IPv4 or IPv6 literal (brackets allowed). */
+static char *cfg_ip_dup(const char *v)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	char *h = cfg_host_dup(v);
+
+	if (h != NULL && inet_pton(AF_INET, h, a) != 1 &&
+	    inet_pton(AF_INET6, h, a) != 1) {
+		free(h);
+		h = NULL;
+	}
+	return h;
+}
+
+/* dsn_notify: off/empty -> NULL; "never"; or a list of success, failure,
+ * delay -> upper case, in that order, each once. */
+static int cfg_dsn_notify(const char *v, char **out)
+{
+	static const char *const words[] = { "success", "failure", "delay" };
+	int seen[3] = { 0, 0, 0 }, never = 0;
+	const char *p = v;
+	char buf[64] = "";
+
+	*out = NULL;
+	if (v[0] == '\0' || strcasecmp(v, "off") == 0)
+		return 0;
+	while (*p != '\0') {
+		const char *e = strchr(p, ',');
+		size_t n = e != NULL ? (size_t)(e - p) : strlen(p);
+		size_t i;
+
+		while (n > 0 && cfg_is_space(*p)) {
+			p++;
+			n--;
+		}
+		while (n > 0 && cfg_is_space(p[n - 1]))
+			n--;
+		if (n == 5 && strncasecmp(p, "never", 5) == 0) {
+			never = 1;
+		} else {
+			for (i = 0; i < 3; i++)
+				if (strlen(words[i]) == n &&
+				    strncasecmp(p, words[i], n) == 0)
+					break;
+			if (i == 3)
+				return -1;
+			seen[i] = 1;
+		}
+		if (e == NULL)
+			break;
+		p = e + 1;
+		if (*p == '\0')
+			return -1;      /* a trailing comma */
+	}
+	if (never && (seen[0] || seen[1] || seen[2]))
+		return -1;
+	if (!never && !(seen[0] || seen[1] || seen[2]))
+		return -1;
+	if (never)
+		snprintf(buf, sizeof(buf), "NEVER");
+	else
+		snprintf(buf, sizeof(buf), "%s%s%s%s%s",
+		    seen[0] ? "SUCCESS" : "",
+		    seen[0] && (seen[1] || seen[2]) ? "," : "",
+		    seen[1] ? "FAILURE" : "", seen[1] && seen[2] ? "," : "",
+		    seen[2] ? "DELAY" : "");
+	*out = strdup(buf);
+	return *out != NULL ? 0 : -1;
+}
+
 static int cfg_fingerprint_ok(const char *v)
 {
 	/* 32 bytes: "XX:" * 31 + "XX" = 95 characters. */
@@ -433,6 +569,115 @@ static int cfg_apply(struct cfg_account *a, const struct cfg_kw *kw,
 	}
 
 	switch (kw->type) {
+	case CFG_T_HOST:
+		if (val[0] == '\0') {
+			cfg_err(err, errlen, "%s: %s needs a value; write e.g. "
+			    "`%s`", where, kw->name, kw->example);
+			return -1;
+		}
+		if ((s = cfg_host_dup(val)) == NULL) {
+			cfg_err(err, errlen, "%s: host `%.64s` is not a host "
+			    "name or an address; write e.g. `host "
+			    "smtp.example.com`, `host 192.0.2.1` or `host "
+			    "[2001:db8::1]`", where, val);
+			return -1;
+		}
+		break;
+	case CFG_T_FROM:
+		if (val[0] != '\0') {
+			char tmp[CFG_MAX_LINE + 1], why[160];
+			static const struct cfg_subst probe = { "u", "h", "c",
+			    "m" };
+
+			if (cfg_subst(val, &probe, tmp, sizeof(tmp), why,
+			    sizeof(why)) != 0) {
+				cfg_err(err, errlen, "%s: from `%.100s`: %s; "
+				    "write e.g. `from %%U@example.com`", where,
+				    val, why);
+				return -1;
+			}
+		}
+		if (val[0] != '\0' && (s = strdup(val)) == NULL) {
+			cfg_err(err, errlen, "%s: out of memory", where);
+			return -1;
+		}
+		break;
+	case CFG_T_TRI:
+	case CFG_T_AUTOOFF:
+	case CFG_T_ONOFF_AUTO:
+		if (kw->type != CFG_T_ONOFF_AUTO && strcasecmp(val, "auto") == 0)
+			b = CFG_TRI_AUTO;
+		else if (kw->type == CFG_T_TRI && strcasecmp(val, "on") == 0)
+			b = CFG_TRI_ON;
+		else if (kw->type != CFG_T_TRI && (val[0] == '\0' ||
+		    strcasecmp(val, "on") == 0))
+			b = CFG_TRI_AUTO;
+		else if (strcasecmp(val, "off") == 0)
+			b = CFG_TRI_OFF;
+		else {
+			cfg_err(err, errlen, "%s: %s `%.64s` is not %s; write "
+			    "e.g. `%s`", where, kw->name, val,
+			    kw->type == CFG_T_TRI ? "auto, on or off" :
+			    kw->type == CFG_T_AUTOOFF ? "auto or off" :
+			    "on or off", kw->example);
+			return -1;
+		}
+		*(int *)(void *)((char *)a + kw->off) = b;
+		a->set |= CFG_BIT(kw->key);
+		return 0;
+	case CFG_T_DSN_NOTIFY:
+		if (cfg_dsn_notify(val, &s) != 0) {
+			cfg_err(err, errlen, "%s: dsn_notify `%.64s` is not off, "
+			    "never, or a comma-separated list of success, "
+			    "failure and delay; write e.g. `%s`", where, val,
+			    kw->example);
+			return -1;
+		}
+		break;
+	case CFG_T_DSN_RET:
+		if (val[0] == '\0' || strcasecmp(val, "off") == 0)
+			s = NULL;
+		else if (strcasecmp(val, "headers") == 0 ||
+		    strcasecmp(val, "hdrs") == 0)
+			s = strdup("HDRS");
+		else if (strcasecmp(val, "full") == 0)
+			s = strdup("FULL");
+		else {
+			cfg_err(err, errlen, "%s: dsn_return `%.64s` is not off, "
+			    "headers or full; write e.g. `%s`", where, val,
+			    kw->example);
+			return -1;
+		}
+		if (val[0] != '\0' && strcasecmp(val, "off") != 0 && s == NULL) {
+			cfg_err(err, errlen, "%s: out of memory", where);
+			return -1;
+		}
+		break;
+	case CFG_T_IP:
+		if (val[0] != '\0' && (s = cfg_ip_dup(val)) == NULL) {
+			cfg_err(err, errlen, "%s: source_ip `%.64s` is not an "
+			    "IPv4 or IPv6 address of this machine; write e.g. "
+			    "`%s` (a name is not looked up)", where, val,
+			    kw->example);
+			return -1;
+		}
+		break;
+	case CFG_T_PRIO:
+		if (val[0] != '\0') {
+			struct cfg_tls_prio tp;
+			char why[200];
+
+			if (cfg_tls_priorities(val, &tp, why, sizeof(why)) != 0) {
+				cfg_err(err, errlen, "%s: tls_priorities: %s",
+				    where, why);
+				return -1;
+			}
+			if ((s = strdup(val)) == NULL) {
+				cfg_err(err, errlen, "%s: out of memory", where);
+				return -1;
+			}
+		}
+		break;
 	case CFG_T_STR_REQ:
 	case CFG_T_PATH_REQ:
 		if (val[0] == '\0') {
@@ -504,13 +749,13 @@ static int cfg_apply(struct cfg_account *a, const struct cfg_kw *kw,
 			return -1;
 		}
 		*(int *)(void *)((char *)a + kw->off) = b;
-		a->set |= 1u << kw->key;
+		a->set |= CFG_BIT(kw->key);
 		return 0;
 	case CFG_T_AUTH:
 		if (cfg_is_on(val, &b) == 0) {
 			cfg_free_str(&a->auth_mech, 0);
 			a->auth = b ? CFG_AUTH_ON : CFG_AUTH_OFF;
-			a->set |= 1u << kw->key;
+			a->set |= CFG_BIT(kw->key);
 			return 0;
 		}
 		for (size_t i = 0; i < CFG_NELEM(cfg_mechs); i++) {
@@ -524,7 +769,7 @@ static int cfg_apply(struct cfg_account *a, const struct cfg_kw *kw,
 			cfg_free_str(&a->auth_mech, 0);
 			a->auth_mech = s;
 			a->auth = CFG_AUTH_MECH;
-			a->set |= 1u << kw->key;
+			a->set |= CFG_BIT(kw->key);
 			return 0;
 		}
 		cfg_err(err, errlen, "%s: auth `%.64s` is not a mechanism outboxfs "
@@ -548,7 +793,7 @@ static int cfg_apply(struct cfg_account *a, const struct cfg_kw *kw,
 	case CFG_T_TIMEOUT:
 		if (strcasecmp(val, "off") == 0) {
 			*(unsigned *)(void *)((char *)a + kw->off) = 0;
-			a->set |= 1u << kw->key;
+			a->set |= CFG_BIT(kw->key);
 			return 0;
 		}
 		/* fall through */
@@ -589,7 +834,7 @@ static int cfg_apply(struct cfg_account *a, const struct cfg_kw *kw,
 			*(uint64_t *)(void *)((char *)a + kw->off) = n;
 		else
 			*(unsigned *)(void *)((char *)a + kw->off) = (unsigned)n;
-		a->set |= 1u << kw->key;
+		a->set |= CFG_BIT(kw->key);
 		return 0;
 	}
 
@@ -598,7 +843,7 @@ static int cfg_apply(struct cfg_account *a, const struct cfg_kw *kw,
 		char **field = cfg_str_field(a, kw);
 		cfg_free_str(field, kw->key == CFG_K_PASSWORD);
 		*field = s;
-		a->set |= 1u << kw->key;
+		a->set |= CFG_BIT(kw->key);
 	}
 	return 0;
 }
@@ -623,7 +868,8 @@ static int cfg_copy_kw(struct cfg_account *dst, const struct cfg_account *src,
 			return -1;
 		cfg_free_str(to, kw->key == CFG_K_PASSWORD);
 		*to = c;
-	} else if (kw->type == CFG_T_BOOL) {
+	} else if (kw->type == CFG_T_BOOL || kw->type == CFG_T_TRI ||
+	    kw->type == CFG_T_AUTOOFF || kw->type == CFG_T_ONOFF_AUTO) {
 		memcpy((char *)dst + kw->off, (const char *)src + kw->off,
 		    sizeof(int));
 	} else if (kw->type == CFG_T_SIZE) {
@@ -649,6 +895,8 @@ static void cfg_account_defaults(struct cfg_account *a)
 	a->max_queue_time = CFG_DEFAULT_MAX_QUEUE_TIME;
 	a->retry_min = CFG_DEFAULT_RETRY_MIN;
 	a->retry_max = CFG_DEFAULT_RETRY_MAX;
+	a->allow_from_override = 1;
+	a->remove_bcc_headers = 1;
 }
 
 static void cfg_account_clear(struct cfg_account *a)
@@ -659,6 +907,10 @@ static void cfg_account_clear(struct cfg_account *a)
 			    cfg_keywords[i].key == CFG_K_PASSWORD);
 	cfg_free_str(&a->auth_mech, 0);
 	cfg_free_str(&a->name, 0);
+	if (a->alias_tab != NULL) {
+		cfg_aliases_free(a->alias_tab);
+		free(a->alias_tab);
+	}
 	memset(a, 0, sizeof(*a));
 }
 
@@ -788,6 +1040,7 @@ void cfg_free(struct cfg *cfg)
 	cfg_account_clear(&cfg->defaults);
 	free(cfg->file);
 	free(cfg->default_account);
+	free(cfg->ignored);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -820,6 +1073,26 @@ static struct cfg_account *cfg_cur(struct cfg_parser *p)
 	if (p->cur == CFG_NONE)
 		return NULL;
 	return &p->cfg->accounts[p->cur];
+}
+
+/* Remembers an msmtp keyword read without effect, for the warning at
+ * mount ("FILE:LINE: KEYWORD"). */
+static int cfg_note_ignored(struct cfg_parser *p, const char *kw)
+{
+	size_t old = p->cfg->ignored != NULL ? strlen(p->cfg->ignored) : 0;
+	size_t add = strlen(p->where) + strlen(kw) + 4;
+	char *n;
+
+	if (old + add > 64 * 1024)
+		return 0;       /* enough to make the point */
+	n = realloc(p->cfg->ignored, old + add);
+	if (n == NULL) {
+		cfg_err(p->err, p->errlen, "%s: out of memory", p->where);
+		return -1;
+	}
+	snprintf(n + old, add, "%s: %s\n", p->where, kw);
+	p->cfg->ignored = n;
+	return 0;
 }
 
 /* Ends the section in progress: an untouched "account default : X" is
@@ -953,7 +1226,7 @@ static int cfg_parse_account(struct cfg_parser *p, char *arg)
 		a = &cfg->accounts[idx];
 		for (size_t i = 0; i < CFG_NKW; i++) {
 			const struct cfg_kw *kw = &cfg_keywords[i];
-			if (!(par->set & (1u << kw->key)))
+			if (!(par->set & CFG_BIT(kw->key)))
 				continue;
 			if (cfg_copy_kw(a, par, kw) != 0) {
 				cfg_err(p->err, p->errlen, "%s: out of memory",
@@ -1071,6 +1344,8 @@ static int cfg_line(struct cfg_parser *p, char *s)
 		if (i < CFG_NELEM(cfg_ignored) || strcmp(kw, "protocol") == 0) {
 			if (cfg_cur(p) == NULL)
 				goto no_section;
+			if (i < CFG_NELEM(cfg_ignored))
+				return cfg_note_ignored(p, kw);
 			return 0;
 		}
 		{
@@ -1314,6 +1589,10 @@ int cfg_parse_file(const char *path, struct cfg *out, char *err,
 		cfg_free(out);
 		return -1;
 	}
+	if (cfg_load_aliases(out, err, errlen) != 0) {
+		cfg_free(out);
+		return -1;
+	}
 	return 0;
 }
 
@@ -1385,4 +1664,28 @@ unsigned cfg_port(const struct cfg_account *acct)
 	if (acct->tls)
 		return 587;
 	return 25;
+}
+
+const char *cfg_suggest_keyword(const char *word)
+{
+	if (word == NULL)
+		return NULL;
+	return cfg_suggest(word);
+}
+
+int cfg_is_keyword(const char *word)
+{
+	return word != NULL && cfg_kw_find(word) != NULL;
+}
+
+const char *cfg_unusable(const struct cfg_account *a)
+{
+	if (a->proxy_host != NULL)
+		return "proxy_host is set, and outboxfs cannot connect through "
+		    "a SOCKS proxy: remove proxy_host from this account (or "
+		    "send its mail with msmtp)";
+	if (a->socket != NULL)
+		return "socket is set, and outboxfs connects over TCP only: "
+		    "remove socket and set host and port";
+	return NULL;
 }

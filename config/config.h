@@ -44,8 +44,39 @@ enum cfg_key {
 	CFG_K_SPOOL, CFG_K_SETTLE, CFG_K_CONNECTIONS, CFG_K_MAX_SIZE,
 	CFG_K_CONNECTION_CACHE,
 	CFG_K_MAX_QUEUE_TIME, CFG_K_RETRY_MIN, CFG_K_RETRY_MAX,
+	/* msmtp's keys that change what is sent or how */
+	CFG_K_ALIASES, CFG_K_MAILDOMAIN, CFG_K_AUTO_FROM,
+	CFG_K_SET_FROM_HEADER, CFG_K_ALLOW_FROM_OVERRIDE,
+	CFG_K_FROM_FULL_NAME, CFG_K_UNDISCLOSED_RECIPIENTS,
+	CFG_K_REMOVE_BCC_HEADERS, CFG_K_SET_DATE_HEADER,
+	CFG_K_SET_MSGID_HEADER, CFG_K_DSN_NOTIFY, CFG_K_DSN_RETURN,
+	CFG_K_SOURCE_IP, CFG_K_TLS_HOST_OVERRIDE,
+	CFG_K_TLS_MIN_DH_PRIME_BITS, CFG_K_TLS_PRIORITIES,
+	CFG_K_TLS_CRL_FILE, CFG_K_PROXY_HOST, CFG_K_SOCKET,
 	CFG_K_USERS, CFG_K_GROUPS, CFG_K_MAILDROP_GROUP,
 	CFG_K_COUNT
+};
+
+/* set_from_header, set_date_header, set_msgid_header */
+enum cfg_tri {
+	CFG_TRI_AUTO = 0,   /* add the header when the message has none */
+	CFG_TRI_ON,         /* always set it (set_from_header only) */
+	CFG_TRI_OFF,        /* never add it */
+};
+
+/* An aliases file (msmtp's format), read once when the configuration is
+ * loaded. Owned by its account. */
+struct cfg_alias {
+	char *local;                /* the name before ':' */
+	char **addrs;               /* what it stands for, as written */
+	size_t naddrs;
+	unsigned line;
+};
+
+struct cfg_aliases {
+	char *file;
+	struct cfg_alias *v;
+	size_t n;
 };
 
 /*
@@ -54,7 +85,7 @@ enum cfg_key {
  */
 struct cfg_account {
 	char *name;
-	uint32_t set;               /* 1u << enum cfg_key for each keyword given */
+	uint64_t set;               /* CFG_BIT(key) for each keyword given */
 	const char *file;           /* borrowed from struct cfg: where defined */
 	unsigned line;              /* line of the "account" command */
 
@@ -91,6 +122,27 @@ struct cfg_account {
 	unsigned retry_min;         /* seconds */
 	unsigned retry_max;         /* seconds */
 
+	char *aliases;              /* path of the aliases file */
+	struct cfg_aliases *alias_tab;  /* its content (cfg_load_aliases) */
+	char *maildomain;
+	int auto_from;              /* 0/1 */
+	int set_from_header;        /* enum cfg_tri */
+	int allow_from_override;    /* 0/1; default 1 */
+	char *from_full_name;
+	int undisclosed_recipients; /* 0/1 */
+	int remove_bcc_headers;     /* 0/1; default 1 */
+	int set_date_header;        /* CFG_TRI_AUTO or CFG_TRI_OFF */
+	int set_msgid_header;       /* CFG_TRI_AUTO or CFG_TRI_OFF */
+	char *dsn_notify;           /* NULL (off), "NEVER" or e.g.
+	                             * "SUCCESS,FAILURE" */
+	char *dsn_return;           /* NULL (off), "HDRS" or "FULL" */
+	char *source_ip;            /* an IPv4 or IPv6 literal */
+	char *tls_host_override;
+	unsigned tls_min_dh_prime_bits;   /* 0: OpenSSL's default */
+	char *tls_priorities;       /* as written; cfg_tls_priorities maps */
+	char *tls_crl_file;
+	char *proxy_host;           /* set: the account is unusable */
+	char *socket;               /* set: the account is unusable */
 	/* Who may send through a shared mount (read from the default
 	 * account, mount-wide): lists of user and group names or numbers
 	 * separated by commas, colons or blanks; "*" in users: everybody.
@@ -100,12 +152,17 @@ struct cfg_account {
 	char *maildrop_group;       /* group of SPOOL/maildrop (sendmail) */
 };
 
+#define CFG_BIT(k) (1ull << (k))
+
 struct cfg {
 	char *file;                 /* the file parsed, for messages */
 	struct cfg_account *accounts;
 	size_t naccounts;
 	struct cfg_account defaults;   /* what `defaults` set (name "defaults") */
 	char *default_account;      /* name from "account default : NAME", or NULL */
+	/* msmtp keywords read but not acted on: "FILE:LINE: KEYWORD", one
+	 * per line, for the warning at mount; NULL when there were none. */
+	char *ignored;
 };
 
 /*
@@ -148,6 +205,89 @@ unsigned cfg_port(const struct cfg_account *acct);
  */
 int cfg_set(struct cfg_account *acct, const char *keyword, const char *value,
     char *err, size_t errlen);
+
+/*
+ * Reads the aliases file of every account that names one (again when
+ * the path changed, e.g. by -o aliases=FILE). cfg_parse_file calls it;
+ * cfg_parse_buffer does not (it reads no file but the one given).
+ * Errors name FILE:LINE of the aliases file.
+ */
+int cfg_load_aliases(struct cfg *cfg, char *err, size_t errlen);
+
+/*
+ * Parses LEN bytes of BUF as an aliases file named NAME into *out
+ * (zeroed first; free with cfg_aliases_free, also after an error).
+ * Format (msmtp's): "local: addr[, addr...]" a line, '#' starts a
+ * comment, blank lines ignored; "default" catches every other local
+ * name. An address is taken as written (at most 320 bytes, no
+ * whitespace, control character, quote, comma, '<' or '>').
+ */
+int cfg_aliases_parse(const char *name, const char *buf, size_t len,
+    struct cfg_aliases *out, char *err, size_t errlen);
+void cfg_aliases_free(struct cfg_aliases *t);
+
+/* What LOCAL (a name without '@', compared without case) stands for:
+ * its own line, else the `default` line, else NULL. *n set. Borrowed
+ * from T. */
+const char *const *cfg_alias_lookup(const struct cfg_aliases *t,
+    const char *local, size_t *n);
+
+/* The values of msmtp's substitutions in `from` (borrowed strings; the
+ * caller finds them: config/ does no lookup). */
+struct cfg_subst {
+	const char *user;           /* %U */
+	const char *host;           /* %H */
+	const char *canon;          /* %C */
+	const char *mailname;       /* %M */
+};
+
+/*
+ * Expands %U %H %C %M and %% in TMPL into OUT (OUTLEN bytes). -1 with err
+ * for an unknown %x, a lone '%' at the end, a missing value or an
+ * expansion longer than OUTLEN - 1.
+ */
+int cfg_subst(const char *tmpl, const struct cfg_subst *v, char *out,
+    size_t outlen, char *err, size_t errlen);
+
+/*
+ * The `from` to use for account A: with auto_from on, "%U@maildomain"
+ * (just "%U" without maildomain, completed later like any address
+ * without '@'); else `from`. Substituted with V; *out NULL when there is
+ * none. Caller frees *out.
+ */
+int cfg_resolve_from(const struct cfg_account *a, const struct cfg_subst *v,
+    char **out, char *err, size_t errlen);
+
+/* What tls_priorities maps to in OpenSSL terms. */
+struct cfg_tls_prio {
+	int min_version;            /* 0 (default), 0x0303 TLS 1.2, 0x0304 */
+	int max_version;            /* 0 (any), 0x0303 or 0x0304 */
+	int seclevel;               /* 0: unchanged; else OpenSSL's level */
+	int no_tickets;             /* %NO_TICKETS */
+};
+
+/*
+ * Maps a GnuTLS priority string (msmtp's tls_priorities) to OpenSSL:
+ * NORMAL, PFS, PERFORMANCE, SECURE128/SECURE/SECURE192/SECURE256 (a
+ * security level), +VERS-/-VERS- for TLS 1.2 and 1.3, -VERS-ALL,
+ * -VERS-TLS1.0/1.1/SSL3.0, %COMPAT (no-op) and %NO_TICKETS. -1 with err
+ * naming the element that has no equivalent.
+ */
+int cfg_tls_priorities(const char *s, struct cfg_tls_prio *out, char *err,
+    size_t errlen);
+
+/* OpenSSL's security level for tls_min_dh_prime_bits BITS (rounded up:
+ * 1024 -> 1, 2048 -> 2, 3072 -> 3, 7680 -> 4, more -> 5), 0 for 0. */
+int cfg_dh_seclevel(unsigned bits);
+
+/* Why account A cannot send (proxy_host, socket), or NULL. Static text. */
+const char *cfg_unusable(const struct cfg_account *a);
+
+/* The known keyword nearest to WORD (for "did you mean"), or NULL. */
+const char *cfg_suggest_keyword(const char *word);
+
+/* 1 when WORD is a keyword cfg_set accepts. */
+int cfg_is_keyword(const char *word);
 
 /* Frees everything in CFG and wipes passwords; CFG may then be reused. */
 void cfg_free(struct cfg *cfg);

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "fs/acct.h"
 #include "fs/follow.h"
 #include "fs/log.h"
 #include "fs/ops.h"
@@ -49,6 +50,8 @@ struct main_opts {
 	char *values[MAIN_MAX_OVERRIDES];
 	int noverrides;
 	int too_many;
+	char *bad_key;              /* a misspelt -o KEY, for "did you mean" */
+	int check;                  /* --check: no mount */
 	int allow_other;          /* other users may enter the mount */
 	int nonempty;             /* -o nonempty: mount over files */
 };
@@ -63,26 +66,53 @@ static const struct fuse_opt main_opt_spec[] = {
 	FUSE_OPT_END
 };
 
-/* The keywords -o may set (config.h's, by their file names). */
-static const char *const main_keywords[] = {
-	"host", "port", "from", "domain", "timeout", "user", "password",
-	"passwordeval", "auth", "tls", "tls_starttls", "tls_trust_file",
-	"tls_fingerprint", "tls_certcheck", "tls_cert_file", "tls_key_file",
-	"logfile", "syslog", "spool", "settle", "connections", "max_size",
-	"connection_cache",
-	"max_queue_time", "retry_min", "retry_max", "users", "groups",
-	"maildrop_group", NULL,
+/* libfuse's own -o options (mount and session): never taken for a
+ * misspelt keyword of ours. */
+static const char *const main_fuse_opts[] = {
+	"allow_other", "allow_root", "auto_unmount", "default_permissions",
+	"fsname", "subtype", "max_read", "blkdev", "blksize", "ro", "rw",
+	"suid", "nosuid", "dev", "nodev", "exec", "noexec", "async", "sync",
+	"atime", "noatime", "diratime", "nodiratime", "lazytime",
+	"nolazytime", "relatime", "norelatime", "strictatime", "dirsync",
+	"context", "fscontext", "defcontext", "rootcontext", "max_write",
+	"max_readahead", "max_background", "congestion_threshold",
+	"async_read", "sync_read", "atomic_o_trunc", "no_remote_lock",
+	"no_remote_flock", "no_remote_posix_lock", "splice_write",
+	"no_splice_write", "splice_move", "no_splice_move", "splice_read",
+	"no_splice_read", "auto_inval_data", "no_auto_inval_data",
+	"readdirplus", "async_dio", "no_async_dio", "writeback_cache",
+	"no_writeback_cache", "time_gran", "clone_fd", "max_idle_threads",
+	"max_threads", "nonempty", "debug", "user", "users", "nofail",
+	"noauto", "auto", "_netdev", "defaults", "x-systemd", "comment",
+	NULL,
 };
 
 static int main_is_keyword(const char *arg, size_t klen)
 {
-	size_t i;
+	char k[64];
 
-	for (i = 0; main_keywords[i]; i++)
-		if (strlen(main_keywords[i]) == klen &&
-		    strncmp(main_keywords[i], arg, klen) == 0)
-			return 1;
-	return 0;
+	if (klen >= sizeof(k))
+		return 0;
+	memcpy(k, arg, klen);
+	k[klen] = '\0';
+	return cfg_is_keyword(k);
+}
+
+/* A -o KEY that is neither ours nor FUSE's but close to one of ours. */
+static int main_is_misspelt(const char *arg, size_t klen)
+{
+	char k[64];
+
+	if (klen >= sizeof(k) || klen == 0)
+		return 0;
+	memcpy(k, arg, klen);
+	k[klen] = '\0';
+	for (size_t i = 0; main_fuse_opts[i]; i++)
+		if (strcmp(main_fuse_opts[i], k) == 0 ||
+		    (strncmp(k, main_fuse_opts[i], strlen(main_fuse_opts[i]))
+		    == 0 && k[strlen(main_fuse_opts[i])] == '='))
+			return 0;
+	return cfg_suggest_keyword(k) != NULL;
 }
 
 static int main_opt_proc(void *data, const char *arg, int key,
@@ -106,8 +136,15 @@ static int main_opt_proc(void *data, const char *arg, int key,
 	if (key != FUSE_OPT_KEY_OPT)
 		return 1;
 	eq = strchr(arg, '=');
-	if (eq == NULL || !main_is_keyword(arg, (size_t)(eq - arg)))
+	if (eq == NULL || !main_is_keyword(arg, (size_t)(eq - arg))) {
+		size_t kl = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+
+		if (o->bad_key == NULL && main_is_misspelt(arg, kl)) {
+			o->bad_key = strndup(arg, kl);
+			return 0;
+		}
 		return 1;     /* FUSE's */
+	}
 	if (o->noverrides >= MAIN_MAX_OVERRIDES) {
 		o->too_many = 1;
 		return 0;
@@ -233,6 +270,182 @@ static int main_spool_path(const struct cfg_account *def, char *buf,
 }
 
 /*
+ * Reads the configuration, applies -o KEY=VALUE to every account, reads
+ * the aliases files, resolves `from` (%U %H %C %M, auto_from) and checks
+ * every account. Prints what is wrong to stderr; -1 then.
+ */
+static int main_load(const struct main_opts *o, struct cfg *cfg,
+    char **cfgpath, int *have_cfg)
+{
+	struct acct_host h;
+	char err[1024];
+	size_t k;
+	int i;
+
+	if (o->bad_key != NULL) {
+		fprintf(stderr, "outboxfs: -o %s: unknown option `%s`; did you "
+		    "mean `%s`?\n", o->bad_key, o->bad_key,
+		    cfg_suggest_keyword(o->bad_key));
+		return -1;
+	}
+	if (main_config_path(o, cfgpath) < 0) {
+		fprintf(stderr, "outboxfs: no configuration: write "
+		    "~/.config/outboxfs/config (msmtprc syntax) or pass "
+		    "-o config=FILE\n");
+		return -1;
+	}
+	if (cfg_parse_file(*cfgpath, cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "outboxfs: %s\n", err);
+		return -1;
+	}
+	*have_cfg = 1;
+	for (i = 0; i < o->noverrides; i++) {
+		if (o->keys[i] == NULL || o->values[i] == NULL)
+			return -1;
+		for (k = 0; k < cfg->naccounts; k++)
+			if (cfg_set(&cfg->accounts[k], o->keys[i], o->values[i],
+			    err, sizeof(err)) < 0) {
+				fprintf(stderr, "outboxfs: %s\n", err);
+				return -1;
+			}
+	}
+	if (cfg->naccounts == 0) {
+		fprintf(stderr, "outboxfs: %s: no account: add \"account "
+		    "default\" with host and from\n", *cfgpath);
+		return -1;
+	}
+	if (cfg_load_aliases(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "outboxfs: %s\n", err);
+		return -1;
+	}
+	acct_host_info(&h);
+	if (acct_resolve_all(cfg, &h, err, sizeof(err)) < 0) {
+		fprintf(stderr, "outboxfs: %s\n", err);
+		return -1;
+	}
+	for (k = 0; k < cfg->naccounts; k++)
+		if (cfg_check(&cfg->accounts[k], err, sizeof(err)) < 0) {
+			fprintf(stderr, "outboxfs: %s\n", err);
+			return -1;
+		}
+	return 0;
+}
+
+/* The mount-time warnings: keywords read without effect, accounts that
+ * cannot send. PUT prints one line. */
+static void main_warnings(const struct cfg *cfg,
+    void (*put)(const char *line))
+{
+	char line[700];
+	const char *p = cfg->ignored, *nl;
+
+	while (p != NULL && (nl = strchr(p, '\n')) != NULL) {
+		snprintf(line, sizeof(line), "%.*s: this msmtp keyword is "
+		    "read but has no effect in outboxfs", (int)(nl - p), p);
+		put(line);
+		p = nl + 1;
+	}
+	for (size_t k = 0; k < cfg->naccounts; k++) {
+		const struct cfg_account *a = &cfg->accounts[k];
+
+		if (cfg_unusable(a) == NULL)
+			continue;
+		snprintf(line, sizeof(line), "%s:%u: account %s cannot send: "
+		    "%s; its messages fail", a->file ? a->file : "?", a->line,
+		    a->name, cfg_unusable(a));
+		put(line);
+	}
+}
+
+static void main_put_log(const char *line)
+{
+	log_warnx("%s", line);
+}
+
+static void main_put_stdout(const char *line)
+{
+	printf("warning: %s\n", line);
+}
+
+static const char *main_tls_text(const struct cfg_account *a)
+{
+	if (!a->tls)
+		return "off (plain SMTP)";
+	return a->tls_starttls ? "starttls" : "tls (implicit, from the first "
+	    "byte)";
+}
+
+/* outboxfs --check: every account as resolved; no connection. */
+static int main_check(const struct main_opts *o)
+{
+	struct cfg cfg;
+	char *cfgpath = NULL, hp[320];
+	int have = 0, rc = 1;
+
+	memset(&cfg, 0, sizeof(cfg));
+	if (main_load(o, &cfg, &cfgpath, &have) < 0)
+		goto out;
+	printf("config: %s\n", cfgpath);
+	for (size_t k = 0; k < cfg.naccounts; k++) {
+		const struct cfg_account *a = &cfg.accounts[k];
+		const char *pw;
+
+		printf("\naccount %s%s (%s:%u)\n", a->name,
+		    a == cfg_account(&cfg, NULL) ? " (default)" : "",
+		    a->file ? a->file : "?", a->line);
+		if (cfg_unusable(a) != NULL) {
+			printf("    unusable    %s\n", cfg_unusable(a));
+			continue;
+		}
+		acct_hostport(a, hp, sizeof(hp));
+		printf("    server      %s\n", hp);
+		printf("    host        %s\n", a->host);
+		printf("    port        %u\n", cfg_port(a));
+		printf("    tls         %s\n", main_tls_text(a));
+		if (a->tls)
+			printf("    certificate %s\n", a->tls_fingerprint ?
+			    "pinned by tls_fingerprint" : !a->tls_certcheck ?
+			    "NOT checked (tls_certcheck off)" :
+			    a->tls_trust_file && strcmp(a->tls_trust_file,
+			    "system") != 0 ? a->tls_trust_file :
+			    "checked against the system store");
+		if (a->auth == CFG_AUTH_OFF)
+			printf("    auth        off\n");
+		else
+			printf("    auth        %s, user %s\n",
+			    a->auth == CFG_AUTH_ON ? "on (strongest offered)" :
+			    a->auth_mech, a->user ? a->user : "-");
+		pw = a->password ? "password (in the configuration file)" :
+		    a->passwordeval ? "passwordeval" : "none";
+		printf("    password    %s%s%s\n", pw,
+		    a->passwordeval && !a->password ? ": " : "",
+		    a->passwordeval && !a->password ? a->passwordeval : "");
+		printf("    from        %s\n", a->from ? a->from :
+		    "(none: the From: line of each message)");
+		printf("    domain      %s (EHLO); addresses without @ get "
+		    "@%s\n", a->domain ? a->domain : "localhost",
+		    acct_qualify_domain(a));
+		if (a->aliases)
+			printf("    aliases     %s (%zu entries)\n", a->aliases,
+			    a->alias_tab ? a->alias_tab->n : 0);
+		if (a->dsn_notify || a->dsn_return)
+			printf("    dsn         NOTIFY=%s RET=%s\n",
+			    a->dsn_notify ? a->dsn_notify : "-",
+			    a->dsn_return ? a->dsn_return : "-");
+		if (a->source_ip)
+			printf("    source_ip   %s\n", a->source_ip);
+	}
+	main_warnings(&cfg, main_put_stdout);
+	printf("\nconfiguration OK (nothing was connected to)\n");
+	rc = 0;
+out:
+	if (have)
+		cfg_free(&cfg);
+	free(cfgpath);
+	return rc;
+}
+
+/*
  * outboxfs --wait [--timeout S] PATH...: waits, without mounting, until
  * every message (NAME or NAME.status in a mount) is final; exits with
  * the most telling code of fs/follow.h.
@@ -298,12 +511,13 @@ static void main_usage(const char *prog)
 	printf("usage: %s [-f] [-d] [-o config=FILE,spool=DIR,KEY=VALUE,...] "
 	    "MOUNTPOINT\n"
 	    "       %s --probe [ACCOUNT] [--rcpt ADDR] [-o config=FILE]\n"
+	    "       %s --check [-o config=FILE]\n"
 	    "       %s --wait [--timeout S] PATH...\n\n"
 	    "outboxfs options:\n"
 	    "    -o config=FILE       configuration (msmtprc syntax)\n"
 	    "    -o spool=DIR         where queued mail is kept\n"
 	    "    -o KEYWORD=VALUE     any configuration keyword, for every "
-	    "account\n\n", prog, prog, prog);
+	    "account\n\n", prog, prog, prog, prog);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -325,7 +539,6 @@ int main(int argc, char **argv)
 	char *cfgpath = NULL, *mnt_abs = NULL;
 	struct pickup *pk = NULL;
 	int rc = 1, i, ob_ready = 0, have_cfg = 0;
-	size_t k;
 	unsigned left = 0;
 
 	if (argc >= 2 && strcmp(argv[1], "--probe") == 0)
@@ -335,8 +548,23 @@ int main(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	memset(&cfg, 0, sizeof(cfg));
+	if (argc >= 2 && strcmp(argv[1], "--check") == 0) {
+		/* the same options, no mount point, no FUSE */
+		args.argv[1] = (char *)"-f";
+		o.check = 1;
+	}
 	if (fuse_opt_parse(&args, &o, main_opt_spec, main_opt_proc) < 0)
 		goto out;
+	if (o.check) {
+		if (o.mountpoint != NULL) {
+			fprintf(stderr, "outboxfs --check: unexpected argument "
+			    "%s; usage: outboxfs --check [-o config=FILE]\n",
+			    o.mountpoint);
+			goto out;
+		}
+		rc = main_check(&o);
+		goto out;
+	}
 	if (fuse_parse_cmdline(&args, &fo) != 0)
 		goto out;
 	if (fo.show_help) {
@@ -364,39 +592,8 @@ int main(int argc, char **argv)
 		goto out_fo;
 
 	/* Configuration. */
-	if (main_config_path(&o, &cfgpath) < 0) {
-		fprintf(stderr, "outboxfs: no configuration: write "
-		    "~/.config/outboxfs/config (msmtprc syntax) or pass "
-		    "-o config=FILE\n");
+	if (main_load(&o, &cfg, &cfgpath, &have_cfg) < 0)
 		goto out_fo;
-	}
-	if (cfg_parse_file(cfgpath, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "outboxfs: %s\n", err);
-		goto out_fo;
-	}
-	have_cfg = 1;
-	for (i = 0; i < o.noverrides; i++) {
-		if (o.keys[i] == NULL || o.values[i] == NULL)
-			goto out_fo;
-		for (k = 0; k < cfg.naccounts; k++)
-			if (cfg_set(&cfg.accounts[k], o.keys[i], o.values[i],
-			    err, sizeof(err)) < 0) {
-				fprintf(stderr, "outboxfs: -o %s: %s\n",
-				    o.keys[i], err);
-				goto out_fo;
-			}
-	}
-	if (cfg.naccounts == 0) {
-		fprintf(stderr, "outboxfs: %s: no account: add \"account "
-		    "default\" with host and from\n", cfgpath);
-		goto out_fo;
-	}
-	for (k = 0; k < cfg.naccounts; k++)
-		if (cfg_check(&cfg.accounts[k], err, sizeof(err)) < 0) {
-			fprintf(stderr, "outboxfs: %s: account %s: %s\n",
-			    cfgpath, cfg.accounts[k].name, err);
-			goto out_fo;
-		}
 	if (main_spool_path(cfg_account(&cfg, NULL), spool,
 	    sizeof(spool)) < 0) {
 		fprintf(stderr, "outboxfs: no spool directory: set HOME or "
@@ -410,10 +607,11 @@ int main(int argc, char **argv)
 		const struct cfg_account *d = cfg_account(&cfg, NULL);
 		const char *fac = d->syslog;
 
-		if (fac == NULL && (d->set & (1u << CFG_K_SYSLOG)))
+		if (fac == NULL && (d->set & CFG_BIT(CFG_K_SYSLOG)))
 			fac = "off";
 		log_init(fac, fo.foreground, fo.debug);
 	}
+	main_warnings(&cfg, main_put_log);
 	if (ob_init(&ob, &cfg, spool, err, sizeof(err)) < 0) {
 		fprintf(stderr, "outboxfs: %s\n", err);
 		goto out_fo;
@@ -514,6 +712,7 @@ out:
 	free(mnt_abs);
 	free(o.config);
 	free(o.mountpoint);
+	free(o.bad_key);
 	for (i = 0; i < o.noverrides; i++) {
 		free(o.keys[i]);
 		if (o.values[i])

@@ -41,6 +41,7 @@
 #include "fs/log.h"
 #include "fs/ops.h"
 #include "fs/outbox.h"
+#include "fs/status.h"
 #include "fs/users.h"
 
 #define OPS_TTL 1.0
@@ -479,7 +480,26 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto fail;
 	}
 	if (wr && (m->r.state != OB_DRAFT || m->busy)) {
+		/* vim's second :w, a `>>`: say why, once per message
+		 * (touch(1) opens without O_TRUNC or O_APPEND, falls back
+		 * to utimensat and is no mistake) */
+		int first = m->r.state != OB_DRAFT && m->rewrite_refused == 0 &&
+		    (fi->flags & (O_TRUNC | O_APPEND)) != 0;
+		char when[40], name[256];
+
+		if (first) {
+			m->rewrite_refused = ob_wall();
+			status_time(m->r.queued, when, sizeof(when));
+			snprintf(name, sizeof(name), "%s", m->r.name);
+			for (char *c = name; *c; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					*c = '?';
+		}
 		pthread_mutex_unlock(&ob->mu);
+		if (first)
+			log_warnx("%s: already submitted at %s; write a new "
+			    "file (opening it for writing was refused)", name,
+			    when);
 		err = EACCES;
 		goto fail;
 	}

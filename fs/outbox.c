@@ -8,6 +8,7 @@
  */
 #define FUSE_USE_VERSION 35
 
+#include <ctype.h>
 #include <errno.h>
 #include <fuse_lowlevel.h>
 #include <inttypes.h>
@@ -42,13 +43,36 @@ static int ob_ends_with(const char *s, const char *suffix)
 	return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
+/* sed -i's temporary file: "sed" and six letters or digits. */
+static int ob_is_sed_temp(const char *name)
+{
+	if (strlen(name) != 9 || strncmp(name, "sed", 3) != 0)
+		return 0;
+	for (int i = 3; i < 9; i++)
+		if (!isalnum((unsigned char)name[i]))
+			return 0;
+	return 1;
+}
+
+/*
+ * The temporary and backup files that editors and tools leave: never
+ * sent. ".#name" (emacs lock) is covered by the leading '.'; "4913" is
+ * the file vim creates to test that it may write in a directory.
+ */
 int ob_is_scratch(const char *name)
 {
+	static const char *const ends[] = {
+		"~", ".swp", ".swx", ".tmp", ".bak", ".orig", ".rej", ".part",
+	};
 	size_t n = strlen(name);
 
-	return name[0] == '.' || ob_ends_with(name, "~") ||
-	    ob_ends_with(name, ".swp") || ob_ends_with(name, ".tmp") ||
-	    (n >= 2 && name[0] == '#' && name[n - 1] == '#');
+	if (name[0] == '.' || (n >= 2 && name[0] == '#' && name[n - 1] == '#'))
+		return 1;
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
+		if (ob_ends_with(name, ends[i]))
+			return 1;
+	return strcmp(name, "4913") == 0 || strstr(name, ".dpkg-") != NULL ||
+	    ob_is_sed_temp(name);
 }
 
 enum ob_name_kind ob_name_kind(const struct ob *ob, int dir, const char *name)
@@ -856,6 +880,7 @@ static int ob_header(const struct ob *ob, struct ob_msg *m, char **out,
 		.progress_sent = m->prog_sent,
 		.progress_total = m->prog_total,
 		.hold_error = m->hold_err,
+		.rewrite_refused = m->rewrite_refused != 0,
 		.user = m->uname,
 		.uid = (unsigned long)m->uid,
 	};

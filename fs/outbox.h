@@ -105,6 +105,8 @@ struct ob_msg {
 	                              * in ob->live_bytes */
 	char *hold_err;              /* why its outcome is not recorded yet
 	                              * (shown as error:), NULL: none */
+	int64_t rewrite_refused;     /* wall time an open for writing was
+	                              * first refused (submitted), or 0 */
 
 	struct ob_msg *id_next, *name_next;
 	struct ob_msg *qprev, *qnext;

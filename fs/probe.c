@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "fs/acct.h"
 #include "fs/probe.h"
 #include "smtp/probe_cmds.h"
 #include "smtp/smtp.h"
@@ -202,25 +203,9 @@ static void probe_offers(const struct smtp_caps *c, int used_starttls)
 static void probe_params(const struct cfg_account *a, struct smtp_params *p,
     char *port, size_t portlen)
 {
-	int t = a->timeout > 0 && a->timeout < 86400 ?
-	    (int)a->timeout * 1000 : 0;
-
-	memset(p, 0, sizeof(*p));
-	snprintf(port, portlen, "%u", cfg_port(a));
-	p->host = a->host;
-	p->port = port;
-	p->helo = a->domain;
-	p->timeouts.connect = p->timeouts.greeting = p->timeouts.command = t;
-	p->timeouts.mail = p->timeouts.rcpt = p->timeouts.data = t;
-	p->timeouts.block = p->timeouts.dot = t;
-	p->tls = !a->tls ? SMTP_TLS_OFF : a->tls_starttls ?
-	    SMTP_TLS_STARTTLS : SMTP_TLS_IMPLICIT;
-	p->tls_certcheck = a->tls_certcheck;
-	p->tls_trust_file = a->tls_trust_file;
-	p->tls_fingerprint = a->tls_fingerprint;
-	p->tls_cert_file = a->tls_cert_file;
-	p->tls_key_file = a->tls_key_file;
-	p->user = a->user;
+	acct_smtp_params(a, p, port, portlen);
+	p->auth_mech = NULL;        /* probe_session asks for it later */
+	p->secret = NULL;
 	p->transcript = probe_transcript;
 }
 
@@ -238,8 +223,11 @@ static int probe_session(const struct probe_opts *o,
 	char line[600];
 	size_t i;
 	int n, rc = PROBE_OK;
+	char hp[300];
+	const char *from = a->from ? a->from : "";
 
-	printf("--- connect %s:%s, tls %s%s%s\n", p->host, p->port,
+	smtp_hostport(p->host, p->port, hp, sizeof(hp));
+	printf("--- connect %s, tls %s%s%s\n", hp,
 	    probe_tls_name(p->tls), mech ? ", auth " : "",
 	    mech ? (mech[0] ? mech : "on") : "");
 	fflush(stdout);
@@ -255,8 +243,10 @@ static int probe_session(const struct probe_opts *o,
 		smtp_quit(s);
 		return probe_fail(PROBE_AUTH, "AUTH", e.text);
 	}
-	n = snprintf(line, sizeof(line), "MAIL FROM:<%s>",
-	    a->from ? a->from : "");
+	/* an address without @ is completed as a message's would be */
+	n = snprintf(line, sizeof(line), "MAIL FROM:<%s%s%s>", from,
+	    from[0] && !strchr(from, '@') ? "@" : "",
+	    from[0] && !strchr(from, '@') ? acct_qualify_domain(a) : "");
 	if (n < 0 || (size_t)n >= sizeof(line) ||
 	    smtp_probe_cmd(s, "MAIL FROM", line, &e) < 0) {
 		rc = probe_fail(PROBE_MAIL, "MAIL FROM", n < 0 ||
@@ -320,6 +310,23 @@ int probe_main(int argc, char **argv)
 	if (cfg_check(a, err, sizeof(err)) < 0) {
 		cfg_free(&cfg);
 		return probe_fail(PROBE_CONFIG, "config", err);
+	}
+	{
+		struct acct_host h;
+
+		acct_host_info(&h);
+		if (acct_resolve_all(&cfg, &h, err, sizeof(err)) < 0) {
+			cfg_free(&cfg);
+			return probe_fail(PROBE_CONFIG, "config", err);
+		}
+	}
+	if (cfg_unusable(a) != NULL) {
+		char why[400];
+
+		snprintf(why, sizeof(why), "account %s: %s", a->name,
+		    cfg_unusable(a));
+		cfg_free(&cfg);
+		return probe_fail(PROBE_CONFIG, "config", why);
 	}
 	printf("--- account %s from %s\n", a->name, path);
 	probe_params(a, &p, port, sizeof(port));

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs/acct.h"
 #include "fs/log.h"
 #include "fs/pickup.h"
 #include "fs/queue.h"
@@ -66,13 +67,9 @@ static int queue_prepare_with(int fd, const struct cfg_account *a,
     int64_t when, const struct pickup_env *env, struct msg *out, char *err,
     size_t errlen)
 {
-	struct msg_params p = {
-		.from = a ? a->from : NULL,
-		.domain = a ? a->domain : NULL,
-		.max_size = a ? a->max_size : 0,
-		.now = (time_t)when,
-	};
+	struct msg_params p;
 
+	acct_msg_params(a, when, &p);
 	pickup_env_apply(env, &p);    /* outboxfs-sendmail's envelope */
 	return msg_prepare(fd, &p, out, err, errlen);
 }
@@ -156,12 +153,46 @@ fail:
 
 /* Fills the record's envelope fields from a prepared message; ob->mu
  * held. Returns -1 without memory. */
+/* 1 when M's recorded recipients are the sendmail command's, none tried
+ * yet, and preparing changed them (aliases, an address completed). */
+static int queue_env_rewritten(const struct ob_msg *m, const struct msg *pm)
+{
+	size_t i;
+
+	if (!m->r.envelope || m->r.nrcpts == 0 || pm->nrcpts == 0)
+		return 0;
+	for (i = 0; i < m->r.nrcpts; i++)
+		if (m->r.rcpts[i].state != SPOOL_RCPT_PENDING)
+			return 0;
+	if (m->r.nrcpts != pm->nrcpts)
+		return 1;
+	for (i = 0; i < m->r.nrcpts; i++)
+		if (m->r.rcpts[i].addr == NULL ||
+		    strcmp(m->r.rcpts[i].addr, pm->rcpts[i]) != 0)
+			return 1;
+	return 0;
+}
+
 static int queue_fill_envelope(struct ob_msg *m, const struct msg *pm,
     const struct cfg_account *a)
 {
 	struct spool_rcpt *rc;
 	size_t i;
 
+	if (queue_env_rewritten(m, pm)) {
+		/* what goes on the wire: the prepared recipients */
+		for (i = 0; i < m->r.nrcpts; i++) {
+			free(m->r.rcpts[i].addr);
+			free(m->r.rcpts[i].text);
+		}
+		free(m->r.rcpts);
+		m->r.rcpts = NULL;
+		m->r.nrcpts = 0;
+		if (pm->from && m->r.from && strcmp(pm->from, m->r.from) != 0) {
+			free(m->r.from);
+			m->r.from = NULL;
+		}
+	}
 	if (m->r.nrcpts == 0 && pm->nrcpts) {
 		rc = calloc(pm->nrcpts, sizeof(*rc));
 		if (rc == NULL)
@@ -625,7 +656,9 @@ static void queue_transcript(void *tag, char dir, const char *line)
 	char buf[1100];
 	int n;
 
-	n = snprintf(buf, sizeof(buf), "%c: %s", dir, line);
+	/* '#': a note of ours, not a line of the conversation */
+	n = snprintf(buf, sizeof(buf), dir == '#' ? "%c %s" : "%c: %s", dir,
+	    line);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(buf))
@@ -741,28 +774,7 @@ static struct ob_msg *queue_pick(struct ob *ob, const struct cfg_account *acct)
 static void queue_params(const struct cfg_account *a, struct smtp_params *p,
     char *port, size_t portlen)
 {
-	int t = a->timeout ? (int)(a->timeout > 86400 ? 86400 : a->timeout) *
-	    1000 : 0;
-
-	memset(p, 0, sizeof(*p));
-	snprintf(port, portlen, "%u", cfg_port(a));
-	p->host = a->host;
-	p->port = port;
-	p->helo = a->domain;
-	p->timeouts.connect = p->timeouts.greeting = p->timeouts.command = t;
-	p->timeouts.mail = p->timeouts.rcpt = p->timeouts.data = t;
-	p->timeouts.block = p->timeouts.dot = t;
-	p->tls = !a->tls ? SMTP_TLS_OFF : a->tls_starttls ? SMTP_TLS_STARTTLS :
-	    SMTP_TLS_IMPLICIT;
-	p->tls_certcheck = a->tls_certcheck;
-	p->tls_trust_file = a->tls_trust_file &&
-	    strcmp(a->tls_trust_file, "system") != 0 ? a->tls_trust_file : NULL;
-	p->tls_fingerprint = a->tls_fingerprint;
-	p->tls_cert_file = a->tls_cert_file;
-	p->tls_key_file = a->tls_key_file;
-	p->auth_mech = a->auth == CFG_AUTH_OFF ? NULL :
-	    a->auth == CFG_AUTH_ON ? "" : a->auth_mech;
-	p->user = a->user;
+	acct_smtp_params(a, p, port, portlen);
 	p->transcript = queue_transcript;
 	p->progress = queue_progress;
 }
@@ -1356,8 +1368,7 @@ static void queue_attempt_start(struct ob *ob, struct ob_msg *m,
 	char line[512], hp[300];
 	const char *pro;
 
-	snprintf(hp, sizeof(hp), "%s:%u", a->host ? a->host : "?",
-	    cfg_port(a));
+	acct_hostport(a, hp, sizeof(hp));
 	status_attempt_line(line, sizeof(line), m->r.attempts, ob_wall(), hp,
 	    reused ? "(connection reused; it opened with:)" : NULL);
 	pthread_mutex_lock(&ob->mu);

@@ -146,7 +146,19 @@ int status_render(const struct status_view *v, char **out, size_t *len)
 	}
 	if (r->reply)
 		status_kv(&b, "reply", r->reply);
-	if (v->hold_error)
+	if (v->rewrite_refused) {
+		const char *more = v->hold_error ? v->hold_error : r->error;
+
+		status_time(r->queued, tbuf, sizeof(tbuf));
+		status_add(&b, "error: already submitted at ", 28);
+		status_add(&b, tbuf, strlen(tbuf));
+		status_add(&b, "; write a new file", 18);
+		if (more) {
+			status_add(&b, "; ", 2);
+			status_add_clean(&b, more);
+		}
+		status_add(&b, "\n", 1);
+	} else if (v->hold_error)
 		status_kv(&b, "error", v->hold_error);
 	else if (r->error)
 		status_kv(&b, "error", r->error);

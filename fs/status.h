@@ -30,6 +30,9 @@ struct status_view {
 	const char *user;         /* the local user who wrote it, shown as
 	                           * "user: NAME uid=UID"; NULL: no line */
 	unsigned long uid;
+	int rewrite_refused;      /* an open for writing was refused: the
+	                           * error: line starts with "already
+	                           * submitted at QUEUED; write a new file" */
 };
 
 /* "2026-11-28T16:00:00Z" into BUF (at least 32 bytes). */

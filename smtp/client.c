@@ -62,6 +62,23 @@ void smtp_state(struct smtp_session *s, enum smtp_state st)
 	s->state = st;
 }
 
+void smtp_hostport(const char *host, const char *port, char *buf,
+    size_t cap)
+{
+	int n;
+
+	if (cap == 0)
+		return;
+	if (host == NULL)
+		host = "?";
+	if (port == NULL)
+		port = "?";
+	n = snprintf(buf, cap, strchr(host, ':') != NULL && host[0] != '[' ?
+	    "[%s]:%s" : "%s:%s", host, port);
+	if (n < 0)
+		buf[0] = '\0';
+}
+
 const char *smtp_fail_name(enum smtp_fail f)
 {
 	switch (f) {
@@ -529,11 +546,15 @@ int smtp_connect(const struct smtp_params *p, struct smtp_session **out,
 
 	*out = NULL;
 	memset(err, 0, sizeof(*err));
+	if (p->refuse != NULL)
+		return smtp_fail(err, SMTP_FAIL_LOCAL, 0, "connect", "%s",
+		    p->refuse);
 	if (p->host == NULL || p->port == NULL)
 		return smtp_fail(err, SMTP_FAIL_LOCAL, 0, "connect",
 		    "no host or port configured");
-	rc = io_connect(p->host, p->port, smtp_tmo(p->timeouts.connect,
-	    30 * 1000), &io, ebuf, sizeof(ebuf));
+	rc = io_connect_from(p->host, p->port, p->source_ip,
+	    smtp_tmo(p->timeouts.connect, 30 * 1000), &io, ebuf,
+	    sizeof(ebuf));
 	if (rc < 0)
 		return smtp_fail(err, rc == IO_ERR_NOMEM ? SMTP_FAIL_LOCAL :
 		    SMTP_FAIL_CONN, 1, "connect", "%s", ebuf);
@@ -571,10 +592,14 @@ const char *smtp_server_desc(const struct smtp_session *s)
 	const char *host = s->p->host != NULL ? s->p->host : "socket";
 	const char *port = s->p->port != NULL ? s->p->port : "0";
 
+	char hp[300];
+
 	/* desc is a cache inside the session, rebuilt on each call. */
-	snprintf(w->desc, sizeof(w->desc), "%s:%s %s%s%s", host, port,
+	smtp_hostport(host, port, hp, sizeof(hp));
+	if (snprintf(w->desc, sizeof(w->desc), "%s %s%s%s", hp,
 	    s->tls_desc[0] != '\0' ? s->tls_desc : "plain",
-	    s->auth_desc[0] != '\0' ? " " : "", s->auth_desc);
+	    s->auth_desc[0] != '\0' ? " " : "", s->auth_desc) < 0)
+		w->desc[0] = '\0';     /* a long one is cut, still ended */
 	return w->desc;
 }
 

@@ -37,6 +37,7 @@ struct smtp_tx {
 	struct smtp_error *err;
 	size_t naccepted;
 	int dot_sent;           /* the transaction ended with "." */
+	int dsn;                /* DSN parameters go on MAIL and RCPT */
 };
 
 /* Copies the reply that ended the transaction into the result. */
@@ -175,19 +176,45 @@ static int smtp_tx_check(struct smtp_tx *t)
 	return 0;
 }
 
+/* 1 when the message asks for DSN parameters and the server takes them
+ * (RFC 3461); when it does not, the transcript says they were left out. */
+static int smtp_tx_dsn(struct smtp_tx *t)
+{
+	const struct msg *m = t->m;
+
+	if (m->dsn_notify == NULL && m->dsn_ret == NULL)
+		return 0;
+	if (t->s->caps.dsn)
+		return 1;
+	smtp_log(t->s, '#', "the server does not offer DSN: dsn_notify and "
+	    "dsn_return were not used");
+	return 0;
+}
+
 static int smtp_tx_mail(struct smtp_tx *t, int eightbit)
 {
 	const struct smtp_caps *c = &t->s->caps;
-	char line[MSG_MAX_ADDR + 128], size[40] = "";
+	char line[MSG_MAX_ADDR + 256], size[40] = "", dsn[160] = "";
 	int n;
 
 	if (c->has_size)
 		snprintf(size, sizeof(size), " SIZE=%llu",
 		    (unsigned long long)msg_size(t->m, c->eightbitmime));
-	n = snprintf(line, sizeof(line), "MAIL FROM:<%s>%s%s%s",
+	t->dsn = smtp_tx_dsn(t);
+	if (t->dsn) {
+		n = snprintf(dsn, sizeof(dsn), "%s%s%s%s",
+		    t->m->dsn_ret ? " RET=" : "",
+		    t->m->dsn_ret ? t->m->dsn_ret : "",
+		    t->m->dsn_envid ? " ENVID=" : "",
+		    t->m->dsn_envid ? t->m->dsn_envid : "");
+		if (n < 0 || (size_t)n >= sizeof(dsn))
+			return smtp_fail(t->err, SMTP_FAIL_LOCAL, 0,
+			    "MAIL FROM", "DSN envelope id too long");
+	}
+	n = snprintf(line, sizeof(line), "MAIL FROM:<%s>%s%s%s%s",
 	    t->m->from != NULL ? t->m->from : "", size,
 	    eightbit ? " BODY=8BITMIME" : "",
-	    t->m->smtputf8 ? " SMTPUTF8" : "");
+	    t->m->smtputf8 ? " SMTPUTF8" : "", dsn);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return smtp_fail(t->err, SMTP_FAIL_LOCAL, 0, "MAIL FROM",
 		    "sender address too long");
@@ -197,10 +224,12 @@ static int smtp_tx_mail(struct smtp_tx *t, int eightbit)
 
 static int smtp_tx_rcpt(struct smtp_tx *t, size_t i)
 {
-	char line[MSG_MAX_ADDR + 32];
+	char line[MSG_MAX_ADDR + 64];
 	int n;
 
-	n = snprintf(line, sizeof(line), "RCPT TO:<%s>", t->rcpts[i]);
+	n = snprintf(line, sizeof(line), "RCPT TO:<%s>%s%s", t->rcpts[i],
+	    t->dsn && t->m->dsn_notify ? " NOTIFY=" : "",
+	    t->dsn && t->m->dsn_notify ? t->m->dsn_notify : "");
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return smtp_fail(t->err, SMTP_FAIL_LOCAL, 0, "RCPT TO",
 		    "recipient address too long");

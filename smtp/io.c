@@ -196,7 +196,8 @@ static void io_addr_name(const struct addrinfo *ai, char *buf, size_t len)
 }
 
 /* One connect attempt within timeout_ms: the fd, or -1 with errno. */
-static int io_try(const struct addrinfo *ai, int timeout_ms)
+static int io_try(const struct addrinfo *ai, const struct addrinfo *src,
+    int timeout_ms)
 {
 	int fd, rc, soerr = 0, saved;
 	socklen_t sl = sizeof(soerr);
@@ -205,6 +206,8 @@ static int io_try(const struct addrinfo *ai, int timeout_ms)
 	    SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd < 0)
 		return -1;
+	if (src != NULL && bind(fd, src->ai_addr, src->ai_addrlen) != 0)
+		goto fail;
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 		return fd;
 	if (errno != EINPROGRESS && errno != EINTR)
@@ -230,27 +233,77 @@ fail:
 	return -1;
 }
 
+/* "host:port", "[v6]:port" for an IPv6 literal. */
+static void io_hostport(const char *host, const char *port, char *buf,
+    size_t cap)
+{
+	if (snprintf(buf, cap, strchr(host, ':') != NULL ? "[%s]:%s" :
+	    "%s:%s", host, port) < 0 && cap > 0)
+		buf[0] = '\0';
+}
+
+/* HOST without the brackets of "[2001:db8::1]" into BUF. */
+static const char *io_unbracket(const char *host, char *buf, size_t cap)
+{
+	size_t n = strlen(host);
+
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < cap) {
+		memcpy(buf, host + 1, n - 2);
+		buf[n - 2] = '\0';
+		return buf;
+	}
+	return host;
+}
+
 int io_connect(const char *host, const char *port, int timeout_ms,
     struct io **out, char *err, size_t errlen)
 {
-	struct addrinfo hints, *res = NULL, *ai;
+	return io_connect_from(host, port, NULL, timeout_ms, out, err,
+	    errlen);
+}
+
+int io_connect_from(const char *host, const char *port, const char *source,
+    int timeout_ms, struct io **out, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL, *ai, *src = NULL;
 	long long deadline = io_deadline(timeout_ms);
-	char addr[64] = "", ebuf[128];
+	char addr[64] = "", ebuf[128], hb[300], hp[320];
 	int rc, fd = -1, last = 0, left, one = 1;
 	size_t naddr = 0;
 
 	*out = NULL;
+	host = io_unbracket(host, hb, sizeof(hb));
+	io_hostport(host, port, hp, sizeof(hp));
 	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
+	if (source != NULL) {
+		char sb[300];
+
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+		rc = getaddrinfo(io_unbracket(source, sb, sizeof(sb)), NULL,
+		    &hints, &src);
+		if (rc != 0 || src == NULL) {
+			snprintf(err, errlen, "source_ip %s is not an IP "
+			    "address: %s", source, rc == 0 ? "none" :
+			    gai_strerror(rc));
+			return IO_ERR_CONNECT;
+		}
+		hints.ai_flags = 0;
+	}
+	hints.ai_family = src != NULL ? src->ai_family : AF_UNSPEC;
 	/* No AI_ADDRCONFIG: it hides ::1 on hosts with IPv6 on loopback
 	 * only; an unusable family just fails fast and the next is tried. */
 	/* getaddrinfo has no timeout of its own; the resolver's apply. */
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {
-		snprintf(err, errlen, "cannot resolve %s:%s: %s", host, port,
+		snprintf(err, errlen, "cannot resolve %s%s%s: %s", hp,
+		    src != NULL ? " for source_ip " : "",
+		    src != NULL ? source : "",
 		    rc == EAI_SYSTEM ? strerror_r(errno, ebuf, sizeof(ebuf)) :
 		    gai_strerror(rc));
+		if (src != NULL)
+			freeaddrinfo(src);
 		return IO_ERR_CONNECT;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next)
@@ -266,18 +319,21 @@ int io_connect(const char *host, const char *port, int timeout_ms,
 		if (left > 0 && naddr > 1)
 			left /= (int)naddr;
 		io_addr_name(ai, addr, sizeof(addr));
-		fd = io_try(ai, left);
+		fd = io_try(ai, src, left);
 		if (fd < 0)
 			last = errno;
 	}
 	freeaddrinfo(res);
+	if (src != NULL)
+		freeaddrinfo(src);
 	if (fd < 0) {
 		if (last == ETIMEDOUT)
-			snprintf(err, errlen, "connect to %s:%s (%s): timed out "
-			    "after %d ms", host, port, addr, timeout_ms);
+			snprintf(err, errlen, "connect to %s (%s): timed out "
+			    "after %d ms", hp, addr, timeout_ms);
 		else
-			snprintf(err, errlen, "connect to %s:%s (%s): %s",
-			    host, port, addr,
+			snprintf(err, errlen, "connect to %s (%s)%s%s: %s",
+			    hp, addr, source != NULL ? " from " : "",
+			    source != NULL ? source : "",
 			    strerror_r(last, ebuf, sizeof(ebuf)));
 		return last == ETIMEDOUT ? IO_ERR_TIMEOUT : IO_ERR_CONNECT;
 	}
@@ -286,8 +342,7 @@ int io_connect(const char *host, const char *port, int timeout_ms,
 	rc = io_from_fd(fd, out);
 	if (rc < 0) {
 		close(fd);
-		snprintf(err, errlen, "connect to %s:%s: out of memory", host,
-		    port);
+		snprintf(err, errlen, "connect to %s: out of memory", hp);
 	}
 	return rc;
 }

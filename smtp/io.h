@@ -50,6 +50,12 @@ struct io;
 int io_connect(const char *host, const char *port, int timeout_ms,
     struct io **out, char *err, size_t errlen);
 
+/* io_connect, with the socket bound to SOURCE (an IP literal) first when
+ * SOURCE is not NULL; only addresses of SOURCE's family are tried. HOST
+ * may be an IPv6 literal in brackets. */
+int io_connect_from(const char *host, const char *port, const char *source,
+    int timeout_ms, struct io **out, char *err, size_t errlen);
+
 /* Wraps an already-connected socket (e.g. a socketpair in unit tests).
  * The io owns FD from now on. */
 int io_from_fd(int fd, struct io **out);

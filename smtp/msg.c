@@ -46,6 +46,7 @@ struct msg_prep {
 	struct msg_hblock b;
 	char *err;
 	size_t errlen;
+	struct msg_qualify q;       /* reset before each walk */
 };
 
 static const char *const msg_addr_fields[] = {
@@ -320,17 +321,74 @@ static int msg_is_ascii(const char *s)
 	return 1;
 }
 
+static int msg_rcpt_add(struct msg_prep *w, const char *addr, char *err,
+    size_t errlen);
+
+/* A local name's aliases (msmtp: not expanded again), each completed
+ * with the mail domain when it has no '@'. */
+static int msg_rcpt_alias(struct msg_prep *w, const char *addr, char *err,
+    size_t errlen)
+{
+	const char *at = strrchr(addr, '@');
+	char local[MSG_MAX_ADDR + 1], full[MSG_MAX_ADDR + 2], why[200];
+	const char *const *to;
+	size_t n = 0, ll = at != NULL ? (size_t)(at - addr) : strlen(addr);
+
+	if (ll >= sizeof(local))
+		return msg_rcpt_add(w, addr, err, errlen);
+	memcpy(local, addr, ll);
+	local[ll] = '\0';
+	to = w->p->alias(w->p->alias_ctx, local, &n);
+	if (to == NULL || n == 0)
+		return msg_rcpt_add(w, addr, err, errlen);
+	for (size_t i = 0; i < n; i++) {
+		const char *a = to[i];
+		int k;
+
+		if (strchr(a, '@') == NULL) {
+			k = snprintf(full, sizeof(full), "%s@%s", a,
+			    w->p->qualify_domain);
+			if (k < 0 || (size_t)k >= sizeof(full)) {
+				msg_seterr(err, errlen, "alias %s: %s is too "
+				    "long with the mail domain", local, a);
+				return -1;
+			}
+			a = full;
+		}
+		if (msg_check_addr(a, why, sizeof(why)) < 0) {
+			char shown[80];
+
+			msg_sanitize(a, strlen(a), shown, sizeof(shown));
+			msg_seterr(err, errlen, "alias %s: %s: %s; fix the "
+			    "aliases file", local, shown, why);
+			return -1;
+		}
+		if (msg_rcpt_add(w, a, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int msg_rcpt_cb(void *vw, enum msg_addr_kind kind, const char *name,
     size_t namelen, const char *addr, char *err, size_t errlen)
 {
 	struct msg_prep *w = vw;
-	struct msg *m = w->m;
-	char **nr, *dup;
 
 	(void)name;
 	(void)namelen;
 	if (kind != MSG_ADDR_MAILBOX)
 		return 0;
+	if (w->q.last && w->p->alias != NULL)
+		return msg_rcpt_alias(w, addr, err, errlen);
+	return msg_rcpt_add(w, addr, err, errlen);
+}
+
+static int msg_rcpt_add(struct msg_prep *w, const char *addr, char *err,
+    size_t errlen)
+{
+	struct msg *m = w->m;
+	char **nr, *dup;
+
 	for (size_t i = 0; i < m->nrcpts; i++)
 		if (msg_same_addr(m->rcpts[i], addr))
 			return 0;
@@ -529,14 +587,75 @@ static int msg_copy_raw(struct msg_prep *w, const struct msg_hdr *h,
 	return 0;
 }
 
+static int msg_noop_cb(void *ctx, enum msg_addr_kind kind, const char *name,
+    size_t namelen, const char *addr, char *err, size_t errlen)
+{
+	(void)ctx; (void)kind; (void)name; (void)namelen; (void)addr;
+	(void)err; (void)errlen;
+	return 0;
+}
+
+/* An address field with "@domain" inserted after each address that had
+ * none (comments and display names kept as written), folded. */
+static int msg_emit_qualified(struct msg_prep *w, const struct msg_hdr *h,
+    struct msg_buf *out)
+{
+	struct msg_buf line = { .max = 4 * MSG_MAX_HEADER };
+	const char *d = w->p->qualify_domain;
+	size_t pos = 0;
+	int rc = -1;
+
+	if (msg_buf_add(&line, w->b.buf + h->name, h->name_len) < 0 ||
+	    msg_buf_adds(&line, ": ") < 0)
+		goto toolarge;
+	for (size_t i = 0; i < w->q.n; i++) {
+		size_t at = w->q.at[i];
+
+		if (at < pos || at > h->value_len)
+			continue;
+		if (msg_buf_add(&line, h->value + pos, at - pos) < 0 ||
+		    msg_buf_adds(&line, "@") < 0 || msg_buf_adds(&line, d) < 0)
+			goto toolarge;
+		pos = at;
+	}
+	if (msg_buf_add(&line, h->value + pos, h->value_len - pos) < 0)
+		goto toolarge;
+	if (msg_fold(out, line.p, line.len) == 0) {
+		rc = 0;
+		goto out;
+	}
+	msg_seterr(w->err, w->errlen, "header %.*s has a run of over %d "
+	    "characters without a space to fold at", (int)h->name_len,
+	    w->b.buf + h->name, MSG_LINE_MAX);
+	goto out;
+toolarge:
+	msg_seterr(w->err, w->errlen, "header too large");
+out:
+	msg_buf_free(&line);
+	return rc;
+}
+
 static int msg_emit_hdr(struct msg_prep *w, const struct msg_hdr *h,
     struct msg_buf *out)
 {
 	struct msg_buf line = { .max = 4 * MSG_MAX_HEADER };
-	int addr = msg_name_in(w, h, msg_addr_fields);
+	int addr = msg_name_in(w, h, msg_addr_fields) ||
+	    msg_hdr_is(&w->b, h, "Bcc") || msg_hdr_is(&w->b, h, "Resent-Bcc");
 	int structured = msg_name_in(w, h, msg_structured_fields);
 	int rc = -1;
 
+	w->q.domain = w->p->qualify_domain;
+	w->q.n = 0;
+	if (addr && w->q.domain != NULL) {
+		char ignored[64];
+
+		/* A field that does not parse is sent as before. */
+		if (msg_addr_walk_q(h->value, h->value_len, &w->q,
+		    msg_noop_cb, NULL, ignored, sizeof(ignored)) < 0)
+			w->q.n = 0;
+		if (w->q.n > 0 && !h->nonascii && !h->longline)
+			return msg_emit_qualified(w, h, out);
+	}
 	if (!h->nonascii && !h->longline) {
 		if (msg_copy_raw(w, h, out) < 0)
 			goto toolarge;
@@ -554,8 +673,9 @@ static int msg_emit_hdr(struct msg_prep *w, const struct msg_hdr *h,
 	if (addr) {
 		struct msg_rebuild r = { &line, "", &w->m->smtputf8 };
 
-		if (msg_addr_walk(h->value, h->value_len, msg_rebuild_cb, &r,
-		    w->err, w->errlen) < 0)
+		w->q.n = 0;
+		if (msg_addr_walk_q(h->value, h->value_len, &w->q,
+		    msg_rebuild_cb, &r, w->err, w->errlen) < 0)
 			goto out;
 	} else if (structured || !h->nonascii) {
 		if (msg_buf_add(&line, h->value, h->value_len) < 0)
@@ -659,6 +779,110 @@ static int msg_make_id(const struct msg_params *p, time_t now, char *buf,
 		return -1;
 	}
 	return 0;
+}
+
+/* "From: NAME <ADDR>" (NAME encoded as a phrase), or "From: ADDR". */
+static int msg_add_from(struct msg_buf *out, const char *name,
+    const char *addr, char *err, size_t errlen)
+{
+	struct msg_buf v = { .max = MSG_MAX_HEADER };
+	int rc = -1;
+
+	if (name != NULL && name[0] != '\0') {
+		if (!msg_utf8_valid(name, strlen(name))) {
+			msg_seterr(err, errlen, "from_full_name is not valid "
+			    "UTF-8");
+			goto out;
+		}
+		if (msg_phrase(&v, name, strlen(name)) < 0 ||
+		    msg_buf_adds(&v, " <") < 0 || msg_buf_adds(&v, addr) < 0 ||
+		    msg_buf_adds(&v, ">") < 0) {
+			msg_seterr(err, errlen, "header too large");
+			goto out;
+		}
+		rc = msg_add_line(out, "From", v.p, err, errlen);
+	} else {
+		rc = msg_add_line(out, "From", addr, err, errlen);
+	}
+out:
+	msg_buf_free(&v);
+	return rc;
+}
+
+/* RFC 3461 xtext: '+', '=' and bytes outside 33..126 as +XX. */
+static int msg_xtext(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (; *in; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c < 33 || c > 126 || c == '+' || c == '=') {
+			if (o + 3 >= cap)
+				return -1;
+			out[o++] = '+';
+			out[o++] = "0123456789ABCDEF"[c >> 4];
+			out[o++] = "0123456789ABCDEF"[c & 15];
+		} else {
+			if (o + 1 >= cap)
+				return -1;
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* 1 when S is a list of upper-case words joined by commas. */
+static int msg_dsn_word_ok(const char *s)
+{
+	if (s == NULL || s[0] == '\0' || strlen(s) > 64)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || *s == ','))
+			return 0;
+	return 1;
+}
+
+/* The DSN parameters of M (RFC 3461): NOTIFY, RET, ENVID. */
+static int msg_dsn(const struct msg_params *p, struct msg *m, char *err,
+    size_t errlen)
+{
+	char env[101 + 1];
+	const char *id;
+
+	if (p->dsn_notify == NULL && p->dsn_ret == NULL)
+		return 0;
+	if ((p->dsn_notify && !msg_dsn_word_ok(p->dsn_notify)) ||
+	    (p->dsn_ret && strcmp(p->dsn_ret, "HDRS") != 0 &&
+	    strcmp(p->dsn_ret, "FULL") != 0)) {
+		msg_seterr(err, errlen, "bad DSN request: dsn_notify is never "
+		    "or success,failure,delay; dsn_return is headers or full");
+		return -1;
+	}
+	if (p->dsn_notify && (m->dsn_notify = strdup(p->dsn_notify)) == NULL)
+		goto oom;
+	if (p->dsn_ret && (m->dsn_ret = strdup(p->dsn_ret)) == NULL)
+		goto oom;
+	/* ENVID: as asked (at most 100 characters once encoded, RFC
+	 * 3461 4.4), else the Message-ID when it fits, so that a report
+	 * can be matched with this message */
+	id = p->dsn_envid != NULL ? p->dsn_envid : m->message_id;
+	if (id == NULL)
+		return 0;
+	if (msg_xtext(id, env, sizeof(env)) < 0) {
+		if (p->dsn_envid == NULL)
+			return 0;
+		msg_seterr(err, errlen, "the DSN envelope id is longer than "
+		    "100 characters");
+		return -1;
+	}
+	if ((m->dsn_envid = strdup(env)) == NULL)
+		goto oom;
+	return 0;
+oom:
+	msg_seterr(err, errlen, "out of memory");
+	return -1;
 }
 
 /* ---- the body ---- */
@@ -929,6 +1153,9 @@ void msg_free(struct msg *m)
 	free(m->message_id);
 	free(m->subject);
 	free(m->header);
+	free(m->dsn_notify);
+	free(m->dsn_ret);
+	free(m->dsn_envid);
 	free(m->to7);
 	memset(m, 0, sizeof(*m));
 }
@@ -959,7 +1186,21 @@ static int msg_env_rcpts(struct msg_prep *w, char *err, size_t errlen)
 		return 0;
 	for (i = 0; i < p->env_nrcpts; i++) {
 		const char *a = p->env_rcpts[i];
+		char full[MSG_MAX_ADDR + 2];
 
+		/* "root": looked up in the aliases, else completed, as an
+		 * address without @ in To: is */
+		w->q.last = 0;
+		if (a != NULL && a[0] != '\0' && strchr(a, '@') == NULL &&
+		    a[0] != '"' && p->qualify_domain != NULL) {
+			int k = snprintf(full, sizeof(full), "%s@%s", a,
+			    p->qualify_domain);
+
+			if (k > 0 && (size_t)k < sizeof(full)) {
+				a = full;
+				w->q.last = 1;
+			}
+		}
 		if (a == NULL || msg_check_addr(a, why, sizeof(why)) < 0) {
 			msg_sanitize(a ? a : "", a ? strlen(a) : 0, shown,
 			    sizeof(shown));
@@ -977,7 +1218,8 @@ static int msg_env_rcpts(struct msg_prep *w, char *err, size_t errlen)
 int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
     char *err, size_t errlen)
 {
-	struct msg_prep w = { .p = p, .m = m, .err = err, .errlen = errlen };
+	struct msg_prep w = { .p = p, .m = m, .err = err, .errlen = errlen,
+	    .q = { .domain = p->qualify_domain } };
 	struct msg_buf hb = { .max = 4 * MSG_MAX_HEADER + 4096 };
 	struct msg_first from_hdr = { NULL };
 	struct msg_scan st;
@@ -986,8 +1228,6 @@ int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
 	off_t body_off = 0;
 	int nfrom = 0, has_date = 0, has_mime = 0, ok = 0, nct = 0, ncte = 0;
 	time_t now = p->now ? p->now : time(NULL);
-	const char *envf = p->env_from && p->env_from[0] ? p->env_from :
-	    p->from;
 	char line[512];
 	uint64_t head;
 
@@ -999,19 +1239,22 @@ int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
 	for (size_t i = 0; i < w.b.nh; i++) {
 		struct msg_hdr *h = &w.b.h[i];
 
+		w.q.n = 0;
 		if (p->env_rcpts == NULL && (msg_hdr_is(&w.b, h, "To") ||
 		    msg_hdr_is(&w.b, h, "Cc") || msg_hdr_is(&w.b, h, "Bcc"))) {
-			if (msg_addr_walk(h->value, h->value_len, msg_rcpt_cb,
-			    &w, err, errlen) < 0)
+			if (msg_addr_walk_q(h->value, h->value_len, &w.q,
+			    msg_rcpt_cb, &w, err, errlen) < 0)
 				goto field_err;
 		} else if (msg_hdr_is(&w.b, h, "From")) {
-			if (++nfrom > 1) {
+			if (++nfrom > 1 && p->set_from != MSG_HDR_ON) {
 				msg_seterr(err, errlen, "more than one From: "
 				    "line");
 				goto out;
 			}
-			if (msg_addr_walk(h->value, h->value_len, msg_first_cb,
-			    &from_hdr, err, errlen) < 0)
+			if (from_hdr.addr != NULL)
+				continue;
+			if (msg_addr_walk_q(h->value, h->value_len, &w.q,
+			    msg_first_cb, &from_hdr, err, errlen) < 0)
 				goto field_err;
 			if (from_hdr.addr == NULL) {
 				msg_seterr(err, errlen, "empty From: line: "
@@ -1061,21 +1304,32 @@ field_err:
 
 	if (msg_env_rcpts(&w, err, errlen) < 0)
 		goto out;
-	/* the envelope sender */
-	if (envf && envf[0]) {
-		char why[200];
+	/* the envelope sender: -f (unless allow_from_override is off and
+	 * from is set), else from, else the From: line */
+	if ((p->env_from && p->env_from[0]) || (p->from && p->from[0])) {
+		int use_sender = p->env_from && p->env_from[0] &&
+		    (!(p->from && p->from[0]) || !p->no_from_override);
+		const char *env = use_sender ? p->env_from : p->from;
+		char why[200], full[MSG_MAX_ADDR + 2];
 
-		if (msg_check_addr(envf, why, sizeof(why)) < 0) {
+		if (strchr(env, '@') == NULL && p->qualify_domain &&
+		    env[0] != '"') {
+			int k = snprintf(full, sizeof(full), "%s@%s", env,
+			    p->qualify_domain);
+
+			if (k > 0 && (size_t)k < sizeof(full))
+				env = full;
+		}
+		if (msg_check_addr(env, why, sizeof(why)) < 0) {
 			char shown[80];
 
-			msg_sanitize(envf, strlen(envf), shown,
-			    sizeof(shown));
-			msg_seterr(err, errlen, "%s (%s): %s", envf == p->from ?
-			    "from in the configuration" : "envelope sender",
-			    shown, why);
+			msg_sanitize(env, strlen(env), shown, sizeof(shown));
+			msg_seterr(err, errlen, "%s (%s): %s", use_sender ?
+			    "envelope sender" : "from in the "
+			    "configuration", shown, why);
 			goto out;
 		}
-		m->from = strdup(envf);
+		m->from = strdup(env);
 	} else if (from_hdr.addr) {
 		m->from = strdup(from_hdr.addr);
 	} else {
@@ -1099,8 +1353,13 @@ field_err:
 	for (size_t i = 0; i < w.b.nh; i++) {
 		struct msg_hdr *h = &w.b.h[i];
 
-		if (msg_hdr_is(&w.b, h, "Bcc") || msg_hdr_is(&w.b, h,
-		    "Resent-Bcc"))
+		if ((msg_hdr_is(&w.b, h, "Bcc") || msg_hdr_is(&w.b, h,
+		    "Resent-Bcc")) && !p->keep_bcc)
+			continue;
+		if (p->undisclosed && (msg_hdr_is(&w.b, h, "To") ||
+		    msg_hdr_is(&w.b, h, "Cc") || msg_hdr_is(&w.b, h, "Bcc")))
+			continue;
+		if (p->set_from == MSG_HDR_ON && msg_hdr_is(&w.b, h, "From"))
 			continue;
 		if (h == cte_h)
 			cte_off = hb.len;
@@ -1109,14 +1368,19 @@ field_err:
 		if (h == cte_h)
 			cte_len = hb.len - cte_off;
 	}
-	if (nfrom == 0 && msg_add_line(&hb, "From", envf, err, errlen) < 0)
+	if (p->undisclosed && msg_add_line(&hb, "To",
+	    "undisclosed-recipients:;", err, errlen) < 0)
 		goto out;
-	if (!has_date) {
+	if ((p->set_from == MSG_HDR_ON ||
+	    (p->set_from == MSG_HDR_AUTO && nfrom == 0)) &&
+	    msg_add_from(&hb, p->from_full_name, m->from, err, errlen) < 0)
+		goto out;
+	if (!has_date && !p->no_date) {
 		msg_date(now, line, sizeof(line));
 		if (msg_add_line(&hb, "Date", line, err, errlen) < 0)
 			goto out;
 	}
-	if (m->message_id == NULL) {
+	if (m->message_id == NULL && !p->no_msgid) {
 		if (msg_make_id(p, now, line, sizeof(line), err, errlen) < 0)
 			goto out;
 		if (msg_add_line(&hb, "Message-ID", line, err, errlen) < 0)
@@ -1124,6 +1388,9 @@ field_err:
 		if ((m->message_id = strdup(line)) == NULL)
 			goto oom;
 	}
+
+	if (msg_dsn(p, m, err, errlen) < 0)
+		goto out;
 
 	/* the body */
 	if (msg_scan_body(fd, body_off, 0, &st, err, errlen) < 0)

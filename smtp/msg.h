@@ -30,6 +30,19 @@
 #define MSG_MAX_RCPTS    1000
 #define MSG_MAX_ADDR     320            /* RFC 5321: 64 + 1 + 255 */
 
+/* What an alias stands for: NULL when LOCAL has no alias (and there is
+ * no `default`); else *n addresses, borrowed from CTX. */
+typedef const char *const *msg_alias_fn(void *ctx, const char *local,
+    size_t *n);
+
+enum msg_hdr_mode {
+	MSG_HDR_AUTO = 0,         /* add the header when missing */
+	MSG_HDR_ON,               /* always set it (From only) */
+	MSG_HDR_OFF,              /* never add it */
+};
+
+/* Zero is what outboxfs did before these keys existed: From, Date and
+ * Message-ID added when missing, Bcc removed, no DSN. */
 struct msg_params {
 	const char *from;         /* account's from: envelope sender and
 	                           * From: when missing; may be NULL */
@@ -44,6 +57,25 @@ struct msg_params {
 	const char *env_from;
 	const char *const *env_rcpts;
 	size_t env_nrcpts;
+
+	int no_from_override;     /* allow_from_override off: from wins
+	                           * over env_from */
+	/* Appended as "@DOMAIN" to every address without '@' (headers,
+	 * envelope, aliases); NULL: such an address is an error. */
+	const char *qualify_domain;
+	msg_alias_fn *alias;      /* envelope recipients without '@' */
+	void *alias_ctx;
+	enum msg_hdr_mode set_from;   /* set_from_header */
+	const char *from_full_name;   /* display name of an added From: */
+	int undisclosed;          /* To/Cc/Bcc replaced by
+	                           * "To: undisclosed-recipients:;" */
+	int keep_bcc;             /* remove_bcc_headers off */
+	int no_date;              /* set_date_header off */
+	int no_msgid;             /* set_msgid_header off */
+	const char *dsn_notify;   /* "NEVER" or "SUCCESS,FAILURE,DELAY" */
+	const char *dsn_ret;      /* "HDRS" or "FULL" */
+	const char *dsn_envid;    /* ENVID (as given, xtext-encoded here);
+	                           * NULL: the Message-ID when DSN is asked */
 };
 
 enum msg_body {
@@ -73,6 +105,9 @@ struct msg {
 	int body_8bit;            /* the body has bytes >= 0x80 (an ASIS
 	                           * body is then sent with BODY=8BITMIME
 	                           * where the server offers it) */
+	char *dsn_notify;         /* NOTIFY= of each RCPT, or NULL */
+	char *dsn_ret;            /* RET= of MAIL, or NULL */
+	char *dsn_envid;          /* ENVID= of MAIL (xtext), or NULL */
 	uint64_t size_8bit;       /* exact DATA bytes (without the final
 	                           * ".") to a server with 8BITMIME */
 	uint64_t size_7bit;       /* ... and to one without it */

@@ -257,6 +257,7 @@ struct addr_lex {
 	size_t elem;               /* where the current element started */
 	char *err;
 	size_t errlen;
+	struct msg_qualify *q;     /* NULL: an address needs its '@' */
 };
 
 struct addr_token {
@@ -428,6 +429,7 @@ struct addr_spec {
 	int badspace;              /* "bob smith@x": words not joined by . @ */
 	int prev_joiner;           /* previous token was '.' or '@' */
 	size_t ntok;
+	size_t end;                /* in the value: after the last token */
 };
 
 static void addr_spec_reset(struct addr_spec *sp)
@@ -448,6 +450,7 @@ static void addr_spec_add(struct addr_spec *sp, const char *s,
 		sp->badspace = 1;
 	sp->prev_joiner = joiner;
 	sp->ntok++;
+	sp->end = t->end;
 	if (sp->n + n > MSG_MAX_ADDR) {
 		sp->toolong = 1;
 		return;
@@ -455,6 +458,20 @@ static void addr_spec_add(struct addr_spec *sp, const char *s,
 	memcpy(sp->a + sp->n, s + t->start, n);
 	sp->n += n;
 	sp->a[sp->n] = '\0';
+}
+
+/* Whether A[0..N) has an '@' after its local part (quotes skipped). */
+static int addr_has_domain(const char *a, size_t n)
+{
+	size_t i = 0;
+
+	if (n > 0 && a[0] == '"') {
+		for (i = 1; i < n && a[i] != '"'; i++)
+			if (a[i] == '\\')
+				i++;
+		return i + 1 < n;
+	}
+	return memchr(a, '@', n) != NULL;
 }
 
 static int addr_emit(struct addr_lex *l, struct addr_spec *sp,
@@ -466,6 +483,24 @@ static int addr_emit(struct addr_lex *l, struct addr_spec *sp,
 		return addr_fail(l, "address longer than 320 octets");
 	if (sp->n == 0)
 		return addr_fail(l, "empty address <>");
+	if (l->q != NULL)
+		l->q->last = 0;
+	if (l->q != NULL && l->q->domain != NULL && !addr_has_domain(sp->a,
+	    sp->n)) {
+		size_t dl = strlen(l->q->domain);
+
+		if (sp->n + 1 + dl > MSG_MAX_ADDR)
+			return addr_fail(l, "address longer than 320 octets "
+			    "once completed with the mail domain");
+		if (l->q->n >= MSG_MAX_QUALIFY)
+			return addr_fail(l, "too many addresses without @");
+		sp->a[sp->n] = '@';
+		memcpy(sp->a + sp->n + 1, l->q->domain, dl);
+		sp->n += 1 + dl;
+		sp->a[sp->n] = '\0';
+		l->q->at[l->q->n++] = sp->end;
+		l->q->last = 1;
+	}
 	if (addr_check(sp->a, sp->n, why, sizeof(why)) < 0) {
 		char shown[80];
 
@@ -525,7 +560,13 @@ static int addr_angle(struct addr_lex *l, struct addr_spec *sp)
 int msg_addr_walk(const char *value, size_t len, msg_addr_fn *fn,
     void *ctx, char *err, size_t errlen)
 {
-	struct addr_lex l = { value, len, 0, 0, err, errlen };
+	return msg_addr_walk_q(value, len, NULL, fn, ctx, err, errlen);
+}
+
+int msg_addr_walk_q(const char *value, size_t len, struct msg_qualify *q,
+    msg_addr_fn *fn, void *ctx, char *err, size_t errlen)
+{
+	struct addr_lex l = { value, len, 0, 0, err, errlen, q };
 	struct addr_spec *sp;
 	struct addr_phrase ph;
 	struct addr_token t;

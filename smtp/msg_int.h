@@ -56,6 +56,25 @@ int msg_addr_walk(const char *value, size_t len, msg_addr_fn *fn,
     void *ctx, char *err, size_t errlen);
 
 /*
+ * msg_addr_walk that completes an address without '@' (unquoted "root",
+ * or "\"a b\"") with "@" Q->domain before checking it and passing it to
+ * FN. Q->last tells FN whether the mailbox it gets was completed; Q->at
+ * records where in VALUE each "@domain" belongs (the end of its local
+ * part), for a header rewritten in place. Q NULL: msg_addr_walk.
+ */
+#define MSG_MAX_QUALIFY 1024
+
+struct msg_qualify {
+	const char *domain;
+	size_t at[MSG_MAX_QUALIFY];
+	size_t n;
+	int last;
+};
+
+int msg_addr_walk_q(const char *value, size_t len, struct msg_qualify *q,
+    msg_addr_fn *fn, void *ctx, char *err, size_t errlen);
+
+/*
  * Appends S[0..N) as RFC 2047 "B" encoded words in UTF-8, each at most
  * 75 characters, separated by one space, never splitting a UTF-8
  * character. N == 0 appends nothing.

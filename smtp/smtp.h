@@ -48,6 +48,14 @@ struct smtp_error {
 
 const char *smtp_fail_name(enum smtp_fail f);
 
+/*
+ * "HOST:PORT" into BUF (CAP bytes), "[HOST]:PORT" when HOST is an IPv6
+ * literal (a ':' in it), so the port can be told from the address.
+ * Cut to CAP - 1 bytes when too long; always NUL-terminated.
+ */
+void smtp_hostport(const char *host, const char *port, char *buf,
+    size_t cap);
+
 enum smtp_tls_mode {
 	SMTP_TLS_OFF = 0,
 	SMTP_TLS_STARTTLS,       /* required: never falls back to plain */
@@ -90,6 +98,19 @@ struct smtp_params {
 	const char *tls_fingerprint; /* SHA-256 "AB:CD:..", pins instead */
 	const char *tls_cert_file;
 	const char *tls_key_file;
+	const char *tls_host;        /* name for SNI and the certificate
+	                              * check; NULL: host */
+	const char *tls_crl_file;    /* PEM CRLs: checked for the whole
+	                              * chain; NULL: none */
+	int tls_min_version;         /* 0: TLS 1.2; else 0x0303/0x0304 */
+	int tls_max_version;         /* 0: the newest */
+	int tls_seclevel;            /* 0: OpenSSL's; else raised to it */
+	int tls_no_tickets;
+
+	const char *source_ip;       /* bind to it before connecting */
+	/* Set: the account cannot send (proxy_host, socket): smtp_connect
+	 * fails at once, permanently, with this text. */
+	const char *refuse;
 
 	/* AUTH: auth_mech NULL = off, "" = strongest both sides have,
 	 * else that mechanism. secret is borrowed and never copied into a

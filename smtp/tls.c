@@ -465,6 +465,29 @@ static int tls_verify_cb(int ok, X509_STORE_CTX *xs)
 	return ok;
 }
 
+/* Adds every CRL of the PEM file PATH to CTX's store and turns on CRL
+ * checks for the leaf and the chain (a certificate whose issuer has no
+ * CRL in the file then fails: the file must cover the chain). */
+static int tls_load_crls(SSL_CTX *ctx, const char *path, char *err,
+    size_t errlen)
+{
+	X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+	X509_LOOKUP *lk;
+	char why[200];
+
+	ERR_clear_error();
+	lk = st != NULL ? X509_STORE_add_lookup(st, X509_LOOKUP_file()) : NULL;
+	if (lk == NULL || X509_load_crl_file(lk, path, X509_FILETYPE_PEM) <= 0) {
+		tls_ssl_error(why, sizeof(why), "unreadable or no CRL in it");
+		snprintf(err, errlen, "cannot load tls_crl_file %s: %s", path,
+		    why);
+		return -1;
+	}
+	X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK |
+	    X509_V_FLAG_CRL_CHECK_ALL);
+	return 0;
+}
+
 static int tls_setup_ctx(struct tls_conn *c, const struct tls_params *p,
     char *err, size_t errlen)
 {
@@ -475,7 +498,14 @@ static int tls_setup_ctx(struct tls_conn *c, const struct tls_params *p,
 		snprintf(err, errlen, "TLS: cannot create context");
 		return -1;
 	}
-	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_min_proto_version(c->ctx, p->min_version >= TLS1_2_VERSION ?
+	    p->min_version : TLS1_2_VERSION);
+	if (p->max_version != 0)
+		SSL_CTX_set_max_proto_version(c->ctx, p->max_version);
+	if (p->seclevel > SSL_CTX_get_security_level(c->ctx))
+		SSL_CTX_set_security_level(c->ctx, p->seclevel);
+	if (p->no_tickets)
+		SSL_CTX_set_options(c->ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_mode(c->ctx, SSL_MODE_AUTO_RETRY);
 	if (p->trust_file == NULL || strcmp(p->trust_file, "system") == 0) {
 		if (SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
@@ -490,6 +520,9 @@ static int tls_setup_ctx(struct tls_conn *c, const struct tls_params *p,
 		    p->trust_file, why);
 		return -1;
 	}
+	if (p->crl_file != NULL && tls_load_crls(c->ctx, p->crl_file, err,
+	    errlen) != 0)
+		return -1;
 	if (p->cert_file != NULL || p->key_file != NULL) {
 		if (p->cert_file == NULL || p->key_file == NULL) {
 			snprintf(err, errlen, "a client certificate needs both "
@@ -715,6 +748,13 @@ static void tls_params_of(const struct smtp_session *s, struct tls_params *t)
 	t->fingerprint = p->tls_fingerprint;
 	t->cert_file = p->tls_cert_file;
 	t->key_file = p->tls_key_file;
+	if (p->tls_host != NULL && p->tls_host[0] != '\0')
+		t->host = p->tls_host;
+	t->crl_file = p->tls_crl_file;
+	t->min_version = p->tls_min_version;
+	t->max_version = p->tls_max_version;
+	t->seclevel = p->tls_seclevel;
+	t->no_tickets = p->tls_no_tickets;
 }
 
 static void tls_set_desc(struct smtp_session *s, const char *how,

@@ -22,12 +22,17 @@ struct io;
 struct smtp_session;
 
 struct tls_params {
-	const char *host;           /* name (or IP literal) to verify, SNI */
+	const char *host;           /* name (or IP literal) to verify, SNI
+	                             * (tls_host_override when given) */
 	int certcheck;              /* 0 only when the user wrote off */
 	const char *trust_file;     /* NULL or "system": the system store */
 	const char *fingerprint;    /* SHA-256 "AB:CD:.."; replaces the CA */
 	const char *cert_file;      /* client certificate (PEM), or NULL */
 	const char *key_file;       /* its key (PEM), or NULL */
+	const char *crl_file;       /* PEM CRLs, checked for the whole chain */
+	int min_version, max_version;   /* 0: TLS 1.2 / the newest */
+	int seclevel;               /* 0: OpenSSL's; else at least this */
+	int no_tickets;
 };
 
 /* What the handshake negotiated and the server's certificate. */

@@ -38,6 +38,29 @@ static void fuzz_account(const struct cfg *c, struct cfg_account *a)
 		abort();
 	if (a->from != NULL)
 		(void)cfg_account_for_from(c, a->from);
+	/* the msmtp keys: what the parser accepted maps without error */
+	if (a->tls_priorities != NULL) {
+		struct cfg_tls_prio tp;
+
+		if (cfg_tls_priorities(a->tls_priorities, &tp, NULL, 0) != 0 ||
+		    tp.min_version == 0 || tp.min_version > tp.max_version)
+			abort();
+	}
+	if (a->from != NULL) {
+		static const struct cfg_subst v = { "u", "h", "c", "m" };
+		char *from = NULL;
+
+		if (cfg_resolve_from(a, &v, &from, err, sizeof(err)) != 0 &&
+		    !a->auto_from)
+			abort();
+		free(from);
+	}
+	if (a->set_from_header < CFG_TRI_AUTO ||
+	    a->set_from_header > CFG_TRI_OFF || a->set_date_header ==
+	    CFG_TRI_ON || a->set_msgid_header == CFG_TRI_ON)
+		abort();
+	if (a->host != NULL && a->host[0] == '[')
+		abort();
 
 	memset(err, 'Z', sizeof(err));
 	if (cfg_check(a, err, sizeof(err)) != 0 &&
@@ -52,10 +75,35 @@ static void fuzz_account(const struct cfg *c, struct cfg_account *a)
 		abort();
 }
 
+/* The same bytes as an aliases file: a failure names the file and line
+ * in one terminated line; a lookup never fails. */
+static void fuzz_aliases(const uint8_t *data, size_t size)
+{
+	struct cfg_aliases t;
+	char err[512];
+	size_t n;
+
+	memset(err, 'Z', sizeof(err));
+	if (cfg_aliases_parse("al", (const char *)data, size, &t, err,
+	    sizeof(err)) != 0) {
+		if (memchr(err, '\0', sizeof(err)) == NULL ||
+		    strncmp(err, "al:", 3) != 0 || strchr(err, '\n') != NULL)
+			abort();
+	} else {
+		for (size_t i = 0; i < t.n; i++)
+			if (cfg_alias_lookup(&t, t.v[i].local, &n) == NULL ||
+			    n == 0)
+				abort();
+	}
+	cfg_aliases_free(&t);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cfg c;
 	char err[512];
+
+	fuzz_aliases(data, size);
 
 	memset(err, 'Z', sizeof(err));
 	if (cfg_parse_buffer("fuzz.conf", (const char *)data, size, &c, err,

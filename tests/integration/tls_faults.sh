@@ -57,7 +57,7 @@ if "$TOOLS/testsmtpd" -l ::1 --help >/dev/null 2>&1 &&
    "${PY:-/usr/bin/python3}" -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
 	start v6 -l ::1 $SRV
 	client v6 --host ::1 --tls starttls --trust "$C/ca.pem"
-	expect v6 out '^result: ok server=::1:[0-9]+ starttls .* verified$'
+	expect v6 out '^result: ok server=\[::1\]:[0-9]+ starttls .* verified$'
 	start v6w -l ::1 --cert "$C/wrong.pem" --key "$C/wrong.key"
 	client v6w --host ::1 --tls starttls --trust "$C/ca.pem"
 	expect v6w out 'hostname mismatch \(certificate is for wrong\.example, connected to ::1\)'

@@ -150,10 +150,45 @@ static const struct err_case err_cases[] = {
 	{ "account a\nsyslog LOG_KERN\n",
 	  { "t.conf:2: ", "syslog `LOG_KERN` is not a facility",
 	    "`syslog LOG_MAIL`" } },
-	{ "account a\nproxy_host 127.0.0.1\n",
-	  { "t.conf:2: ", "SOCKS" } },
-	{ "account a\nsocket /run/smtp\n",
-	  { "t.conf:2: ", "`host` and `port`" } },
+	/* msmtp's keys: hostile and wrong values */
+	{ "account a\ndsn_notify success,never\n",
+	  { "t.conf:2: ", "dsn_notify `success,never`" } },
+	{ "account a\ndsn_notify success,\n",
+	  { "t.conf:2: ", "dsn_notify" } },
+	{ "account a\ndsn_notify ,\n", { "t.conf:2: ", "dsn_notify" } },
+	{ "account a\ndsn_notify sucess\n", { "t.conf:2: ", "dsn_notify" } },
+	{ "account a\ndsn_return some\n",
+	  { "t.conf:2: ", "dsn_return `some` is not off, headers or full" } },
+	{ "account a\nsource_ip eth0\n",
+	  { "t.conf:2: ", "source_ip `eth0`", "not looked up" } },
+	{ "account a\nsource_ip [192.0.2.1]\n", { "t.conf:2: ", "source_ip" } },
+	{ "account a\nsource_ip 999.1.1.1\n", { "t.conf:2: ", "source_ip" } },
+	{ "account a\nhost [::1\n", { "t.conf:2: ", "host `[::1`" } },
+	{ "account a\nhost [example.com]\n", { "t.conf:2: ", "not a host" } },
+	{ "account a\nhost []\n", { "t.conf:2: ", "not a host" } },
+	{ "account a\nfrom %X@example.com\n",
+	  { "t.conf:2: ", "`%X` is not one of" } },
+	{ "account a\nfrom alice@example.com%\n", { "t.conf:2: ", "lone `%`" } },
+	{ "account a\nfrom %\n", { "t.conf:2: ", "lone `%`" } },
+	{ "account a\nset_from_header maybe\n",
+	  { "t.conf:2: ", "auto, on or off" } },
+	{ "account a\nset_date_header on-ish\n",
+	  { "t.conf:2: ", "auto or off" } },
+	{ "account a\nset_msgid_header on\nset_msgid_header x\n",
+	  { "t.conf:3: ", "auto or off" } },
+	{ "account a\ntls_priorities NORMAL:+AES-128-GCM\n",
+	  { "t.conf:2: ", "`+AES-128-GCM` has no OpenSSL equivalent" } },
+	{ "account a\ntls_priorities NORMAL:+VERS-TLS1.0\n",
+	  { "t.conf:2: ", "below 1.2" } },
+	{ "account a\ntls_priorities NORMAL:-VERS-ALL\n",
+	  { "t.conf:2: ", "no TLS version is left" } },
+	{ "account a\ntls_priorities NORMAL:\n", { "t.conf:2: ", "trailing" } },
+	{ "account a\ntls_priorities ::\n", { "t.conf:2: ", "empty" } },
+	{ "account a\ntls_priorities NONE\n", { "t.conf:2: ", "`NONE`" } },
+	{ "account a\ntls_min_dh_prime_bits 99999\n",
+	  { "t.conf:2: ", "out of range" } },
+	{ "account a\ntls_min_dh_prime_bits -1\n", { "t.conf:2: ", "not" } },
+	{ "account a\nauto_from perhaps\n", { "t.conf:2: ", "on nor off" } },
 	{ "account a\neval echo host x\n",
 	  { "t.conf:2: ", "write the keywords out" } },
 	{ "account a\nprotocol lmtp\n",
@@ -326,7 +361,11 @@ static void test_every_keyword(void **state)
 	assert_string_equal(a->users, "alice, bob");
 	assert_string_equal(a->groups, "staff");
 	assert_string_equal(a->maildrop_group, "outboxdrop");
-	assert_int_equal(a->set, (1u << CFG_K_COUNT) - 1);
+	assert_true((a->set & (CFG_BIT(CFG_K_RETRY_MAX + 1) - 1)) ==
+	    CFG_BIT(CFG_K_RETRY_MAX + 1) - 1);
+	assert_true(a->set & CFG_BIT(CFG_K_USERS));
+	assert_true(a->set & CFG_BIT(CFG_K_GROUPS));
+	assert_true(a->set & CFG_BIT(CFG_K_MAILDROP_GROUP));
 	cfg_free(&c);
 }
 
@@ -395,7 +434,7 @@ static void test_units(void **state)
 			fail_msg("case %zu (%s): got %llu, want %llu", i,
 			    unit_cases[i].line, (unsigned long long)got,
 			    (unsigned long long)unit_cases[i].want);
-		assert_true(c.accounts[0].set & (1u << unit_cases[i].key));
+		assert_true(c.accounts[0].set & CFG_BIT(unit_cases[i].key));
 		cfg_free(&c);
 	}
 }
@@ -427,8 +466,8 @@ static void test_on_off(void **state)
 	assert_null(a->syslog);
 	assert_int_equal(a->tls, 0);
 	/* Written off is still "set", so the daemon can tell. */
-	assert_true(a->set & (1u << CFG_K_TLS));
-	assert_true(a->set & (1u << CFG_K_SYSLOG));
+	assert_true(a->set & CFG_BIT(CFG_K_TLS));
+	assert_true(a->set & CFG_BIT(CFG_K_SYSLOG));
 	cfg_free(&c);
 }
 
@@ -479,8 +518,8 @@ static void test_defaults_apply_forward(void **state)
 	assert_string_equal(c.accounts[1].host, "smtp.example.com");
 	assert_int_equal(c.accounts[1].settle_ms, 1000);
 	assert_int_equal(c.accounts[1].tls, 0);
-	assert_true(c.accounts[1].set & (1u << CFG_K_HOST));
-	assert_false(c.accounts[1].set & (1u << CFG_K_TLS));
+	assert_true(c.accounts[1].set & CFG_BIT(CFG_K_HOST));
+	assert_false(c.accounts[1].set & CFG_BIT(CFG_K_TLS));
 	/* Defaults accumulate across `defaults` sections. */
 	assert_string_equal(c.accounts[2].host, "other.example.com");
 	assert_int_equal(c.accounts[2].settle_ms, 1000);
@@ -530,7 +569,7 @@ static void test_inheritance(void **state)
 	assert_string_equal(multi->host, "h2");
 	assert_string_equal(multi->user, "u1");
 	assert_int_equal(multi->settle_ms, 5);
-	assert_true(multi->set & (1u << CFG_K_PASSWORD));
+	assert_true(multi->set & CFG_BIT(CFG_K_PASSWORD));
 	multi = cfg_account(&c, "multi2");
 	assert_string_equal(multi->host, "h1");
 	assert_int_equal(multi->settle_ms, 5);
@@ -648,7 +687,7 @@ static void test_quotes(void **state)
 	a = &c.accounts[0];
 	assert_string_equal(a->password, "  two words \"q\" back\\slash ");
 	assert_null(a->user);
-	assert_true(a->set & (1u << CFG_K_USER));
+	assert_true(a->set & CFG_BIT(CFG_K_USER));
 	assert_string_equal(a->from, "x@example.com");
 	/* Quotes only count around the whole value. */
 	assert_string_equal(a->domain, "a\"b\"");
@@ -1002,7 +1041,7 @@ static void test_cfg_set(void **state)
 	assert_true(a->max_size == 1ull << 30);
 	assert_null(a->password);
 	assert_string_equal(a->auth_mech, "XOAUTH2");
-	assert_true(a->set & (1u << CFG_K_SPOOL));
+	assert_true(a->set & CFG_BIT(CFG_K_SPOOL));
 	cfg_free(&c);
 }
 

@@ -134,7 +134,7 @@ static void test_render_cases(void **state)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct status_case *c = &cases[i];
 		struct status_view v = { &c->rec, c->file_size, c->sent,
-		    c->total, NULL, NULL, 0 };
+		    c->total, NULL, NULL, 0, 0 };
 
 		assert_int_equal(status_render(&v, &out, &len), 0);
 		if (len != strlen(c->want) || strcmp(out, c->want) != 0)
@@ -142,6 +142,36 @@ static void test_render_cases(void **state)
 			    c->want);
 		free(out);
 	}
+}
+
+/* vim's second :w of a submitted message: the error: line says why
+ * first, and keeps what was there after it. */
+static void test_render_rewrite_refused(void **state)
+{
+	struct spool_rec r;
+	struct status_view v;
+	char *out;
+	size_t len;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.state = OB_SENT;
+	r.queued = 1764345600;      /* 2025-11-28T16:00:00Z */
+	memset(&v, 0, sizeof(v));
+	v.rec = &r;
+	v.rewrite_refused = 1;
+	assert_int_equal(status_render(&v, &out, &len), 0);
+	assert_non_null(strstr(out, "\nerror: already submitted at "
+	    "2025-11-28T16:00:00Z; write a new file\n"));
+	free(out);
+
+	r.state = OB_FAILED;
+	r.error = (char *)"no recipient\x1b[0m";
+	assert_int_equal(status_render(&v, &out, &len), 0);
+	assert_non_null(strstr(out, "\nerror: already submitted at "
+	    "2025-11-28T16:00:00Z; write a new file; no recipient?[0m\n"));
+	assert_null(strstr(out, "\nerror: no recipient"));
+	free(out);
 }
 
 /* The user: line, after from:, with control bytes in a name hidden. */
@@ -245,6 +275,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_render_cases),
+		cmocka_unit_test(test_render_rewrite_refused),
 		cmocka_unit_test(test_render_user),
 		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_queue_lines),
