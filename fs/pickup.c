@@ -52,6 +52,7 @@
  * uses the next free name.
  */
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -91,7 +92,37 @@ void pickup_env_free(struct pickup_env *e)
 	for (i = 0; i < e->nrcpts; i++)
 		free(e->rcpts[i]);
 	free(e->rcpts);
+	free(e->dsn_notify);
+	free(e->dsn_ret);
+	free(e->dsn_envid);
 	memset(e, 0, sizeof(*e));
+}
+
+/* The value of KEY= in the record's dsn text ("NOTIFY=x RET=y ENVID=z":
+ * ENVID last, to the end), a new string, or NULL. *bad on no memory. */
+static char *pickup_dsn_value(const char *dsn, const char *key, int rest,
+    int *bad)
+{
+	const char *p = dsn, *v, *end;
+	size_t kl = strlen(key);
+	char *out;
+
+	while (p && *p) {
+		if (strncmp(p, key, kl) == 0) {
+			v = p + kl;
+			end = rest ? v + strlen(v) : strchr(v, ' ');
+			if (end == NULL)
+				end = v + strlen(v);
+			out = strndup(v, (size_t)(end - v));
+			if (out == NULL)
+				*bad = 1;
+			return out;
+		}
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	return NULL;
 }
 
 int pickup_env_get(struct ob *ob, struct ob_msg *m, struct pickup_env *e)
@@ -116,6 +147,22 @@ int pickup_env_get(struct ob *ob, struct ob_msg *m, struct pickup_env *e)
 			else
 				e->nrcpts = i + 1;
 		}
+		if (!bad && m->r.dsn) {
+			char *c;
+
+			e->dsn_notify = pickup_dsn_value(m->r.dsn, "NOTIFY=",
+			    0, &bad);
+			e->dsn_ret = pickup_dsn_value(m->r.dsn, "RET=", 0,
+			    &bad);
+			/* sendmail's -N failure,delay -R hdrs: the words of
+			 * RFC 3461, upper-case on the wire */
+			for (c = e->dsn_notify; c && *c; c++)
+				*c = (char)toupper((unsigned char)*c);
+			for (c = e->dsn_ret; c && *c; c++)
+				*c = (char)toupper((unsigned char)*c);
+			e->dsn_envid = pickup_dsn_value(m->r.dsn, "ENVID=", 1,
+			    &bad);
+		}
 	}
 	pthread_mutex_unlock(&ob->mu);
 	if (bad) {
@@ -132,6 +179,13 @@ void pickup_env_apply(const struct pickup_env *e, struct msg_params *p)
 	p->env_from = e->from;
 	p->env_rcpts = (const char *const *)e->rcpts;
 	p->env_nrcpts = e->nrcpts;
+	/* the submitter's DSN request wins over the account's */
+	if (e->dsn_notify)
+		p->dsn_notify = e->dsn_notify;
+	if (e->dsn_ret)
+		p->dsn_ret = e->dsn_ret;
+	if (e->dsn_envid)
+		p->dsn_envid = e->dsn_envid;
 }
 
 /* ---- one drop ------------------------------------------------------- */

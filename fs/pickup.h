@@ -39,6 +39,9 @@ struct pickup_env {
 	char *from;               /* NULL: the account's from */
 	char **rcpts;
 	size_t nrcpts;
+	char *dsn_notify;         /* -N, -R, -V of outboxfs-sendmail, or */
+	char *dsn_ret;            /* NULL: the account's dsn_notify and */
+	char *dsn_envid;          /* dsn_return */
 };
 
 /* Copies M's envelope (ob->mu NOT held; taken inside). -1 without

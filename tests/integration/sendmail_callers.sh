@@ -106,6 +106,16 @@ assert_eq 0 "$?" "-v --wait"
 assert_contains "$out" "C: RCPT TO:<kate@example.com>"
 assert_contains "$out" "S: 250 2.0.0 Ok: queued"
 
+# -N, -R, -V: NOTIFY= on RCPT, RET= and ENVID= on MAIL (the server offers
+# DSN)
+printf 'To: dsn@example.com\nSubject: dsn one\n\nx\n' |
+	sm -t -N failure,delay -R hdrs -V env42 --wait=20
+assert_eq 0 "$?" "--wait for the DSN message"
+eml=$(one_eml_with "$T/rx" "Subject: dsn one") || exit 1
+assert_contains "$(env_of "$eml")" "rcpt-params: <dsn@example.com> NOTIFY=FAILURE,DELAY" "the envelope"
+assert_contains "$(env_of "$eml")" "RET=HDRS" "the envelope"
+assert_contains "$(env_of "$eml")" "ENVID=env42" "the envelope"
+
 # outboxfs --wait on status files (no mount made by it)
 d=$(grep -l '^state: deferred' "$M"/sendmail-*.status | head -n1)
 s=$(grep -l 'verbose one' "$M"/sendmail-* 2>/dev/null | grep -v status | head -n1)
