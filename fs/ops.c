@@ -206,6 +206,13 @@ static void ops_entry(struct ob *ob, fuse_ino_t ino, struct fuse_entry_param *e,
 	}
 }
 
+/* 1 when M shows a NAME.status: every message but a scratch file (an
+ * editor's or a tool's temp file, never sent). ob->mu held. */
+static int ops_has_status(const struct ob_msg *m)
+{
+	return !(m->r.state == OB_DRAFT && ob_is_scratch(m->r.name));
+}
+
 /* The inode NAME in directory DIR names, 0 when none; ob->mu held. */
 static fuse_ino_t ops_resolve(struct ob *ob, int dir, const char *name)
 {
@@ -226,7 +233,7 @@ static fuse_ino_t ops_resolve(struct ob *ob, int dir, const char *name)
 			return 0;
 		m = ob_find_name(ob, dir, base);
 		free(base);
-		return m ? ops_msg_ino(m, 1) : 0;
+		return m && ops_has_status(m) ? ops_msg_ino(m, 1) : 0;
 	}
 	m = ob_find_name(ob, dir, name);
 	return m ? ops_msg_ino(m, 0) : 0;
@@ -1196,8 +1203,9 @@ static void ops_opendir(fuse_req_t req, fuse_ino_t ino,
 				continue;
 			fail |= ops_dir_add(h, &cap, m->r.name,
 			    ops_msg_ino(m, 0), S_IFREG);
-			if (snprintf(stname, sizeof(stname), "%s.status",
-			    m->r.name) < (int)sizeof(stname))
+			if (ops_has_status(m) && snprintf(stname,
+			    sizeof(stname), "%s.status", m->r.name) <
+			    (int)sizeof(stname))
 				fail |= ops_dir_add(h, &cap, stname,
 				    ops_msg_ino(m, 1), S_IFREG);
 		}

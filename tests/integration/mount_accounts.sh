@@ -43,7 +43,8 @@ eml=$(one_eml_with "$T/rx-work" "Subject: acct from") || exit 1
 assert_line "${eml%.eml}.env" '^from: <worker@work\.example>$'
 
 assert_eq "" "$(eml_with "$T/rx-work" "Subject: acct scratch")" "work/.queue was sent"
-assert_line "$M/work/.queue.status" '^state: draft$'
+[ -f "$M/work/.queue" ] || fail "work/.queue (a scratch file there) is gone"
+assert_missing "$M/work/.queue.status"   # a scratch file has no status
 assert_eq "" "$(eml_with "$T/rx-home" "Subject: acct sub")" "work message at the default server"
 assert_eq "" "$(eml_with "$T/rx-work" "Subject: acct top")" "default message at the work server"
 exit 0

@@ -34,12 +34,9 @@ for f in "${scratch[@]}"; do
 	got=$(cat "$M/$f") || fail "cannot read back $f"
 	assert_contains "$got" "Subject: scratch $f" "content of $f"
 	echo more >>"$M/$f" || fail "cannot append to the scratch file $f"
-	if [ -e "$M/$f.status" ]; then
-		s=$(status_state "$M/$f.status")
-		case $s in sent|queued|sending|deferred|partial|failed)
-			fail "scratch file $f has state $s";;
-		esac
-	fi
+	# scratch files are never sent and have no status file
+	assert_missing "$M/$f.status"
+	ls -a "$M" | grep -qxF "$f.status" && fail "ls shows $f.status"
 done
 for f in empty1 empty2; do
 	[ -f "$M/$f" ] || fail "empty file $f is gone"
