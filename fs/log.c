@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <paths.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -47,15 +49,37 @@ int log_facility(const char *name)
 	return -1;
 }
 
-void log_init(const char *facility, int to_stderr, int debug)
+/* In the background with no syslog socket: the lines go to this file
+ * (the default account's logfile), or nowhere, as the mount warned. */
+static char log_fallback[4096];
+
+void log_init(const char *facility, int to_stderr, int debug,
+    const char *logfile)
 {
 	int f = log_facility(facility);
+	struct stat st;
 
 	log_to_stderr = to_stderr;
 	log_show_debug = debug;
 	log_off = !to_stderr && f == LOG_FACILITY_OFF;
-	if (!to_stderr && !log_off)
-		openlog("outboxfs", LOG_PID | LOG_NDELAY, f < 0 ? LOG_MAIL : f);
+	if (to_stderr || log_off)
+		return;
+	if (stat(_PATH_LOG, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		if (logfile && strcmp(logfile, "-") != 0 &&
+		    strlen(logfile) < sizeof(log_fallback)) {
+			snprintf(log_fallback, sizeof(log_fallback), "%s",
+			    logfile);
+			fprintf(stderr, "outboxfs: no syslog socket (%s): the "
+			    "log goes to %s\n", _PATH_LOG, logfile);
+		} else {
+			fprintf(stderr, "outboxfs: no syslog socket (%s): in "
+			    "the background the log goes nowhere; set logfile "
+			    "in the configuration, or run with -f\n",
+			    _PATH_LOG);
+		}
+		return;
+	}
+	openlog("outboxfs", LOG_PID | LOG_NDELAY, f < 0 ? LOG_MAIL : f);
 }
 
 /*
@@ -89,6 +113,9 @@ static void log_vline(int prio, const char *fmt, va_list ap, int errnum)
 		pthread_mutex_lock(&log_mu);
 		fprintf(stderr, "outboxfs: %s\n", line);
 		pthread_mutex_unlock(&log_mu);
+	} else if (log_fallback[0]) {
+		log_file(log_fallback, "outboxfs[%ld]: %s", (long)getpid(),
+		    line);
 	} else {
 		syslog(prio, "%s", line);
 	}
@@ -134,6 +161,20 @@ void log_debug(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Appends N bytes to PATH; -1 when it could not. */
+static int log_append(const char *path, const char *line, size_t n)
+{
+	int fd, rc = 0;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (write(fd, line, n) != (ssize_t)n)
+		rc = -1;
+	close(fd);
+	return rc;
+}
+
 void log_file(const char *path, const char *fmt, ...)
 {
 	char line[2048];
@@ -141,7 +182,7 @@ void log_file(const char *path, const char *fmt, ...)
 	time_t now = time(NULL);
 	size_t n = 0;
 	va_list ap;
-	int fd, w;
+	int w;
 
 	if (localtime_r(&now, &tm) != NULL)
 		n = strftime(line, sizeof(line), "%b %d %H:%M:%S ", &tm);
@@ -154,12 +195,6 @@ void log_file(const char *path, const char *fmt, ...)
 	    sizeof(line) - n - 2;
 	log_clean(line, n);
 	line[n++] = '\n';
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		log_warn("logfile %s", path);
-		return;
-	}
-	if (write(fd, line, n) != (ssize_t)n)
-		log_warn("logfile %s", path);
-	close(fd);
+	if (log_append(path, line, n) < 0 && !log_fallback[0])
+		log_warn("logfile %s", path);   /* never into itself */
 }

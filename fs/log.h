@@ -14,7 +14,10 @@
  * background (`syslog off` written in the configuration). TO_STDERR:
  * write to stderr instead of syslog. DEBUG: log_debug lines are shown.
  */
-void log_init(const char *facility, int to_stderr, int debug);
+/* LOGFILE: where the lines go in the background when there is no syslog
+ * socket (NULL: nowhere, and a warning on stderr says so). */
+void log_init(const char *facility, int to_stderr, int debug,
+    const char *logfile);
 
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

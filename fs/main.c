@@ -609,7 +609,7 @@ int main(int argc, char **argv)
 
 		if (fac == NULL && (d->set & CFG_BIT(CFG_K_SYSLOG)))
 			fac = "off";
-		log_init(fac, fo.foreground, fo.debug);
+		log_init(fac, fo.foreground, fo.debug, d->logfile);
 	}
 	main_warnings(&cfg, main_put_log);
 	if (ob_init(&ob, &cfg, spool, err, sizeof(err)) < 0) {
