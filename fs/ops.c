@@ -66,6 +66,7 @@ struct ops_handle {
 	size_t len;
 	uint64_t id;                 /* OPS_STATUS: the message */
 	uint64_t gen;                /* OPS_STATUS: its generation in text */
+	pthread_mutex_t tmu;         /* OPS_STATUS: text, len, gen */
 	struct ops_dirent *ents;     /* OPS_DIR */
 	size_t nents;
 };
@@ -418,6 +419,7 @@ static int ops_write_flags(int flags)
 	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 }
 
+
 static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ob *ob = ops_ob(req);
@@ -475,6 +477,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			err = ops_errno(errno);
 			goto fail;
 		}
+		pthread_mutex_init(&h->tmu, NULL);
 		fi->direct_io = 1;
 		goto done;
 	}
@@ -686,6 +689,45 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_create(req, &e, fi);
 }
 
+
+/*
+ * A read of an open status file: the snapshot of the open, taken again
+ * when the status changed and the reader starts over at offset 0 (after
+ * poll(2) said so). Its header block changes in place, so a reader in
+ * the middle keeps its snapshot: offsets into it stay meaningful.
+ */
+static void ops_read_status(fuse_req_t req, struct ops_handle *h,
+    size_t size, off_t off)
+{
+	struct ob *ob = ops_ob(req);
+	uint64_t gen;
+	char *text, *buf = NULL;
+	size_t len, cnt = 0;
+
+	pthread_mutex_lock(&h->tmu);
+	gen = ob_status_gen(ob, h->id);
+	if (off == 0 && gen != h->gen &&
+	    ob_status_text(ob, h->id, &text, &len) == 0) {
+		free(h->text);
+		h->text = text;
+		h->len = len;
+		h->gen = gen;
+	}
+	if ((uint64_t)off < h->len) {
+		cnt = h->len - (size_t)off < size ? h->len - (size_t)off : size;
+		/* a copy: the reply may outlive a release freeing text */
+		buf = malloc(cnt);
+		if (buf)
+			memcpy(buf, h->text + off, cnt);
+	}
+	pthread_mutex_unlock(&h->tmu);
+	if (cnt && buf == NULL)
+		fuse_reply_err(req, ENOMEM);
+	else
+		fuse_reply_buf(req, buf, cnt);
+	free(buf);
+}
+
 static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi)
 {
@@ -698,22 +740,11 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (h->kind == OPS_STATUS && off == 0 &&
-	    ob_status_gen(ops_ob(req), h->id) != h->gen) {
-		/* read again from the start (after poll(2) said it
-		 * changed): the status as it is now */
-		char *text;
-		size_t len;
-		uint64_t gen = ob_status_gen(ops_ob(req), h->id);
-
-		if (ob_status_text(ops_ob(req), h->id, &text, &len) == 0) {
-			free(h->text);
-			h->text = text;
-			h->len = len;
-			h->gen = gen;
-		}
+	if (h->kind == OPS_STATUS) {
+		ops_read_status(req, h, size, off);
+		return;
 	}
-	if (h->kind == OPS_STATUS || h->kind == OPS_QUEUE) {
+	if (h->kind == OPS_QUEUE) {
 		size_t cnt;
 
 		if ((uint64_t)off >= h->len) {
@@ -812,6 +843,8 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 			ob_save(ob, m, 0);
 		ob_unref(ob, m);
 	}
+	if (h->kind == OPS_STATUS)
+		pthread_mutex_destroy(&h->tmu);
 	free(h->text);
 	free(h);
 	fuse_reply_err(req, 0);
