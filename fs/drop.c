@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "fs/drop.h"
+#include "fs/spool.h"
 
 void drop_env_free(struct drop_env *e)
 {
@@ -411,22 +412,6 @@ static int drop_make_name(char *name, size_t cap)
 	return n == DROP_NAME_LEN && drop_name_ok(name) ? 0 : -1;
 }
 
-static int drop_write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Copies exactly SIZE bytes of IN (from 0) to OUT. */
 static int drop_copy(int in, int out, uint64_t size)
@@ -445,7 +430,7 @@ static int drop_copy(int in, int out, uint64_t size)
 				errno = EIO;   /* shorter than it said */
 			return -1;
 		}
-		if (drop_write_all(out, buf, (size_t)r) < 0)
+		if (spool_write_all(out, buf, (size_t)r) < 0)
 			return -1;
 		off += (uint64_t)r;
 	}
@@ -483,8 +468,8 @@ int drop_write(int dirfd, const struct drop_env *e, const char *pre,
 	}
 	/* The mode before the name: a drop is never seen writable, and
 	 * whatever the umask (see DROP_FILE_MODE). */
-	if (drop_write_all(fd, head, hlen) < 0 ||
-	    drop_write_all(fd, pre, prelen) < 0 ||
+	if (spool_write_all(fd, head, hlen) < 0 ||
+	    spool_write_all(fd, pre, prelen) < 0 ||
 	    drop_copy(body_fd, fd, e->size - prelen) < 0 ||
 	    fchmod(fd, DROP_FILE_MODE) < 0 || fsync(fd) < 0)
 		goto fail_io;

@@ -67,6 +67,7 @@
 #include <unistd.h>
 
 #include "fs/drop.h"
+#include "fs/spool.h"
 #include "fs/log.h"
 #include "fs/pickup.h"
 
@@ -208,22 +209,6 @@ static void pickup_set_aside(struct ob *ob, int dropfd, const char *name,
 	    dst);
 }
 
-static int pickup_write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* SIZE bytes of IN from OFF to OUT (from 0). */
 static int pickup_copy(int in, off_t off, uint64_t size, int out)
@@ -243,7 +228,7 @@ static int pickup_copy(int in, off_t off, uint64_t size, int out)
 				errno = EIO;
 			return -1;
 		}
-		if (pickup_write_all(out, buf, (size_t)r) < 0)
+		if (spool_write_all(out, buf, (size_t)r) < 0)
 			return -1;
 		done += (uint64_t)r;
 	}
@@ -710,8 +695,8 @@ static void pickup_write_mountpoint(struct ob *ob, const char *mnt)
 			close(fd);
 		goto fail;
 	}
-	if (pickup_write_all(fd, mnt, strlen(mnt)) < 0 ||
-	    pickup_write_all(fd, "\n", 1) < 0) {
+	if (spool_write_all(fd, mnt, strlen(mnt)) < 0 ||
+	    spool_write_all(fd, "\n", 1) < 0) {
 		close(fd);
 		unlinkat(ob->spool.dirfd, tmp, 0);
 		goto fail;

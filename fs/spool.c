@@ -740,7 +740,7 @@ static int spool_mkdir_p(const char *path)
 	return 0;
 }
 
-static int spool_write_all(int fd, const char *p, size_t n)
+int spool_write_all(int fd, const char *p, size_t n)
 {
 	ssize_t w;
 

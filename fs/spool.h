@@ -190,6 +190,10 @@ int spool_sync(struct spool *sp);
 #define SPOOL_SYNC_EACH 8
 int spool_sync_msgs(struct spool *sp, const uint64_t *ids, size_t n);
 
+/* Writes all N bytes of P to FD (a write cut short goes on; EINTR is
+ * retried). 0, or -1 with errno. */
+int spool_write_all(int fd, const char *p, size_t n);
+
 /* CRC-32C of LEN bytes. */
 uint32_t spool_crc32c(const void *buf, size_t len);
 /* Appends TEXT (a formatted record) framed to *buf (growing it, *cap its
