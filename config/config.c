@@ -1643,6 +1643,22 @@ const struct cfg_account *cfg_account(const struct cfg *cfg, const char *name)
 	return &cfg->accounts[0];
 }
 
+int cfg_spool_path(const struct cfg_account *def, char *buf, size_t cap)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (def && def->spool)
+		n = snprintf(buf, cap, "%s", def->spool);
+	else if (xdg && xdg[0])
+		n = snprintf(buf, cap, "%s/outboxfs/spool", xdg);
+	else if (home && home[0])
+		n = snprintf(buf, cap, "%s/.local/share/outboxfs/spool", home);
+	else
+		return -1;
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
 const struct cfg_account *cfg_account_for_from(const struct cfg *cfg,
     const char *addr)
 {

@@ -187,6 +187,14 @@ int cfg_parse_buffer(const char *name, const char *buf, size_t len,
  */
 const struct cfg_account *cfg_account(const struct cfg *cfg, const char *name);
 
+/*
+ * The spool directory into BUF: DEF's `spool`, else
+ * $XDG_DATA_HOME/outboxfs/spool, else ~/.local/share/outboxfs/spool (the
+ * daemon and outboxfs-sendmail must agree). -1 when none can be named or
+ * it does not fit.
+ */
+int cfg_spool_path(const struct cfg_account *def, char *buf, size_t cap);
+
 /* The first account whose `from` equals ADDR (case-insensitive), or NULL.
  * Borrowed from CFG. */
 const struct cfg_account *cfg_account_for_from(const struct cfg *cfg,

@@ -252,23 +252,6 @@ found:
 	return *path ? 0 : -1;
 }
 
-static int main_spool_path(const struct cfg_account *def, char *buf,
-    size_t cap)
-{
-	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-	int n;
-
-	if (def && def->spool)
-		n = snprintf(buf, cap, "%s", def->spool);
-	else if (xdg && xdg[0])
-		n = snprintf(buf, cap, "%s/outboxfs/spool", xdg);
-	else if (home && home[0])
-		n = snprintf(buf, cap, "%s/.local/share/outboxfs/spool", home);
-	else
-		return -1;
-	return n < 0 || (size_t)n >= cap ? -1 : 0;
-}
-
 /*
  * Reads the configuration, applies -o KEY=VALUE to every account, reads
  * the aliases files, resolves `from` (%U %H %C %M, auto_from) and checks
@@ -594,7 +577,7 @@ int main(int argc, char **argv)
 	/* Configuration. */
 	if (main_load(&o, &cfg, &cfgpath, &have_cfg) < 0)
 		goto out_fo;
-	if (main_spool_path(cfg_account(&cfg, NULL), spool,
+	if (cfg_spool_path(cfg_account(&cfg, NULL), spool,
 	    sizeof(spool)) < 0) {
 		fprintf(stderr, "outboxfs: no spool directory: set HOME or "
 		    "-o spool=DIR\n");

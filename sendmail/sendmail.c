@@ -169,23 +169,6 @@ static int sm_open_dir(int dirfd, const char *path, int nofollow)
 	return fd;
 }
 
-static int sm_spool_path(const struct cfg_account *def, char *buf,
-    size_t cap)
-{
-	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-	int n;
-
-	if (def && def->spool)
-		n = snprintf(buf, cap, "%s", def->spool);
-	else if (xdg && xdg[0])
-		n = snprintf(buf, cap, "%s/outboxfs/spool", xdg);
-	else if (home && home[0])
-		n = snprintf(buf, cap, "%s/.local/share/outboxfs/spool", home);
-	else
-		return -1;
-	return n < 0 || (size_t)n >= cap ? -1 : 0;
-}
-
 /* mkdir -p PATH, mode 0700 for what it creates. */
 static int sm_mkdir_p(const char *path)
 {
@@ -330,7 +313,7 @@ static int sm_setup(struct sm_ctx *c, int create)
 		return SM_EX_CONFIG;
 	}
 	c->have_cfg = 1;
-	if (sm_spool_path(cfg_account(&c->cfg, NULL), c->spool,
+	if (cfg_spool_path(cfg_account(&c->cfg, NULL), c->spool,
 	    sizeof(c->spool)) < 0) {
 		sm_err("no spool directory: set spool in %s or HOME",
 		    c->cfgpath);
