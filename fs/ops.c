@@ -64,6 +64,7 @@ struct ops_handle {
 	int append;                  /* opened O_APPEND: the fd appends */
 	char *text;                  /* OPS_STATUS, OPS_QUEUE: the snapshot */
 	size_t len;
+	size_t hlen;                 /* OPS_STATUS: its header block */
 	uint64_t id;                 /* OPS_STATUS: the message */
 	uint64_t gen;                /* OPS_STATUS: its generation in text */
 	pthread_mutex_t tmu;         /* OPS_STATUS: text, len, gen */
@@ -182,6 +183,10 @@ static int ops_stat(struct ob *ob, fuse_ino_t ino, struct stat *st)
 	if (is_status) {
 		st->st_mode = S_IFREG | 0400;
 		st->st_size = (off_t)ob_status_size(ob, m);
+		if (m->status_ms) {      /* its text changed since the mount */
+			st->st_mtim.tv_sec = m->status_ms / 1000;
+			st->st_mtim.tv_nsec = m->status_ms % 1000 * 1000000;
+		}
 	} else {
 		st->st_mode = S_IFREG |
 		    (m->r.state == OB_DRAFT && !m->busy ? 0600 : 0400);
@@ -473,7 +478,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		h->kind = OPS_STATUS;
 		h->id = id;
 		h->gen = ob_status_gen(ob, id);
-		if (ob_status_text(ob, id, &h->text, &h->len) < 0) {
+		if (ob_status_text(ob, id, &h->text, &h->len, &h->hlen) < 0) {
 			err = ops_errno(errno);
 			goto fail;
 		}
@@ -691,10 +696,42 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 
 /*
+ * A reader at the end of H's text (tail -f) after the status changed:
+ * the transcript only grows, so what it gained is appended to H's text,
+ * under the header H was opened with; offsets already read stay what
+ * they were. A transcript that did not grow from H's keeps H as it is.
+ * h->tmu held.
+ */
+static void ops_status_follow(struct ob *ob, struct ops_handle *h)
+{
+	char *text, *nt;
+	size_t len, hlen, told = h->len - h->hlen, add;
+
+	if (ob_status_text(ob, h->id, &text, &len, &hlen) < 0)
+		return;
+	if (len - hlen > told &&
+	    memcmp(text + hlen, h->text + h->hlen, told) == 0) {
+		add = len - hlen - told;
+		nt = realloc(h->text, h->len + add + 1);
+		if (nt == NULL) {
+			free(text);
+			return;
+		}
+		memcpy(nt + h->len, text + hlen + told, add);
+		h->len += add;
+		nt[h->len] = '\0';
+		h->text = nt;
+	}
+	free(text);
+}
+
+/*
  * A read of an open status file: the snapshot of the open, taken again
  * when the status changed and the reader starts over at offset 0 (after
- * poll(2) said so). Its header block changes in place, so a reader in
- * the middle keeps its snapshot: offsets into it stay meaningful.
+ * poll(2) said so), or grown by the new transcript lines when a reader
+ * that reached its end asks for more. Its header block changes in place,
+ * so a reader in the middle keeps its snapshot: offsets into it stay
+ * meaningful.
  */
 static void ops_read_status(fuse_req_t req, struct ops_handle *h,
     size_t size, off_t off)
@@ -702,15 +739,20 @@ static void ops_read_status(fuse_req_t req, struct ops_handle *h,
 	struct ob *ob = ops_ob(req);
 	uint64_t gen;
 	char *text, *buf = NULL;
-	size_t len, cnt = 0;
+	size_t len, hlen, cnt = 0;
 
 	pthread_mutex_lock(&h->tmu);
 	gen = ob_status_gen(ob, h->id);
-	if (off == 0 && gen != h->gen &&
-	    ob_status_text(ob, h->id, &text, &len) == 0) {
-		free(h->text);
-		h->text = text;
-		h->len = len;
+	if (gen != h->gen && off == 0) {
+		if (ob_status_text(ob, h->id, &text, &len, &hlen) == 0) {
+			free(h->text);
+			h->text = text;
+			h->len = len;
+			h->hlen = hlen;
+			h->gen = gen;
+		}
+	} else if (gen != h->gen && (uint64_t)off >= h->len) {
+		ops_status_follow(ob, h);
 		h->gen = gen;
 	}
 	if ((uint64_t)off < h->len) {

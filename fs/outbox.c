@@ -36,6 +36,15 @@ int64_t ob_wall(void)
 	return (int64_t)time(NULL);
 }
 
+/* Wall-clock milliseconds: when a status file last changed. */
+static int64_t ob_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int ob_ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), k = strlen(suffix);
@@ -741,6 +750,7 @@ void ob_notify(struct ob *ob, uint64_t id)
 	m = ob_find_id(ob, id);
 	if (m) {
 		m->gen++;
+		m->status_ms = ob_wall_ms();
 		polls = m->polls;
 		n = m->npolls;
 		m->polls = NULL;
@@ -786,6 +796,8 @@ void ob_transcript_add(struct ob_msg *m, const char *line, size_t len)
 	memcpy(m->cur + m->cur_len, line, len);
 	m->cur_len += len;
 	m->cur[m->cur_len++] = '\n';
+	m->gen++;                /* a follower (tail -f) sees it at once */
+	m->status_ms = ob_wall_ms();
 }
 
 const struct cfg_account *ob_msg_account(const struct ob *ob,
@@ -905,7 +917,8 @@ uint64_t ob_status_size(struct ob *ob, struct ob_msg *m)
 	return len + m->log_len + m->cur_len;
 }
 
-int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len)
+int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len,
+    size_t *hlen_out)
 {
 	struct ob_msg *m;
 	char *h = NULL, *text;
@@ -952,6 +965,7 @@ int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len)
 	*len = hlen + (size_t)got + cur_len;
 	text[*len] = '\0';
 	*out = text;
+	*hlen_out = hlen;
 	return 0;
 }
 

@@ -74,7 +74,10 @@ struct ob_msg {
 	int dirty;                   /* written since the last submission check */
 	int busy;                    /* committer or a delivery thread has it */
 	uint64_t gen;                /* changes of its status file (each
-	                              * ob_notify), for poll(2) */
+	                              * ob_notify, each transcript line), for
+	                              * poll(2) and readers following it */
+	int64_t status_ms;           /* wall time of the last change: the
+	                              * status file's mtime */
 	struct fuse_pollhandle **polls; /* poll(2)s waiting for a change */
 	size_t npolls;
 	int whole;                   /* arrived whole (renamed from a scratch
@@ -376,11 +379,13 @@ void ob_cache_count(struct ob *ob, const struct cfg_account *a, int delta);
 const struct cfg_account *ob_dir_account(const struct ob *ob, int dir);
 
 /*
- * The status file's full text as of now, into *out (caller frees).
+ * The status file's full text as of now, into *out (caller frees), and
+ * in *hlen the length of its header block (the transcript follows).
  * ob->mu NOT held (it is taken inside; the finished attempts are read
  * from the spool outside it).
  */
-int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len);
+int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len,
+    size_t *hlen);
 /* Its size as getattr reports it (ob->mu held). */
 uint64_t ob_status_size(struct ob *ob, struct ob_msg *m);
 /* .queue's text as VIEWER sees it: with ALL every message, else only
