@@ -1060,51 +1060,67 @@ struct spool_entry {
 	int used;
 	int valid;                 /* rec holds the last record */
 	struct spool_rec rec;
-	char bad[160];             /* why the last record was refused */
+	char *bad;                 /* why the last record was refused */
 	char *badtext;             /* that record's bytes */
 	size_t badlen;
 	int has_msg;
 	int removed;               /* its last record is a tombstone */
 };
 
+/* The entries in one array (one block: it goes back to the system as
+ * a whole after the mount), found by id through an open-addressing
+ * table of their indexes + 1 (0: empty). */
 struct spool_map {
 	struct spool_entry *e;
-	size_t cap, n;
+	size_t n, ecap;
+	uint32_t *idx;
+	size_t cap;
 };
+
+static size_t spool_map_slot(const struct spool_map *m, uint64_t id)
+{
+	size_t k = (size_t)(id * 0x9E3779B97F4A7C15ull) & (m->cap - 1);
+
+	while (m->idx[k] && m->e[m->idx[k] - 1].id != id)
+		k = (k + 1) & (m->cap - 1);
+	return k;
+}
 
 static struct spool_entry *spool_map_get(struct spool_map *m, uint64_t id)
 {
 	size_t i, k;
 
 	if ((m->n + 1) * 2 > m->cap) {
-		struct spool_map nm = { NULL, m->cap ? m->cap * 2 : 1024, 0 };
+		size_t ncap = m->cap ? m->cap * 2 : 1024;
+		uint32_t *ni = calloc(ncap, sizeof(*ni));
 
-		nm.e = calloc(nm.cap, sizeof(*nm.e));
-		if (nm.e == NULL)
+		if (ni == NULL || ncap > UINT32_MAX) {
+			free(ni);
 			return NULL;
-		for (i = 0; i < m->cap; i++) {
-			if (!m->e[i].used)
-				continue;
-			k = (size_t)(m->e[i].id * 0x9E3779B97F4A7C15ull) &
-			    (nm.cap - 1);
-			while (nm.e[k].used)
-				k = (k + 1) & (nm.cap - 1);
-			nm.e[k] = m->e[i];
 		}
-		nm.n = m->n;
-		free(m->e);
-		*m = nm;
+		free(m->idx);
+		m->idx = ni;
+		m->cap = ncap;
+		for (i = 0; i < m->n; i++)
+			m->idx[spool_map_slot(m, m->e[i].id)] = (uint32_t)i + 1;
 	}
-	k = (size_t)(id * 0x9E3779B97F4A7C15ull) & (m->cap - 1);
-	while (m->e[k].used && m->e[k].id != id)
-		k = (k + 1) & (m->cap - 1);
-	if (!m->e[k].used) {
-		memset(&m->e[k], 0, sizeof(m->e[k]));
-		m->e[k].used = 1;
-		m->e[k].id = id;
-		m->n++;
+	k = spool_map_slot(m, id);
+	if (m->idx[k])
+		return &m->e[m->idx[k] - 1];
+	if (m->n == m->ecap) {
+		size_t ncap = m->ecap ? m->ecap * 2 : 512;
+		struct spool_entry *ne = realloc(m->e, ncap * sizeof(*ne));
+
+		if (ne == NULL)
+			return NULL;
+		m->e = ne;
+		m->ecap = ncap;
 	}
-	return &m->e[k];
+	memset(&m->e[m->n], 0, sizeof(m->e[m->n]));
+	m->e[m->n].used = 1;
+	m->e[m->n].id = id;
+	m->idx[k] = (uint32_t)++m->n;
+	return &m->e[m->n - 1];
 }
 
 static void spool_entry_clear(struct spool_entry *e)
@@ -1113,10 +1129,16 @@ static void spool_entry_clear(struct spool_entry *e)
 	e->valid = 0;
 	free(e->badtext);
 	e->badtext = NULL;
-	e->bad[0] = '\0';
+	free(e->bad);
+	e->bad = NULL;
 }
 
 static const char spool_magic[] = "outboxfs-record 1\n";
+
+/* The journal is read this much at a time at mount; a frame head is at
+ * most this long ("%obx " LEN CRC ID "\n"). */
+#define SPOOL_JWINDOW         (1024 * 1024)
+#define SPOOL_FRAME_HEAD_MAX  64
 
 
 /*
@@ -1184,7 +1206,9 @@ static int spool_mark_bad(const char *p, size_t n, const char *why,
 		return -1;
 	spool_entry_clear(e);
 	e->removed = 0;
-	snprintf(e->bad, sizeof(e->bad), "%s", why);
+	e->bad = strdup(why);
+	if (e->bad == NULL)
+		return -1;
 	e->badtext = malloc(n);
 	if (e->badtext) {
 		memcpy(e->badtext, p, n);
@@ -1310,8 +1334,8 @@ static size_t spool_frame_head(const char *p, const char *end, size_t *blen,
  * values are escaped, and '%' then only starts %XX). A last frame cut
  * short is a torn append and is dropped.
  */
-static int spool_replay_v2(const char *buf, size_t len, struct spool_map *m,
-    uint64_t *max_id, unsigned *nbad)
+static int spool_replay_v2(const char *buf, size_t len, int final,
+    size_t *used, struct spool_map *m, uint64_t *max_id, unsigned *nbad)
 {
 	const char *p = buf, *end = buf + len, *nx;
 	size_t hl, bl = 0;
@@ -1319,12 +1343,14 @@ static int spool_replay_v2(const char *buf, size_t len, struct spool_map *m,
 	uint64_t hid = 0, bid;
 	int whole;
 
-	if ((size_t)(end - p) >= sizeof(spool_jhead) - 1 &&
-	    memcmp(p, spool_jhead, sizeof(spool_jhead) - 1) == 0)
-		p += sizeof(spool_jhead) - 1;
 	while (p < end) {
+		/* more of the file to come: decide nothing on a part */
+		if (!final && (size_t)(end - p) < SPOOL_FRAME_HEAD_MAX)
+			break;
 		hl = spool_frame_head(p, end, &bl, &crc, &hid);
 		whole = hl && bl <= (size_t)(end - p) - hl;
+		if (!final && hl && !whole)
+			break;
 		if (whole && spool_crc32c(p + hl, bl) == crc) {
 			if (spool_apply(p + hl, bl, m, max_id) < 0)
 				return -1;
@@ -1334,6 +1360,8 @@ static int spool_replay_v2(const char *buf, size_t len, struct spool_map *m,
 		/* damaged or torn: the next frame starts at the next
 		 * "%obx " (no record holds one: '%' only starts %XX) */
 		nx = memmem(p + 1, (size_t)(end - p - 1), "%obx ", 5);
+		if (nx == NULL && !final)
+			break;
 		if (nx == NULL && (!whole || hl == 0))
 			break;             /* the torn last append */
 		(*nbad)++;
@@ -1349,15 +1377,74 @@ static int spool_replay_v2(const char *buf, size_t len, struct spool_map *m,
 			break;
 		p = nx;
 	}
+	*used = (size_t)(p - buf);
 	return 0;
+}
+
+/*
+ * Replays the framed journal FD a window at a time (the window grows
+ * only for a frame larger than it): mounting a spool of 100,000
+ * messages never holds its whole journal. -1 with errno: a read error
+ * (never taken for the end) or no memory (ENOMEM).
+ */
+static int spool_replay_fd(int fd, struct spool_map *m, uint64_t *max_id,
+    unsigned *nbad)
+{
+	size_t cap = SPOOL_JWINDOW, have = 0, used, start = 0;
+	char *buf = malloc(cap), *nb;
+	off_t off = 0;
+	ssize_t n;
+	int eof = 0, first = 1;
+
+	if (buf == NULL)
+		return -1;
+	for (;;) {
+		while (!eof && have < cap) {
+			n = pread(fd, buf + have, cap - have, off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				goto fail;
+			if (n == 0)
+				eof = 1;
+			have += (size_t)n;
+			off += n;
+		}
+		if (first && have >= sizeof(spool_jhead) - 1 &&
+		    memcmp(buf, spool_jhead, sizeof(spool_jhead) - 1) == 0)
+			start = sizeof(spool_jhead) - 1;
+		first = 0;
+		if (spool_replay_v2(buf + start, have - start, eof, &used, m,
+		    max_id, nbad) < 0) {
+			errno = ENOMEM;
+			goto fail;
+		}
+		used += start;
+		start = 0;
+		if (eof)
+			break;
+		if (used == 0 && have == cap) {
+			/* one frame (or damage) larger than the window */
+			nb = realloc(buf, cap * 2);
+			if (nb == NULL)
+				goto fail;
+			buf = nb;
+			cap *= 2;
+		}
+		memmove(buf, buf + used, have - used);
+		have -= used;
+	}
+	free(buf);
+	return 0;
+fail:
+	free(buf);
+	return -1;
 }
 
 static int spool_cmp_entry(const void *a, const void *b)
 {
 	const struct spool_entry *x = a, *y = b;
 
-	if (x->used != y->used)
-		return x->used ? -1 : 1;
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
@@ -1428,6 +1515,19 @@ static void spool_list_add(void *arg, uint64_t id)
 		e->has_msg = 1;
 }
 
+/* 1 when the journal FD starts as the first version's did. */
+static int spool_journal_is_v1(int fd)
+{
+	char head[sizeof(spool_magic)];
+	ssize_t n;
+
+	do
+		n = pread(fd, head, sizeof(spool_magic) - 1, 0);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(spool_magic) - 1 &&
+	    memcmp(head, spool_magic, sizeof(spool_magic) - 1) == 0;
+}
+
 int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
     struct spool_rec *r, const char *bad, int has_msg), void *arg,
     uint64_t *max_id, char *err, size_t errlen)
@@ -1441,20 +1541,25 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 	*max_id = 0;
 	sp->load_v1 = 0;
 	sp->load_bad = 0;
-	if (spool_read_journal(sp, &buf, &len) < 0 && errno != ENOENT) {
-		snprintf(err, errlen, "spool %s/journal: cannot read it: %s; "
-		    "nothing was changed (check the disk, then mount again)",
-		    sp->path, strerror(errno));
-		return -1;
-	}
-	if (buf && len >= sizeof(spool_magic) - 1 &&
-	    memcmp(buf, spool_magic, sizeof(spool_magic) - 1) == 0) {
+	fd = openat(sp->dirfd, "journal", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT)
+		goto read_fail;
+	if (fd >= 0 && spool_journal_is_v1(fd)) {
+		close(fd);
+		if (spool_read_journal(sp, &buf, &len) < 0)
+			goto read_fail;
 		sp->load_v1 = 1;
 		rc = spool_replay_v1(buf, len, &m, max_id);
-	} else if (buf) {
-		rc = spool_replay_v2(buf, len, &m, max_id, &sp->load_bad);
+		free(buf);
+	} else if (fd >= 0) {
+		rc = spool_replay_fd(fd, &m, max_id, &sp->load_bad);
+		i = (size_t)errno;
+		close(fd);
+		if (rc < 0 && (int)i != ENOMEM) {
+			errno = (int)i;
+			goto read_fail;
+		}
 	}
-	free(buf);
 	if (rc < 0) {
 		snprintf(err, errlen, "spool %s/journal: out of memory while "
 		    "reading it; nothing was changed", sp->path);
@@ -1467,14 +1572,17 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 	}
 	lc.mark_msg = 0;
 	spool_list(sp->corruptfd, spool_list_add, &lc);
+	/* in id order; the table is not needed any more */
+	free(m.idx);
+	m.idx = NULL;
 	if (m.n)
-		qsort(m.e, m.cap, sizeof(*m.e), spool_cmp_entry);
+		qsort(m.e, m.n, sizeof(*m.e), spool_cmp_entry);
 	for (i = 0; i < m.n; i++) {
 		struct spool_entry *e = &m.e[i];
 
 		if (e->valid) {
 			fn(arg, e->id, &e->rec, NULL, e->has_msg);
-		} else if (e->bad[0]) {
+		} else if (e->bad) {
 			/* keep the bad record's bytes beside the message */
 			snprintf(name, sizeof(name), "%" PRIu64 ".meta", e->id);
 			fd = openat(sp->corruptfd, name, O_WRONLY | O_CREAT |
@@ -1499,11 +1607,15 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 	}
 	free(m.e);
 	return 0;
+read_fail:
+	snprintf(err, errlen, "spool %s/journal: cannot read it: %s; "
+	    "nothing was changed (check the disk, then mount again)",
+	    sp->path, strerror(errno));
 fail:
-	for (i = 0; i < m.cap; i++)
-		if (m.e[i].used)
-			spool_entry_clear(&m.e[i]);
+	for (i = 0; i < m.n; i++)
+		spool_entry_clear(&m.e[i]);
 	free(m.e);
+	free(m.idx);
 	return -1;
 }
 

@@ -802,6 +802,95 @@ static void test_journal_truncated(void **state)
 	}
 }
 
+/* What win_cb saw: valid records, and the big one's recipients. */
+struct win_log {
+	size_t valid;
+	size_t big_rcpts;
+	uint64_t big_id;
+};
+
+static void win_cb(void *arg, uint64_t id, struct spool_rec *r,
+    const char *bad, int has_msg)
+{
+	struct win_log *l = arg;
+
+	(void)bad;
+	(void)has_msg;
+	if (r == NULL)
+		return;
+	l->valid++;
+	if (id == l->big_id)
+		l->big_rcpts = r->nrcpts;
+}
+
+/*
+ * A journal of several read windows (mount reads it a window at a
+ * time): a frame damaged across each window boundary costs that record
+ * alone, a record larger than a window is read whole, a torn last frame
+ * is dropped, and everything else is read.
+ */
+static void test_journal_windowed(void **state)
+{
+	struct dir_fixture *f = *state;
+	enum { N = 9000, BIG_AT = 4000 };
+	size_t *starts = calloc(N + 3, sizeof(*starts)), n, cap = 8u << 20;
+	char *buf = malloc(cap), name[400], err[200];
+	struct win_log l = { 0, 0, N + 1 };
+	struct spool_rec r = { 0 };
+	size_t damaged = 0, k, b, i;
+	uint64_t max = 0, id = 0;
+
+	assert_non_null(starts);
+	assert_non_null(buf);
+	memset(name, 'x', 300);
+	for (i = 0; i <= N; i++) {
+		starts[i] = (size_t)spool_journal_size(&f->sp);
+		if (i == BIG_AT) {
+			/* 1,000 recipients of 1,500 bytes: a 1.5 MB frame */
+			static char addr[1600];
+
+			memset(addr, 'a', 1500);
+			strcpy(addr + 1500, "@example.com");
+			r.id = N + 1;
+			r.name = "big";
+			r.state = OB_QUEUED;
+			r.nrcpts = 1000;
+			r.rcpts = calloc(1000, sizeof(*r.rcpts));
+			assert_non_null(r.rcpts);
+			for (k = 0; k < 1000; k++)
+				r.rcpts[k].addr = addr;
+			assert_int_equal(spool_write_rec(&f->sp, &r), 0);
+			free(r.rcpts);
+			continue;
+		}
+		id++;
+		snprintf(name + 300, sizeof(name) - 300, "%zu", i);
+		put_rec(&f->sp, id, name, OB_QUEUED);
+	}
+	starts[N + 1] = (size_t)spool_journal_size(&f->sp);
+	n = read_journal(f, buf, cap);
+	assert_true(n == starts[N + 1] && n > (3u << 20));
+	/* a byte changed in the frame that spans each 1 MiB boundary */
+	for (b = 1u << 20; b < n; b += 1u << 20) {
+		for (i = 0; starts[i + 1] <= b; i++)
+			;
+		if (i == BIG_AT)
+			continue;
+		buf[b] ^= 0x20;
+		damaged++;
+	}
+	assert_true(damaged >= 2);
+	/* the last frame torn */
+	write_journal(f, buf, n - 10);
+	assert_int_equal(spool_load(&f->sp, win_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_int_equal(l.big_rcpts, 1000);
+	assert_int_equal(l.valid, (size_t)N + 1 - damaged - 1);
+	assert_int_equal(f->sp.load_bad, damaged);
+	free(buf);
+	free(starts);
+}
+
 /* Any bytes in every string field survive the journal (property test,
  * seeded: the seed is printed). */
 static void test_journal_any_bytes(void **state)
@@ -1074,6 +1163,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_bit_flips,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_truncated,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_windowed,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_any_bytes,
 		    dir_setup, dir_teardown),
