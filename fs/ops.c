@@ -1396,6 +1396,13 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 	(void)userdata;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/*
+	 * No writeback cache, though it merges a shell's small writes (4
+	 * WRITE requests of printf become 1): with it the kernel keeps its
+	 * own size and mtime for every regular file and ignores ours, so a
+	 * status file's and .queue's size would go stale on stat(2), and a
+	 * full disk would fail close(2), not the write(2) that filled it.
+	 */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 }
 

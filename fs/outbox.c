@@ -765,7 +765,8 @@ void ob_notify(struct ob *ob, uint64_t id)
 	free(polls);
 	if (se == NULL)
 		return;
-	fuse_lowlevel_notify_inval_inode(se, OB_INO_MSG0 + 2 * id + 1, 0, 0);
+	/* The status file needs none: the kernel keeps nothing of it (no
+	 * attribute or entry time, read with direct_io). */
 	fuse_lowlevel_notify_inval_inode(se, OB_INO_MSG0 + 2 * id, -1, 0);
 }
 

@@ -74,26 +74,34 @@ static int queue_prepare_with(int fd, const struct cfg_account *a,
 	return msg_prepare(fd, &p, out, err, errlen);
 }
 
+/* 1 when an account other than A names a From: address: a message at
+ * the top level is then read once more to pick its account by From:. */
+static int queue_from_picks(const struct ob *ob, const struct cfg_account *a)
+{
+	size_t i;
+
+	for (i = 0; ob->cfg && i < ob->cfg->naccounts; i++)
+		if (&ob->cfg->accounts[i] != a && ob->cfg->accounts[i].from)
+			return 1;
+	return 0;
+}
+
 /*
- * Prepares M from its spool file (ob->mu not held, M busy): picks the
- * account (its directory's, else the one whose from matches, else the
- * default). Returns the prepared message or NULL with err filled; *acct
- * set either way.
+ * Prepares M from its spool file open as FD (ob->mu not held, M busy):
+ * picks the account (its directory's, else the one whose from matches,
+ * else the default). Returns the prepared message or NULL with err
+ * filled; *acct set either way.
  */
-static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
+static struct msg *queue_prepare_fd(struct ob *ob, struct ob_msg *m, int fd,
     int64_t when, const struct cfg_account **acct, char *err,
     size_t errlen, int *temp)
 {
 	const struct cfg_account *a, *b;
 	struct pickup_env env;
 	struct msg *pm;
-	int fd;
 
 	*temp = 0;
-	a = m->r.account ? cfg_account(ob->cfg, m->r.account) : NULL;
-	if (a == NULL)
-		a = ob_dir_account(ob, m->diridx);
-	*acct = a;
+	*acct = a = queue_account(ob, m);
 	if (a == NULL) {
 		snprintf(err, errlen, "no account configured: add an account "
 		    "to the configuration file");
@@ -111,16 +119,7 @@ static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
 		free(pm);
 		return NULL;
 	}
-	fd = spool_open_msg(&ob->spool, m->r.id, O_RDONLY);
-	if (fd < 0) {
-		*temp = queue_errno_passing(errno);
-		snprintf(err, errlen, "spool: cannot open the message: %s",
-		    strerror(errno));
-		pickup_env_free(&env);
-		free(pm);
-		return NULL;
-	}
-	if (m->diridx < 0 && m->r.account == NULL) {
+	if (m->diridx < 0 && m->r.account == NULL && queue_from_picks(ob, a)) {
 		/* Top level: the account whose from is the From: address. */
 		errno = 0;
 		if (queue_prepare_with(fd, NULL, when, &env, pm, err,
@@ -141,14 +140,47 @@ static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
 		*temp = queue_errno_passing(errno);
 		goto fail;
 	}
-	close(fd);
 	pickup_env_free(&env);
 	return pm;
 fail:
-	close(fd);
 	pickup_env_free(&env);
 	free(pm);
 	return NULL;
+}
+
+/* 0, or -1 with err filled and *temp set for a passing error. */
+static int queue_open_msg(struct ob *ob, struct ob_msg *m, char *err,
+    size_t errlen, int *temp)
+{
+	int fd = spool_open_msg(&ob->spool, m->r.id, O_RDONLY);
+
+	if (fd < 0) {
+		*temp = queue_errno_passing(errno);
+		snprintf(err, errlen, "spool: cannot open the message: %s",
+		    strerror(errno));
+	}
+	return fd;
+}
+
+/* queue_prepare_fd on a descriptor of its own. */
+static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
+    int64_t when, const struct cfg_account **acct, char *err,
+    size_t errlen, int *temp)
+{
+	struct msg *pm;
+	int fd;
+
+	*temp = 0;
+	*acct = queue_account(ob, m);
+	if (*acct == NULL)      /* says so, before any file is opened */
+		return queue_prepare_fd(ob, m, -1, when, acct, err, errlen,
+		    temp);
+	fd = queue_open_msg(ob, m, err, errlen, temp);
+	if (fd < 0)
+		return NULL;
+	pm = queue_prepare_fd(ob, m, fd, when, acct, err, errlen, temp);
+	close(fd);
+	return pm;
 }
 
 /* Fills the record's envelope fields from a prepared message; ob->mu
@@ -258,7 +290,12 @@ struct queue_item {
 	struct msg *pm;
 	int ok;
 	int save_err;                /* errno of a failed record write */
+	int fd;                      /* its spool file, open for the batch:
+	                              * read and synced through one open */
 };
+
+/* Messages one commit takes at most (each holds a descriptor). */
+#define QUEUE_BATCH_MAX 256
 
 /* A submission whose record could not be made durable (disk full, I/O
  * error) stays a draft and is tried again after this pause. */
@@ -299,24 +336,17 @@ static int queue_has_attach(int fd)
 	return found;
 }
 
-/* -1 with err filled and errno kept for queue_errno_passing. */
-static int queue_attach(struct ob *ob, struct ob_msg *m, char *err,
+/* -1 with err filled and errno kept for queue_errno_passing. *FD is
+ * the message's open file; after an expansion, the new file's. */
+static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd, char *err,
     size_t errlen)
 {
 	char tmp[64], name[32];
 	struct stat st;
-	int in, out, rc, saved = 0;
+	int out, rc, saved = 0;
 
-	in = spool_open_msg(&ob->spool, m->r.id, O_RDONLY);
-	if (in < 0) {
-		snprintf(err, errlen, "spool: cannot open the message: %s",
-		    strerror(errno));
-		return -1;
-	}
-	if (!queue_has_attach(in)) {
-		close(in);
+	if (!queue_has_attach(*fd))
 		return 0;     /* the common case: no temp file made */
-	}
 	snprintf(name, sizeof(name), "%" PRIu64, m->r.id);
 	snprintf(tmp, sizeof(tmp), ".att%" PRIu64, m->r.id);
 	out = openat(ob->spool.msgfd, tmp, O_RDWR | O_CREAT | O_TRUNC |
@@ -324,23 +354,16 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, char *err,
 	if (out < 0) {
 		saved = errno;
 		snprintf(err, errlen, "spool: %s", strerror(errno));
-		close(in);
 		errno = saved;
 		return -1;
 	}
 	errno = 0;
-	rc = msg_attach_expand(in, out, m->uid, m->gid, err, errlen);
+	rc = msg_attach_expand(*fd, out, m->uid, m->gid, err, errlen);
 	saved = errno;
-	close(in);
 	/* The user's bytes are replaced only by a durable whole file; the
 	 * rename itself is made durable by the batch's spool_sync, before
 	 * the message is shown queued. */
 	if (rc == 0 && (fstat(out, &st) < 0 || fsync(out) < 0)) {
-		saved = errno;
-		snprintf(err, errlen, "spool: %s", strerror(errno));
-		rc = -1;
-	}
-	if (close(out) < 0 && rc == 0) {
 		saved = errno;
 		snprintf(err, errlen, "spool: %s", strerror(errno));
 		rc = -1;
@@ -352,15 +375,18 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, char *err,
 		rc = -1;
 	}
 	if (rc != 0) {
+		close(out);
 		unlinkat(ob->spool.msgfd, tmp, 0);
 		errno = saved;
+		return -1;
 	}
-	if (rc == 0) {
-		pthread_mutex_lock(&ob->mu);
-		m->file_size = (uint64_t)st.st_size;
-		pthread_mutex_unlock(&ob->mu);
-	}
-	return rc < 0 ? -1 : 0;
+	/* the expanded message is read from here on */
+	close(*fd);
+	*fd = out;
+	pthread_mutex_lock(&ob->mu);
+	m->file_size = (uint64_t)st.st_size;
+	pthread_mutex_unlock(&ob->mu);
+	return 0;
 }
 
 /*
@@ -399,17 +425,12 @@ static void queue_keep_message_id(struct ob_msg *m, struct msg *pm);
 static int queue_sync_batch(struct ob *ob, const struct queue_item *items,
     size_t n)
 {
-	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	int fds[QUEUE_BATCH_MAX];
 	size_t i;
-	int rc;
 
-	if (ids == NULL)
-		return spool_sync_msgs(&ob->spool, NULL, SPOOL_SYNC_EACH + 1);
 	for (i = 0; i < n; i++)
-		ids[i] = items[i].m->r.id;
-	rc = spool_sync_msgs(&ob->spool, ids, n);
-	free(ids);
-	return rc;
+		fds[i] = items[i].fd;
+	return spool_sync_fds(&ob->spool, fds, n);
 }
 
 static void queue_commit_batch(struct ob *ob, struct queue_item *items,
@@ -424,17 +445,24 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 		struct ob_msg *m = items[i].m;
 		int temp = 0;
 
+		items[i].pm = NULL;
+		a = queue_account(ob, m);
+		/* open for every outcome: even a refused message's bytes are
+		 * made durable with its record */
+		items[i].fd = queue_open_msg(ob, m, err, sizeof(err), &temp);
 		if (queue_too_large(ob, m, err, sizeof(err))) {
-			a = queue_account(ob, m);
-			items[i].pm = NULL;
-		} else if (!m->r.envelope &&    /* sendmail: never expanded */
-		    queue_attach(ob, m, err, sizeof(err)) < 0) {
-			temp = queue_errno_passing(errno);
-			a = queue_account(ob, m);
-			items[i].pm = NULL;
-		} else {
-			items[i].pm = queue_prepare(ob, m, now, &a, err,
+			temp = 0;
+		} else if (a == NULL) {          /* says why */
+			items[i].pm = queue_prepare_fd(ob, m, -1, now, &a, err,
 			    sizeof(err), &temp);
+		} else if (items[i].fd < 0) {
+			;                        /* err and temp: the open's */
+		} else if (!m->r.envelope &&    /* sendmail: never expanded */
+		    queue_attach(ob, m, &items[i].fd, err, sizeof(err)) < 0) {
+			temp = queue_errno_passing(errno);
+		} else {
+			items[i].pm = queue_prepare_fd(ob, m, items[i].fd, now,
+			    &a, err, sizeof(err), &temp);
 		}
 		/* A passing local error (descriptors, memory, I/O) does not
 		 * fail the message: it is queued, prepared again when it is
@@ -515,6 +543,8 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 	}
 	pthread_mutex_unlock(&ob->mu);
 	for (i = 0; i < n; i++) {
+		if (items[i].fd >= 0)
+			close(items[i].fd);
 		if (items[i].pm) {
 			msg_free(items[i].pm);
 			free(items[i].pm);
@@ -549,6 +579,10 @@ static size_t queue_collect(struct ob *ob, struct queue_item **items,
 				*earliest = m->settle_at_ms;
 			continue;
 		}
+		if (n == QUEUE_BATCH_MAX) {
+			*earliest = now;     /* the rest: at once, next batch */
+			break;
+		}
 		if (n == *cap) {
 			size_t nc = *cap ? *cap * 2 : 64;
 			struct queue_item *ni = realloc(*items,
@@ -576,11 +610,24 @@ void queue_submit_pending(struct ob *ob)
 	size_t n, cap = 0;
 	int64_t earliest;
 
+	struct ob_msg *m;
+	size_t left = 0;
+
+	/* batch by batch, each waiting one once: one whose record could
+	 * not be written is back in the list, for the committer's retry */
 	pthread_mutex_lock(&ob->mu);
-	n = queue_collect(ob, &items, &cap, 1, &earliest);
+	for (m = ob->settle.head; m; m = m->qnext)
+		left++;
 	pthread_mutex_unlock(&ob->mu);
-	if (n)
+	while (left) {
+		pthread_mutex_lock(&ob->mu);
+		n = queue_collect(ob, &items, &cap, 1, &earliest);
+		pthread_mutex_unlock(&ob->mu);
+		if (n == 0)
+			break;
 		queue_commit_batch(ob, items, n);
+		left = n < left ? left - n : 0;
+	}
 	free(items);
 }
 

@@ -955,30 +955,18 @@ static void spool_idname(uint64_t id, char *buf, size_t cap)
 	snprintf(buf, cap, "%" PRIu64, id);
 }
 
-int spool_sync_msgs(struct spool *sp, const uint64_t *ids, size_t n)
+int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 {
-	char name[32];
 	size_t i;
-	int fd, rc = 0;
+	int rc = 0;
 
-	if (n > SPOOL_SYNC_EACH) {
-		/* many files: one syncfs costs less than one fdatasync
-		 * each (it flushes other writers' pages too) */
-		if (syncfs(sp->dirfd) < 0)
-			return -1;
-		return spool_sync(sp);
-	}
-	for (i = 0; i < n && rc == 0; i++) {
-		spool_idname(ids[i], name, sizeof(name));
-		fd = openat(sp->msgfd, name, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			if (errno == ENOENT)
-				continue;        /* removed meanwhile */
-			return -1;
-		}
-		rc = fdatasync(fd);
-		close(fd);
-	}
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			(void)sync_file_range(fds[i], 0, 0,
+			    SYNC_FILE_RANGE_WRITE);
+	for (i = 0; i < n && rc == 0; i++)
+		if (fds[i] >= 0)
+			rc = fdatasync(fds[i]);
 	/* the names of new files (and an Attach: rename) */
 	if (rc == 0 && n)
 		rc = fsync(sp->msgfd);

@@ -36,8 +36,8 @@
  * Durability: spool_sync is a group commit (one fdatasync of the journal
  * for every writer waiting at the time, and an fsync of the directory
  * after a journal rewrite): it costs only the spool's own bytes.
- * spool_sync_msgs also makes message files durable (the committer's
- * batch). The journal is rewritten while the daemon runs (spool_rewrite)
+ * spool_sync_fds also makes message files durable (the committer's
+ * batch), with no syncfs(2). The journal is rewritten while the daemon runs (spool_rewrite)
  * without stopping appends for longer than the copy of its newest tail.
  *
  * One spool belongs to one daemon: SPOOL/lock is locked (fcntl) for the
@@ -183,12 +183,14 @@ void spool_close(struct spool *sp);
  */
 int spool_sync(struct spool *sp);
 /*
- * The same, and the message files IDS[0..N) with their names: one
- * fdatasync each for a few (the cost is then only outboxfs's own bytes),
- * one syncfs of the spool's file system for more than SPOOL_SYNC_EACH.
+ * The same, and the message files open as FDS[0..N) (-1 entries are
+ * skipped) with their names. The cost is outboxfs's own bytes only,
+ * never the rest of the file system's: the writeback of every file is
+ * started first (sync_file_range), then each is fdatasync'd (the first
+ * commits the file system journal for all of them, the others then find
+ * little left), then the directory and the journal.
  */
-#define SPOOL_SYNC_EACH 8
-int spool_sync_msgs(struct spool *sp, const uint64_t *ids, size_t n);
+int spool_sync_fds(struct spool *sp, const int *fds, size_t n);
 
 /* Writes all N bytes of P to FD (a write cut short goes on; EINTR is
  * retried). 0, or -1 with errno. */
