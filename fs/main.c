@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <fuse_lowlevel.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -529,6 +530,16 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "--wait") == 0)
 		return main_wait(argc, argv);
 
+	/*
+	 * A daemon that may hold 100,000 messages for days: big buffers
+	 * (a journal window, a directory listing, a .queue text) are
+	 * mapped and go back to the system when freed (glibc would
+	 * otherwise raise this threshold after the first and keep them in
+	 * its heap), and the FUSE and delivery threads share two arenas,
+	 * not one each.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_ARENA_MAX, 2);
 	memset(&o, 0, sizeof(o));
 	memset(&cfg, 0, sizeof(cfg));
 	if (argc >= 2 && strcmp(argv[1], "--check") == 0) {

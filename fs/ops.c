@@ -51,7 +51,7 @@
 enum ops_kind { OPS_MSG, OPS_STATUS, OPS_QUEUE, OPS_DIR };
 
 struct ops_dirent {
-	char *name;
+	size_t name;                 /* offset in the handle's names */
 	fuse_ino_t ino;
 	mode_t type;
 };
@@ -70,6 +70,11 @@ struct ops_handle {
 	pthread_mutex_t tmu;         /* OPS_STATUS: text, len, gen */
 	struct ops_dirent *ents;     /* OPS_DIR */
 	size_t nents;
+	char *names;                 /* OPS_DIR: every name, NUL after each
+	                              * (one block, not one allocation a
+	                              * name: a listing of 200,000 leaves
+	                              * nothing scattered behind) */
+	size_t names_len, names_cap;
 };
 
 /* Internal errors to what the caller sees: never 0, never negative. */
@@ -1136,7 +1141,7 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	ob_rename_take(ob, m, ndir, nn, nd);
 	nn = nd = NULL;
 	if (dir != ndir && m->r.account) {
-		free(m->r.account);
+		spool_str_free(m->r.account);
 		m->r.account = NULL;
 	}
 	m->r.closed = copy.closed;
@@ -1215,6 +1220,8 @@ static int ops_dir_add(struct ops_handle *h, size_t *cap, const char *name,
     fuse_ino_t ino, mode_t type)
 {
 	struct ops_dirent *ne;
+	size_t len = strlen(name) + 1, ncap;
+	char *nn;
 
 	if (h->nents == *cap) {
 		*cap = *cap ? *cap * 2 : 64;
@@ -1223,9 +1230,19 @@ static int ops_dir_add(struct ops_handle *h, size_t *cap, const char *name,
 			return -1;
 		h->ents = ne;
 	}
-	h->ents[h->nents].name = strdup(name);
-	if (h->ents[h->nents].name == NULL)
-		return -1;
+	if (h->names_len + len > h->names_cap) {
+		ncap = h->names_cap ? h->names_cap * 2 : 1024;
+		while (ncap < h->names_len + len)
+			ncap *= 2;
+		nn = realloc(h->names, ncap);
+		if (nn == NULL)
+			return -1;
+		h->names = nn;
+		h->names_cap = ncap;
+	}
+	memcpy(h->names + h->names_len, name, len);
+	h->ents[h->nents].name = h->names_len;
+	h->names_len += len;
 	h->ents[h->nents].ino = ino;
 	h->ents[h->nents].type = type;
 	h->nents++;
@@ -1234,10 +1251,7 @@ static int ops_dir_add(struct ops_handle *h, size_t *cap, const char *name,
 
 static void ops_dir_free(struct ops_handle *h)
 {
-	size_t i;
-
-	for (i = 0; i < h->nents; i++)
-		free(h->ents[i].name);
+	free(h->names);
 	free(h->ents);
 	free(h);
 }
@@ -1313,7 +1327,7 @@ static void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		st.st_ino = h->ents[i].ino;
 		st.st_mode = h->ents[i].type;
 		n = fuse_add_direntry(req, buf + used, size - used,
-		    h->ents[i].name, &st, (off_t)(i + 1));
+		    h->names + h->ents[i].name, &st, (off_t)(i + 1));
 		if (n > size - used)
 			break;
 		used += n;

@@ -1239,6 +1239,7 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 		return;
 	m->r = *rp;
 	memset(rp, 0, sizeof(*rp));     /* taken */
+	spool_rec_intern(&m->r);
 	if (m->r.dir) {
 		dir = ob_dir_index(ob, m->r.dir);
 		if (dir < 0) {

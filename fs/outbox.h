@@ -68,11 +68,25 @@ struct ob_msg {
 	enum ob_state disk_state;    /* the state in the last record written
 	                              * (ahead of r.state until a sync) */
 	int diridx;                  /* -1 top level, else account dir */
-	int removed;                 /* no longer has a name */
 	unsigned refs;
 	unsigned nopen, nwriters;
-	int dirty;                   /* written since the last submission check */
-	int busy;                    /* committer or a delivery thread has it */
+	enum ob_list_id list;
+	uint8_t removed;             /* no longer has a name */
+	uint8_t dirty;               /* written since the last submission
+	                              * check */
+	uint8_t busy;                /* committer or a delivery thread has
+	                              * it */
+	uint8_t whole;               /* arrived whole (renamed from a scratch
+	                              * name): submitted without the settle
+	                              * wait */
+	uint8_t touched;             /* touched while sending: if deferred,
+	                              * retry at once */
+	uint8_t tombstoned;          /* its "removed" record is written:
+	                              * nothing more is written for it */
+	uint32_t rec_bytes;          /* bytes of its last record, counted
+	                              * in ob->live_bytes */
+	uint32_t qline;              /* bytes of its .queue line counted in
+	                              * ob->queue_len (0: not listed) */
 	uint64_t gen;                /* changes of its status file (each
 	                              * ob_notify, each transcript line), for
 	                              * poll(2) and readers following it */
@@ -80,11 +94,6 @@ struct ob_msg {
 	                              * status file's mtime */
 	struct fuse_pollhandle **polls; /* poll(2)s waiting for a change */
 	size_t npolls;
-	int whole;                   /* arrived whole (renamed from a scratch
-	                              * name): submitted without the settle
-	                              * wait */
-	int touched;                 /* touched while sending: if deferred,
-	                              * retry at once */
 	uint64_t file_size;
 	struct timespec mtime, ctime;
 	int64_t settle_at_ms;        /* monotonic deadline while settling */
@@ -95,17 +104,14 @@ struct ob_msg {
 	uint64_t log_len;            /* bytes in spool log/ID */
 	uint64_t prog_sent, prog_total;
 
-	struct msg *prep;            /* prepared once, kept until final */
+	struct msg *prep;            /* prepared once, kept until final or
+	                              * deferred */
 	uid_t uid;                   /* who created it: Attach: files are */
 	gid_t gid;                   /* read with these permissions; also
 	                              * in r (owned, uid, gid), so a
 	                              * remount keeps them */
 	const char *uname;           /* uid's name (borrowed: ob->names) */
 
-	int tombstoned;              /* its "removed" record is written:
-	                              * nothing more is written for it */
-	size_t rec_bytes;            /* bytes of its last record, counted
-	                              * in ob->live_bytes */
 	char *hold_err;              /* why its outcome is not recorded yet
 	                              * (shown as error:), NULL: none */
 	int64_t rewrite_refused;     /* wall time an open for writing was
@@ -113,11 +119,8 @@ struct ob_msg {
 
 	struct ob_msg *id_next, *name_next;
 	struct ob_msg *qprev, *qnext;
-	enum ob_list_id list;
 	struct wait_node wn;         /* in ob->due while deferred, keyed by
 	                              * r.next */
-	size_t qline;                /* bytes of its .queue line counted in
-	                              * ob->queue_len (0: not listed) */
 };
 
 /* The message a node of ob->due is embedded in. */

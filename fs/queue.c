@@ -214,14 +214,14 @@ static int queue_fill_envelope(struct ob_msg *m, const struct msg *pm,
 	if (queue_env_rewritten(m, pm)) {
 		/* what goes on the wire: the prepared recipients */
 		for (i = 0; i < m->r.nrcpts; i++) {
-			free(m->r.rcpts[i].addr);
-			free(m->r.rcpts[i].text);
+			spool_str_free(m->r.rcpts[i].addr);
+			spool_str_free(m->r.rcpts[i].text);
 		}
 		free(m->r.rcpts);
 		m->r.rcpts = NULL;
 		m->r.nrcpts = 0;
 		if (pm->from && m->r.from && strcmp(pm->from, m->r.from) != 0) {
-			free(m->r.from);
+			spool_str_free(m->r.from);
 			m->r.from = NULL;
 		}
 	}
@@ -230,10 +230,10 @@ static int queue_fill_envelope(struct ob_msg *m, const struct msg *pm,
 		if (rc == NULL)
 			return -1;
 		for (i = 0; i < pm->nrcpts; i++) {
-			rc[i].addr = strdup(pm->rcpts[i]);
+			rc[i].addr = spool_intern(pm->rcpts[i]);
 			if (rc[i].addr == NULL) {
 				while (i-- > 0)
-					free(rc[i].addr);
+					spool_str_free(rc[i].addr);
 				free(rc);
 				return -1;
 			}
@@ -244,18 +244,30 @@ static int queue_fill_envelope(struct ob_msg *m, const struct msg *pm,
 	if (m->r.message_id == NULL && pm->message_id)
 		m->r.message_id = strdup(pm->message_id);
 	if (m->r.from == NULL && pm->from)
-		m->r.from = strdup(pm->from);
+		m->r.from = spool_intern(pm->from);
 	if (m->r.account == NULL && a && a->name)
-		m->r.account = strdup(a->name);
+		m->r.account = spool_intern(a->name);
 	m->r.size = pm->size;
 	return 0;
 }
 
+/* A record's error, server, reply or recipient reply set to V: errors
+ * and servers are shared by many messages, kept once (spool_intern);
+ * a reply ("queued as 4Q2X") is the message's own. */
 static void queue_set_str(char **dst, const char *v)
+{
+	char *n = v ? spool_intern(v) : NULL;
+
+	spool_str_free(*dst);
+	*dst = n;
+}
+
+/* The same for a string of the message's own: a plain copy. */
+static void queue_set_own(char **dst, const char *v)
 {
 	char *n = v ? strdup(v) : NULL;
 
-	free(*dst);
+	spool_str_free(*dst);
 	*dst = n;
 }
 
@@ -473,7 +485,7 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			m->r.attempts = 0;
 			queue_set_str(&m->r.error, err);
 			if (m->r.account == NULL && a && a->name)
-				m->r.account = strdup(a->name);
+				m->r.account = spool_intern(a->name);
 			pthread_mutex_unlock(&ob->mu);
 			items[i].ok = 1;
 			items[i].save_err = 0;
@@ -491,7 +503,7 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			queue_set_str(&m->r.error, NULL);
 		} else {
 			if (m->r.account == NULL && a && a->name)
-				m->r.account = strdup(a->name);
+				m->r.account = spool_intern(a->name);
 			queue_set_str(&m->r.error, items[i].pm ? "out of memory"
 			    : err);
 		}
@@ -944,7 +956,7 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 		if (o->err.code) {
 			snprintf(text, sizeof(text), "%d %s", o->err.code,
 			    o->err.text);
-			queue_set_str(&r->reply, text);
+			queue_set_own(&r->reply, text);
 		}
 	} else {
 		for (k = 0; o->res.rcpts && k < o->res.nrcpts; k++) {
@@ -971,11 +983,11 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 			}
 		}
 		if (o->res.reply[0])
-			queue_set_str(&r->reply, o->res.reply);
+			queue_set_own(&r->reply, o->res.reply);
 		else if (!o->sent_ok && o->err.code) {
 			snprintf(text, sizeof(text), "%d %s", o->err.code,
 			    o->err.text);
-			queue_set_str(&r->reply, text);
+			queue_set_own(&r->reply, text);
 		}
 		if (o->res.maybe_delivered)
 			r->dup = 1;
@@ -1291,12 +1303,13 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 	char line[1800];
 
 	pthread_mutex_lock(&ob->mu);
-	if (alen) {
+	if (alen)
 		m->log_len += alen;
-		m->cur_len = 0;
-	} else {
-		m->cur_len = 0;
-	}
+	/* the attempt is in the log now: its buffer goes (100,000 waiting
+	 * messages must not each keep one) */
+	free(m->cur);
+	m->cur = NULL;
+	m->cur_len = m->cur_cap = 0;
 	m->prog_sent = m->prog_total = 0;
 	m->busy = 0;
 	free(m->hold_err);
@@ -1309,7 +1322,10 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 		ob_set_state(ob, m, st);
 	}
 	m->touched = 0;
-	if ((st == OB_SENT || st == OB_PARTIAL || st == OB_FAILED) && m->prep) {
+	/* Prepared again for its next attempt (the same bytes: its
+	 * Message-ID and Date are in its record): a deferred message keeps
+	 * no copy of its header in memory while it waits. */
+	if (m->prep && m->r.state != OB_QUEUED) {
 		msg_free(m->prep);
 		free(m->prep);
 		m->prep = NULL;

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,144 @@ int spool_state_parse(const char *name)
 	return -1;
 }
 
+/* The kept strings: blocks of text, and an open-addressing set over
+ * them. */
+#define SPOOL_INTERN_BLOCK (64u * 1024)
+
+static struct {
+	pthread_mutex_t mu;
+	char *blocks[SPOOL_INTERN_MAX / SPOOL_INTERN_BLOCK];
+	size_t nblocks, used;        /* blocks; bytes used in the last */
+	char **set;
+	size_t cap, n;
+} spool_pool = { PTHREAD_MUTEX_INITIALIZER, { NULL }, 0, 0, NULL, 0, 0 };
+
+static uint64_t spool_strhash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* 1 when P is one of the kept copies. */
+static int spool_kept(const char *p)
+{
+	size_t i;
+	int kept = 0;
+
+	pthread_mutex_lock(&spool_pool.mu);
+	for (i = 0; i < spool_pool.nblocks && !kept; i++)
+		kept = p >= spool_pool.blocks[i] &&
+		    p < spool_pool.blocks[i] + SPOOL_INTERN_BLOCK;
+	pthread_mutex_unlock(&spool_pool.mu);
+	return kept;
+}
+
+/* Grows the set to hold one more; pool locked. -1 without memory. */
+static int spool_pool_grow(void)
+{
+	size_t ncap, i, k;
+	char **ns;
+
+	if ((spool_pool.n + 1) * 2 <= spool_pool.cap)
+		return 0;
+	ncap = spool_pool.cap ? spool_pool.cap * 2 : 256;
+	ns = calloc(ncap, sizeof(*ns));
+	if (ns == NULL)
+		return -1;
+	for (i = 0; i < spool_pool.cap; i++) {
+		if (spool_pool.set[i] == NULL)
+			continue;
+		k = spool_strhash(spool_pool.set[i]) & (ncap - 1);
+		while (ns[k])
+			k = (k + 1) & (ncap - 1);
+		ns[k] = spool_pool.set[i];
+	}
+	free(spool_pool.set);
+	spool_pool.set = ns;
+	spool_pool.cap = ncap;
+	return 0;
+}
+
+char *spool_intern(const char *s)
+{
+	size_t len, k;
+	char *copy = NULL;
+
+	if (s == NULL)
+		return NULL;
+	len = strlen(s) + 1;
+	pthread_mutex_lock(&spool_pool.mu);
+	if (spool_pool.cap) {
+		k = spool_strhash(s) & (spool_pool.cap - 1);
+		for (; spool_pool.set[k]; k = (k + 1) & (spool_pool.cap - 1))
+			if (strcmp(spool_pool.set[k], s) == 0) {
+				copy = spool_pool.set[k];
+				goto out;
+			}
+	}
+	if (len > 256 || spool_pool_grow() < 0)
+		goto out;                    /* a plain copy */
+	if (spool_pool.nblocks == 0 ||
+	    spool_pool.used + len > SPOOL_INTERN_BLOCK) {
+		if (spool_pool.nblocks == SPOOL_INTERN_MAX / SPOOL_INTERN_BLOCK)
+			goto out;            /* full: plain copies from now */
+		spool_pool.blocks[spool_pool.nblocks] =
+		    malloc(SPOOL_INTERN_BLOCK);
+		if (spool_pool.blocks[spool_pool.nblocks] == NULL)
+			goto out;
+		spool_pool.nblocks++;
+		spool_pool.used = 0;
+	}
+	copy = spool_pool.blocks[spool_pool.nblocks - 1] + spool_pool.used;
+	memcpy(copy, s, len);
+	spool_pool.used += len;
+	k = spool_strhash(s) & (spool_pool.cap - 1);
+	while (spool_pool.set[k])
+		k = (k + 1) & (spool_pool.cap - 1);
+	spool_pool.set[k] = copy;
+	spool_pool.n++;
+out:
+	pthread_mutex_unlock(&spool_pool.mu);
+	return copy ? copy : strdup(s);
+}
+
+void spool_str_free(char *p)
+{
+	if (p && !spool_kept(p))
+		free(p);
+}
+
+/* *P replaced by its kept copy (kept as it is without memory). */
+static void spool_intern_field(char **p)
+{
+	char *k;
+
+	if (*p == NULL || spool_kept(*p))
+		return;
+	k = spool_intern(*p);
+	if (k == NULL)
+		return;
+	free(*p);
+	*p = k;
+}
+
+void spool_rec_intern(struct spool_rec *r)
+{
+	size_t i;
+
+	spool_intern_field(&r->account);
+	spool_intern_field(&r->from);
+	spool_intern_field(&r->server);
+	spool_intern_field(&r->error);
+	for (i = 0; i < r->nrcpts; i++) {
+		spool_intern_field(&r->rcpts[i].addr);
+		spool_intern_field(&r->rcpts[i].text);
+	}
+}
+
 void spool_rec_free(struct spool_rec *r)
 {
 	size_t i;
@@ -51,27 +190,28 @@ void spool_rec_free(struct spool_rec *r)
 		return;
 	free(r->name);
 	free(r->dir);
-	free(r->account);
+	spool_str_free(r->account);
 	free(r->message_id);
-	free(r->from);
+	spool_str_free(r->from);
 	for (i = 0; i < r->nrcpts; i++) {
-		free(r->rcpts[i].addr);
-		free(r->rcpts[i].text);
+		spool_str_free(r->rcpts[i].addr);
+		spool_str_free(r->rcpts[i].text);
 	}
 	free(r->rcpts);
-	free(r->server);
-	free(r->reply);
-	free(r->error);
+	spool_str_free(r->server);
+	spool_str_free(r->reply);
+	spool_str_free(r->error);
 	free(r->dsn);
 	memset(r, 0, sizeof(*r));
 }
 
+/* A kept copy stays shared; anything else is copied. */
 static int spool_dup_str(char **dst, const char *src)
 {
 	*dst = NULL;
 	if (src == NULL)
 		return 0;
-	*dst = strdup(src);
+	*dst = spool_kept(src) ? (char *)src : strdup(src);
 	return *dst ? 0 : -1;
 }
 
@@ -356,7 +496,30 @@ static int spool_set_str(char **dst, const char *v, size_t n)
 
 	if (s == NULL)
 		return -1;
-	free(*dst);
+	spool_str_free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* A decoded string many records share, as its kept copy. */
+static char *spool_dec_shared(const char *v, size_t n)
+{
+	char *s = spool_dec(v, n), *k;
+
+	if (s == NULL)
+		return NULL;
+	k = spool_intern(s);
+	free(s);
+	return k;
+}
+
+static int spool_set_shared(char **dst, const char *v, size_t n)
+{
+	char *s = spool_dec_shared(v, n);
+
+	if (s == NULL)
+		return -1;
+	spool_str_free(*dst);
 	*dst = s;
 	return 0;
 }
@@ -390,20 +553,20 @@ static int spool_parse_rcpt(struct spool_rec *r, const char *v, size_t n)
 		return -1;
 	rc.state = st;
 	rc.code = (int)code;
-	rc.addr = spool_dec(sp2 + 1, (size_t)(sp3 - sp2 - 1));
+	rc.addr = spool_dec_shared(sp2 + 1, (size_t)(sp3 - sp2 - 1));
 	if (rc.addr == NULL)
 		return -1;
 	if (sp3 < end) {
-		rc.text = spool_dec(sp3 + 1, (size_t)(end - sp3 - 1));
+		rc.text = spool_dec_shared(sp3 + 1, (size_t)(end - sp3 - 1));
 		if (rc.text == NULL) {
-			free(rc.addr);
+			spool_str_free(rc.addr);
 			return -1;
 		}
 	}
 	nr = realloc(r->rcpts, (r->nrcpts + 1) * sizeof(*nr));
 	if (nr == NULL) {
-		free(rc.addr);
-		free(rc.text);
+		spool_str_free(rc.addr);
+		spool_str_free(rc.text);
 		return -1;
 	}
 	r->rcpts = nr;
@@ -412,13 +575,13 @@ static int spool_parse_rcpt(struct spool_rec *r, const char *v, size_t n)
 }
 
 /* A 0/1 value. */
-static int spool_flag(const char *v, size_t n, int *out)
+static int spool_flag(const char *v, size_t n, uint8_t *out)
 {
 	int64_t x;
 
 	if (spool_num(v, n, 0, 1, &x) < 0)
 		return -1;
-	*out = (int)x;
+	*out = (uint8_t)x;
 	return 0;
 }
 
@@ -469,17 +632,17 @@ static int spool_parse_line(struct spool_rec *r, const char *line,
 	if (SPOOL_KEY("dir"))
 		return spool_set_str(&r->dir, v, vlen);
 	if (SPOOL_KEY("account"))
-		return spool_set_str(&r->account, v, vlen);
+		return spool_set_shared(&r->account, v, vlen);
 	if (SPOOL_KEY("message-id"))
 		return spool_set_str(&r->message_id, v, vlen);
 	if (SPOOL_KEY("from"))
-		return spool_set_str(&r->from, v, vlen);
+		return spool_set_shared(&r->from, v, vlen);
 	if (SPOOL_KEY("server"))
-		return spool_set_str(&r->server, v, vlen);
+		return spool_set_shared(&r->server, v, vlen);
 	if (SPOOL_KEY("reply"))
 		return spool_set_str(&r->reply, v, vlen);
 	if (SPOOL_KEY("error"))
-		return spool_set_str(&r->error, v, vlen);
+		return spool_set_shared(&r->error, v, vlen);
 	if (SPOOL_KEY("rcpt"))
 		return spool_parse_rcpt(r, v, vlen);
 	if (SPOOL_KEY("size"))

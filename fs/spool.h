@@ -92,32 +92,19 @@ struct spool_rcpt {
 	char *text;               /* last reply text ("2.1.5 Ok"), or NULL */
 };
 
-/* One record. Every string is owned (spool_rec_free) and may be NULL. */
+/* One record. Every string is owned (spool_rec_free) and may be NULL.
+ * (Fields by size: 100,000 of them are in memory for a big queue.) */
 struct spool_rec {
 	uint64_t id;
 	char *name;               /* the file name in its directory */
 	char *dir;                /* account subdirectory, NULL: top level */
-	enum ob_state state;
 	char *account;            /* account used, NULL: not decided yet */
 	int64_t created;          /* seconds since the epoch */
 	int64_t queued;           /* 0: never submitted */
 	int64_t next;             /* next attempt (deferred) */
-	unsigned attempts;
 	uint64_t size;            /* bytes on the wire (after prepare) */
 	char *message_id;
 	char *from;
-	int dup;                  /* the server may already have it */
-	int interrupted;          /* an attempt was cut off by a stop */
-	int removed;              /* a tombstone: the message is gone */
-	int closed;               /* draft: its last writer had closed it */
-	int owned;                /* uid and gid were recorded (records
-	                           * from before they were have none: the
-	                           * mounting user's) */
-	uid_t uid;                /* who created the message */
-	gid_t gid;                /* and the group it is read with */
-	int envelope;             /* from and rcpts were given by the
-	                           * submitter (outboxfs-sendmail), not read
-	                           * from the headers; see fs/pickup.h */
 	char *dsn;                /* the DSN request given with it
 	                           * ("NOTIFY=.. RET=.. ENVID=.."), stored,
 	                           * not sent; NULL: none */
@@ -126,9 +113,38 @@ struct spool_rec {
 	char *server;
 	char *reply;
 	char *error;
+	uid_t uid;                /* who created the message */
+	gid_t gid;                /* and the group it is read with */
+	enum ob_state state;
+	unsigned attempts;
+	uint8_t dup;              /* the server may already have it */
+	uint8_t interrupted;      /* an attempt was cut off by a stop */
+	uint8_t removed;          /* a tombstone: the message is gone */
+	uint8_t closed;           /* draft: its last writer had closed it */
+	uint8_t owned;            /* uid and gid were recorded (records
+	                           * from before they were have none: the
+	                           * mounting user's) */
+	uint8_t envelope;         /* from and rcpts were given by the
+	                           * submitter (outboxfs-sendmail), not read
+	                           * from the headers; see fs/pickup.h */
 };
 
 void spool_rec_free(struct spool_rec *r);
+
+/*
+ * The strings many records share (an account, a sender, a recipient, a
+ * server, an error such as "Connection refused"): one copy each, kept
+ * for the life of the process, so a queue of 100,000 messages holds
+ * them once. The copies are never written to or freed: a record's
+ * string is released with spool_str_free, which knows them. Past
+ * SPOOL_INTERN_MAX bytes of them, spool_intern makes plain copies.
+ * NULL for NULL, or without memory.
+ */
+#define SPOOL_INTERN_MAX (4u * 1024 * 1024)
+char *spool_intern(const char *s);
+void spool_str_free(char *p);
+/* R's shared strings replaced by their kept copies. */
+void spool_rec_intern(struct spool_rec *r);
 /* A deep copy of SRC into DST (spool_rec_free). -1 with ENOMEM, DST
  * then holds nothing. */
 int spool_rec_dup(struct spool_rec *dst, const struct spool_rec *src);

@@ -802,6 +802,78 @@ static void test_journal_truncated(void **state)
 	}
 }
 
+/* Shared strings: one copy each, never freed, bounded; a record's
+ * strings are released whatever kind they are. */
+static void test_spool_intern(void **state)
+{
+	static const struct {
+		const char *a, *b;
+		int same;              /* one kept copy for both */
+	} rows[] = {
+		{ "default", "default", 1 },
+		{ "alice@example.com", "alice@example.com", 1 },
+		{ "", "", 1 },
+		{ "connect to 127.0.0.1:9: refused", "connect to 127.0.0.1:9: refused", 1 },
+		{ "Bob@example.com", "bob@example.com", 0 },
+		{ "a", "a ", 0 },
+	};
+	struct spool_rec r = { 0 }, d;
+	char big[300], name[32], *k, *again, *first = NULL;
+	size_t i, plain = 0;
+
+	(void)state;
+	assert_null(spool_intern(NULL));
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *x = spool_intern(rows[i].a), *y = spool_intern(rows[i].b);
+
+		assert_non_null(x);
+		assert_string_equal(x, rows[i].a);
+		assert_string_equal(y, rows[i].b);
+		assert_int_equal(x == y, rows[i].same);
+		spool_str_free(x);     /* kept: not freed (ASan would say) */
+		spool_str_free(y);
+		assert_string_equal(spool_intern(rows[i].a), rows[i].a);
+	}
+	/* a long string is never kept: a plain copy, freed */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	k = spool_intern(big);
+	first = spool_intern(big);
+	assert_string_equal(k, big);
+	assert_true(k != first);
+	spool_str_free(k);
+	spool_str_free(first);
+	first = NULL;
+	/* a record: its kept strings shared by a copy, the rest copied */
+	r.name = strdup("m1");
+	r.account = spool_intern("default");
+	r.error = strdup("Connection refused");
+	spool_rec_intern(&r);
+	assert_true(r.error == spool_intern("Connection refused"));
+	assert_int_equal(spool_rec_dup(&d, &r), 0);
+	assert_true(d.account == r.account && d.error == r.error);
+	assert_true(d.name != r.name);
+	spool_rec_free(&d);
+	spool_rec_free(&r);
+	/* past SPOOL_INTERN_MAX bytes: plain copies, still correct */
+	for (i = 0; i < SPOOL_INTERN_MAX / 4; i++) {
+		snprintf(name, sizeof(name), "n%zu", i);
+		k = spool_intern(name);
+		assert_non_null(k);
+		assert_string_equal(k, name);
+		if (first == NULL)
+			first = k;
+		again = spool_intern(name);
+		if (k != again) {
+			plain++;
+			spool_str_free(k);
+			spool_str_free(again);
+		}
+	}
+	assert_true(plain > 0);
+	assert_string_equal(first, "n0");
+}
+
 /* What win_cb saw: valid records, and the big one's recipients. */
 struct win_log {
 	size_t valid;
@@ -1145,6 +1217,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_key_ignored),
 		cmocka_unit_test(test_state_names),
 		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_spool_intern),
 		cmocka_unit_test(test_owner_keys),
 		cmocka_unit_test_setup_teardown(test_journal_owner_kept,
 		    dir_setup, dir_teardown),
