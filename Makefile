@@ -102,6 +102,9 @@ $(B)/tools/%: tests/tools/%.c $(LIBCORE)
 	$(CC) $(ALL_CFLAGS) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(LIBCORE) \
 		$(LDLIBS_CORE)
 
+# nullfs, the FUSE bound of make bench, links libfuse3 as the daemon does.
+$(B)/tools/nullfs: LDLIBS_CORE += $(FUSE_LIBS)
+
 # The fault-injection shim is LD_PRELOADed into the daemon: a plain shared
 # object, without the sanitizers even in the SAN build.
 $(B)/tools/faultshim.so: tests/tools/faultshim.c
