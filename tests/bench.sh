@@ -738,8 +738,7 @@ if part 1 || part 2 || part 3; then
 	have wire_2 && line "wire: 2 sessions, msgs/s" wire_2 0
 	have wire_8 && line "wire: 8 sessions, msgs/s" wire_8 0
 	for b in 1 8 64; do
-		how="fdatasync each"; [ "$b" -gt 8 ] && how="syncfs"
-		line "disk: commit of $b file(s) ($how), ms" "disk_ms_$b" 2
+		line "disk: commit of $b file(s) (fdatasync each), ms" "disk_ms_$b" 2
 		line "      at most, msgs/s" "disk_rate_$b" 0
 	done
 fi

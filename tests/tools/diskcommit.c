@@ -1,13 +1,13 @@
 /*
  * diskcommit — the disk bound of make bench: what one group commit of a
  * batch of messages costs on a file system, done the way the outboxfs
- * spool makes a batch durable (fs/spool.c, spool_sync_msgs): write BATCH
- * files of SIZE bytes into DIR/msg/, then up to EACH files (default 8,
- * SPOOL_SYNC_EACH) one fdatasync per file and one fsync of DIR/msg/,
- * more files one syncfs; then append one record per file to the journal
- * DIR/journal and fdatasync it.
+ * spool makes a batch durable (fs/spool.c, spool_sync_fds): write BATCH
+ * files of SIZE bytes into DIR/msg/, start the writeback of all of them
+ * (sync_file_range), then one fdatasync per file and one fsync of
+ * DIR/msg/ (never syncfs: only these bytes); then append one record per
+ * file to the journal DIR/journal and fdatasync it.
  *
- *   diskcommit DIR SIZE BATCH ROUNDS [EACH]
+ *   diskcommit DIR SIZE BATCH ROUNDS
  *
  * Runs ROUNDS batches (new file names each round; every file is removed
  * after the last round) and prints the median, minimum and
@@ -45,7 +45,7 @@ static int diskcommit_write_all(int fd, const char *buf, size_t len)
 
 /* One timed batch: files ROUND-0 .. ROUND-(BATCH-1). -1 with errno. */
 static int diskcommit_batch(int msgfd, int jfd, const char *data, size_t size,
-    long batch, long each, long round, const char *rec)
+    long batch, long round, const char *rec)
 {
 	char name[64];
 	long i;
@@ -67,14 +67,12 @@ static int diskcommit_batch(int msgfd, int jfd, const char *data, size_t size,
 		    DISKCOMMIT_REC) < 0)
 			rc = -1;
 	}
-	if (rc == 0 && batch > each) {
-		rc = syncfs(msgfd);
-	} else if (rc == 0) {
-		for (i = 0; i < batch && rc == 0; i++)
-			rc = fdatasync(fds[i]);
-		if (rc == 0)
-			rc = fsync(msgfd);
-	}
+	for (i = 0; i < batch && rc == 0; i++)
+		(void)sync_file_range(fds[i], 0, 0, SYNC_FILE_RANGE_WRITE);
+	for (i = 0; i < batch && rc == 0; i++)
+		rc = fdatasync(fds[i]);
+	if (rc == 0)
+		rc = fsync(msgfd);
 	if (rc == 0)
 		rc = fdatasync(jfd);
 	for (i = 0; i < batch; i++)
@@ -98,22 +96,19 @@ static void diskcommit_clean(int msgfd, long batch, long round)
 int main(int argc, char **argv)
 {
 	char path[4096], *data, rec[DISKCOMMIT_REC];
-	long size, batch, rounds, each = 8, r;
+	long size, batch, rounds, r;
 	double *t, t0;
 	int dirfd, msgfd, jfd;
 
-	if (argc != 5 && argc != 6) {
-		fprintf(stderr, "usage: diskcommit DIR SIZE BATCH ROUNDS "
-		    "[EACH]\n");
+	if (argc != 5) {
+		fprintf(stderr, "usage: diskcommit DIR SIZE BATCH ROUNDS\n");
 		return 2;
 	}
 	size = strtol(argv[2], NULL, 10);
 	batch = strtol(argv[3], NULL, 10);
 	rounds = strtol(argv[4], NULL, 10);
-	if (argc == 6)
-		each = strtol(argv[5], NULL, 10);
 	if (size <= 0 || size > 64L << 20 || batch <= 0 || batch > 100000 ||
-	    rounds <= 0 || rounds > 10000 || each < 0) {
+	    rounds <= 0 || rounds > 10000) {
 		fprintf(stderr, "diskcommit: SIZE, BATCH or ROUNDS out of "
 		    "range\n");
 		return 2;
@@ -141,7 +136,7 @@ int main(int argc, char **argv)
 	for (r = 0; r < rounds; r++) {
 		t0 = benchtime_ms(CLOCK_MONOTONIC);
 		if (diskcommit_batch(msgfd, jfd, data, (size_t)size, batch,
-		    each, r, rec) < 0) {
+		    r, rec) < 0) {
 			perror("diskcommit: commit");
 			return 1;
 		}
