@@ -105,6 +105,12 @@ $(B)/tools/%: tests/tools/%.c $(LIBCORE)
 # nullfs, the FUSE bound of make bench, links libfuse3 as the daemon does.
 $(B)/tools/nullfs: LDLIBS_CORE += $(FUSE_LIBS)
 
+# diskcommit, its disk bound, commits with the spool's own code.
+$(B)/tools/diskcommit: tests/tools/diskcommit.c $(LIBFS) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_LDFLAGS) $(LDFLAGS) -o $@ $< $(LIBFS) \
+		$(LIBCORE) $(FUSE_LIBS) $(LDLIBS_CORE)
+
 # The fault-injection shim is LD_PRELOADed into the daemon: a plain shared
 # object, without the sanitizers even in the SAN build.
 $(B)/tools/faultshim.so: tests/tools/faultshim.c

@@ -201,10 +201,11 @@ int spool_sync(struct spool *sp);
 /*
  * The same, and the message files open as FDS[0..N) (-1 entries are
  * skipped) with their names. The cost is outboxfs's own bytes only,
- * never the rest of the file system's: the writeback of every file is
- * started first (sync_file_range), then each is fdatasync'd (the first
- * commits the file system journal for all of them, the others then find
- * little left), then the directory and the journal.
+ * never the rest of the file system's (no syncfs): the writeback of
+ * every file is started first (sync_file_range), then they are
+ * fdatasync'd by up to 8 threads at once (the file system commits once
+ * for the syncs that wait together), then the directory and the
+ * journal.
  */
 int spool_sync_fds(struct spool *sp, const int *fds, size_t n);
 
