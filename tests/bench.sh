@@ -36,7 +36,9 @@
 #   (5) BENCH_SPOOL_N (100,000) messages in the spool: mount time (<= 2 s),
 #       the daemon's RSS (VmHWM <= 48 MB), ls and cat .queue
 #   (6) close -> state: sent, one message at a time (BENCH_LAT_N): p50,
-#       p95, max (p50 about 2 ms), beside msmtp's whole run per message
+#       p95, max (p50 about 2 ms), beside msmtp's whole run per message;
+#       then again while dd writes BENCH_DIRTY_MB (1024) MB into the same
+#       file system (it must not grow: no syncfs)
 #   (7) a BENCH_BIG_MB (50) MB message: the daemon's peak RSS while it is
 #       written and sent (<= 16 MB), beside msmtp's
 #   (8) idle CPU: the daemon's user+system time over 5 idle seconds, on
@@ -77,6 +79,7 @@ SYS_N=${BENCH_SYSCALL_N:-1000}
 TRACE_N=${BENCH_TRACE_N:-20}
 SPOOL_N=${BENCH_SPOOL_N:-100000}
 LAT_N=${BENCH_LAT_N:-200}
+DIRTY_MB=${BENCH_DIRTY_MB:-1024}
 BIG_MB=${BENCH_BIG_MB:-50}
 PARTS=${BENCH_PARTS:-12345678}
 IDLE_S=5
@@ -505,6 +508,23 @@ for ((k = 1; k <= ROUNDS; k++)); do
 		else
 			fail "(6) a message was not final within 30 s"
 		fi
+		# the same while another writer dirties BENCH_DIRTY_MB on the
+		# spool's file system: durability costs outboxfs's own bytes
+		# only, so close -> sent must not grow with theirs
+		dd if=/dev/zero of="$D/dirty" bs=1M count="$DIRTY_MB" \
+		    status=none conv=notrunc 2>/dev/null &
+		dd_pid=$!
+		register_pid "$dd_pid"
+		if lat=$("$TOOLS/closesent" "$A" "$LAT_N" "$D/msg"); then
+			read -r p50 p95 pmax <<<"$lat"
+			rec lat_dirty_p50 "$p50"
+			rec lat_dirty_p95 "$p95"
+		else
+			fail "(6) a message was not final within 30 s (dirty)"
+		fi
+		kill "$dd_pid" 2>/dev/null
+		wait "$dd_pid" 2>/dev/null
+		rm -f "$D/dirty"
 	fi
 
 	if part 7; then
@@ -804,6 +824,8 @@ if part 6; then
 		line "ratio outboxfs p50/msmtp p50" lat_vs_msmtp 3
 	fi
 	tline "p50 (about 2 ms)" lat_p50 2 "<=" 2
+	line "p50 while dd writes $DIRTY_MB MB beside it, ms" lat_dirty_p50 2
+	line "p95 while dd writes $DIRTY_MB MB beside it, ms" lat_dirty_p95 2
 fi
 if part 7; then
 	echo "(7) a $BIG_MB MB message (cp into the outbox, until sent):"
