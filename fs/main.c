@@ -535,10 +535,12 @@ int main(int argc, char **argv)
 	 * (a journal window, a directory listing, a .queue text) are
 	 * mapped and go back to the system when freed (glibc would
 	 * otherwise raise this threshold after the first and keep them in
-	 * its heap), and the FUSE and delivery threads share two arenas,
-	 * not one each.
+	 * its heap); the buffers of one message (a 256 KiB header block)
+	 * stay below it, and the heap is not trimmed for them each time;
+	 * the FUSE and delivery threads share two arenas, not one each.
 	 */
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 512 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
 	mallopt(M_ARENA_MAX, 2);
 	memset(&o, 0, sizeof(o));
 	memset(&cfg, 0, sizeof(cfg));

@@ -407,6 +407,7 @@ static struct ob_msg *ob_msg_new(struct ob *ob, uint64_t id, int dir,
 
 	if (m == NULL)
 		return NULL;
+	m->shown_rw = 1;             /* a new draft: the kernel has 0600 */
 	m->r.id = id;
 	m->r.name = strdup(name);
 	if (dir >= 0)
@@ -743,12 +744,20 @@ void ob_notify(struct ob *ob, uint64_t id)
 	struct fuse_pollhandle **polls = NULL;
 	struct ob_msg *m;
 	size_t n = 0, i;
+	int inval = 0;
 
 	/* main clears it when the session loop ends, while threads run */
 	pthread_mutex_lock(&ob->mu);
 	se = ob->se;
 	m = ob_find_id(ob, id);
 	if (m) {
+		/* the message's attributes the kernel keeps: its mode says
+		 * whether it can be written; asked again only when that (or
+		 * its size) changed */
+		uint8_t rw = m->r.state == OB_DRAFT && !m->busy;
+
+		inval = m->shown_rw != rw;
+		m->shown_rw = rw;
 		m->gen++;
 		m->status_ms = ob_wall_ms();
 		polls = m->polls;
@@ -763,7 +772,7 @@ void ob_notify(struct ob *ob, uint64_t id)
 		fuse_pollhandle_destroy(polls[i]);
 	}
 	free(polls);
-	if (se == NULL)
+	if (se == NULL || !inval)
 		return;
 	/* The status file needs none: the kernel keeps nothing of it (no
 	 * attribute or entry time, read with direct_io). */
@@ -1237,6 +1246,7 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return;
+	m->shown_rw = 2;
 	m->r = *rp;
 	memset(rp, 0, sizeof(*rp));     /* taken */
 	spool_rec_intern(&m->r);

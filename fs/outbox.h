@@ -83,6 +83,9 @@ struct ob_msg {
 	                              * retry at once */
 	uint8_t tombstoned;          /* its "removed" record is written:
 	                              * nothing more is written for it */
+	uint8_t shown_rw;            /* writable (0600) when the kernel last
+	                              * had its attributes; 2: unknown, or
+	                              * its size changed (ob_notify) */
 	uint32_t rec_bytes;          /* bytes of its last record, counted
 	                              * in ob->live_bytes */
 	uint32_t qline;              /* bytes of its .queue line counted in

@@ -397,6 +397,7 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd, char *err,
 	*fd = out;
 	pthread_mutex_lock(&ob->mu);
 	m->file_size = (uint64_t)st.st_size;
+	m->shown_rw = 2;             /* its size changed: ob_notify says so */
 	pthread_mutex_unlock(&ob->mu);
 	return 0;
 }
@@ -742,6 +743,7 @@ static void queue_transcript(void *tag, char dir, const char *line)
 static void queue_cache_quit(struct ob *ob, struct smtp_session *s,
     struct queue_conn *conn, struct ob_msg *last)
 {
+	uint64_t log_len;
 	int final;
 
 	conn->m = NULL;
@@ -750,12 +752,13 @@ static void queue_cache_quit(struct ob *ob, struct smtp_session *s,
 	pthread_mutex_lock(&ob->mu);
 	final = !last->removed && !last->busy && (last->r.state == OB_SENT ||
 	    last->r.state == OB_PARTIAL || last->r.state == OB_FAILED);
+	log_len = last->log_len;
 	if (final)
 		last->busy = 1;          /* its log is ours for a moment */
 	pthread_mutex_unlock(&ob->mu);
 	if (final) {
 		int ok = conn->tail_len && spool_append_log(&ob->spool,
-		    last->r.id, conn->tail, conn->tail_len) == 0;
+		    last->r.id, log_len, conn->tail, conn->tail_len) == 0;
 
 		pthread_mutex_lock(&ob->mu);
 		if (ok)
@@ -1142,8 +1145,13 @@ static void queue_record(struct ob *ob, struct ob_pub *list, size_t n)
 		struct ob_pub *p = &list[i];
 
 		if (p->stage == 0) {
+			uint64_t at;
+
+			pthread_mutex_lock(&ob->mu);
+			at = p->m->log_len;
+			pthread_mutex_unlock(&ob->mu);
 			if (p->alen && spool_append_log(&ob->spool, p->m->r.id,
-			    p->attempt, p->alen) < 0) {
+			    at, p->attempt, p->alen) < 0) {
 				queue_hold(ob, p, "transcript", errno);
 				continue;
 			}

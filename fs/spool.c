@@ -2028,11 +2028,10 @@ int spool_set_aside(struct spool *sp, uint64_t id)
 	return rc;
 }
 
-int spool_append_log(struct spool *sp, uint64_t id, const char *buf,
-    size_t len)
+int spool_append_log(struct spool *sp, uint64_t id, uint64_t at,
+    const char *buf, size_t len)
 {
 	char name[32];
-	struct stat st;
 	int fd, rc, saved;
 
 	spool_idname(id, name, sizeof(name));
@@ -2040,17 +2039,12 @@ int spool_append_log(struct spool *sp, uint64_t id, const char *buf,
 	    0600);
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
 	rc = spool_write_all(fd, buf, len);
 	saved = errno;
-	/* A part written (disk full) is taken back: the status file reads
-	 * the log by the lengths of whole attempts. */
-	if (rc < 0 && ftruncate(fd, st.st_size) < 0) {
+	/* A part written (disk full) is taken back to AT, the length of
+	 * the whole attempts before it: the status file reads the log by
+	 * those lengths. */
+	if (rc < 0 && ftruncate(fd, (off_t)at) < 0) {
 		/* left as it is: the status then shows it cut */
 	}
 	if (close(fd) < 0 && rc == 0)

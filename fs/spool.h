@@ -282,9 +282,10 @@ int spool_drop_files(struct spool *sp, uint64_t id);
  * tombstone. */
 int spool_set_aside(struct spool *sp, uint64_t id);
 
-/* Appends LEN bytes to log/ID. */
-int spool_append_log(struct spool *sp, uint64_t id, const char *buf,
-    size_t len);
+/* Appends LEN bytes to log/ID, which holds AT bytes (the attempts
+ * before): a write that fails is taken back to AT. */
+int spool_append_log(struct spool *sp, uint64_t id, uint64_t at,
+    const char *buf, size_t len);
 
 /* Reads up to CAP bytes from log/ID at 0 into BUF; returns bytes read. */
 ssize_t spool_read_log(struct spool *sp, uint64_t id, char *buf, size_t cap);

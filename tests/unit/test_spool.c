@@ -1183,8 +1183,8 @@ static void test_dir_logs_and_set_aside(void **state)
 	put_rec(&f->sp, 5, "m", OB_QUEUED);
 	fd = spool_create_msg(&f->sp, 5);
 	close(fd);
-	assert_int_equal(spool_append_log(&f->sp, 5, "S: 220\n", 7), 0);
-	assert_int_equal(spool_append_log(&f->sp, 5, "C: EHLO\n", 8), 0);
+	assert_int_equal(spool_append_log(&f->sp, 5, 0, "S: 220\n", 7), 0);
+	assert_int_equal(spool_append_log(&f->sp, 5, 7, "C: EHLO\n", 8), 0);
 	assert_int_equal(spool_log_size(&f->sp, 5), 15);
 	assert_int_equal(spool_read_log(&f->sp, 5, buf, sizeof(buf)), 15);
 	assert_memory_equal(buf, "S: 220\nC: EHLO\n", 15);
