@@ -401,7 +401,7 @@ bench_config "$D/a.conf" "$PORT" "$D/spool-a"
 mount_outbox "$A" "$D/a.conf"
 A_PID=$OUTBOX_PID
 
-if part 1; then
+if part 1 || part 2; then
 	null_mount "$D/null"
 fi
 if part 7; then
@@ -432,7 +432,7 @@ if part 1 || part 2 || part 6; then
 	write_loop "$A" warm 50 || fail "the loop into the outbox failed"
 	wait_accepted "$MAIN" $((base + 50)) 60
 fi
-if part 1; then
+if part 1 || part 2; then
 	write_loop "$D/null" warm 50 || fail "the loop into nullfs failed"
 fi
 
@@ -478,6 +478,12 @@ for ((k = 1; k <= ROUNDS; k++)); do
 		source_run "$PORT" 8 "$N2"
 		rec wire_8 "$(rate "$N2" "$SRC_US")"
 		rec many_vs_wire1 "$(calc "$(tail -n1 "$D/res/many_done") / $(tail -n1 "$D/res/wire_1")" 2)"
+		# the FUSE bound of 8 writers: the same loops into nullfs
+		t0=${EPOCHREALTIME/./}
+		writers "$D/null" "r$k-many" "$PER" "$WRITERS" || fail "(2) a loop into nullfs failed"
+		t1=${EPOCHREALTIME/./}
+		rec many_null "$(rate "$N2" $((t1 - t0)))"
+		rec many_vs_null "$(calc "$(tail -n1 "$D/res/many_done") / $(tail -n1 "$D/res/many_null")" 2)"
 		progress+="; (2) $(tail -n1 "$D/res/many_done")/s, wire $(tail -n1 "$D/res/wire_1")/s"
 		if [ $have_msmtp = 1 ]; then
 			msmtp_writers "$PORT" "r$k-msmtp-many" "$MPER" "$WRITERS" || fail "(2) msmtp failed"
@@ -776,6 +782,8 @@ if part 2; then
 	echo "(2) $WRITERS writers at once, $N2 messages:"
 	line "until all accepted, msgs/s" many_done 0
 	tline "ratio outboxfs/wire bound (1 session)" many_vs_wire1 2 ">=" 0.9
+	line "FUSE bound: the same loops into nullfs, msgs/s" many_null 0
+	line "ratio outboxfs/FUSE bound" many_vs_null 2
 	if have many_msmtp; then
 		line "msmtp, $WRITERS loops ($((MPER * WRITERS)) runs), msgs/s" many_msmtp 1
 		line "ratio outboxfs/msmtp" many_vs_msmtp 1
