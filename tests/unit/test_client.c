@@ -28,7 +28,7 @@
 #include <cmocka.h>
 
 #include "smtp/msg.h"
-#include "smtp/session.h"
+#include "smtp/chat.h"
 #include "smtp/smtp.h"
 #include "unit_helpers.h"
 
