@@ -2,7 +2,7 @@
  * auth — the SMTP AUTH exchange (RFC 4954) of a session: picks the
  * mechanism, runs the SASL steps of sasl.c over the connection, and
  * turns the outcome into an smtp_error. The session hook smtp_auth of
- * session.h.
+ * auth.h; talks to the server only through chat.h.
  *
  * Must never: send credentials over a connection that is neither TLS
  * with a verified certificate nor to a loopback address, show a
@@ -17,8 +17,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "smtp/auth.h"
+#include "smtp/chat.h"
 #include "smtp/sasl.h"
-#include "smtp/session.h"
 #include "smtp/tls.h"
 
 #define AUTH_MAX_ROUNDS  8

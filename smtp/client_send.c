@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "smtp/chat.h"
 #include "smtp/msg.h"
-#include "smtp/session.h"
 
 #define SMTP_BLOCK  (64 * 1024)          /* bytes per msg_stream_read */
 

@@ -5,7 +5,7 @@
  *
  * A single text body becomes quoted-printable by msg_stream's own
  * encoder. A multipart body is followed line by line: each part's
- * header block is parsed with the header parser of msg.c, and a text
+ * header block is parsed with the header parser of msg_hdr.c, and a text
  * part with 8-bit bytes and a 7bit/8bit (or no) transfer encoding is
  * re-encoded as quoted-printable, its Content-Transfer-Encoding line
  * rewritten. msg_7bit_plan walks the body once to find those parts and

@@ -90,7 +90,10 @@ int msg_rfc2047(struct msg_buf *b, const char *s, size_t n);
  */
 int msg_fold(struct msg_buf *b, const char *line, size_t n);
 
-/* ---- the header block, as msg_prepare and msg_attach_expand read it ---- */
+/* ---- the header block (msg_hdr.c), as msg_prepare, msg_7bit and
+ * msg_attach_expand read it ---- */
+
+#define MSG_LINE_MAX   998             /* RFC 5322 2.1.1, without CRLF */
 
 /* One field; offsets are into msg_hblock.buf. */
 struct msg_hdr {

@@ -7,8 +7,9 @@
  */
 #include <string.h>
 
+#include "smtp/auth.h"
+#include "smtp/chat.h"
 #include "smtp/probe_cmds.h"
-#include "smtp/session.h"
 
 int smtp_probe_auth(struct smtp_session *s, struct smtp_error *err)
 {

@@ -24,7 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "smtp/io.h"
-#include "smtp/session.h"
+#include "smtp/chat.h"
 #include "smtp/tls.h"
 
 struct tls_conn {

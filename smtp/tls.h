@@ -7,8 +7,9 @@
  * checked by OpenSSL; a pinned SHA-256 fingerprint replaces the CA check;
  * no verification only when tls_certcheck off was written.
  *
- * Also the session hooks smtp_tls_connect and smtp_starttls of
- * session.h. Knows nothing of FUSE or the spool.
+ * Also the session hooks smtp_tls_connect and smtp_starttls (see
+ * session.h), which talk to the server through chat.h. Knows nothing of
+ * FUSE or the spool.
  *
  * Error convention: 0 on success, -1 with one line in err that says what
  * failed and, where the user can act, what to do.
@@ -19,6 +20,7 @@
 #include <stddef.h>
 
 struct io;
+struct smtp_error;
 struct smtp_session;
 
 struct tls_params {
@@ -65,12 +67,12 @@ int tls_get_info(const struct io *io, struct tls_info *info);
 int smtp_tls_info(const struct smtp_session *s, struct tls_info *info);
 
 /*
- * 1 when SA (a peer address) is loopback: 127.0.0.0/8, ::1, an
- * IPv4-mapped 127.x, or a local (AF_UNIX) socket. The one place AUTH
- * may go without verified TLS (auth.c).
+ * The session hooks (session.h): the handshake right after connect for
+ * implicit TLS; STARTTLS after the first EHLO (offered, 220, nothing
+ * sent ahead of the handshake). 0, or -1 with *err filled.
  */
-struct sockaddr;
-int smtp_addr_is_local(const struct sockaddr *sa);
+int smtp_tls_connect(struct smtp_session *s, struct smtp_error *err);
+int smtp_starttls(struct smtp_session *s, struct smtp_error *err);
 
 /*
  * Normalizes a tls_fingerprint as written ("ab:cd:.." or "ABCD..") into

@@ -31,6 +31,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "smtp/auth.h"
 #include "smtp/session.h"
 #include "smtp/smtp.h"
 #include "smtp/tls.h"
