@@ -32,6 +32,7 @@
 
 #include "config/config.h"
 #include "config/config_int.h"
+#include "util/clock.h"
 
 #define CFG_EVAL_ERRMAX   512   /* bytes of the command's stderr kept */
 #define CFG_EVAL_SHOWMAX  200   /* bytes of the command shown in messages */
@@ -59,14 +60,6 @@ static int cfg_fd_high(int fd)
 	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	close(fd);
 	return nfd;
-}
-
-static long long cfg_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Keeps the first line of stdout, up to CFG_MAX_PASSWORD bytes. */
@@ -259,8 +252,8 @@ static int cfg_leader_exited(pid_t pid)
 	return si.si_pid == pid;
 }
 
-/* Waits for the leader to exit until UNTIL (cfg_now_ms). 1 exited, 0 not
- * yet, -1 with errno. */
+/* Waits for the leader to exit until UNTIL (clock_mono_ms). 1 exited,
+ * 0 not yet, -1 with errno. */
 static int cfg_leader_wait(pid_t pid, int pidfd, long long until)
 {
 	for (;;) {
@@ -269,7 +262,7 @@ static int cfg_leader_wait(pid_t pid, int pidfd, long long until)
 
 		if (rc != 0)
 			return rc;
-		left = until - cfg_now_ms();
+		left = until - clock_mono_ms();
 		if (left <= 0)
 			return 0;
 		if (pidfd >= 0) {
@@ -297,7 +290,7 @@ static int cfg_leader_wait(pid_t pid, int pidfd, long long until)
 static int cfg_group_stop(struct cfg_run *r, pid_t pid, int pidfd,
     int *status)
 {
-	long long until = cfg_now_ms() + CFG_EVAL_GRACE_MS;
+	long long until = clock_mono_ms() + CFG_EVAL_GRACE_MS;
 	int rc, saved = 0;
 
 	kill(-pid, SIGTERM);
@@ -309,7 +302,7 @@ static int cfg_group_stop(struct cfg_run *r, pid_t pid, int pidfd,
 		;
 	if (rc < 0)
 		saved = errno;
-	while (kill(-pid, 0) == 0 && cfg_now_ms() < until)
+	while (kill(-pid, 0) == 0 && clock_mono_ms() < until)
 		cfg_sleep_ms(5);
 	if (kill(-pid, 0) == 0)
 		kill(-pid, SIGKILL);
@@ -389,7 +382,7 @@ static enum cfg_end cfg_eval_read(struct cfg_run *r, pid_t pid, int pidfd,
 			return CFG_END_ERROR;
 		if (rc > 0)
 			return CFG_END_EXITED;
-		left = deadline - cfg_now_ms();
+		left = deadline - clock_mono_ms();
 		if (left <= 0)
 			return CFG_END_DEADLINE;
 		for (int i = 0; i < 2; i++) {
@@ -528,7 +521,7 @@ static int cfg_eval_run(const char *cmd, unsigned timeout_ms,
 	} else {
 		pidfd = cfg_pidfd_open(pid);
 		end = cfg_eval_read(&run, pid, pidfd, fds, ev,
-		    cfg_now_ms() + timeout_ms, buf, sizeof(buf));
+		    clock_mono_ms() + timeout_ms, buf, sizeof(buf));
 		if (end == CFG_END_ERROR)
 			saved = errno;
 		else if (end == CFG_END_EXITED)

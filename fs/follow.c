@@ -13,14 +13,7 @@
 #include <unistd.h>
 
 #include "fs/follow.h"
-
-int64_t follow_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "util/clock.h"
 
 /* The value of header KEY in TEXT (up to the blank line), or NULL;
  * *n its length. */
@@ -189,7 +182,7 @@ int follow_wait(const char *path, int64_t deadline_ms, FILE *out,
 		}
 		if (final)
 			break;
-		now = follow_now_ms();
+		now = clock_mono_ms();
 		if (deadline_ms >= 0 && now >= deadline_ms)
 			break;
 		if (deadline_ms >= 0 && now + pause > deadline_ms)

@@ -39,6 +39,7 @@
 #include "fs/probe.h"
 #include "fs/queue.h"
 #include "fs/users.h"
+#include "util/clock.h"
 
 #define MAIN_MAX_OVERRIDES 64
 
@@ -456,7 +457,7 @@ static int main_wait(int argc, char **argv)
 			    "seconds\n");
 			return 64;
 		}
-		deadline = follow_now_ms() + s * 1000;
+		deadline = clock_mono_ms() + s * 1000;
 		i += 2;
 	}
 	for (; i < argc; i++) {

@@ -22,14 +22,7 @@
 #include "fs/outbox.h"
 #include "fs/status.h"
 #include "smtp/msg.h"
-
-int64_t ob_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "util/clock.h"
 
 int64_t ob_wall(void)
 {
@@ -331,7 +324,7 @@ int ob_submittable(const struct ob *ob, const struct ob_msg *m)
 
 void ob_settle_start(struct ob *ob, struct ob_msg *m)
 {
-	m->settle_at_ms = ob_now_ms() + ob->settle_ms;
+	m->settle_at_ms = clock_mono_ms() + ob->settle_ms;
 	ob_list_add(ob, m, OB_LIST_SETTLE);
 	pthread_cond_broadcast(&ob->commit_cv);
 }

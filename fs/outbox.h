@@ -244,8 +244,7 @@ int ob_load(struct ob *ob, char *err, size_t errlen);
 #endif
 void ob_compact_maybe(struct ob *ob);
 
-/* Milliseconds of CLOCK_MONOTONIC; seconds of the wall clock. */
-int64_t ob_now_ms(void);
+/* Seconds of the wall clock (the monotonic one: util/clock.h). */
 int64_t ob_wall(void);
 
 /* Lookups, ob->mu held. NULL when absent. */

@@ -44,6 +44,7 @@
 #include "fs/status.h"
 #include "sendmail/args.h"
 #include "smtp/msg.h"
+#include "util/clock.h"
 
 /* sysexits.h */
 #define SM_EX_USAGE     64
@@ -712,7 +713,7 @@ static int sm_find_status(struct sm_ctx *c, const char *name,
 			if (n > 0 && (size_t)n < cap && stat(path, &st) == 0)
 				return 0;
 		}
-		if (deadline >= 0 && follow_now_ms() >= deadline)
+		if (deadline >= 0 && clock_mono_ms() >= deadline)
 			return -1;
 		usleep(100 * 1000);
 	}
@@ -720,7 +721,7 @@ static int sm_find_status(struct sm_ctx *c, const char *name,
 
 static int sm_wait(struct sm_ctx *c, const char *name)
 {
-	int64_t deadline = c->o.wait_s >= 0 ? follow_now_ms() +
+	int64_t deadline = c->o.wait_s >= 0 ? clock_mono_ms() +
 	    c->o.wait_s * 1000 : -1;
 	char path[SM_MAX_PATH + 64], err[SM_MAX_PATH + 128];
 	int code;
