@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "util/buf.h"
 
 /* How a keyword's argument is read and where it is stored. */
 enum cfg_type {
@@ -1064,7 +1065,13 @@ struct cfg_parser {
 	int alias_pending;
 	int alias_touched;
 	unsigned default_line;      /* line of the default choice, or 0 */
+
+	struct buf ignored;         /* becomes cfg->ignored */
 };
+
+/* The notes of msmtp keywords read without effect: enough to make the
+ * point. */
+#define CFG_IGNORED_MAX (64u * 1024 - 1)
 
 static struct cfg_account *cfg_cur(struct cfg_parser *p)
 {
@@ -1079,20 +1086,16 @@ static struct cfg_account *cfg_cur(struct cfg_parser *p)
  * mount ("FILE:LINE: KEYWORD"). */
 static int cfg_note_ignored(struct cfg_parser *p, const char *kw)
 {
-	size_t old = p->cfg->ignored != NULL ? strlen(p->cfg->ignored) : 0;
-	size_t add = strlen(p->where) + strlen(kw) + 4;
-	char *n;
-
-	if (old + add > 64 * 1024)
-		return 0;       /* enough to make the point */
-	n = realloc(p->cfg->ignored, old + add);
-	if (n == NULL) {
-		cfg_err(p->err, p->errlen, "%s: out of memory", p->where);
-		return -1;
+	if (buf_printf(&p->ignored, "%s: %s\n", p->where, kw) == 0)
+		return 0;
+	if (errno == EMSGSIZE) {
+		/* past the cap: this note is left out, a shorter one may
+		 * still fit */
+		buf_truncate(&p->ignored, p->ignored.len);
+		return 0;
 	}
-	snprintf(n + old, add, "%s: %s\n", p->where, kw);
-	p->cfg->ignored = n;
-	return 0;
+	cfg_err(p->err, p->errlen, "%s: out of memory", p->where);
+	return -1;
 }
 
 /* Ends the section in progress: an untouched "account default : X" is
@@ -1412,6 +1415,7 @@ static int cfg_parse(const char *name, const char *buf, size_t len,
 	p->cur = CFG_NONE;
 	p->err = err;
 	p->errlen = errlen;
+	buf_init(&p->ignored, CFG_IGNORED_MAX);
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 
@@ -1456,6 +1460,9 @@ static int cfg_parse(const char *name, const char *buf, size_t len,
 	explicit_bzero(line, sizeof(line));
 	if (rc == 0)
 		rc = cfg_close_section(p);
+	if (rc == 0 && p->ignored.len > 0)
+		out->ignored = buf_take(&p->ignored, NULL);
+	buf_free(&p->ignored);
 	if (rc != 0)
 		cfg_free(out);
 	return rc;
@@ -1472,49 +1479,14 @@ int cfg_parse_buffer(const char *name, const char *buf, size_t len,
 	    errlen);
 }
 
-static int cfg_read_all(int fd, char **out, size_t *outlen)
+/* The whole file into B, a secret buffer of cap CFG_MAX_FILE; EFBIG
+ * when it is longer. */
+static int cfg_read_all(int fd, struct buf *b)
 {
-	size_t cap = 8192, len = 0;
-	char *buf = malloc(cap);
-
-	if (buf == NULL)
-		return -1;
-	for (;;) {
-		ssize_t r;
-		if (len == cap) {
-			char *nb;
-			if (cap > CFG_MAX_FILE) {
-				errno = EFBIG;
-				goto fail;
-			}
-			nb = malloc(cap * 2);
-			if (nb == NULL)
-				goto fail;
-			memcpy(nb, buf, len);
-			explicit_bzero(buf, len);
-			free(buf);
-			buf = nb;
-			cap *= 2;
-		}
-		r = read(fd, buf + len, cap - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			goto fail;
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	if (len > CFG_MAX_FILE) {
+	if (buf_read_fd(b, fd) == 0)
+		return 0;
+	if (errno == EMSGSIZE)
 		errno = EFBIG;
-		goto fail;
-	}
-	*out = buf;
-	*outlen = len;
-	return 0;
-fail:
-	explicit_bzero(buf, len);
-	free(buf);
 	return -1;
 }
 
@@ -1523,8 +1495,7 @@ int cfg_parse_file(const char *path, struct cfg *out, char *err,
 {
 	struct cfg_parser p;
 	struct stat st;
-	char *buf = NULL;
-	size_t len = 0;
+	struct buf text = BUF_INIT_SECRET(CFG_MAX_FILE);
 	char ebuf[128];
 	int fd, rc, saved;
 
@@ -1543,9 +1514,9 @@ int cfg_parse_file(const char *path, struct cfg *out, char *err,
 		    "at the configuration file itself", path);
 		return -1;
 	}
-	if (st.st_size > CFG_MAX_FILE ||
-	    cfg_read_all(fd, &buf, &len) != 0) {
+	if (st.st_size > CFG_MAX_FILE || cfg_read_all(fd, &text) != 0) {
 		saved = st.st_size > CFG_MAX_FILE ? EFBIG : errno;
+		buf_free(&text);
 		close(fd);
 		if (saved == EFBIG)
 			cfg_err(err, errlen, "%s: larger than %d bytes; a "
@@ -1558,9 +1529,8 @@ int cfg_parse_file(const char *path, struct cfg *out, char *err,
 	}
 	close(fd);
 
-	rc = cfg_parse(path, buf, len, out, &p, err, errlen);
-	explicit_bzero(buf, len);
-	free(buf);
+	rc = cfg_parse(path, text.p, text.len, out, &p, err, errlen);
+	buf_free(&text);
 	if (rc != 0)
 		return rc;
 

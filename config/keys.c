@@ -20,6 +20,7 @@
 
 #include "config/config.h"
 #include "config/config_int.h"
+#include "util/buf.h"
 
 #define CFG_ALIAS_MAX_FILE   (1024 * 1024)
 #define CFG_ALIAS_MAX_LINE   4096u
@@ -274,10 +275,10 @@ const char *const *cfg_alias_lookup(const struct cfg_aliases *t,
 static int keys_aliases_read(const char *path, struct cfg_aliases *t,
     char *err, size_t errlen)
 {
-	char ebuf[128], *buf;
+	char ebuf[128];
 	struct stat st;
-	size_t len = 0;
-	int fd, rc;
+	struct buf text;
+	int fd, rc, saved;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
@@ -294,37 +295,27 @@ static int keys_aliases_read(const char *path, struct cfg_aliases *t,
 		    CFG_ALIAS_MAX_FILE);
 		return -1;
 	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
+	/* the size it had: a file that grows meanwhile is refused */
+	buf_init(&text, (size_t)st.st_size);
+	if (buf_reserve(&text, (size_t)st.st_size) == NULL) {
 		close(fd);
 		keys_err(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
-	while (len < (size_t)st.st_size + 1) {
-		ssize_t r = read(fd, buf + len, (size_t)st.st_size + 1 - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			keys_err(err, errlen, "%s: cannot read: %s", path,
-			    strerror_r(errno, ebuf, sizeof(ebuf)));
-			close(fd);
-			free(buf);
-			return -1;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
+	rc = buf_read_fd(&text, fd);
+	saved = errno;
 	close(fd);
-	if (len > (size_t)st.st_size) {
+	if (rc < 0 && saved == EMSGSIZE) {
 		keys_err(err, errlen, "%s: the file grew while it was read; "
 		    "try again", path);
-		free(buf);
-		return -1;
+	} else if (rc < 0) {
+		keys_err(err, errlen, "%s: cannot read: %s", path,
+		    strerror_r(saved, ebuf, sizeof(ebuf)));
+	} else {
+		rc = cfg_aliases_parse(path, text.p, text.len, t, err,
+		    errlen);
 	}
-	rc = cfg_aliases_parse(path, buf, len, t, err, errlen);
-	free(buf);
+	buf_free(&text);
 	return rc;
 }
 

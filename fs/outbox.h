@@ -41,6 +41,7 @@
 #include "fs/spool.h"
 #include "fs/users.h"
 #include "fs/wait.h"
+#include "util/buf.h"
 
 struct msg;
 struct fuse_session;
@@ -90,8 +91,8 @@ struct ob_msg {
 	int64_t settle_at_ms;        /* monotonic deadline while settling */
 
 	/* status transcript */
-	char *cur;                   /* the attempt in progress */
-	size_t cur_len, cur_cap;
+	struct buf cur;              /* the attempt in progress (set up by
+	                              * ob_transcript_add's first line) */
 	uint64_t log_len;            /* bytes in spool log/ID */
 	uint64_t prog_sent, prog_total;
 

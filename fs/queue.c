@@ -872,11 +872,11 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 		sleep(1);
 		pthread_mutex_lock(&ob->mu);
 	}
-	if (m->cur_len) {
-		attempt = malloc(m->cur_len);
+	if (m->cur.len) {
+		attempt = malloc(m->cur.len);
 		if (attempt) {
-			memcpy(attempt, m->cur, m->cur_len);
-			alen = m->cur_len;
+			memcpy(attempt, m->cur.p, m->cur.len);
+			alen = m->cur.len;
 		}
 	}
 	pthread_mutex_unlock(&ob->mu);
@@ -1247,9 +1247,9 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 	pthread_mutex_lock(&ob->mu);
 	if (alen) {
 		m->log_len += alen;
-		m->cur_len = 0;
+		buf_reset(&m->cur);
 	} else {
-		m->cur_len = 0;
+		buf_reset(&m->cur);
 	}
 	m->prog_sent = m->prog_total = 0;
 	m->busy = 0;
@@ -1373,7 +1373,7 @@ static void queue_attempt_start(struct ob *ob, struct ob_msg *m,
 	status_attempt_line(line, sizeof(line), m->r.attempts, ob_wall(), hp,
 	    reused ? "(connection reused; it opened with:)" : NULL);
 	pthread_mutex_lock(&ob->mu);
-	m->cur_len = 0;
+	buf_reset(&m->cur);
 	ob_transcript_add(m, line, strlen(line) - 1);
 	if (reused && (pro = smtp_prologue(reused)) != NULL) {
 		const char *p = pro, *nl;

@@ -44,6 +44,7 @@
 #include "fs/status.h"
 #include "sendmail/args.h"
 #include "smtp/msg.h"
+#include "util/buf.h"
 #include "util/clock.h"
 
 /* sysexits.h */
@@ -863,8 +864,7 @@ out:
 static void sm_list_cb(void *arg, uint64_t id, struct spool_rec *r,
     const char *bad, int has_msg)
 {
-	char *line = NULL;
-	size_t len = 0, cap = 0;
+	struct buf line = BUF_INIT(BUF_NOCAP);
 
 	(void)id;
 	(void)has_msg;
@@ -876,9 +876,9 @@ static void sm_list_cb(void *arg, uint64_t id, struct spool_rec *r,
 	}
 	if (r->removed)
 		return;
-	if (status_queue_line(&line, &len, &cap, r, NULL) == 0)
-		fwrite(line, 1, len, stdout);
-	free(line);
+	if (status_queue_line(&line, r, NULL) == 0)
+		fwrite(line.p, 1, line.len, stdout);
+	buf_free(&line);
 }
 
 static int sm_list(struct sm_ctx *c)
