@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -121,12 +122,12 @@ static void cfg_eval_reason(const struct cfg_eval *ev, char *out, size_t len)
 struct cfg_run {
 	pid_t pgid;                 /* 0 until spawned */
 	int killed;                 /* reached by cfg_password_kill_all */
-	struct cfg_run *next;
+	LIST_ENTRY(cfg_run) link;
 };
 
 static pthread_mutex_t cfg_runs_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cfg_runs_cv = PTHREAD_COND_INITIALIZER;
-static struct cfg_run *cfg_runs;
+static LIST_HEAD(, cfg_run) cfg_runs = LIST_HEAD_INITIALIZER(cfg_runs);
 static int cfg_runs_closed;     /* after kill_all: nothing new starts */
 
 static int cfg_run_enter(struct cfg_run *r)
@@ -138,8 +139,7 @@ static int cfg_run_enter(struct cfg_run *r)
 	if (cfg_runs_closed) {
 		rc = -1;
 	} else {
-		r->next = cfg_runs;
-		cfg_runs = r;
+		LIST_INSERT_HEAD(&cfg_runs, r, link);
 	}
 	pthread_mutex_unlock(&cfg_runs_mu);
 	return rc;
@@ -170,12 +170,7 @@ static int cfg_run_killed(struct cfg_run *r)
 static void cfg_run_leave(struct cfg_run *r)
 {
 	pthread_mutex_lock(&cfg_runs_mu);
-	for (struct cfg_run **pp = &cfg_runs; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
-	}
+	LIST_REMOVE(r, link);
 	pthread_cond_broadcast(&cfg_runs_cv);
 	pthread_mutex_unlock(&cfg_runs_mu);
 }
@@ -193,7 +188,7 @@ void cfg_password_kill_all(void)
 
 	pthread_mutex_lock(&cfg_runs_mu);
 	cfg_runs_closed = 1;
-	for (r = cfg_runs; r != NULL; r = r->next) {
+	LIST_FOREACH(r, &cfg_runs, link) {
 		r->killed = 1;
 		if (r->pgid > 0) {
 			kill(-r->pgid, SIGTERM);
@@ -202,12 +197,12 @@ void cfg_password_kill_all(void)
 	}
 	/* Each caller wakes as its leader exits, ends the rest of the group
 	 * and leaves the list; a leader that ignores SIGTERM is killed. */
-	while (cfg_runs != NULL) {
+	while (!LIST_EMPTY(&cfg_runs)) {
 		if (pthread_cond_timedwait(&cfg_runs_cv, &cfg_runs_mu,
 		    &until) == ETIMEDOUT)
 			break;
 	}
-	for (r = cfg_runs; r != NULL; r = r->next)
+	LIST_FOREACH(r, &cfg_runs, link)
 		if (r->pgid > 0)
 			kill(-r->pgid, SIGKILL);
 	pthread_mutex_unlock(&cfg_runs_mu);
