@@ -33,7 +33,7 @@ SAN_LDFLAGS = -fsanitize=address,undefined
 endif
 LDLIBS_CORE = $(PKG_LIBS) -pthread
 
-CORE_SRC := $(sort $(wildcard smtp/*.c config/*.c))
+CORE_SRC := $(sort $(wildcard smtp/*.c config/*.c util/*.c))
 FS_SRC   := $(sort $(wildcard fs/*.c))
 FS_LIB_SRC := $(filter-out fs/main.c,$(FS_SRC))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))

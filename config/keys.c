@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,27 +19,13 @@
 
 #include "config/config.h"
 #include "config/config_int.h"
+#include "util/buf.h"
 
 #define CFG_ALIAS_MAX_FILE   (1024 * 1024)
 #define CFG_ALIAS_MAX_LINE   4096u
 #define CFG_ALIAS_MAX        10000u
 #define CFG_ALIAS_MAX_ADDRS  1000u
 #define CFG_ALIAS_MAX_ADDR   320u
-
-static void keys_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void keys_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	if (vsnprintf(err, errlen, fmt, ap) < 0)
-		err[0] = '\0';
-	va_end(ap);
-}
 
 /* ---- the aliases file --------------------------------------------------- */
 
@@ -57,11 +42,6 @@ void cfg_aliases_free(struct cfg_aliases *t)
 	free(t->v);
 	free(t->file);
 	memset(t, 0, sizeof(*t));
-}
-
-static int keys_is_space(char c)
-{
-	return c == ' ' || c == '\t';
 }
 
 /* NULL when S[0..N) can be an aliased address, else why not. */
@@ -110,38 +90,38 @@ static int keys_alias_line(struct cfg_aliases *t, const char *where,
 	struct cfg_alias *a;
 	size_t n;
 
-	while (keys_is_space(*s))
+	while (cfg_is_space(*s))
 		s++;
 	e = s + strlen(s);
-	while (e > s && keys_is_space(e[-1]))
+	while (e > s && cfg_is_space(e[-1]))
 		*--e = '\0';
 	if (*s == '\0')
 		return 0;
 	colon = strchr(s, ':');
 	if (colon == NULL) {
-		keys_err(err, errlen, "%s:%u: no `:` on the line; write "
+		cfg_err(err, errlen, "%s:%u: no `:` on the line; write "
 		    "`local: address[, address...]`", where, lineno);
 		return -1;
 	}
 	e = colon;
-	while (e > s && keys_is_space(e[-1]))
+	while (e > s && cfg_is_space(e[-1]))
 		e--;
 	n = (size_t)(e - s);
 	if ((why = keys_local_problem(s, n)) != NULL) {
-		keys_err(err, errlen, "%s:%u: %s; write `local: address[, "
+		cfg_err(err, errlen, "%s:%u: %s; write `local: address[, "
 		    "address...]`", where, lineno, why);
 		return -1;
 	}
 	for (size_t i = 0; i < t->n; i++)
 		if (strlen(t->v[i].local) == n &&
 		    strncasecmp(t->v[i].local, s, n) == 0) {
-			keys_err(err, errlen, "%s:%u: `%.64s` is already "
+			cfg_err(err, errlen, "%s:%u: `%.64s` is already "
 			    "defined at line %u; keep one line for it",
 			    where, lineno, t->v[i].local, t->v[i].line);
 			return -1;
 		}
 	if (t->n >= CFG_ALIAS_MAX) {
-		keys_err(err, errlen, "%s:%u: more than %u aliases", where,
+		cfg_err(err, errlen, "%s:%u: more than %u aliases", where,
 		    lineno, CFG_ALIAS_MAX);
 		return -1;
 	}
@@ -166,19 +146,19 @@ static int keys_alias_line(struct cfg_aliases *t, const char *where,
 		char *q = comma != NULL ? comma : p + strlen(p);
 		char **na;
 
-		while (keys_is_space(*p))
+		while (cfg_is_space(*p))
 			p++;
-		while (q > p && keys_is_space(q[-1]))
+		while (q > p && cfg_is_space(q[-1]))
 			q--;
 		n = (size_t)(q - p);
 		if ((why = keys_addr_problem(p, n)) != NULL) {
-			keys_err(err, errlen, "%s:%u: %s in the list of `%s`; "
+			cfg_err(err, errlen, "%s:%u: %s in the list of `%s`; "
 			    "write `%s: alice@example.com, bob@example.com`",
 			    where, lineno, why, a->local, a->local);
 			return -1;
 		}
 		if (a->naddrs >= CFG_ALIAS_MAX_ADDRS) {
-			keys_err(err, errlen, "%s:%u: more than %u addresses "
+			cfg_err(err, errlen, "%s:%u: more than %u addresses "
 			    "for `%s`", where, lineno, CFG_ALIAS_MAX_ADDRS,
 			    a->local);
 			return -1;
@@ -196,7 +176,7 @@ static int keys_alias_line(struct cfg_aliases *t, const char *where,
 	}
 	return 0;
 oom:
-	keys_err(err, errlen, "%s:%u: out of memory", where, lineno);
+	cfg_err(err, errlen, "%s:%u: out of memory", where, lineno);
 	return -1;
 }
 
@@ -211,7 +191,7 @@ int cfg_aliases_parse(const char *name, const char *buf, size_t len,
 	if (name == NULL)
 		name = "(aliases)";
 	if ((out->file = strdup(name)) == NULL) {
-		keys_err(err, errlen, "%s: out of memory", name);
+		cfg_err(err, errlen, "%s: out of memory", name);
 		return -1;
 	}
 	if (buf == NULL)
@@ -227,13 +207,13 @@ int cfg_aliases_parse(const char *name, const char *buf, size_t len,
 		if (n > 0 && start[n - 1] == '\r')
 			n--;
 		if (n > CFG_ALIAS_MAX_LINE) {
-			keys_err(err, errlen, "%s:%u: the line is longer than "
+			cfg_err(err, errlen, "%s:%u: the line is longer than "
 			    "%u bytes; split the list", name, lineno,
 			    CFG_ALIAS_MAX_LINE);
 			return -1;
 		}
 		if (memchr(start, '\0', n) != NULL) {
-			keys_err(err, errlen, "%s:%u: the line contains a NUL "
+			cfg_err(err, errlen, "%s:%u: the line contains a NUL "
 			    "byte; an aliases file is plain text", name,
 			    lineno);
 			return -1;
@@ -274,14 +254,14 @@ const char *const *cfg_alias_lookup(const struct cfg_aliases *t,
 static int keys_aliases_read(const char *path, struct cfg_aliases *t,
     char *err, size_t errlen)
 {
-	char ebuf[128], *buf;
+	char ebuf[128];
 	struct stat st;
-	size_t len = 0;
-	int fd, rc;
+	struct buf text;
+	int fd, rc, saved;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
-		keys_err(err, errlen, "%s: cannot open the aliases file: %s; "
+		cfg_err(err, errlen, "%s: cannot open the aliases file: %s; "
 		    "fix the `aliases` line or create the file", path,
 		    strerror_r(errno, ebuf, sizeof(ebuf)));
 		return -1;
@@ -289,42 +269,32 @@ static int keys_aliases_read(const char *path, struct cfg_aliases *t,
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size > CFG_ALIAS_MAX_FILE) {
 		close(fd);
-		keys_err(err, errlen, "%s: not a regular file of at most %d "
+		cfg_err(err, errlen, "%s: not a regular file of at most %d "
 		    "bytes; point `aliases` at the aliases file", path,
 		    CFG_ALIAS_MAX_FILE);
 		return -1;
 	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
+	/* the size it had: a file that grows meanwhile is refused */
+	buf_init(&text, (size_t)st.st_size);
+	if (buf_reserve(&text, (size_t)st.st_size) == NULL) {
 		close(fd);
-		keys_err(err, errlen, "%s: out of memory", path);
+		cfg_err(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
-	while (len < (size_t)st.st_size + 1) {
-		ssize_t r = read(fd, buf + len, (size_t)st.st_size + 1 - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			keys_err(err, errlen, "%s: cannot read: %s", path,
-			    strerror_r(errno, ebuf, sizeof(ebuf)));
-			close(fd);
-			free(buf);
-			return -1;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
+	rc = buf_read_fd(&text, fd);
+	saved = errno;
 	close(fd);
-	if (len > (size_t)st.st_size) {
-		keys_err(err, errlen, "%s: the file grew while it was read; "
+	if (rc < 0 && saved == EMSGSIZE) {
+		cfg_err(err, errlen, "%s: the file grew while it was read; "
 		    "try again", path);
-		free(buf);
-		return -1;
+	} else if (rc < 0) {
+		cfg_err(err, errlen, "%s: cannot read: %s", path,
+		    strerror_r(saved, ebuf, sizeof(ebuf)));
+	} else {
+		rc = cfg_aliases_parse(path, text.p, text.len, t, err,
+		    errlen);
 	}
-	rc = cfg_aliases_parse(path, buf, len, t, err, errlen);
-	free(buf);
+	buf_free(&text);
 	return rc;
 }
 
@@ -344,7 +314,7 @@ int cfg_load_aliases(struct cfg *cfg, char *err, size_t errlen)
 			continue;
 		t = calloc(1, sizeof(*t));
 		if (t == NULL) {
-			keys_err(err, errlen, "%s: out of memory", a->aliases);
+			cfg_err(err, errlen, "%s: out of memory", a->aliases);
 			return -1;
 		}
 		if (keys_aliases_read(a->aliases, t, err, errlen) != 0) {
@@ -365,7 +335,7 @@ int cfg_subst(const char *tmpl, const struct cfg_subst *v, char *out,
 	size_t o = 0;
 
 	if (outlen == 0) {
-		keys_err(err, errlen, "no room");
+		cfg_err(err, errlen, "no room");
 		return -1;
 	}
 	for (const char *p = tmpl; *p != '\0'; p++) {
@@ -384,18 +354,18 @@ int cfg_subst(const char *tmpl, const struct cfg_subst *v, char *out,
 			case 'M': add = v->mailname; break;
 			case '%': add = "%"; break;
 			case '\0':
-				keys_err(err, errlen, "a lone `%%` at the end "
+				cfg_err(err, errlen, "a lone `%%` at the end "
 				    "(write `%%%%` for a percent sign)");
 				return -1;
 			default:
-				keys_err(err, errlen, "`%%%c` is not one of "
+				cfg_err(err, errlen, "`%%%c` is not one of "
 				    "%%U %%H %%C %%M %%%%", (unsigned char)p[1]
 				    >= 0x20 && (unsigned char)p[1] < 0x7f ?
 				    p[1] : '?');
 				return -1;
 			}
 			if (add == NULL || add[0] == '\0') {
-				keys_err(err, errlen, "`%%%c` has no value on "
+				cfg_err(err, errlen, "`%%%c` has no value on "
 				    "this machine", p[1]);
 				return -1;
 			}
@@ -403,7 +373,7 @@ int cfg_subst(const char *tmpl, const struct cfg_subst *v, char *out,
 		}
 		n = strlen(add);
 		if (n >= outlen - o) {
-			keys_err(err, errlen, "longer than %zu bytes once "
+			cfg_err(err, errlen, "longer than %zu bytes once "
 			    "expanded", outlen - 1);
 			return -1;
 		}
@@ -460,7 +430,7 @@ int cfg_resolve_from(const struct cfg_account *a, const struct cfg_subst *v,
 	}
 	*out = strdup(buf);
 	if (*out == NULL) {
-		keys_err(err, errlen, "out of memory");
+		cfg_err(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -487,7 +457,7 @@ int cfg_tls_priorities(const char *s, struct cfg_tls_prio *out, char *err,
 		char el[64];
 
 		if (n == 0 || n >= sizeof(el)) {
-			keys_err(err, errlen, "an empty or overlong element; "
+			cfg_err(err, errlen, "an empty or overlong element; "
 			    "write e.g. `NORMAL:-VERS-TLS1.2`");
 			return -1;
 		}
@@ -524,7 +494,7 @@ int cfg_tls_priorities(const char *s, struct cfg_tls_prio *out, char *err,
 		} else if (strcmp(el, "+VERS-TLS1.0") == 0 ||
 		    strcmp(el, "+VERS-TLS1.1") == 0 ||
 		    strcmp(el, "+VERS-SSL3.0") == 0) {
-			keys_err(err, errlen, "`%s`: outboxfs never uses TLS "
+			cfg_err(err, errlen, "`%s`: outboxfs never uses TLS "
 			    "below 1.2; remove the element", el);
 			return -1;
 		} else if (strcmp(el, "%COMPAT") == 0) {
@@ -532,7 +502,7 @@ int cfg_tls_priorities(const char *s, struct cfg_tls_prio *out, char *err,
 		} else if (strcmp(el, "%NO_TICKETS") == 0) {
 			out->no_tickets = 1;
 		} else {
-			keys_err(err, errlen, "`%.60s` has no OpenSSL "
+			cfg_err(err, errlen, "`%.60s` has no OpenSSL "
 			    "equivalent that outboxfs maps (it maps NORMAL, "
 			    "PFS, PERFORMANCE, SECURE128, SECURE192, SECURE256, "
 			    "the +VERS-/-VERS- elements of TLS 1.2 and 1.3, "
@@ -544,12 +514,12 @@ int cfg_tls_priorities(const char *s, struct cfg_tls_prio *out, char *err,
 			break;
 		p = e + 1;
 		if (*p == '\0') {
-			keys_err(err, errlen, "a trailing `:`; remove it");
+			cfg_err(err, errlen, "a trailing `:`; remove it");
 			return -1;
 		}
 	}
 	if (!v12 && !v13) {
-		keys_err(err, errlen, "no TLS version is left on; keep "
+		cfg_err(err, errlen, "no TLS version is left on; keep "
 		    "+VERS-TLS1.2 or +VERS-TLS1.3");
 		return -1;
 	}

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,6 +33,7 @@
 
 #include "config/config.h"
 #include "config/config_int.h"
+#include "util/clock.h"
 
 #define CFG_EVAL_ERRMAX   512   /* bytes of the command's stderr kept */
 #define CFG_EVAL_SHOWMAX  200   /* bytes of the command shown in messages */
@@ -59,14 +61,6 @@ static int cfg_fd_high(int fd)
 	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	close(fd);
 	return nfd;
-}
-
-static long long cfg_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Keeps the first line of stdout, up to CFG_MAX_PASSWORD bytes. */
@@ -128,12 +122,12 @@ static void cfg_eval_reason(const struct cfg_eval *ev, char *out, size_t len)
 struct cfg_run {
 	pid_t pgid;                 /* 0 until spawned */
 	int killed;                 /* reached by cfg_password_kill_all */
-	struct cfg_run *next;
+	LIST_ENTRY(cfg_run) link;
 };
 
 static pthread_mutex_t cfg_runs_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cfg_runs_cv = PTHREAD_COND_INITIALIZER;
-static struct cfg_run *cfg_runs;
+static LIST_HEAD(, cfg_run) cfg_runs = LIST_HEAD_INITIALIZER(cfg_runs);
 static int cfg_runs_closed;     /* after kill_all: nothing new starts */
 
 static int cfg_run_enter(struct cfg_run *r)
@@ -145,8 +139,7 @@ static int cfg_run_enter(struct cfg_run *r)
 	if (cfg_runs_closed) {
 		rc = -1;
 	} else {
-		r->next = cfg_runs;
-		cfg_runs = r;
+		LIST_INSERT_HEAD(&cfg_runs, r, link);
 	}
 	pthread_mutex_unlock(&cfg_runs_mu);
 	return rc;
@@ -177,12 +170,7 @@ static int cfg_run_killed(struct cfg_run *r)
 static void cfg_run_leave(struct cfg_run *r)
 {
 	pthread_mutex_lock(&cfg_runs_mu);
-	for (struct cfg_run **pp = &cfg_runs; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
-	}
+	LIST_REMOVE(r, link);
 	pthread_cond_broadcast(&cfg_runs_cv);
 	pthread_mutex_unlock(&cfg_runs_mu);
 }
@@ -200,7 +188,7 @@ void cfg_password_kill_all(void)
 
 	pthread_mutex_lock(&cfg_runs_mu);
 	cfg_runs_closed = 1;
-	for (r = cfg_runs; r != NULL; r = r->next) {
+	LIST_FOREACH(r, &cfg_runs, link) {
 		r->killed = 1;
 		if (r->pgid > 0) {
 			kill(-r->pgid, SIGTERM);
@@ -209,12 +197,12 @@ void cfg_password_kill_all(void)
 	}
 	/* Each caller wakes as its leader exits, ends the rest of the group
 	 * and leaves the list; a leader that ignores SIGTERM is killed. */
-	while (cfg_runs != NULL) {
+	while (!LIST_EMPTY(&cfg_runs)) {
 		if (pthread_cond_timedwait(&cfg_runs_cv, &cfg_runs_mu,
 		    &until) == ETIMEDOUT)
 			break;
 	}
-	for (r = cfg_runs; r != NULL; r = r->next)
+	LIST_FOREACH(r, &cfg_runs, link)
 		if (r->pgid > 0)
 			kill(-r->pgid, SIGKILL);
 	pthread_mutex_unlock(&cfg_runs_mu);
@@ -259,8 +247,8 @@ static int cfg_leader_exited(pid_t pid)
 	return si.si_pid == pid;
 }
 
-/* Waits for the leader to exit until UNTIL (cfg_now_ms). 1 exited, 0 not
- * yet, -1 with errno. */
+/* Waits for the leader to exit until UNTIL (clock_mono_ms). 1 exited,
+ * 0 not yet, -1 with errno. */
 static int cfg_leader_wait(pid_t pid, int pidfd, long long until)
 {
 	for (;;) {
@@ -269,7 +257,7 @@ static int cfg_leader_wait(pid_t pid, int pidfd, long long until)
 
 		if (rc != 0)
 			return rc;
-		left = until - cfg_now_ms();
+		left = until - clock_mono_ms();
 		if (left <= 0)
 			return 0;
 		if (pidfd >= 0) {
@@ -297,7 +285,7 @@ static int cfg_leader_wait(pid_t pid, int pidfd, long long until)
 static int cfg_group_stop(struct cfg_run *r, pid_t pid, int pidfd,
     int *status)
 {
-	long long until = cfg_now_ms() + CFG_EVAL_GRACE_MS;
+	long long until = clock_mono_ms() + CFG_EVAL_GRACE_MS;
 	int rc, saved = 0;
 
 	kill(-pid, SIGTERM);
@@ -309,7 +297,7 @@ static int cfg_group_stop(struct cfg_run *r, pid_t pid, int pidfd,
 		;
 	if (rc < 0)
 		saved = errno;
-	while (kill(-pid, 0) == 0 && cfg_now_ms() < until)
+	while (kill(-pid, 0) == 0 && clock_mono_ms() < until)
 		cfg_sleep_ms(5);
 	if (kill(-pid, 0) == 0)
 		kill(-pid, SIGKILL);
@@ -389,7 +377,7 @@ static enum cfg_end cfg_eval_read(struct cfg_run *r, pid_t pid, int pidfd,
 			return CFG_END_ERROR;
 		if (rc > 0)
 			return CFG_END_EXITED;
-		left = deadline - cfg_now_ms();
+		left = deadline - clock_mono_ms();
 		if (left <= 0)
 			return CFG_END_DEADLINE;
 		for (int i = 0; i < 2; i++) {
@@ -528,7 +516,7 @@ static int cfg_eval_run(const char *cmd, unsigned timeout_ms,
 	} else {
 		pidfd = cfg_pidfd_open(pid);
 		end = cfg_eval_read(&run, pid, pidfd, fds, ev,
-		    cfg_now_ms() + timeout_ms, buf, sizeof(buf));
+		    clock_mono_ms() + timeout_ms, buf, sizeof(buf));
 		if (end == CFG_END_ERROR)
 			saved = errno;
 		else if (end == CFG_END_EXITED)

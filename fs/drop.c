@@ -20,6 +20,7 @@
 
 #include "fs/drop.h"
 #include "fs/spool.h"
+#include "util/buf.h"
 
 void drop_env_free(struct drop_env *e)
 {
@@ -153,42 +154,14 @@ int drop_check_envid(const char *v, char *err, size_t errlen)
 	return 0;
 }
 
-/* A growing text buffer with a hard cap (DROP_MAX_HEAD). */
-struct drop_buf {
-	char *p;
-	size_t len, cap;
-	int failed;
-};
-
-static void drop_add(struct drop_buf *b, const char *s, size_t n)
+/* The envelope block is built in a buffer of cap DROP_MAX_HEAD - 1 (and
+ * its NUL), appended to without looking: a failure sticks (util/buf). */
+static void drop_add(struct buf *b, const char *s, size_t n)
 {
-	char *np;
-	size_t want;
-
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > DROP_MAX_HEAD) {
-		b->failed = 1;
-		return;
-	}
-	if (b->len + n + 1 > b->cap) {
-		want = b->cap ? b->cap : 256;
-		while (want < b->len + n + 1)
-			want *= 2;
-		np = realloc(b->p, want);
-		if (np == NULL) {
-			b->failed = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = want;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	(void)buf_add(b, s, n);
 }
 
-static int drop_kv(struct drop_buf *b, const char *key, const char *v,
+static int drop_kv(struct buf *b, const char *key, const char *v,
     char *err, size_t errlen)
 {
 	char why[64];
@@ -209,7 +182,7 @@ static int drop_kv(struct drop_buf *b, const char *key, const char *v,
 int drop_format(const struct drop_env *e, char **out, size_t *len,
     char *err, size_t errlen)
 {
-	struct drop_buf b = { 0 };
+	struct buf b = BUF_INIT(DROP_MAX_HEAD - 1);
 	char num[64];
 	size_t i;
 
@@ -236,15 +209,13 @@ int drop_format(const struct drop_env *e, char **out, size_t *len,
 		goto fail;
 	snprintf(num, sizeof(num), "size %" PRIu64 "\nend\n", e->size);
 	drop_add(&b, num, strlen(num));
-	if (b.failed) {
+	if ((*out = buf_take(&b, len)) == NULL) {
 		drop_seterr(err, errlen, "out of memory");
-		goto fail;
+		return -1;
 	}
-	*out = b.p;
-	*len = b.len;
 	return 0;
 fail:
-	free(b.p);
+	buf_free(&b);
 	return -1;
 }
 

@@ -13,14 +13,8 @@
 #include <unistd.h>
 
 #include "fs/follow.h"
-
-int64_t follow_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "util/buf.h"
+#include "util/clock.h"
 
 /* The value of header KEY in TEXT (up to the blank line), or NULL;
  * *n its length. */
@@ -85,48 +79,22 @@ int follow_worse(int a, int b)
 	return a ? a : b;
 }
 
-/* Reads the whole file PATH into *buf (grown; cap FOLLOW_MAX_TEXT). */
-static int follow_read(const char *path, char **buf, size_t *cap,
-    size_t *len)
+/* Reads the file PATH into B (emptied first): its first FOLLOW_MAX_TEXT
+ * bytes, B's cap. */
+static int follow_read(const char *path, struct buf *b)
 {
-	ssize_t r;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc, saved;
 
 	if (fd < 0)
 		return -1;
-	*len = 0;
-	for (;;) {
-		if (*len == *cap) {
-			size_t nc = *cap ? *cap * 2 : 8192;
-			char *nb;
-
-			if (nc > FOLLOW_MAX_TEXT)
-				break;
-			nb = realloc(*buf, nc);
-			if (nb == NULL) {
-				close(fd);
-				errno = ENOMEM;
-				return -1;
-			}
-			*buf = nb;
-			*cap = nc;
-		}
-		r = read(fd, *buf + *len, *cap - *len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int saved = errno;
-
-			close(fd);
-			errno = saved;
-			return -1;
-		}
-		if (r == 0)
-			break;
-		*len += (size_t)r;
-	}
+	buf_reset(b);
+	rc = buf_read_fd(b, fd);
+	saved = errno;
 	close(fd);
-	return 0;
+	if (rc < 0 && saved == EMSGSIZE)
+		rc = 0;                 /* longer: its head is enough */
+	errno = saved;
+	return rc;
 }
 
 /* Writes the transcript bytes of TEXT past *shown to OUT. */
@@ -156,15 +124,15 @@ static int follow_print(const char *text, size_t len, size_t *shown,
 int follow_wait(const char *path, int64_t deadline_ms, FILE *out,
     char *err, size_t errlen)
 {
-	char *buf = NULL;
-	size_t cap = 0, len = 0, shown = 0;
+	struct buf text = BUF_INIT(FOLLOW_MAX_TEXT);
+	size_t shown = 0;
 	int code = FOLLOW_EX_TEMPFAIL, final = 0, seen = 0;
 	int64_t now, pause = FOLLOW_POLL_MS;
 	struct timespec ts;
 
 	err[0] = '\0';
 	for (;;) {
-		if (follow_read(path, &buf, &cap, &len) < 0) {
+		if (follow_read(path, &text) < 0) {
 			if (errno == ENOENT && seen) {
 				snprintf(err, errlen, "%s: removed before it "
 				    "was sent", path);
@@ -181,15 +149,15 @@ int follow_wait(const char *path, int64_t deadline_ms, FILE *out,
 			break;
 		}
 		seen = 1;
-		code = follow_code(buf, len, &final);
-		if (out && follow_print(buf, len, &shown, out) < 0) {
+		code = follow_code(text.p, text.len, &final);
+		if (out && follow_print(text.p, text.len, &shown, out) < 0) {
 			snprintf(err, errlen, "writing the transcript: %s",
 			    strerror(errno));
 			break;
 		}
 		if (final)
 			break;
-		now = follow_now_ms();
+		now = clock_mono_ms();
 		if (deadline_ms >= 0 && now >= deadline_ms)
 			break;
 		if (deadline_ms >= 0 && now + pause > deadline_ms)
@@ -199,6 +167,6 @@ int follow_wait(const char *path, int64_t deadline_ms, FILE *out,
 		nanosleep(&ts, NULL);
 		pause = pause * 2 > 1000 ? 1000 : pause * 2;
 	}
-	free(buf);
+	buf_free(&text);
 	return code;
 }

@@ -53,9 +53,6 @@ int follow_code(const char *text, size_t len, int *final);
 int follow_wait(const char *path, int64_t deadline_ms, FILE *out,
     char *err, size_t errlen);
 
-/* CLOCK_MONOTONIC in milliseconds. */
-int64_t follow_now_ms(void);
-
 /* The most telling of two codes (for several messages): 75, then 69,
  * 65, 66, 67, then 0. */
 int follow_worse(int a, int b);

@@ -14,6 +14,61 @@
  * Must never: mount with a configuration that failed its check, print a
  * password, or exit while a spool record is half written (records are
  * replaced atomically, so a stop at any point leaves the spool whole).
+ *
+ * THE PARTS OF THE DAEMON (fs/; each header says more). smtp/ and
+ * config/ are reached only through their headers: smtp/smtp.h,
+ * smtp/msg.h, config/config.h (and, for --probe, smtp/probe_cmds.h and
+ * smtp/tls.h); util/ holds what every part shares (the monotonic clock,
+ * the capped buffer).
+ *
+ *   main    this file: options, configuration, the spool loaded, the
+ *           threads started, the FUSE session served, the stop
+ *   ops     the FUSE operations: a reply or an errno, never a print,
+ *           never a wait on the network or a sync
+ *   outbox  the messages in memory: names, inodes, states (changed only
+ *           by ob_set_state), the settle/run/wait lists, the transcript
+ *           of the attempt in progress; one lock, ob->mu
+ *   spool   the durable store outside the mount: the journal of
+ *           records, msg/ID (the bytes as written), log/ID (finished
+ *           attempts), corrupt/; group commit (spool_sync)
+ *   queue   the committer thread (settled drafts prepared and queued,
+ *           one sync per batch; outcomes shown once durable) and the
+ *           delivery threads (due messages handed to smtp/)
+ *   retry   when a deferred message is tried again (Postfix's rule)
+ *   wait    the deferred messages ordered by their next attempt (a heap)
+ *   status  the text of NAME.status and of .queue
+ *   acct    a configured account as smtp/'s parameters
+ *   users   who may use a shared mount; names for uids; the maildrop's
+ *           modes
+ *   drop    the maildrop file format, shared with outboxfs-sendmail
+ *   pickup  the daemon's side of the maildrop: a drop becomes a message
+ *   follow  waiting from outside for a final state (--wait), shared with
+ *           outboxfs-sendmail
+ *   probe   outboxfs --probe
+ *   log     syslog or stderr lines
+ *
+ * HOW A MESSAGE FLOWS.
+ *   1. ops_create -> ob_create: a draft with its record in the journal
+ *      and an empty msg/ID; ops_write writes the user's bytes straight
+ *      into msg/ID.
+ *   2. ops_release of the last handle (or a rename from a scratch name)
+ *      -> ob_settle_start: on the settle list, for `settle` ms unless it
+ *      arrived whole.
+ *   3. queue's committer: msg_prepare (smtp/msg.h) reads msg/ID; the
+ *      batch's "queued" records are written and synced at once
+ *      (spool_sync_msgs), then ob_set_state shows them queued (or
+ *      failed, when the message itself is wrong): the run list.
+ *   4. a delivery thread: acct_smtp_params, smtp_connect, smtp_send; each
+ *      line of the conversation goes to the transcript (ob_transcript_add)
+ *      and so to NAME.status (status.c) while it is read.
+ *   5. the outcome: its record written at once, the transcript appended
+ *      to log/ID by the committer, shown after the next sync: sent,
+ *      partial or failed; or deferred, on the wait list and heap until
+ *      retry's next attempt.
+ *   outboxfs-sendmail writes a drop into SPOOL/maildrop/ (drop_write),
+ *   mounted or not; pickup (at mount, then on inotify) turns it into a
+ *   message "sendmail-NAME" through ob_create, its envelope in its
+ *   record, submitted at once: it joins at step 3.
  */
 /* 3.12: the loop configuration object (3.14 warns about the old one). */
 #define FUSE_USE_VERSION 312
@@ -40,6 +95,7 @@
 #include "fs/probe.h"
 #include "fs/queue.h"
 #include "fs/users.h"
+#include "util/clock.h"
 
 #define MAIN_MAX_OVERRIDES 64
 
@@ -457,7 +513,7 @@ static int main_wait(int argc, char **argv)
 			    "seconds\n");
 			return 64;
 		}
-		deadline = follow_now_ms() + s * 1000;
+		deadline = clock_mono_ms() + s * 1000;
 		i += 2;
 	}
 	for (; i < argc; i++) {

@@ -43,6 +43,7 @@
 #include "fs/outbox.h"
 #include "fs/status.h"
 #include "fs/users.h"
+#include "util/clock.h"
 
 #define OPS_TTL 1.0
 /* A message name leaves room for ".status" within NAME_MAX. */
@@ -1001,7 +1002,7 @@ static void ops_rename_done(struct ob *ob, struct ob_msg *m,
 		m->dirty = 0;
 		ob_settle_start(ob, m);
 		if (m->whole)            /* it arrived whole: no settle wait */
-			m->settle_at_ms = ob_now_ms();
+			m->settle_at_ms = clock_mono_ms();
 	}
 	pthread_mutex_unlock(&ob->mu);
 	ob_unref(ob, m);

@@ -22,14 +22,7 @@
 #include "fs/outbox.h"
 #include "fs/status.h"
 #include "smtp/msg.h"
-
-int64_t ob_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "util/clock.h"
 
 int64_t ob_wall(void)
 {
@@ -331,7 +324,7 @@ int ob_submittable(const struct ob *ob, const struct ob_msg *m)
 
 void ob_settle_start(struct ob *ob, struct ob_msg *m)
 {
-	m->settle_at_ms = ob_now_ms() + ob->settle_ms;
+	m->settle_at_ms = clock_mono_ms() + ob->settle_ms;
 	ob_list_add(ob, m, OB_LIST_SETTLE);
 	pthread_cond_broadcast(&ob->commit_cv);
 }
@@ -356,7 +349,7 @@ static void ob_msg_free(struct ob_msg *m)
 	free(m->polls);
 	spool_rec_free(&m->r);
 	free(m->hold_err);
-	free(m->cur);
+	buf_free(&m->cur);
 	if (m->prep) {
 		msg_free(m->prep);
 		free(m->prep);
@@ -555,16 +548,16 @@ static void ob_compact_check(struct ob *ob)
 int ob_write_recs(struct ob *ob, const char *const *texts,
     const size_t *lens, size_t n, int sync)
 {
-	char *buf = NULL;
-	size_t blen = 0, cap = 0, i;
+	struct buf b = BUF_INIT(BUF_NOCAP);
+	size_t i;
 	int rc = 0, saved;
 
 	for (i = 0; i < n && rc == 0; i++)
-		rc = spool_frame(&buf, &blen, &cap, texts[i], lens[i]);
+		rc = spool_frame(&b, texts[i], lens[i]);
 	if (rc == 0)
-		rc = spool_write_framed(&ob->spool, buf, blen);
+		rc = spool_write_framed(&ob->spool, b.p, b.len);
 	saved = errno;
-	free(buf);
+	buf_free(&b);
 	if (rc == 0)
 		ob_compact_check(ob);
 	if (rc == 0 && sync && spool_sync(&ob->spool) < 0) {
@@ -782,30 +775,25 @@ void ob_notify(struct ob *ob, uint64_t id)
 void ob_transcript_add(struct ob_msg *m, const char *line, size_t len)
 {
 	static const char cut[] = "[transcript cut: too long]\n";
-	size_t want;
-	char *np;
+	struct buf *b = &m->cur;
 
 	/* Once cut, nothing more goes in: the cut line ends the text. */
-	if (m->cur_len >= sizeof(cut) - 1 && memcmp(m->cur + m->cur_len -
+	if (b->len >= sizeof(cut) - 1 && memcmp(b->p + b->len -
 	    (sizeof(cut) - 1), cut, sizeof(cut) - 1) == 0)
 		return;
-	if (m->cur_len + len + 1 > OB_MAX_TRANSCRIPT) {
+	if (b->len + len + 1 > OB_MAX_TRANSCRIPT) {
 		line = cut;
 		len = sizeof(cut) - 2;
 	}
-	if (m->cur_len + len + 2 > m->cur_cap) {
-		want = m->cur_cap ? m->cur_cap * 2 : 1024;
-		while (want < m->cur_len + len + 2)
-			want *= 2;
-		np = realloc(m->cur, want);
-		if (np == NULL)
-			return;
-		m->cur = np;
-		m->cur_cap = want;
+	if (b->p == NULL)        /* the first line: room for the cut too */
+		buf_init(b, OB_MAX_TRANSCRIPT + sizeof(cut) - 1);
+	if (buf_reserve(b, len + 1) == NULL) {
+		/* out of memory: this line is lost, not the next one */
+		buf_truncate(b, b->len);
+		return;
 	}
-	memcpy(m->cur + m->cur_len, line, len);
-	m->cur_len += len;
-	m->cur[m->cur_len++] = '\n';
+	(void)buf_add(b, line, len);
+	(void)buf_add(b, "\n", 1);
 	m->gen++;                /* a follower (tail -f) sees it at once */
 	m->status_ms = ob_wall_ms();
 }
@@ -924,7 +912,7 @@ uint64_t ob_status_size(struct ob *ob, struct ob_msg *m)
 	if (ob_header(ob, m, &h, &len) < 0)
 		return 0;
 	free(h);
-	return len + m->log_len + m->cur_len;
+	return len + m->log_len + m->cur.len;
 }
 
 int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len,
@@ -949,7 +937,7 @@ int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len,
 		return -1;
 	}
 	log_len = m->log_len;
-	cur_len = m->cur_len;
+	cur_len = m->cur.len;
 	text = malloc(hlen + log_len + cur_len + 1);
 	if (text == NULL) {
 		pthread_mutex_unlock(&ob->mu);
@@ -959,7 +947,7 @@ int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len,
 	}
 	memcpy(text, h, hlen);
 	if (cur_len)
-		memcpy(text + hlen + log_len, m->cur, cur_len);
+		memcpy(text + hlen + log_len, m->cur.p, cur_len);
 	pthread_mutex_unlock(&ob->mu);
 	free(h);
 
@@ -1018,8 +1006,8 @@ int ob_queue_text(struct ob *ob, uid_t viewer, int all, char **out,
     size_t *len)
 {
 	struct ob_msg **list, *m;
-	char *buf = NULL;
-	size_t n = 0, i, blen = 0, bcap = 0;
+	struct buf text = BUF_INIT(BUF_NOCAP);
+	size_t n = 0, i;
 
 	list = malloc((ob->nmsgs + 1) * sizeof(*list));
 	if (list == NULL)
@@ -1032,29 +1020,21 @@ int ob_queue_text(struct ob *ob, uid_t viewer, int all, char **out,
 				list[n++] = m;
 	qsort(list, n, sizeof(*list), ob_cmp_id);
 	for (i = 0; i < n; i++)
-		if (status_queue_line(&buf, &blen, &bcap, &list[i]->r,
-		    NULL) < 0)
+		if (status_queue_line(&text, &list[i]->r, NULL) < 0)
 			goto fail;
 	for (i = 0; all && i < ob->ncorrupt; i++) {
 		struct spool_rec r;
 		char nm[64];
 
 		ob_corrupt_rec(&ob->corrupt[i], &r, nm, sizeof(nm));
-		if (status_queue_line(&buf, &blen, &bcap, &r, "corrupt") < 0)
+		if (status_queue_line(&text, &r, "corrupt") < 0)
 			goto fail;
 	}
 	free(list);
-	if (buf == NULL) {
-		buf = strdup("");
-		if (buf == NULL)
-			return -1;
-	}
-	*out = buf;
-	*len = blen;
-	return 0;
+	return (*out = buf_take(&text, len)) != NULL ? 0 : -1;
 fail:
 	free(list);
-	free(buf);
+	buf_free(&text);
 	return -1;
 }
 
@@ -1370,10 +1350,9 @@ int ob_load(struct ob *ob, char *err, size_t errlen)
 	return 0;
 }
 
-/* Appends M's record as the journal has it (its disk state) to *buf,
+/* Appends M's record as the journal has it (its disk state) to OUT,
  * framed. ob->mu held. */
-static int ob_snap_one(struct ob_msg *m, char **buf, size_t *len,
-    size_t *cap)
+static int ob_snap_one(struct ob_msg *m, struct buf *out)
 {
 	struct spool_rec copy = m->r;
 	char *text;
@@ -1383,7 +1362,7 @@ static int ob_snap_one(struct ob_msg *m, char **buf, size_t *len,
 	copy.state = m->disk_state;
 	if (spool_rec_format(&copy, &text, &tlen) < 0)
 		return -1;
-	rc = spool_frame(buf, len, cap, text, tlen);
+	rc = spool_frame(out, text, tlen);
 	free(text);
 	return rc;
 }
@@ -1394,8 +1373,8 @@ void ob_compact_maybe(struct ob *ob)
 {
 	struct ob_msg *m;
 	uint64_t size, mark, *ids = NULL;
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n = 0, i, k;
+	struct buf snap = BUF_INIT(BUF_NOCAP);
+	size_t n = 0, i, k;
 	int failed = 0;
 
 	pthread_mutex_lock(&ob->mu);
@@ -1424,16 +1403,16 @@ void ob_compact_maybe(struct ob *ob)
 		for (k = i; k < n && k < i + OB_SNAP_CHUNK && !failed; k++) {
 			m = ob_find_id(ob, ids[k]);
 			if (m && !m->tombstoned)
-				failed = ob_snap_one(m, &buf, &len, &cap) < 0;
+				failed = ob_snap_one(m, &snap) < 0;
 		}
 		pthread_mutex_unlock(&ob->mu);
 	}
 	pthread_mutex_unlock(&ob->rmu);
 	free(ids);
-	if (!failed && spool_rewrite(&ob->spool, buf ? buf : "", len,
-	    mark) < 0)
+	if (!failed && spool_rewrite(&ob->spool, snap.p ? snap.p : "",
+	    snap.len, mark) < 0)
 		failed = 1;
-	free(buf);
+	buf_free(&snap);
 	if (failed) {
 		log_warn("spool: rewriting the journal (it stays as it is)");
 		/* not again before it has doubled */

@@ -41,6 +41,7 @@
 #include "fs/spool.h"
 #include "fs/users.h"
 #include "fs/wait.h"
+#include "util/buf.h"
 
 struct msg;
 struct fuse_session;
@@ -102,8 +103,8 @@ struct ob_msg {
 	int64_t settle_at_ms;        /* monotonic deadline while settling */
 
 	/* status transcript */
-	char *cur;                   /* the attempt in progress */
-	size_t cur_len, cur_cap;
+	struct buf cur;              /* the attempt in progress (set up by
+	                              * ob_transcript_add's first line) */
 	uint64_t log_len;            /* bytes in spool log/ID */
 	uint64_t prog_sent, prog_total;
 
@@ -250,8 +251,7 @@ int ob_load(struct ob *ob, char *err, size_t errlen);
 #endif
 void ob_compact_maybe(struct ob *ob);
 
-/* Milliseconds of CLOCK_MONOTONIC; seconds of the wall clock. */
-int64_t ob_now_ms(void);
+/* Seconds of the wall clock (the monotonic one: util/clock.h). */
 int64_t ob_wall(void);
 
 /* Lookups, ob->mu held. NULL when absent. */

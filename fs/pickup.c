@@ -70,6 +70,7 @@
 #include "fs/spool.h"
 #include "fs/log.h"
 #include "fs/pickup.h"
+#include "util/clock.h"
 
 #define PICKUP_MAX_NAMES 10       /* sendmail-D, sendmail-D-1 .. -9 */
 #define PICKUP_TMP_AGE   (24 * 3600)   /* a temp file older is removed */
@@ -517,7 +518,7 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 	if (ob_submittable(ob, m)) {
 		m->dirty = 0;
 		ob_settle_start(ob, m);
-		m->settle_at_ms = ob_now_ms();
+		m->settle_at_ms = clock_mono_ms();
 	}
 	pthread_mutex_unlock(&ob->mu);
 	log_info("maildrop: %s picked up as %s uid=%lu user=%s", name,

@@ -25,6 +25,7 @@
 #include "fs/status.h"
 #include "smtp/msg.h"
 #include "smtp/smtp.h"
+#include "util/clock.h"
 
 #include <openssl/rand.h>
 
@@ -543,7 +544,7 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			ob_queue_recount(ob, m);
 			if (ob_submittable(ob, m)) {
 				ob_settle_start(ob, m);
-				m->settle_at_ms = ob_now_ms() +
+				m->settle_at_ms = clock_mono_ms() +
 				    QUEUE_SPOOL_RETRY_MS;
 			}
 			continue;
@@ -573,7 +574,7 @@ static size_t queue_collect(struct ob *ob, struct queue_item **items,
     size_t *cap, int all, int64_t *earliest)
 {
 	struct ob_msg *m, *next;
-	int64_t now = ob_now_ms();
+	int64_t now = clock_mono_ms();
 	size_t n = 0;
 
 	*earliest = -1;
@@ -659,7 +660,7 @@ static void *queue_committer(void *arg)
 		 * covers all that came while the last one ran (no timer
 		 * waits for company). */
 		held = queue_held_next(ob);
-		if (ob->npubs || (held >= 0 && held <= ob_now_ms())) {
+		if (ob->npubs || (held >= 0 && held <= clock_mono_ms())) {
 			pthread_mutex_unlock(&ob->mu);
 			queue_publish_all(ob, 0);
 			pthread_mutex_lock(&ob->mu);
@@ -933,11 +934,11 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 		sleep(1);
 		pthread_mutex_lock(&ob->mu);
 	}
-	if (m->cur_len) {
-		attempt = malloc(m->cur_len);
+	if (m->cur.len) {
+		attempt = malloc(m->cur.len);
 		if (attempt) {
-			memcpy(attempt, m->cur, m->cur_len);
-			alen = m->cur_len;
+			memcpy(attempt, m->cur.p, m->cur.len);
+			alen = m->cur.len;
 		}
 	}
 	pthread_mutex_unlock(&ob->mu);
@@ -1105,7 +1106,7 @@ static void queue_hold(struct ob *ob, struct ob_pub *pub, const char *what,
 	pub->m->hold_err = strdup(text);
 	pthread_mutex_unlock(&ob->mu);
 	ob_notify(ob, pub->m->r.id);
-	pub->retry_ms = ob_now_ms() + QUEUE_HOLD_RETRY_MS;
+	pub->retry_ms = clock_mono_ms() + QUEUE_HOLD_RETRY_MS;
 	nh = realloc(ob->held, (ob->nheld + 1) * sizeof(*nh));
 	while (nh == NULL) {
 		sleep(1);
@@ -1226,7 +1227,7 @@ static void queue_publish_all(struct ob *ob, int all)
 {
 	struct ob_pub *list;
 	size_t n, i, k;
-	int64_t now = ob_now_ms();
+	int64_t now = clock_mono_ms();
 
 	pthread_mutex_lock(&ob->mu);
 	list = ob->pubs;
@@ -1315,9 +1316,7 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 		m->log_len += alen;
 	/* the attempt is in the log now: its buffer goes (100,000 waiting
 	 * messages must not each keep one) */
-	free(m->cur);
-	m->cur = NULL;
-	m->cur_len = m->cur_cap = 0;
+	buf_free(&m->cur);
 	m->prog_sent = m->prog_total = 0;
 	m->busy = 0;
 	free(m->hold_err);
@@ -1443,7 +1442,7 @@ static void queue_attempt_start(struct ob *ob, struct ob_msg *m,
 	status_attempt_line(line, sizeof(line), m->r.attempts, ob_wall(), hp,
 	    reused ? "(connection reused; it opened with:)" : NULL);
 	pthread_mutex_lock(&ob->mu);
-	m->cur_len = 0;
+	buf_reset(&m->cur);
 	ob_transcript_add(m, line, strlen(line) - 1);
 	if (reused && (pro = smtp_prologue(reused)) != NULL) {
 		const char *p = pro, *nl;
@@ -1574,13 +1573,13 @@ static struct ob_msg *queue_cache_wait(struct ob *ob,
 {
 	struct ob_msg *m = NULL;
 	struct timespec ts;
-	int64_t until = ob_now_ms() + a->cache_ms;
+	int64_t until = clock_mono_ms() + a->cache_ms;
 
 	pthread_mutex_lock(&ob->mu);
 	queue_deadline(&ts, until);
 	ob_cache_count(ob, a, 1);
 	while (!ob->stopping && (m = queue_pick(ob, a)) == NULL &&
-	    !queue_other_due(ob, a) && ob_now_ms() < until)
+	    !queue_other_due(ob, a) && clock_mono_ms() < until)
 		pthread_cond_timedwait(&ob->run_cv, &ob->mu, &ts);
 	ob_cache_count(ob, a, -1);
 	if (m == NULL)
@@ -1751,7 +1750,7 @@ static void *queue_delivery(void *arg)
 				wait_ms = secs * 1000;
 				if (wait_ms < 10)
 					wait_ms = 10;
-				queue_deadline(&ts, ob_now_ms() + wait_ms);
+				queue_deadline(&ts, clock_mono_ms() + wait_ms);
 				pthread_cond_timedwait(&ob->run_cv, &ob->mu,
 				    &ts);
 			} else {
@@ -1798,14 +1797,14 @@ int queue_start(struct ob *ob)
 unsigned queue_stop(struct ob *ob, int wait_ms)
 {
 	struct timespec ts;
-	int64_t until = ob_now_ms() + wait_ms;
+	int64_t until = clock_mono_ms() + wait_ms;
 	unsigned left, i;
 
 	pthread_mutex_lock(&ob->mu);
 	ob->stopping = 1;
 	pthread_cond_broadcast(&ob->commit_cv);
 	pthread_cond_broadcast(&ob->run_cv);
-	while (ob->nthreads > 0 && ob_now_ms() < until) {
+	while (ob->nthreads > 0 && clock_mono_ms() < until) {
 		queue_deadline(&ts, until);
 		pthread_cond_timedwait(&ob->idle_cv, &ob->mu, &ts);
 	}

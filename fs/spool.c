@@ -252,44 +252,16 @@ int spool_rec_dup(struct spool_rec *dst, const struct spool_rec *src)
 	return 0;
 }
 
-/* A growing text buffer with a hard cap. */
-struct spool_buf {
-	char *p;
-	size_t len, cap;
-	int failed;
-};
-
-static void spool_buf_add(struct spool_buf *b, const char *s, size_t n)
+/* A record is built in a buffer of cap SPOOL_MAX_RECORD - 1 (and its
+ * NUL): appended to without looking, since a failure sticks (util/buf). */
+static void spool_buf_add(struct buf *b, const char *s, size_t n)
 {
-	size_t want;
-	char *np;
-
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		want = b->cap ? b->cap * 2 : 512;
-		while (want < b->len + n + 1)
-			want *= 2;
-		if (want > SPOOL_MAX_RECORD) {
-			b->failed = 1;
-			return;
-		}
-		np = realloc(b->p, want);
-		if (np == NULL) {
-			b->failed = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = want;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	(void)buf_add(b, s, n);
 }
 
-static void spool_buf_str(struct spool_buf *b, const char *s)
+static void spool_buf_str(struct buf *b, const char *s)
 {
-	spool_buf_add(b, s, strlen(s));
+	(void)buf_adds(b, s);
 }
 
 /*
@@ -298,7 +270,7 @@ static void spool_buf_str(struct spool_buf *b, const char *s)
  * and parses again (no value the daemon keeps comes near the cap: names
  * are at most 248 bytes, replies 512). Returns the bytes appended.
  */
-static size_t spool_buf_enc(struct spool_buf *b, const char *s, int space,
+static size_t spool_buf_enc(struct buf *b, const char *s, int space,
     size_t max)
 {
 	char hex[4];
@@ -323,7 +295,7 @@ static size_t spool_buf_enc(struct spool_buf *b, const char *s, int space,
 	return used;
 }
 
-static void spool_buf_kv(struct spool_buf *b, const char *key, const char *v)
+static void spool_buf_kv(struct buf *b, const char *key, const char *v)
 {
 	if (v == NULL)
 		return;
@@ -333,21 +305,14 @@ static void spool_buf_kv(struct spool_buf *b, const char *key, const char *v)
 	spool_buf_add(b, "\n", 1);
 }
 
-static void spool_buf_num(struct spool_buf *b, const char *key, int64_t v)
+static void spool_buf_num(struct buf *b, const char *key, int64_t v)
 {
-	char line[64];
-	int n;
-
-	n = snprintf(line, sizeof(line), "%s %" PRId64 "\n", key, v);
-	if (n > 0 && (size_t)n < sizeof(line))
-		spool_buf_add(b, line, (size_t)n);
-	else
-		b->failed = 1;
+	(void)buf_printf(b, "%s %" PRId64 "\n", key, v);
 }
 
 int spool_rec_format(const struct spool_rec *r, char **out, size_t *len)
 {
-	struct spool_buf b = { 0 };
+	struct buf b = BUF_INIT(SPOOL_MAX_RECORD - 1);
 	char num[64];
 	size_t i, used;
 
@@ -397,13 +362,10 @@ int spool_rec_format(const struct spool_rec *r, char **out, size_t *len)
 	spool_buf_kv(&b, "reply", r->reply);
 	spool_buf_kv(&b, "error", r->error);
 	spool_buf_str(&b, "end\n");
-	if (b.failed) {
-		free(b.p);
+	if ((*out = buf_take(&b, len)) == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
-	*out = b.p;
-	*len = b.len;
 	return 0;
 }
 
@@ -834,12 +796,9 @@ static int spool_guess_id(const char *p, size_t n, uint64_t *id)
 	return -1;
 }
 
-int spool_frame(char **buf, size_t *len, size_t *cap, const char *text,
-    size_t tlen)
+int spool_frame(struct buf *out, const char *text, size_t tlen)
 {
 	char head[SPOOL_FRAME_HEAD];
-	size_t need, nc;
-	char *nb;
 	int n;
 
 	uint64_t id = 0;
@@ -854,22 +813,11 @@ int spool_frame(char **buf, size_t *len, size_t *cap, const char *text,
 		errno = EINVAL;
 		return -1;
 	}
-	need = *len + (size_t)n + tlen;
-	if (need > *cap) {
-		nc = *cap ? *cap : 256;
-		while (nc < need)
-			nc *= 2;
-		nb = realloc(*buf, nc);
-		if (nb == NULL) {
-			errno = ENOMEM;
-			return -1;
-		}
-		*buf = nb;
-		*cap = nc;
-	}
-	memcpy(*buf + *len, head, (size_t)n);
-	memcpy(*buf + *len + n, text, tlen);
-	*len = need;
+	/* the room first: a frame goes in whole or not at all */
+	if (buf_reserve(out, (size_t)n + tlen) == NULL)
+		return -1;
+	(void)buf_add(out, head, (size_t)n);
+	(void)buf_add(out, text, tlen);
 	return 0;
 }
 
@@ -1210,15 +1158,14 @@ int spool_write_framed(struct spool *sp, const char *buf, size_t len)
 
 int spool_write_text(struct spool *sp, const char *text, size_t len)
 {
-	char *buf = NULL;
-	size_t blen = 0, cap = 0;
+	struct buf b = BUF_INIT(BUF_NOCAP);
 	int rc, saved;
 
-	if (spool_frame(&buf, &blen, &cap, text, len) < 0)
+	if (spool_frame(&b, text, len) < 0)
 		return -1;
-	rc = spool_write_framed(sp, buf, blen);
+	rc = spool_write_framed(sp, b.p, b.len);
 	saved = errno;
-	free(buf);
+	buf_free(&b);
 	errno = saved;
 	return rc;
 }

@@ -56,6 +56,8 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include "util/buf.h"
+
 #define SPOOL_MAX_RECORD   (4u * 1024 * 1024)   /* bytes of one record */
 #define SPOOL_MAX_LINE     4096                 /* bytes of one line */
 #define SPOOL_MAX_RCPTS    1000
@@ -215,10 +217,9 @@ int spool_write_all(int fd, const char *p, size_t n);
 
 /* CRC-32C of LEN bytes. */
 uint32_t spool_crc32c(const void *buf, size_t len);
-/* Appends TEXT (a formatted record) framed to *buf (growing it, *cap its
- * size; caller frees). -1 with errno. */
-int spool_frame(char **buf, size_t *len, size_t *cap, const char *text,
-    size_t tlen);
+/* Appends TEXT (a formatted record) framed to OUT, whole or not at all.
+ * -1 with errno (util/buf's). */
+int spool_frame(struct buf *out, const char *text, size_t tlen);
 /* Appends already framed bytes in one write; a part written (disk full)
  * is taken back. Durable after spool_sync. */
 int spool_write_framed(struct spool *sp, const char *buf, size_t len);

@@ -11,39 +11,19 @@
 
 #include "fs/status.h"
 
+/* Where the text goes: a buffer (a failure sticks, so it is looked at
+ * once at the end), or, for .queue's size, only a count. */
 struct status_buf {
-	char *p;
-	size_t len, cap;
-	int failed;
-	int count_only;      /* only len is kept: nothing is written */
+	struct buf *b;       /* NULL: only counted */
+	size_t count;
 };
 
 static void status_add(struct status_buf *b, const char *s, size_t n)
 {
-	size_t want;
-	char *np;
-
-	if (b->failed)
-		return;
-	if (b->count_only) {
-		b->len += n;
-		return;
-	}
-	if (b->len + n + 1 > b->cap) {
-		want = b->cap ? b->cap * 2 : 256;
-		while (want < b->len + n + 1)
-			want *= 2;
-		np = realloc(b->p, want);
-		if (np == NULL) {
-			b->failed = 1;
-			return;
-		}
-		b->p = np;
-		b->cap = want;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	if (b->b == NULL)
+		b->count += n;
+	else
+		(void)buf_add(b->b, s, n);
 }
 
 /* Appends S with control bytes shown as '?'. */
@@ -90,7 +70,8 @@ void status_time(int64_t t, char *buf, size_t cap)
 int status_render(const struct status_view *v, char **out, size_t *len)
 {
 	const struct spool_rec *r = v->rec;
-	struct status_buf b = { 0 };
+	struct buf text = BUF_INIT(BUF_NOCAP);
+	struct status_buf b = { &text, 0 };
 	char tbuf[40], line[96];
 	size_t i;
 
@@ -171,13 +152,7 @@ int status_render(const struct status_view *v, char **out, size_t *len)
 		    "the server may already have this message, which may "
 		    "arrive twice");
 	status_add(&b, "\n", 1);
-	if (b.failed) {
-		free(b.p);
-		return -1;
-	}
-	*out = b.p;
-	*len = b.len;
-	return 0;
+	return (*out = buf_take(&text, len)) != NULL ? 0 : -1;
 }
 
 static void status_add_escaped(struct status_buf *b, const char *s)
@@ -227,22 +202,19 @@ static void status_queue_add(struct status_buf *b, const struct spool_rec *r,
 size_t status_queue_line_len(const struct spool_rec *r,
     const char *state_word)
 {
-	struct status_buf b = { NULL, 0, 0, 0, 1 };
+	struct status_buf b = { NULL, 0 };
 
 	status_queue_add(&b, r, state_word);
-	return b.len;
+	return b.count;
 }
 
-int status_queue_line(char **buf, size_t *len, size_t *cap,
-    const struct spool_rec *r, const char *state_word)
+int status_queue_line(struct buf *out, const struct spool_rec *r,
+    const char *state_word)
 {
-	struct status_buf b = { *buf, *len, *cap, 0, 0 };
+	struct status_buf b = { out, 0 };
 
 	status_queue_add(&b, r, state_word);
-	*buf = b.p;
-	*len = b.len;
-	*cap = b.cap;
-	return b.failed ? -1 : 0;
+	return out->err ? -1 : 0;
 }
 
 void status_attempt_line(char *buf, size_t cap, unsigned n, int64_t t,

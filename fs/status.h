@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "fs/spool.h"
+#include "util/buf.h"
 
 /* What the header shows besides the record. */
 struct status_view {
@@ -43,14 +44,14 @@ void status_time(int64_t t, char *buf, size_t cap);
 int status_render(const struct status_view *v, char **out, size_t *len);
 
 /*
- * Appends the .queue line of one message to the growing buffer *buf
- * (*len used, *cap allocated): "NAME STATE ATTEMPTS NEXT REPLY\n", NAME
+ * Appends the .queue line of one message to OUT (-1, with OUT failed, when
+ * it did not fit): "NAME STATE ATTEMPTS NEXT REPLY\n", NAME
  * with its directory ("work/x"), with space, backslash and control bytes
  * written as \ooo octal (as /proc/mounts does); NEXT and REPLY "-" when
  * there is none. STATE_WORD replaces the state's name when not NULL.
  */
-int status_queue_line(char **buf, size_t *len, size_t *cap,
-    const struct spool_rec *r, const char *state_word);
+int status_queue_line(struct buf *out, const struct spool_rec *r,
+    const char *state_word);
 
 /* The length of that line, without writing it (never fails). */
 size_t status_queue_line_len(const struct spool_rec *r,

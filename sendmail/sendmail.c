@@ -44,6 +44,8 @@
 #include "fs/status.h"
 #include "sendmail/args.h"
 #include "smtp/msg.h"
+#include "util/buf.h"
+#include "util/clock.h"
 
 /* sysexits.h */
 #define SM_EX_USAGE     64
@@ -712,7 +714,7 @@ static int sm_find_status(struct sm_ctx *c, const char *name,
 			if (n > 0 && (size_t)n < cap && stat(path, &st) == 0)
 				return 0;
 		}
-		if (deadline >= 0 && follow_now_ms() >= deadline)
+		if (deadline >= 0 && clock_mono_ms() >= deadline)
 			return -1;
 		usleep(100 * 1000);
 	}
@@ -720,7 +722,7 @@ static int sm_find_status(struct sm_ctx *c, const char *name,
 
 static int sm_wait(struct sm_ctx *c, const char *name)
 {
-	int64_t deadline = c->o.wait_s >= 0 ? follow_now_ms() +
+	int64_t deadline = c->o.wait_s >= 0 ? clock_mono_ms() +
 	    c->o.wait_s * 1000 : -1;
 	char path[SM_MAX_PATH + 64], err[SM_MAX_PATH + 128];
 	int code;
@@ -862,8 +864,7 @@ out:
 static void sm_list_cb(void *arg, uint64_t id, struct spool_rec *r,
     const char *bad, int has_msg)
 {
-	char *line = NULL;
-	size_t len = 0, cap = 0;
+	struct buf line = BUF_INIT(BUF_NOCAP);
 
 	(void)id;
 	(void)has_msg;
@@ -875,9 +876,9 @@ static void sm_list_cb(void *arg, uint64_t id, struct spool_rec *r,
 	}
 	if (r->removed)
 		return;
-	if (status_queue_line(&line, &len, &cap, r, NULL) == 0)
-		fwrite(line, 1, len, stdout);
-	free(line);
+	if (status_queue_line(&line, r, NULL) == 0)
+		fwrite(line.p, 1, line.len, stdout);
+	buf_free(&line);
 }
 
 static int sm_list(struct sm_ctx *c)

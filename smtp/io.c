@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "smtp/io.h"
+#include "util/clock.h"
 
 #define IO_RBUF  8192
 #define IO_WBUF  65536
@@ -42,17 +43,9 @@ struct io {
 	char wbuf[IO_WBUF];
 };
 
-long long io_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 long long io_deadline(int timeout_ms)
 {
-	return timeout_ms < 0 ? -1 : io_now_ms() + timeout_ms;
+	return timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
 }
 
 int io_left(long long deadline)
@@ -61,7 +54,7 @@ int io_left(long long deadline)
 
 	if (deadline < 0)
 		return -1;
-	left = deadline - io_now_ms();
+	left = deadline - clock_mono_ms();
 	if (left < 0)
 		return 0;
 	return left > 0x7fffffff ? 0x7fffffff : (int)left;

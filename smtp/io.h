@@ -103,11 +103,10 @@ void *io_transport_ctx(const struct io *io, const struct io_transport *t);
 /* Closes the socket and frees everything. NULL is fine. */
 void io_close(struct io *io);
 
-/* Deadlines, shared with the TLS transport and the session: the
- * monotonic clock in milliseconds; a deadline timeout_ms from now (-1
- * when timeout_ms < 0: none); the milliseconds left until DEADLINE,
- * never negative (-1 for none). */
-long long io_now_ms(void);
+/* Deadlines, shared with the TLS transport and the session, on the
+ * monotonic clock (util/clock.h) in milliseconds: a deadline timeout_ms
+ * from now (-1 when timeout_ms < 0: none); the milliseconds left until
+ * DEADLINE, never negative (-1 for none). */
 long long io_deadline(int timeout_ms);
 int io_left(long long deadline);
 

@@ -226,12 +226,12 @@ static int msg_longest_word(const char *s, size_t n)
 }
 
 struct msg_rebuild {
-	struct msg_buf *b;
+	struct buf *b;
 	const char *sep;
 	int *smtputf8;              /* set when an address is not ASCII */
 };
 
-static int msg_phrase(struct msg_buf *b, const char *s, size_t n)
+static int msg_phrase(struct buf *b, const char *s, size_t n)
 {
 	int plain = 1;
 
@@ -244,17 +244,17 @@ static int msg_phrase(struct msg_buf *b, const char *s, size_t n)
 		    strchr("!#$%&'*+-/=?^_`{|}~", s[i])))
 			plain = 0;
 	if (plain)
-		return msg_buf_add(b, s, n);
-	if (msg_buf_add(b, "\"", 1) < 0)
+		return buf_add(b, s, n);
+	if (buf_add(b, "\"", 1) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if ((s[i] == '"' || s[i] == '\\') &&
-		    msg_buf_add(b, "\\", 1) < 0)
+		    buf_add(b, "\\", 1) < 0)
 			return -1;
-		if (msg_buf_add(b, s + i, 1) < 0)
+		if (buf_add(b, s + i, 1) < 0)
 			return -1;
 	}
-	return msg_buf_add(b, "\"", 1);
+	return buf_add(b, "\"", 1);
 }
 
 static int msg_rebuild_cb(void *vr, enum msg_addr_kind kind,
@@ -266,32 +266,32 @@ static int msg_rebuild_cb(void *vr, enum msg_addr_kind kind,
 
 	switch (kind) {
 	case MSG_ADDR_GROUP_START:
-		rc = msg_buf_adds(r->b, r->sep);
+		rc = buf_adds(r->b, r->sep);
 		if (rc == 0)
 			rc = msg_phrase(r->b, name, namelen);
 		if (rc == 0)
-			rc = msg_buf_adds(r->b, ":");
+			rc = buf_adds(r->b, ":");
 		r->sep = " ";
 		break;
 	case MSG_ADDR_GROUP_END:
-		rc = msg_buf_adds(r->b, ";");
+		rc = buf_adds(r->b, ";");
 		r->sep = ", ";
 		break;
 	case MSG_ADDR_MAILBOX:
 		/* RFC 6532: a UTF-8 address in a header needs SMTPUTF8 too */
 		if (!msg_is_ascii(addr))
 			*r->smtputf8 = 1;
-		rc = msg_buf_adds(r->b, r->sep);
+		rc = buf_adds(r->b, r->sep);
 		if (rc == 0 && namelen > 0) {
 			rc = msg_phrase(r->b, name, namelen);
 			if (rc == 0)
-				rc = msg_buf_adds(r->b, " <");
+				rc = buf_adds(r->b, " <");
 			if (rc == 0)
-				rc = msg_buf_adds(r->b, addr);
+				rc = buf_adds(r->b, addr);
 			if (rc == 0)
-				rc = msg_buf_adds(r->b, ">");
+				rc = buf_adds(r->b, ">");
 		} else if (rc == 0)
-			rc = msg_buf_adds(r->b, addr);
+			rc = buf_adds(r->b, addr);
 		r->sep = ", ";
 		break;
 	}
@@ -302,7 +302,7 @@ static int msg_rebuild_cb(void *vr, enum msg_addr_kind kind,
 
 /* An unstructured value with the words from the first that needs
  * encoding to the last as encoded words (WHOLE: all of it). */
-static int msg_unstructured(struct msg_buf *b, const char *v, size_t n,
+static int msg_unstructured(struct buf *b, const char *v, size_t n,
     int whole)
 {
 	size_t first = n, last = 0, i = 0;
@@ -325,17 +325,17 @@ static int msg_unstructured(struct msg_buf *b, const char *v, size_t n,
 		}
 	}
 	if (first == n)
-		return msg_buf_add(b, v, n);
-	if (msg_buf_add(b, v, first) < 0 ||
+		return buf_add(b, v, n);
+	if (buf_add(b, v, first) < 0 ||
 	    msg_rfc2047(b, v + first, last - first) < 0 ||
-	    msg_buf_add(b, v + last, n - last) < 0)
+	    buf_add(b, v + last, n - last) < 0)
 		return -1;
 	return 0;
 }
 
 /* Copies a field as written, with CRLF line ends. */
 static int msg_copy_raw(struct msg_prep *w, const struct msg_hdr *h,
-    struct msg_buf *out)
+    struct buf *out)
 {
 	size_t i = h->raw;
 
@@ -345,8 +345,8 @@ static int msg_copy_raw(struct msg_prep *w, const struct msg_hdr *h,
 		while (e < h->raw_end && w->b.buf[e] != '\n' &&
 		    w->b.buf[e] != '\r')
 			e++;
-		if (msg_buf_add(out, w->b.buf + i, e - i) < 0 ||
-		    msg_buf_add(out, "\r\n", 2) < 0)
+		if (buf_add(out, w->b.buf + i, e - i) < 0 ||
+		    buf_add(out, "\r\n", 2) < 0)
 			return -1;
 		if (e < h->raw_end && w->b.buf[e] == '\r')
 			e++;
@@ -366,27 +366,27 @@ static int msg_noop_cb(void *ctx, enum msg_addr_kind kind, const char *name,
 /* An address field with "@domain" inserted after each address that had
  * none (comments and display names kept as written), folded. */
 static int msg_emit_qualified(struct msg_prep *w, const struct msg_hdr *h,
-    struct msg_buf *out)
+    struct buf *out)
 {
-	struct msg_buf line = { .max = 4 * MSG_MAX_HEADER };
+	struct buf line = BUF_INIT(4 * MSG_MAX_HEADER);
 	const char *d = w->p->qualify_domain;
 	size_t pos = 0;
 	int rc = -1;
 
-	if (msg_buf_add(&line, w->b.buf + h->name, h->name_len) < 0 ||
-	    msg_buf_adds(&line, ": ") < 0)
+	if (buf_add(&line, w->b.buf + h->name, h->name_len) < 0 ||
+	    buf_adds(&line, ": ") < 0)
 		goto toolarge;
 	for (size_t i = 0; i < w->q.n; i++) {
 		size_t at = w->q.at[i];
 
 		if (at < pos || at > h->value_len)
 			continue;
-		if (msg_buf_add(&line, h->value + pos, at - pos) < 0 ||
-		    msg_buf_adds(&line, "@") < 0 || msg_buf_adds(&line, d) < 0)
+		if (buf_add(&line, h->value + pos, at - pos) < 0 ||
+		    buf_adds(&line, "@") < 0 || buf_adds(&line, d) < 0)
 			goto toolarge;
 		pos = at;
 	}
-	if (msg_buf_add(&line, h->value + pos, h->value_len - pos) < 0)
+	if (buf_add(&line, h->value + pos, h->value_len - pos) < 0)
 		goto toolarge;
 	if (msg_fold(out, line.p, line.len) == 0) {
 		rc = 0;
@@ -399,14 +399,14 @@ static int msg_emit_qualified(struct msg_prep *w, const struct msg_hdr *h,
 toolarge:
 	msg_seterr(w->err, w->errlen, "header too large");
 out:
-	msg_buf_free(&line);
+	buf_free(&line);
 	return rc;
 }
 
 static int msg_emit_hdr(struct msg_prep *w, const struct msg_hdr *h,
-    struct msg_buf *out)
+    struct buf *out)
 {
-	struct msg_buf line = { .max = 4 * MSG_MAX_HEADER };
+	struct buf line = BUF_INIT(4 * MSG_MAX_HEADER);
 	int addr = msg_name_in(w, h, msg_addr_fields) ||
 	    msg_hdr_is(&w->b, h, "Bcc") || msg_hdr_is(&w->b, h, "Resent-Bcc");
 	int structured = msg_name_in(w, h, msg_structured_fields);
@@ -435,8 +435,8 @@ static int msg_emit_hdr(struct msg_prep *w, const struct msg_hdr *h,
 		    w->b.buf + h->name);
 		return -1;
 	}
-	if (msg_buf_add(&line, w->b.buf + h->name, h->name_len) < 0 ||
-	    msg_buf_adds(&line, ": ") < 0)
+	if (buf_add(&line, w->b.buf + h->name, h->name_len) < 0 ||
+	    buf_adds(&line, ": ") < 0)
 		goto toolarge;
 	if (addr) {
 		struct msg_rebuild r = { &line, "", &w->m->smtputf8 };
@@ -446,7 +446,7 @@ static int msg_emit_hdr(struct msg_prep *w, const struct msg_hdr *h,
 		    msg_rebuild_cb, &r, w->err, w->errlen) < 0)
 			goto out;
 	} else if (structured || !h->nonascii) {
-		if (msg_buf_add(&line, h->value, h->value_len) < 0)
+		if (buf_add(&line, h->value, h->value_len) < 0)
 			goto toolarge;
 	} else if (msg_unstructured(&line, h->value, h->value_len, 0) < 0)
 		goto toolarge;
@@ -461,7 +461,7 @@ static int msg_emit_hdr(struct msg_prep *w, const struct msg_hdr *h,
 		goto out;
 	}
 	/* an unstructured run too long to fold: encoded words can be */
-	line.len = h->name_len + 2;
+	buf_truncate(&line, h->name_len + 2);
 	if (msg_unstructured(&line, h->value, h->value_len, 1) < 0 ||
 	    msg_fold(out, line.p, line.len) < 0)
 		goto toolarge;
@@ -470,23 +470,23 @@ static int msg_emit_hdr(struct msg_prep *w, const struct msg_hdr *h,
 toolarge:
 	msg_seterr(w->err, w->errlen, "header too large");
 out:
-	msg_buf_free(&line);
+	buf_free(&line);
 	return rc;
 }
 
-static int msg_add_line(struct msg_buf *out, const char *name,
+static int msg_add_line(struct buf *out, const char *name,
     const char *value, char *err, size_t errlen)
 {
-	struct msg_buf line = { .max = MSG_MAX_HEADER };
+	struct buf line = BUF_INIT(MSG_MAX_HEADER);
 	int rc = -1;
 
-	if (msg_buf_adds(&line, name) == 0 && msg_buf_adds(&line, ": ") == 0 &&
-	    msg_buf_adds(&line, value) == 0 &&
+	if (buf_adds(&line, name) == 0 && buf_adds(&line, ": ") == 0 &&
+	    buf_adds(&line, value) == 0 &&
 	    msg_fold(out, line.p, line.len) == 0)
 		rc = 0;
 	else
 		msg_seterr(err, errlen, "header too large");
-	msg_buf_free(&line);
+	buf_free(&line);
 	return rc;
 }
 
@@ -550,10 +550,10 @@ static int msg_make_id(const struct msg_params *p, time_t now, char *buf,
 }
 
 /* "From: NAME <ADDR>" (NAME encoded as a phrase), or "From: ADDR". */
-static int msg_add_from(struct msg_buf *out, const char *name,
+static int msg_add_from(struct buf *out, const char *name,
     const char *addr, char *err, size_t errlen)
 {
-	struct msg_buf v = { .max = MSG_MAX_HEADER };
+	struct buf v = BUF_INIT(MSG_MAX_HEADER);
 	int rc = -1;
 
 	if (name != NULL && name[0] != '\0') {
@@ -563,8 +563,8 @@ static int msg_add_from(struct msg_buf *out, const char *name,
 			goto out;
 		}
 		if (msg_phrase(&v, name, strlen(name)) < 0 ||
-		    msg_buf_adds(&v, " <") < 0 || msg_buf_adds(&v, addr) < 0 ||
-		    msg_buf_adds(&v, ">") < 0) {
+		    buf_adds(&v, " <") < 0 || buf_adds(&v, addr) < 0 ||
+		    buf_adds(&v, ">") < 0) {
 			msg_seterr(err, errlen, "header too large");
 			goto out;
 		}
@@ -573,7 +573,7 @@ static int msg_add_from(struct msg_buf *out, const char *name,
 		rc = msg_add_line(out, "From", addr, err, errlen);
 	}
 out:
-	msg_buf_free(&v);
+	buf_free(&v);
 	return rc;
 }
 
@@ -988,7 +988,7 @@ int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
 {
 	struct msg_prep w = { .p = p, .m = m, .err = err, .errlen = errlen,
 	    .q = { .domain = p->qualify_domain } };
-	struct msg_buf hb = { .max = 4 * MSG_MAX_HEADER + 4096 };
+	struct buf hb = BUF_INIT(4 * MSG_MAX_HEADER + 4096);
 	struct msg_first from_hdr = { NULL };
 	struct msg_scan st;
 	const struct msg_hdr *ct_h = NULL, *cte_h = NULL;
@@ -1189,9 +1189,7 @@ field_err:
 	else
 		m->body = MSG_BODY_7BIT;
 
-	m->header = hb.p ? hb.p : strdup("");
-	hb.p = NULL;
-	m->header_len = hb.len;
+	m->header = buf_take(&hb, &m->header_len);
 	if (m->header == NULL)
 		goto oom;
 	if (msg_prepare_7bit(fd, m, &st, ct_h, nct, cte_h, ncte, cte_off,
@@ -1235,7 +1233,7 @@ field_err:
 oom:
 	msg_seterr(err, errlen, "out of memory");
 out:
-	msg_buf_free(&hb);
+	buf_free(&hb);
 	free(from_hdr.addr);
 	msg_hblock_free(&w.b);
 	if (!ok) {

@@ -1,8 +1,8 @@
 /*
  * msg_int — what the msg_*.c files of smtp/ share with each other and with
- * their unit tests: a capped byte buffer, the address-list walker, RFC 2047
- * encoded words and header folding. Not for use outside smtp/msg*.c and
- * tests/.
+ * their unit tests: the address-list walker, RFC 2047 encoded words and
+ * header folding (into util/buf buffers). Not for use outside smtp/msg*.c
+ * and tests/.
  *
  * Same error convention as msg.h: 0 on success, -1 with a reason in err.
  */
@@ -12,20 +12,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "util/buf.h"
+
 void msg_seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* A growable byte buffer that refuses to grow past max (OOM or cap:
- * the add functions return -1). Zero-initialise, set max; p is
- * NUL-terminated when non-NULL. Owner frees with msg_buf_free. */
-struct msg_buf {
-	char *p;
-	size_t len, cap, max;
-};
-
-int msg_buf_add(struct msg_buf *b, const void *s, size_t n);
-int msg_buf_adds(struct msg_buf *b, const char *s);
-void msg_buf_free(struct msg_buf *b);
 
 /* 1 when S[0..N) is well-formed UTF-8 (no overlongs, no surrogates). */
 int msg_utf8_valid(const char *s, size_t n);
@@ -79,7 +69,7 @@ int msg_addr_walk_q(const char *value, size_t len, struct msg_qualify *q,
  * 75 characters, separated by one space, never splitting a UTF-8
  * character. N == 0 appends nothing.
  */
-int msg_rfc2047(struct msg_buf *b, const char *s, size_t n);
+int msg_rfc2047(struct buf *b, const char *s, size_t n);
 
 /*
  * Appends the logical header line LINE (no line end) folded at
@@ -88,7 +78,7 @@ int msg_rfc2047(struct msg_buf *b, const char *s, size_t n);
  * without whitespace makes a line over 998 octets unavoidable, or when
  * the buffer cap is reached.
  */
-int msg_fold(struct msg_buf *b, const char *line, size_t n);
+int msg_fold(struct buf *b, const char *line, size_t n);
 
 /* ---- the header block (msg_hdr.c), as msg_prepare, msg_7bit and
  * msg_attach_expand read it ---- */

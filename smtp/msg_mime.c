@@ -1,7 +1,7 @@
 /*
  * msg_mime — the byte-level encoders of message preparation: SMTP line
  * normalisation and dot-stuffing, quoted-printable, RFC 2047 encoded
- * words, header folding, plus the small capped buffer they write into.
+ * words, header folding (into capped util/buf buffers).
  *
  * Must never emit a bare CR or LF from msg_dotstuff (SMTP smuggling), never
  * cut a header line (only fold at whitespace), never grow a buffer past
@@ -28,43 +28,6 @@ void msg_seterr(char *err, size_t errlen, const char *fmt, ...)
 	/* A cut error text is still a useful error text. */
 	(void)vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-int msg_buf_add(struct msg_buf *b, const void *s, size_t n)
-{
-	if (n > b->max || b->len > b->max - n)
-		return -1;
-	if (b->len + n + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap : 256;
-		char *np;
-
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		if (ncap > b->max + 1)
-			ncap = b->max + 1;
-		np = realloc(b->p, ncap);
-		if (np == NULL)
-			return -1;
-		b->p = np;
-		b->cap = ncap;
-	}
-	if (n)
-		memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
-
-int msg_buf_adds(struct msg_buf *b, const char *s)
-{
-	return msg_buf_add(b, s, strlen(s));
-}
-
-void msg_buf_free(struct msg_buf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
 }
 
 int msg_utf8_valid(const char *s, size_t n)
@@ -132,7 +95,7 @@ void msg_sanitize(const char *s, size_t n, char *out, size_t outlen)
  * is 72, inside RFC 2047's 75. */
 #define MSG_2047_CHUNK 45
 
-int msg_rfc2047(struct msg_buf *b, const char *s, size_t n)
+int msg_rfc2047(struct buf *b, const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t pos = 0;
@@ -151,10 +114,10 @@ int msg_rfc2047(struct msg_buf *b, const char *s, size_t n)
 		elen = EVP_EncodeBlock(enc, u + pos, (int)take);
 		if (elen < 0)
 			return -1;
-		if ((pos > 0 && msg_buf_add(b, " ", 1) < 0) ||
-		    msg_buf_adds(b, "=?UTF-8?B?") < 0 ||
-		    msg_buf_add(b, enc, (size_t)elen) < 0 ||
-		    msg_buf_adds(b, "?=") < 0)
+		if ((pos > 0 && buf_add(b, " ", 1) < 0) ||
+		    buf_adds(b, "=?UTF-8?B?") < 0 ||
+		    buf_add(b, enc, (size_t)elen) < 0 ||
+		    buf_adds(b, "?=") < 0)
 			return -1;
 		pos += take;
 	}
@@ -169,7 +132,7 @@ static int msg_is_wsp(char c)
 #define MSG_FOLD_SOFT 78
 #define MSG_FOLD_HARD 998
 
-int msg_fold(struct msg_buf *b, const char *line, size_t n)
+int msg_fold(struct buf *b, const char *line, size_t n)
 {
 	size_t pos = 0, start_len = b->len;
 
@@ -204,27 +167,23 @@ int msg_fold(struct msg_buf *b, const char *line, size_t n)
 		if (brk == 0 || brk - pos > MSG_FOLD_HARD) {
 			if (n - pos <= MSG_FOLD_HARD)
 				break;
-			b->len = start_len;
-			if (b->p)
-				b->p[b->len] = '\0';
+			buf_truncate(b, start_len);
 			return -1;
 		}
 		/* break before a run of whitespace: it leads the next line */
 		while (brk > first + 1 && msg_is_wsp(line[brk - 1]))
 			brk--;
-		if (msg_buf_add(b, line + pos, brk - pos) < 0 ||
-		    msg_buf_add(b, "\r\n", 2) < 0)
+		if (buf_add(b, line + pos, brk - pos) < 0 ||
+		    buf_add(b, "\r\n", 2) < 0)
 			goto fail;
 		pos = brk;
 	}
-	if (msg_buf_add(b, line + pos, n - pos) < 0 ||
-	    msg_buf_add(b, "\r\n", 2) < 0)
+	if (buf_add(b, line + pos, n - pos) < 0 ||
+	    buf_add(b, "\r\n", 2) < 0)
 		goto fail;
 	return 0;
 fail:
-	b->len = start_len;
-	if (b->p)
-		b->p[b->len] = '\0';
+	buf_truncate(b, start_len);
 	return -1;
 }
 

@@ -7,7 +7,6 @@
  * bound nor put raw control bytes into a status file. Never trusts a
  * length it did not compute itself.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "smtp/reply.h"
@@ -15,6 +14,7 @@
 void reply_init(struct smtp_reply *r)
 {
 	memset(r, 0, sizeof(*r));
+	buf_init(&r->text, REPLY_MAX_LINES * (REPLY_MAX_LINE + 1));
 }
 
 void reply_reset(struct smtp_reply *r)
@@ -22,12 +22,12 @@ void reply_reset(struct smtp_reply *r)
 	r->code = 0;
 	r->enh[0] = '\0';
 	r->nlines = 0;
-	r->text_len = 0;
+	buf_reset(&r->text);
 }
 
 void reply_free(struct smtp_reply *r)
 {
-	free(r->text);
+	buf_free(&r->text);
 	reply_init(r);
 }
 
@@ -78,30 +78,18 @@ static int reply_complete(const struct smtp_reply *r)
 
 static int reply_store(struct smtp_reply *r, const char *line, size_t len)
 {
-	size_t keep = len > REPLY_MAX_LINE ? REPLY_MAX_LINE : len;
-	size_t need = r->text_len + keep + 1, i;
-	char *dst;
+	size_t keep = len > REPLY_MAX_LINE ? REPLY_MAX_LINE : len, i;
+	char *dst = buf_reserve(&r->text, keep + 1);
 
-	if (need > r->text_cap) {
-		size_t cap = r->text_cap ? r->text_cap : 256;
-		char *t;
-
-		while (cap < need)
-			cap *= 2;
-		t = realloc(r->text, cap);
-		if (t == NULL)
-			return -1;
-		r->text = t;
-		r->text_cap = cap;
-	}
-	dst = r->text + r->text_len;
+	if (dst == NULL)
+		return -1;
 	for (i = 0; i < keep; i++) {
 		unsigned char c = (unsigned char)line[i];
 
 		dst[i] = (c >= 0x20 && c <= 0x7e) ? (char)c : '?';
 	}
 	dst[keep] = '\0';
-	r->text_len = need;
+	buf_commit(&r->text, keep + 1);
 	r->nlines++;
 	return 0;
 }
@@ -145,7 +133,7 @@ const char *reply_line(const struct smtp_reply *r, size_t n)
 
 	if (n >= r->nlines)
 		return NULL;
-	p = r->text;
+	p = r->text.p;
 	while (n-- > 0)
 		p += strlen(p) + 1;
 	return p;

@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "util/buf.h"
+
 #define REPLY_MAX_LINE   1000    /* bytes kept per line (RFC 5321: 512) */
 #define REPLY_MAX_LINES  100     /* lines per reply before it is an error */
 
@@ -17,11 +19,10 @@ struct smtp_reply {
 	int code;                 /* 200..599 */
 	char enh[16];             /* "2.0.0", or "" when the server gave none */
 	size_t nlines;
-	/* Sanitized lines as received, "250-PIPELINING", NUL-separated in
-	 * text; text_len counts the bytes used. Owned by the struct. */
-	char *text;
-	size_t text_len;
-	size_t text_cap;
+	/* Sanitized lines as received, "250-PIPELINING", NUL-separated
+	 * (at most REPLY_MAX_LINES of REPLY_MAX_LINE bytes and their NULs).
+	 * Owned by the struct. */
+	struct buf text;
 };
 
 enum reply_status {
@@ -32,6 +33,8 @@ enum reply_status {
 	REPLY_NOMEM = -3,
 };
 
+/* reply_init before the first use (it sets the text's cap); reply_free
+ * at the end. */
 void reply_init(struct smtp_reply *r);
 void reply_reset(struct smtp_reply *r);    /* empties it for reuse */
 void reply_free(struct smtp_reply *r);

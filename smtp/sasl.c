@@ -24,6 +24,7 @@
 #include <openssl/rand.h>
 
 #include "smtp/sasl.h"
+#include "util/buf.h"
 
 enum sasl_mech {
 	SASL_M_PLAIN,
@@ -80,87 +81,36 @@ struct sasl {
 	char server_error[256];
 };
 
-/* A growing byte buffer with a hard cap, wiped when freed. */
-struct sasl_buf {
-	unsigned char *p;
-	size_t len, cap;
-	int bad;
-};
-
-static void sasl_buf_add(struct sasl_buf *b, const void *data, size_t len)
-{
-	if (b->bad)
-		return;
-	if (len > SASL_MAX_OUT - b->len) {
-		b->bad = 1;
-		return;
-	}
-	if (b->len + len + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap : 128;
-		unsigned char *np;
-
-		while (ncap < b->len + len + 1)
-			ncap *= 2;
-		np = malloc(ncap);
-		if (!np) {
-			b->bad = 1;
-			return;
-		}
-		if (b->p) {
-			memcpy(np, b->p, b->len);
-			explicit_bzero(b->p, b->cap);
-			free(b->p);
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, data, len);
-	b->len += len;
-	b->p[b->len] = '\0';
-}
-
-static void sasl_buf_str(struct sasl_buf *b, const char *s)
-{
-	sasl_buf_add(b, s, strlen(s));
-}
+/* What every response is built in: capped, and wiped when let go of.
+ * A failed append sticks (util/buf), so the builders below append
+ * without looking and sasl_buf_take looks once. */
+#define SASL_BUF_INIT BUF_INIT_SECRET(SASL_MAX_OUT)
 
 /* SCRAM's saslname: ',' and '=' escaped as =2C and =3D (RFC 5802 5.1). */
-static void sasl_buf_saslname(struct sasl_buf *b, const char *s)
+static void sasl_buf_saslname(struct buf *b, const char *s)
 {
 	for (; *s; s++) {
 		if (*s == ',')
-			sasl_buf_str(b, "=2C");
+			buf_adds(b, "=2C");
 		else if (*s == '=')
-			sasl_buf_str(b, "=3D");
+			buf_adds(b, "=3D");
 		else
-			sasl_buf_add(b, s, 1);
+			buf_add(b, s, 1);
 	}
-}
-
-static void sasl_buf_free(struct sasl_buf *b)
-{
-	if (b->p) {
-		explicit_bzero(b->p, b->cap);
-		free(b->p);
-	}
-	memset(b, 0, sizeof(*b));
 }
 
 /* Hands the buffer's bytes to the caller as a sasl_start/step result. */
-static int sasl_buf_take(struct sasl_buf *b, unsigned char **out,
+static int sasl_buf_take(struct buf *b, unsigned char **out,
     size_t *outlen, char *err, size_t errlen)
 {
-	if (!b->bad && !b->p)
-		sasl_buf_add(b, "", 0);
-	if (b->bad) {
-		sasl_buf_free(b);
+	char *p = buf_take(b, outlen);
+
+	if (p == NULL) {
 		snprintf(err, errlen, "SASL: response too long or out of "
 		    "memory");
 		return -1;
 	}
-	*out = b->p;
-	*outlen = b->len;
-	memset(b, 0, sizeof(*b));
+	*out = (unsigned char *)p;
 	return 0;
 }
 
@@ -430,43 +380,43 @@ int sasl_b64_decode(const char *in, size_t len, unsigned char **out,
 
 /* ---- simple mechanisms ----------------------------------------------- */
 
-static void sasl_plain(struct sasl *s, struct sasl_buf *b)
+static void sasl_plain(struct sasl *s, struct buf *b)
 {
 	/* authzid empty, NUL, authcid, NUL, passwd (RFC 4616 2) */
-	sasl_buf_add(b, "", 1);
-	sasl_buf_str(b, s->user);
-	sasl_buf_add(b, "", 1);
-	sasl_buf_str(b, s->secret);
+	buf_add(b, "", 1);
+	buf_adds(b, s->user);
+	buf_add(b, "", 1);
+	buf_adds(b, s->secret);
 }
 
-static void sasl_xoauth2(struct sasl *s, struct sasl_buf *b)
+static void sasl_xoauth2(struct sasl *s, struct buf *b)
 {
-	sasl_buf_str(b, "user=");
-	sasl_buf_str(b, s->user);
-	sasl_buf_str(b, "\001auth=Bearer ");
-	sasl_buf_str(b, s->secret);
-	sasl_buf_str(b, "\001\001");
+	buf_adds(b, "user=");
+	buf_adds(b, s->user);
+	buf_adds(b, "\001auth=Bearer ");
+	buf_adds(b, s->secret);
+	buf_adds(b, "\001\001");
 }
 
-static void sasl_oauthbearer(struct sasl *s, struct sasl_buf *b)
+static void sasl_oauthbearer(struct sasl *s, struct buf *b)
 {
 	/* gs2-header "n,a=USER," then kvpairs separated by ^A (RFC 7628 3.1) */
-	sasl_buf_str(b, "n,a=");
+	buf_adds(b, "n,a=");
 	sasl_buf_saslname(b, s->user);
-	sasl_buf_str(b, ",\001");
+	buf_adds(b, ",\001");
 	if (s->host && *s->host) {
-		sasl_buf_str(b, "host=");
-		sasl_buf_str(b, s->host);
-		sasl_buf_str(b, "\001");
+		buf_adds(b, "host=");
+		buf_adds(b, s->host);
+		buf_adds(b, "\001");
 	}
 	if (s->port && *s->port) {
-		sasl_buf_str(b, "port=");
-		sasl_buf_str(b, s->port);
-		sasl_buf_str(b, "\001");
+		buf_adds(b, "port=");
+		buf_adds(b, s->port);
+		buf_adds(b, "\001");
 	}
-	sasl_buf_str(b, "auth=Bearer ");
-	sasl_buf_str(b, s->secret);
-	sasl_buf_str(b, "\001\001");
+	buf_adds(b, "auth=Bearer ");
+	buf_adds(b, s->secret);
+	buf_adds(b, "\001\001");
 }
 
 /* Keeps a printable copy of an OAuth error document for the status. */
@@ -482,7 +432,7 @@ static void sasl_keep_error(struct sasl *s, const unsigned char *in,
 }
 
 static int sasl_cram_md5(struct sasl *s, const unsigned char *in,
-    size_t inlen, struct sasl_buf *b, char *err, size_t errlen)
+    size_t inlen, struct buf *b, char *err, size_t errlen)
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned maclen = 0, i;
@@ -500,9 +450,9 @@ static int sasl_cram_md5(struct sasl *s, const unsigned char *in,
 	}
 	for (i = 0; i < maclen; i++)
 		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-	sasl_buf_str(b, s->user);
-	sasl_buf_str(b, " ");
-	sasl_buf_str(b, hex);
+	buf_adds(b, s->user);
+	buf_adds(b, " ");
+	buf_adds(b, hex);
 	explicit_bzero(mac, sizeof(mac));
 	explicit_bzero(hex, sizeof(hex));
 	return 0;
@@ -515,22 +465,19 @@ static const EVP_MD *sasl_scram_md(const struct sasl *s)
 	return s->mech == SASL_M_SCRAM_SHA_1 ? EVP_sha1() : EVP_sha256();
 }
 
-static void sasl_scram_first(struct sasl *s, struct sasl_buf *b)
+static void sasl_scram_first(struct sasl *s, struct buf *b)
 {
-	struct sasl_buf bare = { 0 };
+	struct buf bare = SASL_BUF_INIT;
 
-	sasl_buf_str(&bare, "n=");
+	buf_adds(&bare, "n=");
 	sasl_buf_saslname(&bare, s->user);
-	sasl_buf_str(&bare, ",r=");
-	sasl_buf_str(&bare, s->nonce);
-	if (bare.bad) {
-		sasl_buf_free(&bare);
-		b->bad = 1;
+	buf_adds(&bare, ",r=");
+	buf_adds(&bare, s->nonce);
+	if (buf_adds(b, "n,,") < 0 || buf_add_buf(b, &bare) < 0) {
+		buf_free(&bare);
 		return;
 	}
-	sasl_buf_str(b, "n,,");
-	sasl_buf_add(b, bare.p, bare.len);
-	s->client_first_bare = (char *)bare.p;   /* handed over */
+	s->client_first_bare = buf_take(&bare, NULL);   /* handed over */
 }
 
 /*
@@ -579,7 +526,7 @@ static int sasl_printable(const unsigned char *in, size_t inlen)
 }
 
 static int sasl_scram_final(struct sasl *s, const char *msg,
-    struct sasl_buf *b, char *err, size_t errlen)
+    struct buf *b, char *err, size_t errlen)
 {
 	const EVP_MD *md = sasl_scram_md(s);
 	size_t hlen = (size_t)EVP_MD_get_size(md);
@@ -593,7 +540,7 @@ static int sasl_scram_final(struct sasl *s, const char *msg,
 	unsigned char stored[EVP_MAX_MD_SIZE], csig[EVP_MAX_MD_SIZE];
 	unsigned char skey[EVP_MAX_MD_SIZE], proof[EVP_MAX_MD_SIZE];
 	unsigned int mlen;
-	struct sasl_buf without = { 0 }, am = { 0 };
+	struct buf without = SASL_BUF_INIT, am = SASL_BUF_INIT;
 	char *proof64 = NULL;
 	int rc = -1;
 
@@ -650,17 +597,13 @@ static int sasl_scram_final(struct sasl *s, const char *msg,
 	}
 
 	/* client-final-message-without-proof: c=biws ("n,," in base64) */
-	sasl_buf_str(&without, "c=biws,r=");
-	sasl_buf_add(&without, r, rlen);
-	sasl_buf_str(&am, s->client_first_bare);
-	sasl_buf_str(&am, ",");
-	sasl_buf_str(&am, msg);
-	sasl_buf_str(&am, ",");
-	if (without.bad)
-		am.bad = 1;
-	else
-		sasl_buf_add(&am, without.p, without.len);
-	if (am.bad) {
+	buf_adds(&without, "c=biws,r=");
+	buf_add(&without, r, rlen);
+	buf_adds(&am, s->client_first_bare);
+	buf_adds(&am, ",");
+	buf_adds(&am, msg);
+	buf_adds(&am, ",");
+	if (buf_add_buf(&am, &without) < 0) {
 		snprintf(err, errlen, "SCRAM: out of memory");
 		goto out;
 	}
@@ -670,10 +613,12 @@ static int sasl_scram_final(struct sasl *s, const char *msg,
 	    !HMAC(md, salted, (int)hlen, (const unsigned char *)"Client Key",
 	    10, ckey, &mlen) ||
 	    EVP_Digest(ckey, hlen, stored, NULL, md, NULL) != 1 ||
-	    !HMAC(md, stored, (int)hlen, am.p, am.len, csig, &mlen) ||
+	    !HMAC(md, stored, (int)hlen, (const unsigned char *)am.p, am.len,
+	    csig, &mlen) ||
 	    !HMAC(md, salted, (int)hlen, (const unsigned char *)"Server Key",
 	    10, skey, &mlen) ||
-	    !HMAC(md, skey, (int)hlen, am.p, am.len, s->server_sig, &mlen)) {
+	    !HMAC(md, skey, (int)hlen, (const unsigned char *)am.p, am.len,
+	    s->server_sig, &mlen)) {
 		snprintf(err, errlen, "SCRAM: hash computation failed");
 		goto out;
 	}
@@ -684,18 +629,17 @@ static int sasl_scram_final(struct sasl *s, const char *msg,
 		snprintf(err, errlen, "SCRAM: out of memory");
 		goto out;
 	}
-	sasl_buf_add(b, without.p, without.len);
-	sasl_buf_str(b, ",p=");
-	sasl_buf_str(b, proof64);
-	s->auth_message = (char *)am.p;          /* handed over */
-	memset(&am, 0, sizeof(am));
+	buf_add_buf(b, &without);
+	buf_adds(b, ",p=");
+	buf_adds(b, proof64);
+	s->auth_message = buf_take(&am, NULL);   /* handed over */
 	rc = 0;
 out:
 	sasl_wipe(salt, saltlen + 1);
 	if (proof64)
 		sasl_wipe((unsigned char *)proof64, strlen(proof64));
-	sasl_buf_free(&without);
-	sasl_buf_free(&am);
+	buf_free(&without);
+	buf_free(&am);
 	explicit_bzero(salted, sizeof(salted));
 	explicit_bzero(ckey, sizeof(ckey));
 	explicit_bzero(stored, sizeof(stored));
@@ -744,7 +688,7 @@ static int sasl_scram_verify(struct sasl *s, const char *msg, char *err,
 int sasl_start(struct sasl *s, unsigned char **out, size_t *outlen,
     char *err, size_t errlen)
 {
-	struct sasl_buf b = { 0 };
+	struct buf b = SASL_BUF_INIT;
 
 	*out = NULL;
 	*outlen = 0;
@@ -777,7 +721,7 @@ int sasl_start(struct sasl *s, unsigned char **out, size_t *outlen,
 int sasl_step(struct sasl *s, const unsigned char *in, size_t inlen,
     unsigned char **out, size_t *outlen, char *err, size_t errlen)
 {
-	struct sasl_buf b = { 0 };
+	struct buf b = SASL_BUF_INIT;
 	char *msg = NULL;
 	enum sasl_stage at = s->stage;
 
@@ -804,9 +748,9 @@ int sasl_step(struct sasl *s, const unsigned char *in, size_t inlen,
 		/* "Username:", then "Password:"; the prompts are not
 		 * standard, so only their order counts */
 		if (at == SASL_S_STARTED)
-			sasl_buf_str(&b, s->user);
+			buf_adds(&b, s->user);
 		else if (at == SASL_S_ONE)
-			sasl_buf_str(&b, s->secret);
+			buf_adds(&b, s->secret);
 		else
 			goto unexpected;
 		break;
@@ -825,7 +769,7 @@ int sasl_step(struct sasl *s, const unsigned char *in, size_t inlen,
 			goto unexpected;
 		sasl_keep_error(s, in, inlen);
 		if (s->mech == SASL_M_OAUTHBEARER)
-			sasl_buf_str(&b, "\001");
+			buf_adds(&b, "\001");
 		s->stage = SASL_S_ERROR;
 		return sasl_buf_take(&b, out, outlen, err, errlen);
 	case SASL_M_SCRAM_SHA_1:
@@ -863,7 +807,7 @@ unexpected:
 	    s->name);
 fail:
 	free(msg);
-	sasl_buf_free(&b);
+	buf_free(&b);
 	return -1;
 }
 

@@ -312,18 +312,18 @@ static const struct w_case w_cases[] = {
 static void test_rfc2047_case(void **state)
 {
 	const struct w_case *c = *state;
-	struct msg_buf b = { .max = 4096 };
+	struct buf b = BUF_INIT(4096);
 
 	assert_int_equal(msg_rfc2047(&b, c->in, strlen(c->in)), 0);
 	assert_string_equal(b.p ? b.p : "", c->out);
-	msg_buf_free(&b);
+	buf_free(&b);
 }
 
 /* Long non-ASCII text: every word at most 75 characters and each one
  * decodes to whole UTF-8 characters. */
 static void test_rfc2047_long(void **state)
 {
-	struct msg_buf b = { .max = 1 << 20 };
+	struct buf b = BUF_INIT(1 << 20);
 	char in[3000];
 	size_t n = 0;
 
@@ -343,12 +343,12 @@ static void test_rfc2047_long(void **state)
 		assert_true((wl - 12) % 4 == 0);
 		w = sp ? sp + 1 : NULL;
 	}
-	msg_buf_free(&b);
+	buf_free(&b);
 }
 
 static void test_fold(void **state)
 {
-	struct msg_buf b = { .max = 1 << 16 };
+	struct buf b = BUF_INIT(1 << 16);
 	char line[3000];
 	int k = 0;
 
@@ -385,19 +385,19 @@ static void test_fold(void **state)
 	assert_int_equal(msg_fold(&b, line, 1000), 0);
 	assert_int_equal(b.len, 9 + 2 + 991 + 2);
 	assert_memory_equal(b.p, "X-Long: a\r\n zzz", 15);
-	msg_buf_free(&b);
+	buf_free(&b);
 }
 
 static void test_buf_cap(void **state)
 {
-	struct msg_buf b = { .max = 10 };
+	struct buf b = BUF_INIT(10);
 
 	(void)state;
-	assert_int_equal(msg_buf_add(&b, "0123456789", 10), 0);
-	assert_int_equal(msg_buf_add(&b, "x", 1), -1);
+	assert_int_equal(buf_add(&b, "0123456789", 10), 0);
+	assert_int_equal(buf_add(&b, "x", 1), -1);
 	assert_int_equal(b.len, 10);
-	assert_int_equal(msg_buf_add(&b, "x", SIZE_MAX), -1);
-	msg_buf_free(&b);
+	assert_int_equal(buf_add(&b, "x", SIZE_MAX), -1);
+	buf_free(&b);
 }
 
 static void test_utf8(void **state)

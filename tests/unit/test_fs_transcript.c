@@ -22,14 +22,14 @@ static void check_cut(const struct ob_msg *m)
 {
 	size_t cl = sizeof(cut_line) - 1, i;
 
-	assert_true(m->cur_len >= cl);
-	assert_true(m->cur_len <= OB_MAX_TRANSCRIPT + cl);
-	assert_true(m->cur_len <= m->cur_cap);
-	assert_memory_equal(m->cur + m->cur_len - cl, cut_line, cl);
-	for (i = 0; i < m->cur_len - cl; i++)
-		if (m->cur[i] != 'x' && m->cur[i] != '\n')
-			fail_msg("byte %zu of %zu is 0x%02x", i, m->cur_len,
-			    (unsigned char)m->cur[i]);
+	assert_true(m->cur.len >= cl);
+	assert_true(m->cur.len <= OB_MAX_TRANSCRIPT + cl);
+	assert_true(m->cur.len <= m->cur.alloc);
+	assert_memory_equal(m->cur.p + m->cur.len - cl, cut_line, cl);
+	for (i = 0; i < m->cur.len - cl; i++)
+		if (m->cur.p[i] != 'x' && m->cur.p[i] != '\n')
+			fail_msg("byte %zu of %zu is 0x%02x", i, m->cur.len,
+			    (unsigned char)m->cur.p[i]);
 }
 
 static void test_cap(void **state)
@@ -49,19 +49,19 @@ static void test_cap(void **state)
 		for (i = 0; i <= OB_MAX_TRANSCRIPT / (lens[k] + 1) + 1; i++)
 			ob_transcript_add(&m, line, lens[k]);
 		check_cut(&m);
-		before = m.cur_len;
+		before = m.cur.len;
 		for (j = 0; j < 10; j++)
 			ob_transcript_add(&m, line, lens[k]);
-		if (m.cur_len != before)
+		if (m.cur.len != before)
 			fail_msg("len %zu: grew from %zu to %zu after the cut",
-			    lens[k], before, m.cur_len);
+			    lens[k], before, m.cur.len);
 		check_cut(&m);
-		free(m.cur);
+		buf_free(&m.cur);
 	}
 	free(line);
 }
 
-/* A new attempt (cur_len back to 0) starts a fresh transcript. */
+/* A new attempt (cur reset) starts a fresh transcript. */
 static void test_reset(void **state)
 {
 	struct ob_msg m;
@@ -74,11 +74,11 @@ static void test_reset(void **state)
 	for (i = 0; i < 2 * OB_MAX_TRANSCRIPT / sizeof(line); i++)
 		ob_transcript_add(&m, line, sizeof(line));
 	check_cut(&m);
-	m.cur_len = 0;
+	buf_reset(&m.cur);
 	ob_transcript_add(&m, "S: 220 hi", 9);
-	assert_int_equal(m.cur_len, 10);
-	assert_memory_equal(m.cur, "S: 220 hi\n", 10);
-	free(m.cur);
+	assert_int_equal(m.cur.len, 10);
+	assert_memory_equal(m.cur.p, "S: 220 hi\n", 10);
+	buf_free(&m.cur);
 }
 
 int main(void)

@@ -31,6 +31,7 @@
 
 #include "config/config.h"
 #include "unit_helpers.h"
+#include "util/clock.h"
 
 #define ERRLEN      1024
 #define BOUND_MS    20000    /* "returns promptly": far above the grace */
@@ -40,14 +41,6 @@ struct pw_dir {
 	char path[64];
 	char pids[128];          /* the command writes pids here */
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(long ms)
 {
@@ -146,7 +139,7 @@ static int group_gone(pid_t pgid)
  * a first line when WAIT is set. Returns how many. */
 static int read_pids(const char *file, pid_t *pids, int max, int wait)
 {
-	long long until = now_ms() + GONE_MS;
+	long long until = clock_mono_ms() + GONE_MS;
 	int n;
 
 	for (;;) {
@@ -159,7 +152,7 @@ static int read_pids(const char *file, pid_t *pids, int max, int wait)
 				pids[n++] = (pid_t)v;
 			fclose(f);
 		}
-		if (n > 0 || !wait || now_ms() > until)
+		if (n > 0 || !wait || clock_mono_ms() > until)
 			return n;
 		sleep_ms(10);
 	}
@@ -171,18 +164,18 @@ static void assert_all_gone(const char *file)
 {
 	pid_t pids[8];
 	int n = read_pids(file, pids, 8, 0);
-	long long until = now_ms() + GONE_MS;
+	long long until = clock_mono_ms() + GONE_MS;
 
 	if (n < 1)
 		fail_msg("the command wrote no pid to %s", file);
 	for (int i = 0; i < n; i++) {
-		while (!pid_gone(pids[i]) && now_ms() < until)
+		while (!pid_gone(pids[i]) && clock_mono_ms() < until)
 			sleep_ms(10);
 		if (!pid_gone(pids[i]))
 			fail_msg("pid %d (line %d of %s) still runs",
 			    (int)pids[i], i + 1, file);
 	}
-	while (!group_gone(pids[0]) && now_ms() < until)
+	while (!group_gone(pids[0]) && clock_mono_ms() < until)
 		sleep_ms(10);
 	if (!group_gone(pids[0]))
 		fail_msg("process group %d still has members", (int)pids[0]);
@@ -210,10 +203,10 @@ static void run_eval(const struct pw_dir *d, unsigned timeout_ms,
 	a.passwordeval = cmd;
 	res->out = NULL;
 	res->err[0] = '\0';
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	res->rc = cfg_password_within(&a, timeout_ms, &res->out, res->err,
 	    sizeof(res->err));
-	res->ms = now_ms() - t0;
+	res->ms = clock_mono_ms() - t0;
 	if (res->ms > BOUND_MS)
 		fail_msg("cfg_password took %lld ms (%s)", res->ms, res->err);
 }
@@ -347,10 +340,10 @@ static void *hang_thread_run(void *arg)
 	memset(&a, 0, sizeof(a));
 	a.name = (char *)"pw";
 	a.passwordeval = (char *)h->cmd;
-	h->res.ms = now_ms();
+	h->res.ms = clock_mono_ms();
 	h->res.rc = cfg_password_within(&a, 120000, &h->res.out, h->res.err,
 	    sizeof(h->res.err));
-	h->res.ms = now_ms() - h->res.ms;
+	h->res.ms = clock_mono_ms() - h->res.ms;
 	return NULL;
 }
 
@@ -381,10 +374,11 @@ static void test_kill_all(void **state)
 	assert_true(read_pids(d->pids, pids, 8, 1) == 2);
 	assert_true(read_pids(file2, pids, 8, 1) == 2);
 
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	cfg_password_kill_all();
-	if (now_ms() - t0 > BOUND_MS)
-		fail_msg("cfg_password_kill_all took %lld ms", now_ms() - t0);
+	if (clock_mono_ms() - t0 > BOUND_MS)
+		fail_msg("cfg_password_kill_all took %lld ms",
+		    (long long)(clock_mono_ms() - t0));
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(pthread_join(th[i], NULL), 0);
 		if (h[i].res.ms > BOUND_MS)

@@ -43,14 +43,15 @@ static const struct len_case len_cases[] = {
 static void check_len(const struct spool_rec *r, const char *word,
     size_t i)
 {
-	char *buf = NULL;
-	size_t len = 0, cap = 0, want;
+	struct buf b = BUF_INIT(BUF_NOCAP);
+	size_t len, want;
 
-	assert_int_equal(status_queue_line(&buf, &len, &cap, r, word), 0);
+	assert_int_equal(status_queue_line(&b, r, word), 0);
+	len = b.len;
 	want = status_queue_line_len(r, word);
-	if (want != len || strlen(buf) != len)
+	if (want != len || strlen(b.p) != len)
 		fail_msg("case %zu: counted %zu, written %zu", i, want, len);
-	free(buf);
+	buf_free(&b);
 }
 
 static void test_len_table(void **state)

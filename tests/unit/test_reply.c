@@ -162,7 +162,7 @@ static void test_reply_overlong_line(void **state)
 	reply_init(&r);
 	assert_int_equal(reply_feed(&r, line, len), REPLY_DONE);
 	assert_int_equal(strlen(reply_line(&r, 0)), REPLY_MAX_LINE);
-	assert_true(r.text_cap < 2 * (REPLY_MAX_LINE + 1) + 256);
+	assert_true(r.text.alloc < 2 * (REPLY_MAX_LINE + 1) + 256);
 	reply_free(&r);
 	free(line);
 }

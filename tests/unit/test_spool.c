@@ -622,16 +622,17 @@ static size_t framed(char *out, size_t cap, uint64_t id, const char *name,
     const char *state)
 {
 	char body[256];
-	char *buf = NULL;
-	size_t len = 0, bcap = 0;
+	struct buf b = BUF_INIT(BUF_NOCAP);
+	size_t len;
 	int n;
 
 	n = snprintf(body, sizeof(body), "outboxfs-record 1\nid %llu\nname "
 	    "%s\nstate %s\nend\n", (unsigned long long)id, name, state);
-	assert_int_equal(spool_frame(&buf, &len, &bcap, body, (size_t)n), 0);
+	assert_int_equal(spool_frame(&b, body, (size_t)n), 0);
+	len = b.len;
 	assert_true(len < cap);
-	memcpy(out, buf, len);
-	free(buf);
+	memcpy(out, b.p, len);
+	buf_free(&b);
 	return len;
 }
 

@@ -235,15 +235,17 @@ static void test_queue_lines(void **state)
 	struct spool_rec c = { .id = 3, .name = "new\nline", .state = OB_DRAFT };
 	struct spool_rec d = { .name = "corrupt/9",
 	    .error = "no end line" };
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	struct buf out = BUF_INIT(BUF_NOCAP);
+	char *buf;
+	size_t len;
 
 	(void)state;
-	assert_int_equal(status_queue_line(&buf, &len, &cap, &a, NULL), 0);
-	assert_int_equal(status_queue_line(&buf, &len, &cap, &b, NULL), 0);
-	assert_int_equal(status_queue_line(&buf, &len, &cap, &c, NULL), 0);
-	assert_int_equal(status_queue_line(&buf, &len, &cap, &d, "corrupt"),
-	    0);
+	assert_int_equal(status_queue_line(&out, &a, NULL), 0);
+	assert_int_equal(status_queue_line(&out, &b, NULL), 0);
+	assert_int_equal(status_queue_line(&out, &c, NULL), 0);
+	assert_int_equal(status_queue_line(&out, &d, "corrupt"), 0);
+	buf = buf_take(&out, &len);
+	assert_non_null(buf);
 	assert_string_equal(buf,
 	    "hello sent 1 - 250 2.0.0 Ok: queued as 1\n"
 	    "work/my\\040note\\134x deferred 3 2026-11-28T16:05:00Z "
