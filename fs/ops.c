@@ -124,7 +124,7 @@ static int ops_owner_ok(fuse_req_t req, const struct ob *ob,
 {
 	uid_t uid = fuse_req_ctx(req)->uid;
 
-	return uid == 0 || uid == m->uid || (for_name && uid == ob->uid);
+	return uid == 0 || uid == m->r.uid || (for_name && uid == ob->uid);
 }
 
 /* .queue as the caller of REQ sees it: its size counts every message's
@@ -181,11 +181,11 @@ static int ops_stat(struct ob *ob, fuse_ino_t ino, struct stat *st)
 	if (m == NULL || m->removed)
 		return ENOENT;
 	st->st_nlink = 1;
-	st->st_uid = m->uid;       /* the status file too: it is their mail */
-	st->st_gid = m->gid;
-	st->st_mtim = m->mtime;
-	st->st_ctim = m->ctime;
-	st->st_atim = m->mtime;
+	st->st_uid = m->r.uid;       /* the status file too: it is their mail */
+	st->st_gid = m->r.gid;
+	st->st_mtim = ob_ts(m->mtime_ns);
+	st->st_ctim = ob_ts(m->ctime_ns);
+	st->st_atim = st->st_mtim;
 	if (is_status) {
 		st->st_mode = S_IFREG | 0400;
 		st->st_size = (off_t)ob_status_size(ob, m);
@@ -355,8 +355,7 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		m->nwriters--;
 		if (!err) {
 			m->file_size = (uint64_t)attr->st_size;
-			clock_gettime(CLOCK_REALTIME, &m->mtime);
-			m->ctime = m->mtime;
+			m->mtime_ns = m->ctime_ns = ob_now_ns();
 		}
 		if (m->nopen == 0 && m->dirty && ob_submittable(ob, m)) {
 			m->dirty = 0;
@@ -404,10 +403,10 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			m->touched = 1;   /* deferred by this attempt: again */
 		}
 		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-			clock_gettime(CLOCK_REALTIME, &m->mtime);
+			m->mtime_ns = ob_now_ns();
 		else if (to_set & FUSE_SET_ATTR_MTIME)
-			m->mtime = attr->st_mtim;
-		clock_gettime(CLOCK_REALTIME, &m->ctime);
+			m->mtime_ns = ob_ns(attr->st_mtim);
+		m->ctime_ns = ob_now_ns();
 	}
 	/* chmod, chown: accepted, ignored (the mode shows the state). */
 reply:
@@ -504,12 +503,14 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		/* vim's second :w, a `>>`: say why, once per message
 		 * (touch(1) opens without O_TRUNC or O_APPEND, falls back
 		 * to utimensat and is no mistake) */
-		int first = m->r.state != OB_DRAFT && m->rewrite_refused == 0 &&
+		int first = m->r.state != OB_DRAFT &&
+		    (m->lv == NULL || m->lv->rewrite_refused == 0) &&
 		    (fi->flags & (O_TRUNC | O_APPEND)) != 0;
 		char when[40], name[256];
 
 		if (first) {
-			m->rewrite_refused = ob_wall();
+			if (ob_live(m))
+				m->lv->rewrite_refused = ob_wall();
 			status_time(m->r.queued, when, sizeof(when));
 			snprintf(name, sizeof(name), "%s", m->r.name);
 			for (char *c = name; *c; c++)
@@ -574,8 +575,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fi->flags & O_TRUNC) {
 		pthread_mutex_lock(&ob->mu);
 		m->file_size = 0;
-		clock_gettime(CLOCK_REALTIME, &m->mtime);
-		m->ctime = m->mtime;
+		m->mtime_ns = m->ctime_ns = ob_now_ns();
 		pthread_mutex_unlock(&ob->mu);
 	}
 done:
@@ -856,8 +856,7 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	pthread_mutex_lock(&ob->mu);
 	if (end > h->m->file_size)
 		h->m->file_size = end;
-	clock_gettime(CLOCK_REALTIME, &h->m->mtime);
-	h->m->ctime = h->m->mtime;
+	h->m->mtime_ns = h->m->ctime_ns = ob_now_ns();
 	pthread_mutex_unlock(&ob->mu);
 	fuse_reply_write(req, (size_t)n);
 }

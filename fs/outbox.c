@@ -29,13 +29,18 @@ int64_t ob_wall(void)
 	return (int64_t)time(NULL);
 }
 
-/* Wall-clock milliseconds: when a status file last changed. */
-static int64_t ob_wall_ms(void)
+int64_t ob_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return ob_ns(ts);
+}
+
+/* Wall-clock milliseconds: when a status file last changed. */
+static int64_t ob_wall_ms(void)
+{
+	return ob_now_ns() / 1000000;
 }
 
 static int ob_ends_with(const char *s, const char *suffix)
@@ -239,7 +244,7 @@ void ob_rename_take(struct ob *ob, struct ob_msg *m, int dir, char *name,
 	m->diridx = dir;
 	m->removed = 0;
 	ob_link_name(ob, m);
-	clock_gettime(CLOCK_REALTIME, &m->ctime);
+	m->ctime_ns = ob_now_ns();
 	ob_queue_recount(ob, m);
 }
 
@@ -340,16 +345,41 @@ void ob_ref(struct ob_msg *m)
 	m->refs++;
 }
 
+struct ob_live *ob_live(struct ob_msg *m)
+{
+	if (m->lv == NULL) {
+		m->lv = calloc(1, sizeof(*m->lv));
+		if (m->lv)
+			buf_init(&m->lv->cur, 0);
+	}
+	return m->lv;
+}
+
+void ob_live_drop(struct ob_msg *m)
+{
+	struct ob_live *lv = m->lv;
+
+	if (lv == NULL || lv->npolls || lv->cur.p || lv->hold_err ||
+	    lv->rewrite_refused || lv->prog_total)
+		return;
+	free(lv->polls);
+	free(lv);
+	m->lv = NULL;
+}
+
 static void ob_msg_free(struct ob_msg *m)
 {
 	size_t i;
 
-	for (i = 0; i < m->npolls; i++)
-		fuse_pollhandle_destroy(m->polls[i]);
-	free(m->polls);
+	if (m->lv) {
+		for (i = 0; i < m->lv->npolls; i++)
+			fuse_pollhandle_destroy(m->lv->polls[i]);
+		free(m->lv->polls);
+		free(m->lv->hold_err);
+		buf_free(&m->lv->cur);
+		free(m->lv);
+	}
 	spool_rec_free(&m->r);
-	free(m->hold_err);
-	buf_free(&m->cur);
 	if (m->prep) {
 		msg_free(m->prep);
 		free(m->prep);
@@ -411,9 +441,8 @@ static struct ob_msg *ob_msg_new(struct ob *ob, uint64_t id, int dir,
 		return NULL;
 	}
 	m->diridx = dir;
-	clock_gettime(CLOCK_REALTIME, &m->mtime);
-	m->ctime = m->mtime;
-	m->r.created = m->mtime.tv_sec;
+	m->mtime_ns = m->ctime_ns = ob_now_ns();
+	m->r.created = m->mtime_ns / 1000000000;
 	return m;
 }
 
@@ -449,12 +478,9 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 		errno = ENOMEM;
 		return NULL;
 	}
-	m->uid = uid;
-	m->gid = gid;
 	m->r.owned = 1;
 	m->r.uid = uid;
 	m->r.gid = gid;
-	m->uname = users_name(&ob->names, uid);
 	fd = spool_create_msg(&ob->spool, id);
 	if (fd < 0) {
 		int saved = errno;
@@ -495,7 +521,7 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 		ob_log_clean(shown, sizeof(shown), m->r.name);
 		log_info("%s%s%s: id=%" PRIu64 " created by uid=%lu user=%s",
 		    dir >= 0 ? ob->dirs[dir] : "", dir >= 0 ? "/" : "", shown,
-		    id, (unsigned long)uid, m->uname);
+		    id, (unsigned long)uid, users_name(&ob->names, uid));
 	}
 	*fdp = fd;
 	return m;
@@ -683,6 +709,7 @@ int ob_status_poll(struct ob *ob, uint64_t id, uint64_t gen,
     struct fuse_pollhandle *ph)
 {
 	struct fuse_pollhandle **np, *old = NULL;
+	struct ob_live *lv;
 	struct ob_msg *m;
 	int rc = 0;
 
@@ -692,21 +719,23 @@ int ob_status_poll(struct ob *ob, uint64_t id, uint64_t gen,
 		rc = -1;
 	} else if (m->gen != gen) {
 		rc = 1;
+	} else if (ph && (lv = ob_live(m)) == NULL) {
+		rc = 1;                  /* cannot wait: say readable */
 	} else if (ph) {
-		if (m->npolls == OB_MAX_POLLS) {
+		if (lv->npolls == OB_MAX_POLLS) {
 			/* a program that polls again and again without
 			 * reading: the oldest wait is dropped */
-			old = m->polls[0];
-			memmove(m->polls, m->polls + 1,
-			    (m->npolls - 1) * sizeof(*m->polls));
-			m->npolls--;
+			old = lv->polls[0];
+			memmove(lv->polls, lv->polls + 1,
+			    (lv->npolls - 1) * sizeof(*lv->polls));
+			lv->npolls--;
 		}
-		np = realloc(m->polls, (m->npolls + 1) * sizeof(*np));
+		np = realloc(lv->polls, (lv->npolls + 1) * sizeof(*np));
 		if (np == NULL) {
 			rc = 1;          /* cannot wait: say readable */
 		} else {
-			m->polls = np;
-			m->polls[m->npolls++] = ph;
+			lv->polls = np;
+			lv->polls[lv->npolls++] = ph;
 			ph = NULL;
 		}
 	}
@@ -753,10 +782,13 @@ void ob_notify(struct ob *ob, uint64_t id)
 		m->shown_rw = rw;
 		m->gen++;
 		m->status_ms = ob_wall_ms();
-		polls = m->polls;
-		n = m->npolls;
-		m->polls = NULL;
-		m->npolls = 0;
+		if (m->lv) {
+			polls = m->lv->polls;
+			n = m->lv->npolls;
+			m->lv->polls = NULL;
+			m->lv->npolls = 0;
+			ob_live_drop(m);
+		}
 	}
 	pthread_mutex_unlock(&ob->mu);
 	for (i = 0; i < n; i++) {
@@ -775,7 +807,12 @@ void ob_notify(struct ob *ob, uint64_t id)
 void ob_transcript_add(struct ob_msg *m, const char *line, size_t len)
 {
 	static const char cut[] = "[transcript cut: too long]\n";
-	struct buf *b = &m->cur;
+	struct ob_live *lv = ob_live(m);
+	struct buf *b;
+
+	if (lv == NULL)
+		return;          /* out of memory: this line is lost */
+	b = &lv->cur;
 
 	/* Once cut, nothing more goes in: the cut line ends the text. */
 	if (b->len >= sizeof(cut) - 1 && memcmp(b->p + b->len -
@@ -881,18 +918,18 @@ const struct cfg_account *ob_dir_account(const struct ob *ob, int dir)
 	return ob->def;
 }
 
-static int ob_header(const struct ob *ob, struct ob_msg *m, char **out,
+static int ob_header(struct ob *ob, struct ob_msg *m, char **out,
     size_t *len)
 {
 	struct status_view v = {
 		.rec = &m->r,
 		.file_size = m->file_size,
-		.progress_sent = m->prog_sent,
-		.progress_total = m->prog_total,
-		.hold_error = m->hold_err,
-		.rewrite_refused = m->rewrite_refused != 0,
-		.user = m->uname,
-		.uid = (unsigned long)m->uid,
+		.progress_sent = m->lv ? m->lv->prog_sent : 0,
+		.progress_total = m->lv ? m->lv->prog_total : 0,
+		.hold_error = m->lv ? m->lv->hold_err : NULL,
+		.rewrite_refused = m->lv && m->lv->rewrite_refused != 0,
+		.user = users_name(&ob->names, m->r.uid),
+		.uid = (unsigned long)m->r.uid,
 	};
 
 	/* a message of a paused account waits for the user: say why */
@@ -912,7 +949,7 @@ uint64_t ob_status_size(struct ob *ob, struct ob_msg *m)
 	if (ob_header(ob, m, &h, &len) < 0)
 		return 0;
 	free(h);
-	return len + m->log_len + m->cur.len;
+	return len + m->log_len + (m->lv ? m->lv->cur.len : 0);
 }
 
 int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len,
@@ -937,7 +974,7 @@ int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len,
 		return -1;
 	}
 	log_len = m->log_len;
-	cur_len = m->cur.len;
+	cur_len = m->lv ? m->lv->cur.len : 0;
 	text = malloc(hlen + log_len + cur_len + 1);
 	if (text == NULL) {
 		pthread_mutex_unlock(&ob->mu);
@@ -947,7 +984,7 @@ int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len,
 	}
 	memcpy(text, h, hlen);
 	if (cur_len)
-		memcpy(text + hlen + log_len, m->cur.p, cur_len);
+		memcpy(text + hlen + log_len, m->lv->cur.p, cur_len);
 	pthread_mutex_unlock(&ob->mu);
 	free(h);
 
@@ -1016,7 +1053,7 @@ int ob_queue_text(struct ob *ob, uid_t viewer, int all, char **out,
 	for (i = 0; i < ob->nbuckets; i++)
 		for (m = ob->by_id[i]; m; m = m->id_next)
 			if (n < ob->nmsgs && ob_queue_listed(m) &&
-			    (all || m->uid == viewer))
+			    (all || m->r.uid == viewer))
 				list[n++] = m;
 	qsort(list, n, sizeof(*list), ob_cmp_id);
 	for (i = 0; i < n; i++)
@@ -1258,9 +1295,6 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 		m->r.uid = ob->uid;
 		m->r.gid = ob->gid;
 	}
-	m->uid = m->r.uid;
-	m->gid = m->r.gid;
-	m->uname = users_name(&ob->names, m->uid);
 	if (m->r.state == OB_SENDING) {
 		/* Stopped mid-transaction: the server may have it. */
 		m->r.state = OB_QUEUED;
@@ -1270,11 +1304,11 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 	snprintf(buf, sizeof(buf), "%" PRIu64, id);
 	if (fstatat(ob->spool.msgfd, buf, &st, 0) == 0) {
 		m->file_size = (uint64_t)st.st_size;
-		m->mtime = st.st_mtim;
-		m->ctime = st.st_ctim;
+		m->mtime_ns = ob_ns(st.st_mtim);
+		m->ctime_ns = ob_ns(st.st_ctim);
 	} else {
-		m->mtime.tv_sec = m->r.created;
-		m->ctime = m->mtime;
+		m->mtime_ns = m->r.created * 1000000000;
+		m->ctime_ns = m->mtime_ns;
 	}
 	m->log_len = spool_log_size(&ob->spool, id);
 	ob_insert(ob, m);

@@ -64,14 +64,32 @@ enum ob_name_kind {
 enum ob_list_id { OB_LIST_NONE = 0, OB_LIST_SETTLE, OB_LIST_RUN,
 	OB_LIST_WAIT };
 
+/*
+ * What only a message in motion needs: polled, being sent, held. Made on
+ * first use (ob_live) and let go of when the message is at rest again
+ * (ob_live_drop): 100,000 waiting messages carry one pointer each, not
+ * this.
+ */
+struct ob_live {
+	struct fuse_pollhandle **polls; /* poll(2)s waiting for a change */
+	size_t npolls;
+	struct buf cur;              /* the attempt in progress (set up by
+	                              * ob_transcript_add's first line) */
+	uint64_t prog_sent, prog_total;
+	char *hold_err;              /* why its outcome is not recorded yet
+	                              * (shown as error:), NULL: none */
+	int64_t rewrite_refused;     /* wall time an open for writing was
+	                              * first refused (submitted), or 0 */
+};
+
 struct ob_msg {
 	struct spool_rec r;          /* what the spool record holds */
-	enum ob_state disk_state;    /* the state in the last record written
+	uint8_t disk_state;          /* the state in the last record written
 	                              * (ahead of r.state until a sync) */
-	int diridx;                  /* -1 top level, else account dir */
+	int16_t diridx;              /* -1 top level, else account dir */
 	unsigned refs;
 	unsigned nopen, nwriters;
-	enum ob_list_id list;
+	uint8_t list;                /* enum ob_list_id */
 	uint8_t removed;             /* no longer has a name */
 	uint8_t dirty;               /* written since the last submission
 	                              * check */
@@ -89,43 +107,43 @@ struct ob_msg {
 	                              * its size changed (ob_notify) */
 	uint32_t rec_bytes;          /* bytes of its last record, counted
 	                              * in ob->live_bytes */
+	uint32_t log_len;            /* bytes in spool log/ID (its attempts,
+	                              * each cut at OB_MAX_TRANSCRIPT) */
 	uint32_t qline;              /* bytes of its .queue line counted in
 	                              * ob->queue_len (0: not listed) */
-	uint64_t gen;                /* changes of its status file (each
+	uint32_t gen;                /* changes of its status file (each
 	                              * ob_notify, each transcript line), for
 	                              * poll(2) and readers following it */
 	int64_t status_ms;           /* wall time of the last change: the
 	                              * status file's mtime */
-	struct fuse_pollhandle **polls; /* poll(2)s waiting for a change */
-	size_t npolls;
 	uint64_t file_size;
-	struct timespec mtime, ctime;
+	int64_t mtime_ns, ctime_ns;  /* wall clock, nanoseconds (ob_ts) */
 	int64_t settle_at_ms;        /* monotonic deadline while settling */
 
-	/* status transcript */
-	struct buf cur;              /* the attempt in progress (set up by
-	                              * ob_transcript_add's first line) */
-	uint64_t log_len;            /* bytes in spool log/ID */
-	uint64_t prog_sent, prog_total;
+	struct ob_live *lv;          /* while in motion (ob_live), or NULL */
 
 	struct msg *prep;            /* prepared once, kept until final or
 	                              * deferred */
-	uid_t uid;                   /* who created it: Attach: files are */
-	gid_t gid;                   /* read with these permissions; also
-	                              * in r (owned, uid, gid), so a
-	                              * remount keeps them */
-	const char *uname;           /* uid's name (borrowed: ob->names) */
 
-	char *hold_err;              /* why its outcome is not recorded yet
-	                              * (shown as error:), NULL: none */
-	int64_t rewrite_refused;     /* wall time an open for writing was
-	                              * first refused (submitted), or 0 */
 
 	struct ob_msg *id_next, *name_next;
 	struct ob_msg *qprev, *qnext;
 	struct wait_node wn;         /* in ob->due while deferred, keyed by
 	                              * r.next */
 };
+
+/* Wall-clock times as a message keeps them: nanoseconds in one int64. */
+static inline int64_t ob_ns(struct timespec t)
+{
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static inline struct timespec ob_ts(int64_t ns)
+{
+	struct timespec t = { (time_t)(ns / 1000000000), (long)(ns % 1000000000) };
+
+	return t;
+}
 
 /* The message a node of ob->due is embedded in. */
 static inline struct ob_msg *ob_msg_of_wait(struct wait_node *w)
@@ -251,8 +269,10 @@ int ob_load(struct ob *ob, char *err, size_t errlen);
 #endif
 void ob_compact_maybe(struct ob *ob);
 
-/* Seconds of the wall clock (the monotonic one: util/clock.h). */
+/* Seconds of the wall clock (the monotonic one: util/clock.h); its
+ * nanoseconds. */
 int64_t ob_wall(void);
+int64_t ob_now_ns(void);
 
 /* Lookups, ob->mu held. NULL when absent. */
 struct ob_msg *ob_find_name(struct ob *ob, int dir, const char *name);
@@ -363,6 +383,10 @@ void ob_notify(struct ob *ob, uint64_t id);
  * formatted by the caller, without newline), capped at
  * OB_MAX_TRANSCRIPT. ob->mu held.
  */
+/* M's live part, made when missing; NULL without memory. ob->mu held. */
+struct ob_live *ob_live(struct ob_msg *m);
+/* Lets go of M's live part when nothing is left in it. ob->mu held. */
+void ob_live_drop(struct ob_msg *m);
 void ob_transcript_add(struct ob_msg *m, const char *line, size_t len);
 
 /* The account M goes out with: the one recorded, else its directory's

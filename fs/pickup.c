@@ -306,7 +306,7 @@ static struct ob_msg *pickup_target(struct ob *ob, const char *name,
 		if (m == NULL)
 			break;
 		if (at_start && m->r.state == OB_DRAFT && !m->r.closed &&
-		    m->nopen == 0 && !m->busy && m->uid == uid) {
+		    m->nopen == 0 && !m->busy && m->r.uid == uid) {
 			ob_ref(m);
 			m->busy = 1;
 			ob_settle_cancel(ob, m);
@@ -494,10 +494,7 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 	/* step 3: the closed record with its envelope, durable */
 	pthread_mutex_lock(&ob->mu);
 	m->file_size = e.size;
-	clock_gettime(CLOCK_REALTIME, &m->mtime);
-	m->ctime = m->mtime;
-	m->uid = uid;
-	m->gid = gid;
+	m->mtime_ns = m->ctime_ns = ob_now_ns();
 	saved = pickup_rec(m, &e, &nr);
 	pthread_mutex_unlock(&ob->mu);
 	drop_env_free(&e);

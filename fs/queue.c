@@ -371,7 +371,7 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd, char *err,
 		return -1;
 	}
 	errno = 0;
-	rc = msg_attach_expand(*fd, out, m->uid, m->gid, err, errlen);
+	rc = msg_attach_expand(*fd, out, m->r.uid, m->r.gid, err, errlen);
 	saved = errno;
 	/* The user's bytes are replaced only by a durable whole file; the
 	 * rename itself is made durable by the batch's spool_sync, before
@@ -777,9 +777,9 @@ static void queue_progress(void *tag, uint64_t sent, uint64_t total)
 	struct queue_conn *c = tag;
 
 	pthread_mutex_lock(&c->ob->mu);
-	if (c->m) {
-		c->m->prog_sent = sent;
-		c->m->prog_total = total;
+	if (c->m && ob_live(c->m)) {
+		c->m->lv->prog_sent = sent;
+		c->m->lv->prog_total = total;
 	}
 	pthread_mutex_unlock(&c->ob->mu);
 }
@@ -827,7 +827,8 @@ static struct ob_msg *queue_pick(struct ob *ob, const struct cfg_account *acct)
 		m->busy = 1;
 		ob_ref(m);
 		m->r.attempts++;
-		m->prog_sent = m->prog_total = 0;
+		if (m->lv)
+			m->lv->prog_sent = m->lv->prog_total = 0;
 		ob_set_state(ob, m, OB_SENDING);
 		return m;
 	}
@@ -934,11 +935,11 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 		sleep(1);
 		pthread_mutex_lock(&ob->mu);
 	}
-	if (m->cur.len) {
-		attempt = malloc(m->cur.len);
+	if (m->lv && m->lv->cur.len) {
+		attempt = malloc(m->lv->cur.len);
 		if (attempt) {
-			memcpy(attempt, m->cur.p, m->cur.len);
-			alen = m->cur.len;
+			memcpy(attempt, m->lv->cur.p, m->lv->cur.len);
+			alen = m->lv->cur.len;
 		}
 	}
 	pthread_mutex_unlock(&ob->mu);
@@ -1102,8 +1103,10 @@ static void queue_hold(struct ob *ob, struct ob_pub *pub, const char *what,
 	    QUEUE_HOLD_RETRY_MS / 1000);
 	log_warnx("message %" PRIu64 ": %s", pub->m->r.id, text);
 	pthread_mutex_lock(&ob->mu);
-	free(pub->m->hold_err);
-	pub->m->hold_err = strdup(text);
+	if (ob_live(pub->m)) {
+		free(pub->m->lv->hold_err);
+		pub->m->lv->hold_err = strdup(text);
+	}
 	pthread_mutex_unlock(&ob->mu);
 	ob_notify(ob, pub->m->r.id);
 	pub->retry_ms = clock_mono_ms() + QUEUE_HOLD_RETRY_MS;
@@ -1316,11 +1319,14 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 		m->log_len += alen;
 	/* the attempt is in the log now: its buffer goes (100,000 waiting
 	 * messages must not each keep one) */
-	buf_free(&m->cur);
-	m->prog_sent = m->prog_total = 0;
+	if (m->lv) {
+		buf_free(&m->lv->cur);
+		m->lv->prog_sent = m->lv->prog_total = 0;
+		free(m->lv->hold_err);
+		m->lv->hold_err = NULL;
+		ob_live_drop(m);
+	}
 	m->busy = 0;
-	free(m->hold_err);
-	m->hold_err = NULL;
 	if (st == OB_DEFERRED && m->touched) {
 		/* touched while this attempt ran: the user wants it now */
 		m->r.next = ob_wall();
@@ -1357,8 +1363,8 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 		    a && a->auth != CFG_AUTH_OFF ? "on" : "off",
 		    m->r.from ? m->r.from : "-", rl, m->r.size, pub->code,
 		    m->r.reply ? m->r.reply : "", queue_exitcode(st,
-		    pub->local), (unsigned long)m->uid, m->uname ? m->uname :
-		    "-", m->r.dir ? m->r.dir : "", m->r.dir ? "/" : "",
+		    pub->local), (unsigned long)m->r.uid,
+		    users_name(&ob->names, m->r.uid), m->r.dir ? m->r.dir : "", m->r.dir ? "/" : "",
 		    m->r.name, pub->expired ? " (expired)" : "");
 		if (a && a->logfile && strcmp(a->logfile, "-") != 0)
 			logfile = strdup(a->logfile);
@@ -1442,7 +1448,8 @@ static void queue_attempt_start(struct ob *ob, struct ob_msg *m,
 	status_attempt_line(line, sizeof(line), m->r.attempts, ob_wall(), hp,
 	    reused ? "(connection reused; it opened with:)" : NULL);
 	pthread_mutex_lock(&ob->mu);
-	buf_reset(&m->cur);
+	if (m->lv)
+		buf_reset(&m->lv->cur);
 	ob_transcript_add(m, line, strlen(line) - 1);
 	if (reused && (pro = smtp_prologue(reused)) != NULL) {
 		const char *p = pro, *nl;

@@ -17,8 +17,9 @@
 
 struct wait_node {
 	int64_t at;          /* the key: when the next attempt is due */
-	uint64_t seq;        /* equal keys: first in, first out */
-	size_t pos;          /* index in the heap + 1; 0: not in a heap */
+	uint32_t seq;        /* equal keys: first in, first out (after 2^32
+	                      * pushes the order of equal keys may turn) */
+	uint32_t pos;        /* index in the heap + 1; 0: not in a heap */
 };
 
 struct wait_heap {

@@ -22,14 +22,15 @@ static void check_cut(const struct ob_msg *m)
 {
 	size_t cl = sizeof(cut_line) - 1, i;
 
-	assert_true(m->cur.len >= cl);
-	assert_true(m->cur.len <= OB_MAX_TRANSCRIPT + cl);
-	assert_true(m->cur.len <= m->cur.alloc);
-	assert_memory_equal(m->cur.p + m->cur.len - cl, cut_line, cl);
-	for (i = 0; i < m->cur.len - cl; i++)
-		if (m->cur.p[i] != 'x' && m->cur.p[i] != '\n')
-			fail_msg("byte %zu of %zu is 0x%02x", i, m->cur.len,
-			    (unsigned char)m->cur.p[i]);
+	assert_non_null(m->lv);
+	assert_true(m->lv->cur.len >= cl);
+	assert_true(m->lv->cur.len <= OB_MAX_TRANSCRIPT + cl);
+	assert_true(m->lv->cur.len <= m->lv->cur.alloc);
+	assert_memory_equal(m->lv->cur.p + m->lv->cur.len - cl, cut_line, cl);
+	for (i = 0; i < m->lv->cur.len - cl; i++)
+		if (m->lv->cur.p[i] != 'x' && m->lv->cur.p[i] != '\n')
+			fail_msg("byte %zu of %zu is 0x%02x", i, m->lv->cur.len,
+			    (unsigned char)m->lv->cur.p[i]);
 }
 
 static void test_cap(void **state)
@@ -49,19 +50,22 @@ static void test_cap(void **state)
 		for (i = 0; i <= OB_MAX_TRANSCRIPT / (lens[k] + 1) + 1; i++)
 			ob_transcript_add(&m, line, lens[k]);
 		check_cut(&m);
-		before = m.cur.len;
+		before = m.lv->cur.len;
 		for (j = 0; j < 10; j++)
 			ob_transcript_add(&m, line, lens[k]);
-		if (m.cur.len != before)
+		if (m.lv->cur.len != before)
 			fail_msg("len %zu: grew from %zu to %zu after the cut",
-			    lens[k], before, m.cur.len);
+			    lens[k], before, m.lv->cur.len);
 		check_cut(&m);
-		buf_free(&m.cur);
+		buf_free(&m.lv->cur);
+		ob_live_drop(&m);
+		assert_null(m.lv);
 	}
 	free(line);
 }
 
-/* A new attempt (cur reset) starts a fresh transcript. */
+/* A new attempt (cur reset) starts a fresh transcript; the live part
+ * is let go of once nothing is left in it. */
 static void test_reset(void **state)
 {
 	struct ob_msg m;
@@ -74,11 +78,16 @@ static void test_reset(void **state)
 	for (i = 0; i < 2 * OB_MAX_TRANSCRIPT / sizeof(line); i++)
 		ob_transcript_add(&m, line, sizeof(line));
 	check_cut(&m);
-	buf_reset(&m.cur);
+	buf_reset(&m.lv->cur);
 	ob_transcript_add(&m, "S: 220 hi", 9);
-	assert_int_equal(m.cur.len, 10);
-	assert_memory_equal(m.cur.p, "S: 220 hi\n", 10);
-	buf_free(&m.cur);
+	assert_int_equal(m.lv->cur.len, 10);
+	assert_memory_equal(m.lv->cur.p, "S: 220 hi\n", 10);
+	/* at rest again: the live part goes only once it is empty */
+	ob_live_drop(&m);
+	assert_non_null(m.lv);
+	buf_free(&m.lv->cur);
+	ob_live_drop(&m);
+	assert_null(m.lv);
 }
 
 int main(void)
