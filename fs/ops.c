@@ -52,9 +52,9 @@
 enum ops_kind { OPS_MSG, OPS_STATUS, OPS_QUEUE, OPS_DIR };
 
 struct ops_dirent {
-	size_t name;                 /* offset in the handle's names */
 	fuse_ino_t ino;
-	mode_t type;
+	uint32_t name;               /* offset in the handle's names */
+	uint32_t type;               /* mode_t */
 };
 
 struct ops_handle {
@@ -189,9 +189,9 @@ static int ops_stat(struct ob *ob, fuse_ino_t ino, struct stat *st)
 	if (is_status) {
 		st->st_mode = S_IFREG | 0400;
 		st->st_size = (off_t)ob_status_size(ob, m);
-		if (m->status_ms) {      /* its text changed since the mount */
-			st->st_mtim.tv_sec = m->status_ms / 1000;
-			st->st_mtim.tv_nsec = m->status_ms % 1000 * 1000000;
+		if (m->status_s) {       /* its text changed since the mount */
+			st->st_mtim.tv_sec = (time_t)m->status_s;
+			st->st_mtim.tv_nsec = 0;
 		}
 	} else {
 		st->st_mode = S_IFREG |
@@ -523,6 +523,13 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			    "file (opening it for writing was refused)", name,
 			    when);
 		err = EACCES;
+		goto fail;
+	}
+	if (m->nopen == UINT16_MAX) {
+		/* its count of opens is 16 bits: a program that opens one
+		 * message 65,535 times at once is told, never miscounted */
+		pthread_mutex_unlock(&ob->mu);
+		err = EMFILE;
 		goto fail;
 	}
 	ob_ref(m);
@@ -1001,7 +1008,8 @@ static void ops_rename_done(struct ob *ob, struct ob_msg *m,
 		m->dirty = 0;
 		ob_settle_start(ob, m);
 		if (m->whole)            /* it arrived whole: no settle wait */
-			m->settle_at_ms = clock_mono_ms();
+			if (m->lv)
+				m->lv->settle_at_ms = clock_mono_ms();
 	}
 	pthread_mutex_unlock(&ob->mu);
 	ob_unref(ob, m);
@@ -1230,6 +1238,10 @@ static int ops_dir_add(struct ops_handle *h, size_t *cap, const char *name,
 			return -1;
 		h->ents = ne;
 	}
+	if (h->names_len + len > UINT32_MAX) {
+		errno = ENOMEM;
+		return -1;
+	}
 	if (h->names_len + len > h->names_cap) {
 		ncap = h->names_cap ? h->names_cap * 2 : 1024;
 		while (ncap < h->names_len + len)
@@ -1241,10 +1253,10 @@ static int ops_dir_add(struct ops_handle *h, size_t *cap, const char *name,
 		h->names_cap = ncap;
 	}
 	memcpy(h->names + h->names_len, name, len);
-	h->ents[h->nents].name = h->names_len;
+	h->ents[h->nents].name = (uint32_t)h->names_len;
 	h->names_len += len;
 	h->ents[h->nents].ino = ino;
-	h->ents[h->nents].type = type;
+	h->ents[h->nents].type = (uint32_t)type;
 	h->nents++;
 	return 0;
 }

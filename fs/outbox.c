@@ -37,11 +37,6 @@ int64_t ob_now_ns(void)
 	return ob_ns(ts);
 }
 
-/* Wall-clock milliseconds: when a status file last changed. */
-static int64_t ob_wall_ms(void)
-{
-	return ob_now_ns() / 1000000;
-}
 
 static int ob_ends_with(const char *s, const char *suffix)
 {
@@ -253,7 +248,13 @@ static void ob_list_del(struct ob *ob, struct ob_msg *m)
 	struct ob_list *l;
 
 	switch (m->list) {
-	case OB_LIST_SETTLE: l = &ob->settle; break;
+	case OB_LIST_SETTLE:
+		l = &ob->settle;
+		if (m->lv) {             /* no deadline outside the list */
+			m->lv->settle_at_ms = 0;
+			ob_live_drop(m);
+		}
+		break;
 	case OB_LIST_RUN: l = &ob->run; break;
 	case OB_LIST_WAIT:
 		l = &ob->wait;
@@ -329,8 +330,10 @@ int ob_submittable(const struct ob *ob, const struct ob_msg *m)
 
 void ob_settle_start(struct ob *ob, struct ob_msg *m)
 {
-	m->settle_at_ms = clock_mono_ms() + ob->settle_ms;
 	ob_list_add(ob, m, OB_LIST_SETTLE);
+	/* without memory for its deadline it is due at once */
+	if (ob_live(m))
+		m->lv->settle_at_ms = clock_mono_ms() + ob->settle_ms;
 	pthread_cond_broadcast(&ob->commit_cv);
 }
 
@@ -360,7 +363,7 @@ void ob_live_drop(struct ob_msg *m)
 	struct ob_live *lv = m->lv;
 
 	if (lv == NULL || lv->npolls || lv->cur.p || lv->hold_err ||
-	    lv->rewrite_refused || lv->prog_total)
+	    lv->rewrite_refused || lv->prog_total || lv->settle_at_ms)
 		return;
 	free(lv->polls);
 	free(lv);
@@ -781,7 +784,7 @@ void ob_notify(struct ob *ob, uint64_t id)
 		inval = m->shown_rw != rw;
 		m->shown_rw = rw;
 		m->gen++;
-		m->status_ms = ob_wall_ms();
+		m->status_s = (uint32_t)ob_wall();
 		if (m->lv) {
 			polls = m->lv->polls;
 			n = m->lv->npolls;
@@ -832,7 +835,7 @@ void ob_transcript_add(struct ob_msg *m, const char *line, size_t len)
 	(void)buf_add(b, line, len);
 	(void)buf_add(b, "\n", 1);
 	m->gen++;                /* a follower (tail -f) sees it at once */
-	m->status_ms = ob_wall_ms();
+	m->status_s = (uint32_t)ob_wall();
 }
 
 const struct cfg_account *ob_msg_account(const struct ob *ob,

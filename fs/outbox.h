@@ -80,15 +80,17 @@ struct ob_live {
 	                              * (shown as error:), NULL: none */
 	int64_t rewrite_refused;     /* wall time an open for writing was
 	                              * first refused (submitted), or 0 */
+	int64_t settle_at_ms;        /* monotonic deadline while settling
+	                              * (in ob->settle), else 0 */
 };
 
 struct ob_msg {
 	struct spool_rec r;          /* what the spool record holds */
+	uint16_t nopen, nwriters;
 	uint8_t disk_state;          /* the state in the last record written
 	                              * (ahead of r.state until a sync) */
 	int16_t diridx;              /* -1 top level, else account dir */
 	unsigned refs;
-	unsigned nopen, nwriters;
 	uint8_t list;                /* enum ob_list_id */
 	uint8_t removed;             /* no longer has a name */
 	uint8_t dirty;               /* written since the last submission
@@ -114,11 +116,10 @@ struct ob_msg {
 	uint32_t gen;                /* changes of its status file (each
 	                              * ob_notify, each transcript line), for
 	                              * poll(2) and readers following it */
-	int64_t status_ms;           /* wall time of the last change: the
-	                              * status file's mtime */
+	uint32_t status_s;           /* wall time of the last change, in
+	                              * seconds: the status file's mtime */
 	uint64_t file_size;
 	int64_t mtime_ns, ctime_ns;  /* wall clock, nanoseconds (ob_ts) */
-	int64_t settle_at_ms;        /* monotonic deadline while settling */
 
 	struct ob_live *lv;          /* while in motion (ob_live), or NULL */
 

@@ -544,8 +544,9 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			ob_queue_recount(ob, m);
 			if (ob_submittable(ob, m)) {
 				ob_settle_start(ob, m);
-				m->settle_at_ms = clock_mono_ms() +
-				    QUEUE_SPOOL_RETRY_MS;
+				if (m->lv)
+					m->lv->settle_at_ms = clock_mono_ms() +
+					    QUEUE_SPOOL_RETRY_MS;
 			}
 			continue;
 		}
@@ -574,7 +575,7 @@ static size_t queue_collect(struct ob *ob, struct queue_item **items,
     size_t *cap, int all, int64_t *earliest)
 {
 	struct ob_msg *m, *next;
-	int64_t now = clock_mono_ms();
+	int64_t now = clock_mono_ms(), at;
 	size_t n = 0;
 
 	*earliest = -1;
@@ -588,9 +589,10 @@ static size_t queue_collect(struct ob *ob, struct queue_item **items,
 				m->dirty = 1;
 			continue;
 		}
-		if (m->settle_at_ms > now && !all) {
-			if (*earliest < 0 || m->settle_at_ms < *earliest)
-				*earliest = m->settle_at_ms;
+		at = m->lv ? m->lv->settle_at_ms : 0;
+		if (at > now && !all) {
+			if (*earliest < 0 || at < *earliest)
+				*earliest = at;
 			continue;
 		}
 		if (n == QUEUE_BATCH_MAX) {

@@ -1203,16 +1203,24 @@ static int spool_tombstone(struct spool *sp, uint64_t id)
 
 /* ---- loading ----------------------------------------------------------- */
 
+/*
+ * Mounting reads the journal twice: the first pass finds each id's last
+ * record and keeps only where it is (32 bytes an id), the second reads
+ * and parses those alone, in id order, and hands each over at once. A
+ * spool of 100,000 messages never holds its records twice.
+ */
 struct spool_entry {
 	uint64_t id;
-	int used;
-	int valid;                 /* rec holds the last record */
-	struct spool_rec rec;
+	uint64_t off;              /* its last record: offset in the journal
+	                            * (in the whole buffer for version 1) */
+	uint32_t len;              /* and length */
+	uint8_t used;
+	uint8_t valid;             /* the last record parsed */
+	uint8_t has_msg;
+	uint8_t removed;           /* its last record is a tombstone */
 	char *bad;                 /* why the last record was refused */
 	char *badtext;             /* that record's bytes */
 	size_t badlen;
-	int has_msg;
-	int removed;               /* its last record is a tombstone */
 };
 
 /* The entries in one array (one block: it goes back to the system as
@@ -1223,6 +1231,8 @@ struct spool_map {
 	size_t n, ecap;
 	uint32_t *idx;
 	size_t cap;
+	const char *base;          /* the bytes being read now ... */
+	uint64_t base_off;         /* ... start at this journal offset */
 };
 
 static size_t spool_map_slot(const struct spool_map *m, uint64_t id)
@@ -1273,7 +1283,6 @@ static struct spool_entry *spool_map_get(struct spool_map *m, uint64_t id)
 
 static void spool_entry_clear(struct spool_entry *e)
 {
-	spool_rec_free(&e->rec);
 	e->valid = 0;
 	free(e->badtext);
 	e->badtext = NULL;
@@ -1374,7 +1383,10 @@ static int spool_apply(const char *p, size_t n, struct spool_map *m,
 	struct spool_rec r;
 	char err[160];
 
+	if (n > UINT32_MAX)
+		return spool_mark_bad(p, n, "record too long", m, max_id);
 	if (spool_rec_parse(p, n, &r, err, sizeof(err)) == 0) {
+		/* where it is, not what it says: read again in pass two */
 		if (r.id > *max_id)
 			*max_id = r.id;
 		e = spool_map_get(m, r.id);
@@ -1384,12 +1396,10 @@ static int spool_apply(const char *p, size_t n, struct spool_map *m,
 		}
 		spool_entry_clear(e);
 		e->removed = r.removed;
-		if (r.removed) {
-			spool_rec_free(&r);
-		} else {
-			e->rec = r;
-			e->valid = 1;
-		}
+		e->valid = !r.removed;
+		e->off = m->base_off + (uint64_t)(p - m->base);
+		e->len = (uint32_t)n;
+		spool_rec_free(&r);
 	} else {
 		return spool_mark_bad(p, n, err, m, max_id);
 	}
@@ -1417,6 +1427,8 @@ static int spool_replay_v1(const char *buf, size_t len, struct spool_map *m,
 	const char *p = buf, *end = buf + len, *nl, *rec = NULL;
 	size_t ml = sizeof(spool_magic) - 1;
 
+	m->base = buf;
+	m->base_off = 0;
 	while (p < end) {
 		nl = memchr(p, '\n', (size_t)(end - p));
 		if (nl == NULL)
@@ -1540,6 +1552,7 @@ static int spool_replay_fd(int fd, struct spool_map *m, uint64_t *max_id,
 {
 	size_t cap = SPOOL_JWINDOW, have = 0, used, start = 0;
 	char *buf = malloc(cap), *nb;
+	uint64_t woff = 0;             /* the journal offset of buf[0] */
 	off_t off = 0;
 	ssize_t n;
 	int eof = 0, first = 1;
@@ -1562,6 +1575,8 @@ static int spool_replay_fd(int fd, struct spool_map *m, uint64_t *max_id,
 		    memcmp(buf, spool_jhead, sizeof(spool_jhead) - 1) == 0)
 			start = sizeof(spool_jhead) - 1;
 		first = 0;
+		m->base = buf;
+		m->base_off = woff;
 		if (spool_replay_v2(buf + start, have - start, eof, &used, m,
 		    max_id, nbad) < 0) {
 			errno = ENOMEM;
@@ -1581,6 +1596,7 @@ static int spool_replay_fd(int fd, struct spool_map *m, uint64_t *max_id,
 		}
 		memmove(buf, buf + used, have - used);
 		have -= used;
+		woff += used;
 	}
 	free(buf);
 	return 0;
@@ -1676,15 +1692,57 @@ static int spool_journal_is_v1(int fd)
 	    memcmp(head, spool_magic, sizeof(spool_magic) - 1) == 0;
 }
 
+/*
+ * Pass two for entry E: its last record read again (from V1, the whole
+ * first-version journal, else from FD) and parsed into *R. 1 when it
+ * parsed, 0 when it did not (*why says why), -1 with errno: a read
+ * failed or came short (the journal is ours: it does not change).
+ */
+static int spool_reread(int fd, const char *v1, const struct spool_entry *e,
+    struct buf *tmp, struct spool_rec *r, char *why, size_t whylen)
+{
+	const char *p;
+	char *q;
+	ssize_t n;
+	size_t got = 0;
+
+	if (v1) {
+		p = v1 + e->off;
+	} else {
+		buf_reset(tmp);
+		q = buf_reserve(tmp, e->len);
+		if (q == NULL)
+			return -1;
+		while (got < e->len) {
+			n = pread(fd, q + got, e->len - got,
+			    (off_t)(e->off + got));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -1;
+			if (n == 0) {
+				errno = EIO;   /* shorter than it was */
+				return -1;
+			}
+			got += (size_t)n;
+		}
+		buf_commit(tmp, e->len);
+		p = tmp->p;
+	}
+	return spool_rec_parse(p, e->len, r, why, whylen) == 0;
+}
+
 int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
     struct spool_rec *r, const char *bad, int has_msg), void *arg,
     uint64_t *max_id, char *err, size_t errlen)
 {
 	struct spool_map m = { 0 };
 	struct spool_list_ctx lc = { &m, max_id, 1 };
-	char *buf = NULL, name[48];
+	struct buf tmp = BUF_INIT(SPOOL_MAX_RECORD);
+	struct spool_rec r;
+	char *buf = NULL, name[48], why[160];
 	size_t len = 0, i;
-	int fd, rc = 0;
+	int fd, rc = 0, ok;
 
 	*max_id = 0;
 	sp->load_v1 = 0;
@@ -1694,19 +1752,15 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 		goto read_fail;
 	if (fd >= 0 && spool_journal_is_v1(fd)) {
 		close(fd);
+		fd = -1;
 		if (spool_read_journal(sp, &buf, &len) < 0)
 			goto read_fail;
 		sp->load_v1 = 1;
 		rc = spool_replay_v1(buf, len, &m, max_id);
-		free(buf);
 	} else if (fd >= 0) {
 		rc = spool_replay_fd(fd, &m, max_id, &sp->load_bad);
-		i = (size_t)errno;
-		close(fd);
-		if (rc < 0 && (int)i != ENOMEM) {
-			errno = (int)i;
+		if (rc < 0 && errno != ENOMEM)
 			goto read_fail;
-		}
 	}
 	if (rc < 0) {
 		snprintf(err, errlen, "spool %s/journal: out of memory while "
@@ -1729,17 +1783,27 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 		struct spool_entry *e = &m.e[i];
 
 		if (e->valid) {
-			fn(arg, e->id, &e->rec, NULL, e->has_msg);
-		} else if (e->bad) {
+			ok = spool_reread(fd, buf, e, &tmp, &r, why,
+			    sizeof(why));
+			if (ok < 0)
+				goto read_fail;
+			if (ok) {
+				fn(arg, e->id, &r, NULL, e->has_msg);
+				spool_rec_free(&r);
+				continue;
+			}
+			e->bad = strdup(why);     /* cannot happen: kept */
+		}
+		if (e->bad) {
 			/* keep the bad record's bytes beside the message */
 			snprintf(name, sizeof(name), "%" PRIu64 ".meta", e->id);
-			fd = openat(sp->corruptfd, name, O_WRONLY | O_CREAT |
+			rc = openat(sp->corruptfd, name, O_WRONLY | O_CREAT |
 			    O_TRUNC | O_CLOEXEC, 0600);
-			if (fd >= 0) {
+			if (rc >= 0) {
 				if (e->badtext)
-					spool_write_all(fd, e->badtext,
+					spool_write_all(rc, e->badtext,
 					    e->badlen);
-				close(fd);
+				close(rc);
 			}
 			fn(arg, e->id, NULL, e->bad, e->has_msg);
 		} else if (e->has_msg && e->removed) {
@@ -1753,18 +1817,24 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 		}
 		spool_entry_clear(e);
 	}
-	free(m.e);
-	return 0;
+	rc = 0;
+	goto out;
 read_fail:
 	snprintf(err, errlen, "spool %s/journal: cannot read it: %s; "
 	    "nothing was changed (check the disk, then mount again)",
 	    sp->path, strerror(errno));
 fail:
+	rc = -1;
+out:
 	for (i = 0; i < m.n; i++)
 		spool_entry_clear(&m.e[i]);
 	free(m.e);
 	free(m.idx);
-	return -1;
+	free(buf);
+	buf_free(&tmp);
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 /* A new journal.new with its header, opened for appending. */
