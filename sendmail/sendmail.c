@@ -49,9 +49,7 @@
 #define SM_EX_USAGE     64
 #define SM_EX_DATAERR   65
 #define SM_EX_NOINPUT   66
-#define SM_EX_SOFTWARE  70
 #define SM_EX_OSERR     71
-#define SM_EX_CANTCREAT 73
 #define SM_EX_IOERR     74
 #define SM_EX_TEMPFAIL  75
 #define SM_EX_CONFIG    78
@@ -865,7 +863,6 @@ static void sm_list_cb(void *arg, uint64_t id, struct spool_rec *r,
 	char *line = NULL;
 	size_t len = 0, cap = 0;
 
-	(void)id;
 	(void)has_msg;
 	(void)arg;
 	if (r == NULL) {
@@ -886,7 +883,7 @@ static int sm_list(struct sm_ctx *c)
 	struct spool sp;
 	uint64_t max_id = 0;
 	ssize_t n;
-	int rc, fd, ndrops = 0;
+	int rc, fd;
 
 	if ((rc = sm_setup(c, 0)) != 0)
 		return rc;
@@ -934,12 +931,10 @@ static int sm_list(struct sm_ctx *c)
 			if (!drop_name_ok(de->d_name))
 				continue;
 			printf("sendmail-%s maildrop 0 - -\n", de->d_name);
-			ndrops++;
 		}
 		if (d)
 			closedir(d);
 	}
-	(void)ndrops;
 	if (fflush(stdout) != 0) {
 		sm_err("writing to standard output: %s", strerror(errno));
 		return SM_EX_IOERR;
