@@ -305,16 +305,14 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct ob_msg *m;
 	struct stat st;
 	uint64_t id;
-	int is_status = 0, err = 0, fd = -1, own_fd = 0, retry = 0, held = 0;
+	int is_status = 0, err = 0, fd = -1, own_fd = 0, held = 0;
 
 	id = ops_msg_id(ino, &is_status);
 	pthread_mutex_lock(&ob->mu);
 	m = id ? ob_find_id(ob, id) : NULL;
 	if (m == NULL || m->removed) {
-		err = id || ino == OB_INO_QUEUE || ino == OB_INO_ROOT ||
-		    ob_dir_of_ino(ob, ino) >= 0 ? 0 : ENOENT;
-		if (id)
-			err = ENOENT;
+		err = !id && (ino == OB_INO_QUEUE || ino == OB_INO_ROOT ||
+		    ob_dir_of_ino(ob, ino) >= 0) ? 0 : ENOENT;
 		if (!err && (to_set & FUSE_SET_ATTR_SIZE))
 			err = ino == OB_INO_QUEUE ? EACCES : EISDIR;
 		goto reply;
@@ -398,7 +396,6 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			}
 			if (err)
 				goto reply;
-			retry = 1;
 		} else if (m->r.state == OB_SENDING) {
 			m->touched = 1;   /* deferred by this attempt: again */
 		}
@@ -415,7 +412,6 @@ reply:
 	pthread_mutex_unlock(&ob->mu);
 	if (held)
 		ob_unref(ob, m);
-	(void)retry;
 	if (err) {
 		fuse_reply_err(req, err);
 		return;
@@ -689,9 +685,7 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	pthread_mutex_lock(&ob->mu);
 	if (h->fd < 0) {
 		err = ops_errno(errno);
-		if (ob_remove_locked(ob, m)) {
-			/* unreachable: the handle's reference is held */
-		}
+		ob_remove_locked(ob, m);   /* our reference: freed below */
 		pthread_mutex_unlock(&ob->mu);
 		ob_unref(ob, m);
 		free(h);
@@ -932,7 +926,7 @@ static void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ob *ob = ops_ob(req);
 	struct ob_msg *m = NULL;
-	int dir = ob_dir_of_ino(ob, parent), err = 0, destroy = 0, sync;
+	int dir = ob_dir_of_ino(ob, parent), err = 0, sync;
 
 	if (dir == -2) {
 		fuse_reply_err(req, ENOTDIR);
@@ -987,9 +981,8 @@ static void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	m->busy = 0;
 	sync = ops_must_sync(ob, m);
 	if (!m->removed && ob_find_name(ob, dir, name) == m)
-		destroy = ob_remove_locked(ob, m);
+		ob_remove_locked(ob, m);   /* our reference: freed below */
 	pthread_mutex_unlock(&ob->mu);
-	(void)destroy;            /* our reference: ob_unref frees it */
 	if (sync && spool_sync(&ob->spool) < 0)
 		err = ops_errno(errno);
 	ob_unref(ob, m);
@@ -1379,23 +1372,6 @@ static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-static void ops_access(fuse_req_t req, fuse_ino_t ino, int mask)
-{
-	struct ob *ob = ops_ob(req);
-	struct stat st;
-	int err;
-
-	pthread_mutex_lock(&ob->mu);
-	err = ops_stat(ob, ino, &st);
-	pthread_mutex_unlock(&ob->mu);
-	if (!err && (mask & W_OK) && S_ISREG(st.st_mode) &&
-	    !(st.st_mode & S_IWUSR))
-		err = EACCES;
-	if (!err && (mask & X_OK) && S_ISREG(st.st_mode))
-		err = EACCES;
-	fuse_reply_err(req, err);
-}
-
 /* poll(2) on a status file: readable once it changed since it was read
  * (read it again from offset 0 for the new text). Other files are always
  * readable. */
@@ -1460,6 +1436,7 @@ const struct fuse_lowlevel_ops ops_ops = {
 	.releasedir = ops_releasedir,
 	.fsyncdir = ops_fsyncdir,
 	.statfs = ops_statfs,
-	.access = ops_access,
+	/* No .access: on a default_permissions mount (always ours) the
+	 * kernel answers access(2) itself and never sends FUSE_ACCESS. */
 	.create = ops_create,
 };

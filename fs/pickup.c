@@ -346,8 +346,6 @@ static struct ob_msg *pickup_target(struct ob *ob, const char *name,
  * goes (its drop stays and is tried again). */
 static void pickup_undo(struct ob *ob, struct ob_msg *m)
 {
-	int destroy = 0;
-
 	if (ob_tombstone(ob, m, 0) < 0) {
 		/* an unclosed draft is never sent; it stays visible */
 		log_warn("maildrop: cannot remove the unfinished %s",
@@ -361,9 +359,8 @@ static void pickup_undo(struct ob *ob, struct ob_msg *m)
 	pthread_mutex_lock(&ob->mu);
 	m->busy = 0;
 	if (!m->removed)
-		destroy = ob_remove_locked(ob, m);
+		ob_remove_locked(ob, m);   /* our reference: freed below */
 	pthread_mutex_unlock(&ob->mu);
-	(void)destroy;            /* our reference: ob_unref frees it */
 	ob_unref(ob, m);
 }
 

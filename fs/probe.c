@@ -154,8 +154,6 @@ static int probe_step_exit(const struct smtp_error *e)
 		return PROBE_GREETING;
 	if (strcmp(e->step, "EHLO") == 0 || strcmp(e->step, "HELO") == 0)
 		return PROBE_EHLO;
-	if (strcmp(e->step, "AUTH") == 0)
-		return PROBE_AUTH;
 	return PROBE_CONNECT;
 }
 
@@ -204,8 +202,6 @@ static void probe_params(const struct cfg_account *a, struct smtp_params *p,
     char *port, size_t portlen)
 {
 	acct_smtp_params(a, p, port, portlen);
-	p->auth_mech = NULL;        /* probe_session asks for it later */
-	p->secret = NULL;
 	p->transcript = probe_transcript;
 }
 

@@ -51,9 +51,7 @@
 #define SM_EX_USAGE     64
 #define SM_EX_DATAERR   65
 #define SM_EX_NOINPUT   66
-#define SM_EX_SOFTWARE  70
 #define SM_EX_OSERR     71
-#define SM_EX_CANTCREAT 73
 #define SM_EX_IOERR     74
 #define SM_EX_TEMPFAIL  75
 #define SM_EX_CONFIG    78
@@ -866,7 +864,6 @@ static void sm_list_cb(void *arg, uint64_t id, struct spool_rec *r,
 {
 	struct buf line = BUF_INIT(BUF_NOCAP);
 
-	(void)id;
 	(void)has_msg;
 	(void)arg;
 	if (r == NULL) {
@@ -887,7 +884,7 @@ static int sm_list(struct sm_ctx *c)
 	struct spool sp;
 	uint64_t max_id = 0;
 	ssize_t n;
-	int rc, fd, ndrops = 0;
+	int rc, fd;
 
 	if ((rc = sm_setup(c, 0)) != 0)
 		return rc;
@@ -935,12 +932,10 @@ static int sm_list(struct sm_ctx *c)
 			if (!drop_name_ok(de->d_name))
 				continue;
 			printf("sendmail-%s maildrop 0 - -\n", de->d_name);
-			ndrops++;
 		}
 		if (d)
 			closedir(d);
 	}
-	(void)ndrops;
 	if (fflush(stdout) != 0) {
 		sm_err("writing to standard output: %s", strerror(errno));
 		return SM_EX_IOERR;

@@ -1,6 +1,8 @@
 # Shell functions that start and stop the loopback SMTP test servers, and
 # the scaffolding of the integration scripts that do not use tests/lib.sh.
-# Source it from a test: . "$TOP/tests/lib-servers.sh"
+# tests/lib.sh sources it; a test without tests/lib.sh sources it alone,
+# and stops when it cannot (its checks would not exist):
+#     . "$(dirname "$0")/../lib-servers.sh" || exit 1
 #
 # Needs $TOOLS (dir of testsmtpd) and $PY (/usr/bin/python3) from
 # tests/run-integration.sh; for a plain run it defaults them, $TOP and
@@ -19,6 +21,16 @@
 #   wait_file FILE SEC  waits until FILE exists (non-empty); 1 on timeout.
 #   wait_gone PID SEC   waits until PID exited (or is a zombie); 1 on
 #                       timeout. Never signals it.
+#   have_ipv6_loopback  0 when a socket can be bound on ::1.
+#
+# A test runs all it tests, or says it did not: a prerequisite missing for
+# the whole test is "echo 'SKIP: why'; exit 77"; for a part of it:
+#
+#   skip_part WHY       the part WHY names is not run here (WHY says what
+#                       is missing and what is left out). The rest runs;
+#                       at exit (either cleanup) a test that would have
+#                       passed exits 77 with "SKIP: WHY" as its last line,
+#                       a failing one still fails.
 #
 # Neither starts with a default spool: pass -d DIR yourself.
 #
@@ -33,8 +45,9 @@
 #                           it.
 #   srv_self_cert           a self-signed certificate for localhost and
 #                           127.0.0.1 in SCRATCH/cert.pem, its key in
-#                           SCRATCH/key.pem; 1 when openssl is absent or
-#                           fails (the caller skips its TLS part).
+#                           SCRATCH/key.pem; without the openssl command
+#                           returns 1 after skip_part (the caller leaves
+#                           its TLS part out); exits 1 when openssl fails.
 #   srv_track PID           stop PID at exit.
 #   srv_stop_all            stop every tracked server now.
 #   srv_certs VAR           tests/certs.sh SCRATCH/c, that directory in
@@ -42,18 +55,12 @@
 #                           when certs.sh fails.
 #   srv_testsmtpd NAME IDLE [testsmtpd args...]
 #       testsmtpd in SCRATCH/NAME, saving to SCRATCH/NAME/sp, its log in
-#       SCRATCH/NAME/log, --idle-timeout IDLE; tracked; sets PORT (and
-#       SMTP_PORT, SMTPD_PID). Exits 1 when it does not start.
+#       SCRATCH/NAME/log, --idle-timeout IDLE; tracked; sets PORT, and
+#       PORT_NAME where NAME is a shell name (and SMTP_PORT, SMTPD_PID).
+#       Exits 1 when it does not start.
 #   srv_aiosmtpd NAME IDLE [aiosmtpd_server.py args...]
 #       the same with aiosmtpd (no log); sets PORT, AIOSMTPD_PORT and
 #       AIOSMTPD_PID.
-#
-# With tests/lib.sh (its fail, register_pid and cleanup):
-#
-#   mount_on_testsmtpd T [testsmtpd args...]
-#       testsmtpd saving to T/rx (smtpd_start), a configuration T/config
-#       for it (write_config) and the outbox mounted on T/mnt
-#       (mount_outbox); sets M=T/mnt, SMTP_PORT and SMTPD_PID.
 #
 # TAP-style checks ("ok N - what", "not ok N - what"), counted:
 #
@@ -79,7 +86,10 @@
 #   tr_same_bytes WHAT GOT WANT  files GOT and WANT hold the same bytes.
 #   tr_bytes_of NAME             prints N of the "[N bytes of message
 #                                data]" line.
+#   tr_size_of NAME              prints N of the MAIL FROM line's SIZE=N.
 
+# Sourced once (tests/lib.sh sources it, and some callers again).
+[ -z "${_ls_top:-}" ] || return 0
 _ls_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${TOP:=$_ls_top}"
 : "${TOOLS:=$TOP/build/tools}"
@@ -169,6 +179,32 @@ stop_pid() {
 	return 0
 }
 
+have_ipv6_loopback() {
+	"${PY:-/usr/bin/python3}" -c 'import socket
+socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null
+}
+
+# ---- parts not run ----------------------------------------------------------
+
+_skipped=()
+
+skip_part() {
+	_skipped+=("$1")
+	echo "# not run here: $1"
+}
+
+# exit_skipped RC: exit RC, but 77 with the SKIP line when RC is 0 and a
+# part was not run. For the EXIT traps of both libraries.
+exit_skipped() {
+	local rc=$1 why
+	if [ "$rc" = 0 ] && [ ${#_skipped[@]} -gt 0 ]; then
+		why=$(printf '; %s' "${_skipped[@]}")
+		echo "SKIP: ${why#; } (the rest passed)"
+		rc=77
+	fi
+	exit "$rc"
+}
+
 # ---- scripts without tests/lib.sh ----------------------------------------
 
 _srv_dir=
@@ -183,12 +219,12 @@ srv_need_built() {
 
 srv_need_openssl() {
 	command -v openssl >/dev/null ||
-		{ echo "skip: no openssl command"; exit 77; }
+		{ echo "SKIP: no openssl command"; exit 77; }
 }
 
 srv_need_aiosmtpd() {
 	"$PY" -c 'import aiosmtpd' 2>/dev/null ||
-		{ echo "skip: $PY has no aiosmtpd (Debian python3-aiosmtpd)"; exit 77; }
+		{ echo "SKIP: $PY has no aiosmtpd (Debian python3-aiosmtpd)"; exit 77; }
 }
 
 srv_track() {
@@ -202,8 +238,10 @@ srv_stop_all() {
 }
 
 _srv_cleanup() {
+	local rc=$?
 	srv_stop_all
 	[ -z "$_srv_dir" ] || rm -rf "$_srv_dir"
+	exit_skipped "$rc"
 }
 
 srv_scratch() {
@@ -219,12 +257,16 @@ srv_certs() {
 }
 
 srv_self_cert() {
-	command -v openssl >/dev/null 2>&1 &&
-		openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
-			-subj /CN=localhost \
-			-addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
-			-keyout "$_srv_dir/key.pem" -out "$_srv_dir/cert.pem" \
-			>/dev/null 2>&1
+	if ! command -v openssl >/dev/null 2>&1; then
+		skip_part "no openssl command to make a certificate: the TLS part"
+		return 1
+	fi
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
+		-subj /CN=localhost \
+		-addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' \
+		-keyout "$_srv_dir/key.pem" -out "$_srv_dir/cert.pem" \
+		>"$_srv_dir/openssl.out" 2>&1 ||
+		{ echo "FAIL: openssl cannot make a certificate:"; cat "$_srv_dir/openssl.out"; exit 1; }
 }
 
 srv_testsmtpd() {
@@ -235,6 +277,8 @@ srv_testsmtpd() {
 		--idle-timeout "$idle" "$@" || { echo "FAIL: cannot start $name"; exit 1; }
 	srv_track "$SMTPD_PID"
 	PORT=$SMTP_PORT
+	[[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] && printf -v "PORT_$name" '%s' "$PORT"
+	return 0
 }
 
 srv_aiosmtpd() {
@@ -245,17 +289,6 @@ srv_aiosmtpd() {
 		{ echo "FAIL: cannot start aiosmtpd $name"; exit 1; }
 	srv_track "$AIOSMTPD_PID"
 	PORT=$AIOSMTPD_PORT
-}
-
-# ---- with tests/lib.sh ------------------------------------------------------
-
-mount_on_testsmtpd() {
-	local t=$1
-	shift
-	smtpd_start "$t/rx" "$@"
-	write_config "$t/config" "$SMTP_PORT"
-	mount_outbox "$t/mnt" "$t/config"
-	M=$t/mnt
 }
 
 # ---- TAP-style checks -----------------------------------------------------
@@ -347,4 +380,8 @@ tr_same_bytes() {
 tr_bytes_of() {
 	sed -n 's/^C: \[\([0-9]*\) bytes of message data\]/\1/p' "$_srv_dir/$1.out" |
 		head -n1
+}
+
+tr_size_of() {
+	sed -n 's/^C: MAIL FROM:.* SIZE=\([0-9]*\).*/\1/p' "$_srv_dir/$1.out" | head -n1
 }

@@ -3,7 +3,7 @@
 # .env/.eml bytes (dot-unstuffed, CRLF kept), STARTTLS required before
 # MAIL, implicit TLS, AUTH PLAIN/LOGIN, idle exit and a clean SIGTERM.
 set -u
-. "$(dirname "$0")/../lib-servers.sh"
+. "$(dirname "$0")/../lib-servers.sh" || exit 1
 srv_need_aiosmtpd
 srv_scratch tmp
 
@@ -23,8 +23,6 @@ if srv_self_cert; then
 		--auth-user alice --auth-pass 'p@ss w,rd='
 	start I --implicit-tls --cert "$tmp/cert.pem" --key "$tmp/key.pem" \
 		--auth-user alice --auth-pass pw
-else
-	echo "note: openssl cannot make a certificate: TLS part not run"
 fi
 
 "$PY" - "$tmp" "$TLS" <<'EOF' || fail=1

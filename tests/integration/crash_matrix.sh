@@ -37,8 +37,7 @@
 # messages and 100 cycles. The seed fixes the writer's order and pauses,
 # the kill times and the server's fault sequence; the daemon's own timing
 # still varies, so a replay repeats the plan, not every interleaving.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 [ -x "$TOOLS/testsmtpd" ] || fail "$TOOLS/testsmtpd is not built"
 

@@ -2,12 +2,9 @@
 # Per-recipient results: one recipient deferred (451), one refused (550),
 # one accepted. The message is deferred; the retry goes to the deferred
 # recipient only; the end state is partial with one rcpt: line each.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-mount_on_testsmtpd "$T" --reply 'RCPT#1/carol@=451 4.7.1 Try again later' \
+outbox_start -- --reply 'RCPT#1/carol@=451 4.7.1 Try again later' \
 	--reply 'RCPT/nobody@=550 5.1.1 No such user'
 
 printf 'To: bob@example.com, carol@example.com\nCc: nobody@example.com\nSubject: rcpt split\n\nhi\n' >"$M/split"

@@ -4,15 +4,9 @@
 # keeps the draft, sets the corrupt record aside (never deletes it) and
 # shows it in .queue as "corrupt". The Message-ID given at submission is
 # the one sent after the restart.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-port=$(free_port)
-write_config "$T/config" "$port"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -n
 
 printf 'To: bob@example.com\nSubject: recover one\n\none\n' >"$M/one"
 wait_state "$M/one.status" deferred 20
@@ -46,7 +40,7 @@ printf 'x' >"$T/spool/msg/901"
 frame $'outboxfs-record 1\nid 900\nname cut\nstate queued\nend\n' 900 5 >>"$T/spool/journal"
 printf 'x' >"$T/spool/msg/900"
 
-smtpd_start "$T/rx" -p "$port"
+smtpd_start "$T/rx" -p "$OUTBOX_PORT"
 mount_outbox "$M" "$T/config"
 touch "$M/one"
 wait_state "$M/one.status" sent 20

@@ -3,12 +3,9 @@
 # status keys, the read-only rules after submission, the refusals
 # (EPERM/EACCES), rm of a draft and of a deferred message, a touch that
 # retries, and the exact bytes received.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-mount_on_testsmtpd "$T"
+outbox_start
 
 # --- one message, sent --------------------------------------------------------
 printf 'To: bob@example.com\nSubject: smoke\n\nHello Bob\n.leading dot\n' >"$M/hello"

@@ -4,18 +4,11 @@
 # cannot open a file or a socket stays deferred, with an error: line that says why ("Too many
 # open files"), and is sent once fds are free again. Creating a file in
 # the mount at the limit fails with the errno, and the daemon lives on.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 command -v prlimit >/dev/null 2>&1 || { echo "SKIP: no prlimit (util-linux)"; exit 77; }
 
-mk_tmp T
-port=$(free_port)
-smtpd_start "$T/rx451" -p "$port" --reply 'RCPT=451 4.7.1 later'
+outbox_start -r rx451 -- --reply 'RCPT=451 4.7.1 later'
 S451=$SMTPD_PID
-write_config "$T/config" "$port"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
 
 printf 'To: bob@example.com\nSubject: fd table\n\nwaits for an fd\n' >"$M/x"
 wait_state "$M/x.status" deferred 20
@@ -88,7 +81,7 @@ done
 held=()
 prlimit --pid "$PID" --nofile="$soft:$hard" || fail "prlimit cannot restore the limit"
 stop_by_pid "$S451"
-smtpd_start "$T/rx" -p "$port"
+smtpd_start "$T/rx" -p "$OUTBOX_PORT"
 touch "$M/x" || fail "touch after the fds were freed"
 wait_state "$M/x.status" sent 20
 one_eml_with "$T/rx" "Subject: fd table" >/dev/null || exit 1

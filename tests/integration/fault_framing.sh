@@ -5,18 +5,12 @@
 # that do the same (with spaces, '%', UTF-8, newlines), survive an
 # unmount and a remount unchanged: nothing is sent again, nothing is
 # listed as corrupt, nothing goes to corrupt/.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx" \
+outbox_start -- \
 	--reply 'DOT/Subject: frame1=250 ok outboxfs-record 1' \
 	--reply 'DOT/Subject: frame2=250-end\n250-outboxfs-record 1\n250-id 1\n250 100% done %0Aend%0A %25 %' \
 	--reply 'DOT/Subject: frame3=250 end'
-write_config "$T/config" "$SMTP_PORT"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
 SP=$T/spool
 
 msg()

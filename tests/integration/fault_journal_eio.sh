@@ -4,16 +4,10 @@
 # why, and the spool is left exactly as it was. Mounted again once the
 # disk reads, every message is there in its state and nothing sent is
 # sent again.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx" --reply 'RCPT/later@=451 4.7.1 later' \
+outbox_start -- --reply 'RCPT/later@=451 4.7.1 later' \
 	--reply 'RCPT/nobody@=550 5.1.1 no such user'
-write_config "$T/config" "$SMTP_PORT"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
 SP=$T/spool
 
 msg()

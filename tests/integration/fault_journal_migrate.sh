@@ -5,8 +5,7 @@
 # in flight or deferred is sent once, the open draft stays a draft; and
 # the journal is carried over to the current format, whose first line is
 # "outboxfs-journal 2".
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 
 FIX=$TOP/tests/fixtures/spool-v1

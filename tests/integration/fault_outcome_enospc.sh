@@ -6,16 +6,12 @@
 # writes again the outcome is recorded and shown. If the daemon dies
 # before that, the next mount sends the message again, saying it may
 # arrive twice: never a clean resend.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
 mk_tmp T
-smtpd_start "$T/rx" --log "$T/rx.log" --reply 'DOT=delay:3000:250 2.0.0 ok'
-write_config "$T/config" "$SMTP_PORT" "connections 4"
 fault_setup "$T/ctl"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -t "$T" -c "connections 4" -- --log "$T/rx.log" \
+	--reply 'DOT=delay:3000:250 2.0.0 ok'
 PID=$OUTBOX_PID
 
 msg()

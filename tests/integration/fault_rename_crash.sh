@@ -5,15 +5,9 @@
 # name and is sent exactly once. Twenty rounds, each killed right after
 # its mv. (No server listens during the rounds, so no kill can cut an
 # attempt after its final dot: a duplicate would be a real one.)
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-port=$(free_port)
-write_config "$T/config" "$port" "settle 5000"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -n -c "settle 5000"
 N=20
 
 for ((i = 1; i <= N; i++)); do
@@ -30,7 +24,7 @@ $(cat "$M/.queue")"
 done
 note "$N rounds of cat > .draft; mv .draft mailN; kill -9: every mailN is there"
 
-smtpd_start "$T/rx" -p "$port"
+smtpd_start "$T/rx" -p "$OUTBOX_PORT"
 # Those tried while no server listened wait for their next attempt: a
 # touch retries them now (again each second, for one that was still
 # being refused when touched).

@@ -3,17 +3,10 @@
 # rm returns, not when the reader lets go: after a kill -9 (the reader's
 # release never reaches the daemon) and a remount, the message is gone
 # and the server never gets it.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-port=$(free_port)
-smtpd_start "$T/rx451" -p "$port" --reply 'RCPT=451 4.7.1 later'
+outbox_start -r rx451 -- --reply 'RCPT=451 4.7.1 later'
 SRV=$SMTPD_PID
-write_config "$T/config" "$port"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
 
 msg()
 {
@@ -36,7 +29,7 @@ note "rm returned 0 with readers holding x and q open"
 kill_outbox "$M"
 exec 6<&- 7<&-
 stop_by_pid "$SRV"
-smtpd_start "$T/rx" -p "$port"
+smtpd_start "$T/rx" -p "$OUTBOX_PORT"
 mount_outbox "$M" "$T/config"
 for m in x q; do
 	ls "$M" | grep -qx "$m" && fail "$m is back after rm and kill -9:

@@ -3,15 +3,9 @@
 # (another mount point) is refused, naming the spool and the PID that
 # holds it, and the first keeps working. The lock dies with its holder:
 # after a kill -9 a new mount on the spool succeeds.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx"
-write_config "$T/config" "$SMTP_PORT"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start
 PID1=$OUTBOX_PID
 
 printf 'To: bob@example.com\nSubject: first\n\none\n' >"$M/first"

@@ -4,18 +4,13 @@
 # With the journal refusing writes (ENOSPC) each of them fails and
 # changes nothing, also across a kill -9; with the journal writable each
 # of them holds across a kill -9.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
 mk_tmp T
-port=$(free_port)
-smtpd_start "$T/rx451" -p "$port" --reply 'RCPT=451 4.7.1 later'
-SRV=$SMTPD_PID
-write_config "$T/config" "$port" "connections 1"
 fault_setup "$T/ctl"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -t "$T" -r rx451 -c "connections 1" -- \
+	--reply 'RCPT=451 4.7.1 later'
+SRV=$SMTPD_PID
 
 msg()
 {
@@ -61,7 +56,7 @@ mv "$M/v1" "$M/v2" || fail "mv of a deferred message"
 # One connection, kept busy by a server slow to greet: the touched
 # message waits for it, so only its record can say "now" after a crash.
 stop_by_pid "$SRV"
-smtpd_start "$T/slow" -p "$port" --reply 'GREETING=delay:20000:220 slow'
+smtpd_start "$T/slow" -p "$OUTBOX_PORT" --reply 'GREETING=delay:20000:220 slow'
 SRV=$SMTPD_PID
 msg blk >"$M/blk"
 wait_state "$M/blk.status" sending 10
@@ -71,7 +66,7 @@ stop_by_pid "$SRV"
 # Now a server that takes t1 but defers blk: no message is accepted
 # before t1's own attempt (an accepted one would retry the deferred ones
 # at once), so t1 is tried at once only if its touch was recorded.
-smtpd_start "$T/rx" -p "$port" --reply 'DOT/Subject: verbs blk=451 4.3.0 later'
+smtpd_start "$T/rx" -p "$OUTBOX_PORT" --reply 'DOT/Subject: verbs blk=451 4.3.0 later'
 fault_clear_env
 mount_outbox "$M" "$T/config"
 listed r1 && fail "r1 is back after rm and kill -9: $(cat "$M/.queue")"

@@ -3,8 +3,7 @@
 # system than /tmp). A writer gets ENOSPC and the daemon stays up; a
 # submission whose record cannot be written is never shown queued, says
 # why, and is sent once there is room again: nothing is lost.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 if [ "$(id -u)" != 0 ]; then
 	echo "SKIP: mounting a small tmpfs needs root"

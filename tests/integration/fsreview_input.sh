@@ -3,15 +3,9 @@
 # non-UTF-8 names (in .queue too), a write at a 1 TB offset (refused by
 # max_size before anything reads it), many files in one directory with a
 # listing that sees every one once, and an idle daemon that uses no CPU.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx"
-write_config "$T/config" "$SMTP_PORT" "max_size 1M"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -c "max_size 1M"
 PID=$OUTBOX_PID
 
 # --- an idle daemon: no CPU ---------------------------------------------------

@@ -4,8 +4,7 @@
 # tail. The daemon mounts, shows the message deferred, does not spin
 # (idle CPU) and does no arithmetic that overflows (UBSan build). (No
 # other message is sent: one accepted would retry it at once.)
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 
 mk_tmp T

@@ -2,15 +2,9 @@
 # A reader holding a just-written message open past the settle time (a
 # pager, an indexer) delays its submission; the reader's close then
 # submits it. It must not stay a draft forever.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx"
-write_config "$T/config" "$SMTP_PORT"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start
 
 printf 'To: bob@example.com\nSubject: read while settling\n\nx\n' >"$M/r1"
 exec 3<"$M/r1"

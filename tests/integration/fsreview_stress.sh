@@ -4,15 +4,9 @@
 # and .queue, listings, while the server goes away and comes back. Every
 # message not removed ends sent, exactly the ones expected arrive, and
 # the daemon stays up.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx"
-write_config "$T/config" "$SMTP_PORT" "connections 4"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -c "connections 4"
 PID=$OUTBOX_PID
 N=40
 

@@ -2,19 +2,13 @@
 # Every account appears as a subdirectory: a message written in
 # MNT/work/ is sent with account work's from and server; at the top level
 # the default account is used, or the one whose from matches From:.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
 mk_tmp T
-smtpd_start "$T/rx-home"
-home_port=$SMTP_PORT
 smtpd_start "$T/rx-work"
 work_port=$SMTP_PORT
-write_config "$T/config" "$home_port" \
-	"" "account work" "port $work_port" "from worker@work.example"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -t "$T" -r rx-home \
+	-c "" -c "account work" -c "port $work_port" -c "from worker@work.example"
 
 [ -d "$M/work" ] || fail "no subdirectory for account work: $(ls -la "$M")"
 

@@ -4,20 +4,16 @@
 # what to do, and no further AUTH reaches the server (providers lock an
 # account after repeated failures) however long the retry time, until the
 # user fixes the password and touches a message; then all are sent.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
 mk_tmp T
 PW='pause-Secret-7'
-smtpd_start "$T/rx" --auth 'PLAIN' --auth-plain-ok --user alice \
-	--pass "$PW" --require-auth --log "$T/smtp.log"
 printf 'wrong-password\n' >"$T/pw"
 chmod 600 "$T/pw"
-write_config "$T/config" "$SMTP_PORT" "auth plain" "user alice" \
-	"passwordeval cat $T/pw" "retry_min 1s" "retry_max 1s"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -t "$T" -c "auth plain" -c "user alice" \
+	-c "passwordeval cat $T/pw" -c "retry_min 1s" -c "retry_max 1s" -- \
+	--auth 'PLAIN' --auth-plain-ok --user alice --pass "$PW" \
+	--require-auth --log "$T/smtp.log"
 
 printf 'To: bob@example.com\nSubject: one\n\none\n' >"$M/one"
 wait_state "$M/one.status" deferred 20

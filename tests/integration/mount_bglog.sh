@@ -2,8 +2,7 @@
 # In the background (no -f) on a machine without a syslog socket, the
 # daemon's lines go to the default account's logfile; without one, the
 # mount says on stderr that they go nowhere.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 if [ -S /dev/log ]; then
 	echo "SKIP: this machine has a syslog socket (/dev/log): the case of a machine without one cannot be made here"

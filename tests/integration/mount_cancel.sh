@@ -4,15 +4,9 @@
 #   it is not in .queue, it is never delivered, not even after a remount;
 #   while its SMTP transaction is in progress, rm fails with EBUSY;
 #   a sent message can be removed (both files go).
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-port=$(free_port)
-write_config "$T/config" "$port"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -n
 
 # --- cancel a deferred message ---------------------------------------------
 printf 'To: bob@example.com\nSubject: cancel me\n\nnever\n' >"$M/gone"
@@ -28,7 +22,7 @@ $(cat "$M/.queue")"
 
 # Across a remount the cancellation holds.
 umount_outbox "$M"
-smtpd_start "$T/rx" -p "$port"
+smtpd_start "$T/rx" -p "$OUTBOX_PORT"
 mount_outbox "$M" "$T/config"
 assert_missing "$M/gone"
 [ -f "$M/kept" ] || fail "the deferred message kept is missing after a remount: $(ls -a "$M")"
@@ -60,7 +54,7 @@ note "removed drafts never delivered"
 
 # --- EBUSY while sending ---------------------------------------------------
 stop_by_pid "$SMTPD_PID"
-smtpd_start "$T/rx2" -p "$port" --reply 'DOT=delay:4000:250 2.0.0 Ok slow'
+smtpd_start "$T/rx2" -p "$OUTBOX_PORT" --reply 'DOT=delay:4000:250 2.0.0 Ok slow'
 printf 'To: bob@example.com\nSubject: busy\n\nslow\n' >"$M/busy"
 wait_state "$M/busy.status" sending 20
 "$PY" - "$M/busy" <<'PYEOF' || fail "rm of a message being sent did not fail with EBUSY"

@@ -7,8 +7,7 @@
 #                                   and rw,dev,suid added to the options)
 #   a configuration error: exit 1, the message names FILE:LINE, no mount
 #   a password file readable by others is refused
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 
 mk_tmp T
@@ -77,7 +76,7 @@ if [ "$(id -u)" = 0 ] && command -v mount.fuse3 >/dev/null 2>&1; then
 	stop_daemon "$T/mt"
 	note "mount -t fuse works"
 else
-	note "not root or no mount.fuse3: mount(8) not tried"
+	skip_part "not root or no mount.fuse3 (Debian package fuse3): mount -t fuse"
 fi
 
 # --- SIGTERM unmounts -----------------------------------------------------------------

@@ -1,15 +1,9 @@
 #!/usr/bin/env bash
 # 50 messages written by 5 processes at the same time are all delivered,
 # each exactly once, each with its own body.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx"
-write_config "$T/config" "$SMTP_PORT"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start
 
 writer()
 {

@@ -5,19 +5,14 @@
 # with QUIT when the time is up; a connection the server closed meanwhile
 # is replaced without the message seeing it; connection_cache 0 quits at
 # once.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
 mk_tmp T
 connects() { grep -c '^# connect [0-9]*$' "$1"; }
 msg() { printf 'To: bob@example.com\nSubject: %s\n\nbody\n' "$1"; }
 
 # --- kept, reused, then closed --------------------------------------------------
-smtpd_start "$T/rx" --log "$T/log1"
-write_config "$T/config" "$SMTP_PORT" "settle 0" "connection_cache 2s"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -t "$T" -c "settle 0" -c "connection_cache 2s" -- --log "$T/log1"
 msg one >"$M/one"
 wait_state "$M/one.status" sent 20
 grep -q '^C: QUIT' "$M/one.status" && fail "QUIT right after one:

@@ -13,20 +13,14 @@
 #   8-bit text under the user's own MIME headers reaches a server without
 #   8BITMIME as quoted-printable (7-bit, decodes to the original), and an
 #   8-bit part that is not text fails before MAIL FROM with what to fix.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
 mk_tmp T
-smtpd_start "$T/rx" --strict-crlf
-main_port=$SMTP_PORT
 smtpd_start "$T/rx-old" --no-smtputf8 --no-8bitmime
-old_port=$SMTP_PORT
-write_config "$T/config" "$main_port" \
-	"" "account small" "from alice@example.com" "max_size 2000" \
-	"" "account old" "from alice@example.com" "port $old_port"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -t "$T" \
+	-c "" -c "account small" -c "from alice@example.com" -c "max_size 2000" \
+	-c "" -c "account old" -c "from alice@example.com" -c "port $SMTP_PORT" \
+	-- --strict-crlf
 
 # decoded EML: Subject and text body (or the attachment) as Python sees them.
 decoded()

@@ -5,8 +5,7 @@
 #   failed   every recipient refused (no data sent), or MAIL FROM refused;
 #   failed   before any connection: no recipient, a bad address, a header
 #            with a NUL inside (error: says what to fix).
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 
 mk_tmp T

@@ -4,16 +4,10 @@
 # removals), so its size follows the live messages, not the mail ever
 # sent. OUTBOXFS_COMPACT_MIN lowers the floor (4 MiB) for the test. What
 # the rewrite kept is exactly what a remount shows.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx"
-write_config "$T/config" "$SMTP_PORT"
 lib_daemon_env=("OUTBOXFS_COMPACT_MIN=16384")
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start
 J=$T/spool/journal
 
 n=300

@@ -9,8 +9,7 @@
 # messages with the reason while the mount works; keywords still ignored
 # are named at mount; more scratch names are never sent; a second write to
 # a submitted message says why; outboxfs --check and -o's "did you mean".
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 
 mk_tmp T
@@ -19,11 +18,11 @@ P_DSN=$SMTP_PORT
 smtpd_start "$T/rx-nodsn" --no-dsn
 P_NODSN=$SMTP_PORT
 P_V6=
-if start_testsmtpd "$T/rx-v6" -l ::1 -d "$T/rx-v6"; then
-	register_pid "$SMTPD_PID"
+if have_ipv6_loopback; then
+	smtpd_start "$T/rx-v6" -l ::1
 	P_V6=$SMTP_PORT
 else
-	note "no IPv6 loopback here: the [::1] part is left out"
+	skip_part "no IPv6 loopback (::1): the account on [::1]"
 fi
 
 printf 'root: admin@example.org, ops\n# comment\npostmaster: pm@example.org\n' \

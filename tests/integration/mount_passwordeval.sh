@@ -4,8 +4,7 @@
 # process group at once (no thread is left behind in it, nothing of it
 # outlives the daemon); the message waits, deferred with an error that
 # says why, and is sent after the next mount once the command answers.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 
 mk_tmp T

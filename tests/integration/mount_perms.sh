@@ -6,15 +6,9 @@
 #   a file whose name ends in .status cannot be created (EPERM), nor can a
 #   message be renamed to such a name;
 #   .queue cannot be written or removed.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx"
-write_config "$T/config" "$SMTP_PORT"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start
 
 printf 'To: bob@example.com\nSubject: perms\n\nfixed\n' >"$M/done"
 wait_state "$M/done.status" sent 20

@@ -3,8 +3,7 @@
 # outboxfs on the same mount point, a directory with files in it (which
 # the mount would hide; -o nonempty allows it), a mount point that is a
 # file.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 
 mk_tmp T

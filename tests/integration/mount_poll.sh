@@ -2,15 +2,9 @@
 # poll(2) on an open NAME.status wakes when the status changes, and
 # reading it again from the start gives the new text: a script can wait
 # for a message without a loop of cat and sleep.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx" --reply 'RCPT#1=451 4.7.1 later'
-write_config "$T/config" "$SMTP_PORT"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -- --reply 'RCPT#1=451 4.7.1 later'
 printf 'To: bob@example.com\nSubject: poll\n\nbody\n' >"$M/p"
 wait_state "$M/p.status" deferred 20
 

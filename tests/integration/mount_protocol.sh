@@ -8,15 +8,9 @@
 #   while the data is being sent, a progress: line shows the bytes;
 #   a message deferred past max_queue_time fails;
 #   .queue escapes a space in a name as \040.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-port=$(free_port)
-write_config "$T/config" "$port" "connections 2"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -n -c "connections 2"
 
 # --- many messages, few connections ---------------------------------------------------
 for i in $(seq 1 20); do
@@ -25,7 +19,7 @@ done
 for i in $(seq 1 20); do
 	wait_state "$M/r$i.status" deferred 20
 done
-smtpd_start "$T/rx" -p "$port" --log "$T/rx/log"
+smtpd_start "$T/rx" -p "$OUTBOX_PORT" --log "$T/rx/log"
 printf 'To: bob@example.com\nSubject: reuse trigger\n\nnow\n' >"$M/trigger"
 wait_state "$M/trigger.status" sent 20
 for i in $(seq 1 20); do
@@ -44,7 +38,7 @@ note "21 messages over $conns connection(s), pipelining correct"
 
 # --- a server without PIPELINING ------------------------------------------------------
 stop_by_pid "$SMTPD_PID"
-smtpd_start "$T/rx-np" -p "$port" --no-pipelining --log "$T/rx-np/log"
+smtpd_start "$T/rx-np" -p "$OUTBOX_PORT" --no-pipelining --log "$T/rx-np/log"
 printf 'To: bob@example.com, carol@example.com\nSubject: no pipelining\n\nx\n' >"$M/nopipe"
 wait_state "$M/nopipe.status" sent 20
 grep -i 'improper pipelining' "$T/rx-np/log" && fail "commands pipelined to a server without PIPELINING"
@@ -52,7 +46,7 @@ note "no PIPELINING: one command at a time"
 
 # --- the connection lost after the final dot -----------------------------------------
 stop_by_pid "$SMTPD_PID"
-smtpd_start "$T/rx2" -p "$port" --reply 'DOT#1=saveclose'
+smtpd_start "$T/rx2" -p "$OUTBOX_PORT" --reply 'DOT#1=saveclose'
 printf 'To: bob@example.com\nSubject: lost reply\n\ntwice maybe\n' >"$M/lost"
 wait_until 20 grep -q '^warning: ' "$M/lost.status" ||
 	fail "no warning: line after a connection lost after the final dot:
@@ -66,7 +60,7 @@ note "lost reply after the dot: warned, delivered $n time(s)"
 
 # --- progress while sending -----------------------------------------------------------
 stop_by_pid "$SMTPD_PID"
-smtpd_start "$T/rx3" -p "$port" --reply 'DOT=delay:3000:250 2.0.0 Ok slow'
+smtpd_start "$T/rx3" -p "$OUTBOX_PORT" --reply 'DOT=delay:3000:250 2.0.0 Ok slow'
 "$PY" -c 'print("To: bob@example.com\nSubject: progress\n\n" + ("z" * 70 + "\n") * 3000)' >"$M/prog"
 wait_state "$M/prog.status" sending 20
 wait_until 20 grep -qE '^progress: [0-9]+ of [0-9]+ bytes$' "$M/prog.status" ||
@@ -88,7 +82,7 @@ umount_outbox "$M"
 
 # --- max_queue_time -------------------------------------------------------------------
 mkdir -p "$T/e"
-write_config "$T/e/config" "$port" "max_queue_time 2" "retry_min 1" "retry_max 1"
+write_config "$T/e/config" "$OUTBOX_PORT" "max_queue_time 2" "retry_min 1" "retry_max 1"
 mount_outbox "$T/e/mnt" "$T/e/config"
 printf 'To: bob@example.com\nSubject: expire\n\nold\n' >"$T/e/mnt/old"
 wait_state "$T/e/mnt/old.status" deferred 20

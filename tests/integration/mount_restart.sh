@@ -4,15 +4,9 @@
 # still being written; lazy-unmount, remount on the same spool: every
 # submitted message is delivered exactly once, the unfinished file stays a
 # draft and is not sent, and no message is in a wrong state.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-port=$(free_port)
-write_config "$T/config" "$port" "connections 1"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -n -c "connections 1"
 
 msg()
 {
@@ -29,7 +23,7 @@ done
 
 # In flight: a server that takes 30 s to greet; two of the deferred are
 # retried (touch) and wait for the greeting; new ones queue behind them.
-smtpd_start "$T/slow" -p "$port" --reply 'GREETING=delay:30000:220 slow'
+smtpd_start "$T/slow" -p "$OUTBOX_PORT" --reply 'GREETING=delay:30000:220 slow'
 touch "$M/d1" "$M/d2"
 for i in 1 2 3; do
 	msg "q$i" >"$M/q$i"
@@ -53,7 +47,7 @@ stop_by_pid "$SMTPD_PID"
 note "killed with queue:
 $states_before"
 
-smtpd_start "$T/rx" -p "$port"
+smtpd_start "$T/rx" -p "$OUTBOX_PORT"
 mount_outbox "$M" "$T/config"
 
 # Right after the remount, every message is in a state it may be in.

@@ -5,15 +5,9 @@
 #   451 to MAIL -> deferred; touch -> sent;
 #   a new submission also retries the deferred ones;
 #   a server that never greets: deferred after the configured timeout.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-port=$(free_port)
-write_config "$T/config" "$port"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -n
 
 # --- connection refused ---------------------------------------------------
 printf 'To: bob@example.com\nSubject: retry refused\n\nlater\n' >"$M/later"
@@ -22,7 +16,7 @@ S=$M/later.status
 assert_line "$S" '^attempts: 1$'
 assert_line "$S" '^next-attempt: [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$'
 assert_line "$S" '^error: .+'
-assert_line "$S" "^--- attempt 1 .*127\\.0\\.0\\.1:$port"
+assert_line "$S" "^--- attempt 1 .*127\\.0\\.0\\.1:$OUTBOX_PORT"
 # next-attempt is in the future, within the retry bounds (5 .. 67 min).
 "$PY" - "$S" <<'PYEOF' || fail "next-attempt of a fresh deferred message is not 5 minutes or so ahead"
 import sys, datetime
@@ -39,7 +33,7 @@ grep -F "later" "$M/.queue" | grep -q deferred ||
 	fail ".queue should list later as deferred:
 $(cat "$M/.queue")"
 
-smtpd_start "$T/rx" -p "$port"
+smtpd_start "$T/rx" -p "$OUTBOX_PORT"
 touch "$M/later"
 wait_state "$S" sent 20
 assert_line "$S" '^attempts: 2$'
@@ -51,7 +45,7 @@ note "refused connection: deferred, then sent after touch"
 stop_by_pid "$SMTPD_PID"
 
 # --- 451 to MAIL FROM -------------------------------------------------------
-smtpd_start "$T/rx2" -p "$port" --reply 'MAIL#1=451 4.3.0 Try again later'
+smtpd_start "$T/rx2" -p "$OUTBOX_PORT" --reply 'MAIL#1=451 4.3.0 Try again later'
 printf 'To: bob@example.com\nSubject: retry 451\n\nlater\n' >"$M/busy"
 wait_state "$M/busy.status" deferred 20
 assert_line "$M/busy.status" '^reply: 451 4\.3\.0 Try again later$'
@@ -63,7 +57,7 @@ note "451: deferred, then sent after touch"
 
 # --- a new submission retries the deferred ones too ----------------------------
 stop_by_pid "$SMTPD_PID"
-smtpd_start "$T/rx3" -p "$port" --reply 'RCPT#1=452 4.2.2 Mailbox full'
+smtpd_start "$T/rx3" -p "$OUTBOX_PORT" --reply 'RCPT#1=452 4.2.2 Mailbox full'
 printf 'To: bob@example.com\nSubject: retry new\n\nfirst\n' >"$M/first"
 wait_state "$M/first.status" deferred 20
 assert_line "$M/first.status" '^rcpt: bob@example\.com 452 4\.2\.2 Mailbox full$'

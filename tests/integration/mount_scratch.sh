@@ -4,15 +4,9 @@
 #   stay ordinary files: readable, writable, removable, never sent;
 #   an empty file (created with : > or touch) is not sent;
 #   .queue lists each pending message with its state and attempts.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx"
-write_config "$T/config" "$SMTP_PORT"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start
 
 scratch=(.x 'x~' x.swp x.tmp '#x#' .hidden.msg 'a b~')
 for f in "${scratch[@]}"; do

@@ -3,16 +3,10 @@
 # within it goes back to draft, and the message is sent once, with its
 # final content. Held open by one process while another appends, it is
 # not submitted before the last handle closes.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx"
-write_config "$T/config" "$SMTP_PORT"
 # A long settle, so the reopen below falls inside it on a loaded machine.
-mount_outbox "$T/mnt" "$T/config" settle=1500
-M=$T/mnt
+outbox_start -o settle=1500
 
 printf 'To: bob@example.com\nSubject: settle\n\nfirst\n' >"$M/m"
 sleep 0.2

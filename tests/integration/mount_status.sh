@@ -4,15 +4,9 @@
 # conversation happened (220, EHLO, 250, MAIL FROM, RCPT TO, DATA, 354,
 # the data line, ".", 250, QUIT, 221). The status file exists from the
 # moment the message is created and cannot be written.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx"
-write_config "$T/config" "$SMTP_PORT" "domain client.example.org"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -c "domain client.example.org"
 
 # The status file appears with the message, before it is closed.
 exec 7>"$M/hello"

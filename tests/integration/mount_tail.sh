@@ -2,16 +2,11 @@
 # tail -f NAME.status follows the conversation as it happens: every line
 # once, in order, nothing garbled, through to the final 221, without
 # "file truncated" (a slow server makes the lines arrive over seconds).
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx" --reply 'RCPT=delay:1200:250 2.1.5 Ok' \
-    --reply 'DOT=delay:1200:250 2.0.0 Ok: queued'
-write_config "$T/config" "$SMTP_PORT" "connection_cache 0"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start -c "connection_cache 0" -- \
+	--reply 'RCPT=delay:1200:250 2.1.5 Ok' \
+	--reply 'DOT=delay:1200:250 2.0.0 Ok: queued'
 
 # settle 100 ms: tail opens the status while the message is settling
 printf 'To: bob@example.com\nSubject: tail\n\nbody\n' >"$M/t"

@@ -8,20 +8,16 @@
 #   then their message belongs to them (stat), is sent with the
 #   account's envelope sender, its status and the log name them, .queue
 #   shows them their own, and a remount keeps the owner.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 add_test_user
 
 mk_tmp T
 chmod 755 "$T"                     # the second user must reach the mount
-smtpd_start "$T/rx"
-write_config "$T/config" "$SMTP_PORT"
-M=$T/mnt
 U=$TU_NAME
 
 # ---- without allow_other: nobody else gets in --------------------------
-mount_outbox "$M" "$T/config"
+outbox_start -t "$T"
 printf 'To: bob@example.com\nSubject: root one\n\nroot body\n' >"$M/rootmsg"
 wait_state "$M/rootmsg.status" sent 20
 assert_eq "700 0 0" "$(stat -c '%a %u %g' "$M")" "mode of the top directory"

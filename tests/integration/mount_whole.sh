@@ -3,8 +3,7 @@
 # not wait for it: with the default settle (2 s) a script with a slow step
 # between appends sends one complete message; a file renamed from a
 # scratch name is submitted at once even with a settle of 10 s.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 
 mk_tmp T

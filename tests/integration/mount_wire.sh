@@ -4,8 +4,7 @@
 # recipient got the message, a line starting with a dot arrives exactly as
 # written (dot-stuffed on the wire, unstuffed by the server), From, Date
 # and Message-ID are added, and LF and CRLF input give the same result.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 
 mk_tmp T

@@ -3,18 +3,12 @@
 # message with exactly the content written: echo, printf, heredoc, cat,
 # cp, mv from a scratch name, >> appends, a redirected group with a child
 # process, tee, dd, rsync's temp+rename, and vim's write sequence.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-mkdir -p "$T/rx" "$T/src"
-smtpd_start "$T/rx"
-write_config "$T/config" "$SMTP_PORT"
 # settle 400 ms: the >> and group cases reopen the file several times;
 # the gap between two opens of a script must stay well inside it.
-mount_outbox "$T/mnt" "$T/config" settle=400
-M=$T/mnt
+outbox_start -o settle=400
+mkdir -p "$T/src"
 
 # msg NAME: the text of the test message for case NAME.
 msg()
@@ -154,12 +148,12 @@ cases="echo printf heredoc cat cp mv append group tee dd rsync_emul vim_emul"
 if command -v rsync >/dev/null 2>&1; then
 	cases="$cases rsync"
 else
-	note "rsync not installed: the real rsync case is skipped (its sequence is still emulated)"
+	skip_part "rsync is not installed: the real rsync case (its sequence is still emulated)"
 fi
 if command -v vim >/dev/null 2>&1; then
 	cases="$cases vim"
 else
-	note "vim not installed: the real vim case is skipped (its sequence is still emulated)"
+	skip_part "vim is not installed: the real vim case (its sequence is still emulated)"
 fi
 
 for c in $cases; do

@@ -4,15 +4,9 @@
 # the bytes a read of .queue returns, and it is 0 when .queue is empty:
 #   empty outbox; drafts beside scratch files; sent; deferred; touched
 #   (retried); renamed; removed; after a remount; 300 deferred at once.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 
-mk_tmp T
-smtpd_start "$T/rx"
-write_config "$T/config" "$SMTP_PORT"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
+outbox_start
 
 # same_size WHAT: stat's size of .queue equals the bytes cat reads.
 same_size()

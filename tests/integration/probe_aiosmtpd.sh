@@ -4,7 +4,7 @@
 # offers, exit 0, the password nowhere in the output; the configuration
 # found as the daemon finds it ($XDG_CONFIG_HOME, ~/.config, ~/.msmtprc).
 set -u
-. "$(dirname "$0")/../lib-servers.sh"
+. "$(dirname "$0")/../lib-servers.sh" || exit 1
 srv_need_aiosmtpd
 srv_need_built "$OUTBOXFS"
 srv_scratch tmp

@@ -3,7 +3,7 @@
 # STATUS), the step named on stderr, nothing after the failed step, and
 # never a password in the output.
 set -u
-. "$(dirname "$0")/../lib-servers.sh"
+. "$(dirname "$0")/../lib-servers.sh" || exit 1
 srv_need_built "$OUTBOXFS" "$TOOLS/testsmtpd"
 srv_scratch tmp
 srv_certs C

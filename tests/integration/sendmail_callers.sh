@@ -3,17 +3,12 @@
 # PHP (-t -i) with Bcc, -f/-F on a message without From:, the lone-dot
 # rule; --wait and outboxfs --wait exit codes for sent, failed (data and
 # server), partial and deferred; -v prints the transcript.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
-skip_without_fuse
+. "$(dirname "$0")/../lib.sh" || exit 1
 : "${SENDMAIL:=$(dirname "$OUTBOXFS")/outboxfs-sendmail}"
 
-mk_tmp T
-smtpd_start "$T/rx" --reply 'RCPT/refused@=550 5.1.1 No such user' \
+outbox_start -c "retry_min 600" -- \
+	--reply 'RCPT/refused@=550 5.1.1 No such user' \
 	--reply 'RCPT/later@=451 4.3.0 Try later'
-write_config "$T/config" "$SMTP_PORT" "retry_min 600"
-mount_outbox "$T/mnt" "$T/config"
-M=$T/mnt
 sm() { "$SENDMAIL" -C "$T/config" "$@"; }
 env_of() { cat "${1%.eml}.env"; }
 

@@ -4,8 +4,7 @@
 # With no server during the kills nothing can be sent (so no RFC 1047
 # duplicate is possible); at the end a server comes, sendmail -q retries
 # the deferred ones, and each message arrives exactly once.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 : "${SENDMAIL:=$(dirname "$OUTBOXFS")/outboxfs-sendmail}"
 

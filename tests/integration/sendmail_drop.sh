@@ -5,8 +5,7 @@
 # bad input (empty, no recipient, unreadable config, unwritable spool,
 # unknown flag, a reader that goes away) gets one clear line, a sysexits
 # code, and nothing is left in the spool.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 : "${SENDMAIL:=$(dirname "$OUTBOXFS")/outboxfs-sendmail}"
 [ -x "$SENDMAIL" ] || fail "$SENDMAIL is not built"

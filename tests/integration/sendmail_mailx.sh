@@ -2,8 +2,7 @@
 # mail(1) from bsd-mailx with outboxfs-sendmail as its sendmail: `mail -s
 # SUBJECT rcpt` with the body on stdin, the way cron jobs and logwatch
 # scripts send. Skipped where bsd-mailx is not installed.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 command -v bsd-mailx >/dev/null 2>&1 ||
 	{ echo "SKIP: bsd-mailx is not installed"; exit 77; }

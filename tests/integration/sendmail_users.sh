@@ -10,8 +10,7 @@
 # At the next mount a drop from a user not in `users` is set aside with
 # a log line naming them, and so are a drop with two links, one of mode
 # 0666 and one whose uid line names someone else.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 : "${SENDMAIL:=$(dirname "$OUTBOXFS")/outboxfs-sendmail}"
 [ -x "$SENDMAIL" ] || fail "$SENDMAIL is not built"

@@ -6,9 +6,9 @@
 # seed, same faults) and STARTTLS/AUTH with a certificate made here by
 # openssl.
 set -u
-. "$(dirname "$0")/../lib-servers.sh"
+. "$(dirname "$0")/../lib-servers.sh" || exit 1
 srv_need_built "$TOOLS/testsmtpd"
-[ -x "$PY" ] || { echo "skip: $PY absent"; exit 77; }
+[ -x "$PY" ] || { echo "SKIP: $PY absent"; exit 77; }
 srv_scratch tmp
 
 fail=0
@@ -57,8 +57,6 @@ if srv_self_cert; then
 		--client-ca "$tmp/ccert.pem"
 	start R --cert "$tmp/cert.pem" --key "$tmp/key.pem" \
 		--client-ca "$tmp/ccert.pem" --require-client-cert
-else
-	echo "note: openssl cannot make a certificate: TLS part not run"
 fi
 
 "$PY" - "$tmp" "$TLS" <<'EOF' || fail=1
@@ -647,7 +645,7 @@ rc=$?
 [ $? -eq 2 ] && ok "refuses a LAN address" || bad "-l 192.168.1.1 not refused"
 "$TOOLS/testsmtpd" --help | grep -q -- '--reply' && ok "--help" || bad "--help"
 
-if "$PY" -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
+if have_ipv6_loopback; then
 	mkdir -p "$tmp/V"
 	if start_testsmtpd "$tmp/V" -l ::1 --idle-timeout 30; then
 		srv_track "$SMTPD_PID"
@@ -657,7 +655,7 @@ if "$PY" -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))'
 		bad "cannot start on ::1"
 	fi
 else
-	echo "note: no IPv6 loopback here: ::1 not tested"
+	skip_part "no IPv6 loopback (::1): listening on ::1"
 fi
 
 # servers that exited by themselves ran their sanitizer checks (if built so)

@@ -4,7 +4,7 @@
 # implicit TLS with PLAIN and LOGIN): the right outcome, the mechanism in
 # the server line, and the password never in any transcript.
 set -u
-. "$(dirname "$0")/../lib-servers.sh"
+. "$(dirname "$0")/../lib-servers.sh" || exit 1
 srv_need_built "$TOOLS/testsmtpd" "$TOOLS/smtpsend_tls"
 srv_scratch tmp
 srv_certs C
@@ -143,7 +143,7 @@ if "$PY" -c 'import aiosmtpd' 2>/dev/null; then
 		--pass-env BADPW
 	expect "$name" 'class=auth temporary=1 step=AUTH code=535'
 else
-	echo "# aiosmtpd absent from $PY: its cases not run"
+	skip_part "$PY has no aiosmtpd (Debian python3-aiosmtpd): the aiosmtpd cases"
 fi
 
 tap_end

@@ -4,7 +4,7 @@
 # temporary flag and error text, never fall back to plain text, and the
 # good cases must say how the connection was verified.
 set -u
-. "$(dirname "$0")/../lib-servers.sh"
+. "$(dirname "$0")/../lib-servers.sh" || exit 1
 srv_need_built "$TOOLS/testsmtpd" "$TOOLS/smtpsend_tls"
 srv_scratch tmp
 srv_certs C
@@ -53,8 +53,7 @@ client byname --host localhost --tls starttls --trust "$C/ca.pem"
 expect byname out '^result: ok server=localhost:'
 
 # IPv6 literal: the address is checked (the certificate holds IP ::1)
-if "$TOOLS/testsmtpd" -l ::1 --help >/dev/null 2>&1 &&
-   "${PY:-/usr/bin/python3}" -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
+if have_ipv6_loopback; then
 	start v6 -l ::1 $SRV
 	client v6 --host ::1 --tls starttls --trust "$C/ca.pem"
 	expect v6 out '^result: ok server=\[::1\]:[0-9]+ starttls .* verified$'
@@ -62,7 +61,7 @@ if "$TOOLS/testsmtpd" -l ::1 --help >/dev/null 2>&1 &&
 	client v6w --host ::1 --tls starttls --trust "$C/ca.pem"
 	expect v6w out 'hostname mismatch \(certificate is for wrong\.example, connected to ::1\)'
 else
-	echo "# no IPv6 loopback here: the ::1 cases are not run"
+	skip_part "no IPv6 loopback (::1): the ::1 certificate cases"
 fi
 
 # Certificate for another name

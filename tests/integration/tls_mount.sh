@@ -5,8 +5,7 @@
 # after touch), a certificate for another name, injected bytes after
 # STARTTLS and no common mechanism. The password never appears in a
 # status file, .queue or the daemon's output.
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/lib-servers.sh"
+. "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 command -v openssl >/dev/null || { echo "SKIP: no openssl command"; exit 77; }
 

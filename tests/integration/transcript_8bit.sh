@@ -9,16 +9,11 @@
 #   with 8BITMIME the same message goes out as written, BODY=8BITMIME;
 #   a 20 MB message streams: smtpsend's memory does not grow with it.
 set -u
-. "$(dirname "$0")/../lib-servers.sh"
+. "$(dirname "$0")/../lib-servers.sh" || exit 1
 srv_need_built "$TOOLS/testsmtpd" "$TOOLS/smtpsend"
 srv_scratch tmp
 
-start() {
-	srv_testsmtpd "$1" 60 "${@:2}"
-	printf -v "PORT_$1" '%s' "$PORT"
-}
-
-size_of() { sed -n 's/^C: MAIL FROM:.* SIZE=\([0-9]*\).*/\1/p' "$tmp/$1.out" | head -n1; }
+start() { srv_testsmtpd "$1" 60 "${@:2}"; }   # start NAME ARGS...: PORT, PORT_NAME
 
 # 7bit NAME EML: no byte >= 0x80 in the saved message.
 seven_bit() {
@@ -72,7 +67,7 @@ EOF
 start A --no-8bitmime
 tr_send m1 "$tmp/m1"
 tr_rc m1 0
-n=$(size_of m1) b=$(tr_bytes_of m1)
+n=$(tr_size_of m1) b=$(tr_bytes_of m1)
 tr_expect_c m1 <<EOF
 EHLO client.test
 MAIL FROM:<alice@example.com> SIZE=$n
@@ -132,7 +127,7 @@ AAECAwQF/w==
 EOF
 tr_send m2 "$tmp/m2"
 tr_rc m2 0
-n=$(size_of m2) b=$(tr_bytes_of m2)
+n=$(tr_size_of m2) b=$(tr_bytes_of m2)
 tr_no_line m2 'BODY=8BITMIME'
 [ "$n" = "$b" ] && tap_ok "m2: SIZE=$n is the bytes sent" ||
 	tap_bad "m2: SIZE=$n, $b bytes sent"
@@ -162,7 +157,7 @@ for m in m1 m2; do
 	tr_send "$m-8" "$tmp/$m"
 	tr_rc "$m-8" 0
 	tr_expect_line "$m-8" '^C: MAIL FROM:<alice@example\.com> SIZE=[0-9]+ BODY=8BITMIME$'
-	n=$(size_of "$m-8") b=$(tr_bytes_of "$m-8")
+	n=$(tr_size_of "$m-8") b=$(tr_bytes_of "$m-8")
 	[ "$n" = "$b" ] && tap_ok "$m-8: SIZE=$n is the bytes sent" ||
 		tap_bad "$m-8: SIZE=$n, $b bytes sent"
 	sed 's/$/\r/' "$tmp/$m" >"$tmp/$m.want"
@@ -198,7 +193,7 @@ r4=$(rss m4 "$tmp/m4")
 tr_rc m4 0
 r5=$(rss m5 "$tmp/m5")
 tr_rc m5 0
-n=$(size_of m5) b=$(tr_bytes_of m5)
+n=$(tr_size_of m5) b=$(tr_bytes_of m5)
 [ "$n" = "$b" ] && tap_ok "m5: SIZE=$n is the bytes sent" ||
 	tap_bad "m5: SIZE=$n, $b bytes sent"
 # m3 was refused: m4 is 3.eml, m5 4.eml

@@ -5,7 +5,7 @@
 # unstuffed dot lines, Bcc gone). Skips only when python3-aiosmtpd is
 # absent.
 set -u
-. "$(dirname "$0")/../lib-servers.sh"
+. "$(dirname "$0")/../lib-servers.sh" || exit 1
 srv_need_built "$TOOLS/smtpsend"
 srv_need_aiosmtpd
 srv_scratch tmp

@@ -5,18 +5,12 @@
 # server saved are the expected wire bytes (CRLF line ends, dot-stuffed
 # lines unstuffed by the server, Bcc gone).
 set -u
-. "$(dirname "$0")/../lib-servers.sh"
+. "$(dirname "$0")/../lib-servers.sh" || exit 1
 srv_need_built "$TOOLS/testsmtpd" "$TOOLS/smtpsend"
 srv_scratch tmp
 
-
-# start NAME args...: testsmtpd with spool $tmp/NAME/sp; sets PORT.
-start() {
-	srv_testsmtpd "$1" 60 "${@:2}"
-	printf -v "PORT_$1" '%s' "$PORT"
-}
-
-size_of() { sed -n 's/^C: MAIL FROM:.* SIZE=\([0-9]*\).*/\1/p' "$tmp/$1.out" | head -n1; }
+# start NAME args...: testsmtpd with spool $tmp/NAME/sp; sets PORT, PORT_NAME.
+start() { srv_testsmtpd "$1" 60 "${@:2}"; }
 
 # ---- 1. plain message, LF line ends, dot lines, Bcc, pipelining ----
 start A
@@ -36,7 +30,7 @@ end
 EOF
 tr_send m1 "$tmp/m1"
 tr_rc m1 0
-n=$(size_of m1) b=$(tr_bytes_of m1)
+n=$(tr_size_of m1) b=$(tr_bytes_of m1)
 tr_expect_c m1 <<EOF
 EHLO client.test
 MAIL FROM:<alice@example.com> SIZE=$n
@@ -68,7 +62,7 @@ if grep -q 'improper pipelining' "$tmp/A/log"; then tap_bad "m1: improper pipeli
 printf 'From: alice@example.com\r\nTo: bob@example.com\r\nSubject: crlf\r\nDate: Sat, 28 Nov 2026 16:00:00 +0000\r\nMessage-ID: <t2@example.com>\r\n\r\n.\r\n. x\r\n...\r\nlast\r\n' >"$tmp/m2"
 tr_send m2 "$tmp/m2" -n 2
 tr_rc m2 0
-n=$(size_of m2) b=$(tr_bytes_of m2)
+n=$(tr_size_of m2) b=$(tr_bytes_of m2)
 tr_expect_c m2 <<EOF
 EHLO client.test
 MAIL FROM:<alice@example.com> SIZE=$n
@@ -106,7 +100,7 @@ tr_same_bytes m4 "$tmp/B/sp/1.eml" "$tmp/m1.want"
 start C --reply 'RCPT=550 5.1.1 No such user'
 tr_send m5 "$tmp/m2"
 tr_rc m5 1
-n=$(size_of m5)
+n=$(tr_size_of m5)
 # with PIPELINING the DATA went out with the RCPTs and got 554 (503)
 tr_expect_c m5 <<EOF
 EHLO client.test
@@ -140,7 +134,7 @@ tr_same_bytes m6 "$tmp/D/sp/1.eml" "$tmp/m2"
 start E --no-pipelining --reply 'MAIL=421 4.3.2 Shutting down'
 tr_send m7 "$tmp/m2"
 tr_rc m7 1
-n=$(size_of m7)
+n=$(tr_size_of m7)
 tr_expect_c m7 <<EOF
 EHLO client.test
 MAIL FROM:<alice@example.com> SIZE=$n
