@@ -36,57 +36,45 @@ static int users_number(const char *s, unsigned long *out)
 	return 0;
 }
 
-static int users_lookup_user(const char *name, uid_t *uid)
+/* NAME (a number, or a user's or with GROUP a group's name) as an id
+ * into *ID. -1 when there is no such user or group. */
+static int users_lookup(const char *name, int group, unsigned long *id)
 {
-	struct passwd pw, *res = NULL;
+	struct passwd pw, *pres = NULL;
+	struct group gr, *gres = NULL;
 	char *buf;
-	unsigned long n;
 	int rc;
 
-	if (users_number(name, &n) == 0) {
-		*uid = (uid_t)n;
+	if (users_number(name, id) == 0)
 		return 0;
-	}
 	buf = malloc(USERS_PWBUF);
 	if (buf == NULL)
 		return -1;
-	rc = getpwnam_r(name, &pw, buf, USERS_PWBUF, &res);
-	if (rc == 0 && res)
-		*uid = pw.pw_uid;
-	free(buf);
-	return rc == 0 && res ? 0 : -1;
-}
-
-static int users_lookup_group(const char *name, gid_t *gid)
-{
-	struct group gr, *res = NULL;
-	char *buf;
-	unsigned long n;
-	int rc;
-
-	if (users_number(name, &n) == 0) {
-		*gid = (gid_t)n;
-		return 0;
+	if (group) {
+		rc = getgrnam_r(name, &gr, buf, USERS_PWBUF, &gres);
+		if (rc == 0 && gres)
+			*id = gr.gr_gid;
+	} else {
+		rc = getpwnam_r(name, &pw, buf, USERS_PWBUF, &pres);
+		if (rc == 0 && pres)
+			*id = pw.pw_uid;
 	}
-	buf = malloc(USERS_PWBUF);
-	if (buf == NULL)
-		return -1;
-	rc = getgrnam_r(name, &gr, buf, USERS_PWBUF, &res);
-	if (rc == 0 && res)
-		*gid = gr.gr_gid;
 	free(buf);
-	return rc == 0 && res ? 0 : -1;
+	return rc == 0 && (gres || pres) ? 0 : -1;
 }
 
 int users_group_id(const char *name, gid_t *gid, char *err, size_t errlen)
 {
+	unsigned long id;
+
 	if (name == NULL || name[0] == '\0' ||
-	    users_lookup_group(name, gid) < 0) {
+	    users_lookup(name, 1, &id) < 0) {
 		snprintf(err, errlen, "maildrop_group: no group named "
 		    "`%.64s`; create it (groupadd) or write an existing group",
 		    name ? name : "");
 		return -1;
 	}
+	*gid = (gid_t)id;
 	return 0;
 }
 
@@ -129,14 +117,14 @@ static int users_each(const char *key, const char *list,
 static int users_add_user(struct users_policy *p, const char *key,
     const char *word, char *err, size_t errlen)
 {
-	uid_t uid;
+	unsigned long uid;
 	uid_t *nu;
 
 	if (strcmp(word, "*") == 0) {
 		p->everybody = 1;
 		return 0;
 	}
-	if (users_lookup_user(word, &uid) < 0) {
+	if (users_lookup(word, 0, &uid) < 0) {
 		snprintf(err, errlen, "%s: no user named `%.64s`; write login "
 		    "names or numbers, or `*` for everybody", key, word);
 		return -1;
@@ -147,17 +135,17 @@ static int users_add_user(struct users_policy *p, const char *key,
 		return -1;
 	}
 	p->uids = nu;
-	p->uids[p->nuids++] = uid;
+	p->uids[p->nuids++] = (uid_t)uid;
 	return 0;
 }
 
 static int users_add_group(struct users_policy *p, const char *key,
     const char *word, char *err, size_t errlen)
 {
-	gid_t gid;
+	unsigned long gid;
 	gid_t *ng;
 
-	if (users_lookup_group(word, &gid) < 0) {
+	if (users_lookup(word, 1, &gid) < 0) {
 		snprintf(err, errlen, "%s: no group named `%.64s`; write group "
 		    "names or numbers", key, word);
 		return -1;
@@ -168,7 +156,7 @@ static int users_add_group(struct users_policy *p, const char *key,
 		return -1;
 	}
 	p->gids = ng;
-	p->gids[p->ngids++] = gid;
+	p->gids[p->ngids++] = (gid_t)gid;
 	return 0;
 }
 

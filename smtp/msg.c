@@ -717,7 +717,6 @@ static int msg_scan_body(int fd, off_t off, int qp, struct msg_scan *st,
 	struct msg_dotstuff dq;
 	struct msg_qp q;
 	uint64_t pos = 0;
-	char eb[128];
 	int rc = -1;
 
 	if (qp) {
@@ -732,13 +731,11 @@ static int msg_scan_body(int fd, off_t off, int qp, struct msg_scan *st,
 	msg_dotstuff_init(&dq);
 	msg_qp_init(&q);
 	for (;;) {
-		ssize_t r = msg_pread_full(fd, in, MSG_CHUNK, off + (off_t)pos);
+		ssize_t r = msg_pread_full(fd, in, MSG_CHUNK, off + (off_t)pos,
+		    err, errlen);
 
-		if (r < 0) {
-			msg_seterr(err, errlen, "reading the message: %s",
-			    strerror_r(errno, eb, sizeof(eb)));
+		if (r < 0)
 			goto out;
-		}
 		if (r == 0)
 			break;
 		pos += (uint64_t)r;
@@ -1348,7 +1345,6 @@ static int msg_stream_fill(struct msg_stream *s, char *err, size_t errlen)
 {
 	uint64_t left = s->m->body_len - s->body_done;
 	size_t want = left < MSG_CHUNK ? (size_t)left : MSG_CHUNK;
-	char eb[128];
 	ssize_t r = 0;
 
 	s->olen = s->opos = 0;
@@ -1356,12 +1352,9 @@ static int msg_stream_fill(struct msg_stream *s, char *err, size_t errlen)
 		want = MSG_M7_FEED;
 	if (want > 0) {
 		r = msg_pread_full(s->fd, s->in, want,
-		    s->m->body_off + (off_t)s->body_done);
-		if (r < 0) {
-			msg_seterr(err, errlen, "reading the message: %s",
-			    strerror_r(errno, eb, sizeof(eb)));
+		    s->m->body_off + (off_t)s->body_done, err, errlen);
+		if (r < 0)
 			return -1;
-		}
 		if ((size_t)r < want) {
 			msg_seterr(err, errlen, "the message file became "
 			    "shorter while it was sent");

@@ -683,7 +683,7 @@ int msg_mime7_finish(struct msg_mime7 *w, char *err, size_t errlen)
 static int msg_m7_walk(struct msg_mime7 *w, int fd, off_t off, uint64_t len,
     char *err, size_t errlen)
 {
-	char *in = malloc(MSG_M7_CHUNK), eb[128];
+	char *in = malloc(MSG_M7_CHUNK);
 	uint64_t pos = 0;
 	int rc = -1;
 
@@ -694,13 +694,11 @@ static int msg_m7_walk(struct msg_mime7 *w, int fd, off_t off, uint64_t len,
 	while (pos < len && !w->stopped) {
 		size_t want = len - pos < MSG_M7_CHUNK ? (size_t)(len - pos) :
 		    MSG_M7_CHUNK;
-		ssize_t r = msg_pread_full(fd, in, want, off + (off_t)pos);
+		ssize_t r = msg_pread_full(fd, in, want, off + (off_t)pos,
+		    err, errlen);
 
-		if (r < 0) {
-			msg_seterr(err, errlen, "reading the message: %s",
-			    strerror_r(errno, eb, sizeof(eb)));
+		if (r < 0)
 			goto out;
-		}
 		if (r == 0)
 			break;
 		if (msg_mime7_feed(w, in, (size_t)r, err, errlen) < 0)

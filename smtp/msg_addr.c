@@ -24,6 +24,19 @@ static int addr_is_atext(unsigned char c)
 	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
+/* Says why C cannot stand in an address's WHERE; -1. */
+static int addr_bad_char(int c, const char *where, char *err, size_t errlen)
+{
+	if (c == '<' || c == '>')
+		msg_seterr(err, errlen, "< or > inside the address");
+	else if (c == ' ' || c == '\t')
+		msg_seterr(err, errlen, "space in address");
+	else
+		msg_seterr(err, errlen, "character '%c' not allowed in the %s",
+		    c, where);
+	return -1;
+}
+
 static const char *addr_ctl_reason(unsigned char c)
 {
 	if (c == '\r' || c == '\n')
@@ -82,14 +95,7 @@ static int addr_check_local(const char *s, size_t n, char *err,
 		}
 		if (addr_is_atext(c))
 			continue;
-		if (c == '<' || c == '>')
-			msg_seterr(err, errlen, "< or > inside the address");
-		else if (c == ' ' || c == '\t')
-			msg_seterr(err, errlen, "space in address");
-		else
-			msg_seterr(err, errlen, "character '%c' not allowed "
-			    "in the local part (quote it)", c);
-		return -1;
+		return addr_bad_char(c, "local part (quote it)", err, errlen);
 	}
 	return 0;
 }
@@ -166,14 +172,7 @@ static int addr_check_domain(const char *s, size_t n, char *err,
 		if (c >= 0x80 || c == '-' || (c >= 'a' && c <= 'z') ||
 		    (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
 			continue;
-		if (c == '<' || c == '>')
-			msg_seterr(err, errlen, "< or > inside the address");
-		else if (c == ' ' || c == '\t')
-			msg_seterr(err, errlen, "space in address");
-		else
-			msg_seterr(err, errlen,
-			    "character '%c' not allowed in the domain", c);
-		return -1;
+		return addr_bad_char(c, "domain", err, errlen);
 	}
 	return 0;
 }

@@ -380,7 +380,6 @@ static int att_text(struct att_out *o, int fd, off_t off, int *qp,
     char *err, size_t errlen)
 {
 	char *in = malloc(16384), *enc = malloc(MSG_QP_OUT(16384));
-	char eb[128];
 	uint64_t pos = 0;
 	size_t line = 0;
 	int bol = 1, prev_cr = 0, rc = -1, pass;
@@ -398,14 +397,10 @@ static int att_text(struct att_out *o, int fd, off_t off, int *qp,
 		pos = 0;
 		for (;;) {
 			ssize_t r = msg_pread_full(fd, in, 16384,
-			    off + (off_t)pos);
+			    off + (off_t)pos, err, errlen);
 
-			if (r < 0) {
-				msg_seterr(err, errlen, "reading the "
-				    "message: %s",
-				    strerror_r(errno, eb, sizeof(eb)));
+			if (r < 0)
 				goto out;
-			}
 			if (r == 0)
 				break;
 			pos += (uint64_t)r;
@@ -573,14 +568,11 @@ int msg_attach_expand(int in_fd, int out_fd, uid_t uid, gid_t gid,
 		}
 		for (;;) {
 			ssize_t r = msg_pread_full(in_fd, in, 16384,
-			    b.body_off + (off_t)pos);
+			    b.body_off + (off_t)pos, err, errlen);
 
 			if (r <= 0) {
 				if (r < 0) {
 					free(in);
-					msg_seterr(err, errlen, "reading the "
-					    "message: %s",
-					    strerror_r(errno, eb, sizeof(eb)));
 					goto out;
 				}
 				break;

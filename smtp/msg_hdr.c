@@ -24,17 +24,25 @@ int msg_hdr_is(const struct msg_hblock *b, const struct msg_hdr *h,
 	    strncasecmp(b->buf + h->name, name, h->name_len) == 0;
 }
 
-ssize_t msg_pread_full(int fd, char *buf, size_t n, off_t off)
+ssize_t msg_pread_full(int fd, char *buf, size_t n, off_t off, char *err,
+    size_t errlen)
 {
 	size_t got = 0;
+	char eb[128];
 
 	while (got < n) {
 		ssize_t r = pread(fd, buf + got, n - got, off + (off_t)got);
 
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0)
+		if (r < 0) {
+			int e = errno;
+
+			msg_seterr(err, errlen, "reading the message: %s",
+			    strerror_r(e, eb, sizeof(eb)));
+			errno = e;
 			return -1;
+		}
 		if (r == 0)
 			break;
 		got += (size_t)r;
@@ -217,7 +225,6 @@ toobig:
 int msg_hblock_read(int fd, struct msg_hblock *b, char *err, size_t errlen)
 {
 	const size_t cap = MSG_MAX_HEADER + 3;
-	char eb[128];
 	ssize_t r;
 
 	memset(b, 0, sizeof(*b));
@@ -226,12 +233,9 @@ int msg_hblock_read(int fd, struct msg_hblock *b, char *err, size_t errlen)
 		msg_seterr(err, errlen, "out of memory");
 		return -1;
 	}
-	r = msg_pread_full(fd, b->buf, cap, 0);
-	if (r < 0) {
-		msg_seterr(err, errlen, "reading the message: %s",
-		    strerror_r(errno, eb, sizeof(eb)));
+	r = msg_pread_full(fd, b->buf, cap, 0, err, errlen);
+	if (r < 0)
 		return -1;
-	}
 	b->got = (size_t)r;
 	return msg_hblock_parse(b, b->got < cap, err, errlen);
 }

@@ -125,8 +125,10 @@ int msg_hblock_parse(struct msg_hblock *b, int eof, char *err,
 int msg_hdr_is(const struct msg_hblock *b, const struct msg_hdr *h,
     const char *name);
 
-/* pread until N bytes or the end of the file; -1 with errno. */
-ssize_t msg_pread_full(int fd, char *buf, size_t n, off_t off);
+/* pread until N bytes or the end of the file; -1 with errno, and
+ * "reading the message: ..." in ERR. */
+ssize_t msg_pread_full(int fd, char *buf, size_t n, off_t off, char *err,
+    size_t errlen);
 
 /* ---- 8-bit data for a server without 8BITMIME (msg_7bit.c) ---- */
 
