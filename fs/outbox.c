@@ -401,15 +401,10 @@ void ob_destroy_msg(struct ob *ob, struct ob_msg *m)
 	ob_msg_free(m);
 }
 
-int ob_remove_locked(struct ob *ob, struct ob_msg *m)
+void ob_remove_locked(struct ob *ob, struct ob_msg *m)
 {
 	ob_unname(ob, m);
 	ob_list_del(ob, m);
-	if (m->refs == 0) {
-		ob_unlink_id(ob, m);
-		return 1;
-	}
-	return 0;
 }
 
 void ob_unref(struct ob *ob, struct ob_msg *m)

@@ -309,11 +309,10 @@ void ob_ref(struct ob_msg *m);
 void ob_unref(struct ob *ob, struct ob_msg *m);
 
 /*
- * Marks M removed (its name already taken out, ob->mu held). Returns 1
- * when nobody holds it: the caller then calls ob_destroy_msg after
- * unlocking.
+ * Marks M removed: its name and its place in a list taken out (ob->mu
+ * held). Every caller holds a reference; its ob_unref frees M.
  */
-int ob_remove_locked(struct ob *ob, struct ob_msg *m);
+void ob_remove_locked(struct ob *ob, struct ob_msg *m);
 /* Removes the spool files of M and frees it; ob->mu NOT held. */
 void ob_destroy_msg(struct ob *ob, struct ob_msg *m);
 

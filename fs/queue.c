@@ -43,12 +43,6 @@ static void queue_thread_done(struct ob *ob)
 	pthread_mutex_unlock(&ob->mu);
 }
 
-static const struct cfg_account *queue_account(struct ob *ob,
-    const struct ob_msg *m)
-{
-	return ob_msg_account(ob, m);
-}
-
 /* 1 for an errno that says this machine is short of something for now
  * (descriptors, memory, disk, I/O): the message waits and is retried,
  * never failed for it. */
@@ -101,13 +95,10 @@ static struct msg *queue_prepare_fd(struct ob *ob, struct ob_msg *m, int fd,
 	struct pickup_env env;
 	struct msg *pm;
 
+	/* never NULL: a configuration without an account is refused at
+	 * mount (fs/main.c) */
 	*temp = 0;
-	*acct = a = queue_account(ob, m);
-	if (a == NULL) {
-		snprintf(err, errlen, "no account configured: add an account "
-		    "to the configuration file");
-		return NULL;
-	}
+	*acct = a = ob_msg_account(ob, m);
 	pm = calloc(1, sizeof(*pm));
 	if (pm == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -172,10 +163,7 @@ static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
 	int fd;
 
 	*temp = 0;
-	*acct = queue_account(ob, m);
-	if (*acct == NULL)      /* says so, before any file is opened */
-		return queue_prepare_fd(ob, m, -1, when, acct, err, errlen,
-		    temp);
+	*acct = ob_msg_account(ob, m);
 	fd = queue_open_msg(ob, m, err, errlen, temp);
 	if (fd < 0)
 		return NULL;
@@ -184,8 +172,6 @@ static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
 	return pm;
 }
 
-/* Fills the record's envelope fields from a prepared message; ob->mu
- * held. Returns -1 without memory. */
 /* 1 when M's recorded recipients are the sendmail command's, none tried
  * yet, and preparing changed them (aliases, an address completed). */
 static int queue_env_rewritten(const struct ob_msg *m, const struct msg *pm)
@@ -206,6 +192,8 @@ static int queue_env_rewritten(const struct ob_msg *m, const struct msg *pm)
 	return 0;
 }
 
+/* Fills the record's envelope fields from a prepared message; ob->mu
+ * held. Returns -1 without memory. */
 static int queue_fill_envelope(struct ob_msg *m, const struct msg *pm,
     const struct cfg_account *a)
 {
@@ -291,7 +279,7 @@ static void queue_retry_account(struct ob *ob, const struct cfg_account *a)
 
 	for (m = ob->wait.head; m; m = next) {
 		next = m->qnext;
-		if (queue_account(ob, m) == a) {
+		if (ob_msg_account(ob, m) == a) {
 			m->r.next = ob_wall();
 			ob_set_state(ob, m, OB_QUEUED);
 		}
@@ -460,15 +448,12 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 		int temp = 0;
 
 		items[i].pm = NULL;
-		a = queue_account(ob, m);
+		a = ob_msg_account(ob, m);
 		/* open for every outcome: even a refused message's bytes are
 		 * made durable with its record */
 		items[i].fd = queue_open_msg(ob, m, err, sizeof(err), &temp);
 		if (queue_too_large(ob, m, err, sizeof(err))) {
 			temp = 0;
-		} else if (a == NULL) {          /* says why */
-			items[i].pm = queue_prepare_fd(ob, m, -1, now, &a, err,
-			    sizeof(err), &temp);
 		} else if (items[i].fd < 0) {
 			;                        /* err and temp: the open's */
 		} else if (!m->r.envelope &&    /* sendmail: never expanded */
@@ -797,7 +782,7 @@ static int64_t queue_wake_due(struct ob *ob)
 	while ((w = wait_top(&ob->due)) != NULL && w->at <= now) {
 		struct ob_msg *m = ob_msg_of_wait(w);
 
-		if (ob_paused(ob, queue_account(ob, m))) {
+		if (ob_paused(ob, ob_msg_account(ob, m))) {
 			/* stays deferred while its account is paused: looked
 			 * at again in a day, or at once by ob_unpause */
 			wait_update(&ob->due, w, now + 86400);
@@ -820,11 +805,11 @@ static struct ob_msg *queue_pick(struct ob *ob, const struct cfg_account *acct)
 	for (m = ob->run.head; m; m = m->qnext) {
 		if (m->busy)
 			continue;
-		if (acct && queue_account(ob, m) != acct)
+		if (acct && ob_msg_account(ob, m) != acct)
 			continue;
-		if (ob_paused(ob, queue_account(ob, m)))
+		if (ob_paused(ob, ob_msg_account(ob, m)))
 			continue;         /* a refused login: no new one */
-		if (acct == NULL && ob_cached(ob, queue_account(ob, m)))
+		if (acct == NULL && ob_cached(ob, ob_msg_account(ob, m)))
 			continue;         /* a kept connection takes it */
 		m->busy = 1;
 		ob_ref(m);
@@ -1566,8 +1551,8 @@ static int queue_other_due(struct ob *ob, const struct cfg_account *a)
 	struct ob_msg *m;
 
 	for (m = ob->run.head; m; m = m->qnext)
-		if (!m->busy && queue_account(ob, m) != a &&
-		    !ob_paused(ob, queue_account(ob, m)))
+		if (!m->busy && ob_msg_account(ob, m) != a &&
+		    !ob_paused(ob, ob_msg_account(ob, m)))
 			return 1;
 	return 0;
 }
@@ -1619,7 +1604,7 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 		ob_unref(ob, m);
 		return;
 	}
-	a = queue_account(ob, m);
+	a = ob_msg_account(ob, m);
 	/* An attempt in flight is on disk before any byte is sent: a
 	 * restart after a crash then warns that it may arrive twice. */
 	if (queue_mark_sending(ob, m, a) < 0) {
@@ -1701,10 +1686,11 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 			break;
 		m = next;
 		pm = queue_ensure_prep(ob, m, &a, perr, sizeof(perr), &temp);
-		a = queue_account(ob, m);
+		if (pm == NULL)       /* with the account it was prepared for */
+			queue_fail_early(ob, m, a, NULL, perr, temp);
+		else
+			a = ob_msg_account(ob, m);
 		if (pm == NULL || queue_mark_sending(ob, m, a) < 0) {
-			if (pm == NULL)
-				queue_fail_early(ob, m, a, NULL, perr, temp);
 			ob_unref(ob, m);
 			smtp_quit(s);
 			s = NULL;
