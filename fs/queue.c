@@ -58,13 +58,16 @@ static int queue_errno_passing(int e)
 	}
 }
 
+/* MSGID: the Message-ID the message was given when first prepared
+ * (its record's), kept when it is prepared again; NULL: a new one. */
 static int queue_prepare_with(int fd, const struct cfg_account *a,
-    int64_t when, const struct pickup_env *env, struct msg *out, char *err,
-    size_t errlen)
+    int64_t when, const char *msgid, const struct pickup_env *env,
+    struct msg *out, char *err, size_t errlen)
 {
 	struct msg_params p;
 
 	acct_msg_params(a, when, &p);
+	p.message_id = msgid;
 	pickup_env_apply(env, &p);    /* outboxfs-sendmail's envelope */
 	return msg_prepare(fd, &p, out, err, errlen);
 }
@@ -94,27 +97,41 @@ static struct msg *queue_prepare_fd(struct ob *ob, struct ob_msg *m, int fd,
 	const struct cfg_account *a, *b;
 	struct pickup_env env;
 	struct msg *pm;
+	char *msgid = NULL;
+	int had_id;
 
 	/* never NULL: a configuration without an account is refused at
 	 * mount (fs/main.c) */
 	*temp = 0;
 	*acct = a = ob_msg_account(ob, m);
+	/* prepared again (a restart, a spool error): the Message-ID it was
+	 * given before, so every attempt carries the same one and a
+	 * receiver can drop a duplicate (Date: comes from the queued
+	 * time) */
+	pthread_mutex_lock(&ob->mu);
+	had_id = m->r.message_id != NULL;
+	if (had_id)
+		msgid = strdup(m->r.message_id);
+	pthread_mutex_unlock(&ob->mu);
 	pm = calloc(1, sizeof(*pm));
-	if (pm == NULL) {
+	if (pm == NULL || (had_id && msgid == NULL)) {
 		snprintf(err, errlen, "out of memory");
 		*temp = 1;
+		free(pm);
+		free(msgid);
 		return NULL;
 	}
 	if (pickup_env_get(ob, m, &env) < 0) {
 		snprintf(err, errlen, "out of memory");
 		*temp = 1;
 		free(pm);
+		free(msgid);
 		return NULL;
 	}
 	if (m->diridx < 0 && m->r.account == NULL && queue_from_picks(ob, a)) {
 		/* Top level: the account whose from is the From: address. */
 		errno = 0;
-		if (queue_prepare_with(fd, NULL, when, &env, pm, err,
+		if (queue_prepare_with(fd, NULL, when, msgid, &env, pm, err,
 		    errlen) == 0) {
 			if (pm->from &&
 			    (b = cfg_account_for_from(ob->cfg, pm->from)) != NULL)
@@ -128,15 +145,18 @@ static struct msg *queue_prepare_fd(struct ob *ob, struct ob_msg *m, int fd,
 	/* msg_prepare fails for the message's content, or for a read or
 	 * an allocation that failed: errno tells the second kind. */
 	errno = 0;
-	if (queue_prepare_with(fd, a, when, &env, pm, err, errlen) < 0) {
+	if (queue_prepare_with(fd, a, when, msgid, &env, pm, err,
+	    errlen) < 0) {
 		*temp = queue_errno_passing(errno);
 		goto fail;
 	}
 	pickup_env_free(&env);
+	free(msgid);
 	return pm;
 fail:
 	pickup_env_free(&env);
 	free(pm);
+	free(msgid);
 	return NULL;
 }
 
@@ -421,8 +441,6 @@ static int queue_too_large(struct ob *ob, struct ob_msg *m, char *err,
 	return 1;
 }
 
-static void queue_keep_message_id(struct ob_msg *m, struct msg *pm);
-
 /* Makes the batch's message files and records durable. */
 static int queue_sync_batch(struct ob *ob, const struct queue_item *items,
     size_t n)
@@ -483,8 +501,6 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 		pthread_mutex_lock(&ob->mu);
 		m->r.queued = now;
 		m->r.attempts = 0;
-		if (items[i].pm)   /* submitted again after a spool error */
-			queue_keep_message_id(m, items[i].pm);
 		if (items[i].pm && queue_fill_envelope(m, items[i].pm, a) == 0) {
 			items[i].ok = 1;
 			queue_set_str(&m->r.error, NULL);
@@ -1369,36 +1385,6 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 	ob_notify(ob, m->r.id);
 }
 
-/*
- * A message prepared again after a restart gets a new random Message-ID
- * when the user wrote none; the one recorded at submission is put back
- * so every attempt carries the same one (a receiver can then drop a
- * duplicate). Date is the same already: it comes from the queued time.
- * ob->mu held.
- */
-static void queue_keep_message_id(struct ob_msg *m, struct msg *pm)
-{
-	const char *old = m->r.message_id;
-	char *at, *copy;
-	size_t n;
-
-	if (old == NULL || pm->message_id == NULL ||
-	    strcmp(old, pm->message_id) == 0)
-		return;
-	n = strlen(pm->message_id);
-	if (strlen(old) != n || pm->header == NULL)
-		return;
-	at = memmem(pm->header, pm->header_len, pm->message_id, n);
-	copy = strdup(old);
-	if (at == NULL || copy == NULL) {
-		free(copy);
-		return;
-	}
-	memcpy(at, old, n);
-	free(pm->message_id);
-	pm->message_id = copy;
-}
-
 /* Makes sure M has its prepared message; NULL with err on failure
  * (*temp: for a passing local reason). */
 static struct msg *queue_ensure_prep(struct ob *ob, struct ob_msg *m,
@@ -1417,7 +1403,6 @@ static struct msg *queue_ensure_prep(struct ob *ob, struct ob_msg *m,
 	if (pm == NULL)
 		return NULL;
 	pthread_mutex_lock(&ob->mu);
-	queue_keep_message_id(m, pm);
 	queue_fill_envelope(m, pm, *a);
 	m->prep = pm;
 	pthread_mutex_unlock(&ob->mu);

@@ -1146,7 +1146,10 @@ field_err:
 			goto out;
 	}
 	if (m->message_id == NULL && !p->no_msgid) {
-		if (msg_make_id(p, now, line, sizeof(line), err, errlen) < 0)
+		if (p->message_id != NULL)
+			snprintf(line, sizeof(line), "%s", p->message_id);
+		else if (msg_make_id(p, now, line, sizeof(line), err,
+		    errlen) < 0)
 			goto out;
 		if (msg_add_line(&hb, "Message-ID", line, err, errlen) < 0)
 			goto out;

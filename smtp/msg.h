@@ -72,6 +72,9 @@ struct msg_params {
 	int keep_bcc;             /* remove_bcc_headers off */
 	int no_date;              /* set_date_header off */
 	int no_msgid;             /* set_msgid_header off */
+	const char *message_id;   /* the Message-ID to add to a message
+	                           * without one: the one it was first
+	                           * given (a retry); NULL: a new one */
 	const char *dsn_notify;   /* "NEVER" or "SUCCESS,FAILURE,DELAY" */
 	const char *dsn_ret;      /* "HDRS" or "FULL" */
 	const char *dsn_envid;    /* ENVID (as given, xtext-encoded here);

@@ -364,6 +364,25 @@ static void test_added_fields(void **state)
 		msg_free(&m2);
 		msg_free(&m);
 	}
+	/* prepared again: the Message-ID given the first time, not a new
+	 * one; a message with its own keeps its own */
+	{
+		struct msg_params p = params_alice;
+		int fd2 = mkfd(S("To: b@y.org\nMessage-ID: <own@x>\n\nhi\n"));
+
+		p.message_id = "<20261128160013.0123456789abcdef@laptop>";
+		assert_int_equal(msg_prepare(fd, &p, &m, err, sizeof(err)), 0);
+		assert_string_equal(m.message_id, p.message_id);
+		assert_non_null(strstr(m.header, "\r\nMessage-ID: "
+		    "<20261128160013.0123456789abcdef@laptop>\r\n"));
+		msg_free(&m);
+		assert_int_equal(msg_prepare(fd2, &p, &m, err, sizeof(err)),
+		    0);
+		assert_string_equal(m.message_id, "<own@x>");
+		assert_null(strstr(m.header, "0123456789abcdef"));
+		msg_free(&m);
+		close(fd2);
+	}
 	close(fd);
 }
 
