@@ -355,10 +355,7 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			m->file_size = (uint64_t)attr->st_size;
 			m->mtime_ns = m->ctime_ns = ob_now_ns();
 		}
-		if (m->nopen == 0 && m->dirty && ob_submittable(ob, m)) {
-			m->dirty = 0;
-			ob_settle_start(ob, m);
-		}
+		ob_submit_if_ready(ob, m);
 		/* the reference is kept to the end: a touch below still
 		 * uses M, which an unlink may free once it is dropped */
 		held = 1;
@@ -879,9 +876,7 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 		if (h->writer)
 			m->nwriters--;
 		/* Submission is at the last release, after the settle time. */
-		if (m->nopen == 0 && m->dirty && ob_submittable(ob, m)) {
-			m->dirty = 0;
-			ob_settle_start(ob, m);
+		if (ob_submit_if_ready(ob, m)) {
 			/* so a stop during the settle time still submits it */
 			save = !m->r.closed;
 			m->r.closed = 1;
@@ -968,10 +963,7 @@ static void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		err = ops_errno(errno);
 		pthread_mutex_lock(&ob->mu);
 		m->busy = 0;
-		if (m->dirty && m->nopen == 0 && ob_submittable(ob, m)) {
-			m->dirty = 0;
-			ob_settle_start(ob, m);
-		}
+		ob_submit_if_ready(ob, m);
 		pthread_mutex_unlock(&ob->mu);
 		ob_unref(ob, m);
 		fuse_reply_err(req, err);
@@ -997,13 +989,9 @@ static void ops_rename_done(struct ob *ob, struct ob_msg *m,
 	m->busy = 0;
 	if (t)
 		t->busy = 0;
-	if (m->dirty && m->nopen == 0 && ob_submittable(ob, m)) {
-		m->dirty = 0;
-		ob_settle_start(ob, m);
-		if (m->whole)            /* it arrived whole: no settle wait */
-			if (m->lv)
-				m->lv->settle_at_ms = clock_mono_ms();
-	}
+	/* it arrived whole: no settle wait */
+	if (ob_submit_if_ready(ob, m) && m->whole && m->lv)
+		m->lv->settle_at_ms = clock_mono_ms();
 	pthread_mutex_unlock(&ob->mu);
 	ob_unref(ob, m);
 	if (t)

@@ -328,6 +328,15 @@ int ob_submittable(const struct ob *ob, const struct ob_msg *m)
 	    ob_name_kind(ob, m->diridx, m->r.name) == OB_NAME_NORMAL;
 }
 
+int ob_submit_if_ready(struct ob *ob, struct ob_msg *m)
+{
+	if (!m->dirty || !ob_submittable(ob, m))
+		return 0;
+	m->dirty = 0;
+	ob_settle_start(ob, m);
+	return 1;
+}
+
 void ob_settle_start(struct ob *ob, struct ob_msg *m)
 {
 	ob_list_add(ob, m, OB_LIST_SETTLE);

@@ -323,6 +323,12 @@ void ob_destroy_msg(struct ob *ob, struct ob_msg *m);
  */
 void ob_set_state(struct ob *ob, struct ob_msg *m, enum ob_state st);
 
+/*
+ * The rule of submission, in one place: a draft written since it was
+ * last looked at, that nobody has open, is submitted once its settle
+ * time is over (ob_settle_start). 1 when it was; ob->mu held.
+ */
+int ob_submit_if_ready(struct ob *ob, struct ob_msg *m);
 /* Submission timing (ob->mu held): starts or cancels the settle time. */
 void ob_settle_start(struct ob *ob, struct ob_msg *m);
 void ob_settle_cancel(struct ob *ob, struct ob_msg *m);
