@@ -262,15 +262,7 @@ static void ob_list_del(struct ob *ob, struct ob_msg *m)
 		break;
 	default: return;
 	}
-	if (m->qprev)
-		m->qprev->qnext = m->qnext;
-	else
-		l->head = m->qnext;
-	if (m->qnext)
-		m->qnext->qprev = m->qprev;
-	else
-		l->tail = m->qprev;
-	m->qprev = m->qnext = NULL;
+	TAILQ_REMOVE(&l->q, m, q);
 	m->list = OB_LIST_NONE;
 	l->n--;
 }
@@ -289,13 +281,7 @@ static void ob_list_add(struct ob *ob, struct ob_msg *m, enum ob_list_id id)
 	}
 	l = id == OB_LIST_SETTLE ? &ob->settle : id == OB_LIST_RUN ?
 	    &ob->run : &ob->wait;
-	m->qprev = l->tail;
-	m->qnext = NULL;
-	if (l->tail)
-		l->tail->qnext = m;
-	else
-		l->head = m;
-	l->tail = m;
+	TAILQ_INSERT_TAIL(&l->q, m, q);
 	l->n++;
 	m->list = id;
 }
@@ -907,8 +893,8 @@ int ob_unpause(struct ob *ob, const struct cfg_account *a)
 	free(ob->paused[i]);
 	ob->paused[i] = NULL;
 	/* its deferred messages are tried now, as a touch would */
-	for (m = ob->wait.head; m; m = next) {
-		next = m->qnext;
+	for (m = TAILQ_FIRST(&ob->wait.q); m; m = next) {
+		next = TAILQ_NEXT(m, q);
 		if (ob_msg_account(ob, m) == a) {
 			m->r.next = ob_wall();
 			ob_set_state(ob, m, OB_QUEUED);
@@ -1089,6 +1075,9 @@ int ob_init(struct ob *ob, struct cfg *cfg, const char *spool_path,
 	size_t i;
 
 	memset(ob, 0, sizeof(*ob));
+	TAILQ_INIT(&ob->settle.q);
+	TAILQ_INIT(&ob->run.q);
+	TAILQ_INIT(&ob->wait.q);
 	wait_init(&ob->due);
 	pthread_mutex_init(&ob->mu, NULL);
 	pthread_mutex_init(&ob->rmu, NULL);

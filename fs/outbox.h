@@ -34,6 +34,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <time.h>
 #include <sys/types.h>
 
@@ -128,7 +129,7 @@ struct ob_msg {
 
 
 	struct ob_msg *id_next, *name_next;
-	struct ob_msg *qprev, *qnext;
+	TAILQ_ENTRY(ob_msg) q;        /* in ob->settle, run or wait */
 	struct wait_node wn;         /* in ob->due while deferred, keyed by
 	                              * r.next */
 };
@@ -153,8 +154,10 @@ static inline struct ob_msg *ob_msg_of_wait(struct wait_node *w)
 	    offsetof(struct ob_msg, wn));
 }
 
+TAILQ_HEAD(ob_mlist, ob_msg);
+
 struct ob_list {
-	struct ob_msg *head, *tail;
+	struct ob_mlist q;
 	size_t n;
 };
 

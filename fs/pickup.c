@@ -537,8 +537,8 @@ static void pickup_retry_all(struct ob *ob)
 	pthread_mutex_lock(&ob->mu);
 	for (k = 0; ob->cfg && k < ob->cfg->naccounts; k++)
 		ob_unpause(ob, &ob->cfg->accounts[k]);
-	for (m = ob->wait.head; m; m = next) {
-		next = m->qnext;
+	for (m = TAILQ_FIRST(&ob->wait.q); m; m = next) {
+		next = TAILQ_NEXT(m, q);
 		m->r.next = ob_wall();
 		ob_set_state(ob, m, OB_QUEUED);
 		n++;

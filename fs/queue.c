@@ -297,8 +297,8 @@ static void queue_retry_account(struct ob *ob, const struct cfg_account *a)
 {
 	struct ob_msg *m, *next;
 
-	for (m = ob->wait.head; m; m = next) {
-		next = m->qnext;
+	for (m = TAILQ_FIRST(&ob->wait.q); m; m = next) {
+		next = TAILQ_NEXT(m, q);
 		if (ob_msg_account(ob, m) == a) {
 			m->r.next = ob_wall();
 			ob_set_state(ob, m, OB_QUEUED);
@@ -580,8 +580,8 @@ static size_t queue_collect(struct ob *ob, struct queue_item **items,
 	size_t n = 0;
 
 	*earliest = -1;
-	for (m = ob->settle.head; m; m = next) {
-		next = m->qnext;
+	for (m = TAILQ_FIRST(&ob->settle.q); m; m = next) {
+		next = TAILQ_NEXT(m, q);
 		if (!ob_submittable(ob, m)) {
 			ob_settle_cancel(ob, m);
 			/* Opened again (a reader: a pager, an indexer): the
@@ -633,7 +633,7 @@ void queue_submit_pending(struct ob *ob)
 	/* batch by batch, each waiting one once: one whose record could
 	 * not be written is back in the list, for the committer's retry */
 	pthread_mutex_lock(&ob->mu);
-	for (m = ob->settle.head; m; m = m->qnext)
+	TAILQ_FOREACH(m, &ob->settle.q, q)
 		left++;
 	pthread_mutex_unlock(&ob->mu);
 	while (left) {
@@ -818,7 +818,7 @@ static struct ob_msg *queue_pick(struct ob *ob, const struct cfg_account *acct)
 	struct ob_msg *m;
 
 	queue_wake_due(ob);
-	for (m = ob->run.head; m; m = m->qnext) {
+	TAILQ_FOREACH(m, &ob->run.q, q) {
 		if (m->busy)
 			continue;
 		if (acct && ob_msg_account(ob, m) != acct)
@@ -1535,7 +1535,7 @@ static int queue_other_due(struct ob *ob, const struct cfg_account *a)
 {
 	struct ob_msg *m;
 
-	for (m = ob->run.head; m; m = m->qnext)
+	TAILQ_FOREACH(m, &ob->run.q, q)
 		if (!m->busy && ob_msg_account(ob, m) != a &&
 		    !ob_paused(ob, ob_msg_account(ob, m)))
 			return 1;
