@@ -990,8 +990,8 @@ static void ops_rename_done(struct ob *ob, struct ob_msg *m,
 	if (t)
 		t->busy = 0;
 	/* it arrived whole: no settle wait */
-	if (ob_submit_if_ready(ob, m) && m->whole && m->lv)
-		m->lv->settle_at_ms = clock_mono_ms();
+	if (ob_submit_if_ready(ob, m) && m->whole)
+		ob_settle_until(ob, m, clock_mono_ms());
 	pthread_mutex_unlock(&ob->mu);
 	ob_unref(ob, m);
 	if (t)

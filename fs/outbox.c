@@ -325,10 +325,30 @@ int ob_submit_if_ready(struct ob *ob, struct ob_msg *m)
 
 void ob_settle_start(struct ob *ob, struct ob_msg *m)
 {
-	ob_list_add(ob, m, OB_LIST_SETTLE);
-	/* without memory for its deadline it is due at once */
+	ob_settle_until(ob, m, clock_mono_ms() + ob->settle_ms);
+}
+
+void ob_settle_until(struct ob *ob, struct ob_msg *m, int64_t at)
+{
+	struct ob_msg *p;
+
+	ob_list_del(ob, m);
 	if (ob_live(m))
-		m->lv->settle_at_ms = clock_mono_ms() + ob->settle_ms;
+		m->lv->settle_at_ms = at;
+	else
+		at = 0;        /* without memory for a deadline: due at once */
+	/* in deadline order (from the end: most come last), so the
+	 * committer looks only at those that are due */
+	for (p = TAILQ_LAST(&ob->settle.q, ob_mlist);
+	    p && p->lv && p->lv->settle_at_ms > at;
+	    p = TAILQ_PREV(p, ob_mlist, q))
+		;
+	if (p)
+		TAILQ_INSERT_AFTER(&ob->settle.q, p, m, q);
+	else
+		TAILQ_INSERT_HEAD(&ob->settle.q, m, q);
+	ob->settle.n++;
+	m->list = OB_LIST_SETTLE;
 	pthread_cond_broadcast(&ob->commit_cv);
 }
 

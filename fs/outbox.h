@@ -334,6 +334,9 @@ void ob_set_state(struct ob *ob, struct ob_msg *m, enum ob_state st);
 int ob_submit_if_ready(struct ob *ob, struct ob_msg *m);
 /* Submission timing (ob->mu held): starts or cancels the settle time. */
 void ob_settle_start(struct ob *ob, struct ob_msg *m);
+/* The same with the deadline AT (clock_mono_ms): the settle list is in
+ * deadline order. */
+void ob_settle_until(struct ob *ob, struct ob_msg *m, int64_t at);
 void ob_settle_cancel(struct ob *ob, struct ob_msg *m);
 /* 1 when a draft M (not open, not empty, normal name) may be submitted. */
 int ob_submittable(const struct ob *ob, const struct ob_msg *m);

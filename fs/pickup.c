@@ -511,9 +511,7 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 	m->dirty = 1;
 	if (ob_submittable(ob, m)) {
 		m->dirty = 0;
-		ob_settle_start(ob, m);
-		if (m->lv)
-			m->lv->settle_at_ms = clock_mono_ms();
+		ob_settle_until(ob, m, clock_mono_ms());
 	}
 	pthread_mutex_unlock(&ob->mu);
 	log_info("maildrop: %s picked up as %s uid=%lu user=%s", name,

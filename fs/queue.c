@@ -543,12 +543,9 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			    QUEUE_SPOOL_RETRY_MS / 1000);
 			queue_set_str(&m->r.error, err);
 			ob_queue_recount(ob, m);
-			if (ob_submittable(ob, m)) {
-				ob_settle_start(ob, m);
-				if (m->lv)
-					m->lv->settle_at_ms = clock_mono_ms() +
-					    QUEUE_SPOOL_RETRY_MS;
-			}
+			if (ob_submittable(ob, m))
+				ob_settle_until(ob, m, clock_mono_ms() +
+				    QUEUE_SPOOL_RETRY_MS);
 			continue;
 		}
 		if (items[i].ok) {
@@ -592,9 +589,8 @@ static size_t queue_collect(struct ob *ob, struct queue_item **items,
 		}
 		at = m->lv ? m->lv->settle_at_ms : 0;
 		if (at > now && !all) {
-			if (*earliest < 0 || at < *earliest)
-				*earliest = at;
-			continue;
+			*earliest = at;  /* in deadline order: none due after */
+			break;
 		}
 		if (n == QUEUE_BATCH_MAX) {
 			*earliest = now;     /* the rest: at once, next batch */
