@@ -405,6 +405,17 @@ A_PID=$OUTBOX_PID
 if part 1 || part 2; then
 	null_mount "$D/null"
 fi
+# (1) again with the spool in memory (root: a tmpfs): what the loop costs
+# without the spool's file system (a new inode per message on a disk file
+# system; ext4 pays much more after many files were deleted)
+have_tfs=0
+if part 1 && [ "$(id -u)" = 0 ] && mkdir -p "$D/tfs" &&
+    mount -t tmpfs -o size=1g,mode=0700 tmpfs "$D/tfs" 2>/dev/null; then
+	register_umount "$D/tfs"
+	bench_config "$D/t.conf" "$PORT" "$D/tfs/spool"
+	mount_outbox "$D/tm" "$D/t.conf"
+	have_tfs=1
+fi
 if part 7; then
 	bench_config "$D/big.conf" "$PORT" "$D/spool-big"
 	mount_outbox "$D/bigm" "$D/big.conf"
@@ -435,6 +446,7 @@ if part 1 || part 2 || part 6; then
 fi
 if part 1 || part 2; then
 	write_loop "$D/null" warm 50 || fail "the loop into nullfs failed"
+	[ $have_tfs = 1 ] && { write_loop "$D/tm" warm 50 || fail "the loop into the tmpfs outbox failed"; }
 fi
 
 echo
@@ -457,6 +469,15 @@ for ((k = 1; k <= ROUNDS; k++)); do
 		rec one_null "$(rate "$N" $((t1 - t0)))"
 		rec one_vs_null "$(calc "$(tail -n1 "$D/res/one_loop") / $(tail -n1 "$D/res/one_null")" 2)"
 		progress+=" (1) $(tail -n1 "$D/res/one_loop")/s loop, nullfs $(tail -n1 "$D/res/one_null")/s"
+		if [ $have_tfs = 1 ]; then
+			base=$(accepted "$MAIN")
+			t0=${EPOCHREALTIME/./}
+			write_loop "$D/tm" "r$k-one" "$N" || fail "(1) the loop into the tmpfs outbox failed"
+			t1=${EPOCHREALTIME/./}
+			wait_accepted "$MAIN" $((base + N)) 300
+			rec one_tfs "$(rate "$N" $((t1 - t0)))"
+			rec one_tfs_vs_null "$(calc "$(tail -n1 "$D/res/one_tfs") / $(tail -n1 "$D/res/one_null")" 2)"
+		fi
 		if [ $have_msmtp = 1 ]; then
 			t0=${EPOCHREALTIME/./}
 			msmtp_loop "$PORT" "r$k-msmtp" "$MSMTP_N" "$D/msmtp.times" || fail "(1) msmtp failed"
@@ -775,6 +796,10 @@ if part 1; then
 	echo "(1) 1 writer, $N messages by one shell loop:"
 	line "loop into outboxfs, msgs/s" one_loop 0
 	tline "ratio outboxfs/nullfs (FUSE bound)" one_vs_null 2 ">=" 0.9
+	if have one_tfs; then
+		line "the same, spool on a tmpfs, msgs/s" one_tfs 0
+		line "ratio outboxfs (tmpfs spool)/nullfs" one_tfs_vs_null 2
+	fi
 	line "until all accepted, msgs/s" one_done 0
 	if have one_msmtp; then
 		line "msmtp, one run per message ($MSMTP_N), msgs/s" one_msmtp 1

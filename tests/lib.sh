@@ -33,6 +33,7 @@ export TOP OUTBOXFS TOOLS PY
 lib_tmps=()                 # directories removed by cleanup
 lib_pids=()                 # other processes stopped by cleanup
 lib_mounts=()               # other mounts lazily unmounted by cleanup
+lib_umounts=()              # file systems (tmpfs) unmounted by cleanup
 declare -A lib_mount_pid    # mountpoint -> daemon PID
 declare -A lib_mount_log    # mountpoint -> daemon stderr file
 lib_logs=()                 # every daemon stderr file, for the ASan check
@@ -147,6 +148,13 @@ register_pid()
 register_mount()
 {
 	lib_mounts+=("$1")
+}
+
+# register_umount DIR: a file system (a tmpfs) this test mounted on DIR;
+# cleanup unmounts it after every outbox, before temp dirs go.
+register_umount()
+{
+	lib_umounts+=("$1")
 }
 
 # stop_by_pid PID: TERM, wait up to 5 s, KILL. Only processes we started.
@@ -629,6 +637,9 @@ cleanup()
 	done
 	for pid in "${lib_pids[@]}"; do
 		stop_by_pid "$pid"
+	done
+	for mnt in "${lib_umounts[@]}"; do
+		mountpoint -q "$mnt" && umount -l "$mnt" 2>/dev/null
 	done
 	for d in "${lib_users[@]}"; do
 		userdel "$d" 2>/dev/null
