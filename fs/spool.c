@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fs/spool.h"
+#include "util/hindex.h"
 
 static const char *const spool_states[OB_NSTATES] = {
 	"draft", "queued", "sending", "deferred", "sent", "partial", "failed",
@@ -52,9 +53,11 @@ static struct {
 	pthread_mutex_t mu;
 	char *blocks[SPOOL_INTERN_MAX / SPOOL_INTERN_BLOCK];
 	size_t nblocks, used;        /* blocks; bytes used in the last */
-	char **set;
-	size_t cap, n;
-} spool_pool = { PTHREAD_MUTEX_INITIALIZER, { NULL }, 0, 0, NULL, 0, 0 };
+	char **strs;                 /* every kept string, by number - 1 */
+	size_t nstrs, strcap;
+	struct hindex idx;           /* their numbers by hash */
+} spool_pool = { PTHREAD_MUTEX_INITIALIZER, { NULL }, 0, 0, NULL, 0, 0,
+    HINDEX_INIT };
 
 static uint64_t spool_strhash(const char *s)
 {
@@ -63,6 +66,11 @@ static uint64_t spool_strhash(const char *s)
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ull;
 	return h;
+}
+
+static int spool_str_eq(const void *ctx, uint32_t v)
+{
+	return strcmp(spool_pool.strs[v - 1], ctx) == 0;
 }
 
 /* 1 when P is one of the kept copies. */
@@ -79,71 +87,59 @@ static int spool_kept(const char *p)
 	return kept;
 }
 
-/* Grows the set to hold one more; pool locked. -1 without memory. */
-static int spool_pool_grow(void)
+/* A copy of S (LEN bytes with its NUL) kept, numbered and indexed under
+ * H; NULL when the pool is full or without memory. Pool locked. */
+static char *spool_pool_add(const char *s, size_t len, uint64_t h)
 {
-	size_t ncap, i, k;
-	char **ns;
+	char *copy, **ns;
 
-	if ((spool_pool.n + 1) * 2 <= spool_pool.cap)
-		return 0;
-	ncap = spool_pool.cap ? spool_pool.cap * 2 : 256;
-	ns = calloc(ncap, sizeof(*ns));
-	if (ns == NULL)
-		return -1;
-	for (i = 0; i < spool_pool.cap; i++) {
-		if (spool_pool.set[i] == NULL)
-			continue;
-		k = spool_strhash(spool_pool.set[i]) & (ncap - 1);
-		while (ns[k])
-			k = (k + 1) & (ncap - 1);
-		ns[k] = spool_pool.set[i];
+	if (spool_pool.nstrs == spool_pool.strcap) {
+		size_t nc = spool_pool.strcap ? spool_pool.strcap * 2 : 256;
+
+		ns = realloc(spool_pool.strs, nc * sizeof(*ns));
+		if (ns == NULL)
+			return NULL;
+		spool_pool.strs = ns;
+		spool_pool.strcap = nc;
 	}
-	free(spool_pool.set);
-	spool_pool.set = ns;
-	spool_pool.cap = ncap;
-	return 0;
+	if (spool_pool.nblocks == 0 ||
+	    spool_pool.used + len > SPOOL_INTERN_BLOCK) {
+		if (spool_pool.nblocks == SPOOL_INTERN_MAX / SPOOL_INTERN_BLOCK)
+			return NULL;         /* full: plain copies from now */
+		spool_pool.blocks[spool_pool.nblocks] =
+		    malloc(SPOOL_INTERN_BLOCK);
+		if (spool_pool.blocks[spool_pool.nblocks] == NULL)
+			return NULL;
+		spool_pool.nblocks++;
+		spool_pool.used = 0;
+	}
+	if (hindex_add(&spool_pool.idx, h,
+	    (uint32_t)spool_pool.nstrs + 1) < 0)
+		return NULL;
+	copy = spool_pool.blocks[spool_pool.nblocks - 1] + spool_pool.used;
+	memcpy(copy, s, len);
+	spool_pool.used += len;
+	spool_pool.strs[spool_pool.nstrs++] = copy;
+	return copy;
 }
 
 char *spool_intern(const char *s)
 {
-	size_t len, k;
+	uint64_t h;
+	uint32_t v;
+	size_t len;
 	char *copy = NULL;
 
 	if (s == NULL)
 		return NULL;
 	len = strlen(s) + 1;
+	h = spool_strhash(s);
 	pthread_mutex_lock(&spool_pool.mu);
-	if (spool_pool.cap) {
-		k = spool_strhash(s) & (spool_pool.cap - 1);
-		for (; spool_pool.set[k]; k = (k + 1) & (spool_pool.cap - 1))
-			if (strcmp(spool_pool.set[k], s) == 0) {
-				copy = spool_pool.set[k];
-				goto out;
-			}
-	}
-	if (len > 256 || spool_pool_grow() < 0)
-		goto out;                    /* a plain copy */
-	if (spool_pool.nblocks == 0 ||
-	    spool_pool.used + len > SPOOL_INTERN_BLOCK) {
-		if (spool_pool.nblocks == SPOOL_INTERN_MAX / SPOOL_INTERN_BLOCK)
-			goto out;            /* full: plain copies from now */
-		spool_pool.blocks[spool_pool.nblocks] =
-		    malloc(SPOOL_INTERN_BLOCK);
-		if (spool_pool.blocks[spool_pool.nblocks] == NULL)
-			goto out;
-		spool_pool.nblocks++;
-		spool_pool.used = 0;
-	}
-	copy = spool_pool.blocks[spool_pool.nblocks - 1] + spool_pool.used;
-	memcpy(copy, s, len);
-	spool_pool.used += len;
-	k = spool_strhash(s) & (spool_pool.cap - 1);
-	while (spool_pool.set[k])
-		k = (k + 1) & (spool_pool.cap - 1);
-	spool_pool.set[k] = copy;
-	spool_pool.n++;
-out:
+	v = hindex_find(&spool_pool.idx, h, spool_str_eq, s);
+	if (v)
+		copy = spool_pool.strs[v - 1];
+	else if (len <= 256)         /* a long one: a plain copy */
+		copy = spool_pool_add(s, len, h);
 	pthread_mutex_unlock(&spool_pool.mu);
 	return copy ? copy : strdup(s);
 }
@@ -1229,42 +1225,33 @@ struct spool_entry {
 struct spool_map {
 	struct spool_entry *e;
 	size_t n, ecap;
-	uint32_t *idx;
-	size_t cap;
+	struct hindex idx;         /* entry number (index + 1) by id */
 	const char *base;          /* the bytes being read now ... */
 	uint64_t base_off;         /* ... start at this journal offset */
 };
 
-static size_t spool_map_slot(const struct spool_map *m, uint64_t id)
-{
-	size_t k = (size_t)(id * 0x9E3779B97F4A7C15ull) & (m->cap - 1);
+struct spool_idkey {
+	const struct spool_map *m;
+	uint64_t id;
+};
 
-	while (m->idx[k] && m->e[m->idx[k] - 1].id != id)
-		k = (k + 1) & (m->cap - 1);
-	return k;
+static int spool_id_eq(const void *ctx, uint32_t v)
+{
+	const struct spool_idkey *k = ctx;
+
+	return k->m->e[v - 1].id == k->id;
 }
 
 static struct spool_entry *spool_map_get(struct spool_map *m, uint64_t id)
 {
-	size_t i, k;
+	struct spool_idkey key = { m, id };
+	uint64_t h = id * 0x9E3779B97F4A7C15ull;
+	uint32_t v = hindex_find(&m->idx, h, spool_id_eq, &key);
 
-	if ((m->n + 1) * 2 > m->cap) {
-		size_t ncap = m->cap ? m->cap * 2 : 1024;
-		uint32_t *ni = calloc(ncap, sizeof(*ni));
-
-		if (ni == NULL || ncap > UINT32_MAX) {
-			free(ni);
-			return NULL;
-		}
-		free(m->idx);
-		m->idx = ni;
-		m->cap = ncap;
-		for (i = 0; i < m->n; i++)
-			m->idx[spool_map_slot(m, m->e[i].id)] = (uint32_t)i + 1;
-	}
-	k = spool_map_slot(m, id);
-	if (m->idx[k])
-		return &m->e[m->idx[k] - 1];
+	if (v)
+		return &m->e[v - 1];
+	if (m->n == UINT32_MAX - 1)
+		return NULL;
 	if (m->n == m->ecap) {
 		size_t ncap = m->ecap ? m->ecap * 2 : 512;
 		struct spool_entry *ne = realloc(m->e, ncap * sizeof(*ne));
@@ -1274,11 +1261,12 @@ static struct spool_entry *spool_map_get(struct spool_map *m, uint64_t id)
 		m->e = ne;
 		m->ecap = ncap;
 	}
+	if (hindex_add(&m->idx, h, (uint32_t)m->n + 1) < 0)
+		return NULL;
 	memset(&m->e[m->n], 0, sizeof(m->e[m->n]));
 	m->e[m->n].used = 1;
 	m->e[m->n].id = id;
-	m->idx[k] = (uint32_t)++m->n;
-	return &m->e[m->n - 1];
+	return &m->e[m->n++];
 }
 
 static void spool_entry_clear(struct spool_entry *e)
@@ -1774,9 +1762,8 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 	}
 	lc.mark_msg = 0;
 	spool_list(sp->corruptfd, spool_list_add, &lc);
-	/* in id order; the table is not needed any more */
-	free(m.idx);
-	m.idx = NULL;
+	/* in id order; the index is not needed any more */
+	hindex_free(&m.idx);
 	if (m.n)
 		qsort(m.e, m.n, sizeof(*m.e), spool_cmp_entry);
 	for (i = 0; i < m.n; i++) {
@@ -1829,7 +1816,7 @@ out:
 	for (i = 0; i < m.n; i++)
 		spool_entry_clear(&m.e[i]);
 	free(m.e);
-	free(m.idx);
+	hindex_free(&m.idx);
 	free(buf);
 	buf_free(&tmp);
 	if (fd >= 0)
