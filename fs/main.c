@@ -706,6 +706,9 @@ int main(int argc, char **argv)
 		log_warn("cannot start the queue threads");
 		goto out_unmount;
 	}
+	/* without it, each new message creates its spool file itself */
+	if (spool_spares_start(&ob.spool) < 0)
+		log_warn("cannot start the spare-file thread");
 	pk = pickup_start(&ob, mnt_abs);
 	log_info("mounted %s (spool %s)", o.mountpoint, spool);
 	if (fo.singlethread) {

@@ -944,6 +944,8 @@ int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 	pthread_mutex_init(&sp->jmu, NULL);
 	pthread_mutex_init(&sp->sync_mu, NULL);
 	pthread_cond_init(&sp->sync_cv, NULL);
+	pthread_mutex_init(&sp->spmu, NULL);
+	pthread_cond_init(&sp->spcv, NULL);
 	sp->path = strdup(path);
 	if (sp->path == NULL)
 		goto fail;
@@ -973,11 +975,90 @@ fail:
 	return -1;
 }
 
+static void spool_spare_name(unsigned seq, char *buf, size_t cap)
+{
+	snprintf(buf, cap, ".spare%u", seq);
+}
+
+static void *spool_spare_thread(void *arg)
+{
+	struct spool *sp = arg;
+	struct timespec ts;
+	char name[32];
+	unsigned seq;
+	int fd;
+
+	pthread_mutex_lock(&sp->spmu);
+	while (!sp->spare_stop) {
+		if (sp->nspare == SPOOL_SPARES) {
+			pthread_cond_wait(&sp->spcv, &sp->spmu);
+			continue;
+		}
+		seq = sp->spare_next++;
+		pthread_mutex_unlock(&sp->spmu);
+		spool_spare_name(seq, name, sizeof(name));
+		fd = openat(sp->msgfd, name, O_RDWR | O_CREAT | O_EXCL |
+		    O_CLOEXEC, 0600);
+		pthread_mutex_lock(&sp->spmu);
+		if (fd >= 0) {
+			sp->spare_fd[sp->nspare] = fd;
+			sp->spare_seq[sp->nspare++] = seq;
+			continue;
+		}
+		/* a full disk or descriptor table: new messages create their
+		 * own files meanwhile; look again in a second */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&sp->spcv, &sp->spmu, &ts);
+	}
+	pthread_mutex_unlock(&sp->spmu);
+	return NULL;
+}
+
+int spool_spares_start(struct spool *sp)
+{
+	int rc;
+
+	sp->spare_stop = 0;
+	rc = pthread_create(&sp->spare_th, NULL, spool_spare_thread, sp);
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	sp->spare_running = 1;
+	return 0;
+}
+
+/* Stops the spare thread and removes the spares it made. */
+static void spool_spares_stop(struct spool *sp)
+{
+	char name[32];
+
+	if (sp->spare_running) {
+		pthread_mutex_lock(&sp->spmu);
+		sp->spare_stop = 1;
+		pthread_cond_broadcast(&sp->spcv);
+		pthread_mutex_unlock(&sp->spmu);
+		pthread_join(sp->spare_th, NULL);
+		sp->spare_running = 0;
+	}
+	while (sp->nspare > 0) {
+		sp->nspare--;
+		close(sp->spare_fd[sp->nspare]);
+		spool_spare_name(sp->spare_seq[sp->nspare], name,
+		    sizeof(name));
+		unlinkat(sp->msgfd, name, 0);
+	}
+}
+
 void spool_close(struct spool *sp)
 {
 	int *fds[] = { &sp->dirfd, &sp->msgfd, &sp->logfd, &sp->corruptfd,
 	    &sp->jfd, &sp->lockfd, &sp->jfd_old };
 	size_t i;
+
+	if (sp->msgfd >= 0)
+		spool_spares_stop(sp);
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (*fds[i] >= 0) {
@@ -989,6 +1070,8 @@ void spool_close(struct spool *sp)
 	pthread_mutex_destroy(&sp->jmu);
 	pthread_mutex_destroy(&sp->sync_mu);
 	pthread_cond_destroy(&sp->sync_cv);
+	pthread_mutex_destroy(&sp->spmu);
+	pthread_cond_destroy(&sp->spcv);
 }
 
 /*
@@ -1632,7 +1715,8 @@ static int spool_list(int dirfd, void (*add)(void *arg, uint64_t id),
 			break;
 		}
 		if (strncmp(e->d_name, ".tmp", 4) == 0 ||
-		    strncmp(e->d_name, ".att", 4) == 0) {
+		    strncmp(e->d_name, ".att", 4) == 0 ||
+		    strncmp(e->d_name, ".spare", 6) == 0) {
 			unlinkat(dirfd, e->d_name, 0);
 			continue;
 		}
@@ -1976,9 +2060,34 @@ fail:
 
 int spool_create_msg(struct spool *sp, uint64_t id)
 {
-	char name[32];
+	char name[32], spare[32];
+	unsigned seq = 0;
+	int fd = -1, saved;
 
 	spool_idname(id, name, sizeof(name));
+	pthread_mutex_lock(&sp->spmu);
+	if (sp->nspare > 0) {
+		sp->nspare--;
+		fd = sp->spare_fd[sp->nspare];
+		seq = sp->spare_seq[sp->nspare];
+		pthread_cond_signal(&sp->spcv);
+	}
+	pthread_mutex_unlock(&sp->spmu);
+	if (fd >= 0) {
+		/* a spare made ahead, empty, mode 0600: renamed, never over
+		 * an existing message */
+		spool_spare_name(seq, spare, sizeof(spare));
+		if (renameat2(sp->msgfd, spare, sp->msgfd, name,
+		    RENAME_NOREPLACE) == 0)
+			return fd;
+		saved = errno;
+		close(fd);
+		unlinkat(sp->msgfd, spare, 0);
+		if (saved == EEXIST) {
+			errno = EEXIST;
+			return -1;
+		}
+	}
 	return openat(sp->msgfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600);
 }

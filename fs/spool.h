@@ -61,6 +61,7 @@
 #define SPOOL_MAX_RECORD   (4u * 1024 * 1024)   /* bytes of one record */
 #define SPOOL_MAX_LINE     4096                 /* bytes of one line */
 #define SPOOL_MAX_RCPTS    1000
+#define SPOOL_SPARES       16      /* empty message files kept ready */
 #define SPOOL_FRAME_HEAD   48                   /* bytes of a frame head */
 
 /* Message states; spool_state_name() gives the status file's word. */
@@ -186,6 +187,17 @@ struct spool {
 	uint64_t sync_started, sync_done;
 	int sync_running;
 	int sync_err;
+	/* spare message files (msg/.spareN), made ahead by a thread of
+	 * their own (spool_spares_start): a new message then costs a
+	 * rename, not the file system's search for a free inode */
+	pthread_mutex_t spmu;
+	pthread_cond_t spcv;
+	int spare_fd[SPOOL_SPARES];
+	unsigned spare_seq[SPOOL_SPARES];
+	size_t nspare;
+	unsigned spare_next;
+	int spare_stop, spare_running;
+	pthread_t spare_th;
 };
 
 /*
@@ -194,6 +206,11 @@ struct spool {
  */
 int spool_open(struct spool *sp, const char *path, char *err, size_t errlen);
 void spool_close(struct spool *sp);
+
+/* Starts the thread that keeps SPOOL_SPARES empty message files ready
+ * for spool_create_msg (the daemon, once it runs; spool_close stops it
+ * and removes the spares). -1 with errno when it cannot start. */
+int spool_spares_start(struct spool *sp);
 
 /*
  * Makes every journal append done before the call durable: joins the

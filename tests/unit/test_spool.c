@@ -5,6 +5,8 @@
  * (last whole record wins, tombstones, a tail cut short, a bad record set
  * aside, compaction) and the message and log files.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -875,6 +877,62 @@ static void test_spool_intern(void **state)
 	assert_string_equal(first, "n0");
 }
 
+/* Names in the spool's msg/ that start with PREFIX. */
+static int count_names(struct dir_fixture *f, const char *prefix)
+{
+	char path[128];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/msg", f->path);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Spare files: made ahead, taken by a new message (renamed, never over
+ * an existing one), gone at close; a crash's leftovers go at load. */
+static void test_spool_spares(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct load_log l = { "" };
+	uint64_t max;
+	char err[200];
+	int fd, i;
+
+	assert_int_equal(spool_spares_start(&f->sp), 0);
+	for (i = 0; i < 500 && count_names(f, ".spare") < SPOOL_SPARES; i++)
+		usleep(10000);
+	assert_int_equal(count_names(f, ".spare"), SPOOL_SPARES);
+	fd = spool_create_msg(&f->sp, 7);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "x", 1), 1);
+	close(fd);
+	assert_int_equal(count_names(f, "7"), 1);
+	assert_int_equal(spool_create_msg(&f->sp, 7), -1);   /* exclusive */
+	assert_int_equal(errno, EEXIST);
+	/* refilled */
+	for (i = 0; i < 500 && count_names(f, ".spare") < SPOOL_SPARES; i++)
+		usleep(10000);
+	assert_int_equal(count_names(f, ".spare"), SPOOL_SPARES);
+	/* a leftover of a crash is removed by the next load */
+	fd = openat(f->sp.msgfd, ".spare999", O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	spool_close(&f->sp);
+	assert_int_equal(count_names(f, ".spare"), 1);
+	assert_int_equal(spool_open(&f->sp, f->path, err, sizeof(err)), 0);
+	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_int_equal(count_names(f, ".spare"), 0);
+	assert_int_equal(count_names(f, "7"), 1);
+}
+
 /* What win_cb saw: valid records, and the big one's recipients. */
 struct win_log {
 	size_t valid;
@@ -1239,6 +1297,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_truncated,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_windowed,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_spool_spares,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_any_bytes,
 		    dir_setup, dir_teardown),
