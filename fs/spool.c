@@ -2070,7 +2070,9 @@ int spool_create_msg(struct spool *sp, uint64_t id)
 		sp->nspare--;
 		fd = sp->spare_fd[sp->nspare];
 		seq = sp->spare_seq[sp->nspare];
-		pthread_cond_signal(&sp->spcv);
+		/* woken when half are gone: it then makes them in one go */
+		if (sp->nspare == SPOOL_SPARES / 2)
+			pthread_cond_signal(&sp->spcv);
 	}
 	pthread_mutex_unlock(&sp->spmu);
 	if (fd >= 0) {
