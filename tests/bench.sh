@@ -435,6 +435,19 @@ PER=$(( N / WRITERS )); [ "$PER" -ge 1 ] || PER=1
 N2=$(( PER * WRITERS ))
 MPER=$(( MSMTP_N / WRITERS )); [ "$MPER" -ge 1 ] || MPER=1
 
+# outbox_loop MNT TAG KEY: the loop of N messages into the outbox on MNT;
+# its rate recorded as KEY, once the server has them all (T0: the start).
+outbox_loop()
+{
+	local base t1
+	base=$(accepted "$MAIN")
+	T0=${EPOCHREALTIME/./}
+	write_loop "$1" "$2" "$N" || fail "(1) the loop into $1 failed"
+	t1=${EPOCHREALTIME/./}
+	wait_accepted "$MAIN" $((base + N)) 300
+	rec "$3" "$(rate "$N" $((t1 - T0)))"
+}
+
 # ---- the rounds --------------------------------------------------------------
 
 # A first, untimed pass through each path: the FUSE threads started, the
@@ -456,13 +469,8 @@ for ((k = 1; k <= ROUNDS; k++)); do
 
 	if part 1; then
 		# outboxfs, then the FUSE bound, then msmtp
-		base=$(accepted "$MAIN")
-		t0=${EPOCHREALTIME/./}
-		write_loop "$A" "r$k-one" "$N" || fail "(1) the loop into the outbox failed"
-		t1=${EPOCHREALTIME/./}
-		wait_accepted "$MAIN" $((base + N)) 300
-		rec one_loop "$(rate "$N" $((t1 - t0)))"
-		rec one_done "$(rate "$N" $((DONE_US - t0)))"
+		outbox_loop "$A" "r$k-one" one_loop
+		rec one_done "$(rate "$N" $((DONE_US - T0)))"
 		t0=${EPOCHREALTIME/./}
 		write_loop "$D/null" "r$k-one" "$N" || fail "(1) the loop into nullfs failed"
 		t1=${EPOCHREALTIME/./}
@@ -470,12 +478,7 @@ for ((k = 1; k <= ROUNDS; k++)); do
 		rec one_vs_null "$(calc "$(tail -n1 "$D/res/one_loop") / $(tail -n1 "$D/res/one_null")" 2)"
 		progress+=" (1) $(tail -n1 "$D/res/one_loop")/s loop, nullfs $(tail -n1 "$D/res/one_null")/s"
 		if [ $have_tfs = 1 ]; then
-			base=$(accepted "$MAIN")
-			t0=${EPOCHREALTIME/./}
-			write_loop "$D/tm" "r$k-one" "$N" || fail "(1) the loop into the tmpfs outbox failed"
-			t1=${EPOCHREALTIME/./}
-			wait_accepted "$MAIN" $((base + N)) 300
-			rec one_tfs "$(rate "$N" $((t1 - t0)))"
+			outbox_loop "$D/tm" "r$k-one" one_tfs
 			rec one_tfs_vs_null "$(calc "$(tail -n1 "$D/res/one_tfs") / $(tail -n1 "$D/res/one_null")" 2)"
 		fi
 		if [ $have_msmtp = 1 ]; then
