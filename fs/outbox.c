@@ -267,9 +267,16 @@ static void ob_list_del(struct ob *ob, struct ob_msg *m)
 	l->n--;
 }
 
+/* M's settle deadline (clock_mono_ms); 0, due at once, without one. */
+static int64_t ob_settle_at(const struct ob_msg *m)
+{
+	return m->lv ? m->lv->settle_at_ms : 0;
+}
+
 static void ob_list_add(struct ob *ob, struct ob_msg *m, enum ob_list_id id)
 {
 	struct ob_list *l;
+	struct ob_msg *p;
 
 	ob_list_del(ob, m);
 	if (id == OB_LIST_WAIT && wait_push(&ob->due, &m->wn, m->r.next) < 0) {
@@ -281,7 +288,20 @@ static void ob_list_add(struct ob *ob, struct ob_msg *m, enum ob_list_id id)
 	}
 	l = id == OB_LIST_SETTLE ? &ob->settle : id == OB_LIST_RUN ?
 	    &ob->run : &ob->wait;
-	TAILQ_INSERT_TAIL(&l->q, m, q);
+	if (id == OB_LIST_SETTLE) {
+		/* in deadline order (found from the end: most come last),
+		 * so the committer looks only at those that are due */
+		for (p = TAILQ_LAST(&l->q, ob_mlist);
+		    p && ob_settle_at(p) > ob_settle_at(m);
+		    p = TAILQ_PREV(p, ob_mlist, q))
+			;
+		if (p)
+			TAILQ_INSERT_AFTER(&l->q, p, m, q);
+		else
+			TAILQ_INSERT_HEAD(&l->q, m, q);
+	} else {
+		TAILQ_INSERT_TAIL(&l->q, m, q);
+	}
 	l->n++;
 	m->list = id;
 }
@@ -330,25 +350,11 @@ void ob_settle_start(struct ob *ob, struct ob_msg *m)
 
 void ob_settle_until(struct ob *ob, struct ob_msg *m, int64_t at)
 {
-	struct ob_msg *p;
-
 	ob_list_del(ob, m);
+	/* without memory for a deadline it is due at once */
 	if (ob_live(m))
 		m->lv->settle_at_ms = at;
-	else
-		at = 0;        /* without memory for a deadline: due at once */
-	/* in deadline order (from the end: most come last), so the
-	 * committer looks only at those that are due */
-	for (p = TAILQ_LAST(&ob->settle.q, ob_mlist);
-	    p && p->lv && p->lv->settle_at_ms > at;
-	    p = TAILQ_PREV(p, ob_mlist, q))
-		;
-	if (p)
-		TAILQ_INSERT_AFTER(&ob->settle.q, p, m, q);
-	else
-		TAILQ_INSERT_HEAD(&ob->settle.q, m, q);
-	ob->settle.n++;
-	m->list = OB_LIST_SETTLE;
+	ob_list_add(ob, m, OB_LIST_SETTLE);
 	pthread_cond_broadcast(&ob->commit_cv);
 }
 
