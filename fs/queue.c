@@ -58,9 +58,67 @@ static int queue_errno_passing(int e)
 	}
 }
 
+/*
+ * A message file is read once: its bytes (an image) are read with one
+ * pread(2) of the size fstat(2) gives, the attach check and preparing
+ * read the image, and a small message keeps it for sending. A file over
+ * QUEUE_IMG_MAX is read in chunks from its descriptor, as before; an
+ * image is kept for sending up to QUEUE_IMG_KEEP bytes, and at commit
+ * only while fewer than QUEUE_IMG_KEEP_N messages wait to be sent (at
+ * most a few MiB held for messages not sent yet; an attempt drops it).
+ */
+#define QUEUE_IMG_MAX    (256 * 1024)
+#define QUEUE_IMG_KEEP   (16 * 1024)
+#define QUEUE_IMG_KEEP_N 256
+
+/* The whole file FD into *SRC's image (SRC->fd is FD either way): 0,
+ * or -1 when it is too large, empty or not read whole (SRC then reads
+ * FD as before; the reason is found again there). */
+static int queue_read_image(int fd, struct msg_src *src)
+{
+	struct stat st;
+	char *buf;
+	ssize_t r;
+
+	src->fd = fd;
+	src->img = NULL;
+	src->len = 0;
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 ||
+	    st.st_size > QUEUE_IMG_MAX)
+		return -1;
+	buf = malloc((size_t)st.st_size);
+	if (buf == NULL)
+		return -1;
+	do
+		r = pread(fd, buf, (size_t)st.st_size, 0);
+	while (r < 0 && errno == EINTR);
+	if (r != st.st_size) {
+		free(buf);
+		return -1;
+	}
+	src->img = buf;
+	src->len = (size_t)r;
+	return 0;
+}
+
+/* Frees SRC's image unless KEEP and it is small enough: then PM has it
+ * (msg_keep_image) and sends from it. */
+static void queue_image_done(struct msg_src *src, struct msg *pm, int keep)
+{
+	char *img = (char *)src->img;
+
+	if (img && pm && keep && src->len <= QUEUE_IMG_KEEP)
+		msg_keep_image(pm, img, src->len);
+	else
+		free(img);
+	src->img = NULL;
+	src->len = 0;
+}
+
 /* MSGID: the Message-ID the message was given when first prepared
  * (its record's), kept when it is prepared again; NULL: a new one. */
-static int queue_prepare_with(int fd, const struct cfg_account *a,
+static int queue_prepare_with(const struct msg_src *src,
+    const struct cfg_account *a,
     int64_t when, const char *msgid, const struct pickup_env *env,
     struct msg *out, char *err, size_t errlen)
 {
@@ -69,7 +127,7 @@ static int queue_prepare_with(int fd, const struct cfg_account *a,
 	acct_msg_params(a, when, &p);
 	p.message_id = msgid;
 	pickup_env_apply(env, &p);    /* outboxfs-sendmail's envelope */
-	return msg_prepare(fd, &p, out, err, errlen);
+	return msg_prepare_src(src, &p, out, err, errlen);
 }
 
 /* 1 when an account other than A names a From: address: a message at
@@ -85,13 +143,14 @@ static int queue_from_picks(const struct ob *ob, const struct cfg_account *a)
 }
 
 /*
- * Prepares M from its spool file open as FD (ob->mu not held, M busy):
+ * Prepares M from its spool file, read through SRC (ob->mu not held, M
+ * busy):
  * picks the account (its directory's, else the one whose from matches,
  * else the default). Returns the prepared message or NULL with err
  * filled; *acct set either way.
  */
-static struct msg *queue_prepare_fd(struct ob *ob, struct ob_msg *m, int fd,
-    int64_t when, const struct cfg_account **acct, char *err,
+static struct msg *queue_prepare_src(struct ob *ob, struct ob_msg *m,
+    const struct msg_src *src, int64_t when, const struct cfg_account **acct, char *err,
     size_t errlen, int *temp)
 {
 	const struct cfg_account *a, *b;
@@ -131,7 +190,7 @@ static struct msg *queue_prepare_fd(struct ob *ob, struct ob_msg *m, int fd,
 	if (m->diridx < 0 && m->r.account == NULL && queue_from_picks(ob, a)) {
 		/* Top level: the account whose from is the From: address. */
 		errno = 0;
-		if (queue_prepare_with(fd, NULL, when, msgid, &env, pm, err,
+		if (queue_prepare_with(src, NULL, when, msgid, &env, pm, err,
 		    errlen) == 0) {
 			if (pm->from &&
 			    (b = cfg_account_for_from(ob->cfg, pm->from)) != NULL)
@@ -145,7 +204,7 @@ static struct msg *queue_prepare_fd(struct ob *ob, struct ob_msg *m, int fd,
 	/* msg_prepare fails for the message's content, or for a read or
 	 * an allocation that failed: errno tells the second kind. */
 	errno = 0;
-	if (queue_prepare_with(fd, a, when, msgid, &env, pm, err,
+	if (queue_prepare_with(src, a, when, msgid, &env, pm, err,
 	    errlen) < 0) {
 		*temp = queue_errno_passing(errno);
 		goto fail;
@@ -174,11 +233,13 @@ static int queue_open_msg(struct ob *ob, struct ob_msg *m, char *err,
 	return fd;
 }
 
-/* queue_prepare_fd on a descriptor of its own. */
+/* queue_prepare_src on a descriptor of its own, for an attempt that
+ * starts now: the prepared message keeps a small file's image. */
 static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
     int64_t when, const struct cfg_account **acct, char *err,
     size_t errlen, int *temp)
 {
+	struct msg_src src;
 	struct msg *pm;
 	int fd;
 
@@ -187,7 +248,9 @@ static struct msg *queue_prepare(struct ob *ob, struct ob_msg *m,
 	fd = queue_open_msg(ob, m, err, errlen, temp);
 	if (fd < 0)
 		return NULL;
-	pm = queue_prepare_fd(ob, m, fd, when, acct, err, errlen, temp);
+	(void)queue_read_image(fd, &src);
+	pm = queue_prepare_src(ob, m, &src, when, acct, err, errlen, temp);
+	queue_image_done(&src, pm, 1);
 	close(fd);
 	return pm;
 }
@@ -327,22 +390,30 @@ struct queue_item {
  * the expanded message replaces the file (temp file, rename). Returns 0
  * (also when there is nothing to expand) or -1 with err.
  */
-/* 1 when the header block read from FD has an Attach: line. */
-static int queue_has_attach(int fd)
+/* 1 when the header block read from SRC has an Attach: line. */
+static int queue_has_attach(const struct msg_src *src)
 {
-	char *buf = malloc(MSG_MAX_HEADER + 1), *p, *end, *nl;
+	char *buf = NULL, *p, *end, *nl;
+	const char *start;
 	ssize_t n;
 	int found = 0;
 
-	if (buf == NULL)
-		return 1;     /* let msg_attach_expand decide */
-	n = pread(fd, buf, MSG_MAX_HEADER, 0);
-	if (n < 0) {
-		free(buf);
-		return 1;
+	if (src->img) {
+		start = src->img;
+		n = (ssize_t)(src->len < MSG_MAX_HEADER ? src->len :
+		    MSG_MAX_HEADER);
+	} else {
+		if ((buf = malloc(MSG_MAX_HEADER + 1)) == NULL)
+			return 1;     /* let msg_attach_expand decide */
+		n = pread(src->fd, buf, MSG_MAX_HEADER, 0);
+		if (n < 0) {
+			free(buf);
+			return 1;
+		}
+		start = buf;
 	}
-	end = buf + n;
-	for (p = buf; p < end; p = nl + 1) {
+	end = (char *)start + n;
+	for (p = (char *)start; p < end; p = nl + 1) {
 		if (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n'))
 			break;                       /* end of the header */
 		if (end - p >= 7 && strncasecmp(p, "attach:", 7) == 0) {
@@ -358,16 +429,18 @@ static int queue_has_attach(int fd)
 }
 
 /* -1 with err filled and errno kept for queue_errno_passing. *FD is
- * the message's open file; after an expansion, the new file's. */
-static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd, char *err,
-    size_t errlen)
+ * the message's open file, SRC reads it; after an expansion, *FD is the
+ * new file's and SRC reads that (its image of the old one dropped). */
+static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd,
+    struct msg_src *src, char *err, size_t errlen)
 {
 	char tmp[64], name[32];
 	struct stat st;
 	int out, rc, saved = 0;
 
-	if (!queue_has_attach(*fd))
+	if (!queue_has_attach(src))
 		return 0;     /* the common case: no temp file made */
+	queue_image_done(src, NULL, 0);
 	snprintf(name, sizeof(name), "%" PRIu64, m->r.id);
 	snprintf(tmp, sizeof(tmp), ".att%" PRIu64, m->r.id);
 	out = openat(ob->spool.msgfd, tmp, O_RDWR | O_CREAT | O_TRUNC |
@@ -403,7 +476,7 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd, char *err,
 	}
 	/* the expanded message is read from here on */
 	close(*fd);
-	*fd = out;
+	*fd = src->fd = out;
 	pthread_mutex_lock(&ob->mu);
 	m->file_size = (uint64_t)st.st_size;
 	m->shown_rw = 2;             /* its size changed: ob_notify says so */
@@ -457,10 +530,14 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
     size_t n)
 {
 	const struct cfg_account *a;
+	struct msg_src src;
 	char err[512];
 	int64_t now = ob_wall();
-	size_t i;
+	size_t i, waiting;
 
+	pthread_mutex_lock(&ob->mu);
+	waiting = ob->run.n;        /* messages not sent yet: images kept */
+	pthread_mutex_unlock(&ob->mu);
 	for (i = 0; i < n; i++) {
 		struct ob_msg *m = items[i].m;
 		int temp = 0;
@@ -470,17 +547,23 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 		/* open for every outcome: even a refused message's bytes are
 		 * made durable with its record */
 		items[i].fd = queue_open_msg(ob, m, err, sizeof(err), &temp);
+		src.fd = items[i].fd;
+		src.img = NULL;
+		src.len = 0;
 		if (queue_too_large(ob, m, err, sizeof(err))) {
 			temp = 0;
-		} else if (items[i].fd < 0) {
-			;                        /* err and temp: the open's */
-		} else if (!m->r.envelope &&    /* sendmail: never expanded */
-		    queue_attach(ob, m, &items[i].fd, err, sizeof(err)) < 0) {
-			temp = queue_errno_passing(errno);
-		} else {
-			items[i].pm = queue_prepare_fd(ob, m, items[i].fd, now,
-			    &a, err, sizeof(err), &temp);
+		} else if (items[i].fd >= 0) {   /* else err, temp: the open's */
+			(void)queue_read_image(items[i].fd, &src);
+			if (!m->r.envelope &&    /* sendmail: never expanded */
+			    queue_attach(ob, m, &items[i].fd, &src, err,
+			    sizeof(err)) < 0)
+				temp = queue_errno_passing(errno);
+			else
+				items[i].pm = queue_prepare_src(ob, m, &src,
+				    now, &a, err, sizeof(err), &temp);
 		}
+		queue_image_done(&src, items[i].pm, waiting + i <
+		    QUEUE_IMG_KEEP_N);
 		/* A passing local error (descriptors, memory, I/O) does not
 		 * fail the message: it is queued, prepared again when it is
 		 * sent, and deferred then if the error is still there. */
@@ -1461,8 +1544,9 @@ static void queue_send_one(struct ob *ob, struct smtp_session *s,
 		snprintf(o->err.text, sizeof(o->err.text), "out of memory");
 		goto out;
 	}
-	fd = spool_open_msg(&ob->spool, m->r.id, O_RDONLY);
-	if (fd < 0) {
+	/* a message that keeps its image is sent from it */
+	fd = pm->img ? -1 : spool_open_msg(&ob->spool, m->r.id, O_RDONLY);
+	if (fd < 0 && pm->img == NULL) {
 		o->err.fail = SMTP_FAIL_LOCAL;
 		o->err.temporary = 1;
 		snprintf(o->err.text, sizeof(o->err.text), "spool: cannot open "
@@ -1472,7 +1556,8 @@ static void queue_send_one(struct ob *ob, struct smtp_session *s,
 	o->res.rcpts = rr;
 	o->res.nrcpts = n;
 	o->sent_ok = smtp_send(s, pm, fd, rcpts, n, &o->res, &o->err) == 0;
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	rr = NULL;
 out:
 	free(rr);

@@ -1189,7 +1189,9 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 	size_t i, nth = 0, want;
 	int rc = 0;
 
-	for (i = 0; i < n; i++)
+	/* writeback of every file started at once (for one file,
+	 * fdatasync starts its own) */
+	for (i = 0; n > 1 && i < n; i++)
 		if (fds[i] >= 0)
 			(void)sync_file_range(fds[i], 0, 0,
 			    SYNC_FILE_RANGE_WRITE);

@@ -709,7 +709,7 @@ static void msg_count(struct msg_count *c, const char *in, size_t n,
  * longest line and the 8-bit and NUL bytes; pass QP == 1 counts the wire
  * bytes after quoted-printable (only run when that encoding may be used).
  */
-static int msg_scan_body(int fd, off_t off, int qp, struct msg_scan *st,
+static int msg_scan_body(const struct msg_src *src, off_t off, int qp, struct msg_scan *st,
     char *err, size_t errlen)
 {
 	char *in = malloc(MSG_CHUNK), *qbuf = NULL, *qds = NULL;
@@ -731,7 +731,7 @@ static int msg_scan_body(int fd, off_t off, int qp, struct msg_scan *st,
 	msg_dotstuff_init(&dq);
 	msg_qp_init(&q);
 	for (;;) {
-		ssize_t r = msg_pread_full(fd, in, MSG_CHUNK, off + (off_t)pos,
+		ssize_t r = msg_src_read(src, in, MSG_CHUNK, off + (off_t)pos,
 		    err, errlen);
 
 		if (r < 0)
@@ -845,7 +845,7 @@ static int msg_count_sink(void *ctx, const char *s, size_t n)
  * 8-bit bytes in the header, or under the user's own MIME headers. For a
  * multipart, counts the converted body into st->wire7.
  */
-static int msg_prepare_7bit(int fd, struct msg *m, struct msg_scan *st,
+static int msg_prepare_7bit(const struct msg_src *src, struct msg *m, struct msg_scan *st,
     const struct msg_hdr *ct, int nct, const struct msg_hdr *cte, int ncte,
     size_t cte_off, size_t cte_len, char *err, size_t errlen)
 {
@@ -872,14 +872,14 @@ static int msg_prepare_7bit(int fd, struct msg *m, struct msg_scan *st,
 		return 0;
 	}
 	if (msg_7bit_plan(t, ct ? ct->value : NULL, ct ? ct->value_len : 0,
-	    cte ? cte->value : NULL, cte ? cte->value_len : 0, fd,
+	    cte ? cte->value : NULL, cte ? cte->value_len : 0, src,
 	    m->body_off, m->body_len, err, errlen) < 0)
 		return -1;
 	t->cte_off = cte ? cte_off : m->header_len;
 	t->cte_len = cte ? cte_len : 0;
 	if (!t->ok || !t->multipart)
 		return 0;
-	if (msg_mime7_run(t, msg_count_sink, &k, fd, m->body_off, m->body_len,
+	if (msg_mime7_run(t, msg_count_sink, &k, src, m->body_off, m->body_len,
 	    err, errlen) < 0)
 		return -1;
 	if (k.st.eightbit || k.st.maxline > MSG_LINE_MAX) {
@@ -922,6 +922,7 @@ void msg_free(struct msg *m)
 	free(m->dsn_ret);
 	free(m->dsn_envid);
 	free(m->to7);
+	free(m->img);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -983,6 +984,21 @@ static int msg_env_rcpts(struct msg_prep *w, char *err, size_t errlen)
 int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
     char *err, size_t errlen)
 {
+	struct msg_src src = { fd, NULL, 0 };
+
+	return msg_prepare_src(&src, p, m, err, errlen);
+}
+
+void msg_keep_image(struct msg *m, char *img, size_t len)
+{
+	free(m->img);
+	m->img = img;
+	m->img_len = len;
+}
+
+int msg_prepare_src(const struct msg_src *src, const struct msg_params *p,
+    struct msg *m, char *err, size_t errlen)
+{
 	struct msg_prep w = { .p = p, .m = m, .err = err, .errlen = errlen,
 	    .q = { .domain = p->qualify_domain } };
 	struct buf hb = BUF_INIT(4 * MSG_MAX_HEADER + 4096);
@@ -997,7 +1013,7 @@ int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
 	uint64_t head;
 
 	memset(m, 0, sizeof(*m));
-	if (msg_hblock_read(fd, &w.b, err, errlen) < 0)
+	if (msg_hblock_read(src, &w.b, err, errlen) < 0)
 		goto out;
 	body_off = w.b.body_off;
 
@@ -1161,7 +1177,7 @@ field_err:
 		goto out;
 
 	/* the body */
-	if (msg_scan_body(fd, body_off, 0, &st, err, errlen) < 0)
+	if (msg_scan_body(src, body_off, 0, &st, err, errlen) < 0)
 		goto out;
 	m->body_off = body_off;
 	m->body_len = st.bytes;
@@ -1192,12 +1208,12 @@ field_err:
 	m->header = buf_take(&hb, &m->header_len);
 	if (m->header == NULL)
 		goto oom;
-	if (msg_prepare_7bit(fd, m, &st, ct_h, nct, cte_h, ncte, cte_off,
+	if (msg_prepare_7bit(src, m, &st, ct_h, nct, cte_h, ncte, cte_off,
 	    cte_len, err, errlen) < 0)
 		goto out;
 	if ((m->body == MSG_BODY_8BIT || m->body == MSG_BODY_QP ||
 	    (m->to7 && m->to7->ok && m->to7->qp)) &&
-	    msg_scan_body(fd, body_off, 1, &st, err, errlen) < 0)
+	    msg_scan_body(src, body_off, 1, &st, err, errlen) < 0)
 		goto out;
 	head = m->header_len + msg_header_dots(m->header, m->header_len) + 2;
 	switch (m->body) {
@@ -1249,7 +1265,7 @@ static int msg_stream_sink(void *ctx, const char *p, size_t n);
 
 struct msg_stream {
 	const struct msg *m;
-	int fd;
+	struct msg_src src;         /* M's image, else its file */
 	int qp;                     /* the body is encoded quoted-printable */
 	int eightbit;               /* BODY=8BITMIME */
 	int seven;                  /* no 8BITMIME: never a byte >= 0x80 */
@@ -1289,7 +1305,9 @@ int msg_stream_open(const struct msg *m, int fd, int eightbit_ok,
 	if (s == NULL)
 		goto oom;
 	s->m = m;
-	s->fd = fd;
+	s->src.fd = fd;
+	s->src.img = m->img;
+	s->src.len = m->img_len;
 	s->seven = !eightbit_ok;
 	s->qp = m->body == MSG_BODY_QP ||
 	    (m->body == MSG_BODY_8BIT && !eightbit_ok) || (t && t->qp);
@@ -1354,7 +1372,7 @@ static int msg_stream_fill(struct msg_stream *s, char *err, size_t errlen)
 	if (s->w != NULL && want > MSG_M7_FEED)
 		want = MSG_M7_FEED;
 	if (want > 0) {
-		r = msg_pread_full(s->fd, s->in, want,
+		r = msg_src_read(&s->src, s->in, want,
 		    s->m->body_off + (off_t)s->body_done, err, errlen);
 		if (r < 0)
 			return -1;

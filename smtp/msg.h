@@ -117,6 +117,9 @@ struct msg {
 	struct msg_7bit *to7;     /* private: how 8-bit bytes the MIME lines
 	                           * leave alone are made 7-bit, or why they
 	                           * cannot be; NULL when there are none */
+	char *img;                /* the whole file (msg_keep_image), or
+	                           * NULL: msg_stream reads its descriptor */
+	size_t img_len;
 };
 
 /*
@@ -126,6 +129,29 @@ struct msg {
  */
 int msg_prepare(int fd, const struct msg_params *p, struct msg *m,
     char *err, size_t errlen);
+
+/*
+ * Where a message's bytes are: its file open as FD, read with pread(2);
+ * or, when IMG is set, the whole file (LEN bytes) that the caller has
+ * read already, so that preparing reads nothing more (FD is then not
+ * read).
+ */
+struct msg_src {
+	int fd;
+	const char *img;
+	size_t len;
+};
+
+/* msg_prepare from SRC. */
+int msg_prepare_src(const struct msg_src *src, const struct msg_params *p,
+    struct msg *m, char *err, size_t errlen);
+
+/*
+ * Gives M the whole message file IMG (LEN bytes, from malloc; M frees
+ * it): msg_stream then sends from it and never reads its descriptor, so
+ * a message is read once for preparing and sending.
+ */
+void msg_keep_image(struct msg *m, char *img, size_t len);
 
 void msg_free(struct msg *m);
 
@@ -161,7 +187,8 @@ int msg_check_addr(const char *addr, char *err, size_t errlen);
  */
 struct msg_stream;
 
-/* *out owned by caller (msg_stream_free). M and FD borrowed until then.
+/* *out owned by caller (msg_stream_free). M and FD borrowed until then
+ * (FD is not read, and may be -1, when M keeps its image).
  * Without 8BITMIME, -1 with msg_check_7bit's error when M cannot be
  * made 7-bit: the stream never yields a byte >= 0x80 then. */
 int msg_stream_open(const struct msg *m, int fd, int eightbit_ok,

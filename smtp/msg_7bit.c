@@ -680,8 +680,8 @@ int msg_mime7_finish(struct msg_mime7 *w, char *err, size_t errlen)
 
 /* ---- the top-level decision ---- */
 
-static int msg_m7_walk(struct msg_mime7 *w, int fd, off_t off, uint64_t len,
-    char *err, size_t errlen)
+static int msg_m7_walk(struct msg_mime7 *w, const struct msg_src *src,
+    off_t off, uint64_t len, char *err, size_t errlen)
 {
 	char *in = malloc(MSG_M7_CHUNK);
 	uint64_t pos = 0;
@@ -694,7 +694,7 @@ static int msg_m7_walk(struct msg_mime7 *w, int fd, off_t off, uint64_t len,
 	while (pos < len && !w->stopped) {
 		size_t want = len - pos < MSG_M7_CHUNK ? (size_t)(len - pos) :
 		    MSG_M7_CHUNK;
-		ssize_t r = msg_pread_full(fd, in, want, off + (off_t)pos,
+		ssize_t r = msg_src_read(src, in, want, off + (off_t)pos,
 		    err, errlen);
 
 		if (r < 0)
@@ -712,8 +712,8 @@ out:
 }
 
 int msg_7bit_plan(struct msg_7bit *p, const char *ctv, size_t ctlen,
-    const char *ctev, size_t ctelen, int fd, off_t off, uint64_t len,
-    char *err, size_t errlen)
+    const char *ctev, size_t ctelen, const struct msg_src *src, off_t off,
+    uint64_t len, char *err, size_t errlen)
 {
 	enum msg_cte cte = ctev ? msg_m7_cte(ctev, ctelen) : MSG_CTE_NONE;
 	struct msg_ctype t;
@@ -766,7 +766,7 @@ int msg_7bit_plan(struct msg_7bit *p, const char *ctv, size_t ctlen,
 	}
 	w->p = NULL;
 	w->plan = p;
-	rc = msg_m7_walk(w, fd, off, len, err, errlen);
+	rc = msg_m7_walk(w, src, off, len, err, errlen);
 	if (rc == 0 && p->ok)
 		p->nparts = w->part;
 	msg_mime7_free(w);
@@ -774,7 +774,8 @@ int msg_7bit_plan(struct msg_7bit *p, const char *ctv, size_t ctlen,
 }
 
 int msg_mime7_run(const struct msg_7bit *p, msg_sink_fn *sink, void *ctx,
-    int fd, off_t off, uint64_t len, char *err, size_t errlen)
+    const struct msg_src *src, off_t off, uint64_t len, char *err,
+    size_t errlen)
 {
 	struct msg_mime7 *w = msg_mime7_new(p, sink, ctx);
 	int rc;
@@ -783,7 +784,7 @@ int msg_mime7_run(const struct msg_7bit *p, msg_sink_fn *sink, void *ctx,
 		msg_seterr(err, errlen, "out of memory");
 		return -1;
 	}
-	rc = msg_m7_walk(w, fd, off, len, err, errlen);
+	rc = msg_m7_walk(w, src, off, len, err, errlen);
 	msg_mime7_free(w);
 	return rc;
 }

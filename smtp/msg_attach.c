@@ -475,6 +475,7 @@ static void att_copy_field(struct att_out *o, const struct msg_hblock *b,
 int msg_attach_expand(int in_fd, int out_fd, uid_t uid, gid_t gid,
     char *err, size_t errlen)
 {
+	struct msg_src src = { in_fd, NULL, 0 };
 	struct msg_hblock b;
 	struct att_file files[MSG_MAX_ATTACH];
 	struct att_out *o = NULL;
@@ -483,7 +484,7 @@ int msg_attach_expand(int in_fd, int out_fd, uid_t uid, gid_t gid,
 	char boundary[64], eb[128];
 	int rc = -1, own_type = 0, qp;
 
-	if (msg_hblock_read(in_fd, &b, err, errlen) < 0)
+	if (msg_hblock_read(&src, &b, err, errlen) < 0)
 		goto out;
 	for (size_t i = 0; i < b.nh; i++)
 		if (msg_hdr_is(&b, &b.h[i], "Attach"))

@@ -222,7 +222,24 @@ toobig:
 	return -1;
 }
 
-int msg_hblock_read(int fd, struct msg_hblock *b, char *err, size_t errlen)
+ssize_t msg_src_read(const struct msg_src *src, char *buf, size_t n,
+    off_t off, char *err, size_t errlen)
+{
+	size_t k;
+
+	if (src->img == NULL)
+		return msg_pread_full(src->fd, buf, n, off, err, errlen);
+	if (off < 0 || (uint64_t)off >= src->len)
+		return 0;
+	k = src->len - (size_t)off;
+	if (k > n)
+		k = n;
+	memcpy(buf, src->img + off, k);
+	return (ssize_t)k;
+}
+
+int msg_hblock_read(const struct msg_src *src, struct msg_hblock *b,
+    char *err, size_t errlen)
 {
 	const size_t cap = MSG_MAX_HEADER + 3;
 	ssize_t r;
@@ -233,7 +250,7 @@ int msg_hblock_read(int fd, struct msg_hblock *b, char *err, size_t errlen)
 		msg_seterr(err, errlen, "out of memory");
 		return -1;
 	}
-	r = msg_pread_full(fd, b->buf, cap, 0, err, errlen);
+	r = msg_src_read(src, b->buf, cap, 0, err, errlen);
 	if (r < 0)
 		return -1;
 	b->got = (size_t)r;

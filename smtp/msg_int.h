@@ -105,12 +105,13 @@ struct msg_hblock {
 };
 
 /*
- * Reads and splits the header block of FD (from offset 0): LF or CRLF
+ * Reads and splits the header block of SRC (from offset 0): LF or CRLF
  * line ends, folding, names checked, CR elsewhere and NUL refused, the
  * size capped at MSG_MAX_HEADER. *b owned by the caller: msg_hblock_free,
  * also after an error.
  */
-int msg_hblock_read(int fd, struct msg_hblock *b, char *err, size_t errlen);
+int msg_hblock_read(const struct msg_src *src, struct msg_hblock *b,
+    char *err, size_t errlen);
 void msg_hblock_free(struct msg_hblock *b);
 
 /*
@@ -129,6 +130,11 @@ int msg_hdr_is(const struct msg_hblock *b, const struct msg_hdr *h,
  * "reading the message: ..." in ERR. */
 ssize_t msg_pread_full(int fd, char *buf, size_t n, off_t off, char *err,
     size_t errlen);
+
+/* msg_pread_full from SRC: from its image when it has one, without a
+ * system call; else from its descriptor. */
+ssize_t msg_src_read(const struct msg_src *src, char *buf, size_t n,
+    off_t off, char *err, size_t errlen);
 
 /* ---- 8-bit data for a server without 8BITMIME (msg_7bit.c) ---- */
 
@@ -163,14 +169,14 @@ struct msg_7bit {
 /*
  * The top-level decision: CT and CTE are the values of the message's
  * Content-Type and Content-Transfer-Encoding (NULL: absent); the body is
- * LEN bytes of FD from OFF, known to have 8-bit bytes, lines of at most
+ * LEN bytes of SRC from OFF, known to have 8-bit bytes, lines of at most
  * 998 octets and no NUL. Fills P (zeroed first; P->cte_off, cte_len
  * are the caller's). P->ok 0 with P->why is a refusal, not an error;
  * -1 only for a read error or no memory.
  */
 int msg_7bit_plan(struct msg_7bit *p, const char *ct, size_t ctlen,
-    const char *cte, size_t ctelen, int fd, off_t off, uint64_t len,
-    char *err, size_t errlen);
+    const char *cte, size_t ctelen, const struct msg_src *src, off_t off,
+    uint64_t len, char *err, size_t errlen);
 
 /* Makes P a refusal: P->why is the fixed opening, the detail (what is
  * wrong: what to fix), ", or use a server with 8BITMIME". */
@@ -196,8 +202,9 @@ int msg_mime7_feed(struct msg_mime7 *w, const char *in, size_t n,
 int msg_mime7_finish(struct msg_mime7 *w, char *err, size_t errlen);
 void msg_mime7_free(struct msg_mime7 *w);
 
-/* P's converter over LEN body bytes of FD from OFF, into SINK. */
+/* P's converter over LEN body bytes of SRC from OFF, into SINK. */
 int msg_mime7_run(const struct msg_7bit *p, msg_sink_fn *sink, void *ctx,
-    int fd, off_t off, uint64_t len, char *err, size_t errlen);
+    const struct msg_src *src, off_t off, uint64_t len, char *err,
+    size_t errlen);
 
 #endif

@@ -172,6 +172,8 @@ static void test_bad(void **state)
 	char err[512] = "";
 	int fd = mkfd(c->in, c->inlen);
 
+	struct msg_src src = { -1, c->in, c->inlen };
+
 	assert_int_equal(msg_prepare(fd, c->p, &m, err, sizeof(err)), -1);
 	close(fd);
 	if (strcmp(err, c->err) != 0)
@@ -179,6 +181,14 @@ static void test_bad(void **state)
 	/* nothing to free, nothing left behind */
 	assert_null(m.from);
 	assert_null(m.rcpts);
+	assert_null(m.header);
+	msg_free(&m);
+	/* the same refusal when the file's image is read instead */
+	err[0] = '\0';
+	assert_int_equal(msg_prepare_src(&src, c->p, &m, err, sizeof(err)),
+	    -1);
+	if (strcmp(err, c->err) != 0)
+		fail_msg("image: got \"%s\"\nwant \"%s\"", err, c->err);
 	assert_null(m.header);
 	msg_free(&m);
 }
@@ -580,6 +590,34 @@ static void test_body(void **state)
 		assert_int_equal(msg_size(&m, c->eightbit_ok), n);
 		assert_true(m.size >= n);
 		free(w);
+	}
+	/* Read once: prepared from the file's image, which the message
+	 * keeps and sends from; fd -1, so a read of a descriptor fails.
+	 * The same decisions and the same wire bytes. */
+	{
+		struct msg_src src = { -1, c->in, c->inlen };
+		struct msg mi;
+		char *img = malloc(c->inlen + 1), *wf, *wi;
+		size_t nf, ni;
+		int is8i = -1;
+
+		assert_non_null(img);
+		memcpy(img, c->in, c->inlen);
+		if (msg_prepare_src(&src, &params_alice, &mi, err,
+		    sizeof(err)) != 0)
+			fail_msg("%s (image): %s", c->name, err);
+		msg_keep_image(&mi, img, c->inlen);
+		assert_int_equal(mi.body, m.body);
+		assert_int_equal(mi.size, m.size);
+		assert_int_equal(mi.body_len, m.body_len);
+		wf = stream_all(&m, fd, c->eightbit_ok, 4096, &nf, &is8);
+		wi = stream_all(&mi, -1, c->eightbit_ok, 4096, &ni, &is8i);
+		assert_int_equal(is8i, is8);
+		assert_int_equal(ni, nf);
+		assert_memory_equal(wi, wf, nf);
+		free(wf);
+		free(wi);
+		msg_free(&mi);
 	}
 	msg_free(&m);
 	close(fd);

@@ -200,14 +200,26 @@ static void test_conv(void **state)
 {
 	const struct conv_case *c = *state;
 
-	for (int form = 0; form < 2; form++) {
+	/* form 0: LF, 1: CRLF, read from the file; 2: LF, from the file's
+	 * image, kept for sending (no descriptor to read: fd -1) */
+	for (int form = 0; form < 3; form++) {
 		size_t inlen = c->inlen, n;
-		char *in = form ? crlf(c->in, c->inlen, &inlen) : NULL, *w;
+		char *in = form == 1 ? crlf(c->in, c->inlen, &inlen) : NULL, *w;
 		struct msg m;
 		char err[512];
-		int fd = mkfd(in ? in : c->in, inlen), is8;
+		int fd = form == 2 ? -1 : mkfd(in ? in : c->in, inlen), is8;
 
-		if (msg_prepare(fd, &params, &m, err, sizeof(err)) != 0)
+		if (form == 2) {
+			struct msg_src src = { -1, c->in, inlen };
+			char *img = malloc(inlen);
+
+			assert_non_null(img);
+			memcpy(img, c->in, inlen);
+			if (msg_prepare_src(&src, &params, &m, err,
+			    sizeof(err)) != 0)
+				fail_msg("%s (image): %s", c->name, err);
+			msg_keep_image(&m, img, inlen);
+		} else if (msg_prepare(fd, &params, &m, err, sizeof(err)) != 0)
 			fail_msg("%s: %s", c->name, err);
 		assert_int_equal(m.body, MSG_BODY_ASIS);
 		assert_int_equal(msg_check_7bit(&m, err, sizeof(err)), 0);
@@ -217,7 +229,8 @@ static void test_conv(void **state)
 			assert_7bit(w, n);
 			if (n != c->wirelen || memcmp(w, c->wire, n) != 0)
 				fail_msg("%s (%s): wire\ngot  \"%s\"\nwant \"%s\"",
-				    c->name, form ? "CRLF" : "LF", w, c->wire);
+				    c->name, form == 1 ? "CRLF" : form ? "image" :
+				    "LF", w, c->wire);
 			assert_int_equal(msg_size(&m, 0), n);
 			assert_true(m.size >= n);
 			free(w);
@@ -233,7 +246,8 @@ static void test_conv(void **state)
 			free(w);
 		}
 		msg_free(&m);
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		free(in);
 	}
 }
