@@ -1008,6 +1008,9 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 
 	struct spool_rec *r = &pub->rec;
 
+	/* a new outcome, at its first step (the caller's PUB may hold the
+	 * last one's leftovers) */
+	memset(pub, 0, sizeof(*pub));
 	/* The outcome is applied to a copy: M's record in memory stays what
 	 * the journal says until the new one is written (ob_commit_rec). */
 	pthread_mutex_lock(&ob->mu);
