@@ -57,6 +57,9 @@ as_b_group() { setpriv --reuid="$B_UID" --regid="$B_GID" --groups="$G_GID" -- "$
 mount_outbox "$M" "$T/config" allow_other
 assert_eq "711 0 0" "$(stat -c '%a %u %g' "$SP")" "mode of the spool"
 assert_eq "1730 0 $G_GID" "$(stat -c '%a %u %g' "$SP/maildrop")" "mode of maildrop/"
+# written by the daemon just after the mount shows (later on a slow
+# machine, or under valgrind)
+wait_until 10 test -e "$SP/mountpoint" || fail "no SPOOL/mountpoint 10 s after the mount"
 assert_eq "644" "$(stat -c '%a' "$SP/mountpoint")" "mode of SPOOL/mountpoint"
 for f in "$SP"/journal* "$SP"/lock; do
 	[ -e "$f" ] || continue
