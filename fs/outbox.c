@@ -960,6 +960,18 @@ static int ob_header(struct ob *ob, struct ob_msg *m, char **out,
 	return status_render(&v, out, len);
 }
 
+uint32_t ob_log_len(struct ob *ob, struct ob_msg *m)
+{
+	uint64_t n;
+
+	if (m->log_len == OB_LOG_UNKNOWN) {
+		n = spool_log_size(&ob->spool, m->r.id);
+		m->log_len = n < OB_LOG_UNKNOWN ? (uint32_t)n :
+		    OB_LOG_UNKNOWN - 1;
+	}
+	return m->log_len;
+}
+
 uint64_t ob_status_size(struct ob *ob, struct ob_msg *m)
 {
 	char *h;
@@ -968,7 +980,7 @@ uint64_t ob_status_size(struct ob *ob, struct ob_msg *m)
 	if (ob_header(ob, m, &h, &len) < 0)
 		return 0;
 	free(h);
-	return len + m->log_len + (m->lv ? m->lv->cur.len : 0);
+	return len + ob_log_len(ob, m) + (m->lv ? m->lv->cur.len : 0);
 }
 
 int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len,
@@ -992,7 +1004,7 @@ int ob_status_text(struct ob *ob, uint64_t id, char **out, size_t *len,
 		errno = ENOMEM;
 		return -1;
 	}
-	log_len = m->log_len;
+	log_len = ob_log_len(ob, m);
 	cur_len = m->lv ? m->lv->cur.len : 0;
 	text = malloc(hlen + log_len + cur_len + 1);
 	if (text == NULL) {
@@ -1332,7 +1344,7 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 		m->mtime_ns = m->r.created * 1000000000;
 		m->ctime_ns = m->mtime_ns;
 	}
-	m->log_len = spool_log_size(&ob->spool, id);
+	m->log_len = OB_LOG_UNKNOWN;    /* looked at when first needed */
 	ob_insert(ob, m);
 	st0 = m->r.state;
 	m->disk_state = st0;
@@ -1348,8 +1360,13 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 	c->loaded++;
 }
 
-/* M's record into the new journal at start-up (its live size kept). */
-static int ob_load_save(struct ob *ob, struct ob_msg *m)
+/* The new journal at start-up is written in writes of about this size,
+ * not one per record (100,000 messages: 100 writes, not 100,000). */
+#define OB_LOAD_WRITE (1024 * 1024)
+
+/* M's record, framed, onto JB for the new journal at start-up (its live
+ * size kept); JB written out once it holds OB_LOAD_WRITE bytes. */
+static int ob_load_save(struct ob *ob, struct ob_msg *m, struct buf *jb)
 {
 	char *text;
 	size_t len;
@@ -1357,16 +1374,22 @@ static int ob_load_save(struct ob *ob, struct ob_msg *m)
 
 	if (spool_rec_format(&m->r, &text, &len) < 0)
 		return -1;
-	rc = spool_write_text(&ob->spool, text, len);
-	if (rc == 0)
-		ob_live_set(ob, m, len);
+	rc = spool_frame(jb, text, len);
 	free(text);
+	if (rc < 0)
+		return -1;
+	ob_live_set(ob, m, len);
+	if (jb->len < OB_LOAD_WRITE)
+		return 0;
+	rc = spool_write_framed(&ob->spool, jb->p, jb->len);
+	buf_reset(jb);
 	return rc;
 }
 
 int ob_load(struct ob *ob, char *err, size_t errlen)
 {
 	struct ob_load_ctx c = { ob, 0, 0 };
+	struct buf jb = BUF_INIT(BUF_NOCAP);
 	struct ob_msg *m;
 	uint64_t max_id = 0;
 	size_t i;
@@ -1383,12 +1406,11 @@ int ob_load(struct ob *ob, char *err, size_t errlen)
 	}
 	for (i = 0; i < ob->nbuckets; i++)
 		for (m = ob->by_id[i]; m; m = m->id_next)
-			if (ob_load_save(ob, m) < 0) {
-				snprintf(err, errlen, "spool %s: writing the "
-				    "journal: %s", ob->spool.path,
-				    strerror(errno));
-				return -1;
-			}
+			if (ob_load_save(ob, m, &jb) < 0)
+				goto write_fail;
+	if (jb.len && spool_write_framed(&ob->spool, jb.p, jb.len) < 0)
+		goto write_fail;
+	buf_free(&jb);
 	if (spool_compact_end(&ob->spool) < 0) {
 		snprintf(err, errlen, "spool %s: cannot replace the journal: "
 		    "%s", ob->spool.path, strerror(errno));
@@ -1404,6 +1426,11 @@ int ob_load(struct ob *ob, char *err, size_t errlen)
 		log_info("spool %s: %u messages (%zu queued, %zu deferred)",
 		    ob->spool.path, c.loaded, ob->run.n, ob->wait.n);
 	return 0;
+write_fail:
+	snprintf(err, errlen, "spool %s: writing the journal: %s",
+	    ob->spool.path, strerror(errno));
+	buf_free(&jb);
+	return -1;
 }
 
 /* Appends M's record as the journal has it (its disk state) to OUT,

@@ -111,7 +111,8 @@ struct ob_msg {
 	uint32_t rec_bytes;          /* bytes of its last record, counted
 	                              * in ob->live_bytes */
 	uint32_t log_len;            /* bytes in spool log/ID (its attempts,
-	                              * each cut at OB_MAX_TRANSCRIPT) */
+	                              * each cut at OB_MAX_TRANSCRIPT);
+	                              * OB_LOG_UNKNOWN until ob_log_len */
 	uint32_t qline;              /* bytes of its .queue line counted in
 	                              * ob->queue_len (0: not listed) */
 	uint32_t gen;                /* changes of its status file (each
@@ -245,6 +246,14 @@ struct ob {
 	unsigned nstarted;
 	unsigned sending_now;        /* connections open */
 };
+
+/* log_len of a message loaded at mount whose log was not looked at
+ * yet: a mount does not stat 100,000 logs that nobody may read. */
+#define OB_LOG_UNKNOWN UINT32_MAX
+
+/* M's log_len, found out (a stat of its log) when unknown; ob->mu
+ * held. */
+uint32_t ob_log_len(struct ob *ob, struct ob_msg *m);
 
 /* The kind of NAME in a directory (dir -1: the top level). */
 enum ob_name_kind ob_name_kind(const struct ob *ob, int dir, const char *name);

@@ -835,7 +835,7 @@ static void queue_cache_quit(struct ob *ob, struct smtp_session *s,
 	pthread_mutex_lock(&ob->mu);
 	final = !last->removed && !last->busy && (last->r.state == OB_SENT ||
 	    last->r.state == OB_PARTIAL || last->r.state == OB_FAILED);
-	log_len = last->log_len;
+	log_len = ob_log_len(ob, last);
 	if (final)
 		last->busy = 1;          /* its log is ours for a moment */
 	pthread_mutex_unlock(&ob->mu);
@@ -1237,7 +1237,7 @@ static void queue_record(struct ob *ob, struct ob_pub *list, size_t n)
 			uint64_t at;
 
 			pthread_mutex_lock(&ob->mu);
-			at = p->m->log_len;
+			at = ob_log_len(ob, p->m);
 			pthread_mutex_unlock(&ob->mu);
 			if (p->alen && spool_append_log(&ob->spool, p->m->r.id,
 			    at, p->attempt, p->alen) < 0) {
@@ -1400,7 +1400,7 @@ static void queue_publish(struct ob *ob, const struct ob_pub *pub)
 	char line[1800];
 
 	pthread_mutex_lock(&ob->mu);
-	if (alen)
+	if (alen && m->log_len != OB_LOG_UNKNOWN)
 		m->log_len += alen;
 	/* the attempt is in the log now: its buffer goes (100,000 waiting
 	 * messages must not each keep one) */

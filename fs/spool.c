@@ -1767,41 +1767,97 @@ static int spool_journal_is_v1(int fd)
 }
 
 /*
+ * Pass two reads the records in id order, which is mostly the order
+ * they were written in: a window of the journal read ahead serves the
+ * records that follow (100,000 records: a few hundred reads, not one
+ * each). A record before the window is read alone; one after it (or
+ * running past its end) starts a new window there: the window only
+ * moves forward, so the journal is read about once through it.
+ */
+#define SPOOL_REREAD_WIN (256 * 1024)
+
+struct spool_win {
+	char *p;
+	size_t cap;
+	uint64_t off;                /* where the window starts */
+	size_t len;                  /* bytes in it */
+};
+
+/* Reads up to CAP bytes at OFF into BUF (fewer only at the end of the
+ * file); -1 with errno. */
+static ssize_t spool_pread_upto(int fd, char *buf, size_t cap, uint64_t off)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < cap) {
+		n = pread(fd, buf + got, cap - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/*
  * Pass two for entry E: its last record read again (from V1, the whole
- * first-version journal, else from FD) and parsed into *R. 1 when it
- * parsed, 0 when it did not (*why says why), -1 with errno: a read
- * failed or came short (the journal is ours: it does not change).
+ * first-version journal, else from FD through the window W, or into
+ * TMP) and parsed into *R. 1 when it parsed, 0 when it did not (*why
+ * says why), -1 with errno: a read failed or came short (the journal is
+ * ours: it does not change).
  */
 static int spool_reread(int fd, const char *v1, const struct spool_entry *e,
-    struct buf *tmp, struct spool_rec *r, char *why, size_t whylen)
+    struct spool_win *w, struct buf *tmp, struct spool_rec *r, char *why,
+    size_t whylen)
 {
 	const char *p;
-	char *q;
+	size_t want;
 	ssize_t n;
-	size_t got = 0;
+	char *q;
 
 	if (v1) {
 		p = v1 + e->off;
-	} else {
-		buf_reset(tmp);
+	} else if (w->p && e->off >= w->off && e->off - w->off <= w->len &&
+	    e->len <= w->len - (size_t)(e->off - w->off)) {
+		p = w->p + (e->off - w->off);          /* in the window */
+	} else if (w->p && e->off < w->off) {
+		buf_reset(tmp);                        /* before it: alone */
 		q = buf_reserve(tmp, e->len);
 		if (q == NULL)
 			return -1;
-		while (got < e->len) {
-			n = pread(fd, q + got, e->len - got,
-			    (off_t)(e->off + got));
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return -1;
-			if (n == 0) {
-				errno = EIO;   /* shorter than it was */
-				return -1;
-			}
-			got += (size_t)n;
+		n = spool_pread_upto(fd, q, e->len, e->off);
+		if (n < 0)
+			return -1;
+		if ((size_t)n < e->len) {
+			errno = EIO;   /* shorter than it was */
+			return -1;
 		}
 		buf_commit(tmp, e->len);
 		p = tmp->p;
+	} else {
+		want = e->len > SPOOL_REREAD_WIN ? e->len : SPOOL_REREAD_WIN;
+		if (w->cap < want) {
+			q = realloc(w->p, want);
+			if (q == NULL)
+				return -1;
+			w->p = q;
+			w->cap = want;
+		}
+		w->len = 0;                            /* a new window */
+		n = spool_pread_upto(fd, w->p, want, e->off);
+		if (n < 0)
+			return -1;
+		w->off = e->off;
+		w->len = (size_t)n;
+		if (w->len < e->len) {
+			errno = EIO;   /* shorter than it was */
+			return -1;
+		}
+		p = w->p;
 	}
 	return spool_rec_parse(p, e->len, r, why, whylen) == 0;
 }
@@ -1813,6 +1869,7 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 	struct spool_map m = { 0 };
 	struct spool_list_ctx lc = { &m, max_id, 1 };
 	struct buf tmp = BUF_INIT(SPOOL_MAX_RECORD);
+	struct spool_win win = { NULL, 0, 0, 0 };
 	struct spool_rec r;
 	char *buf = NULL, name[48], why[160];
 	size_t len = 0, i;
@@ -1856,7 +1913,7 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 		struct spool_entry *e = &m.e[i];
 
 		if (e->valid) {
-			ok = spool_reread(fd, buf, e, &tmp, &r, why,
+			ok = spool_reread(fd, buf, e, &win, &tmp, &r, why,
 			    sizeof(why));
 			if (ok < 0)
 				goto read_fail;
@@ -1904,6 +1961,7 @@ out:
 	free(m.e);
 	hindex_free(&m.idx);
 	free(buf);
+	free(win.p);
 	buf_free(&tmp);
 	if (fd >= 0)
 		close(fd);

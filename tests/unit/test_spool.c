@@ -1027,6 +1027,82 @@ static void test_journal_windowed(void **state)
 	free(starts);
 }
 
+/* What reread_cb saw: records, and those that were not the last one
+ * written for their id. */
+struct reread_log {
+	size_t n, wrong;
+	const unsigned *last;        /* per id: the version written last */
+};
+
+static void reread_cb(void *arg, uint64_t id, struct spool_rec *r,
+    const char *bad, int has_msg)
+{
+	struct reread_log *l = arg;
+	char want[48];
+
+	(void)bad;
+	(void)has_msg;
+	if (r == NULL)
+		return;
+	l->n++;
+	snprintf(want, sizeof(want), "-%llu-v%u", (unsigned long long)id,
+	    l->last[id]);
+	if (strlen(r->name) < strlen(want) ||
+	    strcmp(r->name + strlen(r->name) - strlen(want), want) != 0)
+		l->wrong++;
+}
+
+/*
+ * Mount's second pass reads each id's last record in id order through a
+ * window read ahead; here the last records lie in another order (ids
+ * written in a shuffled order, some not written again): jumps forward
+ * and back across the window, records running past its end. Every id
+ * gets exactly the record written last for it.
+ */
+static void test_journal_reread_order(void **state)
+{
+	struct dir_fixture *f = *state;
+	enum { N = 4000, ROUNDS = 3 };
+	unsigned *last = calloc(N + 1, sizeof(*last));
+	unsigned *perm = calloc(N, sizeof(*perm)), x = 12345, t, v;
+	struct reread_log l = { 0, 0, last };
+	char name[400], err[200];
+	uint64_t max = 0;
+	size_t i, j;
+
+	assert_non_null(last);
+	assert_non_null(perm);
+	memset(name, 'x', 300);
+	for (i = 0; i < N; i++)
+		perm[i] = (unsigned)i + 1;
+	for (v = 1; v <= ROUNDS; v++) {
+		for (i = N - 1; i > 0; i--) {   /* a fixed shuffle */
+			x = x * 1103515245u + 12345u;
+			j = (x >> 8) % (i + 1);
+			t = perm[i];
+			perm[i] = perm[j];
+			perm[j] = t;
+		}
+		for (i = 0; i < N; i++) {
+			/* after round 1, a third of the ids stay behind */
+			if (v > 1 && perm[i] % 3 == v % 3)
+				continue;
+			snprintf(name + 300, sizeof(name) - 300, "-%u-v%u",
+			    perm[i], v);
+			put_rec(&f->sp, perm[i], name, OB_DEFERRED);
+			last[perm[i]] = v;
+		}
+	}
+	assert_true(spool_journal_size(&f->sp) > (2u << 20));
+	assert_int_equal(spool_load(&f->sp, reread_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_int_equal(l.n, N);
+	assert_int_equal(l.wrong, 0);
+	assert_int_equal(max, N);
+	free(perm);
+	free(last);
+}
+
 /* Any bytes in every string field survive the journal (property test,
  * seeded: the seed is printed). */
 static void test_journal_any_bytes(void **state)
@@ -1300,6 +1376,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_bit_flips,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_truncated,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_reread_order,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_windowed,
 		    dir_setup, dir_teardown),
