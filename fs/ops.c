@@ -180,6 +180,7 @@ static int ops_stat(struct ob *ob, fuse_ino_t ino, struct stat *st)
 	m = id ? ob_find_id(ob, id) : NULL;
 	if (m == NULL || m->removed)
 		return ENOENT;
+	ob_msg_stat(ob, m);
 	st->st_nlink = 1;
 	st->st_uid = m->r.uid;       /* the status file too: it is their mail */
 	st->st_gid = m->r.gid;
@@ -396,6 +397,7 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		} else if (m->r.state == OB_SENDING) {
 			m->touched = 1;   /* deferred by this attempt: again */
 		}
+		ob_msg_stat(ob, m);     /* its size, before times are set */
 		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
 			m->mtime_ns = ob_now_ns();
 		else if (to_set & FUSE_SET_ATTR_MTIME)

@@ -239,6 +239,7 @@ void ob_rename_take(struct ob *ob, struct ob_msg *m, int dir, char *name,
 	m->diridx = dir;
 	m->removed = 0;
 	ob_link_name(ob, m);
+	ob_msg_stat(ob, m);          /* its size and mtime, kept */
 	m->ctime_ns = ob_now_ns();
 	ob_queue_recount(ob, m);
 }
@@ -940,7 +941,10 @@ const struct cfg_account *ob_dir_account(const struct ob *ob, int dir)
 static int ob_header(struct ob *ob, struct ob_msg *m, char **out,
     size_t *len)
 {
-	struct status_view v = {
+	struct status_view v;
+
+	ob_msg_stat(ob, m);
+	v = (struct status_view){
 		.rec = &m->r,
 		.file_size = m->file_size,
 		.progress_sent = m->lv ? m->lv->prog_sent : 0,
@@ -958,6 +962,25 @@ static int ob_header(struct ob *ob, struct ob_msg *m, char **out,
 		v.hold_error = ob_paused(ob, ob_msg_account(ob, m));
 
 	return status_render(&v, out, len);
+}
+
+void ob_msg_stat(struct ob *ob, struct ob_msg *m)
+{
+	struct stat st;
+	char name[32];
+
+	if (m->mtime_ns != OB_STAT_UNKNOWN)
+		return;
+	snprintf(name, sizeof(name), "%" PRIu64, m->r.id);
+	if (fstatat(ob->spool.msgfd, name, &st, 0) == 0) {
+		m->file_size = (uint64_t)st.st_size;
+		m->mtime_ns = ob_ns(st.st_mtim);
+		m->ctime_ns = ob_ns(st.st_ctim);
+	} else {
+		m->file_size = 0;
+		m->mtime_ns = m->r.created * 1000000000;
+		m->ctime_ns = m->mtime_ns;
+	}
 }
 
 uint32_t ob_log_len(struct ob *ob, struct ob_msg *m)
@@ -1280,8 +1303,6 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 	struct ob_load_ctx *c = arg;
 	struct ob *ob = c->ob;
 	struct ob_msg *m;
-	struct stat st;
-	char buf[32];
 	int dir = -1;
 	enum ob_state st0;
 
@@ -1335,15 +1356,12 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 		m->r.interrupted = 1;
 		c->fixed++;
 	}
-	snprintf(buf, sizeof(buf), "%" PRIu64, id);
-	if (fstatat(ob->spool.msgfd, buf, &st, 0) == 0) {
-		m->file_size = (uint64_t)st.st_size;
-		m->mtime_ns = ob_ns(st.st_mtim);
-		m->ctime_ns = ob_ns(st.st_ctim);
-	} else {
-		m->mtime_ns = m->r.created * 1000000000;
-		m->ctime_ns = m->mtime_ns;
-	}
+	/* A draft's size decides its submission: looked at now. A
+	 * submitted message's file no longer changes: a mount does not
+	 * stat 100,000 of them (ob_msg_stat, when first asked for). */
+	m->mtime_ns = OB_STAT_UNKNOWN;
+	if (m->r.state == OB_DRAFT)
+		ob_msg_stat(ob, m);
 	m->log_len = OB_LOG_UNKNOWN;    /* looked at when first needed */
 	ob_insert(ob, m);
 	st0 = m->r.state;

@@ -121,7 +121,9 @@ struct ob_msg {
 	uint32_t status_s;           /* wall time of the last change, in
 	                              * seconds: the status file's mtime */
 	uint64_t file_size;
-	int64_t mtime_ns, ctime_ns;  /* wall clock, nanoseconds (ob_ts) */
+	int64_t mtime_ns, ctime_ns;  /* wall clock, nanoseconds (ob_ts);
+	                              * mtime_ns OB_STAT_UNKNOWN: all three
+	                              * not looked at yet (ob_msg_stat) */
 
 	struct ob_live *lv;          /* while in motion (ob_live), or NULL */
 
@@ -246,6 +248,14 @@ struct ob {
 	unsigned nstarted;
 	unsigned sending_now;        /* connections open */
 };
+
+/* mtime_ns of a submitted message loaded at mount whose file was not
+ * looked at yet: its size and times come from a stat when first asked
+ * for (its file no longer changes). */
+#define OB_STAT_UNKNOWN INT64_MIN
+
+/* Fills M's file_size, mtime_ns and ctime_ns when unknown; ob->mu held. */
+void ob_msg_stat(struct ob *ob, struct ob_msg *m);
 
 /* log_len of a message loaded at mount whose log was not looked at
  * yet: a mount does not stat 100,000 logs that nobody may read. */

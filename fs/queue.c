@@ -505,6 +505,7 @@ static int queue_too_large(struct ob *ob, struct ob_msg *m, char *err,
 			lim = ob->cfg->accounts[i].max_size;
 	}
 	pthread_mutex_lock(&ob->mu);
+	ob_msg_stat(ob, m);
 	size = m->file_size;
 	pthread_mutex_unlock(&ob->mu);
 	if (size <= lim || size - lim <= MSG_MAX_HEADER)
