@@ -490,25 +490,22 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 		errno = EEXIST;
 		return NULL;
 	}
-	id = ob->next_id++;
 	pthread_mutex_unlock(&ob->mu);
 
+	fd = spool_new_msg(&ob->spool, &id);
+	if (fd < 0)
+		return NULL;
 	m = ob_msg_new(ob, id, dir, name);
 	if (m == NULL) {
+		/* no record names it: removed now, or at the next mount */
+		close(fd);
+		spool_drop_files(&ob->spool, id);
 		errno = ENOMEM;
 		return NULL;
 	}
 	m->r.owned = 1;
 	m->r.uid = uid;
 	m->r.gid = gid;
-	fd = spool_create_msg(&ob->spool, id);
-	if (fd < 0) {
-		int saved = errno;
-
-		ob_msg_free(m);
-		errno = saved;
-		return NULL;
-	}
 	pthread_mutex_lock(&ob->mu);
 	if (ob_find_name(ob, dir, name)) {
 		pthread_mutex_unlock(&ob->mu);
@@ -1199,7 +1196,6 @@ int ob_init(struct ob *ob, struct cfg *cfg, const char *spool_path,
 		if (ob->paused == NULL || ob->cached == NULL)
 			goto nomem;
 	}
-	ob->next_id = 1;
 	if (spool_open(&ob->spool, spool_path, err, errlen) < 0)
 		goto fail;
 	return 0;
@@ -1415,7 +1411,7 @@ int ob_load(struct ob *ob, char *err, size_t errlen)
 	if (spool_load(&ob->spool, ob_load_one, &c, &max_id, err,
 	    errlen) < 0)
 		return -1;
-	ob->next_id = max_id + 1;
+	spool_set_next_id(&ob->spool, max_id + 1);
 	/* The journal, rewritten with one record per message. */
 	if (spool_compact_begin(&ob->spool) < 0) {
 		snprintf(err, errlen, "spool %s: cannot write the journal: %s",

@@ -223,7 +223,6 @@ struct ob {
 	struct ob_msg **by_name;
 	size_t nbuckets;
 	size_t nmsgs;
-	uint64_t next_id;
 
 	struct ob_list settle, run, wait;
 	struct wait_heap due;        /* the wait list ordered by r.next */

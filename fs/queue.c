@@ -474,6 +474,7 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd,
 		errno = saved;
 		return -1;
 	}
+	spool_msgdir_changed(&ob->spool);
 	/* the expanded message is read from here on */
 	close(*fd);
 	*fd = src->fd = out;

@@ -946,6 +946,7 @@ int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 	pthread_cond_init(&sp->sync_cv, NULL);
 	pthread_mutex_init(&sp->spmu, NULL);
 	pthread_cond_init(&sp->spcv, NULL);
+	sp->next_id = 1;
 	sp->path = strdup(path);
 	if (sp->path == NULL)
 		goto fail;
@@ -975,38 +976,77 @@ fail:
 	return -1;
 }
 
-static void spool_spare_name(unsigned seq, char *buf, size_t cap)
+static void spool_idname(uint64_t id, char *buf, size_t cap)
 {
-	snprintf(buf, cap, ".spare%u", seq);
+	snprintf(buf, cap, "%" PRIu64, id);
 }
 
+void spool_msgdir_changed(struct spool *sp)
+{
+	pthread_mutex_lock(&sp->spmu);
+	sp->msgdir_dirty = 1;
+	pthread_mutex_unlock(&sp->spmu);
+}
+
+void spool_set_next_id(struct spool *sp, uint64_t id)
+{
+	pthread_mutex_lock(&sp->spmu);
+	sp->next_id = id;
+	pthread_mutex_unlock(&sp->spmu);
+}
+
+/*
+ * Keeps SPOOL_SPARES message files reserved: when half are taken, the
+ * next ids are reserved, their files made, and the directory synced once
+ * for all of them before any is given out. A file that cannot be made
+ * (a full disk or descriptor table) leaves its id unused; new messages
+ * then create their own files, and the thread looks again in a second.
+ */
 static void *spool_spare_thread(void *arg)
 {
 	struct spool *sp = arg;
 	struct timespec ts;
+	int fd[SPOOL_SPARES];
+	uint64_t first;
+	size_t want, made, i;
 	char name[32];
-	unsigned seq;
-	int fd;
 
 	pthread_mutex_lock(&sp->spmu);
 	while (!sp->spare_stop) {
-		if (sp->nspare == SPOOL_SPARES) {
+		if (sp->nspare > SPOOL_SPARES / 2) {
 			pthread_cond_wait(&sp->spcv, &sp->spmu);
 			continue;
 		}
-		seq = sp->spare_next++;
+		want = SPOOL_SPARES - sp->nspare;
+		first = sp->next_id;
+		sp->next_id += want;
 		pthread_mutex_unlock(&sp->spmu);
-		spool_spare_name(seq, name, sizeof(name));
-		fd = openat(sp->msgfd, name, O_RDWR | O_CREAT | O_EXCL |
-		    O_CLOEXEC, 0600);
-		pthread_mutex_lock(&sp->spmu);
-		if (fd >= 0) {
-			sp->spare_fd[sp->nspare] = fd;
-			sp->spare_seq[sp->nspare++] = seq;
-			continue;
+		for (made = 0; made < want; made++) {
+			spool_idname(first + made, name, sizeof(name));
+			fd[made] = openat(sp->msgfd, name, O_RDWR | O_CREAT |
+			    O_EXCL | O_CLOEXEC, 0600);
+			if (fd[made] < 0)
+				break;
 		}
-		/* a full disk or descriptor table: new messages create their
-		 * own files meanwhile; look again in a second */
+		if (made > 0 && fsync(sp->msgfd) < 0) {
+			for (i = 0; i < made; i++) {
+				close(fd[i]);
+				spool_idname(first + i, name, sizeof(name));
+				unlinkat(sp->msgfd, name, 0);
+			}
+			made = 0;
+		}
+		pthread_mutex_lock(&sp->spmu);
+		for (i = 0; i < made; i++) {
+			size_t at = (sp->spare_head + sp->nspare) %
+			    SPOOL_SPARES;
+
+			sp->spare_fd[at] = fd[i];
+			sp->spare_id[at] = first + i;
+			sp->nspare++;
+		}
+		if (made == want)
+			continue;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&sp->spcv, &sp->spmu, &ts);
@@ -1029,7 +1069,8 @@ int spool_spares_start(struct spool *sp)
 	return 0;
 }
 
-/* Stops the spare thread and removes the spares it made. */
+/* Stops the reserving thread and removes the files it made that no
+ * message took. */
 static void spool_spares_stop(struct spool *sp)
 {
 	char name[32];
@@ -1043,11 +1084,12 @@ static void spool_spares_stop(struct spool *sp)
 		sp->spare_running = 0;
 	}
 	while (sp->nspare > 0) {
-		sp->nspare--;
-		close(sp->spare_fd[sp->nspare]);
-		spool_spare_name(sp->spare_seq[sp->nspare], name,
+		close(sp->spare_fd[sp->spare_head]);
+		spool_idname(sp->spare_id[sp->spare_head], name,
 		    sizeof(name));
 		unlinkat(sp->msgfd, name, 0);
+		sp->spare_head = (sp->spare_head + 1) % SPOOL_SPARES;
+		sp->nspare--;
 	}
 }
 
@@ -1140,11 +1182,6 @@ int spool_sync(struct spool *sp)
 }
 
 
-static void spool_idname(uint64_t id, char *buf, size_t cap)
-{
-	snprintf(buf, cap, "%" PRIu64, id);
-}
-
 /* The fdatasyncs of one batch, shared by up to SPOOL_SYNC_THREADS
  * threads: the file system commits its journal once for the syncs that
  * wait together (ext4: 64 files in about the time of 4 one by one). */
@@ -1187,7 +1224,7 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 	struct spool_syncjob j = { fds, n, 0, 0, PTHREAD_MUTEX_INITIALIZER };
 	pthread_t th[SPOOL_SYNC_THREADS - 1];
 	size_t i, nth = 0, want;
-	int rc = 0;
+	int dir;
 
 	/* writeback of every file started at once (for one file,
 	 * fdatasync starts its own) */
@@ -1209,11 +1246,16 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 		errno = j.err;
 		return -1;
 	}
-	/* the names of new files (and an Attach: rename) */
-	if (n)
-		rc = fsync(sp->msgfd);
-	if (rc < 0)
+	/* the names of files made since the last sync (a reserved file's
+	 * name was synced before it was given out) */
+	pthread_mutex_lock(&sp->spmu);
+	dir = sp->msgdir_dirty;
+	sp->msgdir_dirty = 0;
+	pthread_mutex_unlock(&sp->spmu);
+	if (dir && fsync(sp->msgfd) < 0) {
+		spool_msgdir_changed(sp);
 		return -1;
+	}
 	return spool_sync(sp);
 }
 
@@ -1862,6 +1904,22 @@ static int spool_reread(int fd, const char *v1, const struct spool_entry *e,
 	return spool_rec_parse(p, e->len, r, why, whylen) == 0;
 }
 
+/* 1 when msg/ID, which has no record, is empty and has no transcript:
+ * a reserved file no message took (a message's first record is written
+ * before any byte of it). */
+static int spool_unused(struct spool *sp, uint64_t id)
+{
+	struct stat st;
+	char name[32];
+
+	spool_idname(id, name, sizeof(name));
+	if (fstatat(sp->msgfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode) || st.st_size != 0)
+		return 0;
+	return fstatat(sp->logfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    errno == ENOENT;
+}
+
 int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
     struct spool_rec *r, const char *bad, int has_msg), void *arg,
     uint64_t *max_id, char *err, size_t errlen)
@@ -1941,6 +1999,10 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 			snprintf(name, sizeof(name), "%" PRIu64, e->id);
 			unlinkat(sp->msgfd, name, 0);
 			unlinkat(sp->logfd, name, 0);
+		} else if (e->has_msg && spool_unused(sp, e->id)) {
+			/* reserved, and no message took it before the stop */
+			snprintf(name, sizeof(name), "%" PRIu64, e->id);
+			unlinkat(sp->msgfd, name, 0);
 		} else if (e->has_msg) {
 			fn(arg, e->id, NULL, "message bytes without a record "
 			    "(a crash while the file was being created)", 1);
@@ -2120,38 +2182,35 @@ fail:
 
 int spool_create_msg(struct spool *sp, uint64_t id)
 {
-	char name[32], spare[32];
-	unsigned seq = 0;
-	int fd = -1, saved;
+	char name[32];
+	int fd;
 
 	spool_idname(id, name, sizeof(name));
+	fd = openat(sp->msgfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	if (fd >= 0)
+		spool_msgdir_changed(sp);
+	return fd;
+}
+
+int spool_new_msg(struct spool *sp, uint64_t *id)
+{
+	int fd;
+
 	pthread_mutex_lock(&sp->spmu);
 	if (sp->nspare > 0) {
-		sp->nspare--;
-		fd = sp->spare_fd[sp->nspare];
-		seq = sp->spare_seq[sp->nspare];
-		/* woken when half are gone: it then makes them in one go */
-		if (sp->nspare == SPOOL_SPARES / 2)
+		fd = sp->spare_fd[sp->spare_head];
+		*id = sp->spare_id[sp->spare_head];
+		sp->spare_head = (sp->spare_head + 1) % SPOOL_SPARES;
+		/* refilled in one go once half are taken */
+		if (--sp->nspare == SPOOL_SPARES / 2)
 			pthread_cond_signal(&sp->spcv);
+		pthread_mutex_unlock(&sp->spmu);
+		return fd;
 	}
+	*id = sp->next_id++;
 	pthread_mutex_unlock(&sp->spmu);
-	if (fd >= 0) {
-		/* a spare made ahead, empty, mode 0600: renamed, never over
-		 * an existing message */
-		spool_spare_name(seq, spare, sizeof(spare));
-		if (renameat2(sp->msgfd, spare, sp->msgfd, name,
-		    RENAME_NOREPLACE) == 0)
-			return fd;
-		saved = errno;
-		close(fd);
-		unlinkat(sp->msgfd, spare, 0);
-		if (saved == EEXIST) {
-			errno = EEXIST;
-			return -1;
-		}
-	}
-	return openat(sp->msgfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600);
+	return spool_create_msg(sp, *id);
 }
 
 int spool_open_msg(struct spool *sp, uint64_t id, int flags)

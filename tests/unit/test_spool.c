@@ -517,6 +517,16 @@ static void append_raw(struct dir_fixture *f, const char *text)
 	assert_int_equal(spool_write_text(&f->sp, text, strlen(text)), 0);
 }
 
+/* msg/ID exists (looked at by path: also after spool_close). */
+static int has_msg_file(struct dir_fixture *f, uint64_t id)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/msg/%llu", f->path,
+	    (unsigned long long)id);
+	return access(path, F_OK) == 0;
+}
+
 static void test_journal_last_record_wins(void **state)
 {
 	struct dir_fixture *f = *state;
@@ -537,6 +547,9 @@ static void test_journal_last_record_wins(void **state)
 	fd = spool_create_msg(&f->sp, 3);
 	close(fd);
 	fd = spool_create_msg(&f->sp, 9);                   /* no record */
+	assert_int_equal(write(fd, "x", 1), 1);
+	close(fd);
+	fd = spool_create_msg(&f->sp, 10);     /* empty, no record: unused */
 	close(fd);
 	fd = spool_create_msg(&f->sp, 2);
 	close(fd);
@@ -546,7 +559,8 @@ static void test_journal_last_record_wins(void **state)
 	    sizeof(err)), 0);
 	assert_string_equal(l.text, "1:mone/sent 3:mthree/deferred "
 	    "9:mBAD(message bytes withou) ");
-	assert_true(max == 9);
+	assert_true(max == 10);
+	assert_false(has_msg_file(f, 10));
 }
 
 /* What owner_cb saw: "ID:uid/gid " or "ID:-" per record. */
@@ -895,47 +909,98 @@ static int count_names(struct dir_fixture *f, const char *prefix)
 	return n;
 }
 
-/* Spare files: made ahead, taken by a new message (renamed, never over
- * an existing one), gone at close; a crash's leftovers go at load. */
+/* Files present for ids FIRST..FIRST+N-1, waited for up to 5 s. */
+static int wait_msg_files(struct dir_fixture *f, uint64_t first, int n)
+{
+	int i, k, all = 0;
+
+	for (i = 0; i < 500 && !all; i++) {
+		for (k = 0, all = 1; k < n && all; k++)
+			all = has_msg_file(f, first + (uint64_t)k);
+		if (!all)
+			usleep(10000);
+	}
+	return all;
+}
+
+/* Reserved files: made ahead under the next ids, their names synced
+ * before any is given out, given out in id order and refilled when half
+ * are taken; without one a new message makes its own file, whose name
+ * the next sync makes durable. Unused ones are removed at close, and a
+ * crash's leftovers (empty, no record, no transcript) by the next load,
+ * while a file with bytes and no record is still set aside. */
 static void test_spool_spares(void **state)
 {
 	struct dir_fixture *f = *state;
 	struct load_log l = { "" };
-	uint64_t max;
+	uint64_t max, id;
 	char err[200];
-	int fd, i;
+	int fd, i, dirty;
 
+	spool_set_next_id(&f->sp, 5);
 	assert_int_equal(spool_spares_start(&f->sp), 0);
-	for (i = 0; i < 500 && count_names(f, ".spare") < SPOOL_SPARES; i++)
-		usleep(10000);
-	assert_int_equal(count_names(f, ".spare"), SPOOL_SPARES);
-	fd = spool_create_msg(&f->sp, 7);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "x", 1), 1);
-	close(fd);
-	assert_int_equal(count_names(f, "7"), 1);
-	assert_int_equal(spool_create_msg(&f->sp, 7), -1);   /* exclusive */
-	assert_int_equal(errno, EEXIST);
-	/* refilled in one go once half are taken */
-	for (i = 8; i < 8 + SPOOL_SPARES / 2; i++) {
-		fd = spool_create_msg(&f->sp, (uint64_t)i);
+	assert_true(wait_msg_files(f, 5, SPOOL_SPARES));
+	assert_false(has_msg_file(f, 5 + SPOOL_SPARES));
+	for (i = 0; i <= SPOOL_SPARES / 2; i++) {
+		fd = spool_new_msg(&f->sp, &id);
 		assert_true(fd >= 0);
+		assert_int_equal(id, 5 + i);
+		assert_int_equal(write(fd, "x", 1), 1);
 		close(fd);
 	}
-	for (i = 0; i < 500 && count_names(f, ".spare") < SPOOL_SPARES; i++)
-		usleep(10000);
-	assert_int_equal(count_names(f, ".spare"), SPOOL_SPARES);
-	/* a leftover of a crash is removed by the next load */
+	/* taken files cost no sync of the directory */
+	pthread_mutex_lock(&f->sp.spmu);
+	dirty = f->sp.msgdir_dirty;
+	pthread_mutex_unlock(&f->sp.spmu);
+	assert_int_equal(dirty, 0);
+	/* the refill: at least half a pool, the ids after the first */
+	assert_true(wait_msg_files(f, 5, SPOOL_SPARES + SPOOL_SPARES / 2));
+	/* a file made directly marks the directory, a sync clears it */
+	fd = spool_create_msg(&f->sp, 100);
+	assert_true(fd >= 0);
+	pthread_mutex_lock(&f->sp.spmu);
+	dirty = f->sp.msgdir_dirty;
+	pthread_mutex_unlock(&f->sp.spmu);
+	assert_int_equal(dirty, 1);
+	assert_int_equal(spool_sync_fds(&f->sp, &fd, 1), 0);
+	close(fd);
+	pthread_mutex_lock(&f->sp.spmu);
+	dirty = f->sp.msgdir_dirty;
+	pthread_mutex_unlock(&f->sp.spmu);
+	assert_int_equal(dirty, 0);
+	assert_int_equal(spool_create_msg(&f->sp, 100), -1);   /* exclusive */
+	assert_int_equal(errno, EEXIST);
+	spool_close(&f->sp);
+	/* unused ones removed: the taken ones and 100 stay */
+	for (i = 0; i <= SPOOL_SPARES / 2; i++)
+		assert_true(has_msg_file(f, 5 + (uint64_t)i));
+	assert_false(has_msg_file(f, 5 + SPOOL_SPARES / 2 + 1));
+	assert_false(has_msg_file(f, 4 + 2 * SPOOL_SPARES));
+	assert_true(has_msg_file(f, 100));
+	/* a crash's leftovers: an unused reserved file, an old spare, a
+	 * file with bytes and no record */
+	assert_int_equal(spool_open(&f->sp, f->path, err, sizeof(err)), 0);
+	fd = openat(f->sp.msgfd, "200", O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
 	fd = openat(f->sp.msgfd, ".spare999", O_WRONLY | O_CREAT, 0600);
 	assert_true(fd >= 0);
 	close(fd);
-	spool_close(&f->sp);
-	assert_int_equal(count_names(f, ".spare"), 1);
-	assert_int_equal(spool_open(&f->sp, f->path, err, sizeof(err)), 0);
+	fd = openat(f->sp.msgfd, "201", O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "To: x\n", 6), 6);
+	close(fd);
 	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
 	    sizeof(err)), 0);
 	assert_int_equal(count_names(f, ".spare"), 0);
-	assert_int_equal(count_names(f, "7"), 1);
+	assert_false(has_msg_file(f, 200));
+	assert_true(has_msg_file(f, 201));
+	assert_non_null(strstr(l.text, "201:mBAD(message bytes"));
+	assert_null(strstr(l.text, "200:"));
+	assert_true(max >= 201);
+	/* the empty files of ids 5.. had no record either: with no byte
+	 * written they would have gone too; these hold one each */
+	assert_non_null(strstr(l.text, "5:mBAD("));
 }
 
 /* What win_cb saw: valid records, and the big one's recipients. */
