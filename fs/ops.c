@@ -870,8 +870,6 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 	int save = 0;
 
 	(void)ino;
-	if (h->fd >= 0)
-		close(h->fd);
 	if (m) {
 		pthread_mutex_lock(&ob->mu);
 		m->nopen--;
@@ -882,12 +880,18 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 			/* so a stop during the settle time still submits it */
 			save = !m->r.closed;
 			m->r.closed = 1;
+			/* the committer reads the file through this one (a
+			 * writer's: opened for reading too) */
+			if (h->writer && h->fd >= 0 && ob_hold_fd(ob, m, h->fd))
+				h->fd = -1;
 		}
 		pthread_mutex_unlock(&ob->mu);
 		if (save)
 			ob_save(ob, m, 0);
 		ob_unref(ob, m);
 	}
+	if (h->fd >= 0)
+		close(h->fd);
 	if (h->kind == OPS_STATUS)
 		pthread_mutex_destroy(&h->tmu);
 	free(h->text);

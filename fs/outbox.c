@@ -380,12 +380,42 @@ struct ob_live *ob_live(struct ob_msg *m)
 	return m->lv;
 }
 
+int ob_hold_fd(struct ob *ob, struct ob_msg *m, int fd)
+{
+	struct ob_live *lv;
+
+	if (m->lv && m->lv->fd1) {
+		/* written again since: the new descriptor replaces it */
+		close(m->lv->fd1 - 1);
+		m->lv->fd1 = fd + 1;
+		return 1;
+	}
+	if (ob->nfds_held >= OB_HELD_MAX || (lv = ob_live(m)) == NULL)
+		return 0;
+	lv->fd1 = fd + 1;
+	ob->nfds_held++;
+	return 1;
+}
+
+int ob_take_fd(struct ob *ob, struct ob_msg *m)
+{
+	int fd;
+
+	if (m->lv == NULL || m->lv->fd1 == 0)
+		return -1;
+	fd = m->lv->fd1 - 1;
+	m->lv->fd1 = 0;
+	ob->nfds_held--;
+	return fd;
+}
+
 void ob_live_drop(struct ob_msg *m)
 {
 	struct ob_live *lv = m->lv;
 
 	if (lv == NULL || lv->npolls || lv->cur.p || lv->hold_err ||
-	    lv->rewrite_refused || lv->prog_total || lv->settle_at_ms)
+	    lv->rewrite_refused || lv->prog_total || lv->settle_at_ms ||
+	    lv->fd1)
 		return;
 	free(lv->polls);
 	free(lv);
@@ -402,6 +432,8 @@ static void ob_msg_free(struct ob_msg *m)
 		free(m->lv->polls);
 		free(m->lv->hold_err);
 		buf_free(&m->lv->cur);
+		if (m->lv->fd1)
+			close(m->lv->fd1 - 1);
 		free(m->lv);
 	}
 	spool_rec_free(&m->r);
@@ -414,6 +446,13 @@ static void ob_msg_free(struct ob_msg *m)
 
 void ob_destroy_msg(struct ob *ob, struct ob_msg *m)
 {
+	int fd;
+
+	pthread_mutex_lock(&ob->mu);
+	fd = ob_take_fd(ob, m);
+	pthread_mutex_unlock(&ob->mu);
+	if (fd >= 0)
+		close(fd);
 	if (!m->tombstoned && ob_tombstone(ob, m, 0) < 0)
 		log_warn("spool: removing message %" PRIu64, m->r.id);
 	else if (spool_drop_files(&ob->spool, m->r.id) < 0)

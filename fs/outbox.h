@@ -83,6 +83,9 @@ struct ob_live {
 	                              * first refused (submitted), or 0 */
 	int64_t settle_at_ms;        /* monotonic deadline while settling
 	                              * (in ob->settle), else 0 */
+	int fd1;                     /* the message file's descriptor + 1,
+	                              * left by its last writer for the
+	                              * committer (ob_hold_fd), 0: none */
 };
 
 struct ob_msg {
@@ -223,6 +226,7 @@ struct ob {
 	struct ob_msg **by_name;
 	size_t nbuckets;
 	size_t nmsgs;
+	unsigned nfds_held;          /* descriptors kept by ob_hold_fd */
 
 	struct ob_list settle, run, wait;
 	struct wait_heap due;        /* the wait list ordered by r.next */
@@ -415,6 +419,18 @@ void ob_notify(struct ob *ob, uint64_t id);
  */
 /* M's live part, made when missing; NULL without memory. ob->mu held. */
 struct ob_live *ob_live(struct ob_msg *m);
+
+/* At most this many message files stay open between their last
+ * writer's close and their commit (a queue of 100,000 would otherwise
+ * hold as many descriptors). */
+#define OB_HELD_MAX 64
+/* FD, a descriptor of M's file opened for reading and writing, is kept
+ * for the committer, which then reads the file without opening it
+ * again: 1 (FD taken), or 0 (the caller closes it). ob->mu held. */
+int ob_hold_fd(struct ob *ob, struct ob_msg *m, int fd);
+/* The descriptor ob_hold_fd kept for M, now the caller's; -1: none.
+ * ob->mu held. */
+int ob_take_fd(struct ob *ob, struct ob_msg *m);
 /* Lets go of M's live part when nothing is left in it. ob->mu held. */
 void ob_live_drop(struct ob_msg *m);
 void ob_transcript_add(struct ob_msg *m, const char *line, size_t len);

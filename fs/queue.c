@@ -548,7 +548,9 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 		a = ob_msg_account(ob, m);
 		/* open for every outcome: even a refused message's bytes are
 		 * made durable with its record */
-		items[i].fd = queue_open_msg(ob, m, err, sizeof(err), &temp);
+		if (items[i].fd < 0)     /* else its last writer's */
+			items[i].fd = queue_open_msg(ob, m, err, sizeof(err),
+			    &temp);
 		src.fd = items[i].fd;
 		src.img = NULL;
 		src.len = 0;
@@ -697,6 +699,7 @@ static size_t queue_collect(struct ob *ob, struct queue_item **items,
 		(*items)[n].m = m;
 		(*items)[n].pm = NULL;
 		(*items)[n].ok = 0;
+		(*items)[n].fd = ob_take_fd(ob, m);
 		n++;
 	}
 	return n;

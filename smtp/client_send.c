@@ -309,7 +309,13 @@ static int smtp_tx_body(struct smtp_tx *t, struct msg_stream *st)
 	snprintf(note, sizeof(note), "[%llu bytes of message data]",
 	    (unsigned long long)sent);
 	smtp_log(s, 'C', note);
-	rc = io_flush(s->io, tmo);
+	/* "." goes out in the same write as the last bytes of data (one
+	 * send for a small message, not two). A write that fails has not
+	 * handed its last byte to the kernel, so the server cannot have
+	 * the end of data: it fails as the data does, nothing delivered. */
+	rc = io_write(s->io, ".\r\n", 3, tmo);
+	if (rc == 0)
+		rc = io_flush(s->io, tmo);
 	if (rc < 0) {
 		smtp_state(s, SMTP_ST_BROKEN);
 		return smtp_fail(t->err, SMTP_FAIL_CONN, 1, "DATA",
@@ -318,13 +324,7 @@ static int smtp_tx_body(struct smtp_tx *t, struct msg_stream *st)
 	smtp_state(s, SMTP_ST_DOT);
 	smtp_log(s, 'C', ".");
 	t->dot_sent = 1;
-	rc = io_write(s->io, ".\r\n", 3, tmo);
-	if (rc == 0)
-		rc = smtp_read_reply(s, "end of data", smtp_timeout_dot(s),
-		    t->err);
-	else
-		smtp_fail(t->err, SMTP_FAIL_CONN, 1, "end of data",
-		    "end of data: %s", io_err_text(rc));
+	rc = smtp_read_reply(s, "end of data", smtp_timeout_dot(s), t->err);
 	if (rc < 0) {
 		/* The server may have the message (RFC 1047). */
 		smtp_state(s, SMTP_ST_BROKEN);

@@ -374,6 +374,20 @@ static void test_added_fields(void **state)
 		msg_free(&m2);
 		msg_free(&m);
 	}
+	/* nor do 130 in a row, across refills of the random store */
+	{
+		static char seen[130][80];
+		int i, j;
+
+		for (i = 0; i < 130; i++) {
+			assert_int_equal(msg_prepare(fd, &params_alice, &m,
+			    err, sizeof(err)), 0);
+			snprintf(seen[i], sizeof(seen[i]), "%s", m.message_id);
+			msg_free(&m);
+			for (j = 0; j < i; j++)
+				assert_string_not_equal(seen[i], seen[j]);
+		}
+	}
 	/* prepared again: the Message-ID given the first time, not a new
 	 * one; a message with its own keeps its own */
 	{
