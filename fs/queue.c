@@ -986,6 +986,8 @@ struct queue_outcome {
 	struct smtp_result res;
 	struct smtp_error err;
 	size_t *idx;                 /* res.rcpts[k] is m->r.rcpts[idx[k]] */
+	const char **rcpts;          /* their addresses, while the reply to
+	                              * "." is outstanding (queue_send_end) */
 	char server[512];            /* copied: the session may be gone */
 	int local;                   /* failed before any connection */
 	int local_temp;              /* ... for a passing local reason
@@ -1522,14 +1524,15 @@ static void queue_attempt_start(struct ob *ob, struct ob_msg *m,
 	pthread_mutex_unlock(&ob->mu);
 }
 
-/* Sends M over S. Fills *o. ob->mu not held. */
-static void queue_send_one(struct ob *ob, struct smtp_session *s,
+/* Sends M over S. Fills *o; 1 when the final "." is out and its reply
+ * still to be read (queue_send_end), else 0. ob->mu not held. */
+static int queue_send_begin(struct ob *ob, struct smtp_session *s,
     struct ob_msg *m, struct msg *pm, struct queue_outcome *o)
 {
 	const char **rcpts = NULL;
 	struct smtp_rcpt_result *rr = NULL;
 	size_t i, n = 0;
-	int fd;
+	int fd, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->connected = 1;
@@ -1563,13 +1566,27 @@ static void queue_send_one(struct ob *ob, struct smtp_session *s,
 	}
 	o->res.rcpts = rr;
 	o->res.nrcpts = n;
-	o->sent_ok = smtp_send(s, pm, fd, rcpts, n, &o->res, &o->err) == 0;
+	rc = smtp_send_begin(s, pm, fd, rcpts, n, &o->res, &o->err);
 	if (fd >= 0)
 		close(fd);
 	rr = NULL;
+	if (rc == 1) {
+		o->rcpts = rcpts;
+		return 1;
+	}
+	o->sent_ok = rc == 0;
 out:
 	free(rr);
 	free(rcpts);
+	return 0;
+}
+
+/* The reply to the "." queue_send_begin sent: the rest of *o. */
+static void queue_send_end(struct smtp_session *s, struct queue_outcome *o)
+{
+	o->sent_ok = smtp_send_end(s) == 0;
+	free(o->rcpts);
+	o->rcpts = NULL;
 }
 
 static void queue_outcome_free(struct queue_outcome *o)
@@ -1656,6 +1673,40 @@ static struct ob_msg *queue_cache_wait(struct ob *ob,
 	return m;
 }
 
+/*
+ * The next message of account A, made ready to go (prepared, its
+ * `sending` record written) while the server takes the data of the one
+ * before; NULL when there is none, or it failed to get ready (then it
+ * is deferred or failed as it would have been after the reply).
+ */
+static struct ob_msg *queue_pick_ready(struct ob *ob,
+    const struct cfg_account *a, struct msg **pm,
+    const struct cfg_account **ma)
+{
+	struct ob_msg *m;
+	char perr[512];
+	int temp = 0;
+
+	pthread_mutex_lock(&ob->mu);
+	m = ob->stopping ? NULL : queue_pick(ob, a);
+	pthread_mutex_unlock(&ob->mu);
+	if (m == NULL)
+		return NULL;
+	*ma = a;
+	*pm = queue_ensure_prep(ob, m, ma, perr, sizeof(perr), &temp);
+	if (*pm == NULL) {
+		queue_fail_early(ob, m, *ma, NULL, perr, temp);
+		ob_unref(ob, m);
+		return NULL;
+	}
+	*ma = ob_msg_account(ob, m);
+	if (queue_mark_sending(ob, m, *ma) < 0) {
+		ob_unref(ob, m);
+		return NULL;
+	}
+	return m;
+}
+
 /* One connection: M first, then every due message of the same account. */
 static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 {
@@ -1665,8 +1716,9 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 	struct smtp_error err;
 	struct queue_outcome o;
 	struct queue_conn conn = { ob, NULL, "", 0 };
-	struct ob_msg *next;
-	struct msg *pm;
+	struct ob_msg *next, *early;
+	const struct cfg_account *ea = NULL;
+	struct msg *pm, *epm = NULL;
 	char port[16], perr[512];
 	char *secret = NULL;
 	struct ob_pub pub;
@@ -1713,9 +1765,28 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 		goto out;
 	}
 	for (;;) {
-		queue_send_one(ob, s, m, pm, &o);
+		early = NULL;
+		if (queue_send_begin(ob, s, m, pm, &o)) {
+			/* the server takes the data meanwhile */
+			early = queue_pick_ready(ob, a, &epm, &ea);
+			queue_send_end(s, &o);
+		}
 		next = NULL;
-		if (o.sent_ok || (o.res.reusable && !o.res.maybe_delivered)) {
+		if (early) {
+			/* ready before the reply: on this connection if it
+			 * can carry it, else on a new one */
+			next = early;
+			if (o.sent_ok && o.res.code >= 200 && o.res.code < 300) {
+				pthread_mutex_lock(&ob->mu);
+				queue_retry_account(ob, a);
+				pthread_mutex_unlock(&ob->mu);
+			}
+			if (!o.res.reusable) {
+				smtp_close(s);
+				s = NULL;
+			}
+		} else if (o.sent_ok ||
+		    (o.res.reusable && !o.res.maybe_delivered)) {
 			pthread_mutex_lock(&ob->mu);
 			if (o.sent_ok && o.res.code >= 200 && o.res.code < 300)
 				queue_retry_account(ob, a);
@@ -1759,12 +1830,20 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 		if (next == NULL)
 			break;
 		m = next;
-		pm = queue_ensure_prep(ob, m, &a, perr, sizeof(perr), &temp);
-		if (pm == NULL)       /* with the account it was prepared for */
-			queue_fail_early(ob, m, a, NULL, perr, temp);
-		else
-			a = ob_msg_account(ob, m);
-		if (pm == NULL || queue_mark_sending(ob, m, a) < 0) {
+		if (early) {
+			pm = epm;
+			a = ea;
+		} else {
+			pm = queue_ensure_prep(ob, m, &a, perr, sizeof(perr),
+			    &temp);
+			if (pm == NULL)  /* with the account it was prepared
+			                  * for */
+				queue_fail_early(ob, m, a, NULL, perr, temp);
+			else
+				a = ob_msg_account(ob, m);
+		}
+		if (pm == NULL ||
+		    (!early && queue_mark_sending(ob, m, a) < 0)) {
 			ob_unref(ob, m);
 			smtp_quit(s);
 			s = NULL;

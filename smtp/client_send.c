@@ -28,18 +28,6 @@
 
 #define SMTP_BLOCK  (64 * 1024)          /* bytes per msg_stream_read */
 
-struct smtp_tx {
-	struct smtp_session *s;
-	const struct msg *m;
-	const char *const *rcpts;
-	size_t nrcpts;
-	struct smtp_result *res;
-	struct smtp_error *err;
-	size_t naccepted;
-	int dot_sent;           /* the transaction ended with "." */
-	int dsn;                /* DSN parameters go on MAIL and RCPT */
-};
-
 /* Copies the reply that ended the transaction into the result. */
 static void smtp_tx_reply(struct smtp_tx *t)
 {
@@ -258,7 +246,8 @@ static int smtp_tx_rcpt_reply(struct smtp_tx *t, size_t i)
 	return 0;
 }
 
-/* Streams the body, then "." and reads the final reply. */
+/* Streams the body, then "."; 1 when it went out (its reply is read by
+ * smtp_tx_dot_reply), else -1 with the failure. */
 static int smtp_tx_body(struct smtp_tx *t, struct msg_stream *st)
 {
 	struct smtp_session *s = t->s;
@@ -324,6 +313,15 @@ static int smtp_tx_body(struct smtp_tx *t, struct msg_stream *st)
 	smtp_state(s, SMTP_ST_DOT);
 	smtp_log(s, 'C', ".");
 	t->dot_sent = 1;
+	return 1;
+}
+
+/* The reply to the final ".": the outcome of the data. */
+static int smtp_tx_dot_reply(struct smtp_tx *t)
+{
+	struct smtp_session *s = t->s;
+	int rc;
+
 	rc = smtp_read_reply(s, "end of data", smtp_timeout_dot(s), t->err);
 	if (rc < 0) {
 		/* The server may have the message (RFC 1047). */
@@ -491,7 +489,27 @@ static void smtp_tx_rset(struct smtp_session *s)
 		smtp_state(s, SMTP_ST_BROKEN);
 }
 
-int smtp_send(struct smtp_session *s, const struct msg *m, int fd,
+/* The end of transaction T with RC (0 or -1): what every recipient is
+ * to get, RSET after a failure that left the session in step. */
+static int smtp_tx_done(struct smtp_tx *t, int rc)
+{
+	struct smtp_session *s = t->s;
+	size_t i;
+
+	/* smtp.h: the caller applies err->temporary to every recipient not
+	 * SMTP_RCPT_PERM. One deferred at RCPT (452) must stay deferred even
+	 * when the data then got a 5xx for the others. */
+	for (i = 0; rc < 0 && i < t->nrcpts; i++)
+		if (t->res->rcpts[i].state == SMTP_RCPT_TEMP)
+			t->err->temporary = 1;
+	if (rc < 0 && s->state != SMTP_ST_BROKEN && !t->dot_sent)
+		smtp_tx_rset(s);
+	smtp_state(s, SMTP_ST_READY);
+	t->res->reusable = s->state == SMTP_ST_READY;
+	return rc;
+}
+
+int smtp_send_begin(struct smtp_session *s, const struct msg *m, int fd,
     const char *const *rcpts, size_t nrcpts, struct smtp_result *res,
     struct smtp_error *err)
 {
@@ -520,7 +538,7 @@ int smtp_send(struct smtp_session *s, const struct msg *m, int fd,
 	t.nrcpts = nrcpts;
 	t.res = res;
 	t.err = err;
-	if (s->state != SMTP_ST_READY)
+	if (s->state != SMTP_ST_READY || s->has_pend)
 		return smtp_fail(err, SMTP_FAIL_CONN, 1, "MAIL FROM",
 		    "connection not usable (%s)", smtp_state_name(s->state));
 	if (smtp_tx_check(&t) < 0) {
@@ -539,15 +557,31 @@ int smtp_send(struct smtp_session *s, const struct msg *m, int fd,
 	else
 		rc = smtp_tx_stepwise(&t, eightbit, st);
 	msg_stream_free(st);
-	/* smtp.h: the caller applies err->temporary to every recipient not
-	 * SMTP_RCPT_PERM. One deferred at RCPT (452) must stay deferred even
-	 * when the data then got a 5xx for the others. */
-	for (i = 0; rc < 0 && i < nrcpts; i++)
-		if (res->rcpts[i].state == SMTP_RCPT_TEMP)
-			err->temporary = 1;
-	if (rc < 0 && s->state != SMTP_ST_BROKEN && !t.dot_sent)
-		smtp_tx_rset(s);
-	smtp_state(s, SMTP_ST_READY);
-	res->reusable = s->state == SMTP_ST_READY;
-	return rc;
+	if (rc == 1) {
+		/* "." sent: the reply is smtp_send_end's */
+		s->pend = t;
+		s->has_pend = 1;
+		return 1;
+	}
+	return smtp_tx_done(&t, rc);
+}
+
+int smtp_send_end(struct smtp_session *s)
+{
+	struct smtp_tx t;
+
+	if (!s->has_pend)
+		return -1;
+	t = s->pend;
+	s->has_pend = 0;
+	return smtp_tx_done(&t, smtp_tx_dot_reply(&t));
+}
+
+int smtp_send(struct smtp_session *s, const struct msg *m, int fd,
+    const char *const *rcpts, size_t nrcpts, struct smtp_result *res,
+    struct smtp_error *err)
+{
+	int rc = smtp_send_begin(s, m, fd, rcpts, nrcpts, res, err);
+
+	return rc == 1 ? smtp_send_end(s) : rc;
 }

@@ -79,6 +79,19 @@ enum smtp_state {
 #define SMTP_PROLOGUE_MAX  (64 * 1024)
 #define SMTP_LINE_MAX      4096         /* longest reply line read */
 
+/* One mail transaction (client_send.c). */
+struct smtp_tx {
+	struct smtp_session *s;
+	const struct msg *m;
+	const char *const *rcpts;
+	size_t nrcpts;
+	struct smtp_result *res;
+	struct smtp_error *err;
+	size_t naccepted;
+	int dot_sent;           /* the transaction ended with "." */
+	int dsn;                /* DSN parameters go on MAIL and RCPT */
+};
+
 struct smtp_session {
 	const struct smtp_params *p;    /* borrowed for the session's life */
 	struct io *io;                  /* owned */
@@ -97,6 +110,10 @@ struct smtp_session {
 	char auth_desc[48];             /* set by the AUTH hook, or "" */
 	char desc[256];                 /* smtp_server_desc's buffer */
 	char line[SMTP_LINE_MAX];       /* read buffer */
+	/* smtp_send_begin left the transaction's "." sent and its reply
+	 * unread: smtp_send_end reads it */
+	struct smtp_tx pend;
+	int has_pend;
 };
 
 /* ---- client.c, for unit tests and the fuzzer ---- */

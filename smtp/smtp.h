@@ -216,6 +216,20 @@ int smtp_send(struct smtp_session *s, const struct msg *m, int fd,
     struct smtp_error *err);
 
 /*
+ * smtp_send in two halves, so that the caller can get the next message
+ * ready while the server takes this one's data: smtp_send_begin returns
+ * 1 once the final "." has gone out, its reply not yet read (FD is no
+ * longer needed; M, RCPTS, RES and ERR stay borrowed), and then
+ * smtp_send_end must be the next call on S: it reads the reply and
+ * returns what smtp_send would have. Otherwise smtp_send_begin returns
+ * smtp_send's 0 or -1 (the transaction ended before the ".").
+ */
+int smtp_send_begin(struct smtp_session *s, const struct msg *m, int fd,
+    const char *const *rcpts, size_t nrcpts, struct smtp_result *res,
+    struct smtp_error *err);
+int smtp_send_end(struct smtp_session *s);
+
+/*
  * 1 when the idle session S can carry another message: the server has
  * not closed it (nothing to read) and answers NOOP with 250. 0 when it
  * cannot: close it (smtp_close) and connect anew.

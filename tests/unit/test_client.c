@@ -55,6 +55,7 @@ struct peer {
 	char extra[1024];       /* lines after the script ended */
 	char *data;             /* message data received by "=" */
 	size_t data_len;
+	int gate;               /* "!gate" waits for a byte from it */
 	pthread_t th;
 };
 
@@ -162,6 +163,14 @@ static void *peer_main(void *arg)
 				    k);
 				peer_send(p, line, 1);
 			}
+		} else if (strcmp(op, "!gate") == 0) {
+			/* until the test opens the gate (or 5 s) */
+			struct pollfd g = { .fd = p->gate, .events = POLLIN };
+			char b;
+
+			if (poll(&g, 1, 5000) != 1 || read(p->gate, &b, 1) != 1)
+				snprintf(p->err, sizeof(p->err),
+				    "step %zu: the gate never opened", i);
 		} else if (strcmp(op, "!stall") == 0) {
 			/* read nothing for a while, then drain to EOF */
 			char sink[65536];
@@ -1167,6 +1176,69 @@ static void test_client_case(void **state)
 
 /* ---- outside the table ---- */
 
+/*
+ * smtp_send in halves: smtp_send_begin returns once "." is out, before
+ * any reply to it (the peer holds its reply behind a gate the test opens
+ * only afterwards: a begin that waited for it would time out); nothing
+ * else may go out while that reply is owed (another smtp_send fails and
+ * sends nothing); smtp_send_end reads it. The second message's reply to
+ * "." is 421: the end fails, and the session is not reusable.
+ */
+static void test_client_send_halves(void **state)
+{
+	static const char *const script[] = { GREET, EHLO,
+	    ">250-mx.example", ">250 PIPELINING",
+	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
+	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
+	    "!gate", ">250 2.0.0 Ok: queued as A",
+	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
+	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
+	    ">421 4.3.0 shutting down", NULL };
+	struct tc *t = tc_new(script);
+	struct smtp_session *s = NULL;
+	struct smtp_result res2;
+	struct smtp_rcpt_result rr2[1];
+	struct smtp_error err, err2;
+	int gate[2];
+
+	(void)state;
+	assert_int_equal(pipe(gate), 0);
+	t->peer.gate = gate[0];
+	tc_message(t, default_msg);
+	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
+	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
+	    &t->res, &err), 1);
+	check_substr("transcript", t->transcript, "C: .\n", 1);
+	check_substr("transcript", t->transcript, "queued as A", 0);
+	/* the reply is owed: no second transaction starts */
+	res2.rcpts = rr2;
+	assert_int_equal(smtp_send(s, &t->m, t->msgfd, t->rcpts, 1, &res2,
+	    &err2), -1);
+	assert_int_equal(err2.fail, SMTP_FAIL_CONN);
+	assert_int_equal(write(gate[1], "x", 1), 1);
+	assert_int_equal(smtp_send_end(s), 0);
+	assert_int_equal(t->res.code, 250);
+	assert_string_equal(t->res.reply, "250 2.0.0 Ok: queued as A");
+	assert_int_equal(t->rr[0].state, SMTP_RCPT_OK);
+	assert_true(t->res.reusable);
+	check_substr("transcript", t->transcript,
+	    "C: .\nS: 250 2.0.0 Ok: queued as A\n", 1);
+	/* no reply owed now */
+	assert_int_equal(smtp_send_end(s), -1);
+	/* the second: its "." answered 421 */
+	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
+	    &t->res, &err), 1);
+	assert_int_equal(smtp_send_end(s), -1);
+	assert_int_equal(t->res.code, 421);
+	assert_false(t->res.reusable);
+	assert_int_equal(t->rr[0].state, SMTP_RCPT_TEMP);
+	smtp_close(s);
+	tc_end(t, "");
+	close(gate[0]);
+	close(gate[1]);
+	tc_free(t);
+}
+
 /* A real connect to a closed loopback port. */
 static void test_client_connect_refused(void **state)
 {
@@ -1297,6 +1369,7 @@ int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_client_connect_refused),
+		cmocka_unit_test(test_client_send_halves),
 		cmocka_unit_test(test_client_caps_parse),
 		cmocka_unit_test(test_client_caps_auth_cap),
 		cmocka_unit_test(test_client_fail_names),
