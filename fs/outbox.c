@@ -409,13 +409,25 @@ int ob_take_fd(struct ob *ob, struct ob_msg *m)
 	return fd;
 }
 
+int ob_take_log_fd(struct ob *ob, struct ob_msg *m)
+{
+	int fd;
+
+	if (m->lv == NULL || m->lv->lfd1 == 0)
+		return -1;
+	fd = m->lv->lfd1 - 1;
+	m->lv->lfd1 = 0;
+	ob->nlfds_held--;
+	return fd;
+}
+
 void ob_live_drop(struct ob_msg *m)
 {
 	struct ob_live *lv = m->lv;
 
 	if (lv == NULL || lv->npolls || lv->cur.p || lv->hold_err ||
 	    lv->rewrite_refused || lv->prog_total || lv->settle_at_ms ||
-	    lv->fd1)
+	    lv->fd1 || lv->lfd1)
 		return;
 	free(lv->polls);
 	free(lv);
@@ -434,6 +446,8 @@ static void ob_msg_free(struct ob_msg *m)
 		buf_free(&m->lv->cur);
 		if (m->lv->fd1)
 			close(m->lv->fd1 - 1);
+		if (m->lv->lfd1)
+			close(m->lv->lfd1 - 1);
 		free(m->lv);
 	}
 	spool_rec_free(&m->r);
@@ -448,11 +462,16 @@ void ob_destroy_msg(struct ob *ob, struct ob_msg *m)
 {
 	int fd;
 
+	int lfd;
+
 	pthread_mutex_lock(&ob->mu);
 	fd = ob_take_fd(ob, m);
+	lfd = ob_take_log_fd(ob, m);
 	pthread_mutex_unlock(&ob->mu);
 	if (fd >= 0)
 		close(fd);
+	if (lfd >= 0)
+		close(lfd);
 	if (!m->tombstoned && ob_tombstone(ob, m, 0) < 0)
 		log_warn("spool: removing message %" PRIu64, m->r.id);
 	else if (spool_drop_files(&ob->spool, m->r.id) < 0)
@@ -521,7 +540,7 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 {
 	struct ob_msg *m;
 	uint64_t id;
-	int fd;
+	int fd, lfd;
 
 	pthread_mutex_lock(&ob->mu);
 	if (ob_find_name(ob, dir, name)) {
@@ -531,13 +550,15 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 	}
 	pthread_mutex_unlock(&ob->mu);
 
-	fd = spool_new_msg(&ob->spool, &id);
+	fd = spool_new_msg(&ob->spool, &id, &lfd);
 	if (fd < 0)
 		return NULL;
 	m = ob_msg_new(ob, id, dir, name);
 	if (m == NULL) {
 		/* no record names it: removed now, or at the next mount */
 		close(fd);
+		if (lfd >= 0)
+			close(lfd);
 		spool_drop_files(&ob->spool, id);
 		errno = ENOMEM;
 		return NULL;
@@ -555,7 +576,15 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 	}
 	m->refs = 1;
 	ob_insert(ob, m);
+	/* its transcript's descriptor, for the first outcome: no open then */
+	if (lfd >= 0 && ob->nlfds_held < OB_HELD_MAX && ob_live(m)) {
+		m->lv->lfd1 = lfd + 1;
+		ob->nlfds_held++;
+		lfd = -1;
+	}
 	pthread_mutex_unlock(&ob->mu);
+	if (lfd >= 0)
+		close(lfd);
 	/* The record after the insert: a journal rewrite in between then
 	 * has the message in its snapshot, or sees this record after it. */
 	if (ob_save(ob, m, 0) < 0) {

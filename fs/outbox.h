@@ -86,6 +86,9 @@ struct ob_live {
 	int fd1;                     /* the message file's descriptor + 1,
 	                              * left by its last writer for the
 	                              * committer (ob_hold_fd), 0: none */
+	int lfd1;                    /* its transcript's descriptor + 1,
+	                              * made ahead with it, kept for its
+	                              * first outcome (ob_take_log_fd) */
 };
 
 struct ob_msg {
@@ -227,6 +230,7 @@ struct ob {
 	size_t nbuckets;
 	size_t nmsgs;
 	unsigned nfds_held;          /* descriptors kept by ob_hold_fd */
+	unsigned nlfds_held;         /* transcript descriptors kept */
 
 	struct ob_list settle, run, wait;
 	struct wait_heap due;        /* the wait list ordered by r.next */
@@ -431,6 +435,10 @@ int ob_hold_fd(struct ob *ob, struct ob_msg *m, int fd);
 /* The descriptor ob_hold_fd kept for M, now the caller's; -1: none.
  * ob->mu held. */
 int ob_take_fd(struct ob *ob, struct ob_msg *m);
+/* The descriptor of M's transcript the spool made ahead with its file
+ * (up to OB_HELD_MAX of them are kept), now the caller's; -1: none (the
+ * transcript is then opened by name). ob->mu held. */
+int ob_take_log_fd(struct ob *ob, struct ob_msg *m);
 /* Lets go of M's live part when nothing is left in it. ob->mu held. */
 void ob_live_drop(struct ob_msg *m);
 void ob_transcript_add(struct ob_msg *m, const char *line, size_t len);

@@ -1242,12 +1242,19 @@ static void queue_record(struct ob *ob, struct ob_pub *list, size_t n)
 
 		if (p->stage == 0) {
 			uint64_t at;
+			int lfd;
 
 			pthread_mutex_lock(&ob->mu);
 			at = ob_log_len(ob, p->m);
+			lfd = ob_take_log_fd(ob, p->m);
 			pthread_mutex_unlock(&ob->mu);
-			if (p->alen && spool_append_log(&ob->spool, p->m->r.id,
-			    at, p->attempt, p->alen) < 0) {
+			if (lfd >= 0 && p->alen == 0) {
+				close(lfd);
+				lfd = -1;
+			}
+			if (p->alen && (lfd >= 0 ? spool_append_log_fd(lfd, at,
+			    p->attempt, p->alen) : spool_append_log(&ob->spool,
+			    p->m->r.id, at, p->attempt, p->alen)) < 0) {
 				queue_hold(ob, p, "transcript", errno);
 				continue;
 			}

@@ -946,6 +946,9 @@ int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 	pthread_cond_init(&sp->sync_cv, NULL);
 	pthread_mutex_init(&sp->spmu, NULL);
 	pthread_cond_init(&sp->spcv, NULL);
+	pthread_mutex_init(&sp->swmu, NULL);
+	pthread_cond_init(&sp->swcv, NULL);
+	pthread_cond_init(&sp->swdone, NULL);
 	sp->next_id = 1;
 	sp->path = strdup(path);
 	if (sp->path == NULL)
@@ -1006,7 +1009,7 @@ static void *spool_spare_thread(void *arg)
 {
 	struct spool *sp = arg;
 	struct timespec ts;
-	int fd[SPOOL_SPARES];
+	int fd[SPOOL_SPARES], lfd[SPOOL_SPARES];
 	uint64_t first;
 	size_t want, made, i;
 	char name[32];
@@ -1027,12 +1030,20 @@ static void *spool_spare_thread(void *arg)
 			    O_EXCL | O_CLOEXEC, 0600);
 			if (fd[made] < 0)
 				break;
+			/* its transcript file too, empty: the first outcome
+			 * then appends without making a file (one that cannot
+			 * be made now is made then) */
+			lfd[made] = openat(sp->logfd, name, O_WRONLY |
+			    O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
 		}
 		if (made > 0 && fsync(sp->msgfd) < 0) {
 			for (i = 0; i < made; i++) {
 				close(fd[i]);
+				if (lfd[i] >= 0)
+					close(lfd[i]);
 				spool_idname(first + i, name, sizeof(name));
 				unlinkat(sp->msgfd, name, 0);
+				unlinkat(sp->logfd, name, 0);
 			}
 			made = 0;
 		}
@@ -1042,6 +1053,7 @@ static void *spool_spare_thread(void *arg)
 			    SPOOL_SPARES;
 
 			sp->spare_fd[at] = fd[i];
+			sp->spare_lfd[at] = lfd[i];
 			sp->spare_id[at] = first + i;
 			sp->nspare++;
 		}
@@ -1069,6 +1081,8 @@ int spool_spares_start(struct spool *sp)
 	return 0;
 }
 
+static void spool_sync_helpers_stop(struct spool *sp);
+
 /* Stops the reserving thread and removes the files it made that no
  * message took. */
 static void spool_spares_stop(struct spool *sp)
@@ -1085,9 +1099,12 @@ static void spool_spares_stop(struct spool *sp)
 	}
 	while (sp->nspare > 0) {
 		close(sp->spare_fd[sp->spare_head]);
+		if (sp->spare_lfd[sp->spare_head] >= 0)
+			close(sp->spare_lfd[sp->spare_head]);
 		spool_idname(sp->spare_id[sp->spare_head], name,
 		    sizeof(name));
 		unlinkat(sp->msgfd, name, 0);
+		unlinkat(sp->logfd, name, 0);
 		sp->spare_head = (sp->spare_head + 1) % SPOOL_SPARES;
 		sp->nspare--;
 	}
@@ -1101,6 +1118,7 @@ void spool_close(struct spool *sp)
 
 	if (sp->msgfd >= 0)
 		spool_spares_stop(sp);
+	spool_sync_helpers_stop(sp);
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (*fds[i] >= 0) {
@@ -1114,6 +1132,9 @@ void spool_close(struct spool *sp)
 	pthread_cond_destroy(&sp->sync_cv);
 	pthread_mutex_destroy(&sp->spmu);
 	pthread_cond_destroy(&sp->spcv);
+	pthread_mutex_destroy(&sp->swmu);
+	pthread_cond_destroy(&sp->swcv);
+	pthread_cond_destroy(&sp->swdone);
 }
 
 /*
@@ -1182,48 +1203,77 @@ int spool_sync(struct spool *sp)
 }
 
 
-/* The fdatasyncs of one batch, shared by up to SPOOL_SYNC_THREADS
- * threads: the file system commits its journal once for the syncs that
- * wait together (ext4: 64 files in about the time of 4 one by one). */
-#define SPOOL_SYNC_THREADS 8
+/*
+ * The fdatasyncs of one batch, shared by this thread and up to
+ * SPOOL_SYNC_HELPERS helpers that live as long as the spool (made at the
+ * first batch of two files or more, not per batch): the file system
+ * commits its journal once for the syncs that wait together (ext4: 64
+ * files in about the time of 4 one by one).
+ */
 
-struct spool_syncjob {
-	const int *fds;
-	size_t n;
-	size_t next;                 /* the next index to take */
-	int err;                     /* the first errno, 0: none */
-	pthread_mutex_t mu;
-};
-
-static void *spool_sync_worker(void *arg)
+/* Takes and syncs files of job J until none is left (no lock held:
+ * the next index is taken atomically). */
+static void spool_sync_share(struct spool_syncjob *j)
 {
-	struct spool_syncjob *j = arg;
 	size_t i;
-	int fd;
+	int fd, e, none;
 
-	for (;;) {
-		pthread_mutex_lock(&j->mu);
-		i = j->next++;
-		pthread_mutex_unlock(&j->mu);
-		if (i >= j->n)
-			return NULL;
+	while ((i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) <
+	    j->n) {
 		fd = j->fds[i];
 		if (fd >= 0 && fdatasync(fd) < 0) {
-			int e = errno;
-
-			pthread_mutex_lock(&j->mu);
-			if (j->err == 0)
-				j->err = e;
-			pthread_mutex_unlock(&j->mu);
+			e = errno;
+			none = 0;
+			__atomic_compare_exchange_n(&j->err, &none, e, 0,
+			    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 		}
 	}
 }
 
+static void *spool_sync_helper(void *arg)
+{
+	struct spool *sp = arg;
+	struct spool_syncjob *j;
+	uint64_t seen = 0;
+
+	pthread_mutex_lock(&sp->swmu);
+	for (;;) {
+		while (!sp->sw_stop && (sp->job == NULL ||
+		    sp->job_gen == seen))
+			pthread_cond_wait(&sp->swcv, &sp->swmu);
+		if (sp->sw_stop)
+			break;
+		seen = sp->job_gen;
+		j = sp->job;
+		j->inside++;
+		pthread_mutex_unlock(&sp->swmu);
+		spool_sync_share(j);
+		pthread_mutex_lock(&sp->swmu);
+		if (--j->inside == 0)
+			pthread_cond_broadcast(&sp->swdone);
+	}
+	pthread_mutex_unlock(&sp->swmu);
+	return NULL;
+}
+
+/* Stops the helpers (spool_close). */
+static void spool_sync_helpers_stop(struct spool *sp)
+{
+	int i;
+
+	pthread_mutex_lock(&sp->swmu);
+	sp->sw_stop = 1;
+	pthread_cond_broadcast(&sp->swcv);
+	pthread_mutex_unlock(&sp->swmu);
+	for (i = 0; i < sp->nsw; i++)
+		pthread_join(sp->sw[i], NULL);
+	sp->nsw = 0;
+}
+
 int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 {
-	struct spool_syncjob j = { fds, n, 0, 0, PTHREAD_MUTEX_INITIALIZER };
-	pthread_t th[SPOOL_SYNC_THREADS - 1];
-	size_t i, nth = 0, want;
+	struct spool_syncjob j = { fds, n, 0, 0, 0 };
+	size_t i;
 	int dir;
 
 	/* writeback of every file started at once (for one file,
@@ -1232,16 +1282,30 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 		if (fds[i] >= 0)
 			(void)sync_file_range(fds[i], 0, 0,
 			    SYNC_FILE_RANGE_WRITE);
-	want = n < SPOOL_SYNC_THREADS ? n : SPOOL_SYNC_THREADS;
-	/* helpers for all but the share of this thread; one that cannot
-	 * be made leaves its share to the others */
-	while (nth + 1 < want &&
-	    pthread_create(&th[nth], NULL, spool_sync_worker, &j) == 0)
-		nth++;
-	spool_sync_worker(&j);
-	for (i = 0; i < nth; i++)
-		pthread_join(th[i], NULL);
-	pthread_mutex_destroy(&j.mu);
+	pthread_mutex_lock(&sp->swmu);
+	while (sp->job != NULL)         /* one batch at a time */
+		pthread_cond_wait(&sp->swdone, &sp->swmu);
+	/* the helpers, once: one that cannot be made leaves its share to
+	 * the others */
+	while (n > 1 && !sp->sw_tried && sp->nsw < SPOOL_SYNC_HELPERS &&
+	    pthread_create(&sp->sw[sp->nsw], NULL, spool_sync_helper,
+	    sp) == 0)
+		sp->nsw++;
+	if (n > 1)
+		sp->sw_tried = 1;
+	sp->job = &j;
+	sp->job_gen++;
+	/* as many helpers woken as there are files besides this thread's */
+	for (i = 1; i < n && i <= (size_t)sp->nsw; i++)
+		pthread_cond_signal(&sp->swcv);
+	pthread_mutex_unlock(&sp->swmu);
+	spool_sync_share(&j);
+	pthread_mutex_lock(&sp->swmu);
+	while (j.inside > 0)
+		pthread_cond_wait(&sp->swdone, &sp->swmu);
+	sp->job = NULL;
+	pthread_cond_broadcast(&sp->swdone);
+	pthread_mutex_unlock(&sp->swmu);
 	if (j.err) {
 		errno = j.err;
 		return -1;
@@ -1904,9 +1968,9 @@ static int spool_reread(int fd, const char *v1, const struct spool_entry *e,
 	return spool_rec_parse(p, e->len, r, why, whylen) == 0;
 }
 
-/* 1 when msg/ID, which has no record, is empty and has no transcript:
- * a reserved file no message took (a message's first record is written
- * before any byte of it). */
+/* 1 when msg/ID, which has no record, is empty and so is its
+ * transcript, if any: a reserved file no message took (a message's
+ * first record is written before any byte of it). */
 static int spool_unused(struct spool *sp, uint64_t id)
 {
 	struct stat st;
@@ -1916,8 +1980,9 @@ static int spool_unused(struct spool *sp, uint64_t id)
 	if (fstatat(sp->msgfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    !S_ISREG(st.st_mode) || st.st_size != 0)
 		return 0;
-	return fstatat(sp->logfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
-	    errno == ENOENT;
+	if (fstatat(sp->logfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT;
+	return S_ISREG(st.st_mode) && st.st_size == 0;
 }
 
 int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
@@ -2003,6 +2068,7 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 			/* reserved, and no message took it before the stop */
 			snprintf(name, sizeof(name), "%" PRIu64, e->id);
 			unlinkat(sp->msgfd, name, 0);
+			unlinkat(sp->logfd, name, 0);
 		} else if (e->has_msg) {
 			fn(arg, e->id, NULL, "message bytes without a record "
 			    "(a crash while the file was being created)", 1);
@@ -2193,13 +2259,20 @@ int spool_create_msg(struct spool *sp, uint64_t id)
 	return fd;
 }
 
-int spool_new_msg(struct spool *sp, uint64_t *id)
+int spool_new_msg(struct spool *sp, uint64_t *id, int *lfd)
 {
-	int fd;
+	int fd, l;
 
+	if (lfd)
+		*lfd = -1;
 	pthread_mutex_lock(&sp->spmu);
 	if (sp->nspare > 0) {
 		fd = sp->spare_fd[sp->spare_head];
+		l = sp->spare_lfd[sp->spare_head];
+		if (lfd)
+			*lfd = l;
+		else if (l >= 0)
+			close(l);
 		*id = sp->spare_id[sp->spare_head];
 		sp->spare_head = (sp->spare_head + 1) % SPOOL_SPARES;
 		/* refilled in one go once half are taken */
@@ -2266,13 +2339,20 @@ int spool_append_log(struct spool *sp, uint64_t id, uint64_t at,
     const char *buf, size_t len)
 {
 	char name[32];
-	int fd, rc, saved;
+	int fd;
 
 	spool_idname(id, name, sizeof(name));
 	fd = openat(sp->logfd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 	    0600);
 	if (fd < 0)
 		return -1;
+	return spool_append_log_fd(fd, at, buf, len);
+}
+
+int spool_append_log_fd(int fd, uint64_t at, const char *buf, size_t len)
+{
+	int rc, saved;
+
 	rc = spool_write_all(fd, buf, len);
 	saved = errno;
 	/* A part written (disk full) is taken back to AT, the length of

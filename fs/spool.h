@@ -62,6 +62,8 @@
 #define SPOOL_MAX_LINE     4096                 /* bytes of one line */
 #define SPOOL_MAX_RCPTS    1000
 #define SPOOL_SPARES       16      /* empty message files kept ready */
+#define SPOOL_SYNC_HELPERS 7       /* threads that fdatasync beside the
+                                    * committer */
 #define SPOOL_FRAME_HEAD   48                   /* bytes of a frame head */
 
 /* Message states; spool_state_name() gives the status file's word. */
@@ -195,12 +197,30 @@ struct spool {
 	pthread_mutex_t spmu;
 	pthread_cond_t spcv;
 	int spare_fd[SPOOL_SPARES];
+	int spare_lfd[SPOOL_SPARES];  /* its log/ID, open; -1: none */
 	uint64_t spare_id[SPOOL_SPARES];
 	size_t spare_head, nspare;
 	uint64_t next_id;          /* the next id never given out (spmu) */
 	int msgdir_dirty;          /* a name in msg/ not yet synced (spmu) */
 	int spare_stop, spare_running;
 	pthread_t spare_th;
+	/* the helpers of spool_sync_fds, made at its first batch of two
+	 * or more files, stopped by spool_close; one job at a time */
+	pthread_mutex_t swmu;
+	pthread_cond_t swcv, swdone;
+	pthread_t sw[SPOOL_SYNC_HELPERS];
+	int nsw, sw_tried, sw_stop;
+	struct spool_syncjob *job;
+	uint64_t job_gen;
+};
+
+/* One batch of spool_sync_fds. */
+struct spool_syncjob {
+	const int *fds;
+	size_t n;
+	size_t next;              /* the next index to take (atomic) */
+	int err;                  /* the first errno, 0: none (atomic) */
+	int inside;               /* helpers working on it (swmu) */
 };
 
 /*
@@ -294,8 +314,9 @@ void spool_set_next_id(struct spool *sp, uint64_t id);
 
 /* A new message file: a reserved one (its name already durable), else
  * msg/ID created now for the next id. Sets *ID; returns its fd, opened
- * O_RDWR, empty, mode 0600; -1 with errno. */
-int spool_new_msg(struct spool *sp, uint64_t *id);
+ * O_RDWR, empty, mode 0600; -1 with errno. *LFD (LFD may be NULL): its
+ * empty log/ID made ahead, open for appending, or -1. */
+int spool_new_msg(struct spool *sp, uint64_t *id, int *lfd);
 
 /* Creates msg/ID empty (exclusive). Returns its fd, opened O_RDWR. Its
  * name is synced by the next spool_sync_fds. */
@@ -321,6 +342,10 @@ int spool_set_aside(struct spool *sp, uint64_t id);
  * before): a write that fails is taken back to AT. */
 int spool_append_log(struct spool *sp, uint64_t id, uint64_t at,
     const char *buf, size_t len);
+
+/* The same through FD, log/ID's descriptor (spool_new_msg's *LFD),
+ * which it closes. */
+int spool_append_log_fd(int fd, uint64_t at, const char *buf, size_t len);
 
 /* Reads up to CAP bytes from log/ID at 0 into BUF; returns bytes read. */
 ssize_t spool_read_log(struct spool *sp, uint64_t id, char *buf, size_t cap);

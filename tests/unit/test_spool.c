@@ -909,6 +909,16 @@ static int count_names(struct dir_fixture *f, const char *prefix)
 	return n;
 }
 
+/* log/ID exists. */
+static int has_log_file(struct dir_fixture *f, uint64_t id)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/log/%llu", f->path,
+	    (unsigned long long)id);
+	return access(path, F_OK) == 0;
+}
+
 /* Files present for ids FIRST..FIRST+N-1, waited for up to 5 s. */
 static int wait_msg_files(struct dir_fixture *f, uint64_t first, int n)
 {
@@ -941,12 +951,36 @@ static void test_spool_spares(void **state)
 	assert_int_equal(spool_spares_start(&f->sp), 0);
 	assert_true(wait_msg_files(f, 5, SPOOL_SPARES));
 	assert_false(has_msg_file(f, 5 + SPOOL_SPARES));
+	/* each with its transcript file, made before the name is given */
+	assert_true(has_log_file(f, 5));
+	assert_true(has_log_file(f, 4 + SPOOL_SPARES));
 	for (i = 0; i <= SPOOL_SPARES / 2; i++) {
-		fd = spool_new_msg(&f->sp, &id);
+		fd = spool_new_msg(&f->sp, &id, NULL);
 		assert_true(fd >= 0);
 		assert_int_equal(id, 5 + i);
 		assert_int_equal(write(fd, "x", 1), 1);
 		close(fd);
+	}
+	/* the next one with its transcript open for appending */
+	{
+		char path[160], got[32] = "";
+		int lfd, rfd;
+
+		fd = spool_new_msg(&f->sp, &id, &lfd);
+		assert_true(fd >= 0);
+		assert_int_equal(id, 5 + SPOOL_SPARES / 2 + 1);
+		assert_int_equal(write(fd, "y", 1), 1);
+		close(fd);
+		assert_true(lfd >= 0);
+		assert_int_equal(spool_append_log_fd(lfd, 0, "S: 250\n", 7),
+		    0);
+		snprintf(path, sizeof(path), "%s/log/%llu", f->path,
+		    (unsigned long long)id);
+		rfd = open(path, O_RDONLY);
+		assert_true(rfd >= 0);
+		assert_int_equal(read(rfd, got, sizeof(got)), 7);
+		assert_string_equal(got, "S: 250\n");
+		close(rfd);
 	}
 	/* taken files cost no sync of the directory */
 	pthread_mutex_lock(&f->sp.spmu);
@@ -972,16 +1006,29 @@ static void test_spool_spares(void **state)
 	assert_int_equal(errno, EEXIST);
 	spool_close(&f->sp);
 	/* unused ones removed: the taken ones and 100 stay */
-	for (i = 0; i <= SPOOL_SPARES / 2; i++)
+	for (i = 0; i <= SPOOL_SPARES / 2 + 1; i++)
 		assert_true(has_msg_file(f, 5 + (uint64_t)i));
-	assert_false(has_msg_file(f, 5 + SPOOL_SPARES / 2 + 1));
+	assert_false(has_msg_file(f, 5 + SPOOL_SPARES / 2 + 2));
+	assert_false(has_log_file(f, 5 + SPOOL_SPARES / 2 + 2));
 	assert_false(has_msg_file(f, 4 + 2 * SPOOL_SPARES));
+	assert_true(has_log_file(f, 5));
 	assert_true(has_msg_file(f, 100));
 	/* a crash's leftovers: an unused reserved file, an old spare, a
 	 * file with bytes and no record */
 	assert_int_equal(spool_open(&f->sp, f->path, err, sizeof(err)), 0);
 	fd = openat(f->sp.msgfd, "200", O_WRONLY | O_CREAT, 0600);
 	assert_true(fd >= 0);
+	close(fd);
+	fd = openat(f->sp.logfd, "200", O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	/* empty, but with a transcript: a message's, set aside */
+	fd = openat(f->sp.msgfd, "202", O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	fd = openat(f->sp.logfd, "202", O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "S: 250\n", 7), 7);
 	close(fd);
 	fd = openat(f->sp.msgfd, ".spare999", O_WRONLY | O_CREAT, 0600);
 	assert_true(fd >= 0);
@@ -994,7 +1041,9 @@ static void test_spool_spares(void **state)
 	    sizeof(err)), 0);
 	assert_int_equal(count_names(f, ".spare"), 0);
 	assert_false(has_msg_file(f, 200));
+	assert_false(has_log_file(f, 200));
 	assert_true(has_msg_file(f, 201));
+	assert_non_null(strstr(l.text, "202:mBAD("));
 	assert_non_null(strstr(l.text, "201:mBAD(message bytes"));
 	assert_null(strstr(l.text, "200:"));
 	assert_true(max >= 201);
