@@ -397,28 +397,26 @@ int ob_hold_fd(struct ob *ob, struct ob_msg *m, int fd)
 	return 1;
 }
 
+/* The descriptor kept as *FD1 (+ 1; 0: none), one fewer in *COUNT. */
+static int ob_take_kept(int *fd1, unsigned *count)
+{
+	int fd = *fd1 - 1;
+
+	if (*fd1 == 0)
+		return -1;
+	*fd1 = 0;
+	(*count)--;
+	return fd;
+}
+
 int ob_take_fd(struct ob *ob, struct ob_msg *m)
 {
-	int fd;
-
-	if (m->lv == NULL || m->lv->fd1 == 0)
-		return -1;
-	fd = m->lv->fd1 - 1;
-	m->lv->fd1 = 0;
-	ob->nfds_held--;
-	return fd;
+	return m->lv ? ob_take_kept(&m->lv->fd1, &ob->nfds_held) : -1;
 }
 
 int ob_take_log_fd(struct ob *ob, struct ob_msg *m)
 {
-	int fd;
-
-	if (m->lv == NULL || m->lv->lfd1 == 0)
-		return -1;
-	fd = m->lv->lfd1 - 1;
-	m->lv->lfd1 = 0;
-	ob->nlfds_held--;
-	return fd;
+	return m->lv ? ob_take_kept(&m->lv->lfd1, &ob->nlfds_held) : -1;
 }
 
 void ob_live_drop(struct ob_msg *m)

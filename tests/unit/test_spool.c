@@ -517,6 +517,16 @@ static void append_raw(struct dir_fixture *f, const char *text)
 	assert_int_equal(spool_write_text(&f->sp, text, strlen(text)), 0);
 }
 
+/* DIRFD/NAME made, holding TEXT. */
+static void put_file(int dirfd, const char *name, const char *text)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
 /* msg/ID exists (looked at by path: also after spool_close). */
 static int has_msg_file(struct dir_fixture *f, uint64_t id)
 {
@@ -1016,27 +1026,13 @@ static void test_spool_spares(void **state)
 	/* a crash's leftovers: an unused reserved file, an old spare, a
 	 * file with bytes and no record */
 	assert_int_equal(spool_open(&f->sp, f->path, err, sizeof(err)), 0);
-	fd = openat(f->sp.msgfd, "200", O_WRONLY | O_CREAT, 0600);
-	assert_true(fd >= 0);
-	close(fd);
-	fd = openat(f->sp.logfd, "200", O_WRONLY | O_CREAT, 0600);
-	assert_true(fd >= 0);
-	close(fd);
+	put_file(f->sp.msgfd, "200", "");
+	put_file(f->sp.logfd, "200", "");
 	/* empty, but with a transcript: a message's, set aside */
-	fd = openat(f->sp.msgfd, "202", O_WRONLY | O_CREAT, 0600);
-	assert_true(fd >= 0);
-	close(fd);
-	fd = openat(f->sp.logfd, "202", O_WRONLY | O_CREAT, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "S: 250\n", 7), 7);
-	close(fd);
-	fd = openat(f->sp.msgfd, ".spare999", O_WRONLY | O_CREAT, 0600);
-	assert_true(fd >= 0);
-	close(fd);
-	fd = openat(f->sp.msgfd, "201", O_WRONLY | O_CREAT, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "To: x\n", 6), 6);
-	close(fd);
+	put_file(f->sp.msgfd, "202", "");
+	put_file(f->sp.logfd, "202", "S: 250\n");
+	put_file(f->sp.msgfd, ".spare999", "");
+	put_file(f->sp.msgfd, "201", "To: x\n");
 	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
 	    sizeof(err)), 0);
 	assert_int_equal(count_names(f, ".spare"), 0);
