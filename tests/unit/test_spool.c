@@ -929,6 +929,24 @@ static int has_log_file(struct dir_fixture *f, uint64_t id)
 	return access(path, F_OK) == 0;
 }
 
+/* At least N reserved files given out to nobody yet (made, synced and
+ * published), waited for up to 5 s. */
+static int wait_spares(struct dir_fixture *f, size_t n)
+{
+	size_t have = 0;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		pthread_mutex_lock(&f->sp.spmu);
+		have = f->sp.nspare;
+		pthread_mutex_unlock(&f->sp.spmu);
+		if (have >= n)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
 /* Files present for ids FIRST..FIRST+N-1, waited for up to 5 s. */
 static int wait_msg_files(struct dir_fixture *f, uint64_t first, int n)
 {
@@ -959,6 +977,7 @@ static void test_spool_spares(void **state)
 
 	spool_set_next_id(&f->sp, 5);
 	assert_int_equal(spool_spares_start(&f->sp), 0);
+	assert_true(wait_spares(f, SPOOL_SPARES));
 	assert_true(wait_msg_files(f, 5, SPOOL_SPARES));
 	assert_false(has_msg_file(f, 5 + SPOOL_SPARES));
 	/* each with its transcript file, made before the name is given */
