@@ -376,6 +376,7 @@ struct queue_item {
 	int save_err;                /* errno of a failed record write */
 	int fd;                      /* its spool file, open for the batch:
 	                              * read and synced through one open */
+	int lfd;                     /* its unused transcript's, or -1 */
 };
 
 /* Messages one commit takes at most (each holds a descriptor). */
@@ -638,6 +639,9 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 		if (items[i].ok) {
 			m->prep = items[i].pm;
 			items[i].pm = NULL;
+		} else {
+			/* failed here: no attempt will write a transcript */
+			items[i].lfd = ob_take_log_fd(ob, m);
 		}
 		ob_set_state(ob, m, items[i].ok ? OB_QUEUED : OB_FAILED);
 	}
@@ -645,6 +649,8 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 	for (i = 0; i < n; i++) {
 		if (items[i].fd >= 0)
 			close(items[i].fd);
+		if (items[i].lfd >= 0)
+			close(items[i].lfd);
 		if (items[i].pm) {
 			msg_free(items[i].pm);
 			free(items[i].pm);
@@ -700,6 +706,7 @@ static size_t queue_collect(struct ob *ob, struct queue_item **items,
 		(*items)[n].pm = NULL;
 		(*items)[n].ok = 0;
 		(*items)[n].fd = ob_take_fd(ob, m);
+		(*items)[n].lfd = -1;
 		n++;
 	}
 	return n;
