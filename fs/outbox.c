@@ -380,21 +380,30 @@ struct ob_live *ob_live(struct ob_msg *m)
 	return m->lv;
 }
 
-int ob_hold_fd(struct ob *ob, struct ob_msg *m, int fd)
+/* FD kept as *FD1 (+ 1): it replaces one kept there before, else it
+ * is kept while *COUNT is below OB_HELD_MAX. 1 when kept (FD taken), 0
+ * when not (the caller closes it). ob->mu held. */
+static int ob_keep_kept(int *fd1, unsigned *count, int fd)
 {
-	struct ob_live *lv;
-
-	if (m->lv && m->lv->fd1) {
+	if (*fd1) {
 		/* written again since: the new descriptor replaces it */
-		close(m->lv->fd1 - 1);
-		m->lv->fd1 = fd + 1;
+		close(*fd1 - 1);
+		*fd1 = fd + 1;
 		return 1;
 	}
-	if (ob->nfds_held >= OB_HELD_MAX || (lv = ob_live(m)) == NULL)
+	if (*count >= OB_HELD_MAX)
 		return 0;
-	lv->fd1 = fd + 1;
-	ob->nfds_held++;
+	*fd1 = fd + 1;
+	(*count)++;
 	return 1;
+}
+
+int ob_hold_fd(struct ob *ob, struct ob_msg *m, int fd)
+{
+	if (m->lv == NULL && (ob->nfds_held >= OB_HELD_MAX ||
+	    ob_live(m) == NULL))
+		return 0;
+	return ob_keep_kept(&m->lv->fd1, &ob->nfds_held, fd);
 }
 
 /* The descriptor kept as *FD1 (+ 1; 0: none), one fewer in *COUNT. */
@@ -575,11 +584,9 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 	m->refs = 1;
 	ob_insert(ob, m);
 	/* its transcript's descriptor, for the first outcome: no open then */
-	if (lfd >= 0 && ob->nlfds_held < OB_HELD_MAX && ob_live(m)) {
-		m->lv->lfd1 = lfd + 1;
-		ob->nlfds_held++;
+	if (lfd >= 0 && ob->nlfds_held < OB_HELD_MAX && ob_live(m) &&
+	    ob_keep_kept(&m->lv->lfd1, &ob->nlfds_held, lfd))
 		lfd = -1;
-	}
 	pthread_mutex_unlock(&ob->mu);
 	if (lfd >= 0)
 		close(lfd);

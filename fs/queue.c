@@ -1688,18 +1688,38 @@ static struct ob_msg *queue_cache_wait(struct ob *ob,
 }
 
 /*
- * The next message of account A, made ready to go (prepared, its
- * `sending` record written) while the server takes the data of the one
- * before; NULL when there is none, or it failed to get ready (then it
- * is deferred or failed as it would have been after the reply).
+ * M made ready to go: prepared (*A: the account it was prepared for)
+ * and its `sending` record written, so that a restart after a crash warns
+ * it may arrive twice. NULL when it cannot be: it is then deferred or
+ * failed already; the caller still holds its reference.
+ */
+static struct msg *queue_ready(struct ob *ob, struct ob_msg *m,
+    const struct cfg_account **a)
+{
+	struct msg *pm;
+	char perr[512];
+	int temp = 0;
+
+	pm = queue_ensure_prep(ob, m, a, perr, sizeof(perr), &temp);
+	if (pm == NULL) {
+		queue_fail_early(ob, m, *a, NULL, perr, temp);
+		return NULL;
+	}
+	*a = ob_msg_account(ob, m);
+	return queue_mark_sending(ob, m, *a) < 0 ? NULL : pm;
+}
+
+/*
+ * The next message of account A, made ready to go while the server
+ * takes the data of the one before; NULL when there is none, or it
+ * failed to get ready (then it is deferred or failed as it would have
+ * been after the reply).
  */
 static struct ob_msg *queue_pick_ready(struct ob *ob,
     const struct cfg_account *a, struct msg **pm,
     const struct cfg_account **ma)
 {
 	struct ob_msg *m;
-	char perr[512];
-	int temp = 0;
 
 	pthread_mutex_lock(&ob->mu);
 	m = ob->stopping ? NULL : queue_pick(ob, a);
@@ -1707,21 +1727,14 @@ static struct ob_msg *queue_pick_ready(struct ob *ob,
 	if (m == NULL)
 		return NULL;
 	*ma = a;
-	*pm = queue_ensure_prep(ob, m, ma, perr, sizeof(perr), &temp);
+	*pm = queue_ready(ob, m, ma);
 	if (*pm == NULL) {
-		queue_fail_early(ob, m, *ma, NULL, perr, temp);
-		ob_unref(ob, m);
-		return NULL;
-	}
-	*ma = ob_msg_account(ob, m);
-	if (queue_mark_sending(ob, m, *ma) < 0) {
 		ob_unref(ob, m);
 		return NULL;
 	}
 	return m;
 }
 
-/* One connection: M first, then every due message of the same account. */
 static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 {
 	const struct cfg_account *a = NULL;
@@ -1736,18 +1749,11 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 	char port[16], perr[512];
 	char *secret = NULL;
 	struct ob_pub pub;
-	int rc, temp = 0;
+	int rc;
 
-	pm = queue_ensure_prep(ob, m, &a, perr, sizeof(perr), &temp);
+	/* An attempt in flight is on disk before any byte is sent */
+	pm = queue_ready(ob, m, &a);
 	if (pm == NULL) {
-		queue_fail_early(ob, m, a, NULL, perr, temp);
-		ob_unref(ob, m);
-		return;
-	}
-	a = ob_msg_account(ob, m);
-	/* An attempt in flight is on disk before any byte is sent: a
-	 * restart after a crash then warns that it may arrive twice. */
-	if (queue_mark_sending(ob, m, a) < 0) {
 		ob_unref(ob, m);
 		return;
 	}
@@ -1848,16 +1854,9 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 			pm = epm;
 			a = ea;
 		} else {
-			pm = queue_ensure_prep(ob, m, &a, perr, sizeof(perr),
-			    &temp);
-			if (pm == NULL)  /* with the account it was prepared
-			                  * for */
-				queue_fail_early(ob, m, a, NULL, perr, temp);
-			else
-				a = ob_msg_account(ob, m);
+			pm = queue_ready(ob, m, &a);
 		}
-		if (pm == NULL ||
-		    (!early && queue_mark_sending(ob, m, a) < 0)) {
+		if (pm == NULL) {
 			ob_unref(ob, m);
 			smtp_quit(s);
 			s = NULL;

@@ -998,6 +998,16 @@ void spool_set_next_id(struct spool *sp, uint64_t id)
 	pthread_mutex_unlock(&sp->spmu);
 }
 
+/* A reserved file no message took: closed (FD, and LFD unless -1) and
+ * removed with its transcript. */
+static void spool_spare_drop(struct spool *sp, uint64_t id, int fd, int lfd)
+{
+	close(fd);
+	if (lfd >= 0)
+		close(lfd);
+	(void)spool_drop_files(sp, id);
+}
+
 /*
  * Keeps SPOOL_SPARES message files reserved: when half are taken, the
  * next ids are reserved, their files made, and the directory synced once
@@ -1037,14 +1047,8 @@ static void *spool_spare_thread(void *arg)
 			    O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
 		}
 		if (made > 0 && fsync(sp->msgfd) < 0) {
-			for (i = 0; i < made; i++) {
-				close(fd[i]);
-				if (lfd[i] >= 0)
-					close(lfd[i]);
-				spool_idname(first + i, name, sizeof(name));
-				unlinkat(sp->msgfd, name, 0);
-				unlinkat(sp->logfd, name, 0);
-			}
+			for (i = 0; i < made; i++)
+				spool_spare_drop(sp, first + i, fd[i], lfd[i]);
 			made = 0;
 		}
 		pthread_mutex_lock(&sp->spmu);
@@ -1087,8 +1091,6 @@ static void spool_sync_helpers_stop(struct spool *sp);
  * message took. */
 static void spool_spares_stop(struct spool *sp)
 {
-	char name[32];
-
 	if (sp->spare_running) {
 		pthread_mutex_lock(&sp->spmu);
 		sp->spare_stop = 1;
@@ -1098,13 +1100,9 @@ static void spool_spares_stop(struct spool *sp)
 		sp->spare_running = 0;
 	}
 	while (sp->nspare > 0) {
-		close(sp->spare_fd[sp->spare_head]);
-		if (sp->spare_lfd[sp->spare_head] >= 0)
-			close(sp->spare_lfd[sp->spare_head]);
-		spool_idname(sp->spare_id[sp->spare_head], name,
-		    sizeof(name));
-		unlinkat(sp->msgfd, name, 0);
-		unlinkat(sp->logfd, name, 0);
+		spool_spare_drop(sp, sp->spare_id[sp->spare_head],
+		    sp->spare_fd[sp->spare_head],
+		    sp->spare_lfd[sp->spare_head]);
 		sp->spare_head = (sp->spare_head + 1) % SPOOL_SPARES;
 		sp->nspare--;
 	}
@@ -1890,23 +1888,25 @@ struct spool_win {
 };
 
 /* Reads up to CAP bytes at OFF into BUF (fewer only at the end of the
- * file); -1 with errno. */
-static ssize_t spool_pread_upto(int fd, char *buf, size_t cap, uint64_t off)
+ * file); -1 with errno, *GOT (GOT may be NULL) then the bytes read
+ * before the error. */
+static ssize_t spool_pread_upto(int fd, char *buf, size_t cap, uint64_t off,
+    size_t *got_out)
 {
 	size_t got = 0;
-	ssize_t n;
+	ssize_t n = 0;
 
 	while (got < cap) {
 		n = pread(fd, buf + got, cap - got, (off_t)(off + got));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
+		if (n <= 0)
 			break;
 		got += (size_t)n;
 	}
-	return (ssize_t)got;
+	if (got_out)
+		*got_out = got;
+	return got < cap && n < 0 ? -1 : (ssize_t)got;
 }
 
 /*
@@ -1935,7 +1935,7 @@ static int spool_reread(int fd, const char *v1, const struct spool_entry *e,
 		q = buf_reserve(tmp, e->len);
 		if (q == NULL)
 			return -1;
-		n = spool_pread_upto(fd, q, e->len, e->off);
+		n = spool_pread_upto(fd, q, e->len, e->off, NULL);
 		if (n < 0)
 			return -1;
 		if ((size_t)n < e->len) {
@@ -1954,7 +1954,7 @@ static int spool_reread(int fd, const char *v1, const struct spool_entry *e,
 			w->cap = want;
 		}
 		w->len = 0;                            /* a new window */
-		n = spool_pread_upto(fd, w->p, want, e->off);
+		n = spool_pread_upto(fd, w->p, want, e->off, NULL);
 		if (n < 0)
 			return -1;
 		w->off = e->off;
@@ -2059,16 +2059,11 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 				close(rc);
 			}
 			fn(arg, e->id, NULL, e->bad, e->has_msg);
-		} else if (e->has_msg && e->removed) {
-			/* removed, and the crash came before the unlink */
-			snprintf(name, sizeof(name), "%" PRIu64, e->id);
-			unlinkat(sp->msgfd, name, 0);
-			unlinkat(sp->logfd, name, 0);
-		} else if (e->has_msg && spool_unused(sp, e->id)) {
-			/* reserved, and no message took it before the stop */
-			snprintf(name, sizeof(name), "%" PRIu64, e->id);
-			unlinkat(sp->msgfd, name, 0);
-			unlinkat(sp->logfd, name, 0);
+		} else if (e->has_msg && (e->removed ||
+		    spool_unused(sp, e->id))) {
+			/* removed, and the crash came before the unlink; or
+			 * reserved, and no message took it before the stop */
+			(void)spool_drop_files(sp, e->id);
 		} else if (e->has_msg) {
 			fn(arg, e->id, NULL, "message bytes without a record "
 			    "(a crash while the file was being created)", 1);
@@ -2371,21 +2366,14 @@ ssize_t spool_read_log(struct spool *sp, uint64_t id, char *buf, size_t cap)
 {
 	char name[32];
 	size_t got = 0;
-	ssize_t n;
 	int fd;
 
 	spool_idname(id, name, sizeof(name));
 	fd = openat(sp->logfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
-	while (got < cap) {
-		n = pread(fd, buf + got, cap - got, (off_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
+	/* a read error keeps what came before it */
+	(void)spool_pread_upto(fd, buf, cap, 0, &got);
 	close(fd);
 	return (ssize_t)got;
 }
