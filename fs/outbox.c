@@ -686,6 +686,12 @@ int ob_write_recs(struct ob *ob, const char *const *texts,
 
 int ob_save_as(struct ob *ob, struct ob_msg *m, enum ob_state st, int sync)
 {
+	return ob_save_check(ob, m, st, NULL, sync);
+}
+
+int ob_save_check(struct ob *ob, struct ob_msg *m, enum ob_state st,
+    const struct spool_check *ck, int sync)
+{
 	struct spool_rec copy;
 	char *text = NULL;
 	size_t len = 0;
@@ -704,7 +710,7 @@ int ob_save_as(struct ob *ob, struct ob_msg *m, enum ob_state st, int sync)
 	 * lags it until a sync, and a record written late (ops_release's,
 	 * after the committer or an outcome) must not take it back. */
 	copy.state = st != OB_NSTATES ? st : m->disk_state;
-	rc = spool_rec_format(&copy, &text, &len);
+	rc = spool_rec_format_check(&copy, ck, &text, &len);
 	pthread_mutex_unlock(&ob->mu);
 	if (rc == 0)
 		rc = spool_write_text(&ob->spool, text, len);
@@ -1509,6 +1515,11 @@ int ob_load(struct ob *ob, char *err, size_t errlen)
 	if (ob->spool.load_bad)
 		log_warnx("spool %s: %u damaged journal records skipped",
 		    ob->spool.path, ob->spool.load_bad);
+	if (ob->spool.load_unsynced)
+		log_warnx("spool %s: %u queued messages had not reached the "
+		    "disk when the system stopped: they are drafts again, not "
+		    "sent (their status files say why; write them again to "
+		    "send them)", ob->spool.path, ob->spool.load_unsynced);
 	if (c.loaded)
 		log_info("spool %s: %u messages (%zu queued, %zu deferred)",
 		    ob->spool.path, c.loaded, ob->run.n, ob->wait.n);

@@ -378,6 +378,9 @@ int ob_save(struct ob *ob, struct ob_msg *m, int sync);
  * that only becomes true once the record is durable). */
 int ob_save_as(struct ob *ob, struct ob_msg *m, enum ob_state st,
     int sync);
+/* The same with CK's check line (the committer's queued record). */
+int ob_save_check(struct ob *ob, struct ob_msg *m, enum ob_state st,
+    const struct spool_check *ck, int sync);
 
 /*
  * Writes M's "removed" record (ob->rmu taken inside); from then on no

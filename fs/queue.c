@@ -536,6 +536,7 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 	struct msg_src src;
 	char err[512];
 	int64_t now = ob_wall();
+	uint64_t stamp = spool_check_stamp(&ob->spool);
 	size_t i, waiting;
 
 	pthread_mutex_lock(&ob->mu);
@@ -543,15 +544,19 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 	pthread_mutex_unlock(&ob->mu);
 	for (i = 0; i < n; i++) {
 		struct ob_msg *m = items[i].m;
-		int temp = 0;
+		struct spool_check ck = { 0, 0, 0 };
+		int temp = 0, open_err = 0;
 
 		items[i].pm = NULL;
+		items[i].save_err = 0;
 		a = ob_msg_account(ob, m);
 		/* open for every outcome: even a refused message's bytes are
 		 * made durable with its record */
-		if (items[i].fd < 0)     /* else its last writer's */
+		if (items[i].fd < 0) {   /* else its last writer's */
 			items[i].fd = queue_open_msg(ob, m, err, sizeof(err),
 			    &temp);
+			open_err = errno;
+		}
 		src.fd = items[i].fd;
 		src.img = NULL;
 		src.len = 0;
@@ -567,8 +572,23 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 				items[i].pm = queue_prepare_src(ob, m, &src,
 				    now, &a, err, sizeof(err), &temp);
 		}
+		/* What a queued record says of the bytes it stands for: its
+		 * file is synced beside the journal, not before it (see
+		 * spool_check). A file that cannot be read for it cannot be
+		 * synced either: submitted again, never shown queued. */
+		if (items[i].pm || temp) {
+			if (items[i].fd < 0)
+				items[i].save_err = open_err ? open_err : EIO;
+			else if (src.img)
+				spool_check_buf(&ck, src.img, src.len);
+			else if (spool_check_fd(&ck, items[i].fd) < 0)
+				items[i].save_err = errno ? errno : EIO;
+			ck.stamp = stamp;
+		}
 		queue_image_done(&src, items[i].pm, waiting + i <
 		    QUEUE_IMG_KEEP_N);
+		if (items[i].save_err)
+			continue;
 		/* A passing local error (descriptors, memory, I/O) does not
 		 * fail the message: it is queued, prepared again when it is
 		 * sent, and deferred then if the error is still there. */
@@ -581,8 +601,7 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 				m->r.account = spool_intern(a->name);
 			pthread_mutex_unlock(&ob->mu);
 			items[i].ok = 1;
-			items[i].save_err = 0;
-			if (ob_save_as(ob, m, OB_QUEUED, 0) < 0)
+			if (ob_save_check(ob, m, OB_QUEUED, &ck, 0) < 0)
 				items[i].save_err = errno ? errno : EIO;
 			continue;
 		}
@@ -604,9 +623,8 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			    m->r.dir ? m->r.dir : "", m->r.dir ? "/" : "",
 			    m->r.name, err);
 		}
-		items[i].save_err = 0;
-		if (ob_save_as(ob, m, items[i].ok ? OB_QUEUED : OB_FAILED,
-		    0) < 0)
+		if (ob_save_check(ob, m, items[i].ok ? OB_QUEUED : OB_FAILED,
+		    items[i].ok ? &ck : NULL, 0) < 0)
 			items[i].save_err = errno ? errno : EIO;
 	}
 	/* One sync for the whole batch: the message bytes and records. */
@@ -625,8 +643,10 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 		m->busy = 0;
 		if (items[i].save_err) {
 			/* Not durable: never shown queued (nor failed). */
-			snprintf(err, sizeof(err), "spool: the record could "
-			    "not be written (%s); submitted again in %d s",
+			snprintf(err, sizeof(err), "spool: %s (%s); "
+			    "submitted again in %d s", items[i].fd < 0 ?
+			    "the message file could not be opened to make it "
+			    "durable" : "the record could not be written",
 			    strerror(items[i].save_err),
 			    QUEUE_SPOOL_RETRY_MS / 1000);
 			queue_set_str(&m->r.error, err);

@@ -308,6 +308,12 @@ static void spool_buf_num(struct buf *b, const char *key, int64_t v)
 
 int spool_rec_format(const struct spool_rec *r, char **out, size_t *len)
 {
+	return spool_rec_format_check(r, NULL, out, len);
+}
+
+int spool_rec_format_check(const struct spool_rec *r,
+    const struct spool_check *ck, char **out, size_t *len)
+{
 	struct buf b = BUF_INIT(SPOOL_MAX_RECORD - 1);
 	char num[64];
 	size_t i, used;
@@ -357,6 +363,11 @@ int spool_rec_format(const struct spool_rec *r, char **out, size_t *len)
 	spool_buf_kv(&b, "server", r->server);
 	spool_buf_kv(&b, "reply", r->reply);
 	spool_buf_kv(&b, "error", r->error);
+	if (ck && ck->stamp) {
+		snprintf(num, sizeof(num), "check %" PRIu64 " %" PRIu64
+		    " %08" PRIx32 "\n", ck->stamp, ck->len, ck->crc);
+		spool_buf_str(&b, num);
+	}
 	spool_buf_str(&b, "end\n");
 	if ((*out = buf_take(&b, len)) == NULL) {
 		errno = ENOMEM;
@@ -545,8 +556,33 @@ static int spool_flag(const char *v, size_t n, uint8_t *out)
 
 #define SPOOL_KEY(k) (klen == sizeof(k) - 1 && memcmp(line, k, klen) == 0)
 
-static int spool_parse_line(struct spool_rec *r, const char *line,
-    size_t len, unsigned *seen)
+/* "STAMP LEN CRC" of a check line into *CK. */
+static int spool_parse_check(const char *v, size_t n, struct spool_check *ck)
+{
+	const char *a = memchr(v, ' ', n), *b;
+	uint64_t crc;
+
+	if (a == NULL || (b = memchr(a + 1, ' ', n - (size_t)(a - v) - 1)) ==
+	    NULL || v + n - (b + 1) != 8)
+		return -1;
+	if (spool_unum(v, (size_t)(a - v), &ck->stamp) < 0 ||
+	    ck->stamp == 0 ||
+	    spool_unum(a + 1, (size_t)(b - a - 1), &ck->len) < 0)
+		return -1;
+	crc = 0;
+	for (v = b + 1; v < b + 9; v++) {
+		int h = spool_hexval(*v);
+
+		if (h < 0)
+			return -1;
+		crc = crc << 4 | (uint64_t)h;
+	}
+	ck->crc = (uint32_t)crc;
+	return 0;
+}
+
+static int spool_parse_line(struct spool_rec *r, struct spool_check *ck,
+    const char *line, size_t len, unsigned *seen)
 {
 	const char *sp = memchr(line, ' ', len);
 	const char *v;
@@ -589,6 +625,15 @@ static int spool_parse_line(struct spool_rec *r, const char *line,
 	}
 	if (SPOOL_KEY("dir"))
 		return spool_set_str(&r->dir, v, vlen);
+	if (SPOOL_KEY("check")) {
+		struct spool_check c;
+
+		if (spool_parse_check(v, vlen, &c) < 0)
+			return -1;
+		if (ck)
+			*ck = c;
+		return 0;
+	}
 	if (SPOOL_KEY("account"))
 		return spool_set_shared(&r->account, v, vlen);
 	if (SPOOL_KEY("message-id"))
@@ -649,11 +694,19 @@ static int spool_parse_line(struct spool_rec *r, const char *line,
 int spool_rec_parse(const char *buf, size_t len, struct spool_rec *r,
     char *err, size_t errlen)
 {
+	return spool_rec_parse_check(buf, len, r, NULL, err, errlen);
+}
+
+int spool_rec_parse_check(const char *buf, size_t len, struct spool_rec *r,
+    struct spool_check *ck, char *err, size_t errlen)
+{
 	const char *p = buf, *end = buf + len, *nl;
 	unsigned seen = 0, lineno = 0;
 	int ended = 0;
 
 	memset(r, 0, sizeof(*r));
+	if (ck)
+		memset(ck, 0, sizeof(*ck));
 	if (len > SPOOL_MAX_RECORD) {
 		snprintf(err, errlen, "record too large (%zu bytes)", len);
 		return -1;
@@ -680,7 +733,7 @@ int spool_rec_parse(const char *buf, size_t len, struct spool_rec *r,
 		}
 		if (nl - p == 3 && memcmp(p, "end", 3) == 0) {
 			ended = 1;
-		} else if (spool_parse_line(r, p, (size_t)(nl - p),
+		} else if (spool_parse_line(r, ck, p, (size_t)(nl - p),
 		    &seen) < 0) {
 			snprintf(err, errlen, "line %u: bad value", lineno);
 			goto fail;
@@ -761,19 +814,65 @@ static void spool_crc_setup(void)
 #endif
 }
 
-uint32_t spool_crc32c(const void *buf, size_t len)
+/* The CRC state C (not inverted) after LEN more bytes. */
+static uint32_t spool_crc_more(uint32_t c, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
-	uint32_t c = 0xFFFFFFFFu;
 
 	pthread_once(&spool_crc_once, spool_crc_setup);
 #ifdef SPOOL_CRC_HW
 	if (spool_crc_have_hw)
-		return spool_crc_hw(p, len, c) ^ 0xFFFFFFFFu;
+		return spool_crc_hw(p, len, c);
 #endif
 	while (len--)
 		c = spool_crc_table[(c ^ *p++) & 0xFF] ^ (c >> 8);
-	return c ^ 0xFFFFFFFFu;
+	return c;
+}
+
+uint32_t spool_crc32c(const void *buf, size_t len)
+{
+	return spool_crc_more(0xFFFFFFFFu, buf, len) ^ 0xFFFFFFFFu;
+}
+
+void spool_check_buf(struct spool_check *ck, const void *p, size_t len)
+{
+	ck->len = len;
+	ck->crc = spool_crc32c(p, len);
+}
+
+#define SPOOL_CHECK_CHUNK (64 * 1024)
+
+int spool_check_fd(struct spool_check *ck, int fd)
+{
+	char *buf = malloc(SPOOL_CHECK_CHUNK);
+	uint32_t c = 0xFFFFFFFFu;
+	uint64_t off = 0;
+	ssize_t n;
+	int saved;
+
+	if (buf == NULL)
+		return -1;
+	while ((n = pread(fd, buf, SPOOL_CHECK_CHUNK, (off_t)off)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			saved = errno;
+			free(buf);
+			errno = saved;
+			return -1;
+		}
+		c = spool_crc_more(c, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	free(buf);
+	ck->len = off;
+	ck->crc = c ^ 0xFFFFFFFFu;
+	return 0;
+}
+
+uint64_t spool_check_stamp(struct spool *sp)
+{
+	return sp->stamp;
 }
 
 /* The id named in a record that failed to parse, if it can be read. */
@@ -950,6 +1049,7 @@ int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 	pthread_cond_init(&sp->swcv, NULL);
 	pthread_cond_init(&sp->swdone, NULL);
 	sp->next_id = 1;
+	sp->stamp = 1;
 	sp->path = strdup(path);
 	if (sp->path == NULL)
 		goto fail;
@@ -1202,11 +1302,12 @@ int spool_sync(struct spool *sp)
 
 
 /*
- * The fdatasyncs of one batch, shared by this thread and up to
- * SPOOL_SYNC_HELPERS helpers that live as long as the spool (made at the
- * first batch of two files or more, not per batch): the file system
- * commits its journal once for the syncs that wait together (ext4: 64
- * files in about the time of 4 one by one).
+ * The fdatasyncs of one batch, shared by up to SPOOL_SYNC_HELPERS helpers
+ * that live as long as the spool (made at the first batch, not per
+ * batch) and by the committer once it has synced the journal: the file
+ * system commits its journal once for the syncs that wait together
+ * (ext4: 64 files in about the time of 4 one by one), and a lone
+ * message's file and the journal are synced at the same time.
  */
 
 /* Takes and syncs files of job J until none is left (no lock held:
@@ -1272,7 +1373,7 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 {
 	struct spool_syncjob j = { fds, n, 0, 0, 0 };
 	size_t i;
-	int dir;
+	int dir, rc = 0, saved = 0;
 
 	/* writeback of every file started at once (for one file,
 	 * fdatasync starts its own) */
@@ -1284,19 +1385,36 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 	while (sp->job != NULL)         /* one batch at a time */
 		pthread_cond_wait(&sp->swdone, &sp->swmu);
 	/* the helpers, once: one that cannot be made leaves its share to
-	 * the others */
-	while (n > 1 && !sp->sw_tried && sp->nsw < SPOOL_SYNC_HELPERS &&
+	 * the others (with none, this thread syncs everything in turn) */
+	while (n > 0 && !sp->sw_tried && sp->nsw < SPOOL_SYNC_HELPERS &&
 	    pthread_create(&sp->sw[sp->nsw], NULL, spool_sync_helper,
 	    sp) == 0)
 		sp->nsw++;
-	if (n > 1)
+	if (n > 0)
 		sp->sw_tried = 1;
 	sp->job = &j;
 	sp->job_gen++;
-	/* as many helpers woken as there are files besides this thread's */
-	for (i = 1; i < n && i <= (size_t)sp->nsw; i++)
+	/* as many helpers woken as there are files */
+	for (i = 0; i < n && i < (size_t)sp->nsw; i++)
 		pthread_cond_signal(&sp->swcv);
 	pthread_mutex_unlock(&sp->swmu);
+	/* Meanwhile this thread: the names of files made since the last
+	 * sync (a reserved file's name was synced before it was given
+	 * out), then the journal. */
+	pthread_mutex_lock(&sp->spmu);
+	dir = sp->msgdir_dirty;
+	sp->msgdir_dirty = 0;
+	pthread_mutex_unlock(&sp->spmu);
+	if (dir && fsync(sp->msgfd) < 0) {
+		saved = errno;
+		spool_msgdir_changed(sp);
+		rc = -1;
+	}
+	if (spool_sync(sp) < 0 && rc == 0) {
+		saved = errno;
+		rc = -1;
+	}
+	/* and the files no helper has taken yet */
 	spool_sync_share(&j);
 	pthread_mutex_lock(&sp->swmu);
 	while (j.inside > 0)
@@ -1304,21 +1422,19 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 	sp->job = NULL;
 	pthread_cond_broadcast(&sp->swdone);
 	pthread_mutex_unlock(&sp->swmu);
-	if (j.err) {
-		errno = j.err;
+	if (rc == 0 && j.err) {
+		saved = j.err;
+		rc = -1;
+	}
+	if (rc < 0) {
+		/* the next batch keeps the stamp: until one is durable, a
+		 * crash leaves this one's records among those checked (its
+		 * messages are submitted again, with new records) */
+		errno = saved;
 		return -1;
 	}
-	/* the names of files made since the last sync (a reserved file's
-	 * name was synced before it was given out) */
-	pthread_mutex_lock(&sp->spmu);
-	dir = sp->msgdir_dirty;
-	sp->msgdir_dirty = 0;
-	pthread_mutex_unlock(&sp->spmu);
-	if (dir && fsync(sp->msgfd) < 0) {
-		spool_msgdir_changed(sp);
-		return -1;
-	}
-	return spool_sync(sp);
+	sp->stamp++;
+	return 0;
 }
 
 int spool_write_framed(struct spool *sp, const char *buf, size_t len)
@@ -1417,6 +1533,7 @@ struct spool_map {
 	struct hindex idx;         /* entry number (index + 1) by id */
 	const char *base;          /* the bytes being read now ... */
 	uint64_t base_off;         /* ... start at this journal offset */
+	uint64_t max_stamp;        /* the last batch (spool_check) */
 };
 
 struct spool_idkey {
@@ -1558,14 +1675,17 @@ static int spool_apply(const char *p, size_t n, struct spool_map *m,
 {
 	struct spool_entry *e;
 	struct spool_rec r;
+	struct spool_check ck;
 	char err[160];
 
 	if (n > UINT32_MAX)
 		return spool_mark_bad(p, n, "record too long", m, max_id);
-	if (spool_rec_parse(p, n, &r, err, sizeof(err)) == 0) {
+	if (spool_rec_parse_check(p, n, &r, &ck, err, sizeof(err)) == 0) {
 		/* where it is, not what it says: read again in pass two */
 		if (r.id > *max_id)
 			*max_id = r.id;
+		if (ck.stamp > m->max_stamp)
+			m->max_stamp = ck.stamp;
 		e = spool_map_get(m, r.id);
 		if (e == NULL) {
 			spool_rec_free(&r);
@@ -1917,8 +2037,8 @@ static ssize_t spool_pread_upto(int fd, char *buf, size_t cap, uint64_t off,
  * ours: it does not change).
  */
 static int spool_reread(int fd, const char *v1, const struct spool_entry *e,
-    struct spool_win *w, struct buf *tmp, struct spool_rec *r, char *why,
-    size_t whylen)
+    struct spool_win *w, struct buf *tmp, struct spool_rec *r,
+    struct spool_check *ck, char *why, size_t whylen)
 {
 	const char *p;
 	size_t want;
@@ -1965,7 +2085,63 @@ static int spool_reread(int fd, const char *v1, const struct spool_entry *e,
 		}
 		p = w->p;
 	}
-	return spool_rec_parse(p, e->len, r, why, whylen) == 0;
+	return spool_rec_parse_check(p, e->len, r, ck, why, whylen) == 0;
+}
+
+/*
+ * Whether msg/ID holds the bytes CK describes: 1 yes; 0 no (missing,
+ * another length, another CRC, unreadable), with the reason in WHY.
+ */
+static int spool_verify(struct spool *sp, uint64_t id,
+    const struct spool_check *ck, char *why, size_t whylen)
+{
+	struct spool_check got;
+	char name[32];
+	int fd, rc;
+
+	spool_idname(id, name, sizeof(name));
+	fd = openat(sp->msgfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		snprintf(why, whylen, "cannot open it: %s", strerror(errno));
+		return 0;
+	}
+	rc = spool_check_fd(&got, fd);
+	if (rc < 0)
+		snprintf(why, whylen, "cannot read it: %s", strerror(errno));
+	close(fd);
+	if (rc < 0)
+		return 0;
+	if (got.len != ck->len) {
+		snprintf(why, whylen, "%" PRIu64 " bytes of %" PRIu64,
+		    got.len, ck->len);
+		return 0;
+	}
+	if (got.crc != ck->crc) {
+		snprintf(why, whylen, "its bytes differ (CRC-32C %08" PRIx32
+		    ", recorded %08" PRIx32 ")", got.crc, ck->crc);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * R, queued by the batch a crash interrupted, whose bytes are not those
+ * it was queued with: a draft again, not closed (so not submitted), with
+ * the reason shown in its status.
+ */
+static void spool_unqueue(struct spool_rec *r, const char *why)
+{
+	char text[400];
+
+	snprintf(text, sizeof(text), "this message was not sent: its bytes "
+	    "had not all reached the disk when the system stopped (a power "
+	    "loss or a crash) and are not those it was queued with (%s); "
+	    "check the file and write it again to send it", why);
+	r->state = OB_DRAFT;
+	r->closed = 0;
+	r->queued = 0;
+	spool_str_free(r->error);
+	r->error = strdup(text);
 }
 
 /* 1 when msg/ID, which has no record, is empty and so is its
@@ -1994,6 +2170,7 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 	struct buf tmp = BUF_INIT(SPOOL_MAX_RECORD);
 	struct spool_win win = { NULL, 0, 0, 0 };
 	struct spool_rec r;
+	struct spool_check ck;
 	char *buf = NULL, name[48], why[160];
 	size_t len = 0, i;
 	int fd, rc = 0, ok;
@@ -2001,6 +2178,7 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 	*max_id = 0;
 	sp->load_v1 = 0;
 	sp->load_bad = 0;
+	sp->load_unsynced = 0;
 	fd = openat(sp->dirfd, "journal", O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno != ENOENT)
 		goto read_fail;
@@ -2036,10 +2214,19 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 		struct spool_entry *e = &m.e[i];
 
 		if (e->valid) {
-			ok = spool_reread(fd, buf, e, &win, &tmp, &r, why,
+			ok = spool_reread(fd, buf, e, &win, &tmp, &r, &ck, why,
 			    sizeof(why));
 			if (ok < 0)
 				goto read_fail;
+			/* queued by the last batch, which a crash may have
+			 * cut before the file was durable; a batch starts
+			 * after the one before it is durable */
+			if (ok && ck.stamp && ck.stamp == m.max_stamp &&
+			    r.state == OB_QUEUED && e->has_msg &&
+			    !spool_verify(sp, e->id, &ck, why, sizeof(why))) {
+				spool_unqueue(&r, why);
+				sp->load_unsynced++;
+			}
 			if (ok) {
 				fn(arg, e->id, &r, NULL, e->has_msg);
 				spool_rec_free(&r);

@@ -163,6 +163,32 @@ int spool_rec_dup(struct spool_rec *dst, const struct spool_rec *src);
 int spool_rec_format(const struct spool_rec *r, char **out, size_t *len);
 
 /*
+ * What a queued record says of its message's bytes, so that a mount can
+ * tell whether they reached the disk: the committer writes the record
+ * and syncs the message files and the journal at the same time, not one
+ * after the other, and a crash of the system (a power loss) in between
+ * may leave the record without the bytes. STAMP numbers the committer's
+ * batches (one process: a mount rewrites the journal without checks);
+ * only the records of the last batch need looking at, since a batch
+ * starts after the one before it was durable. Written as the line
+ * "check STAMP LEN CRC32C" before "end".
+ */
+struct spool_check {
+	uint64_t stamp;           /* 0: none */
+	uint64_t len;             /* the file's length */
+	uint32_t crc;             /* CRC-32C of its bytes */
+};
+
+/* spool_rec_format with CK's line (none when CK is NULL or unstamped). */
+int spool_rec_format_check(const struct spool_rec *r,
+    const struct spool_check *ck, char **out, size_t *len);
+/* CK for the LEN bytes at P (STAMP set by the caller). */
+void spool_check_buf(struct spool_check *ck, const void *p, size_t len);
+/* CK for the whole file FD, read in pieces from offset 0 (memory stays
+ * flat). 0, or -1 with errno. */
+int spool_check_fd(struct spool_check *ck, int fd);
+
+/*
  * Parses LEN bytes of BUF (need not be NUL-terminated). Fills *r (zeroed
  * first; on error nothing to free). Rejects a record without its end
  * line, with a NUL byte, a line over SPOOL_MAX_LINE, a bad number, or
@@ -170,6 +196,9 @@ int spool_rec_format(const struct spool_rec *r, char **out, size_t *len);
  */
 int spool_rec_parse(const char *buf, size_t len, struct spool_rec *r,
     char *err, size_t errlen);
+/* The same, and its check line into *CK (zeroed first; CK may be NULL). */
+int spool_rec_parse_check(const char *buf, size_t len, struct spool_rec *r,
+    struct spool_check *ck, char *err, size_t errlen);
 
 struct spool {
 	char *path;
@@ -183,6 +212,8 @@ struct spool {
 	int jfd_old;              /* a swapped journal it syncs, or -1 */
 	int load_v1;              /* spool_load read a first-version journal */
 	unsigned load_bad;        /* damaged frames spool_load skipped */
+	unsigned load_unsynced;   /* queued messages spool_load found
+	                           * without their bytes (a draft again) */
 	/* group commit */
 	pthread_mutex_t sync_mu;
 	pthread_cond_t sync_cv;
@@ -204,14 +235,15 @@ struct spool {
 	int msgdir_dirty;          /* a name in msg/ not yet synced (spmu) */
 	int spare_stop, spare_running;
 	pthread_t spare_th;
-	/* the helpers of spool_sync_fds, made at its first batch of two
-	 * or more files, stopped by spool_close; one job at a time */
+	/* the helpers of spool_sync_fds, made at its first batch, stopped
+	 * by spool_close; one job at a time */
 	pthread_mutex_t swmu;
 	pthread_cond_t swcv, swdone;
 	pthread_t sw[SPOOL_SYNC_HELPERS];
 	int nsw, sw_tried, sw_stop;
 	struct spool_syncjob *job;
 	uint64_t job_gen;
+	uint64_t stamp;           /* the committer's batch (spool_check) */
 };
 
 /* One batch of spool_sync_fds. */
@@ -246,11 +278,16 @@ int spool_sync(struct spool *sp);
  * skipped) with their names. The cost is outboxfs's own bytes only,
  * never the rest of the file system's (no syncfs): the writeback of
  * every file is started first (sync_file_range), then they are
- * fdatasync'd by up to 8 threads at once (the file system commits once
- * for the syncs that wait together), then the directory and the
- * journal.
+ * fdatasync'd by up to 7 helper threads at once (the file system commits
+ * once for the syncs that wait together) while the calling thread syncs
+ * the directory and the journal. Nothing orders the journal after the
+ * files: a queued record written before the call carries its file's
+ * spool_check, stamped with spool_check_stamp; the next stamp is given
+ * once the call succeeded. The committer's thread only.
  */
 int spool_sync_fds(struct spool *sp, const int *fds, size_t n);
+/* The stamp for the committer's next batch. */
+uint64_t spool_check_stamp(struct spool *sp);
 
 /* Writes all N bytes of P to FD (a write cut short goes on; EINTR is
  * retried). 0, or -1 with errno. */

@@ -25,6 +25,11 @@
  *   DIR/fsync-eio-journal      fsync() and fdatasync() on the journal
  *                              fail with EIO; so does syncfs() on the
  *                              journal or on a directory holding one.
+ *   DIR/fsync-kill-spool       content: a directory path. fsync() or
+ *                              fdatasync() of a regular file directly
+ *                              in that directory kills the process
+ *                              (SIGKILL) before the call: a crash just
+ *                              before the file's bytes are durable.
  *
  * Each call that a fault fails is counted in DIR/hits (one line
  * "FAULT errno path" appended), so a test can tell the fault was met.
@@ -38,6 +43,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,13 +236,41 @@ static ssize_t fs_read_fault(int fd, size_t count, off64_t pos)
 	return (ssize_t)count;
 }
 
+/* The fsync-kill-spool fault: dies when FD is a file in that directory. */
+static void fs_sync_kill(int fd)
+{
+	char dir[FS_PATH_MAX], path[FS_PATH_MAX];
+	struct stat st;
+	size_t n;
+	int saved = errno;
+
+	if (!fs_ctl_read("fsync-kill-spool", dir, sizeof(dir)) ||
+	    dir[0] == '\0' || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		errno = saved;
+		return;
+	}
+	fs_fd_path(fd, path, sizeof(path));
+	n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (fs_under(path, dir) && path[n] == '/' &&
+	    strchr(path + n + 1, '/') == NULL) {
+		fs_hit("fsync-kill-spool", 0, path);
+		kill(getpid(), SIGKILL);
+	}
+	errno = saved;
+}
+
 static int fs_sync_fault(int fd, int dir_too)
 {
 	char path[FS_PATH_MAX], probe[FS_PATH_MAX + 16];
 	struct stat st;
 	int n, saved;
 
-	if (fs_ctl() == NULL || !fs_ctl_read("fsync-eio-journal", NULL, 0))
+	if (fs_ctl() == NULL)
+		return 0;
+	fs_sync_kill(fd);
+	if (!fs_ctl_read("fsync-eio-journal", NULL, 0))
 		return 0;
 	fs_fd_path(fd, path, sizeof(path));
 	if (fs_is_journal(path)) {

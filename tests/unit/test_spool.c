@@ -182,7 +182,73 @@ static const struct bad_case bad_cases[] = {
 	{ "data after end", HEAD "end\nfrom a\n", "after end" },
 	{ "wrong version", "outboxfs-record 2\nid 7\nname m\nstate queued\n"
 	  "end\n", "line 1" },
+	{ "check stamp 0", HEAD "check 0 5 0000abcd\nend\n", "line 5" },
+	{ "check no crc", HEAD "check 1 5\nend\n", "line 5" },
+	{ "check empty field", HEAD "check 1  0000abcd\nend\n", "line 5" },
+	{ "check short crc", HEAD "check 1 5 000abcd\nend\n", "line 5" },
+	{ "check long crc", HEAD "check 1 5 00000abcd\nend\n", "line 5" },
+	{ "check crc not hex", HEAD "check 1 5 0000abcg\nend\n", "line 5" },
+	{ "check len negative", HEAD "check 1 -5 0000abcd\nend\n", "line 5" },
+	{ "check stamp overflow", HEAD "check 18446744073709551616 5 "
+	  "0000abcd\nend\n", "line 5" },
+	{ "check extra field", HEAD "check 1 5 0000abcd 1\nend\n", "line 5" },
 };
+
+/* A check line survives format and parse; a record without one parses
+ * with none; spool_check_buf and spool_check_fd agree. */
+static void test_check_round_trip(void **state)
+{
+	struct spool_rec r = { 0 }, out;
+	struct spool_check ck = { 0 }, got, viafd;
+	char *text, err[200], path[] = "/tmp/test_spool_ckXXXXXX";
+	size_t len;
+	int fd;
+
+	(void)state;
+	r.id = 7;
+	r.name = "m";
+	r.state = OB_QUEUED;
+	spool_check_buf(&ck, "hello", 5);
+	assert_true(ck.len == 5);
+	assert_true(ck.crc == spool_crc32c("hello", 5));
+	ck.stamp = 18446744073709551615ull;
+	assert_int_equal(spool_rec_format_check(&r, &ck, &text, &len), 0);
+	assert_non_null(strstr(text, "\ncheck 18446744073709551615 5 "));
+	assert_int_equal(spool_rec_parse_check(text, len, &out, &got, err,
+	    sizeof(err)), 0);
+	assert_true(got.stamp == ck.stamp && got.len == 5 &&
+	    got.crc == ck.crc);
+	spool_rec_free(&out);
+	free(text);
+	ck.stamp = 0;                          /* unstamped: no line */
+	assert_int_equal(spool_rec_format_check(&r, &ck, &text, &len), 0);
+	assert_null(strstr(text, "check"));
+	got.stamp = 9;
+	assert_int_equal(spool_rec_parse_check(text, len, &out, &got, err,
+	    sizeof(err)), 0);
+	assert_true(got.stamp == 0);
+	spool_rec_free(&out);
+	free(text);
+	/* in pieces: a file of three 64 KiB chunks and a bit */
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	{
+		size_t n = 3 * 65536 + 17, k;
+		char *big = malloc(n);
+
+		assert_non_null(big);
+		for (k = 0; k < n; k++)
+			big[k] = (char)(k * 7 + k / 251);
+		assert_int_equal(write(fd, big, n), (ssize_t)n);
+		spool_check_buf(&ck, big, n);
+		assert_int_equal(spool_check_fd(&viafd, fd), 0);
+		assert_true(viafd.len == n && viafd.crc == ck.crc);
+		free(big);
+	}
+	close(fd);
+	assert_int_equal(spool_check_fd(&viafd, fd), -1);   /* closed */
+}
 
 static void test_bad_records(void **state)
 {
@@ -571,6 +637,100 @@ static void test_journal_last_record_wins(void **state)
 	    "9:mBAD(message bytes withou) ");
 	assert_true(max == 10);
 	assert_false(has_msg_file(f, 10));
+}
+
+/* A queued record with a check for ID, whose message was TEXT. */
+static void put_checked(struct dir_fixture *f, uint64_t id, uint64_t stamp,
+    const char *text)
+{
+	struct spool_rec r = { 0 };
+	struct spool_check ck;
+	char *rec, name[16];
+	size_t len;
+
+	r.id = id;
+	snprintf(name, sizeof(name), "m%llu", (unsigned long long)id);
+	r.name = name;
+	r.state = OB_QUEUED;
+	spool_check_buf(&ck, text, strlen(text));
+	ck.stamp = stamp;
+	assert_int_equal(spool_rec_format_check(&r, &ck, &rec, &len), 0);
+	assert_int_equal(spool_write_text(&f->sp, rec, len), 0);
+	free(rec);
+}
+
+/* What error_cb saw: "ID:state:closed:WHY " per record, WHY the reason
+ * in an error "... queued with (WHY); ...", or the error's first word. */
+static void error_cb(void *arg, uint64_t id, struct spool_rec *r,
+    const char *bad, int has_msg)
+{
+	struct load_log *l = arg;
+	size_t n = strlen(l->text);
+	const char *e, *w;
+	int wl;
+
+	(void)bad;
+	if (r == NULL)
+		return;
+	e = r->error ? r->error : "";
+	w = strstr(e, "queued with (");
+	if (w) {
+		w += strlen("queued with (");
+		wl = (int)strcspn(w, ")");
+	} else {
+		w = e;
+		wl = (int)strcspn(w, " ");
+	}
+	snprintf(l->text + n, sizeof(l->text) - n, "%llu:%s%s:%d:%.*s ",
+	    (unsigned long long)id, has_msg ? "m" : "-",
+	    spool_state_name(r->state), r->closed, wl, w);
+}
+
+/*
+ * A crash of the system may leave a queued record of the committer's
+ * last batch without its message's bytes (the file and the journal are
+ * synced at the same time). The mount checks the messages of the last
+ * batch only (a batch starts once the one before is durable): one whose
+ * bytes are not those recorded is a draft again, not closed (not
+ * submitted), with the reason; the rest load as they were.
+ */
+static void test_journal_check_last_batch(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct load_log l = { "" };
+	uint64_t max = 0;
+	char err[300], name[16], zeros[64];
+	const char *body = "To: a@b\n\nthe whole message\n";
+	int fd;
+
+	put_checked(f, 1, 1, body);     /* earlier batch: not looked at */
+	put_file(f->sp.msgfd, "1", "To: a@b\n\nthe wh");
+	put_checked(f, 2, 2, body);     /* last batch, whole */
+	put_file(f->sp.msgfd, "2", body);
+	put_checked(f, 3, 2, body);     /* last batch, cut short */
+	put_file(f->sp.msgfd, "3", "To: a@b\n\nthe wh");
+	put_checked(f, 4, 2, body);     /* last batch, same length, other
+	                                 * bytes (a block never written) */
+	strcpy(zeros, body);
+	memset(zeros + 9, 0, 8);
+	fd = openat(f->sp.msgfd, "4", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, zeros, strlen(body)),
+	    (ssize_t)strlen(body));
+	close(fd);
+	put_checked(f, 5, 2, body);     /* attempted since: not looked at */
+	put_rec(&f->sp, 5, "m5", OB_DEFERRED);
+	put_file(f->sp.msgfd, "5", "cut");
+	put_checked(f, 6, 2, body);     /* no file: the loader's to judge */
+	assert_int_equal(spool_sync(&f->sp), 0);
+	assert_int_equal(spool_load(&f->sp, error_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	snprintf(name, sizeof(name), "%u", f->sp.load_unsynced);
+	assert_string_equal(name, "2");
+	assert_string_equal(l.text, "1:mqueued:0: 2:mqueued:0: "
+	    "3:mdraft:0:15 bytes of 27 "
+	    "4:mdraft:0:its bytes differ (CRC-32C 9c35f0b3, recorded 9283cd7c "
+	    "5:mdeferred:0: 6:-queued:0: ");
 }
 
 /* What owner_cb saw: "ID:uid/gid " or "ID:-" per record. */
@@ -1478,6 +1638,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_minimal),
 		cmocka_unit_test(test_every_prefix_rejected),
 		cmocka_unit_test(test_bad_records),
+		cmocka_unit_test(test_check_round_trip),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_huge_line),
 		cmocka_unit_test(test_format_stays_parseable),
@@ -1491,6 +1652,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_owner_kept,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_last_record_wins,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_check_last_batch,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_cut_short,
 		    dir_setup, dir_teardown),

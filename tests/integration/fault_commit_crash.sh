@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The committer writes a message's queued record, then syncs the message
+# file and the journal at the same time. A crash of the system in
+# between (a power loss) can leave the record on disk without the bytes.
+# Here the daemon is killed -9 as it starts to sync the message file
+# (the record is written by then), and the test then leaves the file as
+# a power loss could have: whole, cut short, or with a block of zeros.
+#  - whole: at the next mount it is sent, once, as written;
+#  - cut short or zeroed: it is not sent; it is a draft again, its status
+#    says why, the mount says so on stderr; written again, it is sent.
+. "$(dirname "$0")/../lib.sh" || exit 1
+
+mk_tmp T
+fault_setup "$T/ctl"
+outbox_start -t "$T"
+SP=$T/spool
+
+BODY=$(for ((i = 0; i < 60; i++)); do printf 'line %02d of the body\n' "$i"; done)
+msg() { printf 'To: bob@example.com\nSubject: commit %s\n\n%s\n' "$1" "$BODY"; }
+
+# crash_at_commit NAME: write NAME; the daemon dies at its file's sync.
+# Sets FILE to its spool file.
+crash_at_commit()
+{
+	local pid=$OUTBOX_PID
+	fault_on fsync-kill-spool "$SP/msg"
+	msg "$1" >"$M/$1" || fail "writing $1"
+	_dead() { ! kill -0 "$pid" 2>/dev/null; }
+	wait_until 15 _dead || fail "$1: the daemon did not reach the sync of the message file (hits: $(cat "$FAULT_CTL/hits" 2>/dev/null))"
+	kill_outbox "$M"
+	fault_off fsync-kill-spool
+	FILE=$(grep -lF "Subject: commit $1" "$SP"/msg/* 2>/dev/null)
+	[ -n "$FILE" ] && [ "$(printf '%s\n' "$FILE" | wc -l)" = 1 ] ||
+		fail "$1: expected one spool file holding it, found [$FILE]"
+	grep -q "^fsync-kill-spool 0 $FILE\$" "$FAULT_CTL/hits" ||
+		fail "$1: the kill was not at the sync of $FILE: $(cat "$FAULT_CTL/hits")"
+	grep -aq "^state queued" "$SP/journal" ||
+		fail "$1: no queued record in the journal before the sync"
+}
+
+# --- whole: sent once, as written --------------------------------------------
+crash_at_commit whole
+mount_outbox "$M" "$T/config"
+wait_state "$M/whole.status" sent 15
+eml=$(one_eml_with "$T/rx" "Subject: commit whole") || exit 1
+assert_body "$eml" "$BODY"
+assert_not_contains "$(cat "$M/whole.status")" "may arrive twice" "status of whole"
+assert_not_contains "$(outbox_log "$M")" "had not reached the disk" "daemon log"
+note "whole file: sent once, unchanged, without a warning"
+
+# not_sent NAME: NAME is a draft with the reason, and a later message
+# goes out while NAME does not.
+not_sent()
+{
+	local f=$M/$1.status
+	assert_eq draft "$(status_state "$f")" "state of $1 after the mount"
+	grep -q "^error: this message was not sent: its bytes had not all reached the disk.*($2" "$f" ||
+		fail "$1: no error line naming [$2]:
+$(cat "$f")"
+	assert_contains "$(outbox_log "$M")" "1 queued messages had not reached the disk" "daemon log"
+	msg "after-$1" >"$M/after-$1"
+	wait_state "$M/after-$1.status" sent 15
+	assert_eq 0 "$(eml_with "$T/rx" "Subject: commit $1" | grep -c .)" "copies of $1 received"
+	assert_eq draft "$(status_state "$f")" "state of $1 after a later message was sent"
+}
+
+# --- cut short: a draft, not sent --------------------------------------------
+umount_outbox "$M"
+mount_outbox "$M" "$T/config"
+crash_at_commit short
+size=$(stat -c %s "$FILE")
+truncate -s 100 "$FILE"
+mount_outbox "$M" "$T/config"
+not_sent short "100 bytes of $size"
+note "cut short: a draft with the reason, not sent"
+
+# written again, it is sent
+msg short >"$M/short"
+wait_state "$M/short.status" sent 15
+eml=$(one_eml_with "$T/rx" "Subject: commit short") || exit 1
+assert_body "$eml" "$BODY"
+note "written again: sent once"
+
+# --- a block of zeros, the length kept: a draft, not sent --------------------
+umount_outbox "$M"
+mount_outbox "$M" "$T/config"
+crash_at_commit zeroed
+dd if=/dev/zero of="$FILE" bs=1 seek=200 count=512 conv=notrunc status=none
+mount_outbox "$M" "$T/config"
+not_sent zeroed "its bytes differ"
+note "zeroed block: a draft with the reason, not sent"
+
+umount_outbox "$M"
+exit 0
