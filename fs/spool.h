@@ -235,8 +235,8 @@ struct spool {
 	int msgdir_dirty;          /* a name in msg/ not yet synced (spmu) */
 	int spare_stop, spare_running;
 	pthread_t spare_th;
-	/* the helpers of spool_sync_fds, made at its first batch, stopped
-	 * by spool_close; one job at a time */
+	/* the helpers of spool_sync_fds, made at its first batch of two
+	 * files or more, stopped by spool_close; one job at a time */
 	pthread_mutex_t swmu;
 	pthread_cond_t swcv, swdone;
 	pthread_t sw[SPOOL_SYNC_HELPERS];
@@ -277,10 +277,12 @@ int spool_sync(struct spool *sp);
  * The same, and the message files open as FDS[0..N) (-1 entries are
  * skipped) with their names. The cost is outboxfs's own bytes only,
  * never the rest of the file system's (no syncfs): the writeback of
- * every file is started first (sync_file_range), then they are
- * fdatasync'd by up to 7 helper threads at once (the file system commits
- * once for the syncs that wait together) while the calling thread syncs
- * the directory and the journal. Nothing orders the journal after the
+ * every file is started first (sync_file_range); the calling thread
+ * syncs the directory and the journal meanwhile, and the files are
+ * fdatasync'd (two or more by up to 7 helper threads at once, which
+ * start at once: the file system commits once for the syncs that wait
+ * together; a lone file by the calling thread, after the journal, when
+ * its writeback is mostly done). Nothing orders the journal after the
  * files: a queued record written before the call carries its file's
  * spool_check, stamped with spool_check_stamp; the next stamp is given
  * once the call succeeded. The committer's thread only.

@@ -4,7 +4,8 @@
  * (fs/spool.c): BATCH message files of SIZE bytes written into a spool
  * in DIR with a journal record each, then spool_sync_fds, as the
  * committer makes a batch durable (writeback started for all, fdatasync
- * by up to 8 threads at once, the journal; never syncfs). The files are
+ * by up to 7 helper threads at once while the journal is synced; never
+ * syncfs). The files are
  * made, and their names synced, before the clock starts, as the daemon
  * reserves message files ahead.
  *
