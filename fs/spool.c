@@ -1045,9 +1045,8 @@ int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 	pthread_cond_init(&sp->sync_cv, NULL);
 	pthread_mutex_init(&sp->spmu, NULL);
 	pthread_cond_init(&sp->spcv, NULL);
-	pthread_mutex_init(&sp->swmu, NULL);
-	pthread_cond_init(&sp->swcv, NULL);
-	pthread_cond_init(&sp->swdone, NULL);
+	sem_init(&sp->sw_go, 0, 0);
+	sem_init(&sp->sw_done, 0, 0);
 	sp->next_id = 1;
 	sp->stamp = 1;
 	sp->path = strdup(path);
@@ -1230,9 +1229,8 @@ void spool_close(struct spool *sp)
 	pthread_cond_destroy(&sp->sync_cv);
 	pthread_mutex_destroy(&sp->spmu);
 	pthread_cond_destroy(&sp->spcv);
-	pthread_mutex_destroy(&sp->swmu);
-	pthread_cond_destroy(&sp->swcv);
-	pthread_cond_destroy(&sp->swdone);
+	sem_destroy(&sp->sw_go);
+	sem_destroy(&sp->sw_done);
 }
 
 /*
@@ -1301,13 +1299,18 @@ int spool_sync(struct spool *sp)
 }
 
 
+/* Batches of this many files or more are synced by helpers: below it,
+ * waking them costs more than it saves (ext4 on a virtual disk: 2 files
+ * 0.67 ms in turn, 0.74 with helpers; 4 files 0.95 and 0.87). */
+#define SPOOL_SYNC_HELPED 3
+
 /*
- * The fdatasyncs of one batch of two files or more, shared by up to
- * SPOOL_SYNC_HELPERS helpers that live as long as the spool (made at the
- * first such batch, not per batch) and by the committer once it has
- * synced the journal: the file system commits its journal once for the
- * syncs that wait together (ext4: 64 files in about the time of 4 one by
- * one).
+ * The fdatasyncs of one batch of SPOOL_SYNC_HELPED files or more, shared
+ * by up to SPOOL_SYNC_HELPERS helpers that live as long as the spool
+ * (made at the first such batch, not per batch) and by the committer
+ * once it has synced the journal: the file system commits its journal
+ * once for the syncs that wait together (ext4: 64 files in about the
+ * time of 4 one by one).
  */
 
 /* Takes and syncs files of job J until none is left (no lock held:
@@ -1329,41 +1332,37 @@ static void spool_sync_share(struct spool_syncjob *j)
 	}
 }
 
+static void spool_sem_wait(sem_t *s)
+{
+	while (sem_wait(s) < 0 && errno == EINTR)
+		;
+}
+
 static void *spool_sync_helper(void *arg)
 {
 	struct spool *sp = arg;
 	struct spool_syncjob *j;
-	uint64_t seen = 0;
 
-	pthread_mutex_lock(&sp->swmu);
 	for (;;) {
-		while (!sp->sw_stop && (sp->job == NULL ||
-		    sp->job_gen == seen))
-			pthread_cond_wait(&sp->swcv, &sp->swmu);
-		if (sp->sw_stop)
+		spool_sem_wait(&sp->sw_go);
+		if (__atomic_load_n(&sp->sw_stop, __ATOMIC_ACQUIRE))
 			break;
-		seen = sp->job_gen;
 		j = sp->job;
-		j->inside++;
-		pthread_mutex_unlock(&sp->swmu);
 		spool_sync_share(j);
-		pthread_mutex_lock(&sp->swmu);
-		if (--j->inside == 0)
-			pthread_cond_broadcast(&sp->swdone);
+		if (__atomic_sub_fetch(&j->inside, 1, __ATOMIC_ACQ_REL) == 0)
+			sem_post(&sp->sw_done);
 	}
-	pthread_mutex_unlock(&sp->swmu);
 	return NULL;
 }
 
-/* Stops the helpers (spool_close). */
+/* Stops the helpers (spool_close): each takes one post and leaves. */
 static void spool_sync_helpers_stop(struct spool *sp)
 {
 	int i;
 
-	pthread_mutex_lock(&sp->swmu);
-	sp->sw_stop = 1;
-	pthread_cond_broadcast(&sp->swcv);
-	pthread_mutex_unlock(&sp->swmu);
+	__atomic_store_n(&sp->sw_stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < sp->nsw; i++)
+		sem_post(&sp->sw_go);
 	for (i = 0; i < sp->nsw; i++)
 		pthread_join(sp->sw[i], NULL);
 	sp->nsw = 0;
@@ -1372,20 +1371,17 @@ static void spool_sync_helpers_stop(struct spool *sp)
 int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 {
 	struct spool_syncjob j = { fds, n, 0, 0, 0 };
-	size_t i;
-	int dir, rc = 0, saved = 0, helped = n > 1;
+	size_t i, sent = 0;
+	int dir, rc = 0, saved = 0, helped = n >= SPOOL_SYNC_HELPED;
 
-	/* the writeback of every file started at once: a lone file's runs
-	 * while the journal is synced, and its own fdatasync then finds it
-	 * mostly done (as fast as a second thread, without waking one) */
+	/* the writeback of every file started at once: a few files' runs
+	 * while the journal is synced, and their own fdatasyncs then find
+	 * it mostly done (as fast as helper threads, without waking them) */
 	for (i = 0; i < n; i++)
 		if (fds[i] >= 0)
 			(void)sync_file_range(fds[i], 0, 0,
 			    SYNC_FILE_RANGE_WRITE);
 	if (helped) {
-		pthread_mutex_lock(&sp->swmu);
-		while (sp->job != NULL)         /* one batch at a time */
-			pthread_cond_wait(&sp->swdone, &sp->swmu);
 		/* the helpers, once: one that cannot be made leaves its
 		 * share to the others (with none, this thread syncs every
 		 * file after the journal) */
@@ -1394,12 +1390,12 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 		    sp) == 0)
 			sp->nsw++;
 		sp->sw_tried = 1;
+		/* as many helpers sent as there are files */
+		sent = n < (size_t)sp->nsw ? n : (size_t)sp->nsw;
+		j.inside = (int)sent;
 		sp->job = &j;
-		sp->job_gen++;
-		/* as many helpers woken as there are files */
-		for (i = 0; i < n && i < (size_t)sp->nsw; i++)
-			pthread_cond_signal(&sp->swcv);
-		pthread_mutex_unlock(&sp->swmu);
+		for (i = 0; i < sent; i++)
+			sem_post(&sp->sw_go);
 	}
 	/* Meanwhile this thread: the names of files made since the last
 	 * sync (a reserved file's name was synced before it was given
@@ -1419,14 +1415,9 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 	}
 	/* and the files no helper has taken yet */
 	spool_sync_share(&j);
-	if (helped) {
-		pthread_mutex_lock(&sp->swmu);
-		while (j.inside > 0)
-			pthread_cond_wait(&sp->swdone, &sp->swmu);
-		sp->job = NULL;
-		pthread_cond_broadcast(&sp->swdone);
-		pthread_mutex_unlock(&sp->swmu);
-	}
+	if (sent)
+		spool_sem_wait(&sp->sw_done);
+	sp->job = NULL;
 	if (rc == 0 && j.err) {
 		saved = j.err;
 		rc = -1;

@@ -54,6 +54,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sys/types.h>
 
 #include "util/buf.h"
@@ -235,14 +236,14 @@ struct spool {
 	int msgdir_dirty;          /* a name in msg/ not yet synced (spmu) */
 	int spare_stop, spare_running;
 	pthread_t spare_th;
-	/* the helpers of spool_sync_fds, made at its first batch of two
-	 * files or more, stopped by spool_close; one job at a time */
-	pthread_mutex_t swmu;
-	pthread_cond_t swcv, swdone;
+	/* the helpers of spool_sync_fds, made at its first batch of three
+	 * files or more, stopped by spool_close; one job at a time: each
+	 * post of sw_go sends one helper to it, and the last one out posts
+	 * sw_done (no lock: the committer alone hands out jobs) */
+	sem_t sw_go, sw_done;
 	pthread_t sw[SPOOL_SYNC_HELPERS];
 	int nsw, sw_tried, sw_stop;
 	struct spool_syncjob *job;
-	uint64_t job_gen;
 	uint64_t stamp;           /* the committer's batch (spool_check) */
 };
 
@@ -252,7 +253,8 @@ struct spool_syncjob {
 	size_t n;
 	size_t next;              /* the next index to take (atomic) */
 	int err;                  /* the first errno, 0: none (atomic) */
-	int inside;               /* helpers working on it (swmu) */
+	int inside;               /* helpers sent to it, not out yet
+	                           * (atomic) */
 };
 
 /*
@@ -279,10 +281,10 @@ int spool_sync(struct spool *sp);
  * never the rest of the file system's (no syncfs): the writeback of
  * every file is started first (sync_file_range); the calling thread
  * syncs the directory and the journal meanwhile, and the files are
- * fdatasync'd (two or more by up to 7 helper threads at once, which
+ * fdatasync'd (three or more by up to 7 helper threads at once, which
  * start at once: the file system commits once for the syncs that wait
- * together; a lone file by the calling thread, after the journal, when
- * its writeback is mostly done). Nothing orders the journal after the
+ * together; one or two by the calling thread, after the journal, when
+ * their writeback is mostly done). Nothing orders the journal after the
  * files: a queued record written before the call carries its file's
  * spool_check, stamped with spool_check_stamp; the next stamp is given
  * once the call succeeded. The committer's thread only.

@@ -733,6 +733,58 @@ static void test_journal_check_last_batch(void **state)
 	    "5:mdeferred:0: 6:-queued:0: ");
 }
 
+/*
+ * spool_sync_fds over batches of every size, alone and with the helpers
+ * (three files or more), again and again: each call returns once every
+ * file is synced, a failure of any file is the call's, a failed batch
+ * keeps its check stamp and a good one gives the next, and a failure
+ * leaves nothing behind for the next batch (no helper still on it).
+ */
+static void test_sync_fds_batches(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 2, 3, 4, 8, 9, 40 };
+	struct dir_fixture *f = *state;
+	int fds[40], pfd[2];
+	uint64_t stamp = spool_check_stamp(&f->sp);
+	size_t i, k, round;
+
+	for (i = 0; i < 40; i++) {
+		fds[i] = spool_create_msg(&f->sp, 1000 + i);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(write(fds[i], "x", 1), 1);
+	}
+	close(fds[5]);
+	fds[5] = -1;                          /* skipped */
+	for (round = 0; round < 20; round++)
+		for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+			assert_int_equal(spool_sync_fds(&f->sp, fds,
+			    sizes[k]), 0);
+			assert_true(spool_check_stamp(&f->sp) == ++stamp);
+		}
+	/* a file that cannot be synced (a pipe: EINVAL), first, in the
+	 * middle, last, of a small and of a helped batch */
+	assert_int_equal(pipe(pfd), 0);
+	for (k = 0; k < 6; k++) {
+		size_t n = k < 3 ? 2 : 12, at = k % 3 == 0 ? 0 :
+		    k % 3 == 1 ? n / 2 : n - 1;
+		int saved = fds[at];
+
+		fds[at] = pfd[0];
+		errno = 0;
+		assert_int_equal(spool_sync_fds(&f->sp, fds, n), -1);
+		assert_int_equal(errno, EINVAL);
+		assert_true(spool_check_stamp(&f->sp) == stamp);
+		fds[at] = saved;
+		assert_int_equal(spool_sync_fds(&f->sp, fds, n), 0);
+		assert_true(spool_check_stamp(&f->sp) == ++stamp);
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+	for (i = 0; i < 40; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
 /* What owner_cb saw: "ID:uid/gid " or "ID:-" per record. */
 static void owner_cb(void *arg, uint64_t id, struct spool_rec *r,
     const char *bad, int has_msg)
@@ -1654,6 +1706,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_last_record_wins,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_check_last_batch,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_sync_fds_batches,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_cut_short,
 		    dir_setup, dir_teardown),
