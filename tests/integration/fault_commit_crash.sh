@@ -8,6 +8,9 @@
 #  - whole: at the next mount it is sent, once, as written;
 #  - cut short or zeroed: it is not sent; it is a draft again, its status
 #    says why, the mount says so on stderr; written again, it is sent.
+# Then COMMIT_ROUNDS (8) rounds pick one of those, or the file gone (set
+# aside, never sent), at random: the seed is printed, and COMMIT_SEED=N
+# replays it.
 . "$(dirname "$0")/../lib.sh" || exit 1
 
 mk_tmp T
@@ -89,6 +92,60 @@ dd if=/dev/zero of="$FILE" bs=1 seek=200 count=512 conv=notrunc status=none
 mount_outbox "$M" "$T/config"
 not_sent zeroed "its bytes differ"
 note "zeroed block: a draft with the reason, not sent"
+
+# --- random rounds ----------------------------------------------------------
+ROUNDS=${COMMIT_ROUNDS:-8}
+SEED=${COMMIT_SEED:-$((RANDOM * 32768 + RANDOM))}
+note "random rounds: $ROUNDS, seed $SEED (COMMIT_SEED=$SEED replays them)"
+RANDOM=$SEED
+damaged=()
+for ((i = 1; i <= ROUNDS; i++)); do
+	umount_outbox "$M"
+	mount_outbox "$M" "$T/config"
+	crash_at_commit "r$i"
+	size=$(stat -c %s "$FILE")
+	case $((RANDOM % 4)) in
+	0)
+		mount_outbox "$M" "$T/config"
+		wait_state "$M/r$i.status" sent 15
+		eml=$(one_eml_with "$T/rx" "Subject: commit r$i") || exit 1
+		assert_body "$eml" "$BODY"
+		note "round $i: whole: sent once";;
+	1)
+		len=$((RANDOM % size))
+		truncate -s "$len" "$FILE"
+		mount_outbox "$M" "$T/config"
+		assert_eq draft "$(status_state "$M/r$i.status")" "state of r$i, cut to $len of $size bytes"
+		grep -q "^error: this message was not sent: .*($len bytes of $size)" "$M/r$i.status" ||
+			fail "r$i: no error line naming $len bytes of $size: $(cat "$M/r$i.status")"
+		damaged+=("r$i")
+		note "round $i: cut to $len of $size bytes: a draft";;
+	2)
+		off=$((RANDOM % size))
+		n=$((RANDOM % 512 + 1))
+		((n > size - off)) && n=$((size - off))
+		dd if=/dev/zero of="$FILE" bs=1 seek="$off" count="$n" conv=notrunc status=none
+		mount_outbox "$M" "$T/config"
+		assert_eq draft "$(status_state "$M/r$i.status")" "state of r$i, $n bytes zeroed at $off"
+		grep -q "^error: this message was not sent: .*(its bytes differ" "$M/r$i.status" ||
+			fail "r$i: no error line saying its bytes differ: $(cat "$M/r$i.status")"
+		damaged+=("r$i")
+		note "round $i: $n bytes zeroed at $off: a draft";;
+	3)
+		rm -f "$FILE"
+		mount_outbox "$M" "$T/config"
+		assert_missing "$M/r$i"
+		assert_contains "$(outbox_log "$M")" "set aside" "daemon log"
+		damaged+=("r$i")
+		note "round $i: the file gone: set aside";;
+	esac
+done
+# none of the damaged ones goes out, also after a later message has
+msg last >"$M/last"
+wait_state "$M/last.status" sent 15
+for n in "${damaged[@]}"; do
+	assert_eq 0 "$(eml_with "$T/rx" "Subject: commit $n"$'\r' | grep -c .)" "copies of $n received"
+done
 
 umount_outbox "$M"
 exit 0
