@@ -867,9 +867,15 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 	struct ob *ob = ops_ob(req);
 	struct ops_handle *h = (struct ops_handle *)fi->fh;
 	struct ob_msg *m = h->m;
+	struct spool_check ck = { 0, 0, 0, 0 };
 	int save = 0;
 
 	(void)ino;
+	/* A writer's bytes, for the "closed" record of its last release: a
+	 * mount after a crash submits a closed draft, and nothing has
+	 * synced its file (read here, before the lock, not under it). */
+	if (m && h->writer && h->fd >= 0 && spool_check_fd(&ck, h->fd) < 0)
+		ck.set = 0;
 	if (m) {
 		pthread_mutex_lock(&ob->mu);
 		m->nopen--;
@@ -887,7 +893,7 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 		}
 		pthread_mutex_unlock(&ob->mu);
 		if (save)
-			ob_save(ob, m, 0);
+			ob_save_check(ob, m, OB_NSTATES, &ck, 0);
 		ob_unref(ob, m);
 	}
 	if (h->fd >= 0)
@@ -1005,6 +1011,38 @@ static void ops_rename_done(struct ob *ob, struct ob_msg *m,
 }
 
 /*
+ * The check of draft NAME's bytes (its id in *ID) for a rename whose
+ * record says it is closed (submitted at a mount after a crash). Read
+ * before the rename takes its locks: a write in between makes it stale,
+ * which such a mount takes for bytes that did not reach the disk (the
+ * draft is then not sent). 1 when CK is set.
+ */
+static int ops_rename_check(struct ob *ob, int dir, const char *name,
+    int ndir, const char *newname, struct spool_check *ck, uint64_t *id)
+{
+	struct ob_msg *m;
+	int fd, want = 0;
+
+	pthread_mutex_lock(&ob->mu);
+	m = ob_find_name(ob, dir, name);
+	if (m && m->r.state == OB_DRAFT && m->nopen == 0 && (m->r.closed ||
+	    (ob_name_kind(ob, dir, name) == OB_NAME_SCRATCH &&
+	    ob_name_kind(ob, ndir, newname) == OB_NAME_NORMAL))) {
+		want = 1;
+		*id = m->r.id;
+	}
+	pthread_mutex_unlock(&ob->mu);
+	if (!want)
+		return 0;
+	fd = spool_open_msg(&ob->spool, *id, O_RDONLY);
+	if (fd < 0)
+		return 0;     /* recorded without: as records always were */
+	want = spool_check_fd(ck, fd) == 0;
+	close(fd);
+	return want;
+}
+
+/*
  * rename: the new record of M (and the "removed" record of a message it
  * replaces) are written in one append before memory changes, so the
  * call either renames, durably when a restart could send the message,
@@ -1019,9 +1057,12 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int err = 0, sync, submit;
 	enum ob_name_kind ok, nk;
 	struct spool_rec copy;
+	struct spool_check ck = { 0, 0, 0, 0 };
 	char *nn = NULL, *nd = NULL, *text = NULL, tomb[96];
 	const char *texts[2];
 	size_t lens[2], n = 1;
+	uint64_t ckid = 0;
+	int have_ck;
 
 	if (dir == -2 || ndir == -2) {
 		fuse_reply_err(req, ENOTDIR);
@@ -1042,6 +1083,7 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	have_ck = ops_rename_check(ob, dir, name, ndir, newname, &ck, &ckid);
 	pthread_mutex_lock(&ob->rmu);
 	pthread_mutex_lock(&ob->mu);
 	ok = ob_name_kind(ob, dir, name);
@@ -1097,7 +1139,9 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		copy.account = NULL;
 	if (submit && m->nopen == 0)
 		copy.closed = 1;
-	if (spool_rec_format(&copy, &text, &lens[0]) < 0) {
+	if (spool_rec_format_check(&copy, have_ck && copy.closed &&
+	    copy.state == OB_DRAFT && m->r.id == ckid ? &ck : NULL, &text,
+	    &lens[0]) < 0) {
 		err = ENOMEM;
 		goto out;
 	}

@@ -1516,9 +1516,9 @@ int ob_load(struct ob *ob, char *err, size_t errlen)
 		log_warnx("spool %s: %u damaged journal records skipped",
 		    ob->spool.path, ob->spool.load_bad);
 	if (ob->spool.load_unsynced)
-		log_warnx("spool %s: %u queued messages had not reached the "
-		    "disk when the system stopped: they are drafts again, not "
-		    "sent (their status files say why; write them again to "
+		log_warnx("spool %s: %u submitted messages had not reached "
+		    "the disk when the system stopped: they are drafts again, "
+		    "not sent (their status files say why; write them again to "
 		    "send them)", ob->spool.path, ob->spool.load_unsynced);
 	if (c.loaded)
 		log_info("spool %s: %u messages (%zu queued, %zu deferred)",

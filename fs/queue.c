@@ -544,7 +544,7 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 	pthread_mutex_unlock(&ob->mu);
 	for (i = 0; i < n; i++) {
 		struct ob_msg *m = items[i].m;
-		struct spool_check ck = { 0, 0, 0 };
+		struct spool_check ck = { 0, 0, 0, 0 };
 		int temp = 0, open_err = 0;
 
 		items[i].pm = NULL;

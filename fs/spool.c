@@ -363,7 +363,7 @@ int spool_rec_format_check(const struct spool_rec *r,
 	spool_buf_kv(&b, "server", r->server);
 	spool_buf_kv(&b, "reply", r->reply);
 	spool_buf_kv(&b, "error", r->error);
-	if (ck && ck->stamp) {
+	if (ck && ck->set) {
 		snprintf(num, sizeof(num), "check %" PRIu64 " %" PRIu64
 		    " %08" PRIx32 "\n", ck->stamp, ck->len, ck->crc);
 		spool_buf_str(&b, num);
@@ -566,7 +566,6 @@ static int spool_parse_check(const char *v, size_t n, struct spool_check *ck)
 	    NULL || v + n - (b + 1) != 8)
 		return -1;
 	if (spool_unum(v, (size_t)(a - v), &ck->stamp) < 0 ||
-	    ck->stamp == 0 ||
 	    spool_unum(a + 1, (size_t)(b - a - 1), &ck->len) < 0)
 		return -1;
 	crc = 0;
@@ -578,6 +577,7 @@ static int spool_parse_check(const char *v, size_t n, struct spool_check *ck)
 		crc = crc << 4 | (uint64_t)h;
 	}
 	ck->crc = (uint32_t)crc;
+	ck->set = 1;
 	return 0;
 }
 
@@ -838,36 +838,52 @@ void spool_check_buf(struct spool_check *ck, const void *p, size_t len)
 {
 	ck->len = len;
 	ck->crc = spool_crc32c(p, len);
+	ck->set = 1;
 }
 
 #define SPOOL_CHECK_CHUNK (64 * 1024)
+#define SPOOL_CHECK_SMALL 8192
 
 int spool_check_fd(struct spool_check *ck, int fd)
 {
-	char *buf = malloc(SPOOL_CHECK_CHUNK);
+	char small[SPOOL_CHECK_SMALL], *buf = NULL, *p = small;
 	uint32_t c = 0xFFFFFFFFu;
 	uint64_t off = 0;
+	size_t cap = sizeof(small);
 	ssize_t n;
 	int saved;
 
-	if (buf == NULL)
-		return -1;
-	while ((n = pread(fd, buf, SPOOL_CHECK_CHUNK, (off_t)off)) != 0) {
+	for (;;) {
+		n = pread(fd, p, cap, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			saved = errno;
-			free(buf);
-			errno = saved;
-			return -1;
-		}
-		c = spool_crc_more(c, buf, (size_t)n);
+		if (n < 0)
+			goto fail;
+		if (n == 0)
+			break;
+		c = spool_crc_more(c, p, (size_t)n);
 		off += (uint64_t)n;
+		if (buf == NULL) {
+			/* a message of a few KiB: one read, no allocation
+			 * (a short read of a regular file is its end) */
+			if ((size_t)n < cap)
+				break;
+			if ((buf = malloc(SPOOL_CHECK_CHUNK)) == NULL)
+				goto fail;
+			p = buf;
+			cap = SPOOL_CHECK_CHUNK;
+		}
 	}
 	free(buf);
 	ck->len = off;
 	ck->crc = c ^ 0xFFFFFFFFu;
+	ck->set = 1;
 	return 0;
+fail:
+	saved = errno;
+	free(buf);
+	errno = saved;
+	return -1;
 }
 
 uint64_t spool_check_stamp(struct spool *sp)
@@ -2121,9 +2137,9 @@ static int spool_verify(struct spool *sp, uint64_t id,
 }
 
 /*
- * R, queued by the batch a crash interrupted, whose bytes are not those
- * it was queued with: a draft again, not closed (so not submitted), with
- * the reason shown in its status.
+ * R, submitted (queued by the batch a crash interrupted, or a closed
+ * draft), whose bytes are not those it was submitted with: a draft
+ * again, not closed (so not submitted), with the reason in its status.
  */
 static void spool_unqueue(struct spool_rec *r, const char *why)
 {
@@ -2131,7 +2147,7 @@ static void spool_unqueue(struct spool_rec *r, const char *why)
 
 	snprintf(text, sizeof(text), "this message was not sent: its bytes "
 	    "had not all reached the disk when the system stopped (a power "
-	    "loss or a crash) and are not those it was queued with (%s); "
+	    "loss or a crash) and are not those it was submitted with (%s); "
 	    "check the file and write it again to send it", why);
 	r->state = OB_DRAFT;
 	r->closed = 0;
@@ -2215,10 +2231,13 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 			if (ok < 0)
 				goto read_fail;
 			/* queued by the last batch, which a crash may have
-			 * cut before the file was durable; a batch starts
-			 * after the one before it is durable */
-			if (ok && ck.stamp && ck.stamp == m.max_stamp &&
-			    r.state == OB_QUEUED && e->has_msg &&
+			 * cut before the file was durable (a batch starts
+			 * after the one before it is durable), or a closed
+			 * draft, whose file nothing synced */
+			if (ok && ck.set && e->has_msg &&
+			    ((r.state == OB_QUEUED && ck.stamp &&
+			    ck.stamp == m.max_stamp) ||
+			    (r.state == OB_DRAFT && r.closed)) &&
 			    !spool_verify(sp, e->id, &ck, why, sizeof(why))) {
 				spool_unqueue(&r, why);
 				sp->load_unsynced++;

@@ -164,29 +164,32 @@ int spool_rec_dup(struct spool_rec *dst, const struct spool_rec *src);
 int spool_rec_format(const struct spool_rec *r, char **out, size_t *len);
 
 /*
- * What a queued record says of its message's bytes, so that a mount can
- * tell whether they reached the disk: the committer writes the record
- * and syncs the message files and the journal at the same time, not one
- * after the other, and a crash of the system (a power loss) in between
- * may leave the record without the bytes. STAMP numbers the committer's
- * batches (one process: a mount rewrites the journal without checks);
- * only the records of the last batch need looking at, since a batch
- * starts after the one before it was durable. Written as the line
- * "check STAMP LEN CRC32C" before "end".
+ * What a record that submits a message says of its bytes, so that a
+ * mount can tell whether they reached the disk. The committer writes a
+ * queued record and syncs the message files and the journal at the same
+ * time, not one after the other; a draft's last writer writes a "closed"
+ * record (submitted at the next mount) without syncing the file at all.
+ * A crash of the system (a power loss) may leave either record on disk
+ * without the bytes. STAMP numbers the committer's batches (one process:
+ * a mount rewrites the journal without checks); of queued records only
+ * those of the last batch need looking at, since a batch starts after
+ * the one before it was durable. STAMP 0: a closed draft's, always
+ * looked at. Written as the line "check STAMP LEN CRC32C" before "end".
  */
 struct spool_check {
-	uint64_t stamp;           /* 0: none */
+	uint64_t stamp;           /* the committer's batch, 0: a draft's */
 	uint64_t len;             /* the file's length */
 	uint32_t crc;             /* CRC-32C of its bytes */
+	uint8_t set;              /* 0: no check */
 };
 
-/* spool_rec_format with CK's line (none when CK is NULL or unstamped). */
+/* spool_rec_format with CK's line (none when CK is NULL or not set). */
 int spool_rec_format_check(const struct spool_rec *r,
     const struct spool_check *ck, char **out, size_t *len);
-/* CK for the LEN bytes at P (STAMP set by the caller). */
+/* CK for the LEN bytes at P, set (STAMP set by the caller). */
 void spool_check_buf(struct spool_check *ck, const void *p, size_t len);
 /* CK for the whole file FD, read in pieces from offset 0 (memory stays
- * flat). 0, or -1 with errno. */
+ * flat), set. 0, or -1 with errno (CK not set). */
 int spool_check_fd(struct spool_check *ck, int fd);
 
 /*
@@ -213,7 +216,7 @@ struct spool {
 	int jfd_old;              /* a swapped journal it syncs, or -1 */
 	int load_v1;              /* spool_load read a first-version journal */
 	unsigned load_bad;        /* damaged frames spool_load skipped */
-	unsigned load_unsynced;   /* queued messages spool_load found
+	unsigned load_unsynced;   /* submitted messages spool_load found
 	                           * without their bytes (a draft again) */
 	/* group commit */
 	pthread_mutex_t sync_mu;

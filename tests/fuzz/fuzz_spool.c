@@ -39,8 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (spool_rec_parse_check(t1, l1, &r2, &ck2, err, sizeof(err)) != 0)
 		abort();
-	if (ck.stamp != ck2.stamp || (ck.stamp && (ck.len != ck2.len ||
-	    ck.crc != ck2.crc)))
+	if (ck.set != ck2.set || (ck.set && (ck.stamp != ck2.stamp ||
+	    ck.len != ck2.len || ck.crc != ck2.crc)))
 		abort();
 	if (spool_rec_format_check(&r2, &ck2, &t2, &l2) != 0)
 		abort();

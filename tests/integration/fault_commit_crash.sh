@@ -8,6 +8,9 @@
 #  - whole: at the next mount it is sent, once, as written;
 #  - cut short or zeroed: it is not sent; it is a draft again, its status
 #    says why, the mount says so on stderr; written again, it is sent.
+# The same for a draft submitted without a commit: closed by its writer
+# within a long settle time, or renamed from a scratch name (the daemon
+# killed as it syncs the rename's record); nothing syncs a draft's file.
 # Then COMMIT_ROUNDS (8) rounds pick one of those, or the file gone (set
 # aside, never sent), at random: the seed is printed, and COMMIT_SEED=N
 # replays it.
@@ -21,6 +24,24 @@ SP=$T/spool
 BODY=$(for ((i = 0; i < 60; i++)); do printf 'line %02d of the body\n' "$i"; done)
 msg() { printf 'To: bob@example.com\nSubject: commit %s\n\n%s\n' "$1" "$BODY"; }
 
+# spool_file NAME: sets FILE to the one spool file that holds NAME.
+spool_file()
+{
+	FILE=$(grep -lF "Subject: commit $1" "$SP"/msg/* 2>/dev/null)
+	[ -n "$FILE" ] && [ "$(printf '%s\n' "$FILE" | wc -l)" = 1 ] ||
+		fail "$1: expected one spool file holding it, found [$FILE]"
+}
+
+# sent_whole NAME: mounted again, NAME is sent, once, as written.
+sent_whole()
+{
+	local eml
+	mount_outbox "$M" "$T/config"
+	wait_state "$M/$1.status" sent 15
+	eml=$(one_eml_with "$T/rx" "Subject: commit $1"$'\r') || exit 1
+	assert_body "$eml" "$BODY"
+}
+
 # crash_at_commit NAME: write NAME; the daemon dies at its file's sync.
 # Sets FILE to its spool file.
 crash_at_commit()
@@ -32,9 +53,7 @@ crash_at_commit()
 	wait_until 15 _dead || fail "$1: the daemon did not reach the sync of the message file (hits: $(cat "$FAULT_CTL/hits" 2>/dev/null))"
 	kill_outbox "$M"
 	fault_off fsync-kill-spool
-	FILE=$(grep -lF "Subject: commit $1" "$SP"/msg/* 2>/dev/null)
-	[ -n "$FILE" ] && [ "$(printf '%s\n' "$FILE" | wc -l)" = 1 ] ||
-		fail "$1: expected one spool file holding it, found [$FILE]"
+	spool_file "$1"
 	grep -q "^fsync-kill-spool 0 $FILE\$" "$FAULT_CTL/hits" ||
 		fail "$1: the kill was not at the sync of $FILE: $(cat "$FAULT_CTL/hits")"
 	grep -aq "^state queued" "$SP/journal" ||
@@ -43,10 +62,7 @@ crash_at_commit()
 
 # --- whole: sent once, as written --------------------------------------------
 crash_at_commit whole
-mount_outbox "$M" "$T/config"
-wait_state "$M/whole.status" sent 15
-eml=$(one_eml_with "$T/rx" "Subject: commit whole") || exit 1
-assert_body "$eml" "$BODY"
+sent_whole whole
 assert_not_contains "$(cat "$M/whole.status")" "may arrive twice" "status of whole"
 assert_not_contains "$(outbox_log "$M")" "had not reached the disk" "daemon log"
 note "whole file: sent once, unchanged, without a warning"
@@ -60,7 +76,7 @@ not_sent()
 	grep -q "^error: this message was not sent: its bytes had not all reached the disk.*($2" "$f" ||
 		fail "$1: no error line naming [$2]:
 $(cat "$f")"
-	assert_contains "$(outbox_log "$M")" "1 queued messages had not reached the disk" "daemon log"
+	assert_contains "$(outbox_log "$M")" "1 submitted messages had not reached the disk" "daemon log"
 	msg "after-$1" >"$M/after-$1"
 	wait_state "$M/after-$1.status" sent 15
 	assert_eq 0 "$(eml_with "$T/rx" "Subject: commit $1" | grep -c .)" "copies of $1 received"
@@ -93,6 +109,60 @@ mount_outbox "$M" "$T/config"
 not_sent zeroed "its bytes differ"
 note "zeroed block: a draft with the reason, not sent"
 
+# --- a closed draft, not committed yet: submitted at the next mount ----------
+write_config "$T/slow.conf" "$OUTBOX_PORT" "settle 60000"
+# closed_draft NAME: NAME written and closed within a settle time of a
+# minute, then kill -9. Sets FILE.
+closed_draft()
+{
+	umount_outbox "$M"
+	mount_outbox "$M" "$T/slow.conf"
+	msg "$1" >"$M/$1" || fail "writing $1"
+	assert_eq draft "$(status_state "$M/$1.status")" "state of $1 in its settle time"
+	kill_outbox "$M"
+	spool_file "$1"
+}
+closed_draft cwhole
+sent_whole cwhole
+note "closed draft, whole: submitted at the mount, sent once"
+closed_draft cshort
+size=$(stat -c %s "$FILE")
+truncate -s 60 "$FILE"
+mount_outbox "$M" "$T/config"
+not_sent cshort "60 bytes of $size"
+note "closed draft, cut short: a draft with the reason, not sent"
+
+# --- renamed from a scratch name: the kill as the rename's record syncs ------
+# rename_crash NAME: .NAME written, then mv .NAME NAME with the daemon
+# killed at the journal's sync (the rename's record written, not synced;
+# mv sees the daemon go). Sets FILE.
+rename_crash()
+{
+	local pid
+	umount_outbox "$M"
+	mount_outbox "$M" "$T/slow.conf"
+	pid=$OUTBOX_PID
+	msg "$1" >"$M/.$1" || fail "writing .$1"
+	fault_on fsync-kill-spool "$SP"
+	mv "$M/.$1" "$M/$1" 2>/dev/null
+	_dead() { ! kill -0 "$pid" 2>/dev/null; }
+	wait_until 15 _dead || fail "$1: the daemon did not reach the journal's sync"
+	kill_outbox "$M"
+	fault_off fsync-kill-spool
+	grep -q "^fsync-kill-spool 0 $SP/journal\$" "$FAULT_CTL/hits" ||
+		fail "$1: the kill was not at the journal's sync: $(cat "$FAULT_CTL/hits")"
+	spool_file "$1"
+}
+rename_crash rwhole
+sent_whole rwhole
+note "renamed, whole: sent once under its new name"
+rename_crash rzero
+size=$(stat -c %s "$FILE")
+dd if=/dev/zero of="$FILE" bs=1 seek=100 count=300 conv=notrunc status=none
+mount_outbox "$M" "$T/config"
+not_sent rzero "its bytes differ"
+note "renamed, a block zeroed: a draft with the reason, not sent"
+
 # --- random rounds ----------------------------------------------------------
 ROUNDS=${COMMIT_ROUNDS:-8}
 SEED=${COMMIT_SEED:-$((RANDOM * 32768 + RANDOM))}
@@ -106,10 +176,7 @@ for ((i = 1; i <= ROUNDS; i++)); do
 	size=$(stat -c %s "$FILE")
 	case $((RANDOM % 4)) in
 	0)
-		mount_outbox "$M" "$T/config"
-		wait_state "$M/r$i.status" sent 15
-		eml=$(one_eml_with "$T/rx" "Subject: commit r$i") || exit 1
-		assert_body "$eml" "$BODY"
+		sent_whole "r$i"
 		note "round $i: whole: sent once";;
 	1)
 		len=$((RANDOM % size))

@@ -182,7 +182,8 @@ static const struct bad_case bad_cases[] = {
 	{ "data after end", HEAD "end\nfrom a\n", "after end" },
 	{ "wrong version", "outboxfs-record 2\nid 7\nname m\nstate queued\n"
 	  "end\n", "line 1" },
-	{ "check stamp 0", HEAD "check 0 5 0000abcd\nend\n", "line 5" },
+	{ "check stamp not a number", HEAD "check x 5 0000abcd\nend\n",
+	  "line 5" },
 	{ "check no crc", HEAD "check 1 5\nend\n", "line 5" },
 	{ "check empty field", HEAD "check 1  0000abcd\nend\n", "line 5" },
 	{ "check short crc", HEAD "check 1 5 000abcd\nend\n", "line 5" },
@@ -211,6 +212,7 @@ static void test_check_round_trip(void **state)
 	spool_check_buf(&ck, "hello", 5);
 	assert_true(ck.len == 5);
 	assert_true(ck.crc == spool_crc32c("hello", 5));
+	assert_true(ck.set);
 	ck.stamp = 18446744073709551615ull;
 	assert_int_equal(spool_rec_format_check(&r, &ck, &text, &len), 0);
 	assert_non_null(strstr(text, "\ncheck 18446744073709551615 5 "));
@@ -220,33 +222,55 @@ static void test_check_round_trip(void **state)
 	    got.crc == ck.crc);
 	spool_rec_free(&out);
 	free(text);
-	ck.stamp = 0;                          /* unstamped: no line */
+	ck.stamp = 0;                          /* a draft's: stamp 0 */
 	assert_int_equal(spool_rec_format_check(&r, &ck, &text, &len), 0);
-	assert_null(strstr(text, "check"));
-	got.stamp = 9;
+	assert_non_null(strstr(text, "\ncheck 0 5 "));
 	assert_int_equal(spool_rec_parse_check(text, len, &out, &got, err,
 	    sizeof(err)), 0);
-	assert_true(got.stamp == 0);
+	assert_true(got.set && got.stamp == 0 && got.len == 5 &&
+	    got.crc == ck.crc);
 	spool_rec_free(&out);
 	free(text);
-	/* in pieces: a file of three 64 KiB chunks and a bit */
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	unlink(path);
+	ck.set = 0;                            /* none: no line */
+	assert_int_equal(spool_rec_format_check(&r, &ck, &text, &len), 0);
+	assert_null(strstr(text, "check"));
+	got.set = 1;
+	assert_int_equal(spool_rec_parse_check(text, len, &out, &got, err,
+	    sizeof(err)), 0);
+	assert_true(got.set == 0);
+	spool_rec_free(&out);
+	free(text);
+	/* read whole or in pieces: empty, around the first read's 8 KiB,
+	 * three 64 KiB chunks and a bit */
 	{
-		size_t n = 3 * 65536 + 17, k;
+		static const size_t sizes[] = { 0, 1, 8191, 8192, 8193,
+		    3 * 65536 + 17 };
+		size_t n = 3 * 65536 + 17, k, z;
 		char *big = malloc(n);
 
 		assert_non_null(big);
 		for (k = 0; k < n; k++)
 			big[k] = (char)(k * 7 + k / 251);
-		assert_int_equal(write(fd, big, n), (ssize_t)n);
-		spool_check_buf(&ck, big, n);
-		assert_int_equal(spool_check_fd(&viafd, fd), 0);
-		assert_true(viafd.len == n && viafd.crc == ck.crc);
+		for (z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+			strcpy(path, "/tmp/test_spool_ckXXXXXX");
+			fd = mkstemp(path);
+			assert_true(fd >= 0);
+			unlink(path);
+			assert_int_equal(write(fd, big, sizes[z]),
+			    (ssize_t)sizes[z]);
+			spool_check_buf(&ck, big, sizes[z]);
+			viafd.set = 0;
+			assert_int_equal(spool_check_fd(&viafd, fd), 0);
+			if (!viafd.set || viafd.len != sizes[z] ||
+			    viafd.crc != ck.crc)
+				fail_msg("a file of %zu bytes: read as %llu "
+				    "bytes, CRC %08x, not %08x", sizes[z],
+				    (unsigned long long)viafd.len,
+				    viafd.crc, ck.crc);
+			close(fd);
+		}
 		free(big);
 	}
-	close(fd);
 	assert_int_equal(spool_check_fd(&viafd, fd), -1);   /* closed */
 }
 
@@ -639,28 +663,39 @@ static void test_journal_last_record_wins(void **state)
 	assert_false(has_msg_file(f, 10));
 }
 
-/* A queued record with a check for ID, whose message was TEXT. */
-static void put_checked(struct dir_fixture *f, uint64_t id, uint64_t stamp,
-    const char *text)
+/* A record in state ST (a draft: CLOSED) with a check for ID, whose
+ * message was TEXT; no check when TEXT is NULL. */
+static void put_rec_check(struct dir_fixture *f, uint64_t id,
+    enum ob_state st, int closed, uint64_t stamp, const char *text)
 {
 	struct spool_rec r = { 0 };
-	struct spool_check ck;
+	struct spool_check ck = { 0, 0, 0, 0 };
 	char *rec, name[16];
 	size_t len;
 
 	r.id = id;
 	snprintf(name, sizeof(name), "m%llu", (unsigned long long)id);
 	r.name = name;
-	r.state = OB_QUEUED;
-	spool_check_buf(&ck, text, strlen(text));
+	r.state = st;
+	r.closed = (uint8_t)closed;
+	if (text)
+		spool_check_buf(&ck, text, strlen(text));
 	ck.stamp = stamp;
 	assert_int_equal(spool_rec_format_check(&r, &ck, &rec, &len), 0);
 	assert_int_equal(spool_write_text(&f->sp, rec, len), 0);
 	free(rec);
 }
 
+/* A queued record with a check for ID, whose message was TEXT. */
+static void put_checked(struct dir_fixture *f, uint64_t id, uint64_t stamp,
+    const char *text)
+{
+	put_rec_check(f, id, OB_QUEUED, 0, stamp, text);
+}
+
 /* What error_cb saw: "ID:state:closed:WHY " per record, WHY the reason
- * in an error "... queued with (WHY); ...", or the error's first word. */
+ * in an error "... submitted with (WHY); ...", or the error's first
+ * word. */
 static void error_cb(void *arg, uint64_t id, struct spool_rec *r,
     const char *bad, int has_msg)
 {
@@ -673,9 +708,9 @@ static void error_cb(void *arg, uint64_t id, struct spool_rec *r,
 	if (r == NULL)
 		return;
 	e = r->error ? r->error : "";
-	w = strstr(e, "queued with (");
+	w = strstr(e, "submitted with (");
 	if (w) {
-		w += strlen("queued with (");
+		w += strlen("submitted with (");
 		wl = (int)strcspn(w, ")");
 	} else {
 		w = e;
@@ -689,10 +724,12 @@ static void error_cb(void *arg, uint64_t id, struct spool_rec *r,
 /*
  * A crash of the system may leave a queued record of the committer's
  * last batch without its message's bytes (the file and the journal are
- * synced at the same time). The mount checks the messages of the last
- * batch only (a batch starts once the one before is durable): one whose
- * bytes are not those recorded is a draft again, not closed (not
- * submitted), with the reason; the rest load as they were.
+ * synced at the same time), or a closed draft's record without them
+ * (nothing syncs a draft). The mount checks the messages of the last
+ * batch only (a batch starts once the one before is durable), and every
+ * closed draft with a check: one whose bytes are not those recorded is a
+ * draft again, not closed (not submitted), with the reason; the rest
+ * load as they were.
  */
 static void test_journal_check_last_batch(void **state)
 {
@@ -722,15 +759,26 @@ static void test_journal_check_last_batch(void **state)
 	put_rec(&f->sp, 5, "m5", OB_DEFERRED);
 	put_file(f->sp.msgfd, "5", "cut");
 	put_checked(f, 6, 2, body);     /* no file: the loader's to judge */
+	/* closed drafts (submitted at the mount; nothing synced their
+	 * files): always looked at, whatever the batches */
+	put_rec_check(f, 7, OB_DRAFT, 1, 0, body);        /* whole */
+	put_file(f->sp.msgfd, "7", body);
+	put_rec_check(f, 8, OB_DRAFT, 1, 0, body);        /* cut short */
+	put_file(f->sp.msgfd, "8", "To: a@b\n");
+	put_rec_check(f, 9, OB_DRAFT, 1, 0, NULL);    /* no check (older) */
+	put_file(f->sp.msgfd, "9", "To: a@b\n");
+	put_rec_check(f, 10, OB_DRAFT, 0, 0, body);   /* open: not looked at */
+	put_file(f->sp.msgfd, "10", "To: a@b\n");
 	assert_int_equal(spool_sync(&f->sp), 0);
 	assert_int_equal(spool_load(&f->sp, error_cb, &l, &max, err,
 	    sizeof(err)), 0);
 	snprintf(name, sizeof(name), "%u", f->sp.load_unsynced);
-	assert_string_equal(name, "2");
+	assert_string_equal(name, "3");
 	assert_string_equal(l.text, "1:mqueued:0: 2:mqueued:0: "
 	    "3:mdraft:0:15 bytes of 27 "
 	    "4:mdraft:0:its bytes differ (CRC-32C 9c35f0b3, recorded 9283cd7c "
-	    "5:mdeferred:0: 6:-queued:0: ");
+	    "5:mdeferred:0: 6:-queued:0: 7:mdraft:1: "
+	    "8:mdraft:0:8 bytes of 27 9:mdraft:1: 10:mdraft:0: ");
 }
 
 /*
