@@ -874,8 +874,8 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 	/* A writer's bytes, for the "closed" record of its last release: a
 	 * mount after a crash submits a closed draft, and nothing has
 	 * synced its file (read here, before the lock, not under it). */
-	if (m && h->writer && h->fd >= 0 && spool_check_fd(&ck, h->fd) < 0)
-		ck.set = 0;
+	if (m && h->writer && h->fd >= 0)
+		(void)ob_draft_check(ob, h->fd, &ck);
 	if (m) {
 		pthread_mutex_lock(&ob->mu);
 		m->nopen--;
@@ -1037,7 +1037,7 @@ static int ops_rename_check(struct ob *ob, int dir, const char *name,
 	fd = spool_open_msg(&ob->spool, *id, O_RDONLY);
 	if (fd < 0)
 		return 0;     /* recorded without: as records always were */
-	want = spool_check_fd(ck, fd) == 0;
+	want = ob_draft_check(ob, fd, ck) == 0;
 	close(fd);
 	return want;
 }

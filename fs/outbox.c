@@ -617,6 +617,34 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 	return m;
 }
 
+uint64_t ob_max_size(const struct ob *ob)
+{
+	uint64_t lim = 0;
+	size_t i;
+
+	if (ob->cfg == NULL || ob->cfg->naccounts == 0)
+		return 0;
+	for (i = 0; i < ob->cfg->naccounts; i++) {
+		if (ob->cfg->accounts[i].max_size == 0)
+			return 0;         /* unlimited somewhere */
+		if (ob->cfg->accounts[i].max_size > lim)
+			lim = ob->cfg->accounts[i].max_size;
+	}
+	return lim;
+}
+
+int ob_draft_check(const struct ob *ob, int fd, struct spool_check *ck)
+{
+	uint64_t lim = ob_max_size(ob);
+	struct stat st;
+
+	ck->set = 0;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > OB_CHECK_MAX ||
+	    (lim && (uint64_t)st.st_size > lim + MSG_MAX_HEADER))
+		return -1;
+	return spool_check_fd(ck, fd);
+}
+
 int ob_save(struct ob *ob, struct ob_msg *m, int sync)
 {
 	return ob_save_as(ob, m, OB_NSTATES, sync);

@@ -495,17 +495,10 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd,
 static int queue_too_large(struct ob *ob, struct ob_msg *m, char *err,
     size_t errlen)
 {
-	uint64_t lim = 0, size;
-	size_t i;
+	uint64_t lim = ob_max_size(ob), size;
 
-	if (ob->cfg == NULL || ob->cfg->naccounts == 0)
+	if (lim == 0)
 		return 0;
-	for (i = 0; i < ob->cfg->naccounts; i++) {
-		if (ob->cfg->accounts[i].max_size == 0)
-			return 0;         /* unlimited somewhere */
-		if (ob->cfg->accounts[i].max_size > lim)
-			lim = ob->cfg->accounts[i].max_size;
-	}
 	pthread_mutex_lock(&ob->mu);
 	ob_msg_stat(ob, m);
 	size = m->file_size;
