@@ -353,6 +353,10 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		pthread_mutex_lock(&ob->mu);
 		m->nwriters--;
 		if (!err) {
+			if (attr->st_size == 0)
+				ob_wcrc_reset(m);
+			else if ((uint64_t)attr->st_size != m->file_size)
+				ob_wcrc_end(m);
 			m->file_size = (uint64_t)attr->st_size;
 			m->mtime_ns = m->ctime_ns = ob_now_ns();
 		}
@@ -576,6 +580,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (fi->flags & O_TRUNC) {
 		pthread_mutex_lock(&ob->mu);
+		ob_wcrc_reset(m);
 		m->file_size = 0;
 		m->mtime_ns = m->ctime_ns = ob_now_ns();
 		pthread_mutex_unlock(&ob->mu);
@@ -694,6 +699,7 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	m->nopen++;
 	m->nwriters++;
 	m->dirty = 1;
+	ob_wcrc_reset(m);          /* made empty: its bytes from 0 */
 	ops_entry(ob, ops_msg_ino(m, 0), &e, &err);
 	pthread_mutex_unlock(&ob->mu);
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -854,6 +860,8 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	if (h->append && fstat(h->fd, &st) == 0)
 		end = (uint64_t)st.st_size;
 	pthread_mutex_lock(&ob->mu);
+	/* (an append landed at the end: END - N) */
+	ob_wcrc_add(h->m, end - (uint64_t)n, buf, (size_t)n);
 	if (end > h->m->file_size)
 		h->m->file_size = end;
 	h->m->mtime_ns = h->m->ctime_ns = ob_now_ns();
@@ -868,14 +876,9 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 	struct ops_handle *h = (struct ops_handle *)fi->fh;
 	struct ob_msg *m = h->m;
 	struct spool_check ck = { 0, 0, 0, 0 };
-	int save = 0;
+	int save = 0, read = 0, fd;
 
 	(void)ino;
-	/* A writer's bytes, for the "closed" record of its last release: a
-	 * mount after a crash submits a closed draft, and nothing has
-	 * synced its file (read here, before the lock, not under it). */
-	if (m && h->writer && h->fd >= 0)
-		(void)ob_draft_check(ob, h->fd, &ck);
 	if (m) {
 		pthread_mutex_lock(&ob->mu);
 		m->nopen--;
@@ -886,12 +889,25 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 			/* so a stop during the settle time still submits it */
 			save = !m->r.closed;
 			m->r.closed = 1;
+			/* its bytes, for that record: a mount after a crash
+			 * submits a closed draft, and nothing synced its
+			 * file. As written in order, else read below. */
+			read = save && ob_wcrc_take(m, &ck) < 0;
 			/* the committer reads the file through this one (a
 			 * writer's: opened for reading too) */
-			if (h->writer && h->fd >= 0 && ob_hold_fd(ob, m, h->fd))
+			if (!read && h->writer && h->fd >= 0 &&
+			    ob_hold_fd(ob, m, h->fd))
 				h->fd = -1;
 		}
 		pthread_mutex_unlock(&ob->mu);
+		if (read) {
+			fd = h->fd >= 0 ? h->fd : spool_open_msg(&ob->spool,
+			    m->r.id, O_RDONLY);
+			if (fd >= 0)
+				(void)ob_draft_check(ob, fd, &ck);
+			if (fd >= 0 && fd != h->fd)
+				close(fd);
+		}
 		if (save)
 			ob_save_check(ob, m, OB_NSTATES, &ck, 0);
 		ob_unref(ob, m);
@@ -1030,10 +1046,12 @@ static int ops_rename_check(struct ob *ob, int dir, const char *name,
 	    ob_name_kind(ob, ndir, newname) == OB_NAME_NORMAL))) {
 		want = 1;
 		*id = m->r.id;
+		if (ob_wcrc_take(m, ck) == 0)
+			want = 2;   /* as written in order: not read again */
 	}
 	pthread_mutex_unlock(&ob->mu);
-	if (!want)
-		return 0;
+	if (want != 1)
+		return want != 0;
 	fd = spool_open_msg(&ob->spool, *id, O_RDONLY);
 	if (fd < 0)
 		return 0;     /* recorded without: as records always were */

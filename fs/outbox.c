@@ -434,7 +434,7 @@ void ob_live_drop(struct ob_msg *m)
 
 	if (lv == NULL || lv->npolls || lv->cur.p || lv->hold_err ||
 	    lv->rewrite_refused || lv->prog_total || lv->settle_at_ms ||
-	    lv->fd1 || lv->lfd1)
+	    lv->fd1 || lv->lfd1 || lv->wok)
 		return;
 	free(lv->polls);
 	free(lv);
@@ -615,6 +615,53 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 	}
 	*fdp = fd;
 	return m;
+}
+
+void ob_wcrc_reset(struct ob_msg *m)
+{
+	struct ob_live *lv = ob_live(m);
+
+	if (lv) {
+		lv->wlen = 0;
+		lv->wcrc = 0xFFFFFFFFu;
+		lv->wok = 1;
+	}
+}
+
+void ob_wcrc_add(struct ob_msg *m, uint64_t off, const void *buf, size_t n)
+{
+	struct ob_live *lv = m->lv;
+
+	if (lv == NULL || !lv->wok)
+		return;
+	if (off != lv->wlen) {
+		lv->wok = 0;
+		return;
+	}
+	lv->wcrc = spool_crc_more(lv->wcrc, buf, n);
+	lv->wlen += n;
+}
+
+void ob_wcrc_end(struct ob_msg *m)
+{
+	if (m->lv)
+		m->lv->wok = 0;
+}
+
+int ob_wcrc_take(struct ob_msg *m, struct spool_check *ck)
+{
+	struct ob_live *lv = m->lv;
+
+	ck->set = 0;
+	if (lv == NULL || !lv->wok || lv->wlen != m->file_size) {
+		ob_wcrc_end(m);
+		return -1;
+	}
+	ck->len = lv->wlen;
+	ck->crc = lv->wcrc ^ 0xFFFFFFFFu;
+	ck->set = 1;
+	lv->wok = 0;     /* taken: its live state may go (ob_live_drop) */
+	return 0;
 }
 
 uint64_t ob_max_size(const struct ob *ob)

@@ -89,6 +89,12 @@ struct ob_live {
 	int lfd1;                    /* its transcript's descriptor + 1,
 	                              * made ahead with it, kept for its
 	                              * first outcome (ob_take_log_fd) */
+	/* A draft's bytes as its writers wrote them in order from 0 (the
+	 * check of its closed record, without reading the file again):
+	 * WLEN bytes, CRC-32C state WCRC, while WOK. */
+	uint64_t wlen;
+	uint32_t wcrc;
+	uint8_t wok;
 };
 
 struct ob_msg {
@@ -378,6 +384,19 @@ int ob_save(struct ob *ob, struct ob_msg *m, int sync);
  * that only becomes true once the record is durable). */
 int ob_save_as(struct ob *ob, struct ob_msg *m, enum ob_state st,
     int sync);
+/*
+ * The running check of draft M's bytes (ob->mu held): ob_wcrc_reset when
+ * it is made or cut to nothing, ob_wcrc_add for each write of N bytes at
+ * OFF (one not at the end so far, or any other change, ends it:
+ * ob_wcrc_end), ob_wcrc_take: 0 with CK set when it covers the whole
+ * file, else -1 (read the file then); either way it ends (a message
+ * submitted keeps no live state for it).
+ */
+void ob_wcrc_reset(struct ob_msg *m);
+void ob_wcrc_add(struct ob_msg *m, uint64_t off, const void *buf, size_t n);
+void ob_wcrc_end(struct ob_msg *m);
+int ob_wcrc_take(struct ob_msg *m, struct spool_check *ck);
+
 /* The largest max_size of the accounts, 0 when one has none. */
 uint64_t ob_max_size(const struct ob *ob);
 

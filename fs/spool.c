@@ -814,8 +814,7 @@ static void spool_crc_setup(void)
 #endif
 }
 
-/* The CRC state C (not inverted) after LEN more bytes. */
-static uint32_t spool_crc_more(uint32_t c, const void *buf, size_t len)
+uint32_t spool_crc_more(uint32_t c, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 

@@ -302,6 +302,9 @@ int spool_write_all(int fd, const char *p, size_t n);
 
 /* CRC-32C of LEN bytes. */
 uint32_t spool_crc32c(const void *buf, size_t len);
+/* The CRC-32C state C (0xFFFFFFFF at the start; the CRC is the state
+ * inverted) after LEN more bytes. */
+uint32_t spool_crc_more(uint32_t c, const void *buf, size_t len);
 /* Appends TEXT (a formatted record) framed to OUT, whole or not at all.
  * -1 with errno (util/buf's). */
 int spool_frame(struct buf *out, const char *text, size_t tlen);

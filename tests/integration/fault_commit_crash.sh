@@ -131,6 +131,22 @@ truncate -s 60 "$FILE"
 mount_outbox "$M" "$T/config"
 not_sent cshort "60 bytes of $size"
 note "closed draft, cut short: a draft with the reason, not sent"
+# written out of order (its end first, then its start): the release
+# reads the file for the check instead of following the writes
+umount_outbox "$M"
+mount_outbox "$M" "$T/slow.conf"
+msg cseek >"$T/cseek.src"
+dd if="$T/cseek.src" of="$M/cseek" bs=100 skip=1 seek=1 status=none ||
+	fail "writing the end of cseek"
+dd if="$T/cseek.src" of="$M/cseek" bs=100 count=1 conv=notrunc status=none ||
+	fail "writing the start of cseek"
+cmp -s "$T/cseek.src" "$M/cseek" || fail "cseek does not read back as written"
+kill_outbox "$M"
+spool_file cseek
+truncate -s 150 "$FILE"
+mount_outbox "$M" "$T/config"
+not_sent cseek "150 bytes of $(stat -c %s "$T/cseek.src")"
+note "closed draft written out of order, cut short: a draft, not sent"
 
 # --- renamed from a scratch name: the kill as the rename's record syncs ------
 # rename_crash NAME: .NAME written, then mv .NAME NAME with the daemon
