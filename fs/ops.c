@@ -876,7 +876,7 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 	struct ops_handle *h = (struct ops_handle *)fi->fh;
 	struct ob_msg *m = h->m;
 	struct spool_check ck = { 0, 0, 0, 0 };
-	int save = 0, read = 0, fd;
+	int save = 0, read = 0;
 
 	(void)ino;
 	if (m) {
@@ -900,14 +900,8 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 				h->fd = -1;
 		}
 		pthread_mutex_unlock(&ob->mu);
-		if (read) {
-			fd = h->fd >= 0 ? h->fd : spool_open_msg(&ob->spool,
-			    m->r.id, O_RDONLY);
-			if (fd >= 0)
-				(void)ob_draft_check(ob, fd, &ck);
-			if (fd >= 0 && fd != h->fd)
-				close(fd);
-		}
+		if (read)
+			(void)ob_draft_check(ob, m->r.id, h->fd, &ck);
 		if (save)
 			ob_save_check(ob, m, OB_NSTATES, &ck, 0);
 		ob_unref(ob, m);
@@ -1037,7 +1031,7 @@ static int ops_rename_check(struct ob *ob, int dir, const char *name,
     int ndir, const char *newname, struct spool_check *ck, uint64_t *id)
 {
 	struct ob_msg *m;
-	int fd, want = 0;
+	int want = 0;
 
 	pthread_mutex_lock(&ob->mu);
 	m = ob_find_name(ob, dir, name);
@@ -1052,12 +1046,7 @@ static int ops_rename_check(struct ob *ob, int dir, const char *name,
 	pthread_mutex_unlock(&ob->mu);
 	if (want != 1)
 		return want != 0;
-	fd = spool_open_msg(&ob->spool, *id, O_RDONLY);
-	if (fd < 0)
-		return 0;     /* recorded without: as records always were */
-	want = ob_draft_check(ob, fd, ck) == 0;
-	close(fd);
-	return want;
+	return ob_draft_check(ob, *id, -1, ck) == 0;
 }
 
 /*

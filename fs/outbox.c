@@ -680,16 +680,22 @@ uint64_t ob_max_size(const struct ob *ob)
 	return lim;
 }
 
-int ob_draft_check(const struct ob *ob, int fd, struct spool_check *ck)
+int ob_draft_check(struct ob *ob, uint64_t id, int fd,
+    struct spool_check *ck)
 {
 	uint64_t lim = ob_max_size(ob);
 	struct stat st;
+	int own = fd < 0, rc = -1;
 
 	ck->set = 0;
-	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > OB_CHECK_MAX ||
-	    (lim && (uint64_t)st.st_size > lim + MSG_MAX_HEADER))
-		return -1;
-	return spool_check_fd(ck, fd);
+	if (own && (fd = spool_open_msg(&ob->spool, id, O_RDONLY)) < 0)
+		return -1;    /* recorded without: as records always were */
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size <= OB_CHECK_MAX &&
+	    (lim == 0 || (uint64_t)st.st_size <= lim + MSG_MAX_HEADER))
+		rc = spool_check_fd(ck, fd);
+	if (own)
+		close(fd);
+	return rc;
 }
 
 int ob_save(struct ob *ob, struct ob_msg *m, int sync)

@@ -404,10 +404,12 @@ uint64_t ob_max_size(const struct ob *ob);
  * read of more at a release or a rename would hold up a FUSE thread). */
 #define OB_CHECK_MAX (1024ull * 1024 * 1024)
 
-/* CK for the draft file FD, for a record that says it is closed: -1 (CK
- * not set) when it cannot be read, is over OB_CHECK_MAX, or is too large
- * for every account's max_size (it is failed unread, never sent). */
-int ob_draft_check(const struct ob *ob, int fd, struct spool_check *ck);
+/* CK for draft ID's file, read through FD (-1: opened here), for a
+ * record that says it is closed: -1 (CK not set) when it cannot be
+ * read, is over OB_CHECK_MAX, or is too large for every account's
+ * max_size (it is failed unread, never sent). */
+int ob_draft_check(struct ob *ob, uint64_t id, int fd,
+    struct spool_check *ck);
 
 /* The same with CK's check line (the committer's queued record). */
 int ob_save_check(struct ob *ob, struct ob_msg *m, enum ob_state st,

@@ -69,13 +69,20 @@ note "whole file: sent once, unchanged, without a warning"
 
 # not_sent NAME: NAME is a draft with the reason, and a later message
 # goes out while NAME does not.
-not_sent()
+# is_draft NAME WHY: NAME is a draft again, its error line naming WHY.
+is_draft()
 {
 	local f=$M/$1.status
-	assert_eq draft "$(status_state "$f")" "state of $1 after the mount"
+	assert_eq draft "$(status_state "$f")" "state of $1 after the mount ($2)"
 	grep -q "^error: this message was not sent: its bytes had not all reached the disk.*($2" "$f" ||
 		fail "$1: no error line naming [$2]:
 $(cat "$f")"
+}
+
+not_sent()
+{
+	local f=$M/$1.status
+	is_draft "$1" "$2"
 	assert_contains "$(outbox_log "$M")" "1 submitted messages had not reached the disk" "daemon log"
 	msg "after-$1" >"$M/after-$1"
 	wait_state "$M/after-$1.status" sent 15
@@ -198,9 +205,7 @@ for ((i = 1; i <= ROUNDS; i++)); do
 		len=$((RANDOM % size))
 		truncate -s "$len" "$FILE"
 		mount_outbox "$M" "$T/config"
-		assert_eq draft "$(status_state "$M/r$i.status")" "state of r$i, cut to $len of $size bytes"
-		grep -q "^error: this message was not sent: .*($len bytes of $size)" "$M/r$i.status" ||
-			fail "r$i: no error line naming $len bytes of $size: $(cat "$M/r$i.status")"
+		is_draft "r$i" "$len bytes of $size)"
 		damaged+=("r$i")
 		note "round $i: cut to $len of $size bytes: a draft";;
 	2)
@@ -209,9 +214,7 @@ for ((i = 1; i <= ROUNDS; i++)); do
 		((n > size - off)) && n=$((size - off))
 		dd if=/dev/zero of="$FILE" bs=1 seek="$off" count="$n" conv=notrunc status=none
 		mount_outbox "$M" "$T/config"
-		assert_eq draft "$(status_state "$M/r$i.status")" "state of r$i, $n bytes zeroed at $off"
-		grep -q "^error: this message was not sent: .*(its bytes differ" "$M/r$i.status" ||
-			fail "r$i: no error line saying its bytes differ: $(cat "$M/r$i.status")"
+		is_draft "r$i" "its bytes differ"
 		damaged+=("r$i")
 		note "round $i: $n bytes zeroed at $off: a draft";;
 	3)
