@@ -541,6 +541,8 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		h->writer = 1;
 		reopened = m->r.closed;
 		m->r.closed = 0;
+		if (m->lv)
+			m->lv->cck.set = 0;   /* its bytes will change */
 	}
 	h->m = m;
 	pthread_mutex_unlock(&ob->mu);
@@ -1146,9 +1148,10 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		copy.account = NULL;
 	if (submit && m->nopen == 0)
 		copy.closed = 1;
-	if (spool_rec_format_check(&copy, have_ck && copy.closed &&
-	    copy.state == OB_DRAFT && m->r.id == ckid ? &ck : NULL, &text,
-	    &lens[0]) < 0) {
+	if (!have_ck || m->r.id != ckid)
+		ck.set = 0;
+	if (spool_rec_format_check(&copy, ob_closed_check(m, &copy, &ck),
+	    &text, &lens[0]) < 0) {
 		err = ENOMEM;
 		goto out;
 	}

@@ -434,7 +434,8 @@ void ob_live_drop(struct ob_msg *m)
 
 	if (lv == NULL || lv->npolls || lv->cur.p || lv->hold_err ||
 	    lv->rewrite_refused || lv->prog_total || lv->settle_at_ms ||
-	    lv->fd1 || lv->lfd1 || lv->wok)
+	    lv->fd1 || lv->lfd1 || lv->wok || (lv->cck.set &&
+	    m->r.state == OB_DRAFT && m->r.closed))
 		return;
 	free(lv->polls);
 	free(lv);
@@ -664,6 +665,22 @@ int ob_wcrc_take(struct ob_msg *m, struct spool_check *ck)
 	return 0;
 }
 
+const struct spool_check *ob_closed_check(struct ob_msg *m,
+    const struct spool_rec *copy, const struct spool_check *ck)
+{
+	struct ob_live *lv;
+
+	if (copy->state != OB_DRAFT || !copy->closed)
+		return ck && ck->set ? ck : NULL;
+	if (ck && ck->set) {
+		if ((lv = ob_live(m)) != NULL)
+			lv->cck = *ck;
+		return ck;
+	}
+	lv = m->lv;
+	return lv && lv->cck.set ? &lv->cck : NULL;
+}
+
 uint64_t ob_max_size(const struct ob *ob)
 {
 	uint64_t lim = 0;
@@ -791,7 +808,8 @@ int ob_save_check(struct ob *ob, struct ob_msg *m, enum ob_state st,
 	 * lags it until a sync, and a record written late (ops_release's,
 	 * after the committer or an outcome) must not take it back. */
 	copy.state = st != OB_NSTATES ? st : m->disk_state;
-	rc = spool_rec_format_check(&copy, ck, &text, &len);
+	rc = spool_rec_format_check(&copy, ob_closed_check(m, &copy, ck),
+	    &text, &len);
 	pthread_mutex_unlock(&ob->mu);
 	if (rc == 0)
 		rc = spool_write_text(&ob->spool, text, len);
@@ -1612,8 +1630,8 @@ write_fail:
 	return -1;
 }
 
-/* Appends M's record as the journal has it (its disk state) to OUT,
- * framed. ob->mu held. */
+/* Appends M's record as the journal has it (its disk state, a closed
+ * draft's check) to OUT, framed. ob->mu held. */
 static int ob_snap_one(struct ob_msg *m, struct buf *out)
 {
 	struct spool_rec copy = m->r;
@@ -1622,7 +1640,8 @@ static int ob_snap_one(struct ob_msg *m, struct buf *out)
 	int rc;
 
 	copy.state = m->disk_state;
-	if (spool_rec_format(&copy, &text, &tlen) < 0)
+	if (spool_rec_format_check(&copy, ob_closed_check(m, &copy, NULL),
+	    &text, &tlen) < 0)
 		return -1;
 	rc = spool_frame(out, text, tlen);
 	free(text);

@@ -95,6 +95,10 @@ struct ob_live {
 	uint64_t wlen;
 	uint32_t wcrc;
 	uint8_t wok;
+	/* The check its closed record carries (CCK.set), kept for every
+	 * record written for it while it stays a closed draft (a later
+	 * one, a journal rewrite): nothing synced its file. */
+	struct spool_check cck;
 };
 
 struct ob_msg {
@@ -411,9 +415,19 @@ uint64_t ob_max_size(const struct ob *ob);
 int ob_draft_check(struct ob *ob, uint64_t id, int fd,
     struct spool_check *ck);
 
-/* The same with CK's check line (the committer's queued record). */
+/* The same with CK's check line (the committer's queued record, a
+ * draft's closed record). A record of a closed draft written without
+ * one carries the check its closed record had (ob_closed_check). */
 int ob_save_check(struct ob *ob, struct ob_msg *m, enum ob_state st,
     const struct spool_check *ck, int sync);
+
+/*
+ * The check for COPY, a record of M about to be written (ob->mu held):
+ * CK when set, kept for M's later records while it stays a closed
+ * draft; else, for a closed draft, the one kept; else NULL.
+ */
+const struct spool_check *ob_closed_check(struct ob_msg *m,
+    const struct spool_rec *copy, const struct spool_check *ck);
 
 /*
  * Writes M's "removed" record (ob->rmu taken inside); from then on no

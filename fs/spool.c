@@ -2100,15 +2100,18 @@ static int spool_reread(int fd, const char *v1, const struct spool_entry *e,
 }
 
 /*
- * Whether msg/ID holds the bytes CK describes: 1 yes; 0 no (missing,
- * another length, another CRC, unreadable), with the reason in WHY.
+ * Whether msg/ID holds the bytes CK describes (any bytes when CK is not
+ * set), made durable: 1 yes, synced; 0 no (missing, another length,
+ * another CRC, unreadable, the sync failed), with the reason in WHY. A
+ * mount syncs what it accepts, as the journal it writes next carries no
+ * check: a power loss after it must not find the bytes short.
  */
 static int spool_verify(struct spool *sp, uint64_t id,
     const struct spool_check *ck, char *why, size_t whylen)
 {
 	struct spool_check got;
 	char name[32];
-	int fd, rc;
+	int fd, rc = 0;
 
 	spool_idname(id, name, sizeof(name));
 	fd = openat(sp->msgfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -2116,23 +2119,21 @@ static int spool_verify(struct spool *sp, uint64_t id,
 		snprintf(why, whylen, "cannot open it: %s", strerror(errno));
 		return 0;
 	}
-	rc = spool_check_fd(&got, fd);
-	if (rc < 0)
+	if (ck->set && spool_check_fd(&got, fd) < 0)
 		snprintf(why, whylen, "cannot read it: %s", strerror(errno));
-	close(fd);
-	if (rc < 0)
-		return 0;
-	if (got.len != ck->len) {
+	else if (ck->set && got.len != ck->len)
 		snprintf(why, whylen, "%" PRIu64 " bytes of %" PRIu64,
 		    got.len, ck->len);
-		return 0;
-	}
-	if (got.crc != ck->crc) {
+	else if (ck->set && got.crc != ck->crc)
 		snprintf(why, whylen, "its bytes differ (CRC-32C %08" PRIx32
 		    ", recorded %08" PRIx32 ")", got.crc, ck->crc);
-		return 0;
-	}
-	return 1;
+	else if (fdatasync(fd) < 0)
+		snprintf(why, whylen, "cannot write it to the disk: %s",
+		    strerror(errno));
+	else
+		rc = 1;
+	close(fd);
+	return rc;
 }
 
 /*
@@ -2233,8 +2234,8 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 			 * cut before the file was durable (a batch starts
 			 * after the one before it is durable), or a closed
 			 * draft, whose file nothing synced */
-			if (ok && ck.set && e->has_msg &&
-			    ((r.state == OB_QUEUED && ck.stamp &&
+			if (ok && e->has_msg &&
+			    ((r.state == OB_QUEUED && ck.set && ck.stamp &&
 			    ck.stamp == m.max_stamp) ||
 			    (r.state == OB_DRAFT && r.closed)) &&
 			    !spool_verify(sp, e->id, &ck, why, sizeof(why))) {

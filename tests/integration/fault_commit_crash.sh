@@ -155,6 +155,46 @@ mount_outbox "$M" "$T/config"
 not_sent cseek "150 bytes of $(stat -c %s "$T/cseek.src")"
 note "closed draft written out of order, cut short: a draft, not sent"
 
+# --- a closed draft across a rewrite of the journal ------------------------
+# The journal is rewritten while the draft waits out its settle time: the
+# new journal must still say what bytes it was closed with.
+lib_daemon_env+=("OUTBOXFS_COMPACT_MIN=8192")
+umount_outbox "$M"
+mount_outbox "$M" "$T/slow.conf"
+msg cjour >"$M/cjour" || fail "writing cjour"
+for ((i = 0; i < 60; i++)); do
+	printf 'To: bob@example.com\nSubject: pad %d\n\npad\n' "$i" >"$M/pad$i" &&
+		rm "$M/pad$i" || fail "writing and removing pad$i"
+	outbox_log "$M" | grep -q "journal rewritten" && break
+done
+_rewritten() { outbox_log "$M" | grep -q "journal rewritten"; }
+wait_until 10 _rewritten || fail "the journal was not rewritten: $(outbox_log "$M")"
+assert_eq draft "$(status_state "$M/cjour.status")" "state of cjour after the rewrite"
+kill_outbox "$M"
+unset 'lib_daemon_env[-1]'
+spool_file cjour
+size=$(stat -c %s "$FILE")
+truncate -s 60 "$FILE"
+mount_outbox "$M" "$T/config"
+not_sent cjour "60 bytes of $size"
+note "closed draft, the journal rewritten, cut short: a draft, not sent"
+
+# --- the mount makes the closed draft durable before it drops the check -----
+# The journal a mount writes carries no check: the mount syncs the file
+# it accepted first. Killed at that sync, the journal is the old one.
+closed_draft cmount
+fault_on fsync-kill-spool "$SP/msg"
+if try_mount_outbox "$M" "$T/config"; then
+	fail "cmount: the mount did not sync the closed draft's file"
+fi
+fault_off fsync-kill-spool
+grep -q "^fsync-kill-spool 0 $FILE\$" "$FAULT_CTL/hits" ||
+	fail "cmount: the kill was not at the sync of $FILE: $(cat "$FAULT_CTL/hits")"
+grep -aq "^check 0 $(stat -c %s "$FILE") " "$SP/journal" ||
+	fail "cmount: the journal was replaced before the draft was synced"
+sent_whole cmount
+note "closed draft: the mount syncs it before rewriting the journal"
+
 # --- renamed from a scratch name: the kill as the rename's record syncs ------
 # rename_crash NAME: .NAME written, then mv .NAME NAME with the daemon
 # killed at the journal's sync (the rename's record written, not synced;

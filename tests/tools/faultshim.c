@@ -30,6 +30,10 @@
  *                              in that directory kills the process
  *                              (SIGKILL) before the call: a crash just
  *                              before the file's bytes are durable.
+ *   DIR/open-emfile-spool      content: a directory path. openat() of
+ *                              an existing file directly in that
+ *                              directory (no O_CREAT) fails with EMFILE:
+ *                              the descriptor table is full.
  *
  * Each call that a fault fails is counted in DIR/hits (one line
  * "FAULT errno path" appended), so a test can tell the fault was met.
@@ -44,6 +48,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +68,7 @@ typedef ssize_t (*fs_pwrite64_fn)(int, const void *, size_t, off64_t);
 typedef ssize_t (*fs_writev_fn)(int, const struct iovec *, int);
 typedef int (*fs_fallocate_fn)(int, int, off_t, off_t);
 typedef int (*fs_fd_fn)(int);
+typedef int (*fs_openat_fn)(int, const char *, int, ...);
 
 /* Looked up once; dlsym(RTLD_NEXT) is thread-safe, a race only repeats
  * the same store. */
@@ -415,4 +421,74 @@ int syncfs(int fd)
 		return -1;
 	}
 	return next_syncfs(fd);
+}
+
+/* The open-emfile-spool fault for openat(DIRFD, NAME, FLAGS): 0, or the
+ * errno the open must fail with. */
+static int fs_open_fault(int dirfd, const char *name, int flags)
+{
+	char dir[FS_PATH_MAX], path[FS_PATH_MAX];
+	size_t n;
+
+	if (fs_ctl() == NULL || (flags & O_CREAT) || name == NULL ||
+	    !fs_ctl_read("open-emfile-spool", dir, sizeof(dir)) ||
+	    dir[0] == '\0')
+		return 0;
+	if (name[0] == '/') {
+		snprintf(path, sizeof(path), "%s", name);
+	} else {
+		if (dirfd == AT_FDCWD)
+			return 0;
+		fs_fd_path(dirfd, path, sizeof(path));
+		n = strlen(path);
+		snprintf(path + n, sizeof(path) - n, "/%s", name);
+	}
+	n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (!fs_under(path, dir) || path[n] != '/' ||
+	    strchr(path + n + 1, '/') != NULL)
+		return 0;
+	fs_hit("open-emfile-spool", EMFILE, path);
+	return EMFILE;
+}
+
+static int fs_openat(fs_openat_fn next, int dirfd, const char *name,
+    int flags, mode_t mode)
+{
+	int err = fs_open_fault(dirfd, name, flags);
+
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return next(dirfd, name, flags, mode);
+}
+
+int openat(int dirfd, const char *name, int flags, ...)
+{
+	FS_NEXT(fs_openat_fn, openat);
+	mode_t mode = 0;
+	va_list ap;
+
+	if (flags & (O_CREAT | __O_TMPFILE)) {
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	return fs_openat(next_openat, dirfd, name, flags, mode);
+}
+
+int openat64(int dirfd, const char *name, int flags, ...)
+{
+	FS_NEXT(fs_openat_fn, openat64);
+	mode_t mode = 0;
+	va_list ap;
+
+	if (flags & (O_CREAT | __O_TMPFILE)) {
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	return fs_openat(next_openat64, dirfd, name, flags, mode);
 }
