@@ -377,6 +377,8 @@ struct queue_item {
 	int fd;                      /* its spool file, open for the batch:
 	                              * read and synced through one open */
 	int lfd;                     /* its unused transcript's, or -1 */
+	struct spool_check ck;       /* its queued record's check */
+	int sync_err;                /* save_err is the batch sync's */
 };
 
 /* Messages one commit takes at most (each holds a descriptor). */
@@ -540,6 +542,8 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 		struct spool_check ck = { 0, 0, 0, 0 };
 		int temp = 0, open_err = 0;
 
+		items[i].ck = ck;
+		items[i].sync_err = 0;
 		items[i].pm = NULL;
 		items[i].save_err = 0;
 		a = ob_msg_account(ob, m);
@@ -577,6 +581,7 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			else if (spool_check_fd(&ck, items[i].fd) < 0)
 				items[i].save_err = errno ? errno : EIO;
 			ck.stamp = stamp;
+			items[i].ck = ck;
 		}
 		queue_image_done(&src, items[i].pm, waiting + i <
 		    QUEUE_IMG_KEEP_N);
@@ -626,8 +631,10 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 
 		log_warn("spool: making the batch durable");
 		for (i = 0; i < n; i++)
-			if (!items[i].save_err)
+			if (!items[i].save_err) {
 				items[i].save_err = e;
+				items[i].sync_err = 1;
+			}
 	}
 	pthread_mutex_lock(&ob->mu);
 	for (i = 0; i < n; i++) {
@@ -635,11 +642,22 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 
 		m->busy = 0;
 		if (items[i].save_err) {
-			/* Not durable: never shown queued (nor failed). */
+			/* Not durable: never shown queued (nor failed). The
+			 * journal may have its queued record, held among the
+			 * last batch's (spool_sync_fds); its later records,
+			 * and a rewrite's, say what it is: a closed draft,
+			 * with the check of the bytes it was submitted with. */
+			m->disk_state = OB_DRAFT;
+			if (m->r.closed && items[i].ck.set && ob_live(m)) {
+				m->lv->cck = items[i].ck;
+				m->lv->cck.stamp = 0;   /* a draft's */
+			}
 			snprintf(err, sizeof(err), "spool: %s (%s); "
 			    "submitted again in %d s", items[i].fd < 0 ?
 			    "the message file could not be opened to make it "
-			    "durable" : "the record could not be written",
+			    "durable" : items[i].sync_err ? "the message and "
+			    "its record could not be synced to the disk" :
+			    "the record could not be written",
 			    strerror(items[i].save_err),
 			    QUEUE_SPOOL_RETRY_MS / 1000);
 			queue_set_str(&m->r.error, err);

@@ -1440,11 +1440,16 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 	if (rc < 0) {
 		/* the next batch keeps the stamp: until one is durable, a
 		 * crash leaves this one's records among those checked (its
-		 * messages are submitted again, with new records) */
+		 * messages are submitted again, with new records), and
+		 * so does every batch until a rewrite of the journal: its
+		 * records may stay the last of their messages (held back
+		 * for a retry) after later batches are durable */
+		sp->stamp_held = 1;
 		errno = saved;
 		return -1;
 	}
-	sp->stamp++;
+	if (!sp->stamp_held)
+		sp->stamp++;
 	return 0;
 }
 
@@ -2433,6 +2438,12 @@ int spool_rewrite(struct spool *sp, const char *framed, size_t len,
 	/* the rename is made durable by the next commit, before any
 	 * record appended from now on is reported durable */
 	sp->dir_dirty = 1;
+	/* a failed batch's records are gone with the old journal (the
+	 * snapshot has its messages as drafts): stamps go on */
+	if (sp->stamp_held) {
+		sp->stamp_held = 0;
+		sp->stamp++;
+	}
 	pthread_mutex_unlock(&sp->jmu);
 	return 0;
 fail:

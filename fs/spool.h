@@ -248,6 +248,8 @@ struct spool {
 	int nsw, sw_tried, sw_stop;
 	struct spool_syncjob *job;
 	uint64_t stamp;           /* the committer's batch (spool_check) */
+	int stamp_held;           /* a batch failed: its records stay among
+	                           * the last batch's until a rewrite */
 };
 
 /* One batch of spool_sync_fds. */
@@ -290,7 +292,10 @@ int spool_sync(struct spool *sp);
  * their writeback is mostly done). Nothing orders the journal after the
  * files: a queued record written before the call carries its file's
  * spool_check, stamped with spool_check_stamp; the next stamp is given
- * once the call succeeded. The committer's thread only.
+ * once the call succeeded. After a failed call the stamp is held until
+ * spool_rewrite replaces the journal: that batch's queued records stay
+ * the last batch's (checked at a mount) while its messages wait to be
+ * submitted again. The committer's thread only.
  */
 int spool_sync_fds(struct spool *sp, const int *fds, size_t n);
 /* The stamp for the committer's next batch. */

@@ -30,6 +30,11 @@
  *                              in that directory kills the process
  *                              (SIGKILL) before the call: a crash just
  *                              before the file's bytes are durable.
+ *   DIR/fsync-eio-text         content: a string. fsync() and
+ *                              fdatasync() of a regular file whose
+ *                              first 4096 bytes hold it fail with EIO:
+ *                              one message's file cannot be made
+ *                              durable, the others can.
  *   DIR/open-emfile-spool      content: a directory path. openat() of
  *                              an existing file directly in that
  *                              directory (no O_CREAT) fails with EMFILE:
@@ -267,6 +272,30 @@ static void fs_sync_kill(int fd)
 	errno = saved;
 }
 
+/* The fsync-eio-text fault: 1 when FD's file starts with the text. */
+static int fs_sync_text(int fd)
+{
+	char text[256], head[4097], path[FS_PATH_MAX];
+	FS_NEXT(fs_pread_fn, pread);
+	struct stat st;
+	ssize_t n;
+	int saved = errno, hit = 0;
+
+	if (fs_ctl_read("fsync-eio-text", text, sizeof(text)) &&
+	    text[0] != '\0' && next_pread != NULL && fstat(fd, &st) == 0 &&
+	    S_ISREG(st.st_mode) &&
+	    (n = next_pread(fd, head, sizeof(head) - 1, 0)) > 0) {
+		head[n] = '\0';
+		hit = memmem(head, (size_t)n, text, strlen(text)) != NULL;
+	}
+	if (hit) {
+		fs_fd_path(fd, path, sizeof(path));
+		fs_hit("fsync-eio-text", EIO, path);
+	}
+	errno = saved;
+	return hit;
+}
+
 static int fs_sync_fault(int fd, int dir_too)
 {
 	char path[FS_PATH_MAX], probe[FS_PATH_MAX + 16];
@@ -276,6 +305,8 @@ static int fs_sync_fault(int fd, int dir_too)
 	if (fs_ctl() == NULL)
 		return 0;
 	fs_sync_kill(fd);
+	if (fs_sync_text(fd))
+		return EIO;
 	if (!fs_ctl_read("fsync-eio-journal", NULL, 0))
 		return 0;
 	fs_fd_path(fd, path, sizeof(path));

@@ -784,9 +784,10 @@ static void test_journal_check_last_batch(void **state)
 /*
  * spool_sync_fds over batches of every size, alone and with the helpers
  * (three files or more), again and again: each call returns once every
- * file is synced, a failure of any file is the call's, a failed batch
- * keeps its check stamp and a good one gives the next, and a failure
- * leaves nothing behind for the next batch (no helper still on it).
+ * file is synced, a failure of any file is the call's, a good batch
+ * gives the next check stamp, a failed one holds it until the journal
+ * is rewritten, and a failure leaves nothing behind for the next batch
+ * (no helper still on it).
  */
 static void test_sync_fds_batches(void **state)
 {
@@ -823,6 +824,16 @@ static void test_sync_fds_batches(void **state)
 		assert_int_equal(errno, EINVAL);
 		assert_true(spool_check_stamp(&f->sp) == stamp);
 		fds[at] = saved;
+		/* held: the failed batch's records may stay the last of
+		 * their messages, so later batches share its stamp */
+		assert_int_equal(spool_sync_fds(&f->sp, fds, n), 0);
+		assert_true(spool_check_stamp(&f->sp) == stamp);
+		assert_int_equal(spool_sync_fds(&f->sp, fds, n), 0);
+		assert_true(spool_check_stamp(&f->sp) == stamp);
+		/* until the journal is rewritten: then on from the next */
+		assert_int_equal(spool_rewrite(&f->sp, "", 0,
+		    spool_journal_size(&f->sp)), 0);
+		assert_true(spool_check_stamp(&f->sp) == ++stamp);
 		assert_int_equal(spool_sync_fds(&f->sp, fds, n), 0);
 		assert_true(spool_check_stamp(&f->sp) == ++stamp);
 	}
