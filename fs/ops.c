@@ -437,6 +437,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	uint64_t id;
 	int is_status = 0, wr = ops_write_flags(fi->flags), err = 0, flags;
 	int reopened = 0;
+	struct spool_check kept = { 0, 0, 0, 0 };
 
 	if (ino == OB_INO_ROOT || ob_dir_of_ino(ob, ino) >= 0) {
 		fuse_reply_err(req, EISDIR);
@@ -541,8 +542,10 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		h->writer = 1;
 		reopened = m->r.closed;
 		m->r.closed = 0;
-		if (m->lv)
+		if (m->lv) {
+			kept = m->lv->cck;
 			m->lv->cck.set = 0;   /* its bytes will change */
+		}
 	}
 	h->m = m;
 	pthread_mutex_unlock(&ob->mu);
@@ -553,6 +556,8 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = ops_errno(errno);
 		pthread_mutex_lock(&ob->mu);
 		m->r.closed = 1;
+		if (m->lv)
+			m->lv->cck = kept;    /* still what its record says */
 		m->nopen--;
 		m->nwriters--;
 		if (m->nopen == 0 && ob_submittable(ob, m))

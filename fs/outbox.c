@@ -434,8 +434,7 @@ void ob_live_drop(struct ob_msg *m)
 
 	if (lv == NULL || lv->npolls || lv->cur.p || lv->hold_err ||
 	    lv->rewrite_refused || lv->prog_total || lv->settle_at_ms ||
-	    lv->fd1 || lv->lfd1 || lv->wok || (lv->cck.set &&
-	    m->r.state == OB_DRAFT && m->r.closed))
+	    lv->fd1 || lv->lfd1 || lv->wok || lv->cck.set)
 		return;
 	free(lv->polls);
 	free(lv);
@@ -668,17 +667,26 @@ int ob_wcrc_take(struct ob_msg *m, struct spool_check *ck)
 const struct spool_check *ob_closed_check(struct ob_msg *m,
     const struct spool_rec *copy, const struct spool_check *ck)
 {
+	int closed = copy->state == OB_DRAFT && copy->closed;
+	int queued = copy->state == OB_QUEUED;
 	struct ob_live *lv;
 
-	if (copy->state != OB_DRAFT || !copy->closed)
+	if (!closed && !queued)
 		return ck && ck->set ? ck : NULL;
-	if (ck && ck->set) {
+	/* a closed draft's check (stamp 0), or the committer's for a
+	 * queued record (its batch's stamp); a closed record written late
+	 * for a message the committer has queued (a release that read the
+	 * file meanwhile) carries the committer's */
+	if (ck && ck->set && (closed || ck->stamp != 0)) {
 		if ((lv = ob_live(m)) != NULL)
 			lv->cck = *ck;
 		return ck;
 	}
 	lv = m->lv;
-	return lv && lv->cck.set ? &lv->cck : NULL;
+	if (lv && lv->cck.set && (closed ? lv->cck.stamp == 0 :
+	    lv->cck.stamp != 0))
+		return &lv->cck;
+	return NULL;
 }
 
 uint64_t ob_max_size(const struct ob *ob)

@@ -95,9 +95,11 @@ struct ob_live {
 	uint64_t wlen;
 	uint32_t wcrc;
 	uint8_t wok;
-	/* The check its closed record carries (CCK.set), kept for every
-	 * record written for it while it stays a closed draft (a later
-	 * one, a journal rewrite): nothing synced its file. */
+	/* The check its records carry while its file is not known to be
+	 * on disk (CCK.set): a closed draft's (stamp 0), kept while it
+	 * stays one (for a later record, a journal rewrite: nothing synced
+	 * its file); a queued one's (its batch's stamp), kept until that
+	 * batch is durable. */
 	struct spool_check cck;
 };
 
@@ -423,8 +425,9 @@ int ob_save_check(struct ob *ob, struct ob_msg *m, enum ob_state st,
 
 /*
  * The check for COPY, a record of M about to be written (ob->mu held):
- * CK when set, kept for M's later records while it stays a closed
- * draft; else, for a closed draft, the one kept; else NULL.
+ * for a closed draft CK when set, else the one kept; for a queued
+ * record CK when it has a batch's stamp, else the one kept until that
+ * batch is durable; CK (kept for M's later records) or NULL.
  */
 const struct spool_check *ob_closed_check(struct ob_msg *m,
     const struct spool_rec *copy, const struct spool_check *ck);

@@ -651,6 +651,8 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			if (m->r.closed && items[i].ck.set && ob_live(m)) {
 				m->lv->cck = items[i].ck;
 				m->lv->cck.stamp = 0;   /* a draft's */
+			} else if (m->lv) {
+				m->lv->cck.set = 0;
 			}
 			snprintf(err, sizeof(err), "spool: %s (%s); "
 			    "submitted again in %d s", items[i].fd < 0 ?
@@ -665,8 +667,13 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			if (ob_submittable(ob, m))
 				ob_settle_until(ob, m, clock_mono_ms() +
 				    QUEUE_SPOOL_RETRY_MS);
+			else
+				m->dirty = 1;   /* by its last release */
 			continue;
 		}
+		/* durable: its records need no check any more */
+		if (m->lv)
+			m->lv->cck.set = 0;
 		if (items[i].ok) {
 			m->prep = items[i].pm;
 			items[i].pm = NULL;

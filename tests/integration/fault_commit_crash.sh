@@ -157,11 +157,19 @@ note "closed draft written out of order, cut short: a draft, not sent"
 
 # --- a closed draft across a rewrite of the journal ------------------------
 # The journal is rewritten while the draft waits out its settle time: the
-# new journal must still say what bytes it was closed with.
+# new journal must still say what bytes it was closed with. Before that,
+# an open for writing fails (its record cannot be written: the disk is
+# full), which leaves it the closed draft it was.
 lib_daemon_env+=("OUTBOXFS_COMPACT_MIN=8192")
 umount_outbox "$M"
 mount_outbox "$M" "$T/slow.conf"
 msg cjour >"$M/cjour" || fail "writing cjour"
+fault_on write-enospc-journal
+if (: >>"$M/cjour") 2>/dev/null; then
+	fail "cjour: opened for writing while its record could not be written"
+fi
+fault_off write-enospc-journal
+[ "$(fault_hits write-enospc-journal)" -ge 1 ] || fail "cjour: the journal fault was not met"
 for ((i = 0; i < 60; i++)); do
 	printf 'To: bob@example.com\nSubject: pad %d\n\npad\n' "$i" >"$M/pad$i" &&
 		rm "$M/pad$i" || fail "writing and removing pad$i"
