@@ -702,6 +702,7 @@ int main(int argc, char **argv)
 	if (fuse_daemonize(fo.foreground) != 0)
 		goto out_unmount;
 	ob.se = se;
+	spool_sync_helpers_ok(&ob.spool);
 	if (queue_start(&ob) < 0) {
 		log_warn("cannot start the queue threads");
 		goto out_unmount;

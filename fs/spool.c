@@ -885,6 +885,11 @@ fail:
 	return -1;
 }
 
+void spool_sync_helpers_ok(struct spool *sp)
+{
+	sp->sw_ok = 1;
+}
+
 uint64_t spool_check_stamp(struct spool *sp)
 {
 	return sp->stamp;
@@ -1387,7 +1392,8 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 {
 	struct spool_syncjob j = { fds, n, 0, 0, 0 };
 	size_t i, sent = 0;
-	int dir, rc = 0, saved = 0, helped = n >= SPOOL_SYNC_HELPED;
+	int dir, rc = 0, saved = 0;
+	int helped = n >= SPOOL_SYNC_HELPED && sp->sw_ok;
 
 	/* the writeback of every file started at once: a few files' runs
 	 * while the journal is synced, and their own fdatasyncs then find

@@ -246,6 +246,9 @@ struct spool {
 	sem_t sw_go, sw_done;
 	pthread_t sw[SPOOL_SYNC_HELPERS];
 	int nsw, sw_tried, sw_stop;
+	int sw_ok;                /* helpers may be made (spool_sync_helpers_ok:
+	                           * after the daemon's fork, which threads
+	                           * made before it would not survive) */
 	struct spool_syncjob *job;
 	uint64_t stamp;           /* the committer's batch (spool_check) */
 	int stamp_held;           /* a batch failed: its records stay among
@@ -300,6 +303,9 @@ int spool_sync(struct spool *sp);
 int spool_sync_fds(struct spool *sp, const int *fds, size_t n);
 /* The stamp for the committer's next batch. */
 uint64_t spool_check_stamp(struct spool *sp);
+/* From now on spool_sync_fds may start its helper threads (before, the
+ * calling thread syncs every file itself). */
+void spool_sync_helpers_ok(struct spool *sp);
 
 /* Writes all N bytes of P to FD (a write cut short goes on; EINTR is
  * retried). 0, or -1 with errno. */

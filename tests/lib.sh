@@ -383,6 +383,18 @@ kill_outbox()
 	fail "$mnt still mounted after kill -9 and fusermount3 -u -z"
 }
 
+# bg_umount MNT: unmount an outboxfs that runs in the background (not
+# started by mount_outbox), lazily if it is busy; waits up to 5 s.
+bg_umount()
+{
+	local i
+	fusermount3 -u "$1" 2>/dev/null || fusermount3 -u -z "$1" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		grep -q " $1 fuse" /proc/mounts || return 0
+		sleep 0.05
+	done
+}
+
 # outbox_log MNT: the daemon's stderr so far.
 outbox_log()
 {

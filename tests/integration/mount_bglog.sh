@@ -12,16 +12,7 @@ fi
 
 mk_tmp T
 smtpd_start "$T/rx"
-bg_umount()
-{
-	local i
-	fusermount3 -u "$1" 2>/dev/null || fusermount3 -u -z "$1" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		grep -q " $1 fuse" /proc/mounts || return 0
-		sleep 0.05
-	done
-}
-trap 'bg_umount "$T/mnt"; bg_umount "$T/mnt2"; cleanup' EXIT
+trap 'rc=$?; bg_umount "$T/mnt"; bg_umount "$T/mnt2"; (exit "$rc"); cleanup' EXIT
 
 write_config "$T/config" "$SMTP_PORT" "logfile $T/out.log"
 mkdir -p "$T/mnt"
