@@ -1576,6 +1576,39 @@ static void queue_attempt_start(struct ob *ob, struct ob_msg *m,
 	pthread_mutex_unlock(&ob->mu);
 }
 
+/* The recipients of M still to be tried, into *RCPTS (and their index
+ * in m->r.rcpts into *IDX when not NULL); their count. -1: out of
+ * memory (nothing allocated). */
+static ssize_t queue_rcpts(struct ob *ob, struct ob_msg *m,
+    const char ***rcpts, size_t **idx)
+{
+	size_t i, n = 0;
+
+	*rcpts = calloc(m->r.nrcpts + 1, sizeof(**rcpts));
+	if (idx)
+		*idx = calloc(m->r.nrcpts + 1, sizeof(**idx));
+	if (*rcpts == NULL || (idx && *idx == NULL)) {
+		free(*rcpts);
+		*rcpts = NULL;
+		if (idx) {
+			free(*idx);
+			*idx = NULL;
+		}
+		return -1;
+	}
+	pthread_mutex_lock(&ob->mu);
+	for (i = 0; i < m->r.nrcpts; i++)
+		if (m->r.rcpts[i].state != SPOOL_RCPT_OK &&
+		    m->r.rcpts[i].state != SPOOL_RCPT_PERM) {
+			(*rcpts)[n] = m->r.rcpts[i].addr;
+			if (idx)
+				(*idx)[n] = i;
+			n++;
+		}
+	pthread_mutex_unlock(&ob->mu);
+	return (ssize_t)n;
+}
+
 /* Sends M over S. Fills *o; 1 when the final "." is out and its reply
  * still to be read (queue_send_end), else 0. ob->mu not held. */
 static int queue_send_begin(struct ob *ob, struct smtp_session *s,
@@ -1583,24 +1616,18 @@ static int queue_send_begin(struct ob *ob, struct smtp_session *s,
 {
 	const char **rcpts = NULL;
 	struct smtp_rcpt_result *rr = NULL;
-	size_t i, n = 0;
+	ssize_t nr;
+	size_t n = 0;
 	int fd, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->connected = 1;
 	snprintf(o->server, sizeof(o->server), "%s", smtp_server_desc(s));
-	pthread_mutex_lock(&ob->mu);
-	rcpts = calloc(m->r.nrcpts + 1, sizeof(*rcpts));
-	o->idx = calloc(m->r.nrcpts + 1, sizeof(*o->idx));
-	rr = calloc(m->r.nrcpts + 1, sizeof(*rr));
-	if (rcpts && o->idx && rr)
-		for (i = 0; i < m->r.nrcpts; i++)
-			if (m->r.rcpts[i].state != SPOOL_RCPT_OK &&
-			    m->r.rcpts[i].state != SPOOL_RCPT_PERM) {
-				rcpts[n] = m->r.rcpts[i].addr;
-				o->idx[n++] = i;
-			}
-	pthread_mutex_unlock(&ob->mu);
+	nr = queue_rcpts(ob, m, &rcpts, &o->idx);
+	if (nr >= 0) {
+		n = (size_t)nr;
+		rr = calloc(n + 1, sizeof(*rr));
+	}
 	if (rcpts == NULL || o->idx == NULL || rr == NULL) {
 		o->err.fail = SMTP_FAIL_LOCAL;
 		o->err.temporary = 1;
@@ -1633,10 +1660,23 @@ out:
 	return 0;
 }
 
-/* The reply to the "." queue_send_begin sent: the rest of *o. */
-static void queue_send_end(struct smtp_session *s, struct queue_outcome *o)
+/* The reply to the "." queue_send_begin sent: the rest of *o. With
+ * NEXT (made ready as PM for the same account), its envelope goes out
+ * first, behind the "." (smtp_send_next): its replies come with that
+ * one's, and its queue_send_begin on S reads them. */
+static void queue_send_end(struct ob *ob, struct smtp_session *s,
+    struct queue_outcome *o, struct ob_msg *next, struct msg *pm)
 {
-	o->sent_ok = smtp_send_end(s) == 0;
+	const char **rcpts = NULL;
+	ssize_t n = -1;
+
+	if (next != NULL)
+		n = queue_rcpts(ob, next, &rcpts, NULL);
+	if (n > 0)
+		o->sent_ok = smtp_send_next(s, pm, rcpts, (size_t)n) == 0;
+	else
+		o->sent_ok = smtp_send_end(s) == 0;
+	free(rcpts);
 	free(o->rcpts);
 	o->rcpts = NULL;
 }
@@ -1827,7 +1867,7 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 		if (queue_send_begin(ob, s, m, pm, &o)) {
 			/* the server takes the data meanwhile */
 			early = queue_pick_ready(ob, a, &epm, &ea);
-			queue_send_end(s, &o);
+			queue_send_end(ob, s, &o, early, epm);
 		}
 		next = NULL;
 		if (early) {

@@ -174,8 +174,52 @@ static void smtp_prologue_add(struct smtp_session *s, char dir,
 	s->prologue_len += len + 4;
 }
 
+/* LINE kept for the transaction sent ahead (see ahead_log); a line
+ * that does not fit is dropped, as the prologue drops them. */
+static void smtp_ahead_add(struct smtp_session *s, char dir,
+    const char *line)
+{
+	size_t len = strlen(line), need = s->ahead_len + len + 3;
+	char *p;
+
+	if (need > s->ahead_cap) {
+		size_t cap = s->ahead_cap ? s->ahead_cap : 256;
+
+		while (cap < need)
+			cap *= 2;
+		if (cap > SMTP_PROLOGUE_MAX || (p = realloc(s->ahead_log,
+		    cap)) == NULL)
+			return;
+		s->ahead_log = p;
+		s->ahead_cap = cap;
+	}
+	p = s->ahead_log + s->ahead_len;
+	p[0] = dir;
+	p[1] = ' ';
+	memcpy(p + 2, line, len);
+	p[2 + len] = '\n';
+	s->ahead_len += len + 3;
+}
+
+void smtp_ahead_replay(struct smtp_session *s)
+{
+	char *p = s->ahead_log, *end = p + s->ahead_len, *nl;
+
+	while (p != NULL && p < end && (nl = memchr(p, '\n', (size_t)(end -
+	    p))) != NULL) {
+		*nl = '\0';
+		smtp_log(s, p[0], p + 2);
+		p = nl + 1;
+	}
+	s->ahead_len = 0;
+}
+
 void smtp_log(struct smtp_session *s, char dir, const char *line)
 {
+	if (s->ahead_hold) {
+		smtp_ahead_add(s, dir, line);
+		return;
+	}
 	smtp_prologue_add(s, dir, line);
 	if (s->p->transcript != NULL)
 		s->p->transcript(s->tag, dir, line);

@@ -35,8 +35,12 @@ int smtp_timeout_dot(const struct smtp_session *s);
 int smtp_connect_timeout(const struct smtp_params *p);
 
 /* Sends one transcript line (DIR 'C' or 'S') to the callback and, while
- * in the prologue, to s->prologue. LINE borrowed. */
+ * in the prologue, to s->prologue. LINE borrowed. While s->ahead_hold is
+ * set the line is kept instead, for smtp_ahead_replay. */
 void smtp_log(struct smtp_session *s, char dir, const char *line);
+/* The lines kept while s->ahead_hold was set, logged now (to the
+ * session's tag at this moment), and forgotten. */
+void smtp_ahead_replay(struct smtp_session *s);
 
 /*
  * Buffers the command LINE (without CR LF) for sending; it goes out at

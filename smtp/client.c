@@ -346,7 +346,10 @@ void smtp_quit(struct smtp_session *s)
 
 	if (s == NULL)
 		return;
-	if (s->state != SMTP_ST_BROKEN && s->io != NULL) {
+	/* (an envelope sent ahead and never followed: the server drops
+	 * that transaction when the connection closes) */
+	if (s->state != SMTP_ST_BROKEN && s->io != NULL &&
+	    s->ahead_m == NULL) {
 		smtp_state(s, SMTP_ST_QUIT);
 		tmo = smtp_timeout_command(s);
 		if (tmo > 10000)
@@ -364,5 +367,6 @@ void smtp_close(struct smtp_session *s)
 	io_close(s->io);
 	reply_free(&s->reply);
 	free(s->prologue);
+	free(s->ahead_log);
 	free(s);
 }

@@ -206,7 +206,8 @@ static int smtp_tx_mail(struct smtp_tx *t, int eightbit)
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return smtp_fail(t->err, SMTP_FAIL_LOCAL, 0, "MAIL FROM",
 		    "sender address too long");
-	smtp_state(t->s, SMTP_ST_MAIL);
+	if (!t->ahead)
+		smtp_state(t->s, SMTP_ST_MAIL);
 	return smtp_cmd(t->s, "MAIL FROM", line, NULL, t->err);
 }
 
@@ -221,7 +222,8 @@ static int smtp_tx_rcpt(struct smtp_tx *t, size_t i)
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return smtp_fail(t->err, SMTP_FAIL_LOCAL, 0, "RCPT TO",
 		    "recipient address too long");
-	smtp_state(t->s, SMTP_ST_RCPT);
+	if (!t->ahead)
+		smtp_state(t->s, SMTP_ST_RCPT);
 	return smtp_cmd(t->s, "RCPT TO", line, NULL, t->err);
 }
 
@@ -390,12 +392,9 @@ static int smtp_tx_empty_dot(struct smtp_tx *t)
 	return 0;
 }
 
-/* MAIL, RCPTs and DATA in one write, then the replies in order. */
-static int smtp_tx_pipelined(struct smtp_tx *t, int eightbit,
-    struct msg_stream *st)
+/* MAIL, RCPTs and DATA, buffered to go out in one write. */
+static int smtp_tx_envelope(struct smtp_tx *t, int eightbit)
 {
-	struct smtp_session *s = t->s;
-	int mail_ok, rc;
 	size_t i;
 
 	if (smtp_tx_mail(t, eightbit) < 0)
@@ -403,8 +402,21 @@ static int smtp_tx_pipelined(struct smtp_tx *t, int eightbit,
 	for (i = 0; i < t->nrcpts; i++)
 		if (smtp_tx_rcpt(t, i) < 0)
 			return -1;
-	smtp_state(s, SMTP_ST_DATA);
-	if (smtp_cmd(s, "DATA", "DATA", NULL, t->err) < 0)
+	if (!t->ahead)
+		smtp_state(t->s, SMTP_ST_DATA);
+	return smtp_cmd(t->s, "DATA", "DATA", NULL, t->err);
+}
+
+/* MAIL, RCPTs and DATA in one write (unless sent ahead already: SENT),
+ * then the replies in order. */
+static int smtp_tx_pipelined(struct smtp_tx *t, int eightbit,
+    struct msg_stream *st, int sent)
+{
+	struct smtp_session *s = t->s;
+	int mail_ok, rc;
+	size_t i;
+
+	if (!sent && smtp_tx_envelope(t, eightbit) < 0)
 		return -1;
 	if (smtp_read_reply(s, "MAIL FROM", smtp_timeout_mail(s), t->err) < 0)
 		return -1;
@@ -517,7 +529,8 @@ int smtp_send_begin(struct smtp_session *s, const struct msg *m, int fd,
 	struct msg_stream *st = NULL;
 	char ebuf[256];
 	size_t i;
-	int rc, eightbit;
+	const struct msg *am = s->ahead_m;
+	int rc, eightbit, ahead = am != NULL;
 
 	memset(err, 0, sizeof(*err));
 	res->nrcpts = nrcpts;
@@ -541,19 +554,38 @@ int smtp_send_begin(struct smtp_session *s, const struct msg *m, int fd,
 	if (s->state != SMTP_ST_READY || s->has_pend)
 		return smtp_fail(err, SMTP_FAIL_CONN, 1, "MAIL FROM",
 		    "connection not usable (%s)", smtp_state_name(s->state));
+	if (ahead) {
+		/* its envelope is out: this transaction is that one, or
+		 * the session is out of step */
+		s->ahead_m = NULL;
+		smtp_ahead_replay(s);
+		if (m != am || nrcpts != s->ahead_nrcpts) {
+			smtp_state(s, SMTP_ST_BROKEN);
+			return smtp_fail(err, SMTP_FAIL_LOCAL, 1, "MAIL FROM",
+			    "not the message sent ahead on this connection");
+		}
+		t.dsn = s->ahead_dsn;
+		smtp_state(s, SMTP_ST_MAIL);
+	}
+	/* (the envelope sent ahead awaits its replies: a failure here
+	 * leaves the session out of step) */
 	if (smtp_tx_check(&t) < 0) {
-		res->reusable = 1;
+		if (ahead)
+			smtp_state(s, SMTP_ST_BROKEN);
+		res->reusable = !ahead;
 		return -1;
 	}
 	if (msg_stream_open(m, fd, s->caps.eightbitmime, &st, ebuf,
 	    sizeof(ebuf)) < 0) {
-		res->reusable = 1;
+		if (ahead)
+			smtp_state(s, SMTP_ST_BROKEN);
+		res->reusable = !ahead;
 		return smtp_fail(err, SMTP_FAIL_LOCAL, 1, "MAIL FROM",
 		    "cannot read the message: %s", ebuf);
 	}
 	eightbit = s->caps.eightbitmime && msg_stream_8bit(st);
 	if (s->caps.pipelining)
-		rc = smtp_tx_pipelined(&t, eightbit, st);
+		rc = smtp_tx_pipelined(&t, eightbit, st, ahead);
 	else
 		rc = smtp_tx_stepwise(&t, eightbit, st);
 	msg_stream_free(st);
@@ -575,6 +607,46 @@ int smtp_send_end(struct smtp_session *s)
 	t = s->pend;
 	s->has_pend = 0;
 	return smtp_tx_done(&t, smtp_tx_dot_reply(&t));
+}
+
+int smtp_send_next(struct smtp_session *s, const struct msg *m,
+    const char *const *rcpts, size_t nrcpts)
+{
+	struct smtp_error err;
+	struct smtp_tx t;
+	int rc;
+
+	if (!s->has_pend)
+		return -1;
+	memset(&t, 0, sizeof(t));
+	memset(&err, 0, sizeof(err));
+	t.s = s;
+	t.m = m;
+	t.rcpts = rcpts;
+	t.nrcpts = nrcpts;
+	t.err = &err;
+	t.ahead = 1;
+	/* only an envelope that passes every local check goes ahead (one
+	 * that fails is not sent at all: smtp_send_begin says why) */
+	if (m == NULL || !s->caps.pipelining || s->state != SMTP_ST_DOT ||
+	    s->ahead_m != NULL || smtp_tx_check(&t) < 0)
+		return smtp_send_end(s);
+	s->ahead_hold = 1;
+	s->ahead_len = 0;
+	rc = smtp_tx_envelope(&t, msg_sends_8bit(m, s->caps.eightbitmime));
+	s->ahead_hold = 0;
+	s->ahead_m = m;
+	s->ahead_nrcpts = nrcpts;
+	s->ahead_dsn = t.dsn;
+	if (rc < 0 && s->state != SMTP_ST_BROKEN) {
+		/* a part of it may be buffered: that one's reply is read,
+		 * then the session, out of step, is retired */
+		rc = smtp_send_end(s);
+		smtp_state(s, SMTP_ST_BROKEN);
+		s->pend.res->reusable = 0;
+		return rc;
+	}
+	return smtp_send_end(s);
 }
 
 int smtp_send(struct smtp_session *s, const struct msg *m, int fd,

@@ -1330,8 +1330,7 @@ int msg_stream_open(const struct msg *m, int fd, int eightbit_ok,
 	s->seven = !eightbit_ok;
 	s->qp = m->body == MSG_BODY_QP ||
 	    (m->body == MSG_BODY_8BIT && !eightbit_ok) || (t && t->qp);
-	s->eightbit = eightbit_ok && (m->body == MSG_BODY_8BIT ||
-	    (m->body == MSG_BODY_ASIS && m->body_8bit));
+	s->eightbit = msg_sends_8bit(m, eightbit_ok);
 	mime = msg_mime_lines(m->body, s->qp);
 	hlen = m->header_len + (size_t)ctelen + strlen(mime) + 2;
 	s->ocap = 2 * MSG_QP_OUT(MSG_CHUNK) + 2;
@@ -1361,6 +1360,12 @@ oom:
 	msg_stream_free(s);
 	msg_seterr(err, errlen, "out of memory");
 	return -1;
+}
+
+int msg_sends_8bit(const struct msg *m, int eightbit_ok)
+{
+	return eightbit_ok && (m->body == MSG_BODY_8BIT ||
+	    (m->body == MSG_BODY_ASIS && m->body_8bit));
 }
 
 int msg_stream_8bit(const struct msg_stream *s)

@@ -196,6 +196,9 @@ int msg_stream_open(const struct msg *m, int fd, int eightbit_ok,
 
 /* Whether MAIL FROM needs BODY=8BITMIME for this stream. */
 int msg_stream_8bit(const struct msg_stream *s);
+/* The same for M sent to a server that offers 8BITMIME (EIGHTBIT_OK)
+ * or not, before any stream is open. */
+int msg_sends_8bit(const struct msg *m, int eightbit_ok);
 
 /*
  * Fills BUF with up to CAP wire bytes (CAP >= 1024). Returns the count, 0

@@ -90,6 +90,9 @@ struct smtp_tx {
 	size_t naccepted;
 	int dot_sent;           /* the transaction ended with "." */
 	int dsn;                /* DSN parameters go on MAIL and RCPT */
+	int ahead;              /* its envelope goes out behind the "." of
+	                         * the one before (smtp_send_next): the
+	                         * session's state is that one's */
 };
 
 struct smtp_session {
@@ -114,6 +117,17 @@ struct smtp_session {
 	 * unread: smtp_send_end reads it */
 	struct smtp_tx pend;
 	int has_pend;
+	/* smtp_send_next sent the next transaction's MAIL, RCPTs and DATA
+	 * behind that "." (RFC 2920 lets message content open a group);
+	 * their replies are unread, and smtp_send_begin for AHEAD_M reads
+	 * them. The lines they logged wait in AHEAD_LOG (AHEAD_HOLD set
+	 * while they are written) and go to that transaction's tag then,
+	 * so each message's transcript reads as if sent in turn. */
+	const struct msg *ahead_m;
+	size_t ahead_nrcpts;
+	int ahead_dsn, ahead_hold;
+	char *ahead_log;                /* "D line\n" each, owned */
+	size_t ahead_len, ahead_cap;
 };
 
 /* ---- client.c, for unit tests and the fuzzer ---- */

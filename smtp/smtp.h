@@ -228,6 +228,19 @@ int smtp_send_begin(struct smtp_session *s, const struct msg *m, int fd,
     const char *const *rcpts, size_t nrcpts, struct smtp_result *res,
     struct smtp_error *err);
 int smtp_send_end(struct smtp_session *s);
+/*
+ * smtp_send_end that first sends the envelope (MAIL, RCPTs, DATA) of
+ * the next message M to RCPTS[0..NRCPTS) behind the ".", so that its
+ * replies come with the "."'s (RFC 2920: message content may open a
+ * command group): one round trip per message, not two, on a server
+ * that offers PIPELINING. The next call on S must then be
+ * smtp_send_begin for the same M and NRCPTS (and recipients) when the
+ * session can carry it (res->reusable); smtp_quit and smtp_close drop
+ * it. RCPTS is used during the call only. An envelope that fails a local
+ * check, or a server without PIPELINING: only smtp_send_end.
+ */
+int smtp_send_next(struct smtp_session *s, const struct msg *m,
+    const char *const *rcpts, size_t nrcpts);
 
 /*
  * 1 when the idle session S can carry another message: the server has

@@ -58,6 +58,10 @@ static const char tsd_usage[] =
 "  --idle-timeout S     exit after S seconds without any client; also the\n"
 "                       read timeout of a connection (default 300, 0 = none)\n"
 "  --fail-connections N close the first N connections right after accept\n"
+"  --hold-dot-reply MS  answer a final dot only once more input has come\n"
+"                       (a client that sends the next envelope behind the\n"
+"                       dot, RFC 2920), or after MS ms; logs which of the\n"
+"                       two it was (plain connections only)\n"
 "  --hostname NAME      name in the greeting and EHLO reply (localhost)\n"
 "\n"
 "Extensions (EHLO advertises PIPELINING, SIZE 104857600, 8BITMIME,\n"
@@ -206,6 +210,7 @@ struct tsd_config {
 	int port;
 	const char *port_file, *pid_file, *spool, *log_path, *hostname;
 	long max_conns, exit_after, idle_timeout, fail_conns;
+	long hold_dot_ms;           /* --hold-dot-reply */
 	int pipelining, eightbit, smtputf8, enhanced, dsn, ehlo_ok, size_on;
 	unsigned long long size;
 	int strict_crlf;
@@ -1764,6 +1769,17 @@ static void tsd_cmd_data(struct tsd_conn *c, const char *arg)
 		unlink(tmp);
 	}
 	tsd_reset_tx(c);
+	if (tsd_cfg.hold_dot_ms && !c->ssl) {
+		struct pollfd pf = { c->fd, POLLIN, 0 };
+
+		if (tsd_avail(c) > 0 || poll(&pf, 1,
+		    (int)tsd_cfg.hold_dot_ms) > 0)
+			tsd_event("dot reply held: more input came behind the "
+			    "dot");
+		else
+			tsd_event("dot reply held: nothing came behind the dot "
+			    "in %ld ms", tsd_cfg.hold_dot_ms);
+	}
 	tsd_emit(c, &pl);
 }
 
@@ -2106,6 +2122,8 @@ static void tsd_parse(int argc, char **argv)
 			tsd_cfg.max_conns = tsd_num(o, v, 1);
 		else if (!strcmp(o, "--exit-after"))
 			tsd_cfg.exit_after = tsd_num(o, v, 1);
+		else if (!strcmp(o, "--hold-dot-reply"))
+			tsd_cfg.hold_dot_ms = tsd_num(o, v, 1);
 		else if (!strcmp(o, "--idle-timeout"))
 			tsd_cfg.idle_timeout = tsd_num(o, v, 0);
 		else if (!strcmp(o, "--fail-connections"))

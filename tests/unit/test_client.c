@@ -1239,6 +1239,132 @@ static void test_client_send_halves(void **state)
 	tc_free(t);
 }
 
+/*
+ * smtp_send_next: the second message's MAIL, RCPT and DATA go out behind
+ * the first one's "." (the peer answers that "." only once it has them:
+ * a client that waited for the reply first would time out), its replies
+ * come after that one's; each message's transcript reads as if sent in
+ * turn. Then a third one whose "." is refused (554) while the envelope
+ * of a fourth is out already: that one's outcome is its own.
+ */
+static void test_client_send_ahead(void **state)
+{
+	static const char *const script[] = { GREET, EHLO,
+	    ">250-mx.example", ">250 PIPELINING",
+	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
+	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
+	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
+	    "<DATA", ">250 2.0.0 Ok: queued as A",
+	    ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
+	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
+	    "<DATA", ">554 5.7.1 no thanks",
+	    ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
+	    ">250 2.0.0 Ok: queued as C", "<QUIT", ">221 bye", NULL };
+	struct tc *t = tc_new(script);
+	struct smtp_session *s = NULL;
+	struct smtp_rcpt_result rr2[1];
+	struct smtp_result res2 = { .rcpts = rr2 };
+	struct smtp_error err, err2;
+	struct tc *t2 = calloc(1, sizeof(*t2));   /* the second's tag */
+
+	(void)state;
+	assert_non_null(t2);
+	tc_message(t, default_msg);
+	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
+	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
+	    &t->res, &err), 1);
+	/* the first's reply, read with the second's envelope out */
+	assert_int_equal(smtp_send_next(s, &t->m, t->rcpts, 1), 0);
+	assert_int_equal(t->res.code, 250);
+	assert_string_equal(t->res.reply, "250 2.0.0 Ok: queued as A");
+	assert_int_equal(t->rr[0].state, SMTP_RCPT_OK);
+	assert_true(t->res.reusable);
+	/* the first transcript ends with its own ".": nothing of the
+	 * second is in it */
+	check_substr("first transcript", t->transcript,
+	    "C: .\nS: 250 2.0.0 Ok: queued as A\n", 1);
+	assert_int_equal(strstr(t->transcript, "queued as A\n") + 12 -
+	    t->transcript, (long)t->tlen);
+	/* the second, with its own tag: its envelope lines first */
+	smtp_set_tag(s, t2);
+	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
+	    &res2, &err2), 1);
+	check_substr("second transcript", t2->transcript,
+	    "C: MAIL FROM:<alice@example.com>\n"
+	    "C: RCPT TO:<bob@example.com>\nC: DATA\n"
+	    "S: 250 2.1.0 Ok\nS: 250 2.1.5 Ok\nS: 354 go\n", 1);
+	assert_true(strncmp(t2->transcript, "C: MAIL FROM:", 13) == 0);
+	/* the third's envelope goes out; the second's "." is refused */
+	assert_int_equal(smtp_send_next(s, &t->m, t->rcpts, 1), -1);
+	assert_int_equal(res2.code, 554);
+	assert_int_equal(rr2[0].state, SMTP_RCPT_PERM);
+	assert_true(res2.reusable);
+	check_substr("second transcript", t2->transcript,
+	    "C: .\nS: 554 5.7.1 no thanks\n", 1);
+	/* the third goes on, and is taken */
+	smtp_set_tag(s, t);
+	assert_int_equal(smtp_send(s, &t->m, t->msgfd, t->rcpts, 1,
+	    &t->res, &err), 0);
+	assert_string_equal(t->res.reply, "250 2.0.0 Ok: queued as C");
+	smtp_quit(s);
+	tc_end(t, "");
+	tc_free(t);
+	free(t2);
+}
+
+/*
+ * What smtp_send_next leaves is for that message alone: another message
+ * in its place fails without a byte sent and retires the session; a
+ * server without PIPELINING gets nothing ahead (smtp_send_next is
+ * smtp_send_end); a session dropped with an envelope out sends no QUIT.
+ */
+static void test_client_send_ahead_misuse(void **state)
+{
+	static const char *const script[] = { GREET, EHLO,
+	    ">250-mx.example", ">250 PIPELINING",
+	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
+	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
+	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
+	    "<DATA", ">250 2.0.0 Ok: queued as A", NULL };
+	static const char *const plain[] = { GREET, EHLO, ">250 mx.example",
+	    "<MAIL FROM:<alice@example.com>", ">250 2.1.0 Ok",
+	    "<RCPT TO:<bob@example.com>", ">250 2.1.5 Ok",
+	    "<DATA", ">354 go", "=", ">250 2.0.0 Ok: queued as B",
+	    "<QUIT", ">221 bye", NULL };
+	struct tc *t = tc_new(script);
+	struct smtp_session *s = NULL;
+	struct msg other;
+	struct smtp_error err;
+
+	(void)state;
+	tc_message(t, default_msg);
+	other = t->m;
+	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
+	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
+	    &t->res, &err), 1);
+	assert_int_equal(smtp_send_next(s, &t->m, t->rcpts, 1), 0);
+	assert_true(t->res.reusable);
+	assert_int_equal(smtp_send(s, &other, t->msgfd, t->rcpts, 1,
+	    &t->res, &err), -1);
+	assert_int_equal(err.fail, SMTP_FAIL_LOCAL);
+	assert_false(t->res.reusable);
+	smtp_quit(s);             /* no QUIT: out of step */
+	tc_end(t, "");
+	tc_free(t);
+
+	t = tc_new(plain);
+	tc_message(t, default_msg);
+	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
+	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
+	    &t->res, &err), 1);
+	assert_int_equal(smtp_send_next(s, &t->m, t->rcpts, 1), 0);
+	assert_string_equal(t->res.reply, "250 2.0.0 Ok: queued as B");
+	assert_true(t->res.reusable);
+	smtp_quit(s);
+	tc_end(t, "");
+	tc_free(t);
+}
+
 /* A real connect to a closed loopback port. */
 static void test_client_connect_refused(void **state)
 {
@@ -1370,6 +1496,8 @@ int main(void)
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_client_connect_refused),
 		cmocka_unit_test(test_client_send_halves),
+		cmocka_unit_test(test_client_send_ahead),
+		cmocka_unit_test(test_client_send_ahead_misuse),
 		cmocka_unit_test(test_client_caps_parse),
 		cmocka_unit_test(test_client_caps_auth_cap),
 		cmocka_unit_test(test_client_fail_names),
