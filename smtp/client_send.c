@@ -558,12 +558,13 @@ int smtp_send_begin(struct smtp_session *s, const struct msg *m, int fd,
 		/* its envelope is out: this transaction is that one, or
 		 * the session is out of step */
 		s->ahead_m = NULL;
-		smtp_ahead_replay(s);
 		if (m != am || nrcpts != s->ahead_nrcpts) {
+			s->ahead_len = 0;
 			smtp_state(s, SMTP_ST_BROKEN);
 			return smtp_fail(err, SMTP_FAIL_LOCAL, 1, "MAIL FROM",
 			    "not the message sent ahead on this connection");
 		}
+		smtp_ahead_replay(s);
 		t.dsn = s->ahead_dsn;
 		smtp_state(s, SMTP_ST_MAIL);
 	}
@@ -609,6 +610,25 @@ int smtp_send_end(struct smtp_session *s)
 	return smtp_tx_done(&t, smtp_tx_dot_reply(&t));
 }
 
+/* Envelopes sent ahead stay below this many bytes: buffered whole, they
+ * go out in the one write smtp_send_next makes (the write buffer is empty
+ * after a "."), and their held transcript lines all fit. */
+#define SMTP_AHEAD_MAX 8192
+
+/* An upper bound of the bytes of T's MAIL, RCPTs and DATA. */
+static size_t smtp_envelope_len(const struct smtp_tx *t)
+{
+	const struct msg *m = t->m;
+	size_t n = 320 + (m->from ? strlen(m->from) : 0), i;
+	size_t notify = m->dsn_notify ? strlen(m->dsn_notify) : 0;
+
+	if (m->dsn_envid)
+		n += strlen(m->dsn_envid);
+	for (i = 0; i < t->nrcpts && n <= SMTP_AHEAD_MAX; i++)
+		n += strlen(t->rcpts[i]) + 32 + notify;
+	return n;
+}
+
 int smtp_send_next(struct smtp_session *s, const struct msg *m,
     const char *const *rcpts, size_t nrcpts)
 {
@@ -629,24 +649,29 @@ int smtp_send_next(struct smtp_session *s, const struct msg *m,
 	/* only an envelope that passes every local check goes ahead (one
 	 * that fails is not sent at all: smtp_send_begin says why) */
 	if (m == NULL || !s->caps.pipelining || s->state != SMTP_ST_DOT ||
-	    s->ahead_m != NULL || smtp_tx_check(&t) < 0)
+	    s->ahead_m != NULL || smtp_tx_check(&t) < 0 ||
+	    smtp_envelope_len(&t) > SMTP_AHEAD_MAX)
 		return smtp_send_end(s);
+	/* buffered whole (no byte goes out before the flush below) */
 	s->ahead_hold = 1;
 	s->ahead_len = 0;
 	rc = smtp_tx_envelope(&t, msg_sends_8bit(m, s->caps.eightbitmime));
 	s->ahead_hold = 0;
-	s->ahead_m = m;
-	s->ahead_nrcpts = nrcpts;
-	s->ahead_dsn = t.dsn;
-	if (rc < 0 && s->state != SMTP_ST_BROKEN) {
-		/* a part of it may be buffered: that one's reply is read,
-		 * then the session, out of step, is retired */
-		rc = smtp_send_end(s);
-		smtp_state(s, SMTP_ST_BROKEN);
-		s->pend.res->reusable = 0;
-		return rc;
+	if (rc == 0 && io_flush(s->io, smtp_timeout_command(s)) == 0) {
+		s->ahead_m = m;
+		s->ahead_nrcpts = nrcpts;
+		s->ahead_dsn = t.dsn;
+		return smtp_send_end(s);
 	}
-	return smtp_send_end(s);
+	/* Not sent, or not all of it (a local failure, the server gone
+	 * after its reply): the reply to the "." may be here all the same,
+	 * and says what became of that message; then the session, out of
+	 * step or closed, is retired. */
+	s->ahead_len = 0;
+	rc = smtp_send_end(s);
+	smtp_state(s, SMTP_ST_BROKEN);
+	s->pend.res->reusable = 0;
+	return rc;
 }
 
 int smtp_send(struct smtp_session *s, const struct msg *m, int fd,

@@ -1365,6 +1365,46 @@ static void test_client_send_ahead_misuse(void **state)
 	tc_free(t);
 }
 
+/*
+ * The server answers a "." and hangs up (a one-message-per-connection
+ * limit): the envelope sent ahead cannot go out, but the reply to the
+ * "." has come and is read: the message is taken, not "may have it".
+ * The session is not reused.
+ */
+static void test_client_send_ahead_hangup(void **state)
+{
+	static const char *const script[] = { GREET, EHLO,
+	    ">250-mx.example", ">250 PIPELINING",
+	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
+	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
+	    ">250 2.0.0 Ok: queued as A", "!close", NULL };
+	struct tc *t = tc_new(script);
+	struct smtp_session *s = NULL;
+	struct smtp_error err;
+	struct pollfd pf;
+
+	(void)state;
+	tc_message(t, default_msg);
+	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
+	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
+	    &t->res, &err), 1);
+	/* the server has replied and hung up before anything more is sent */
+	pf.fd = t->cfd;
+	pf.events = POLLRDHUP;
+	pf.revents = 0;
+	while (!(pf.revents & (POLLRDHUP | POLLHUP)))
+		assert_int_equal(poll(&pf, 1, 5000), 1);
+	assert_int_equal(smtp_send_next(s, &t->m, t->rcpts, 1), 0);
+	assert_int_equal(t->res.code, 250);
+	assert_string_equal(t->res.reply, "250 2.0.0 Ok: queued as A");
+	assert_int_equal(t->rr[0].state, SMTP_RCPT_OK);
+	assert_false(t->res.maybe_delivered);
+	assert_false(t->res.reusable);
+	smtp_close(s);
+	tc_end(t, "");
+	tc_free(t);
+}
+
 /* A real connect to a closed loopback port. */
 static void test_client_connect_refused(void **state)
 {
@@ -1498,6 +1538,7 @@ int main(void)
 		cmocka_unit_test(test_client_send_halves),
 		cmocka_unit_test(test_client_send_ahead),
 		cmocka_unit_test(test_client_send_ahead_misuse),
+		cmocka_unit_test(test_client_send_ahead_hangup),
 		cmocka_unit_test(test_client_caps_parse),
 		cmocka_unit_test(test_client_caps_auth_cap),
 		cmocka_unit_test(test_client_fail_names),
