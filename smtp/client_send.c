@@ -300,18 +300,16 @@ static int smtp_tx_body(struct smtp_tx *t, struct msg_stream *st)
 	snprintf(note, sizeof(note), "[%llu bytes of message data]",
 	    (unsigned long long)sent);
 	smtp_log(s, 'C', note);
-	/* "." goes out in the same write as the last bytes of data (one
-	 * send for a small message, not two). A write that fails has not
-	 * handed its last byte to the kernel, so the server cannot have
-	 * the end of data: it fails as the data does, nothing delivered. */
+	/* "." is buffered with the last bytes of data: it goes out in
+	 * one write with them, and with the next message's envelope when
+	 * smtp_send_next sends one ahead (smtp_dot_flush). */
 	rc = io_write(s->io, ".\r\n", 3, tmo);
-	if (rc == 0)
-		rc = io_flush(s->io, tmo);
 	if (rc < 0) {
 		smtp_state(s, SMTP_ST_BROKEN);
 		return smtp_fail(t->err, SMTP_FAIL_CONN, 1, "DATA",
 		    "sending message data: %s", io_err_text(rc));
 	}
+	s->dot_end = io_buffered(s->io);
 	smtp_state(s, SMTP_ST_DOT);
 	smtp_log(s, 'C', ".");
 	t->dot_sent = 1;
@@ -599,6 +597,31 @@ int smtp_send_begin(struct smtp_session *s, const struct msg *m, int fd,
 	return smtp_tx_done(&t, rc);
 }
 
+/*
+ * Sends what is buffered: the end of T's data and its "." (and what
+ * smtp_send_next put behind it). 0: all of it went out. -1: the "."
+ * did not (not all of it was handed to the kernel): the server cannot
+ * have the end of data, T fails as its data does, nothing delivered,
+ * the session is broken. 1: the "." went out, not all that followed
+ * it: its reply may have come.
+ */
+static int smtp_dot_flush(struct smtp_session *s, struct smtp_tx *t)
+{
+	int rc;
+
+	if (io_buffered(s->io) == 0)
+		return 0;
+	rc = io_flush(s->io, smtp_timeout_block(s));
+	if (rc == 0)
+		return 0;
+	if (io_flushed(s->io) >= s->dot_end)
+		return 1;
+	smtp_state(s, SMTP_ST_BROKEN);
+	smtp_fail(t->err, SMTP_FAIL_CONN, 1, "DATA",
+	    "sending message data: %s", io_err_text(rc));
+	return -1;
+}
+
 int smtp_send_end(struct smtp_session *s)
 {
 	struct smtp_tx t;
@@ -607,6 +630,8 @@ int smtp_send_end(struct smtp_session *s)
 		return -1;
 	t = s->pend;
 	s->has_pend = 0;
+	if (smtp_dot_flush(s, &t) < 0)
+		return smtp_tx_done(&t, -1);
 	return smtp_tx_done(&t, smtp_tx_dot_reply(&t));
 }
 
@@ -634,6 +659,7 @@ int smtp_send_next(struct smtp_session *s, const struct msg *m,
 {
 	struct smtp_error err;
 	struct smtp_tx t;
+	size_t mark;
 	int rc;
 
 	if (!s->has_pend)
@@ -650,24 +676,41 @@ int smtp_send_next(struct smtp_session *s, const struct msg *m,
 	 * that fails is not sent at all: smtp_send_begin says why) */
 	if (m == NULL || !s->caps.pipelining || s->state != SMTP_ST_DOT ||
 	    s->ahead_m != NULL || smtp_tx_check(&t) < 0 ||
-	    smtp_envelope_len(&t) > SMTP_AHEAD_MAX)
+	    smtp_envelope_len(&t) > SMTP_AHEAD_MAX ||
+	    smtp_envelope_len(&t) > io_room(s->io))
 		return smtp_send_end(s);
-	/* buffered whole (no byte goes out before the flush below) */
+	/* Buffered whole behind the "." (no byte goes out before the one
+	 * write below: the server reads the "." and the envelope together
+	 * and answers them together; a "." answered alone would wait for
+	 * our ACK behind the server's Nagle before the rest came). */
+	mark = io_buffered(s->io);
 	s->ahead_hold = 1;
 	s->ahead_len = 0;
 	rc = smtp_tx_envelope(&t, msg_sends_8bit(m, s->caps.eightbitmime));
 	s->ahead_hold = 0;
-	if (rc == 0 && io_flush(s->io, smtp_timeout_command(s)) == 0) {
+	if (rc < 0) {
+		/* a local failure: nothing of it goes */
+		io_unwrite(s->io, mark);
+		s->ahead_len = 0;
+		return smtp_send_end(s);
+	}
+	rc = smtp_dot_flush(s, &s->pend);
+	if (rc == 0) {
 		s->ahead_m = m;
 		s->ahead_nrcpts = nrcpts;
 		s->ahead_dsn = t.dsn;
 		return smtp_send_end(s);
 	}
-	/* Not sent, or not all of it (a local failure, the server gone
-	 * after its reply): the reply to the "." may be here all the same,
-	 * and says what became of that message; then the session, out of
-	 * step or closed, is retired. */
 	s->ahead_len = 0;
+	if (rc < 0) {
+		t = s->pend;              /* the "." did not go */
+		s->has_pend = 0;
+		return smtp_tx_done(&t, -1);
+	}
+	/* The "." went, not all of the envelope (the server gone after its
+	 * reply): that reply may be here all the same, and says what
+	 * became of the message; then the session, out of step or closed,
+	 * is retired. */
 	rc = smtp_send_end(s);
 	smtp_state(s, SMTP_ST_BROKEN);
 	s->pend.res->reusable = 0;

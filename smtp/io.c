@@ -39,6 +39,8 @@ struct io {
 	void *ctx;
 	size_t rpos, rlen;
 	size_t wlen;
+	size_t flushed;          /* bytes of the last io_flush handed to
+	                          * the kernel (all of them on success) */
 	char rbuf[IO_RBUF];
 	char wbuf[IO_WBUF];
 };
@@ -445,11 +447,25 @@ static int io_send_all(struct io *io, const char *p, size_t len,
 }
 
 /* Sends the write buffer, then wipes it whatever happened: on error the
- * stream is unusable anyway. */
+ * stream is unusable anyway (io->flushed says how far it got). */
 static int io_send_wbuf(struct io *io, long long deadline)
 {
-	int rc = io_send_all(io, io->wbuf, io->wlen, deadline);
+	const char *p = io->wbuf;
+	size_t len = io->wlen;
+	ssize_t n;
+	int rc = IO_OK;
 
+	io->flushed = 0;
+	while (len > 0) {
+		n = io->t->write(io->ctx, p, len, io_left(deadline));
+		if (n < 0) {
+			rc = (int)n;
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+		io->flushed += (size_t)n;
+	}
 	explicit_bzero(io->wbuf, io->wlen);
 	io->wlen = 0;
 	return rc;
@@ -457,9 +473,33 @@ static int io_send_wbuf(struct io *io, long long deadline)
 
 int io_flush(struct io *io, int timeout_ms)
 {
+	io->flushed = 0;
 	if (io->wlen == 0)
 		return IO_OK;
 	return io_send_wbuf(io, io_deadline(timeout_ms));
+}
+
+size_t io_buffered(const struct io *io)
+{
+	return io->wlen;
+}
+
+size_t io_room(const struct io *io)
+{
+	return sizeof(io->wbuf) - io->wlen;
+}
+
+void io_unwrite(struct io *io, size_t len)
+{
+	if (len < io->wlen) {
+		explicit_bzero(io->wbuf + len, io->wlen - len);
+		io->wlen = len;
+	}
+}
+
+size_t io_flushed(const struct io *io)
+{
+	return io->flushed;
 }
 
 int io_write(struct io *io, const void *buf, size_t len, int timeout_ms)

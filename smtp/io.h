@@ -76,6 +76,15 @@ int io_write(struct io *io, const void *buf, size_t len, int timeout_ms);
 
 /* Sends everything buffered. */
 int io_flush(struct io *io, int timeout_ms);
+/* Bytes written and not flushed yet; bytes that can still be written
+ * without a flush. */
+size_t io_buffered(const struct io *io);
+size_t io_room(const struct io *io);
+/* Drops what was written after the first LEN bytes not flushed yet. */
+void io_unwrite(struct io *io, size_t len);
+/* Bytes the last io_flush handed to the kernel before it returned (all
+ * of them when it succeeded; fewer when it failed). */
+size_t io_flushed(const struct io *io);
 
 /* Bytes received and buffered but not yet read by the caller, in this
  * layer and in the transport (STARTTLS response-injection check). */

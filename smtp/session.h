@@ -117,6 +117,8 @@ struct smtp_session {
 	 * unread: smtp_send_end reads it */
 	struct smtp_tx pend;
 	int has_pend;
+	size_t dot_end;                 /* its "." is buffered: the bytes
+	                                 * buffered up to its end */
 	/* smtp_send_next sent the next transaction's MAIL, RCPTs and DATA
 	 * behind that "." (RFC 2920 lets message content open a group);
 	 * their replies are unread, and smtp_send_begin for AHEAD_M reads

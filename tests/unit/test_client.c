@@ -1366,21 +1366,30 @@ static void test_client_send_ahead_misuse(void **state)
 }
 
 /*
- * The server answers a "." and hangs up (a one-message-per-connection
- * limit): the envelope sent ahead cannot go out, but the reply to the
- * "." has come and is read: the message is taken, not "may have it".
- * The session is not reused.
+ * The "." goes out in one write with the next envelope. A server that
+ * hangs up after its 354, before the "." can go: that write fails, the
+ * message fails as its data does, nothing delivered (not "may have
+ * it"). A server that answers the "." and hangs up: the reply counts,
+ * and the next message fails at MAIL FROM, nothing of it delivered.
  */
 static void test_client_send_ahead_hangup(void **state)
 {
-	static const char *const script[] = { GREET, EHLO,
+	static const char *const before[] = { GREET, EHLO,
+	    ">250-mx.example", ">250 PIPELINING",
+	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
+	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "!close",
+	    NULL };
+	static const char *const after[] = { GREET, EHLO,
 	    ">250-mx.example", ">250 PIPELINING",
 	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
 	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
-	    ">250 2.0.0 Ok: queued as A", "!close", NULL };
-	struct tc *t = tc_new(script);
+	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
+	    "<DATA", ">250 2.0.0 Ok: queued as A", "!close", NULL };
+	struct tc *t = tc_new(before);
 	struct smtp_session *s = NULL;
-	struct smtp_error err;
+	struct smtp_rcpt_result rr2[1];
+	struct smtp_result res2 = { .rcpts = rr2 };
+	struct smtp_error err, err2;
 	struct pollfd pf;
 
 	(void)state;
@@ -1388,18 +1397,35 @@ static void test_client_send_ahead_hangup(void **state)
 	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
 	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
 	    &t->res, &err), 1);
-	/* the server has replied and hung up before anything more is sent */
+	/* the server has hung up before the "." went */
 	pf.fd = t->cfd;
 	pf.events = POLLRDHUP;
 	pf.revents = 0;
 	while (!(pf.revents & (POLLRDHUP | POLLHUP)))
 		assert_int_equal(poll(&pf, 1, 5000), 1);
+	assert_int_equal(smtp_send_next(s, &t->m, t->rcpts, 1), -1);
+	assert_int_equal(err.fail, SMTP_FAIL_CONN);
+	assert_true(err.temporary);
+	assert_false(t->res.maybe_delivered);
+	assert_false(t->res.reusable);
+	smtp_close(s);
+	tc_end(t, "");
+	tc_free(t);
+
+	t = tc_new(after);
+	tc_message(t, default_msg);
+	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
+	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
+	    &t->res, &err), 1);
 	assert_int_equal(smtp_send_next(s, &t->m, t->rcpts, 1), 0);
-	assert_int_equal(t->res.code, 250);
 	assert_string_equal(t->res.reply, "250 2.0.0 Ok: queued as A");
 	assert_int_equal(t->rr[0].state, SMTP_RCPT_OK);
 	assert_false(t->res.maybe_delivered);
-	assert_false(t->res.reusable);
+	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
+	    &res2, &err2), -1);
+	assert_int_equal(err2.fail, SMTP_FAIL_CONN);
+	assert_false(res2.maybe_delivered);
+	assert_false(res2.reusable);
 	smtp_close(s);
 	tc_end(t, "");
 	tc_free(t);
