@@ -1865,7 +1865,8 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 	for (;;) {
 		early = NULL;
 		if (queue_send_begin(ob, s, m, pm, &o)) {
-			/* the server takes the data meanwhile */
+			/* its "." waits in the buffer to go out with the
+			 * next one's envelope, made ready now */
 			early = queue_pick_ready(ob, a, &epm, &ea);
 			queue_send_end(ob, s, &o, early, epm);
 		}

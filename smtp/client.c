@@ -347,9 +347,12 @@ void smtp_quit(struct smtp_session *s)
 	if (s == NULL)
 		return;
 	/* (an envelope sent ahead and never followed: the server drops
-	 * that transaction when the connection closes) */
+	 * that transaction when the connection closes; a "." whose reply
+	 * is owed is not sent behind a QUIT: that message was not taken) */
+	if (s->has_pend)
+		io_unwrite(s->io, 0);
 	if (s->state != SMTP_ST_BROKEN && s->io != NULL &&
-	    s->ahead_m == NULL) {
+	    s->ahead_m == NULL && !s->has_pend) {
 		smtp_state(s, SMTP_ST_QUIT);
 		tmo = smtp_timeout_command(s);
 		if (tmo > 10000)

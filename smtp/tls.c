@@ -506,7 +506,11 @@ static int tls_setup_ctx(struct tls_conn *c, const struct tls_params *p,
 		SSL_CTX_set_security_level(c->ctx, p->seclevel);
 	if (p->no_tickets)
 		SSL_CTX_set_options(c->ctx, SSL_OP_NO_TICKET);
-	SSL_CTX_set_mode(c->ctx, SSL_MODE_AUTO_RETRY);
+	/* partial writes: a write that fails after whole records went
+	 * out says how many bytes did (io_flushed: whether a "." ahead of
+	 * an envelope reached the server) */
+	SSL_CTX_set_mode(c->ctx, SSL_MODE_AUTO_RETRY |
+	    SSL_MODE_ENABLE_PARTIAL_WRITE);
 	if (p->trust_file == NULL || strcmp(p->trust_file, "system") == 0) {
 		if (SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
 			snprintf(err, errlen, "TLS: cannot load the system's "

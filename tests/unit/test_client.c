@@ -1316,7 +1316,8 @@ static void test_client_send_ahead(void **state)
  * What smtp_send_next leaves is for that message alone: another message
  * in its place fails without a byte sent and retires the session; a
  * server without PIPELINING gets nothing ahead (smtp_send_next is
- * smtp_send_end); a session dropped with an envelope out sends no QUIT.
+ * smtp_send_end); a session dropped with an envelope out sends no QUIT,
+ * nor one with a "." whose reply is owed (nor that ".").
  */
 static void test_client_send_ahead_misuse(void **state)
 {
@@ -1326,6 +1327,10 @@ static void test_client_send_ahead_misuse(void **state)
 	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
 	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
 	    "<DATA", ">250 2.0.0 Ok: queued as A", NULL };
+	static const char *const owed[] = { GREET, EHLO,
+	    ">250-mx.example", ">250 PIPELINING",
+	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
+	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", NULL };
 	static const char *const plain[] = { GREET, EHLO, ">250 mx.example",
 	    "<MAIL FROM:<alice@example.com>", ">250 2.1.0 Ok",
 	    "<RCPT TO:<bob@example.com>", ">250 2.1.5 Ok",
@@ -1349,6 +1354,16 @@ static void test_client_send_ahead_misuse(void **state)
 	assert_int_equal(err.fail, SMTP_FAIL_LOCAL);
 	assert_false(t->res.reusable);
 	smtp_quit(s);             /* no QUIT: out of step */
+	tc_end(t, "");
+	tc_free(t);
+
+	/* quit with a "." whose reply is owed: neither it nor QUIT goes */
+	t = tc_new(owed);
+	tc_message(t, default_msg);
+	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
+	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
+	    &t->res, &err), 1);
+	smtp_quit(s);
 	tc_end(t, "");
 	tc_free(t);
 
