@@ -1155,7 +1155,7 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		copy.closed = 1;
 	if (!have_ck || m->r.id != ckid)
 		ck.set = 0;
-	if (spool_rec_format_check(&copy, ob_closed_check(m, &copy, &ck),
+	if (spool_rec_format_check(&copy, ob_kept_check(m, &copy, &ck),
 	    &text, &lens[0]) < 0) {
 		err = ENOMEM;
 		goto out;

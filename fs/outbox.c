@@ -664,7 +664,7 @@ int ob_wcrc_take(struct ob_msg *m, struct spool_check *ck)
 	return 0;
 }
 
-const struct spool_check *ob_closed_check(struct ob_msg *m,
+const struct spool_check *ob_kept_check(struct ob_msg *m,
     const struct spool_rec *copy, const struct spool_check *ck)
 {
 	int closed = copy->state == OB_DRAFT && copy->closed;
@@ -816,7 +816,7 @@ int ob_save_check(struct ob *ob, struct ob_msg *m, enum ob_state st,
 	 * lags it until a sync, and a record written late (ops_release's,
 	 * after the committer or an outcome) must not take it back. */
 	copy.state = st != OB_NSTATES ? st : m->disk_state;
-	rc = spool_rec_format_check(&copy, ob_closed_check(m, &copy, ck),
+	rc = spool_rec_format_check(&copy, ob_kept_check(m, &copy, ck),
 	    &text, &len);
 	pthread_mutex_unlock(&ob->mu);
 	if (rc == 0)
@@ -1648,7 +1648,7 @@ static int ob_snap_one(struct ob_msg *m, struct buf *out)
 	int rc;
 
 	copy.state = m->disk_state;
-	if (spool_rec_format_check(&copy, ob_closed_check(m, &copy, NULL),
+	if (spool_rec_format_check(&copy, ob_kept_check(m, &copy, NULL),
 	    &text, &tlen) < 0)
 		return -1;
 	rc = spool_frame(out, text, tlen);

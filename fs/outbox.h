@@ -419,7 +419,7 @@ int ob_draft_check(struct ob *ob, uint64_t id, int fd,
 
 /* The same with CK's check line (the committer's queued record, a
  * draft's closed record). A record of a closed draft written without
- * one carries the check its closed record had (ob_closed_check). */
+ * one carries the check its closed record had (ob_kept_check). */
 int ob_save_check(struct ob *ob, struct ob_msg *m, enum ob_state st,
     const struct spool_check *ck, int sync);
 
@@ -429,7 +429,7 @@ int ob_save_check(struct ob *ob, struct ob_msg *m, enum ob_state st,
  * record CK when it has a batch's stamp, else the one kept until that
  * batch is durable; CK (kept for M's later records) or NULL.
  */
-const struct spool_check *ob_closed_check(struct ob_msg *m,
+const struct spool_check *ob_kept_check(struct ob_msg *m,
     const struct spool_rec *copy, const struct spool_check *ck);
 
 /*

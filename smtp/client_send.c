@@ -519,6 +519,20 @@ static int smtp_tx_done(struct smtp_tx *t, int rc)
 	return rc;
 }
 
+/* T, a new transaction of M to RCPTS[0..NRCPTS) on S. */
+static void smtp_tx_init(struct smtp_tx *t, struct smtp_session *s,
+    const struct msg *m, const char *const *rcpts, size_t nrcpts,
+    struct smtp_result *res, struct smtp_error *err)
+{
+	memset(t, 0, sizeof(*t));
+	t->s = s;
+	t->m = m;
+	t->rcpts = rcpts;
+	t->nrcpts = nrcpts;
+	t->res = res;
+	t->err = err;
+}
+
 int smtp_send_begin(struct smtp_session *s, const struct msg *m, int fd,
     const char *const *rcpts, size_t nrcpts, struct smtp_result *res,
     struct smtp_error *err)
@@ -542,13 +556,7 @@ int smtp_send_begin(struct smtp_session *s, const struct msg *m, int fd,
 		res->rcpts[i].addr = rcpts[i];
 		res->rcpts[i].state = SMTP_RCPT_PENDING;
 	}
-	memset(&t, 0, sizeof(t));
-	t.s = s;
-	t.m = m;
-	t.rcpts = rcpts;
-	t.nrcpts = nrcpts;
-	t.res = res;
-	t.err = err;
+	smtp_tx_init(&t, s, m, rcpts, nrcpts, res, err);
 	if (s->state != SMTP_ST_READY || s->has_pend)
 		return smtp_fail(err, SMTP_FAIL_CONN, 1, "MAIL FROM",
 		    "connection not usable (%s)", smtp_state_name(s->state));
@@ -659,25 +667,21 @@ int smtp_send_next(struct smtp_session *s, const struct msg *m,
 {
 	struct smtp_error err;
 	struct smtp_tx t;
-	size_t mark;
+	size_t mark, len;
 	int rc;
 
 	if (!s->has_pend)
 		return -1;
-	memset(&t, 0, sizeof(t));
 	memset(&err, 0, sizeof(err));
-	t.s = s;
-	t.m = m;
-	t.rcpts = rcpts;
-	t.nrcpts = nrcpts;
-	t.err = &err;
+	smtp_tx_init(&t, s, m, rcpts, nrcpts, NULL, &err);
 	t.ahead = 1;
 	/* only an envelope that passes every local check goes ahead (one
-	 * that fails is not sent at all: smtp_send_begin says why) */
+	 * that fails is not sent at all: smtp_send_begin says why), and
+	 * one that fits the write buffer whole */
 	if (m == NULL || !s->caps.pipelining || s->state != SMTP_ST_DOT ||
 	    s->ahead_m != NULL || smtp_tx_check(&t) < 0 ||
-	    smtp_envelope_len(&t) > SMTP_AHEAD_MAX ||
-	    smtp_envelope_len(&t) > io_room(s->io))
+	    (len = smtp_envelope_len(&t)) > SMTP_AHEAD_MAX ||
+	    len > io_room(s->io))
 		return smtp_send_end(s);
 	/* Buffered whole behind the "." (no byte goes out before the one
 	 * write below: the server reads the "." and the envelope together
