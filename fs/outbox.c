@@ -1312,6 +1312,20 @@ fail:
 	return -1;
 }
 
+/* A commit of the journal failed (spool.lost_cb): the committer
+ * writes a new one from memory before anything more is durable. */
+static void ob_journal_lost(void *arg)
+{
+	struct ob *ob = arg;
+
+	log_warn("spool: the journal could not be synced; it is written "
+	    "again from memory, and nothing is reported durable before");
+	pthread_mutex_lock(&ob->mu);
+	ob->lost_retry_ms = 0;
+	pthread_cond_broadcast(&ob->commit_cv);
+	pthread_mutex_unlock(&ob->mu);
+}
+
 int ob_init(struct ob *ob, struct cfg *cfg, const char *spool_path,
     char *err, size_t errlen)
 {
@@ -1384,6 +1398,8 @@ int ob_init(struct ob *ob, struct cfg *cfg, const char *spool_path,
 	}
 	if (spool_open(&ob->spool, spool_path, err, errlen) < 0)
 		goto fail;
+	ob->spool.lost_cb = ob_journal_lost;
+	ob->spool.lost_arg = ob;
 	return 0;
 nomem:
 	snprintf(err, errlen, "out of memory");

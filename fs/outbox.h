@@ -123,6 +123,11 @@ struct ob_msg {
 	                              * retry at once */
 	uint8_t tombstoned;          /* its "removed" record is written:
 	                              * nothing more is written for it */
+	uint8_t resync;              /* a sync of its file failed: a retry
+	                              * would prove nothing (see jlost in
+	                              * spool.h), so its bytes are copied to
+	                              * a new file, synced, before it is
+	                              * submitted again */
 	uint8_t shown_rw;            /* writable (0600) when the kernel last
 	                              * had its attributes; 2: unknown, or
 	                              * its size changed (ob_notify) */
@@ -261,6 +266,9 @@ struct ob {
 	uint64_t compact_min;        /* no rewrite below this size */
 	uint64_t rewritten;          /* journal bytes after the last rewrite */
 	int compact_wanted;          /* the committer rewrites the journal */
+	int64_t lost_retry_ms;       /* a lost journal (spool_journal_lost):
+	                              * the committer's next rewrite, at this
+	                              * monotonic time */
 	int stopping;
 	unsigned nthreads;           /* worker threads still running */
 	pthread_t *threads;          /* every worker started, joinable */

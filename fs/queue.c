@@ -379,6 +379,8 @@ struct queue_item {
 	int lfd;                     /* its unused transcript's, or -1 */
 	struct spool_check ck;       /* its queued record's check */
 	int sync_err;                /* save_err is the batch sync's */
+	int copy_err;                /* save_err is queue_resync's */
+	int lost;                    /* queue_resync found its bytes lost */
 };
 
 /* Messages one commit takes at most (each holds a descriptor). */
@@ -387,6 +389,39 @@ struct queue_item {
 /* A submission whose record could not be made durable (disk full, I/O
  * error) stays a draft and is tried again after this pause. */
 #define QUEUE_SPOOL_RETRY_MS 5000
+
+/* Reads are copied this much at a time. */
+#define SPOOL_COPY_CHUNK (64 * 1024)
+
+/*
+ * OUT, a whole new file for M written under the name TMP in the spool's
+ * msg/, synced and renamed over M's file; *FD (M's old file) is closed
+ * and becomes OUT, whose stat is *ST. The user's bytes are replaced only
+ * by a durable whole file; the rename itself is made durable by the
+ * batch's spool_sync, before the message is shown queued. 0, or -1 with
+ * ERR and errno (OUT closed, TMP removed, *FD untouched).
+ */
+static int queue_replace_file(struct ob *ob, struct ob_msg *m, int out,
+    const char *tmp, int *fd, struct stat *st, char *err, size_t errlen)
+{
+	char name[32];
+	int saved;
+
+	snprintf(name, sizeof(name), "%" PRIu64, m->r.id);
+	if (fstat(out, st) < 0 || fsync(out) < 0 ||
+	    renameat(ob->spool.msgfd, tmp, ob->spool.msgfd, name) < 0) {
+		saved = errno;
+		snprintf(err, errlen, "spool: %s", strerror(errno));
+		close(out);
+		unlinkat(ob->spool.msgfd, tmp, 0);
+		errno = saved;
+		return -1;
+	}
+	spool_msgdir_changed(&ob->spool);
+	close(*fd);
+	*fd = out;
+	return 0;
+}
 
 /*
  * Expands Attach: pseudo-headers of M's spool file, once, at submission:
@@ -437,14 +472,13 @@ static int queue_has_attach(const struct msg_src *src)
 static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd,
     struct msg_src *src, char *err, size_t errlen)
 {
-	char tmp[64], name[32];
+	char tmp[64];
 	struct stat st;
 	int out, rc, saved = 0;
 
 	if (!queue_has_attach(src))
 		return 0;     /* the common case: no temp file made */
 	queue_image_done(src, NULL, 0);
-	snprintf(name, sizeof(name), "%" PRIu64, m->r.id);
 	snprintf(tmp, sizeof(tmp), ".att%" PRIu64, m->r.id);
 	out = openat(ob->spool.msgfd, tmp, O_RDWR | O_CREAT | O_TRUNC |
 	    O_CLOEXEC, 0600);
@@ -457,35 +491,101 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd,
 	errno = 0;
 	rc = msg_attach_expand(*fd, out, m->r.uid, m->r.gid, err, errlen);
 	saved = errno;
-	/* The user's bytes are replaced only by a durable whole file; the
-	 * rename itself is made durable by the batch's spool_sync, before
-	 * the message is shown queued. */
-	if (rc == 0 && (fstat(out, &st) < 0 || fsync(out) < 0)) {
-		saved = errno;
-		snprintf(err, errlen, "spool: %s", strerror(errno));
-		rc = -1;
-	}
-	if (rc == 0 &&
-	    renameat(ob->spool.msgfd, tmp, ob->spool.msgfd, name) < 0) {
-		saved = errno;
-		snprintf(err, errlen, "spool: %s", strerror(errno));
-		rc = -1;
-	}
 	if (rc != 0) {
 		close(out);
 		unlinkat(ob->spool.msgfd, tmp, 0);
 		errno = saved;
 		return -1;
 	}
-	spool_msgdir_changed(&ob->spool);
-	/* the expanded message is read from here on */
-	close(*fd);
-	*fd = src->fd = out;
+	if (queue_replace_file(ob, m, out, tmp, fd, &st, err, errlen) < 0)
+		return -1;
+	src->fd = *fd;              /* the expanded message from here on */
 	pthread_mutex_lock(&ob->mu);
 	m->file_size = (uint64_t)st.st_size;
 	m->shown_rw = 2;             /* its size changed: ob_notify says so */
 	pthread_mutex_unlock(&ob->mu);
 	return 0;
+}
+
+/* 1 when M's file must be copied before it is submitted (ob->mu not
+ * held). */
+static int queue_needs_copy(struct ob *ob, struct ob_msg *m)
+{
+	int r;
+
+	pthread_mutex_lock(&ob->mu);
+	r = m->resync;
+	pthread_mutex_unlock(&ob->mu);
+	return r;
+}
+
+/*
+ * The copy of a message whose file could not be synced: after a failed
+ * sync, Linux has marked the file's pages clean, so a sync tried again
+ * reports success whether or not the bytes reached the disk. Its bytes,
+ * as the page cache still has them, are copied to a new file, synced,
+ * which replaces it; *FD is then the new file's. When its closed record
+ * had a check and the copy differs from it (the pages were dropped and
+ * read back from the disk, which never had them), the copy is dropped
+ * and it returns 1 with ERR saying so: such a message is never sent.
+ * 0, or -1 with ERR and errno.
+ */
+static int queue_resync(struct ob *ob, struct ob_msg *m, int *fd,
+    char *err, size_t errlen)
+{
+	struct spool_check kept = { 0, 0, 0, 0 }, got = { 0, 0, 0, 0 };
+	struct stat st;
+	char tmp[64], *buf;
+	uint64_t off = 0;
+	ssize_t n;
+	int out, saved = 0;
+
+	pthread_mutex_lock(&ob->mu);
+	if (m->lv && m->lv->cck.set && m->lv->cck.stamp == 0 && m->r.closed)
+		kept = m->lv->cck;
+	pthread_mutex_unlock(&ob->mu);
+	if ((buf = malloc(SPOOL_COPY_CHUNK)) == NULL)
+		goto fail;
+	snprintf(tmp, sizeof(tmp), ".rs%" PRIu64, m->r.id);
+	out = openat(ob->spool.msgfd, tmp, O_RDWR | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0600);
+	if (out < 0) {
+		free(buf);
+		goto fail;
+	}
+	for (;;) {
+		n = pread(*fd, buf, SPOOL_COPY_CHUNK, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || spool_write_all(out, buf, (size_t)n) < 0)
+			break;
+		off += (uint64_t)n;
+	}
+	saved = errno;
+	free(buf);
+	if (n != 0 || (kept.set && spool_check_fd(&got, out) < 0)) {
+		close(out);
+		unlinkat(ob->spool.msgfd, tmp, 0);
+		errno = saved;
+		goto fail;
+	}
+	if (kept.set && (got.len != kept.len || got.crc != kept.crc)) {
+		close(out);
+		unlinkat(ob->spool.msgfd, tmp, 0);
+		snprintf(err, errlen, "spool: this message's bytes were lost: "
+		    "its file could not be synced to the disk, and what it "
+		    "reads now (%" PRIu64 " bytes) is not what it was closed "
+		    "with (%" PRIu64 " bytes); it is not sent: write it again",
+		    got.len, kept.len);
+		return 1;
+	}
+	return queue_replace_file(ob, m, out, tmp, fd, &st, err, errlen);
+fail:
+	saved = errno ? errno : EIO;
+	snprintf(err, errlen, "spool: copying the message to a new file "
+	    "after a failed sync: %s", strerror(saved));
+	errno = saved;
+	return -1;
 }
 
 /*
@@ -519,8 +619,10 @@ static int queue_sync_batch(struct ob *ob, const struct queue_item *items,
 	int fds[QUEUE_BATCH_MAX];
 	size_t i;
 
+	/* not one that failed before: it has no record to stand for, and
+	 * the file of one that queue_resync refused must not be synced */
 	for (i = 0; i < n; i++)
-		fds[i] = items[i].fd;
+		fds[i] = items[i].save_err ? -1 : items[i].fd;
 	return spool_sync_fds(&ob->spool, fds, n);
 }
 
@@ -544,6 +646,8 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 
 		items[i].ck = ck;
 		items[i].sync_err = 0;
+		items[i].copy_err = 0;
+		items[i].lost = 0;
 		items[i].pm = NULL;
 		items[i].save_err = 0;
 		a = ob_msg_account(ob, m);
@@ -553,6 +657,25 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			items[i].fd = queue_open_msg(ob, m, err, sizeof(err),
 			    &temp);
 			open_err = errno;
+		}
+		if (items[i].fd >= 0 && queue_needs_copy(ob, m)) {
+			int rc = queue_resync(ob, m, &items[i].fd, err,
+			    sizeof(err));
+
+			if (rc != 0) {
+				items[i].save_err = errno ? errno : EIO;
+				items[i].copy_err = rc < 0;
+				items[i].lost = rc > 0;
+				if (rc > 0) {   /* shown as it is */
+					pthread_mutex_lock(&ob->mu);
+					queue_set_str(&m->r.error, err);
+					pthread_mutex_unlock(&ob->mu);
+				}
+				continue;
+			}
+			pthread_mutex_lock(&ob->mu);
+			m->resync = 0;
+			pthread_mutex_unlock(&ob->mu);
 		}
 		src.fd = items[i].fd;
 		src.img = NULL;
@@ -648,6 +771,15 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			 * and a rewrite's, say what it is: a closed draft,
 			 * with the check of the bytes it was submitted with. */
 			m->disk_state = OB_DRAFT;
+			if (items[i].lost) {
+				/* its error: says why; submitted again only
+				 * once written again */
+				m->dirty = 0;
+				ob_queue_recount(ob, m);
+				continue;
+			}
+			if (items[i].sync_err)
+				m->resync = 1;   /* see queue_resync */
 			if (m->r.closed && items[i].ck.set && ob_live(m)) {
 				m->lv->cck = items[i].ck;
 				m->lv->cck.stamp = 0;   /* a draft's */
@@ -659,6 +791,8 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			    "the message file could not be opened to make it "
 			    "durable" : items[i].sync_err ? "the message and "
 			    "its record could not be synced to the disk" :
+			    items[i].copy_err ? "the message could not be "
+			    "copied to a new file after a failed sync" :
 			    "the record could not be written",
 			    strerror(items[i].save_err),
 			    QUEUE_SPOOL_RETRY_MS / 1000);
@@ -777,13 +911,20 @@ void queue_submit_pending(struct ob *ob)
 	free(items);
 }
 
+/* When the committer rewrites a lost journal (monotonic ms), or -1:
+ * the journal is not lost. ob->mu held (jmu is a leaf lock). */
+static int64_t queue_journal_lost(struct ob *ob)
+{
+	return spool_journal_lost(&ob->spool) ? ob->lost_retry_ms : -1;
+}
+
 static void *queue_committer(void *arg)
 {
 	struct ob *ob = arg;
 	struct queue_item *items = NULL;
 	size_t n, cap = 0;
 	struct timespec ts;
-	int64_t earliest, held;
+	int64_t earliest, held, lost;
 	int last = 0;
 
 	pthread_mutex_lock(&ob->mu);
@@ -804,7 +945,23 @@ static void *queue_committer(void *arg)
 			pthread_mutex_lock(&ob->mu);
 			continue;
 		}
-		n = queue_collect(ob, &items, &cap, ob->stopping, &earliest);
+		/* A journal whose sync failed is written again before any
+		 * batch: until then every sync fails (see jlost). */
+		lost = queue_journal_lost(ob);
+		if (lost >= 0 && lost <= clock_mono_ms()) {
+			pthread_mutex_unlock(&ob->mu);
+			ob_compact_maybe(ob);
+			pthread_mutex_lock(&ob->mu);
+			if (spool_journal_lost(&ob->spool))
+				ob->lost_retry_ms = clock_mono_ms() +
+				    QUEUE_SPOOL_RETRY_MS;
+			continue;
+		}
+		/* and no batch meanwhile: it could not be made durable */
+		n = lost >= 0 ? 0 : queue_collect(ob, &items, &cap,
+		    ob->stopping, &earliest);
+		if (lost >= 0)
+			earliest = lost;
 		if (held >= 0 && (earliest < 0 || held < earliest))
 			earliest = held;
 		if (n) {

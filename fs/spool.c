@@ -1260,11 +1260,16 @@ void spool_close(struct spool *sp)
  */
 static int spool_commit(struct spool *sp)
 {
-	int fd, rc, dir;
+	int fd, rc, dir, lost, saved;
 
 	/* No new descriptor (the table may be full): the journal's own,
 	 * kept open by a rewrite that swaps it meanwhile (jfd_old). */
 	pthread_mutex_lock(&sp->jmu);
+	if (sp->jlost) {
+		pthread_mutex_unlock(&sp->jmu);
+		errno = EIO;
+		return -1;
+	}
 	fd = sp->jfd;
 	sp->jsyncing = 1;
 	dir = sp->dir_dirty;
@@ -1273,16 +1278,36 @@ static int spool_commit(struct spool *sp)
 	rc = fdatasync(fd);
 	if (rc == 0 && dir)
 		rc = fsync(sp->dirfd);
+	saved = errno;
 	pthread_mutex_lock(&sp->jmu);
 	if (rc < 0 && dir)
 		sp->dir_dirty = 1;
+	/* after a failed sync, the journal's own retry would report what
+	 * it can no longer prove: only a new journal can (see jlost) */
+	lost = rc < 0 && !sp->jlost;
+	if (rc < 0)
+		sp->jlost = 1;
 	sp->jsyncing = 0;
 	if (sp->jfd_old >= 0) {
 		close(sp->jfd_old);
 		sp->jfd_old = -1;
 	}
 	pthread_mutex_unlock(&sp->jmu);
+	errno = saved;
+	if (lost && sp->lost_cb)
+		sp->lost_cb(sp->lost_arg);
+	errno = saved;
 	return rc;
+}
+
+int spool_journal_lost(struct spool *sp)
+{
+	int lost;
+
+	pthread_mutex_lock(&sp->jmu);
+	lost = sp->jlost;
+	pthread_mutex_unlock(&sp->jmu);
+	return lost;
 }
 
 int spool_sync(struct spool *sp)
@@ -2441,6 +2466,7 @@ int spool_rewrite(struct spool *sp, const char *framed, size_t len,
 		close(sp->jfd);
 	sp->jfd = fd;
 	sp->jbytes = (uint64_t)st.st_size;
+	sp->jlost = 0;      /* every record is in the new one, synced */
 	/* the rename is made durable by the next commit, before any
 	 * record appended from now on is reported durable */
 	sp->dir_dirty = 1;

@@ -253,6 +253,14 @@ struct spool {
 	uint64_t stamp;           /* the committer's batch (spool_check) */
 	int stamp_held;           /* a batch failed: its records stay among
 	                           * the last batch's until a rewrite */
+	/* A commit of the journal failed: its pages were marked clean, so
+	 * a later sync that succeeds proves nothing of the records written
+	 * before it. Every sync fails until spool_rewrite writes a new
+	 * journal from memory (jmu). LOST_CB(LOST_ARG) is called, no lock
+	 * held, when it is set. */
+	int jlost;
+	void (*lost_cb)(void *);
+	void *lost_arg;
 };
 
 /* One batch of spool_sync_fds. */
@@ -383,6 +391,10 @@ int spool_create_msg(struct spool *sp, uint64_t id);
 /* A name in msg/ was made or replaced (a rename into it): the next
  * spool_sync_fds syncs the directory. */
 void spool_msgdir_changed(struct spool *sp);
+
+/* 1 when a commit of the journal failed and no rewrite has replaced it
+ * since (spool_sync fails meanwhile: see jlost). */
+int spool_journal_lost(struct spool *sp);
 
 /* Opens msg/ID with FLAGS (O_RDONLY, O_RDWR, ...). Returns the fd. */
 int spool_open_msg(struct spool *sp, uint64_t id, int flags);

@@ -35,6 +35,25 @@
  *                              first 4096 bytes hold it fail with EIO:
  *                              one message's file cannot be made
  *                              durable, the others can.
+ *   DIR/fsync-eio-once-text    content: a string. The first fsync() or
+ *                              fdatasync() of a regular file whose first
+ *                              4096 bytes hold it fails with EIO, and
+ *                              its inode is listed in DIR/eio-inodes;
+ *                              the control file is then renamed to
+ *                              NAME.spent (the fault is met once).
+ *   DIR/fsync-eio-once-journal The same for the journal.
+ *   DIR/eio-inodes             (made by the two above) "DEV INO" lines.
+ *                              An fsync() or fdatasync() of a listed
+ *                              inode returns 0 without syncing: what
+ *                              Linux does after a writeback error (the
+ *                              pages were marked clean, the error was
+ *                              reported once), so a sync retried on
+ *                              that file proves nothing. Counted in
+ *                              hits as "fsync-after-eio".
+ *   DIR/read-lost-eio          read() and pread() of a listed inode
+ *                              return zeros in place of its bytes: its
+ *                              pages were dropped and the disk never
+ *                              had them.
  *   DIR/open-emfile-spool      content: a directory path. openat() of
  *                              an existing file directly in that
  *                              directory (no O_CREAT) fails with EMFILE:
@@ -44,9 +63,10 @@
  * "FAULT errno path" appended), so a test can tell the fault was met.
  *
  * It must never: change a call that no control file concerns, or keep
- * fault state between calls (the daemon is multi-threaded; every
- * decision is made from the control files and the fd at the time of the
- * call; the only thing kept is each libc function's address).
+ * fault state between calls in memory (the daemon is multi-threaded;
+ * every decision is made from the control files and the fd at the time
+ * of the call; the only thing kept is each libc function's address;
+ * what a fault must remember, eio-inodes, is a control file too).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -272,30 +292,138 @@ static void fs_sync_kill(int fd)
 	errno = saved;
 }
 
+static int fs_head_has(int fd, const char *text);
+
 /* The fsync-eio-text fault: 1 when FD's file starts with the text. */
 static int fs_sync_text(int fd)
 {
-	char text[256], head[4097], path[FS_PATH_MAX];
+	char text[256], path[FS_PATH_MAX];
+
+	if (!fs_ctl_read("fsync-eio-text", text, sizeof(text)) ||
+	    !fs_head_has(fd, text))
+		return 0;
+	fs_fd_path(fd, path, sizeof(path));
+	fs_hit("fsync-eio-text", EIO, path);
+	return 1;
+}
+
+/* 1 when FD's inode is listed in DIR/eio-inodes. */
+static int fs_eio_listed(int fd)
+{
+	char list[8192], *p, *end;
+	unsigned long long dev, ino;
+	struct stat st;
+	int saved = errno, found = 0;
+
+	if (!fs_ctl_read("eio-inodes", list, sizeof(list)) ||
+	    fstat(fd, &st) < 0) {
+		errno = saved;
+		return 0;
+	}
+	for (p = list; *p != '\0' && !found; p = end) {
+		dev = strtoull(p, &end, 10);
+		if (end == p)
+			break;
+		p = end;
+		ino = strtoull(p, &end, 10);
+		if (end == p)
+			break;
+		found = dev == (unsigned long long)st.st_dev &&
+		    ino == (unsigned long long)st.st_ino;
+	}
+	errno = saved;
+	return found;
+}
+
+/* Lists FD's inode in DIR/eio-inodes. */
+static void fs_eio_list(int fd)
+{
+	char path[FS_PATH_MAX], line[64];
+	const char *dir = fs_ctl();
+	FS_NEXT(fs_write_fn, write);
+	struct stat st;
+	int lfd, n, saved = errno;
+
+	if (dir == NULL || next_write == NULL || fstat(fd, &st) < 0)
+		goto out;
+	n = snprintf(path, sizeof(path), "%s/eio-inodes", dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		goto out;
+	n = snprintf(line, sizeof(line), "%llu %llu\n",
+	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	lfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd >= 0) {
+		if (next_write(lfd, line, (size_t)n) < 0)
+			(void)0;
+		close(lfd);
+	}
+out:
+	errno = saved;
+}
+
+/* 1 when FD's file holds TEXT in its first 4096 bytes. */
+static int fs_head_has(int fd, const char *text)
+{
+	char head[4097];
 	FS_NEXT(fs_pread_fn, pread);
 	struct stat st;
 	ssize_t n;
 	int saved = errno, hit = 0;
 
-	if (fs_ctl_read("fsync-eio-text", text, sizeof(text)) &&
-	    text[0] != '\0' && next_pread != NULL && fstat(fd, &st) == 0 &&
+	if (text[0] != '\0' && next_pread != NULL && fstat(fd, &st) == 0 &&
 	    S_ISREG(st.st_mode) &&
 	    (n = next_pread(fd, head, sizeof(head) - 1, 0)) > 0) {
 		head[n] = '\0';
 		hit = memmem(head, (size_t)n, text, strlen(text)) != NULL;
 	}
-	if (hit) {
-		fs_fd_path(fd, path, sizeof(path));
-		fs_hit("fsync-eio-text", EIO, path);
-	}
 	errno = saved;
 	return hit;
 }
 
+static int fs_claim(const char *name);
+
+/* The -once- faults: EIO for the first sync of a matching file. */
+static int fs_sync_once(int fd)
+{
+	char text[256], path[FS_PATH_MAX];
+	int hit = 0;
+
+	if (fs_ctl_read("fsync-eio-once-text", text, sizeof(text)) &&
+	    fs_head_has(fd, text) && fs_claim("fsync-eio-once-text")) {
+		fs_fd_path(fd, path, sizeof(path));
+		fs_hit("fsync-eio-once-text", EIO, path);
+		hit = 1;
+	} else if (fs_ctl_read("fsync-eio-once-journal", NULL, 0)) {
+		fs_fd_path(fd, path, sizeof(path));
+		if (fs_is_journal(path) && fs_claim("fsync-eio-once-journal")) {
+			fs_hit("fsync-eio-once-journal", EIO, path);
+			hit = 1;
+		}
+	}
+	if (hit)
+		fs_eio_list(fd);
+	return hit;
+}
+
+/* Claims the one-shot fault NAME: 1 for the one call that renames its
+ * control file away (concurrent calls: one wins), else 0. */
+static int fs_claim(const char *name)
+{
+	char from[FS_PATH_MAX], to[FS_PATH_MAX];
+	const char *dir = fs_ctl();
+	int saved = errno, won;
+
+	if (dir == NULL)
+		return 0;
+	snprintf(from, sizeof(from), "%s/%s", dir, name);
+	snprintf(to, sizeof(to), "%s/%s.spent", dir, name);
+	won = rename(from, to) == 0;
+	errno = saved;
+	return won;
+}
+
+/* For a sync of FD: 0 to sync, -1 to return 0 without syncing (a file
+ * whose sync failed once), else the errno to fail with. */
 static int fs_sync_fault(int fd, int dir_too)
 {
 	char path[FS_PATH_MAX], probe[FS_PATH_MAX + 16];
@@ -305,6 +433,13 @@ static int fs_sync_fault(int fd, int dir_too)
 	if (fs_ctl() == NULL)
 		return 0;
 	fs_sync_kill(fd);
+	if (fs_eio_listed(fd)) {
+		fs_fd_path(fd, path, sizeof(path));
+		fs_hit("fsync-after-eio", 0, path);
+		return -1;
+	}
+	if (fs_sync_once(fd))
+		return EIO;
 	if (fs_sync_text(fd))
 		return EIO;
 	if (!fs_ctl_read("fsync-eio-journal", NULL, 0))
@@ -328,6 +463,20 @@ static int fs_sync_fault(int fd, int dir_too)
 	return 0;
 }
 
+/* The read-lost-eio fault: BUF's N bytes just read from FD are zeros
+ * when FD's inode is listed. */
+static void fs_read_lost(int fd, void *buf, ssize_t n)
+{
+	char path[FS_PATH_MAX];
+
+	if (n <= 0 || fs_ctl() == NULL ||
+	    !fs_ctl_read("read-lost-eio", NULL, 0) || !fs_eio_listed(fd))
+		return;
+	memset(buf, 0, (size_t)n);
+	fs_fd_path(fd, path, sizeof(path));
+	fs_hit("read-lost-eio", 0, path);
+}
+
 ssize_t read(int fd, void *buf, size_t count)
 {
 	FS_NEXT(fs_read_fn, read);
@@ -335,7 +484,9 @@ ssize_t read(int fd, void *buf, size_t count)
 
 	if (n < 0)
 		return -1;
-	return next_read(fd, buf, (size_t)n);
+	n = next_read(fd, buf, (size_t)n);
+	fs_read_lost(fd, buf, n);
+	return n;
 }
 
 ssize_t pread(int fd, void *buf, size_t count, off_t off)
@@ -345,7 +496,9 @@ ssize_t pread(int fd, void *buf, size_t count, off_t off)
 
 	if (n < 0)
 		return -1;
-	return next_pread(fd, buf, (size_t)n, off);
+	n = next_pread(fd, buf, (size_t)n, off);
+	fs_read_lost(fd, buf, n);
+	return n;
 }
 
 ssize_t pread64(int fd, void *buf, size_t count, off64_t off)
@@ -355,7 +508,9 @@ ssize_t pread64(int fd, void *buf, size_t count, off64_t off)
 
 	if (n < 0)
 		return -1;
-	return next_pread64(fd, buf, (size_t)n, off);
+	n = next_pread64(fd, buf, (size_t)n, off);
+	fs_read_lost(fd, buf, n);
+	return n;
 }
 
 ssize_t write(int fd, const void *buf, size_t count)
@@ -423,6 +578,8 @@ int fsync(int fd)
 	FS_NEXT(fs_fd_fn, fsync);
 	int err = fs_sync_fault(fd, 0);
 
+	if (err < 0)
+		return 0;
 	if (err != 0) {
 		errno = err;
 		return -1;
@@ -435,6 +592,8 @@ int fdatasync(int fd)
 	FS_NEXT(fs_fd_fn, fdatasync);
 	int err = fs_sync_fault(fd, 0);
 
+	if (err < 0)
+		return 0;
 	if (err != 0) {
 		errno = err;
 		return -1;
@@ -447,6 +606,8 @@ int syncfs(int fd)
 	FS_NEXT(fs_fd_fn, syncfs);
 	int err = fs_sync_fault(fd, 1);
 
+	if (err < 0)
+		return 0;
 	if (err != 0) {
 		errno = err;
 		return -1;

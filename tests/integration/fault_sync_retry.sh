@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# After a failed fsync, Linux marks the file's pages clean and reports
+# the error once: a sync tried again on that file returns 0 whether or
+# not its bytes ever reach the disk. So a file (or journal) whose sync
+# failed is never synced again to make it durable: its bytes are
+# written to a new file, synced, which replaces it.
+#  - A message file's sync fails once: the message stays a draft, is
+#    submitted again 5 s later from a new file, and is sent once.
+#  - The same, and its pages are dropped meanwhile (reads give what the
+#    disk has: zeros): the copy does not match the check of the closed
+#    file, so it is not sent, and its status says why; written again,
+#    it is sent.
+#  - The journal's sync fails once: a new journal is written from
+#    memory before anything more is reported durable; the message is
+#    sent once, and after kill -9 a mount finds every state.
+# The shim makes a sync of a file whose sync failed return 0 without
+# syncing, as Linux does, and counts it ("fsync-after-eio"): there must
+# be none.
+. "$(dirname "$0")/../lib.sh" || exit 1
+
+mk_tmp T
+fault_setup "$T/ctl"
+outbox_start -t "$T"
+SP=$T/spool
+
+# listed_inode: the inodes whose sync failed ("DEV INO" lines)
+listed() { cat "$FAULT_CTL/eio-inodes" 2>/dev/null; }
+# inode_of FILE: "DEV INO" as the shim lists them
+inode_of() { stat -c '%d %i' "$1"; }
+no_retried_sync()
+{
+	[ "$(fault_hits fsync-after-eio)" = 0 ] || fail "a file whose sync failed was synced again and trusted ($1):
+$(grep '^fsync-after-eio' "$FAULT_CTL/hits")"
+}
+# spool_file SUBJECT: the spool file holding that Subject (one)
+spool_file()
+{
+	local f
+	f=$(grep -lF "Subject: $1" "$SP"/msg/[0-9]* 2>/dev/null)
+	[ -n "$f" ] && [ "$(printf '%s\n' "$f" | wc -l)" = 1 ] ||
+		fail "$1: not one spool file: [$f]"
+	printf '%s\n' "$f"
+}
+
+# --- a message file's sync fails once ---------------------------------------
+printf 'To: bob@example.com\nSubject: retry copy\n\n%s\n' "$(seq 1 300)" >"$T/a.src"
+fault_on fsync-eio-once-text "Subject: retry copy"
+cp "$T/a.src" "$M/a" || fail "writing a"
+_a_err() { grep -q '^error: spool: the message and its record could not be synced' "$M/a.status"; }
+wait_until 15 _a_err || fail "a: no error line after the failed sync:
+$(cat "$M/a.status")
+hits: $(cat "$FAULT_CTL/hits" 2>/dev/null)"
+assert_eq draft "$(status_state "$M/a.status")" "state of a after the failed sync"
+[ "$(fault_hits fsync-eio-once-text)" = 1 ] || fail "the sync of a failed $(fault_hits fsync-eio-once-text) times, not once"
+fault_off fsync-eio-once-text
+bad=$(listed)
+note "a: its sync failed (inode $bad): $(grep '^error:' "$M/a.status")"
+wait_state "$M/a.status" sent 20
+no_retried_sync "a"
+[ "$(inode_of "$(spool_file "retry copy")")" != "$bad" ] ||
+	fail "a was sent from the file whose sync failed (inode $bad)"
+got=$(one_eml_with "$T/rx" "Subject: retry copy") || exit 1
+tr -d '\r' <"$got" | grep -qx 300 || fail "a arrived without its last line: $(tail -n 3 "$got")"
+assert_not_contains "$(cat "$M/a.status")" "could not be synced" "status of a once sent"
+note "a: copied to a new file, synced, sent once"
+
+# --- the same, and the pages are lost before the retry ----------------------
+: >"$FAULT_CTL/eio-inodes"
+printf 'To: bob@example.com\nSubject: retry lost\n\n%s\n' "$(seq 1 300)" >"$T/b.src"
+fault_on fsync-eio-once-text "Subject: retry lost"
+fault_on read-lost-eio
+cp "$T/b.src" "$M/b" || fail "writing b"
+_b_lost() { grep -q "^error: spool: this message's bytes were lost" "$M/b.status"; }
+wait_until 20 _b_lost || fail "b: no error line saying its bytes were lost:
+$(cat "$M/b.status")
+hits: $(cat "$FAULT_CTL/hits" 2>/dev/null)"
+fault_off fsync-eio-once-text
+assert_eq draft "$(status_state "$M/b.status")" "state of b with its bytes lost"
+[ "$(fault_hits read-lost-eio)" -ge 1 ] || fail "the lost pages were never read"
+no_retried_sync "b"
+note "b: $(grep '^error:' "$M/b.status")"
+# it stays so: not submitted again by itself
+sleep 6
+assert_eq draft "$(status_state "$M/b.status")" "state of b 6 s later"
+assert_eq 0 "$(eml_with "$T/rx" "Subject: retry lost" | grep -c .)" "copies of b received with its bytes lost"
+# written again (the disk reads again): sent, once, whole
+fault_off read-lost-eio
+cp "$T/b.src" "$M/b" || fail "writing b again"
+wait_state "$M/b.status" sent 20
+got=$(one_eml_with "$T/rx" "Subject: retry lost") || exit 1
+tr -d '\r' <"$got" | grep -qx 300 || fail "b arrived without its last line"
+no_retried_sync "b written again"
+note "b written again: sent once"
+
+# --- the journal's sync fails once ------------------------------------------
+: >"$FAULT_CTL/eio-inodes"
+jino=$(inode_of "$SP/journal")
+fault_on fsync-eio-once-journal
+printf 'To: bob@example.com\nSubject: retry journal\n\nj\n' >"$M/c" || fail "writing c"
+_c_err() { grep -q '^error: spool: the message and its record could not be synced' "$M/c.status"; }
+wait_until 15 _c_err || fail "c: no error line after the journal's failed sync:
+$(cat "$M/c.status")
+hits: $(cat "$FAULT_CTL/hits" 2>/dev/null)"
+fault_off fsync-eio-once-journal
+[ "$(fault_hits fsync-eio-once-journal)" = 1 ] || fail "the journal's sync failed $(fault_hits fsync-eio-once-journal) times, not once"
+wait_state "$M/c.status" sent 20
+no_retried_sync "the journal"
+[ "$(inode_of "$SP/journal")" != "$jino" ] ||
+	fail "the journal whose sync failed is still the journal"
+one_eml_with "$T/rx" "Subject: retry journal" >/dev/null || exit 1
+note "c: the journal written again from memory, c sent once"
+
+# a crash now: every state as it was, nothing sent again
+printf 'To: bob@example.com\nSubject: retry after\n\nd\n' >"$M/d"
+wait_state "$M/d.status" sent 15
+kill_outbox "$M"
+mount_outbox "$M" "$T/config"
+for f in a b c d; do
+	assert_eq sent "$(status_state "$M/$f.status")" "state of $f after kill -9"
+done
+sleep 1
+assert_eq 4 "$(count_eml "$T/rx")" "messages received in all"
+no_retried_sync "after the mount"
+note "after kill -9 and a mount: a b c d sent, 4 received"
