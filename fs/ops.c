@@ -891,6 +891,13 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 		m->nopen--;
 		if (h->writer)
 			m->nwriters--;
+		/* Its bytes were lost (OB_RESYNC_LOST): written again whole,
+		 * in order from 0, by writers of this mount, they are theirs
+		 * (a check read from the file would be of the lost bytes). */
+		if (m->resync == OB_RESYNC_LOST && m->nopen == 0 && m->lv &&
+		    m->lv->wok && m->lv->wlen == m->file_size &&
+		    m->file_size > 0)
+			m->resync = OB_RESYNC_COPY;
 		/* Submission is at the last release, after the settle time. */
 		if (ob_submit_if_ready(ob, m)) {
 			/* so a stop during the settle time still submits it */
@@ -931,6 +938,18 @@ static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	(void)ino;
 	if (h->kind == OPS_MSG && h->fd >= 0)
 		rc = datasync ? fdatasync(h->fd) : fsync(h->fd);
+	if (rc < 0) {
+		struct ob *ob = ops_ob(req);
+		int saved = errno;
+
+		/* the error is reported once: no later sync of this file
+		 * proves anything (see ob_resync) */
+		pthread_mutex_lock(&ob->mu);
+		if (h->m && h->m->resync == OB_RESYNC_NONE)
+			h->m->resync = OB_RESYNC_COPY;
+		pthread_mutex_unlock(&ob->mu);
+		errno = saved;
+	}
 	fuse_reply_err(req, rc < 0 ? ops_errno(errno) : 0);
 }
 

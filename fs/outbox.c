@@ -331,7 +331,7 @@ void ob_set_state(struct ob *ob, struct ob_msg *m, enum ob_state st)
 int ob_submittable(const struct ob *ob, const struct ob_msg *m)
 {
 	return m->r.state == OB_DRAFT && !m->removed && m->nopen == 0 &&
-	    m->file_size > 0 && !m->busy &&
+	    m->file_size > 0 && !m->busy && m->resync != OB_RESYNC_LOST &&
 	    ob_name_kind(ob, m->diridx, m->r.name) == OB_NAME_NORMAL;
 }
 
@@ -1674,7 +1674,7 @@ static int ob_snap_one(struct ob_msg *m, struct buf *out)
 
 #define OB_SNAP_CHUNK 256
 
-void ob_compact_maybe(struct ob *ob)
+int ob_compact_maybe(struct ob *ob)
 {
 	struct ob_msg *m;
 	uint64_t size, mark, *ids = NULL;
@@ -1734,4 +1734,5 @@ void ob_compact_maybe(struct ob *ob)
 		log_info("spool: journal rewritten, %" PRIu64 " -> %" PRIu64
 		    " bytes", size, now);
 	}
+	return failed ? -1 : 0;
 }

@@ -62,6 +62,16 @@ enum ob_name_kind {
 	OB_NAME_RESERVED,     /* .queue, ".", "..", or an account directory */
 };
 
+/* After a failed sync of a message's file, a sync tried again would
+ * prove nothing (see jlost in spool.h). */
+enum ob_resync {
+	OB_RESYNC_NONE = 0,
+	OB_RESYNC_COPY,   /* copied to a new file, synced, when submitted */
+	OB_RESYNC_LOST,   /* the copy was not the closed file's bytes: not
+	                   * submitted until a writer wrote it again, whole
+	                   * (then OB_RESYNC_COPY) */
+};
+
 enum ob_list_id { OB_LIST_NONE = 0, OB_LIST_SETTLE, OB_LIST_RUN,
 	OB_LIST_WAIT };
 
@@ -123,11 +133,7 @@ struct ob_msg {
 	                              * retry at once */
 	uint8_t tombstoned;          /* its "removed" record is written:
 	                              * nothing more is written for it */
-	uint8_t resync;              /* a sync of its file failed: a retry
-	                              * would prove nothing (see jlost in
-	                              * spool.h), so its bytes are copied to
-	                              * a new file, synced, before it is
-	                              * submitted again */
+	uint8_t resync;              /* enum ob_resync */
 	uint8_t shown_rw;            /* writable (0600) when the kernel last
 	                              * had its attributes; 2: unknown, or
 	                              * its size changed (ob_notify) */
@@ -312,12 +318,13 @@ int ob_load(struct ob *ob, char *err, size_t errlen);
  * (ob->compact_wanted, set after an append) when the journal is past
  * ob->compact_min (OB_COMPACT_MIN, or what OUTBOXFS_COMPACT_MIN says)
  * and more than twice the bytes of the live records: its size is bounded
- * by the live messages. Called by the committer; no lock held.
+ * by the live messages. Called by the committer; no lock held. -1 when
+ * the rewrite failed (the journal stays as it is).
  */
 #ifndef OB_COMPACT_MIN
 #define OB_COMPACT_MIN (4u * 1024 * 1024)
 #endif
-void ob_compact_maybe(struct ob *ob);
+int ob_compact_maybe(struct ob *ob);
 
 /* Seconds of the wall clock (the monotonic one: util/clock.h); its
  * nanoseconds. */

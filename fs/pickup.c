@@ -392,7 +392,7 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 	ssize_t n;
 	uid_t uid;
 	gid_t gid;
-	int fd, mfd = -1, done, saved, rc = -1;
+	int fd, mfd = -1, done, saved, rc = -1, synced = 1;
 
 	fd = openat(dropfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
@@ -477,12 +477,19 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 		goto out;
 	}
 	/* step 2: the bytes, durable */
-	if (pickup_copy(fd, (off_t)head, e.size, mfd) < 0 || fsync(mfd) < 0 ||
-	    fsync(ob->spool.msgfd) < 0) {
+	if (pickup_copy(fd, (off_t)head, e.size, mfd) < 0 ||
+	    (synced = fsync(mfd)) < 0 || fsync(ob->spool.msgfd) < 0) {
 		saved = errno;
 		close(mfd);
+		if (synced == 0)
+			spool_dir_lost(&ob->spool, "/msg");
 		errno = saved;
 		log_warn("maildrop: %s: copying it into the spool", name);
+		pthread_mutex_lock(&ob->mu);
+		/* kept visible by pickup_undo: its file proves nothing */
+		if (synced < 0)
+			m->resync = OB_RESYNC_COPY;
+		pthread_mutex_unlock(&ob->mu);
 		pickup_undo(ob, m);
 		drop_env_free(&e);
 		goto out;

@@ -390,9 +390,6 @@ struct queue_item {
  * error) stays a draft and is tried again after this pause. */
 #define QUEUE_SPOOL_RETRY_MS 5000
 
-/* Reads are copied this much at a time. */
-#define SPOOL_COPY_CHUNK (64 * 1024)
-
 /*
  * OUT, a whole new file for M written under the name TMP in the spool's
  * msg/, synced and renamed over M's file; *FD (M's old file) is closed
@@ -514,7 +511,7 @@ static int queue_needs_copy(struct ob *ob, struct ob_msg *m)
 	int r;
 
 	pthread_mutex_lock(&ob->mu);
-	r = m->resync;
+	r = m->resync != OB_RESYNC_NONE;
 	pthread_mutex_unlock(&ob->mu);
 	return r;
 }
@@ -524,54 +521,24 @@ static int queue_needs_copy(struct ob *ob, struct ob_msg *m)
  * sync, Linux has marked the file's pages clean, so a sync tried again
  * reports success whether or not the bytes reached the disk. Its bytes,
  * as the page cache still has them, are copied to a new file, synced,
- * which replaces it; *FD is then the new file's. When its closed record
- * had a check and the copy differs from it (the pages were dropped and
- * read back from the disk, which never had them), the copy is dropped
- * and it returns 1 with ERR saying so: such a message is never sent.
- * 0, or -1 with ERR and errno.
+ * which replaces it (spool_copy_msg); *FD is then the new file's. When
+ * its closed record has a check and the copy differs from it (the pages
+ * were dropped and read back from the disk, which never had them),
+ * nothing is replaced and it returns 1 with ERR saying so: such a
+ * message is never sent. 0, or -1 with ERR and errno.
  */
 static int queue_resync(struct ob *ob, struct ob_msg *m, int *fd,
     char *err, size_t errlen)
 {
-	struct spool_check kept = { 0, 0, 0, 0 }, got = { 0, 0, 0, 0 };
-	struct stat st;
-	char tmp[64], *buf;
-	uint64_t off = 0;
-	ssize_t n;
-	int out, saved = 0;
+	struct spool_check kept = { 0, 0, 0, 0 }, got;
+	int rc, out = -1, saved;
 
 	pthread_mutex_lock(&ob->mu);
 	if (m->lv && m->lv->cck.set && m->lv->cck.stamp == 0 && m->r.closed)
 		kept = m->lv->cck;
 	pthread_mutex_unlock(&ob->mu);
-	if ((buf = malloc(SPOOL_COPY_CHUNK)) == NULL)
-		goto fail;
-	snprintf(tmp, sizeof(tmp), ".rs%" PRIu64, m->r.id);
-	out = openat(ob->spool.msgfd, tmp, O_RDWR | O_CREAT | O_TRUNC |
-	    O_CLOEXEC, 0600);
-	if (out < 0) {
-		free(buf);
-		goto fail;
-	}
-	for (;;) {
-		n = pread(*fd, buf, SPOOL_COPY_CHUNK, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || spool_write_all(out, buf, (size_t)n) < 0)
-			break;
-		off += (uint64_t)n;
-	}
-	saved = errno;
-	free(buf);
-	if (n != 0 || (kept.set && spool_check_fd(&got, out) < 0)) {
-		close(out);
-		unlinkat(ob->spool.msgfd, tmp, 0);
-		errno = saved;
-		goto fail;
-	}
-	if (kept.set && (got.len != kept.len || got.crc != kept.crc)) {
-		close(out);
-		unlinkat(ob->spool.msgfd, tmp, 0);
+	rc = spool_copy_msg(&ob->spool, m->r.id, *fd, &kept, &got, &out);
+	if (rc > 0) {
 		snprintf(err, errlen, "spool: this message's bytes were lost: "
 		    "its file could not be synced to the disk, and what it "
 		    "reads now (%" PRIu64 " bytes) is not what it was closed "
@@ -579,13 +546,16 @@ static int queue_resync(struct ob *ob, struct ob_msg *m, int *fd,
 		    got.len, kept.len);
 		return 1;
 	}
-	return queue_replace_file(ob, m, out, tmp, fd, &st, err, errlen);
-fail:
-	saved = errno ? errno : EIO;
-	snprintf(err, errlen, "spool: copying the message to a new file "
-	    "after a failed sync: %s", strerror(saved));
-	errno = saved;
-	return -1;
+	if (rc < 0) {
+		saved = errno ? errno : EIO;
+		snprintf(err, errlen, "spool: copying the message to a new "
+		    "file after a failed sync: %s", strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	close(*fd);
+	*fd = out;
+	return 0;
 }
 
 /*
@@ -674,7 +644,7 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 				continue;
 			}
 			pthread_mutex_lock(&ob->mu);
-			m->resync = 0;
+			m->resync = OB_RESYNC_NONE;
 			pthread_mutex_unlock(&ob->mu);
 		}
 		src.fd = items[i].fd;
@@ -773,13 +743,14 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			m->disk_state = OB_DRAFT;
 			if (items[i].lost) {
 				/* its error: says why; submitted again only
-				 * once written again */
+				 * once written again, whole (ops_release) */
+				m->resync = OB_RESYNC_LOST;
 				m->dirty = 0;
 				ob_queue_recount(ob, m);
 				continue;
 			}
 			if (items[i].sync_err)
-				m->resync = 1;   /* see queue_resync */
+				m->resync = OB_RESYNC_COPY;
 			if (m->r.closed && items[i].ck.set && ob_live(m)) {
 				m->lv->cck = items[i].ck;
 				m->lv->cck.stamp = 0;   /* a draft's */
@@ -925,10 +896,24 @@ static void *queue_committer(void *arg)
 	size_t n, cap = 0;
 	struct timespec ts;
 	int64_t earliest, held, lost;
-	int last = 0;
+	int last = 0, failed;
 
 	pthread_mutex_lock(&ob->mu);
 	for (;;) {
+		/* A journal whose sync failed is written again before
+		 * anything else: until then every sync fails (see jlost),
+		 * so a batch or an outcome recorded meanwhile fails at its
+		 * sync and is tried again. */
+		lost = queue_journal_lost(ob);
+		if (lost >= 0 && lost <= clock_mono_ms()) {
+			pthread_mutex_unlock(&ob->mu);
+			failed = ob_compact_maybe(ob) < 0;
+			pthread_mutex_lock(&ob->mu);
+			if (failed)
+				ob->lost_retry_ms = clock_mono_ms() +
+				    QUEUE_SPOOL_RETRY_MS;
+			continue;
+		}
 		/* Outcomes are recorded as soon as they come: one commit
 		 * covers all that came while the last one ran (no timer
 		 * waits for company). */
@@ -945,25 +930,11 @@ static void *queue_committer(void *arg)
 			pthread_mutex_lock(&ob->mu);
 			continue;
 		}
-		/* A journal whose sync failed is written again before any
-		 * batch: until then every sync fails (see jlost). */
-		lost = queue_journal_lost(ob);
-		if (lost >= 0 && lost <= clock_mono_ms()) {
-			pthread_mutex_unlock(&ob->mu);
-			ob_compact_maybe(ob);
-			pthread_mutex_lock(&ob->mu);
-			if (spool_journal_lost(&ob->spool))
-				ob->lost_retry_ms = clock_mono_ms() +
-				    QUEUE_SPOOL_RETRY_MS;
-			continue;
-		}
-		/* and no batch meanwhile: it could not be made durable */
-		n = lost >= 0 ? 0 : queue_collect(ob, &items, &cap,
-		    ob->stopping, &earliest);
-		if (lost >= 0)
-			earliest = lost;
+		n = queue_collect(ob, &items, &cap, ob->stopping, &earliest);
 		if (held >= 0 && (earliest < 0 || held < earliest))
 			earliest = held;
+		if (lost >= 0 && (earliest < 0 || lost < earliest))
+			earliest = lost;
 		if (n) {
 			pthread_mutex_unlock(&ob->mu);
 			queue_commit_batch(ob, items, n);

@@ -19,8 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/log.h"
 #include "fs/spool.h"
 #include "util/hindex.h"
+
 
 static const char *const spool_states[OB_NSTATES] = {
 	"draft", "queued", "sending", "deferred", "sent", "partial", "failed",
@@ -1166,6 +1168,7 @@ static void *spool_spare_thread(void *arg)
 			    O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
 		}
 		if (made > 0 && fsync(sp->msgfd) < 0) {
+			spool_dir_lost(sp, "/msg");
 			for (i = 0; i < made; i++)
 				spool_spare_drop(sp, first + i, fd[i], lfd[i]);
 			made = 0;
@@ -1253,6 +1256,21 @@ void spool_close(struct spool *sp)
 	sem_destroy(&sp->sw_done);
 }
 
+void spool_dir_lost(struct spool *sp, const char *sub)
+{
+	int saved = errno, first;
+
+	pthread_mutex_lock(&sp->jmu);
+	first = !sp->dlost;
+	sp->dlost = 1;
+	pthread_mutex_unlock(&sp->jmu);
+	if (first)
+		log_warnx("spool %s%s: the directory could not be synced "
+		    "(%s): nothing more is reported durable; check the disk "
+		    "and mount again", sp->path, sub, strerror(saved));
+	errno = saved;
+}
+
 /*
  * One commit of the journal's own bytes: fdatasync of the journal (a dup
  * of its fd, so a rewrite may swap the journal meanwhile), and of the
@@ -1260,12 +1278,12 @@ void spool_close(struct spool *sp)
  */
 static int spool_commit(struct spool *sp)
 {
-	int fd, rc, dir, lost, saved;
+	int fd, rc, dir, lost, saved = 0;
 
 	/* No new descriptor (the table may be full): the journal's own,
 	 * kept open by a rewrite that swaps it meanwhile (jfd_old). */
 	pthread_mutex_lock(&sp->jmu);
-	if (sp->jlost) {
+	if (sp->jlost || sp->dlost) {
 		pthread_mutex_unlock(&sp->jmu);
 		errno = EIO;
 		return -1;
@@ -1276,16 +1294,19 @@ static int spool_commit(struct spool *sp)
 	sp->dir_dirty = 0;
 	pthread_mutex_unlock(&sp->jmu);
 	rc = fdatasync(fd);
-	if (rc == 0 && dir)
-		rc = fsync(sp->dirfd);
-	saved = errno;
+	if (rc < 0) {
+		saved = errno;
+		dir = 0;
+	} else if (dir && fsync(sp->dirfd) < 0) {
+		saved = errno;
+		spool_dir_lost(sp, "");
+		rc = -1;
+	}
 	pthread_mutex_lock(&sp->jmu);
-	if (rc < 0 && dir)
-		sp->dir_dirty = 1;
 	/* after a failed sync, the journal's own retry would report what
 	 * it can no longer prove: only a new journal can (see jlost) */
-	lost = rc < 0 && !sp->jlost;
-	if (rc < 0)
+	lost = rc < 0 && !dir && !sp->jlost;
+	if (lost)
 		sp->jlost = 1;
 	sp->jsyncing = 0;
 	if (sp->jfd_old >= 0) {
@@ -1452,7 +1473,7 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 	pthread_mutex_unlock(&sp->spmu);
 	if (dir && fsync(sp->msgfd) < 0) {
 		saved = errno;
-		spool_msgdir_changed(sp);
+		spool_dir_lost(sp, "/msg");
 		rc = -1;
 	}
 	if (spool_sync(sp) < 0 && rc == 0) {
@@ -1989,6 +2010,7 @@ static int spool_list(int dirfd, void (*add)(void *arg, uint64_t id),
 		}
 		if (strncmp(e->d_name, ".tmp", 4) == 0 ||
 		    strncmp(e->d_name, ".att", 4) == 0 ||
+		    strncmp(e->d_name, ".rs", 3) == 0 ||
 		    strncmp(e->d_name, ".spare", 6) == 0) {
 			unlinkat(dirfd, e->d_name, 0);
 			continue;
@@ -2142,6 +2164,74 @@ static int spool_reread(int fd, const char *v1, const struct spool_entry *e,
  * mount syncs what it accepts, as the journal it writes next carries no
  * check: a power loss after it must not find the bytes short.
  */
+int spool_copy_msg(struct spool *sp, uint64_t id, int fd,
+    const struct spool_check *want, struct spool_check *got, int *newfd)
+{
+	char tmp[48], name[32], *buf;
+	uint32_t c = 0xFFFFFFFFu;
+	uint64_t off = 0;
+	ssize_t n;
+	int out, saved;
+
+	spool_idname(id, name, sizeof(name));
+	snprintf(tmp, sizeof(tmp), ".rs%s", name);
+	if ((buf = malloc(SPOOL_CHECK_CHUNK)) == NULL)
+		return -1;
+	out = openat(sp->msgfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600);
+	if (out < 0)
+		goto fail_buf;
+	for (;;) {
+		n = pread(fd, buf, SPOOL_CHECK_CHUNK, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail_out;
+		if (n == 0)
+			break;
+		if (spool_write_all(out, buf, (size_t)n) < 0)
+			goto fail_out;
+		c = spool_crc_more(c, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	free(buf);
+	buf = NULL;
+	got->len = off;
+	got->crc = c ^ 0xFFFFFFFFu;
+	got->stamp = 0;
+	got->set = 1;
+	if (want && want->set &&
+	    (got->len != want->len || got->crc != want->crc)) {
+		close(out);
+		unlinkat(sp->msgfd, tmp, 0);
+		return 1;
+	}
+	if (fsync(out) < 0 || renameat(sp->msgfd, tmp, sp->msgfd, name) < 0)
+		goto fail_out;
+	spool_msgdir_changed(sp);
+	if (newfd)
+		*newfd = out;
+	else
+		close(out);
+	return 0;
+fail_out:
+	saved = errno;
+	close(out);
+	unlinkat(sp->msgfd, tmp, 0);
+	errno = saved;
+fail_buf:
+	saved = errno;
+	free(buf);
+	errno = saved;
+	return -1;
+}
+
+/*
+ * R's bytes, as the check CK says, made durable: copied to a new file
+ * which replaces msg/ID (see spool_copy_msg), never synced in place: a
+ * previous daemon may have seen a sync of that file fail, and a second
+ * sync would prove nothing. 1 when they are, else 0 with WHY.
+ */
 static int spool_verify(struct spool *sp, uint64_t id,
     const struct spool_check *ck, char *why, size_t whylen)
 {
@@ -2163,13 +2253,14 @@ static int spool_verify(struct spool *sp, uint64_t id,
 	else if (ck->set && got.crc != ck->crc)
 		snprintf(why, whylen, "its bytes differ (CRC-32C %08" PRIx32
 		    ", recorded %08" PRIx32 ")", got.crc, ck->crc);
-	else if (fdatasync(fd) < 0)
-		snprintf(why, whylen, "cannot write it to the disk: %s",
+	else if ((rc = spool_copy_msg(sp, id, fd, ck, &got, NULL)) != 0)
+		snprintf(why, whylen, rc > 0 ? "its bytes changed while they "
+		    "were read" : "cannot write it to the disk: %s",
 		    strerror(errno));
 	else
 		rc = 1;
 	close(fd);
-	return rc;
+	return rc == 1;
 }
 
 /*
@@ -2307,6 +2398,17 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 			    "(a crash while the file was being created)", 1);
 		}
 		spool_entry_clear(e);
+	}
+	/* the copies spool_verify made, by name, before the journal that
+	 * no longer checks them replaces this one */
+	if (sp->msgdir_dirty) {
+		if (fsync(sp->msgfd) < 0) {
+			snprintf(err, errlen, "spool %s/msg: cannot sync it: "
+			    "%s (check the disk, then mount again)", sp->path,
+			    strerror(errno));
+			goto fail;
+		}
+		sp->msgdir_dirty = 0;
 	}
 	rc = 0;
 	goto out;

@@ -259,6 +259,9 @@ struct spool {
 	 * journal from memory (jmu). LOST_CB(LOST_ARG) is called, no lock
 	 * held, when it is set. */
 	int jlost;
+	int dlost;                /* a sync of a spool directory failed:
+	                           * every sync fails until a new mount
+	                           * (jmu) */
 	void (*lost_cb)(void *);
 	void *lost_arg;
 };
@@ -391,6 +394,26 @@ int spool_create_msg(struct spool *sp, uint64_t id);
 /* A name in msg/ was made or replaced (a rename into it): the next
  * spool_sync_fds syncs the directory. */
 void spool_msgdir_changed(struct spool *sp);
+
+/*
+ * Copies msg/ID's bytes, read through FD, to a new file, synced, which
+ * replaces msg/ID (its name made durable by the next sync of msg/): the
+ * way to make durable a file whose sync may have failed (a second sync
+ * of it would prove nothing). *GOT is the copy's check; when it is not
+ * WANT (set), nothing is replaced and it returns 1. *NEWFD (NULL: it is
+ * closed) is the new file's, open for reading and writing. 0, or -1
+ * with errno.
+ */
+int spool_copy_msg(struct spool *sp, uint64_t id, int fd,
+    const struct spool_check *want, struct spool_check *got, int *newfd);
+
+/*
+ * A sync of one of the spool's directories (SUB: "" or "/msg") failed
+ * (errno kept). A directory cannot be written again like a file, and a
+ * retried sync would prove nothing (see jlost): every sync fails from
+ * now on, until the spool is mounted again; logged once.
+ */
+void spool_dir_lost(struct spool *sp, const char *sub);
 
 /* 1 when a commit of the journal failed and no rewrite has replaced it
  * since (spool_sync fails meanwhile: see jlost). */

@@ -188,16 +188,19 @@ not_sent cjour "60 bytes of $size"
 note "closed draft, the journal rewritten, cut short: a draft, not sent"
 
 # --- the mount makes the closed draft durable before it drops the check -----
-# The journal a mount writes carries no check: the mount syncs the file
-# it accepted first. Killed at that sync, the journal is the old one.
+# The journal a mount writes carries no check: the mount first makes the
+# file it accepted durable, as a copy (msg/.rsID, synced, then renamed
+# over it: a sync of the file itself could follow one that failed before
+# the crash). Killed at that sync, the journal is the old one.
 closed_draft cmount
 fault_on fsync-kill-spool "$SP/msg"
 if try_mount_outbox "$M" "$T/config"; then
 	fail "cmount: the mount did not sync the closed draft's file"
 fi
 fault_off fsync-kill-spool
-grep -q "^fsync-kill-spool 0 $FILE\$" "$FAULT_CTL/hits" ||
-	fail "cmount: the kill was not at the sync of $FILE: $(cat "$FAULT_CTL/hits")"
+COPY=$(dirname "$FILE")/.rs$(basename "$FILE")
+grep -q "^fsync-kill-spool 0 $COPY\$" "$FAULT_CTL/hits" ||
+	fail "cmount: the kill was not at the sync of $COPY: $(cat "$FAULT_CTL/hits")"
 grep -aq "^check 0 $(stat -c %s "$FILE") " "$SP/journal" ||
 	fail "cmount: the journal was replaced before the draft was synced"
 sent_whole cmount

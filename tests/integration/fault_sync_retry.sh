@@ -10,9 +10,15 @@
 #    disk has: zeros): the copy does not match the check of the closed
 #    file, so it is not sent, and its status says why; written again,
 #    it is sent.
+#    Opening it (touch, an append) does not change that: only writing
+#    it again whole does.
+#  - kill -9 before that retry: the mount copies the file too.
+#  - The user's own fsync(2) fails: the daemon's later sync would prove
+#    nothing either, so the message is copied.
 #  - The journal's sync fails once: a new journal is written from
 #    memory before anything more is reported durable; the message is
-#    sent once, and after kill -9 a mount finds every state.
+#    sent once. While that rewrite fails too, every sync fails.
+#    After kill -9 a mount finds every state.
 # The shim makes a sync of a file whose sync failed return 0 without
 # syncing, as Linux does, and counts it ("fsync-after-eio"): there must
 # be none.
@@ -23,8 +29,8 @@ fault_setup "$T/ctl"
 outbox_start -t "$T"
 SP=$T/spool
 
-# listed_inode: the inodes whose sync failed ("DEV INO" lines)
-listed() { cat "$FAULT_CTL/eio-inodes" 2>/dev/null; }
+# listed: the inodes whose sync failed ("DEV INO" of each line)
+listed() { cut -d' ' -f1,2 "$FAULT_CTL/eio-inodes" 2>/dev/null; }
 # inode_of FILE: "DEV INO" as the shim lists them
 inode_of() { stat -c '%d %i' "$1"; }
 no_retried_sync()
@@ -79,9 +85,14 @@ assert_eq draft "$(status_state "$M/b.status")" "state of b with its bytes lost"
 [ "$(fault_hits read-lost-eio)" -ge 1 ] || fail "the lost pages were never read"
 no_retried_sync "b"
 note "b: $(grep '^error:' "$M/b.status")"
-# it stays so: not submitted again by itself
+# it stays so: not submitted again by itself, nor by an open for
+# writing that does not write it whole
+touch "$M/b" || fail "touch b"
+: >>"$M/b" || fail ": >> b"
 sleep 6
-assert_eq draft "$(status_state "$M/b.status")" "state of b 6 s later"
+assert_eq draft "$(status_state "$M/b.status")" "state of b 6 s later, touched"
+_b_lost || fail "b: the error line is gone:
+$(cat "$M/b.status")"
 assert_eq 0 "$(eml_with "$T/rx" "Subject: retry lost" | grep -c .)" "copies of b received with its bytes lost"
 # written again (the disk reads again): sent, once, whole
 fault_off read-lost-eio
@@ -91,6 +102,36 @@ got=$(one_eml_with "$T/rx" "Subject: retry lost") || exit 1
 tr -d '\r' <"$got" | grep -qx 300 || fail "b arrived without its last line"
 no_retried_sync "b written again"
 note "b written again: sent once"
+
+# --- kill -9 before the retry: the mount copies it -----------------------
+: >"$FAULT_CTL/eio-inodes"
+printf 'To: bob@example.com\nSubject: retry crash\n\n%s\n' "$(seq 1 300)" >"$M/e.src.tmp" ||
+	fail "writing e"
+fault_on fsync-eio-once-text "Subject: retry crash"
+mv "$M/e.src.tmp" "$M/e" || fail "mv e"
+_e_err() { grep -q '^error: spool: the message and its record could not be synced' "$M/e.status"; }
+wait_until 4 _e_err || fail "e: no error line after the failed sync:
+$(cat "$M/e.status")"
+kill_outbox "$M"
+mount_outbox "$M" "$T/config"
+wait_state "$M/e.status" sent 20
+no_retried_sync "e, at the mount after kill -9"
+[ "$(inode_of "$(spool_file "retry crash")")" != "$(listed)" ] ||
+	fail "e was sent from the file whose sync failed"
+one_eml_with "$T/rx" "Subject: retry crash" >/dev/null || exit 1
+note "e: killed within its 5 s; the mount copied it; sent once"
+
+# --- the user's fsync fails ---------------------------------------------------
+: >"$FAULT_CTL/eio-inodes"
+printf 'To: bob@example.com\nSubject: retry fsync\n\n%s\n' "$(seq 1 300)" >"$T/f.src"
+fault_on fsync-eio-once-text "Subject: retry fsync"
+dd if="$T/f.src" of="$M/f" conv=fsync status=none 2>"$T/dd.err" &&
+	fail "dd conv=fsync into f succeeded: its fsync was to fail"
+assert_contains "$(cat "$T/dd.err")" "Input/output error" "dd's error"
+wait_state "$M/f.status" sent 20
+no_retried_sync "f, after the user's fsync failed"
+one_eml_with "$T/rx" "Subject: retry fsync" >/dev/null || exit 1
+note "f: the user's fsync failed; copied, sent once"
 
 # --- the journal's sync fails once ------------------------------------------
 : >"$FAULT_CTL/eio-inodes"
@@ -110,15 +151,33 @@ no_retried_sync "the journal"
 one_eml_with "$T/rx" "Subject: retry journal" >/dev/null || exit 1
 note "c: the journal written again from memory, c sent once"
 
+# --- the journal's sync fails once, and so does its rewrite -------------
+: >"$FAULT_CTL/eio-inodes"
+fault_on write-enospc-spool "$SP/journal.new"
+fault_on fsync-eio-once-journal
+printf 'To: bob@example.com\nSubject: retry rewrite\n\ng\n' >"$M/g" || fail "writing g"
+_g_err() { grep -q '^error: spool: the message and its record could not be synced' "$M/g.status"; }
+wait_until 15 _g_err || fail "g: no error line after the journal's failed sync:
+$(cat "$M/g.status")"
+_two_rewrites() { [ "$(fault_hits write-enospc-spool)" -ge 2 ]; }
+wait_until 15 _two_rewrites || fail "the journal was not written again: $(cat "$FAULT_CTL/hits")"
+assert_eq draft "$(status_state "$M/g.status")" "state of g while the journal cannot be written again"
+no_retried_sync "the journal, while its rewrite fails"
+fault_off write-enospc-spool
+wait_state "$M/g.status" sent 20
+no_retried_sync "the journal, rewritten at last"
+one_eml_with "$T/rx" "Subject: retry rewrite" >/dev/null || exit 1
+note "g: no sync while the journal could not be written again; then sent once"
+
 # a crash now: every state as it was, nothing sent again
 printf 'To: bob@example.com\nSubject: retry after\n\nd\n' >"$M/d"
 wait_state "$M/d.status" sent 15
 kill_outbox "$M"
 mount_outbox "$M" "$T/config"
-for f in a b c d; do
+for f in a b c d e f g; do
 	assert_eq sent "$(status_state "$M/$f.status")" "state of $f after kill -9"
 done
 sleep 1
-assert_eq 4 "$(count_eml "$T/rx")" "messages received in all"
+assert_eq 7 "$(count_eml "$T/rx")" "messages received in all"
 no_retried_sync "after the mount"
-note "after kill -9 and a mount: a b c d sent, 4 received"
+note "after kill -9 and a mount: a b c d e f g sent, 7 received"

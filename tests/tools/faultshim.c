@@ -42,7 +42,8 @@
  *                              the control file is then renamed to
  *                              NAME.spent (the fault is met once).
  *   DIR/fsync-eio-once-journal The same for the journal.
- *   DIR/eio-inodes             (made by the two above) "DEV INO" lines.
+ *   DIR/eio-inodes             (made by the two above) "DEV INO GEN"
+ *                              lines (GEN: FS_IOC_GETVERSION, else 0).
  *                              An fsync() or fdatasync() of a listed
  *                              inode returns 0 without syncing: what
  *                              Linux does after a writeback error (the
@@ -77,6 +78,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -307,50 +310,61 @@ static int fs_sync_text(int fd)
 	return 1;
 }
 
+/* FD's inode as eio-inodes lists it: "DEV INO GEN" (GEN, the inode's
+ * generation where the file system has one, else 0: an inode number
+ * freed and used again is another file). */
+static int fs_inode_key(int fd, char *buf, size_t cap)
+{
+	struct stat st;
+	int gen = 0, saved = errno, n;
+
+	if (fstat(fd, &st) < 0) {
+		errno = saved;
+		return -1;
+	}
+	if (ioctl(fd, FS_IOC_GETVERSION, &gen) < 0)
+		gen = 0;
+	n = snprintf(buf, cap, "%llu %llu %u", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino, (unsigned)gen);
+	errno = saved;
+	return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
 /* 1 when FD's inode is listed in DIR/eio-inodes. */
 static int fs_eio_listed(int fd)
 {
-	char list[8192], *p, *end;
-	unsigned long long dev, ino;
-	struct stat st;
-	int saved = errno, found = 0;
+	char list[8192], key[96], *p, *nl;
+	size_t kl;
+	int found = 0;
 
 	if (!fs_ctl_read("eio-inodes", list, sizeof(list)) ||
-	    fstat(fd, &st) < 0) {
-		errno = saved;
+	    fs_inode_key(fd, key, sizeof(key)) < 0)
 		return 0;
+	kl = strlen(key);
+	for (p = list; *p != '\0' && !found; p = nl ? nl + 1 : p + strlen(p)) {
+		nl = strchr(p, '\n');
+		found = strncmp(p, key, kl) == 0 &&
+		    (p[kl] == '\n' || p[kl] == '\0');
 	}
-	for (p = list; *p != '\0' && !found; p = end) {
-		dev = strtoull(p, &end, 10);
-		if (end == p)
-			break;
-		p = end;
-		ino = strtoull(p, &end, 10);
-		if (end == p)
-			break;
-		found = dev == (unsigned long long)st.st_dev &&
-		    ino == (unsigned long long)st.st_ino;
-	}
-	errno = saved;
 	return found;
 }
 
 /* Lists FD's inode in DIR/eio-inodes. */
 static void fs_eio_list(int fd)
 {
-	char path[FS_PATH_MAX], line[64];
+	char path[FS_PATH_MAX], line[96];
 	const char *dir = fs_ctl();
 	FS_NEXT(fs_write_fn, write);
-	struct stat st;
 	int lfd, n, saved = errno;
 
-	if (dir == NULL || next_write == NULL || fstat(fd, &st) < 0)
+	if (dir == NULL || next_write == NULL ||
+	    fs_inode_key(fd, line, sizeof(line) - 1) < 0)
 		goto out;
 	n = snprintf(path, sizeof(path), "%s/eio-inodes", dir);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		goto out;
-	n = snprintf(line, sizeof(line), "%llu %llu\n",
-	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	n = (int)strlen(line);
+	line[n++] = '\n';
 	lfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (lfd >= 0) {
 		if (next_write(lfd, line, (size_t)n) < 0)
