@@ -852,6 +852,156 @@ static void test_sync_fds_batches(void **state)
 			close(fds[i]);
 }
 
+/* 1 when msg/ has a file whose name starts with ".rs" (a copy left). */
+static int has_copy_left(struct dir_fixture *f)
+{
+	char path[160];
+	struct dirent *e;
+	DIR *d;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "%s/msg", f->path);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, ".rs", 3) == 0)
+			found = 1;
+	closedir(d);
+	return found;
+}
+
+/*
+ * spool_copy_msg: the copy of a file whose sync may have failed. A copy
+ * whose bytes are the check's replaces msg/ID (a new inode, the same
+ * bytes); one that is not leaves msg/ID as it was; a read that fails
+ * leaves it too; no .rsID is ever left behind.
+ */
+static void test_copy_msg(void **state)
+{
+	static const struct {
+		size_t size;
+		int want;     /* 0: no check, 1: its own, 2: length off,
+		               * 3: CRC off */
+		int rc;
+	} cases[] = {
+		{ 0, 0, 0 }, { 0, 1, 0 }, { 1, 1, 0 }, { 1, 3, 1 },
+		{ 8191, 1, 0 }, { 65536, 1, 0 }, { 65536, 2, 1 },
+		{ 65537, 3, 1 }, { 200003, 0, 0 }, { 200003, 1, 0 },
+		{ 200003, 2, 1 },
+	};
+	struct dir_fixture *f = *state;
+	struct spool_check want, got;
+	struct stat before, after;
+	char name[32], *buf, *back;
+	size_t i, k;
+	int fd, nfd, rc;
+
+	buf = malloc(200003);
+	back = malloc(200003 + 1);
+	assert_non_null(buf);
+	assert_non_null(back);
+	for (k = 0; k < 200003; k++)
+		buf[k] = (char)('a' + k % 23);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t id = 500 + i;
+
+		fd = spool_create_msg(&f->sp, id);
+		assert_true(fd >= 0);
+		assert_int_equal(spool_write_all(fd, buf, cases[i].size), 0);
+		assert_int_equal(fstat(fd, &before), 0);
+		memset(&want, 0, sizeof(want));
+		if (cases[i].want) {
+			spool_check_buf(&want, buf, cases[i].size);
+			if (cases[i].want == 2)
+				want.len++;
+			if (cases[i].want == 3)
+				want.crc ^= 1;
+		}
+		nfd = -1;
+		rc = spool_copy_msg(&f->sp, id, fd, &want, &got, &nfd);
+		assert_int_equal(rc, cases[i].rc);
+		assert_true(got.set);
+		assert_true(got.len == cases[i].size);
+		assert_false(has_copy_left(f));
+		snprintf(name, sizeof(name), "%llu", (unsigned long long)id);
+		assert_int_equal(fstatat(f->sp.msgfd, name, &after, 0), 0);
+		assert_true(after.st_size == (off_t)cases[i].size);
+		if (rc == 0) {
+			/* a new file, its bytes the same, read through NFD */
+			assert_true(after.st_ino != before.st_ino);
+			assert_true(nfd >= 0);
+			assert_int_equal(fstat(nfd, &before), 0);
+			assert_true(before.st_ino == after.st_ino);
+			assert_true(pread(nfd, back, cases[i].size + 1, 0) ==
+			    (ssize_t)cases[i].size);
+			assert_memory_equal(back, buf, cases[i].size);
+			close(nfd);
+		} else {
+			assert_true(after.st_ino == before.st_ino);
+			assert_int_equal(nfd, -1);
+		}
+		close(fd);
+	}
+	/* a descriptor that cannot be read: -1, nothing replaced or left */
+	fd = spool_create_msg(&f->sp, 600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "kept", 4), 4);
+	close(fd);
+	fd = open(f->path, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	errno = 0;
+	assert_int_equal(spool_copy_msg(&f->sp, 600, fd, NULL, &got, NULL),
+	    -1);
+	assert_int_equal(errno, EISDIR);
+	assert_false(has_copy_left(f));
+	close(fd);
+	assert_int_equal(fstatat(f->sp.msgfd, "600", &after, 0), 0);
+	assert_true(after.st_size == 4);
+	free(buf);
+	free(back);
+}
+
+/*
+ * After a failed commit of the journal (jlost) every sync fails, until
+ * a rewrite writes a new journal; after a failed sync of a directory
+ * (dlost), every sync fails, and a rewrite does not change that. (The
+ * failures themselves are made by the fault shim in fault_sync_retry.)
+ */
+static void test_sync_after_loss(void **state)
+{
+	struct dir_fixture *f = *state;
+	int fds[1];
+
+	fds[0] = spool_create_msg(&f->sp, 700);
+	assert_true(fds[0] >= 0);
+	put_rec(&f->sp, 700, "lost", OB_QUEUED);
+	assert_int_equal(spool_sync(&f->sp), 0);
+	assert_false(spool_journal_lost(&f->sp));
+
+	f->sp.jlost = 1;
+	errno = 0;
+	assert_int_equal(spool_sync(&f->sp), -1);
+	assert_int_equal(errno, EIO);
+	assert_int_equal(spool_sync_fds(&f->sp, fds, 1), -1);
+	assert_true(spool_journal_lost(&f->sp));
+	assert_int_equal(spool_rewrite(&f->sp, "", 0,
+	    spool_journal_size(&f->sp)), 0);
+	assert_false(spool_journal_lost(&f->sp));
+	assert_int_equal(spool_sync(&f->sp), 0);
+	assert_int_equal(spool_sync_fds(&f->sp, fds, 1), 0);
+
+	errno = EIO;
+	spool_dir_lost(&f->sp, "/msg");
+	assert_int_equal(spool_sync(&f->sp), -1);
+	assert_int_equal(spool_sync_fds(&f->sp, fds, 1), -1);
+	assert_int_equal(spool_rewrite(&f->sp, "", 0,
+	    spool_journal_size(&f->sp)), 0);
+	errno = 0;
+	assert_int_equal(spool_sync(&f->sp), -1);
+	assert_int_equal(errno, EIO);
+	close(fds[0]);
+}
+
 /* What owner_cb saw: "ID:uid/gid " or "ID:-" per record. */
 static void owner_cb(void *arg, uint64_t id, struct spool_rec *r,
     const char *bad, int has_msg)
@@ -1795,6 +1945,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_windowed,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_spool_spares,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_copy_msg,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_sync_after_loss,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_any_bytes,
 		    dir_setup, dir_teardown),
