@@ -896,8 +896,10 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 		 * (a check read from the file would be of the lost bytes). */
 		if (m->resync == OB_RESYNC_LOST && m->nopen == 0 && m->lv &&
 		    m->lv->wok && m->lv->wlen == m->file_size &&
-		    m->file_size > 0)
+		    m->file_size > 0) {
 			m->resync = OB_RESYNC_COPY;
+			m->r.lost = 0;
+		}
 		/* Submission is at the last release, after the settle time. */
 		if (ob_submit_if_ready(ob, m)) {
 			/* so a stop during the settle time still submits it */
@@ -1068,6 +1070,10 @@ static int ops_rename_check(struct ob *ob, int dir, const char *name,
 		*id = m->r.id;
 		if (ob_wcrc_take(m, ck) == 0)
 			want = 2;   /* as written in order: not read again */
+		else if (m->resync != OB_RESYNC_NONE)
+			want = 0;   /* what it reads may be lost bytes: its
+			             * record keeps the check it has, if any
+			             * (ob_kept_check) */
 	}
 	pthread_mutex_unlock(&ob->mu);
 	if (want != 1)

@@ -1566,6 +1566,15 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 	m->disk_state = st0;
 	m->r.state = OB_DRAFT;
 	ob_set_state(ob, m, st0);
+	/* A draft the mount found cut short (spool_unqueue) is sent only
+	 * once written again whole; any other draft not made durable by
+	 * the mount is copied before it is submitted: the daemon before
+	 * may have seen a sync of its file fail (see ob_resync). */
+	if (m->r.state == OB_DRAFT)
+		m->resync = m->r.lost ? OB_RESYNC_LOST : m->r.closed ?
+		    OB_RESYNC_NONE : OB_RESYNC_COPY;
+	else
+		m->r.lost = 0;
 	/* A draft closed before the stop was complete: submit it (its
 	 * settle time had begun). One still open at the stop stays draft. */
 	if (m->r.state == OB_DRAFT && m->r.closed) {

@@ -745,6 +745,7 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 				/* its error: says why; submitted again only
 				 * once written again, whole (ops_release) */
 				m->resync = OB_RESYNC_LOST;
+				m->r.lost = 1;   /* in its later records */
 				m->dirty = 0;
 				ob_queue_recount(ob, m);
 				continue;

@@ -339,6 +339,8 @@ int spool_rec_format_check(const struct spool_rec *r,
 	spool_buf_num(&b, "interrupted", r->interrupted);
 	if (r->state == OB_DRAFT)
 		spool_buf_num(&b, "closed", r->closed);
+	if (r->state == OB_DRAFT && r->lost)
+		spool_buf_num(&b, "lost", r->lost);
 	if (r->owned) {
 		spool_buf_num(&b, "uid", (int64_t)r->uid);
 		spool_buf_num(&b, "gid", (int64_t)r->gid);
@@ -672,6 +674,8 @@ static int spool_parse_line(struct spool_rec *r, struct spool_check *ck,
 	}
 	if (SPOOL_KEY("closed"))
 		return spool_flag(v, vlen, &r->closed);
+	if (SPOOL_KEY("lost"))
+		return spool_flag(v, vlen, &r->lost);
 	if (SPOOL_KEY("envelope"))
 		return spool_flag(v, vlen, &r->envelope);
 	if (SPOOL_KEY("dsn"))
@@ -968,6 +972,28 @@ static int spool_mkdir_p(const char *path)
 	return 0;
 }
 
+/* pwrite of all N bytes at OFF, or -1 with errno (ENOSPC for a short
+ * write that cannot go on). */
+static int spool_pwrite_all(int fd, const char *p, size_t n, uint64_t off)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = pwrite(fd, p, n, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = ENOSPC;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
 int spool_write_all(int fd, const char *p, size_t n)
 {
 	ssize_t w;
@@ -1032,15 +1058,53 @@ static int spool_lock(struct spool *sp, char *err, size_t errlen)
 static const char spool_jhead[] = "outboxfs-journal 2\n";
 
 /* Opens the journal for appending; a new (empty) one gets its header. */
+/*
+ * The journal's records end where its zeros written ahead start: the
+ * last byte that is not 0 (a record never ends with one), read back
+ * from the end of FD, SIZE bytes long. -1 with errno on a read error.
+ */
+static int64_t spool_journal_end(int fd, uint64_t size)
+{
+	char buf[4096];
+	uint64_t at = size, start;
+	size_t n;
+	ssize_t got;
+
+	while (at > 0) {
+		n = at < sizeof(buf) ? (size_t)at : sizeof(buf);
+		start = at - n;
+		got = pread(fd, buf, n, (off_t)start);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got != (ssize_t)n) {
+			if (got >= 0)
+				errno = EIO;
+			return -1;
+		}
+		while (n > 0 && buf[n - 1] == '\0')
+			n--;
+		if (n > 0)
+			return (int64_t)(start + n);
+		at = start;
+	}
+	return 0;
+}
+
+/* 0, or -1 with errno; -2 with errno: the journal cannot be read. */
 static int spool_open_journal(struct spool *sp)
 {
 	struct stat st;
+	int64_t end;
 
-	sp->jfd = openat(sp->dirfd, "journal", O_WRONLY | O_APPEND | O_CREAT |
-	    O_CLOEXEC, 0600);
+	sp->jfd = openat(sp->dirfd, "journal", O_RDWR | O_CREAT | O_CLOEXEC,
+	    0600);
 	if (sp->jfd < 0 || fstat(sp->jfd, &st) < 0)
 		return -1;
-	sp->jbytes = (uint64_t)st.st_size;
+	end = spool_journal_end(sp->jfd, (uint64_t)st.st_size);
+	if (end < 0)
+		return -2;          /* a read error: said as such */
+	sp->jbytes = (uint64_t)end;
+	sp->jalloc = (uint64_t)st.st_size;
 	if (st.st_size == 0) {
 		if (spool_write_all(sp->jfd, spool_jhead,
 		    sizeof(spool_jhead) - 1) < 0) {
@@ -1050,7 +1114,7 @@ static int spool_open_journal(struct spool *sp)
 			errno = e;
 			return -1;
 		}
-		sp->jbytes = sizeof(spool_jhead) - 1;
+		sp->jbytes = sp->jalloc = sizeof(spool_jhead) - 1;
 	}
 	return 0;
 }
@@ -1090,8 +1154,16 @@ int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 	    (sp->logfd = spool_subdir(sp, "log")) < 0 ||
 	    (sp->corruptfd = spool_subdir(sp, "corrupt")) < 0)
 		goto fail;
-	if (spool_open_journal(sp) < 0)
+	if ((rc = spool_open_journal(sp)) < 0) {
+		if (rc == -2) {
+			snprintf(err, errlen, "spool %s/journal: cannot read "
+			    "it: %s; nothing was changed (check the disk, then "
+			    "mount again)", path, strerror(errno));
+			spool_close(sp);
+			return -1;
+		}
 		goto fail;
+	}
 	return 0;
 fail:
 	snprintf(err, errlen, "spool %s: %s; set `spool` to a writable "
@@ -1505,12 +1577,55 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 	return 0;
 }
 
+/* Zeros written ahead at the journal's end: half its size more, at
+ * most SPOOL_JAHEAD_MAX, to the next multiple of SPOOL_JAHEAD_MIN. */
+#define SPOOL_JAHEAD_MIN  4096u
+#define SPOOL_JAHEAD_MAX  (256u * 1024)
+
+/*
+ * Room for LEN more bytes at the journal's end (jmu held): zeros are
+ * written ahead, so that an append overwrites them in place and its sync
+ * writes no new file size (an fdatasync that writes only the data, a
+ * quarter faster on ext4). Zeros, not a hole: a hole would be allocated
+ * by the append, which its sync would then write. A reader takes the
+ * first zero after the records for their end (spool_journal_end).
+ */
+static int spool_jreserve(struct spool *sp, size_t len)
+{
+	static const char zeros[SPOOL_JAHEAD_MIN];
+	uint64_t want = sp->jbytes + len, grow, at;
+	int saved;
+
+	if (want <= sp->jalloc)
+		return 0;
+	grow = sp->jbytes / 2;
+	if (grow > SPOOL_JAHEAD_MAX)
+		grow = SPOOL_JAHEAD_MAX;
+	want = (want + grow + SPOOL_JAHEAD_MIN - 1) / SPOOL_JAHEAD_MIN *
+	    SPOOL_JAHEAD_MIN;
+	for (at = sp->jalloc; at < want; at += sizeof(zeros)) {
+		size_t n = want - at < sizeof(zeros) ? (size_t)(want - at) :
+		    sizeof(zeros);
+
+		if (spool_pwrite_all(sp->jfd, zeros, n, at) < 0) {
+			saved = errno;
+			(void)!ftruncate(sp->jfd, (off_t)sp->jalloc);
+			errno = saved;
+			return -1;
+		}
+	}
+	sp->jalloc = want;
+	return 0;
+}
+
 int spool_write_framed(struct spool *sp, const char *buf, size_t len)
 {
 	int rc, saved;
 
 	pthread_mutex_lock(&sp->jmu);
-	rc = spool_write_all(sp->jfd, buf, len);
+	rc = spool_jreserve(sp, len);
+	if (rc == 0)
+		rc = spool_pwrite_all(sp->jfd, buf, len, sp->jbytes);
 	if (rc == 0) {
 		sp->jbytes += len;
 	} else {
@@ -1518,7 +1633,8 @@ int spool_write_framed(struct spool *sp, const char *buf, size_t len)
 		 * append starts a whole frame; if that fails too, the
 		 * reader skips the torn bytes by their checksum. */
 		saved = errno;
-		(void)!ftruncate(sp->jfd, (off_t)sp->jbytes);
+		if (ftruncate(sp->jfd, (off_t)sp->jbytes) == 0)
+			sp->jalloc = sp->jbytes;
 		errno = saved;
 	}
 	pthread_mutex_unlock(&sp->jmu);
@@ -1912,8 +2028,8 @@ static int spool_replay_v2(const char *buf, size_t len, int final,
  * messages never holds its whole journal. -1 with errno: a read error
  * (never taken for the end) or no memory (ENOMEM).
  */
-static int spool_replay_fd(int fd, struct spool_map *m, uint64_t *max_id,
-    unsigned *nbad)
+static int spool_replay_fd(int fd, uint64_t limit, struct spool_map *m,
+    uint64_t *max_id, unsigned *nbad)
 {
 	size_t cap = SPOOL_JWINDOW, have = 0, used, start = 0;
 	char *buf = malloc(cap), *nb;
@@ -1926,7 +2042,11 @@ static int spool_replay_fd(int fd, struct spool_map *m, uint64_t *max_id,
 		return -1;
 	for (;;) {
 		while (!eof && have < cap) {
-			n = pread(fd, buf + have, cap - have, off);
+			size_t want = cap - have;
+
+			if ((uint64_t)off + want > limit)
+				want = (size_t)(limit - (uint64_t)off);
+			n = want ? pread(fd, buf + have, want, off) : 0;
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
@@ -2230,7 +2350,8 @@ fail_buf:
  * R's bytes, as the check CK says, made durable: copied to a new file
  * which replaces msg/ID (see spool_copy_msg), never synced in place: a
  * previous daemon may have seen a sync of that file fail, and a second
- * sync would prove nothing. 1 when they are, else 0 with WHY.
+ * sync would prove nothing. 1 when they are, 0 with WHY when they are
+ * not; -1 with WHY (errno's text) when the copy cannot be made.
  */
 static int spool_verify(struct spool *sp, uint64_t id,
     const struct spool_check *ck, char *why, size_t whylen)
@@ -2245,22 +2366,33 @@ static int spool_verify(struct spool *sp, uint64_t id,
 		snprintf(why, whylen, "cannot open it: %s", strerror(errno));
 		return 0;
 	}
-	if (ck->set && spool_check_fd(&got, fd) < 0)
+	if (ck->set && spool_check_fd(&got, fd) < 0) {
 		snprintf(why, whylen, "cannot read it: %s", strerror(errno));
-	else if (ck->set && got.len != ck->len)
+	} else if (ck->set && got.len != ck->len) {
 		snprintf(why, whylen, "%" PRIu64 " bytes of %" PRIu64,
 		    got.len, ck->len);
-	else if (ck->set && got.crc != ck->crc)
+	} else if (ck->set && got.crc != ck->crc) {
 		snprintf(why, whylen, "its bytes differ (CRC-32C %08" PRIx32
 		    ", recorded %08" PRIx32 ")", got.crc, ck->crc);
-	else if ((rc = spool_copy_msg(sp, id, fd, ck, &got, NULL)) != 0)
-		snprintf(why, whylen, rc > 0 ? "its bytes changed while they "
-		    "were read" : "cannot write it to the disk: %s",
-		    strerror(errno));
-	else
-		rc = 1;
+	} else {
+		switch (spool_copy_msg(sp, id, fd, ck, &got, NULL)) {
+		case 0:
+			rc = 1;
+			break;
+		case 1:
+			snprintf(why, whylen, "its bytes changed while they "
+			    "were read");
+			break;
+		default:
+			/* not a fault of its bytes: the mount fails,
+			 * changing nothing of what the message is */
+			snprintf(why, whylen, "%s", strerror(errno));
+			rc = -1;
+			break;
+		}
+	}
 	close(fd);
-	return rc == 1;
+	return rc;
 }
 
 /*
@@ -2279,6 +2411,7 @@ static void spool_unqueue(struct spool_rec *r, const char *why)
 	r->state = OB_DRAFT;
 	r->closed = 0;
 	r->queued = 0;
+	r->lost = 1;
 	spool_str_free(r->error);
 	r->error = strdup(text);
 }
@@ -2312,7 +2445,7 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 	struct spool_check ck;
 	char *buf = NULL, name[48], why[160];
 	size_t len = 0, i;
-	int fd, rc = 0, ok;
+	int fd, rc = 0, ok, vrc;
 
 	*max_id = 0;
 	sp->load_v1 = 0;
@@ -2329,7 +2462,17 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 		sp->load_v1 = 1;
 		rc = spool_replay_v1(buf, len, &m, max_id);
 	} else if (fd >= 0) {
-		rc = spool_replay_fd(fd, &m, max_id, &sp->load_bad);
+		/* its records, without the zeros written ahead (see
+		 * spool_jreserve): a torn last append is then the end, as
+		 * it is without them */
+		struct stat st;
+		int64_t end;
+
+		if (fstat(fd, &st) < 0 ||
+		    (end = spool_journal_end(fd, (uint64_t)st.st_size)) < 0)
+			goto read_fail;
+		rc = spool_replay_fd(fd, (uint64_t)end, &m, max_id,
+		    &sp->load_bad);
 		if (rc < 0 && errno != ENOMEM)
 			goto read_fail;
 	}
@@ -2361,11 +2504,23 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 			 * cut before the file was durable (a batch starts
 			 * after the one before it is durable), or a closed
 			 * draft, whose file nothing synced */
+			vrc = 1;
 			if (ok && e->has_msg &&
 			    ((r.state == OB_QUEUED && ck.set && ck.stamp &&
 			    ck.stamp == m.max_stamp) ||
-			    (r.state == OB_DRAFT && r.closed)) &&
-			    !spool_verify(sp, e->id, &ck, why, sizeof(why))) {
+			    (r.state == OB_DRAFT && r.closed)))
+				vrc = spool_verify(sp, e->id, &ck, why,
+				    sizeof(why));
+			if (vrc < 0) {
+				spool_rec_free(&r);
+				snprintf(err, errlen, "spool %s/msg/%" PRIu64
+				    ": cannot copy it to a new file to make it "
+				    "durable: %s; nothing was sent or changed "
+				    "(free some space or check the disk, then "
+				    "mount again)", sp->path, e->id, why);
+				goto fail;
+			}
+			if (vrc == 0) {
 				spool_unqueue(&r, why);
 				sp->load_unsynced++;
 			}
@@ -2437,7 +2592,7 @@ static int spool_new_journal(struct spool *sp)
 	int fd;
 
 	fd = openat(sp->dirfd, "journal.new", O_WRONLY | O_CREAT | O_TRUNC |
-	    O_APPEND | O_CLOEXEC, 0600);
+	    O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
 	if (spool_write_all(fd, spool_jhead, sizeof(spool_jhead) - 1) < 0) {
@@ -2460,7 +2615,7 @@ int spool_compact_begin(struct spool *sp)
 	pthread_mutex_lock(&sp->jmu);
 	close(sp->jfd);
 	sp->jfd = fd;
-	sp->jbytes = sizeof(spool_jhead) - 1;
+	sp->jbytes = sp->jalloc = sizeof(spool_jhead) - 1;
 	pthread_mutex_unlock(&sp->jmu);
 	return 0;
 }
@@ -2479,14 +2634,22 @@ int spool_compact_end(struct spool *sp)
 	    renameat(sp->dirfd, "journal.new", sp->dirfd, "journal") < 0 ||
 	    fsync(sp->dirfd) < 0)
 		rc = -1;
-	fd = openat(sp->dirfd, "journal", O_WRONLY | O_APPEND | O_CREAT |
-	    O_CLOEXEC, 0600);
+	/* appends go on into the journal now in place (the same file as
+	 * journal.new, its zeros ahead kept) */
+	fd = openat(sp->dirfd, "journal", O_RDWR | O_CREAT | O_CLOEXEC,
+	    0600);
 	if (fd >= 0) {
 		struct stat st;
+		int64_t end = -1;
 
+		if (fstat(fd, &st) == 0)
+			end = spool_journal_end(fd, (uint64_t)st.st_size);
 		close(sp->jfd);
 		sp->jfd = fd;
-		sp->jbytes = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+		sp->jbytes = end < 0 ? (uint64_t)st.st_size : (uint64_t)end;
+		sp->jalloc = end < 0 ? sp->jbytes : (uint64_t)st.st_size;
+		if (end < 0)
+			rc = -1;
 	} else {
 		rc = -1;
 	}
@@ -2567,7 +2730,7 @@ int spool_rewrite(struct spool *sp, const char *framed, size_t len,
 	else
 		close(sp->jfd);
 	sp->jfd = fd;
-	sp->jbytes = (uint64_t)st.st_size;
+	sp->jbytes = sp->jalloc = (uint64_t)st.st_size;
 	sp->jlost = 0;      /* every record is in the new one, synced */
 	/* the rename is made durable by the next commit, before any
 	 * record appended from now on is reported durable */

@@ -133,6 +133,9 @@ struct spool_rec {
 	uint8_t envelope;         /* from and rcpts were given by the
 	                           * submitter (outboxfs-sendmail), not read
 	                           * from the headers; see fs/pickup.h */
+	uint8_t lost;             /* draft: its bytes were lost (a failed
+	                           * sync, or found cut short by a mount):
+	                           * sent only once written again whole */
 };
 
 void spool_rec_free(struct spool_rec *r);
@@ -211,6 +214,9 @@ struct spool {
 	int jfd;                  /* the journal, O_APPEND */
 	pthread_mutex_t jmu;      /* one append at a time (a leaf lock) */
 	uint64_t jbytes;          /* bytes in the journal (under jmu) */
+	uint64_t jalloc;          /* the file's size: JBYTES, then zeros
+	                           * written ahead, which appends overwrite
+	                           * (a sync then writes no new size) */
 	int dir_dirty;            /* a journal rename not yet synced (jmu) */
 	int jsyncing;             /* a commit is syncing jfd (jmu) */
 	int jfd_old;              /* a swapped journal it syncs, or -1 */

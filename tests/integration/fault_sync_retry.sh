@@ -10,9 +10,10 @@
 #    disk has: zeros): the copy does not match the check of the closed
 #    file, so it is not sent, and its status says why; written again,
 #    it is sent.
-#    Opening it (touch, an append) does not change that: only writing
-#    it again whole does.
-#  - kill -9 before that retry: the mount copies the file too.
+#    Opening it (touch, an append), renaming it, a restart do not
+#    change that: only writing it again whole does.
+#  - kill -9 before that retry: the mount copies the file too; when it
+#    cannot (a full disk), it fails and changes nothing.
 #  - The user's own fsync(2) fails: the daemon's later sync would prove
 #    nothing either, so the message is copied.
 #  - The journal's sync fails once: a new journal is written from
@@ -94,25 +95,46 @@ assert_eq draft "$(status_state "$M/b.status")" "state of b 6 s later, touched"
 _b_lost || fail "b: the error line is gone:
 $(cat "$M/b.status")"
 assert_eq 0 "$(eml_with "$T/rx" "Subject: retry lost" | grep -c .)" "copies of b received with its bytes lost"
+# renamed, the daemon killed, mounted again: it is still lost (its
+# record says so), and a touch still does not send it
+mv "$M/b" "$M/b2" || fail "mv b b2"
+kill_outbox "$M"
+mount_outbox "$M" "$T/config"
+assert_eq draft "$(status_state "$M/b2.status")" "state of b2 after kill -9"
+touch "$M/b2" || fail "touch b2"
+sleep 6
+assert_eq draft "$(status_state "$M/b2.status")" "state of b2 touched after the mount"
+assert_eq 0 "$(eml_with "$T/rx" "Subject: retry lost" | grep -c .)" "copies of b2 received with its bytes lost"
+no_retried_sync "b2 after the mount"
+note "b renamed b2, kill -9, mount, touch: still a draft, not sent"
 # written again (the disk reads again): sent, once, whole
 fault_off read-lost-eio
-cp "$T/b.src" "$M/b" || fail "writing b again"
-wait_state "$M/b.status" sent 20
+cp "$T/b.src" "$M/b2" || fail "writing b2 again"
+wait_state "$M/b2.status" sent 20
 got=$(one_eml_with "$T/rx" "Subject: retry lost") || exit 1
-tr -d '\r' <"$got" | grep -qx 300 || fail "b arrived without its last line"
-no_retried_sync "b written again"
-note "b written again: sent once"
+tr -d '\r' <"$got" | grep -qx 300 || fail "b2 arrived without its last line"
+no_retried_sync "b2 written again"
+note "b2 written again: sent once"
+
+# killed_after_failed_sync NAME SUBJECT: NAME arrives whole (renamed from
+# a scratch name), the sync of its file fails once, and the daemon is
+# killed before the retry 5 s later
+killed_after_failed_sync()
+{
+	: >"$FAULT_CTL/eio-inodes"
+	printf 'To: bob@example.com\nSubject: %s\n\n%s\n' "$2" "$(seq 1 300)" \
+		>"$M/$1.src.tmp" || fail "writing $1"
+	fault_on fsync-eio-once-text "Subject: $2"
+	mv "$M/$1.src.tmp" "$M/$1" || fail "mv $1"
+	KF_NAME=$1
+	_kf_err() { grep -q '^error: spool: the message and its record could not be synced' "$M/$KF_NAME.status"; }
+	wait_until 4 _kf_err || fail "$1: no error line after the failed sync:
+$(cat "$M/$1.status")"
+	kill_outbox "$M"
+}
 
 # --- kill -9 before the retry: the mount copies it -----------------------
-: >"$FAULT_CTL/eio-inodes"
-printf 'To: bob@example.com\nSubject: retry crash\n\n%s\n' "$(seq 1 300)" >"$M/e.src.tmp" ||
-	fail "writing e"
-fault_on fsync-eio-once-text "Subject: retry crash"
-mv "$M/e.src.tmp" "$M/e" || fail "mv e"
-_e_err() { grep -q '^error: spool: the message and its record could not be synced' "$M/e.status"; }
-wait_until 4 _e_err || fail "e: no error line after the failed sync:
-$(cat "$M/e.status")"
-kill_outbox "$M"
+killed_after_failed_sync e "retry crash"
 mount_outbox "$M" "$T/config"
 wait_state "$M/e.status" sent 20
 no_retried_sync "e, at the mount after kill -9"
@@ -120,6 +142,23 @@ no_retried_sync "e, at the mount after kill -9"
 	fail "e was sent from the file whose sync failed"
 one_eml_with "$T/rx" "Subject: retry crash" >/dev/null || exit 1
 note "e: killed within its 5 s; the mount copied it; sent once"
+
+# --- the mount cannot make the copy (a full disk): it fails, changing nothing
+killed_after_failed_sync h "retry full"
+cp "$SP/journal" "$T/journal.before"
+fault_on write-enospc-spool "$SP/msg"
+if try_mount_outbox "$M" "$T/config"; then
+	fail "outboxfs mounted though it could not copy h to make it durable"
+fi
+assert_contains "$(cat "$TRY_LOG")" "cannot copy it to a new file to make it durable: No space left on device" "the mount's error"
+assert_contains "$(cat "$TRY_LOG")" "free some space" "the mount's error"
+cmp -s "$T/journal.before" "$SP/journal" || fail "the refused mount changed the journal"
+fault_off write-enospc-spool
+mount_outbox "$M" "$T/config"
+wait_state "$M/h.status" sent 20
+no_retried_sync "h, mounted once the disk had room"
+one_eml_with "$T/rx" "Subject: retry full" >/dev/null || exit 1
+note "h: the mount could not copy it (ENOSPC): refused, nothing changed; then sent once"
 
 # --- the user's fsync fails ---------------------------------------------------
 : >"$FAULT_CTL/eio-inodes"
@@ -174,10 +213,10 @@ printf 'To: bob@example.com\nSubject: retry after\n\nd\n' >"$M/d"
 wait_state "$M/d.status" sent 15
 kill_outbox "$M"
 mount_outbox "$M" "$T/config"
-for f in a b c d e f g; do
+for f in a b2 c d e f g h; do
 	assert_eq sent "$(status_state "$M/$f.status")" "state of $f after kill -9"
 done
 sleep 1
-assert_eq 7 "$(count_eml "$T/rx")" "messages received in all"
+assert_eq 8 "$(count_eml "$T/rx")" "messages received in all"
 no_retried_sync "after the mount"
-note "after kill -9 and a mount: a b c d e f g sent, 7 received"
+note "after kill -9 and a mount: a b2 c d e f g h sent, 8 received"
