@@ -972,28 +972,6 @@ static int spool_mkdir_p(const char *path)
 	return 0;
 }
 
-/* pwrite of all N bytes at OFF, or -1 with errno (ENOSPC for a short
- * write that cannot go on). */
-static int spool_pwrite_all(int fd, const char *p, size_t n, uint64_t off)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = pwrite(fd, p, n, (off_t)off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = ENOSPC;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
-}
-
 int spool_write_all(int fd, const char *p, size_t n)
 {
 	ssize_t w;
@@ -1058,53 +1036,15 @@ static int spool_lock(struct spool *sp, char *err, size_t errlen)
 static const char spool_jhead[] = "outboxfs-journal 2\n";
 
 /* Opens the journal for appending; a new (empty) one gets its header. */
-/*
- * The journal's records end where its zeros written ahead start: the
- * last byte that is not 0 (a record never ends with one), read back
- * from the end of FD, SIZE bytes long. -1 with errno on a read error.
- */
-static int64_t spool_journal_end(int fd, uint64_t size)
-{
-	char buf[4096];
-	uint64_t at = size, start;
-	size_t n;
-	ssize_t got;
-
-	while (at > 0) {
-		n = at < sizeof(buf) ? (size_t)at : sizeof(buf);
-		start = at - n;
-		got = pread(fd, buf, n, (off_t)start);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got != (ssize_t)n) {
-			if (got >= 0)
-				errno = EIO;
-			return -1;
-		}
-		while (n > 0 && buf[n - 1] == '\0')
-			n--;
-		if (n > 0)
-			return (int64_t)(start + n);
-		at = start;
-	}
-	return 0;
-}
-
-/* 0, or -1 with errno; -2 with errno: the journal cannot be read. */
 static int spool_open_journal(struct spool *sp)
 {
 	struct stat st;
-	int64_t end;
 
-	sp->jfd = openat(sp->dirfd, "journal", O_RDWR | O_CREAT | O_CLOEXEC,
-	    0600);
+	sp->jfd = openat(sp->dirfd, "journal", O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, 0600);
 	if (sp->jfd < 0 || fstat(sp->jfd, &st) < 0)
 		return -1;
-	end = spool_journal_end(sp->jfd, (uint64_t)st.st_size);
-	if (end < 0)
-		return -2;          /* a read error: said as such */
-	sp->jbytes = (uint64_t)end;
-	sp->jalloc = (uint64_t)st.st_size;
+	sp->jbytes = (uint64_t)st.st_size;
 	if (st.st_size == 0) {
 		if (spool_write_all(sp->jfd, spool_jhead,
 		    sizeof(spool_jhead) - 1) < 0) {
@@ -1114,7 +1054,7 @@ static int spool_open_journal(struct spool *sp)
 			errno = e;
 			return -1;
 		}
-		sp->jbytes = sp->jalloc = sizeof(spool_jhead) - 1;
+		sp->jbytes = sizeof(spool_jhead) - 1;
 	}
 	return 0;
 }
@@ -1154,16 +1094,8 @@ int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 	    (sp->logfd = spool_subdir(sp, "log")) < 0 ||
 	    (sp->corruptfd = spool_subdir(sp, "corrupt")) < 0)
 		goto fail;
-	if ((rc = spool_open_journal(sp)) < 0) {
-		if (rc == -2) {
-			snprintf(err, errlen, "spool %s/journal: cannot read "
-			    "it: %s; nothing was changed (check the disk, then "
-			    "mount again)", path, strerror(errno));
-			spool_close(sp);
-			return -1;
-		}
+	if (spool_open_journal(sp) < 0)
 		goto fail;
-	}
 	return 0;
 fail:
 	snprintf(err, errlen, "spool %s: %s; set `spool` to a writable "
@@ -1577,55 +1509,12 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 	return 0;
 }
 
-/* Zeros written ahead at the journal's end: half its size more, at
- * most SPOOL_JAHEAD_MAX, to the next multiple of SPOOL_JAHEAD_MIN. */
-#define SPOOL_JAHEAD_MIN  4096u
-#define SPOOL_JAHEAD_MAX  (256u * 1024)
-
-/*
- * Room for LEN more bytes at the journal's end (jmu held): zeros are
- * written ahead, so that an append overwrites them in place and its sync
- * writes no new file size (an fdatasync that writes only the data, a
- * quarter faster on ext4). Zeros, not a hole: a hole would be allocated
- * by the append, which its sync would then write. A reader takes the
- * first zero after the records for their end (spool_journal_end).
- */
-static int spool_jreserve(struct spool *sp, size_t len)
-{
-	static const char zeros[SPOOL_JAHEAD_MIN];
-	uint64_t want = sp->jbytes + len, grow, at;
-	int saved;
-
-	if (want <= sp->jalloc)
-		return 0;
-	grow = sp->jbytes / 2;
-	if (grow > SPOOL_JAHEAD_MAX)
-		grow = SPOOL_JAHEAD_MAX;
-	want = (want + grow + SPOOL_JAHEAD_MIN - 1) / SPOOL_JAHEAD_MIN *
-	    SPOOL_JAHEAD_MIN;
-	for (at = sp->jalloc; at < want; at += sizeof(zeros)) {
-		size_t n = want - at < sizeof(zeros) ? (size_t)(want - at) :
-		    sizeof(zeros);
-
-		if (spool_pwrite_all(sp->jfd, zeros, n, at) < 0) {
-			saved = errno;
-			(void)!ftruncate(sp->jfd, (off_t)sp->jalloc);
-			errno = saved;
-			return -1;
-		}
-	}
-	sp->jalloc = want;
-	return 0;
-}
-
 int spool_write_framed(struct spool *sp, const char *buf, size_t len)
 {
 	int rc, saved;
 
 	pthread_mutex_lock(&sp->jmu);
-	rc = spool_jreserve(sp, len);
-	if (rc == 0)
-		rc = spool_pwrite_all(sp->jfd, buf, len, sp->jbytes);
+	rc = spool_write_all(sp->jfd, buf, len);
 	if (rc == 0) {
 		sp->jbytes += len;
 	} else {
@@ -1633,8 +1522,7 @@ int spool_write_framed(struct spool *sp, const char *buf, size_t len)
 		 * append starts a whole frame; if that fails too, the
 		 * reader skips the torn bytes by their checksum. */
 		saved = errno;
-		if (ftruncate(sp->jfd, (off_t)sp->jbytes) == 0)
-			sp->jalloc = sp->jbytes;
+		(void)!ftruncate(sp->jfd, (off_t)sp->jbytes);
 		errno = saved;
 	}
 	pthread_mutex_unlock(&sp->jmu);
@@ -2028,8 +1916,8 @@ static int spool_replay_v2(const char *buf, size_t len, int final,
  * messages never holds its whole journal. -1 with errno: a read error
  * (never taken for the end) or no memory (ENOMEM).
  */
-static int spool_replay_fd(int fd, uint64_t limit, struct spool_map *m,
-    uint64_t *max_id, unsigned *nbad)
+static int spool_replay_fd(int fd, struct spool_map *m, uint64_t *max_id,
+    unsigned *nbad)
 {
 	size_t cap = SPOOL_JWINDOW, have = 0, used, start = 0;
 	char *buf = malloc(cap), *nb;
@@ -2042,11 +1930,7 @@ static int spool_replay_fd(int fd, uint64_t limit, struct spool_map *m,
 		return -1;
 	for (;;) {
 		while (!eof && have < cap) {
-			size_t want = cap - have;
-
-			if ((uint64_t)off + want > limit)
-				want = (size_t)(limit - (uint64_t)off);
-			n = want ? pread(fd, buf + have, want, off) : 0;
+			n = pread(fd, buf + have, cap - have, off);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
@@ -2351,7 +2235,8 @@ fail_buf:
  * which replaces msg/ID (see spool_copy_msg), never synced in place: a
  * previous daemon may have seen a sync of that file fail, and a second
  * sync would prove nothing. 1 when they are, 0 with WHY when they are
- * not; -1 with WHY (errno's text) when the copy cannot be made.
+ * not (or cannot be read); -1 with WHY when that cannot be known or the
+ * copy cannot be made for a reason of the system's.
  */
 static int spool_verify(struct spool *sp, uint64_t id,
     const struct spool_check *ck, char *why, size_t whylen)
@@ -2361,13 +2246,18 @@ static int spool_verify(struct spool *sp, uint64_t id,
 	int fd, rc = 0;
 
 	spool_idname(id, name, sizeof(name));
+	/* (a passing error, as a full descriptor table or no memory, fails
+	 * the mount: taken for lost bytes, it would need the message
+	 * written again) */
 	fd = openat(sp->msgfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		snprintf(why, whylen, "cannot open it: %s", strerror(errno));
-		return 0;
+		return errno == ENOENT || errno == ELOOP ? 0 : -1;
 	}
 	if (ck->set && spool_check_fd(&got, fd) < 0) {
 		snprintf(why, whylen, "cannot read it: %s", strerror(errno));
+		if (errno == ENOMEM)
+			rc = -1;
 	} else if (ck->set && got.len != ck->len) {
 		snprintf(why, whylen, "%" PRIu64 " bytes of %" PRIu64,
 		    got.len, ck->len);
@@ -2386,7 +2276,8 @@ static int spool_verify(struct spool *sp, uint64_t id,
 		default:
 			/* not a fault of its bytes: the mount fails,
 			 * changing nothing of what the message is */
-			snprintf(why, whylen, "%s", strerror(errno));
+			snprintf(why, whylen, "cannot copy it to a new file: "
+			    "%s", strerror(errno));
 			rc = -1;
 			break;
 		}
@@ -2462,17 +2353,7 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 		sp->load_v1 = 1;
 		rc = spool_replay_v1(buf, len, &m, max_id);
 	} else if (fd >= 0) {
-		/* its records, without the zeros written ahead (see
-		 * spool_jreserve): a torn last append is then the end, as
-		 * it is without them */
-		struct stat st;
-		int64_t end;
-
-		if (fstat(fd, &st) < 0 ||
-		    (end = spool_journal_end(fd, (uint64_t)st.st_size)) < 0)
-			goto read_fail;
-		rc = spool_replay_fd(fd, (uint64_t)end, &m, max_id,
-		    &sp->load_bad);
+		rc = spool_replay_fd(fd, &m, max_id, &sp->load_bad);
 		if (rc < 0 && errno != ENOMEM)
 			goto read_fail;
 	}
@@ -2514,10 +2395,10 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 			if (vrc < 0) {
 				spool_rec_free(&r);
 				snprintf(err, errlen, "spool %s/msg/%" PRIu64
-				    ": cannot copy it to a new file to make it "
-				    "durable: %s; nothing was sent or changed "
-				    "(free some space or check the disk, then "
-				    "mount again)", sp->path, e->id, why);
+				    ": making it durable: %s; nothing was sent "
+				    "or changed (free some space or check the "
+				    "disk, then mount again)", sp->path, e->id,
+				    why);
 				goto fail;
 			}
 			if (vrc == 0) {
@@ -2592,7 +2473,7 @@ static int spool_new_journal(struct spool *sp)
 	int fd;
 
 	fd = openat(sp->dirfd, "journal.new", O_WRONLY | O_CREAT | O_TRUNC |
-	    O_CLOEXEC, 0600);
+	    O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
 	if (spool_write_all(fd, spool_jhead, sizeof(spool_jhead) - 1) < 0) {
@@ -2615,7 +2496,7 @@ int spool_compact_begin(struct spool *sp)
 	pthread_mutex_lock(&sp->jmu);
 	close(sp->jfd);
 	sp->jfd = fd;
-	sp->jbytes = sp->jalloc = sizeof(spool_jhead) - 1;
+	sp->jbytes = sizeof(spool_jhead) - 1;
 	pthread_mutex_unlock(&sp->jmu);
 	return 0;
 }
@@ -2634,22 +2515,14 @@ int spool_compact_end(struct spool *sp)
 	    renameat(sp->dirfd, "journal.new", sp->dirfd, "journal") < 0 ||
 	    fsync(sp->dirfd) < 0)
 		rc = -1;
-	/* appends go on into the journal now in place (the same file as
-	 * journal.new, its zeros ahead kept) */
-	fd = openat(sp->dirfd, "journal", O_RDWR | O_CREAT | O_CLOEXEC,
-	    0600);
+	fd = openat(sp->dirfd, "journal", O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		struct stat st;
-		int64_t end = -1;
 
-		if (fstat(fd, &st) == 0)
-			end = spool_journal_end(fd, (uint64_t)st.st_size);
 		close(sp->jfd);
 		sp->jfd = fd;
-		sp->jbytes = end < 0 ? (uint64_t)st.st_size : (uint64_t)end;
-		sp->jalloc = end < 0 ? sp->jbytes : (uint64_t)st.st_size;
-		if (end < 0)
-			rc = -1;
+		sp->jbytes = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
 	} else {
 		rc = -1;
 	}
@@ -2730,7 +2603,7 @@ int spool_rewrite(struct spool *sp, const char *framed, size_t len,
 	else
 		close(sp->jfd);
 	sp->jfd = fd;
-	sp->jbytes = sp->jalloc = (uint64_t)st.st_size;
+	sp->jbytes = (uint64_t)st.st_size;
 	sp->jlost = 0;      /* every record is in the new one, synced */
 	/* the rename is made durable by the next commit, before any
 	 * record appended from now on is reported durable */

@@ -214,9 +214,6 @@ struct spool {
 	int jfd;                  /* the journal, O_APPEND */
 	pthread_mutex_t jmu;      /* one append at a time (a leaf lock) */
 	uint64_t jbytes;          /* bytes in the journal (under jmu) */
-	uint64_t jalloc;          /* the file's size: JBYTES, then zeros
-	                           * written ahead, which appends overwrite
-	                           * (a sync then writes no new size) */
 	int dir_dirty;            /* a journal rename not yet synced (jmu) */
 	int jsyncing;             /* a commit is syncing jfd (jmu) */
 	int jfd_old;              /* a swapped journal it syncs, or -1 */

@@ -150,7 +150,7 @@ fault_on write-enospc-spool "$SP/msg"
 if try_mount_outbox "$M" "$T/config"; then
 	fail "outboxfs mounted though it could not copy h to make it durable"
 fi
-assert_contains "$(cat "$TRY_LOG")" "cannot copy it to a new file to make it durable: No space left on device" "the mount's error"
+assert_contains "$(cat "$TRY_LOG")" "making it durable: cannot copy it to a new file: No space left on device" "the mount's error"
 assert_contains "$(cat "$TRY_LOG")" "free some space" "the mount's error"
 cmp -s "$T/journal.before" "$SP/journal" || fail "the refused mount changed the journal"
 fault_off write-enospc-spool
