@@ -19,6 +19,8 @@
 #  - The journal's sync fails once: a new journal is written from
 #    memory before anything more is reported durable; the message is
 #    sent once. While that rewrite fails too, every sync fails.
+#  - A sync of the msg/ directory fails: nothing more is durable until
+#    the next mount.
 #    After kill -9 a mount finds every state.
 # The shim makes a sync of a file whose sync failed return 0 without
 # syncing, as Linux does, and counts it ("fsync-after-eio"): there must
@@ -208,15 +210,37 @@ no_retried_sync "the journal, rewritten at last"
 one_eml_with "$T/rx" "Subject: retry rewrite" >/dev/null || exit 1
 note "g: no sync while the journal could not be written again; then sent once"
 
+# --- a sync of the msg/ directory fails: nothing is durable until a mount -
+# (an attachment: its expansion renames a file in msg/, which the batch
+# then syncs)
+printf 'attached\n' >"$T/i.txt"
+fault_on fsync-eio-dir "$SP/msg"
+printf 'To: bob@example.com\nSubject: retry dir\nAttach: %s\n\ni\n' "$T/i.txt" >"$M/i" ||
+	fail "writing i"
+_i_err() { grep -q '^error: spool: the message and its record could not be synced' "$M/i.status"; }
+wait_until 15 _i_err || fail "i: no error line after the directory's failed sync:
+$(cat "$M/i.status")
+hits: $(grep fsync-eio-dir "$FAULT_CTL/hits")"
+fault_off fsync-eio-dir
+sleep 6    # a retry: the directory syncs now, and proves nothing
+assert_eq draft "$(status_state "$M/i.status")" "state of i after its retry, the directory syncing again"
+outbox_log "$M" | grep -q "msg: the directory could not be synced (Input/output error): nothing more is reported durable; check the disk and mount again" ||
+	fail "no log line about the directory: $(outbox_log "$M")"
+umount_outbox "$M"
+mount_outbox "$M" "$T/config"
+wait_state "$M/i.status" sent 20
+one_eml_with "$T/rx" "Subject: retry dir" >/dev/null || exit 1
+note "i: the directory's sync failed: a draft until the next mount, then sent once"
+
 # a crash now: every state as it was, nothing sent again
 printf 'To: bob@example.com\nSubject: retry after\n\nd\n' >"$M/d"
 wait_state "$M/d.status" sent 15
 kill_outbox "$M"
 mount_outbox "$M" "$T/config"
-for f in a b2 c d e f g h; do
+for f in a b2 c d e f g h i; do
 	assert_eq sent "$(status_state "$M/$f.status")" "state of $f after kill -9"
 done
 sleep 1
-assert_eq 8 "$(count_eml "$T/rx")" "messages received in all"
+assert_eq 9 "$(count_eml "$T/rx")" "messages received in all"
 no_retried_sync "after the mount"
-note "after kill -9 and a mount: a b2 c d e f g h sent, 8 received"
+note "after kill -9 and a mount: a b2 c d e f g h i sent, 9 received"

@@ -55,6 +55,9 @@
  *                              return zeros in place of its bytes: its
  *                              pages were dropped and the disk never
  *                              had them.
+ *   DIR/fsync-eio-dir          content: a directory path. fsync() and
+ *                              fdatasync() of that directory fail with
+ *                              EIO.
  *   DIR/open-emfile-spool      content: a directory path. openat() of
  *                              an existing file directly in that
  *                              directory (no O_CREAT) fails with EMFILE:
@@ -436,6 +439,30 @@ static int fs_claim(const char *name)
 	return won;
 }
 
+/* The fsync-eio-dir fault: 1 when FD is that directory. */
+static int fs_sync_dir(int fd)
+{
+	char dir[FS_PATH_MAX], path[FS_PATH_MAX];
+	struct stat st;
+	size_t n;
+	int saved = errno;
+
+	if (!fs_ctl_read("fsync-eio-dir", dir, sizeof(dir)) || dir[0] == '\0' ||
+	    fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		errno = saved;
+		return 0;
+	}
+	fs_fd_path(fd, path, sizeof(path));
+	n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = '\0';
+	errno = saved;
+	if (strcmp(path, dir) != 0)
+		return 0;
+	fs_hit("fsync-eio-dir", EIO, path);
+	return 1;
+}
+
 /* For a sync of FD: 0 to sync, -1 to return 0 without syncing (a file
  * whose sync failed once), else the errno to fail with. */
 static int fs_sync_fault(int fd, int dir_too)
@@ -455,6 +482,8 @@ static int fs_sync_fault(int fd, int dir_too)
 	if (fs_sync_once(fd))
 		return EIO;
 	if (fs_sync_text(fd))
+		return EIO;
+	if (fs_sync_dir(fd))
 		return EIO;
 	if (!fs_ctl_read("fsync-eio-journal", NULL, 0))
 		return 0;
