@@ -1343,6 +1343,13 @@ int ob_init(struct ob *ob, struct cfg *cfg, const char *spool_path,
 	if (getenv("OUTBOXFS_COMPACT_MIN"))
 		ob->compact_min = strtoull(getenv("OUTBOXFS_COMPACT_MIN"),
 		    NULL, 10);
+	ob->spool_retry_s = 5;
+	if (getenv("OUTBOXFS_SPOOL_RETRY")) {
+		long v = strtol(getenv("OUTBOXFS_SPOOL_RETRY"), NULL, 10);
+
+		if (v >= 1 && v <= 3600)
+			ob->spool_retry_s = (int)v;
+	}
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&ob->commit_cv, &ca);

@@ -272,6 +272,9 @@ struct ob {
 
 	uint64_t live_bytes;         /* journal bytes a rewrite would keep */
 	uint64_t compact_min;        /* no rewrite below this size */
+	int spool_retry_s;           /* a submission the spool could not
+	                              * make durable is tried again after
+	                              * this (OUTBOXFS_SPOOL_RETRY, 5) */
 	uint64_t rewritten;          /* journal bytes after the last rewrite */
 	int compact_wanted;          /* the committer rewrites the journal */
 	int64_t lost_retry_ms;       /* a lost journal (spool_journal_lost):

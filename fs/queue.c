@@ -387,8 +387,9 @@ struct queue_item {
 #define QUEUE_BATCH_MAX 256
 
 /* A submission whose record could not be made durable (disk full, I/O
- * error) stays a draft and is tried again after this pause. */
-#define QUEUE_SPOOL_RETRY_MS 5000
+ * error) stays a draft and is tried again after ob->spool_retry_s; so is
+ * the rewrite of a lost journal. */
+#define QUEUE_SPOOL_RETRY_MS(ob) ((int64_t)(ob)->spool_retry_s * 1000)
 
 /*
  * OUT, a whole new file for M written under the name TMP in the spool's
@@ -767,12 +768,12 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			    "copied to a new file after a failed sync" :
 			    "the record could not be written",
 			    strerror(items[i].save_err),
-			    QUEUE_SPOOL_RETRY_MS / 1000);
+			    ob->spool_retry_s);
 			queue_set_str(&m->r.error, err);
 			ob_queue_recount(ob, m);
 			if (ob_submittable(ob, m))
 				ob_settle_until(ob, m, clock_mono_ms() +
-				    QUEUE_SPOOL_RETRY_MS);
+				    QUEUE_SPOOL_RETRY_MS(ob));
 			else
 				m->dirty = 1;   /* by its last release */
 			continue;
@@ -912,7 +913,7 @@ static void *queue_committer(void *arg)
 			pthread_mutex_lock(&ob->mu);
 			if (failed)
 				ob->lost_retry_ms = clock_mono_ms() +
-				    QUEUE_SPOOL_RETRY_MS;
+				    QUEUE_SPOOL_RETRY_MS(ob);
 			continue;
 		}
 		/* Outcomes are recorded as soon as they come: one commit
