@@ -392,36 +392,6 @@ struct queue_item {
 #define QUEUE_SPOOL_RETRY_MS(ob) ((int64_t)(ob)->spool_retry_s * 1000)
 
 /*
- * OUT, a whole new file for M written under the name TMP in the spool's
- * msg/, synced and renamed over M's file; *FD (M's old file) is closed
- * and becomes OUT, whose stat is *ST. The user's bytes are replaced only
- * by a durable whole file; the rename itself is made durable by the
- * batch's spool_sync, before the message is shown queued. 0, or -1 with
- * ERR and errno (OUT closed, TMP removed, *FD untouched).
- */
-static int queue_replace_file(struct ob *ob, struct ob_msg *m, int out,
-    const char *tmp, int *fd, struct stat *st, char *err, size_t errlen)
-{
-	char name[32];
-	int saved;
-
-	snprintf(name, sizeof(name), "%" PRIu64, m->r.id);
-	if (fstat(out, st) < 0 || fsync(out) < 0 ||
-	    renameat(ob->spool.msgfd, tmp, ob->spool.msgfd, name) < 0) {
-		saved = errno;
-		snprintf(err, errlen, "spool: %s", strerror(errno));
-		close(out);
-		unlinkat(ob->spool.msgfd, tmp, 0);
-		errno = saved;
-		return -1;
-	}
-	spool_msgdir_changed(&ob->spool);
-	close(*fd);
-	*fd = out;
-	return 0;
-}
-
-/*
  * Expands Attach: pseudo-headers of M's spool file, once, at submission:
  * the expanded message replaces the file (temp file, rename). Returns 0
  * (also when there is nothing to expand) or -1 with err.
@@ -489,15 +459,23 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd,
 	errno = 0;
 	rc = msg_attach_expand(*fd, out, m->r.uid, m->r.gid, err, errlen);
 	saved = errno;
+	/* The user's bytes are replaced only by a durable whole file; the
+	 * rename itself is made durable by the batch's spool_sync, before
+	 * the message is shown queued. */
+	if (rc == 0 && (fstat(out, &st) < 0 ||
+	    spool_install_msg(&ob->spool, m->r.id, out, tmp) < 0)) {
+		saved = errno;
+		snprintf(err, errlen, "spool: %s", strerror(errno));
+		rc = -1;
+	}
 	if (rc != 0) {
 		close(out);
 		unlinkat(ob->spool.msgfd, tmp, 0);
 		errno = saved;
 		return -1;
 	}
-	if (queue_replace_file(ob, m, out, tmp, fd, &st, err, errlen) < 0)
-		return -1;
-	src->fd = *fd;              /* the expanded message from here on */
+	close(*fd);
+	*fd = src->fd = out;        /* the expanded message from here on */
 	pthread_mutex_lock(&ob->mu);
 	m->file_size = (uint64_t)st.st_size;
 	m->shown_rw = 2;             /* its size changed: ob_notify says so */

@@ -2168,6 +2168,18 @@ static int spool_reread(int fd, const char *v1, const struct spool_entry *e,
  * mount syncs what it accepts, as the journal it writes next carries no
  * check: a power loss after it must not find the bytes short.
  */
+int spool_install_msg(struct spool *sp, uint64_t id, int out,
+    const char *tmp)
+{
+	char name[32];
+
+	spool_idname(id, name, sizeof(name));
+	if (fsync(out) < 0 || renameat(sp->msgfd, tmp, sp->msgfd, name) < 0)
+		return -1;
+	spool_msgdir_changed(sp);
+	return 0;
+}
+
 int spool_copy_msg(struct spool *sp, uint64_t id, int fd,
     const struct spool_check *want, struct spool_check *got, int *newfd)
 {
@@ -2210,9 +2222,8 @@ int spool_copy_msg(struct spool *sp, uint64_t id, int fd,
 		unlinkat(sp->msgfd, tmp, 0);
 		return 1;
 	}
-	if (fsync(out) < 0 || renameat(sp->msgfd, tmp, sp->msgfd, name) < 0)
+	if (spool_install_msg(sp, id, out, tmp) < 0)
 		goto fail_out;
-	spool_msgdir_changed(sp);
 	if (newfd)
 		*newfd = out;
 	else

@@ -399,6 +399,14 @@ int spool_create_msg(struct spool *sp, uint64_t id);
 void spool_msgdir_changed(struct spool *sp);
 
 /*
+ * OUT, a whole new file for msg/ID written as msg/TMP, synced and renamed
+ * over msg/ID (the name made durable by the next sync of msg/). -1 with
+ * errno: the caller closes OUT and removes TMP.
+ */
+int spool_install_msg(struct spool *sp, uint64_t id, int out,
+    const char *tmp);
+
+/*
  * Copies msg/ID's bytes, read through FD, to a new file, synced, which
  * replaces msg/ID (its name made durable by the next sync of msg/): the
  * way to make durable a file whose sync may have failed (a second sync

@@ -888,23 +888,7 @@ static void test_sync_fds_batches(void **state)
 			close(fds[i]);
 }
 
-/* 1 when msg/ has a file whose name starts with ".rs" (a copy left). */
-static int has_copy_left(struct dir_fixture *f)
-{
-	char path[160];
-	struct dirent *e;
-	DIR *d;
-	int found = 0;
-
-	snprintf(path, sizeof(path), "%s/msg", f->path);
-	d = opendir(path);
-	assert_non_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (strncmp(e->d_name, ".rs", 3) == 0)
-			found = 1;
-	closedir(d);
-	return found;
-}
+static int count_names(struct dir_fixture *f, const char *prefix);
 
 /*
  * spool_copy_msg: the copy of a file whose sync may have failed. A copy
@@ -958,7 +942,7 @@ static void test_copy_msg(void **state)
 		assert_int_equal(rc, cases[i].rc);
 		assert_true(got.set);
 		assert_true(got.len == cases[i].size);
-		assert_false(has_copy_left(f));
+		assert_false(count_names(f, ".rs"));
 		snprintf(name, sizeof(name), "%llu", (unsigned long long)id);
 		assert_int_equal(fstatat(f->sp.msgfd, name, &after, 0), 0);
 		assert_true(after.st_size == (off_t)cases[i].size);
@@ -989,7 +973,7 @@ static void test_copy_msg(void **state)
 	assert_int_equal(spool_copy_msg(&f->sp, 600, fd, NULL, &got, NULL),
 	    -1);
 	assert_int_equal(errno, EISDIR);
-	assert_false(has_copy_left(f));
+	assert_false(count_names(f, ".rs"));
 	close(fd);
 	assert_int_equal(fstatat(f->sp.msgfd, "600", &after, 0), 0);
 	assert_true(after.st_size == 4);
