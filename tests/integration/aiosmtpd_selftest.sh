@@ -73,7 +73,7 @@ check(spool("A", "1.env") == b"helo: raw.test\nfrom: <a@x>\nparams: BODY=8BITMIM
       b"rcpt: <b@y>\nrcpt: <c@z>\n", "env: %r" % spool("A", "1.env"))
 
 # smtplib, two messages on one connection
-c = smtplib.SMTP("127.0.0.1", port("A"), timeout=10)
+c = smtplib.SMTP("127.0.0.1", port("A"), timeout=10, local_hostname="client.test")
 c.ehlo("lib.test")
 check(c.sendmail("<>", ["b@y"], b"one\r\n") == {}, "null sender")
 check(c.sendmail("a@x", ["b@y"], b"two\r\n") == {}, "second on same connection")
@@ -87,7 +87,7 @@ check(not [x for x in os.listdir(os.path.join(tmp, "A", "sp")) if x.startswith("
 if tls:
     ctx = ssl.create_default_context(cafile=os.path.join(tmp, "cert.pem"))
     PW = "p@ss w,rd="
-    c = smtplib.SMTP("127.0.0.1", port("S"), timeout=10)
+    c = smtplib.SMTP("127.0.0.1", port("S"), timeout=10, local_hostname="client.test")
     code, caps = c.ehlo("s.test")
     check(b"STARTTLS" in caps and b"AUTH" not in caps, "STARTTLS, no AUTH in clear")
     code, _ = c.docmd("MAIL FROM:<a@x>")
@@ -105,7 +105,7 @@ if tls:
         check(ex.smtp_code == 535, "wrong password 535")
     c.quit()
     for mech in ("PLAIN", "LOGIN"):
-        c = smtplib.SMTP("127.0.0.1", port("S"), timeout=10)
+        c = smtplib.SMTP("127.0.0.1", port("S"), timeout=10, local_hostname="client.test")
         c.starttls(context=ctx)
         c.ehlo("s.test")
         c.user, c.password = "alice", PW
@@ -119,7 +119,7 @@ if tls:
           "env tls and auth: %r" % env)
     check(b"\nauth: LOGIN alice\n" in spool("S", "2.env"), "LOGIN env")
 
-    c = smtplib.SMTP_SSL("127.0.0.1", port("I"), context=ctx, timeout=10)
+    c = smtplib.SMTP_SSL("127.0.0.1", port("I"), context=ctx, timeout=10, local_hostname="client.test")
     c.login("alice", "pw")
     check(c.sendmail("a@x", ["b@y"], b"implicit\r\n") == {}, "implicit TLS mail")
     c.quit()

@@ -200,8 +200,8 @@ check(not [f for f in os.listdir(os.path.join(tmp, "A", "sp")) if f.startswith("
       "no temp files left")
 
 # smtplib, SMTPUTF8 and SIZE checks, two connections at once
-s1 = smtplib.SMTP("127.0.0.1", a, timeout=10)
-s2 = smtplib.SMTP("127.0.0.1", a, timeout=10)     # concurrent: both greeted
+s1 = smtplib.SMTP("127.0.0.1", a, timeout=10, local_hostname="client.test")
+s2 = smtplib.SMTP("127.0.0.1", a, timeout=10, local_hostname="client.test")     # concurrent: both greeted
 check(s1.noop()[0] == 250 and s2.noop()[0] == 250, "two connections at once")
 s2.quit()
 s1.ehlo("utf.test")
@@ -227,7 +227,7 @@ import threading
 errs = []
 def sender(k):
     try:
-        c = smtplib.SMTP("127.0.0.1", a, timeout=20)
+        c = smtplib.SMTP("127.0.0.1", a, timeout=20, local_hostname="client.test")
         for i in range(50):
             c.sendmail("t%d@x" % k, ["b@y"], b"Subject: par %d-%d\r\n\r\nx\r\n" % (k, i))
         c.quit()
@@ -282,7 +282,7 @@ r.send(b"two\r\n.\r\n")
 check(r.eof(), "DOT#2 saveclose: no reply, closed")
 check(wait_for(os.path.join(tmp, "B", "sp", "1.env")) and
       spool("B", "1.eml") == b"two\r\n", "saveclose saved the message")
-s = smtplib.SMTP("127.0.0.1", b, timeout=10)
+s = smtplib.SMTP("127.0.0.1", b, timeout=10, local_hostname="client.test")
 s.helo("b.test")          # HELO: smtplib then sends no SIZE= parameter
 try:
     s.sendmail("a@x", ["b@y"], b"bare\nLF\r\n")
@@ -313,7 +313,7 @@ except OSError:
     pass
 check(r.eof(), "cut:10 drops the connection inside DATA")
 r.close()
-s = smtplib.SMTP("127.0.0.1", port("C"), timeout=10)
+s = smtplib.SMTP("127.0.0.1", port("C"), timeout=10, local_hostname="client.test")
 s.helo("c.test")
 check(s.sendmail("a@x", ["b@y"], b"whole\r\n") == {}, "next DATA is normal")
 s.quit()
@@ -328,7 +328,7 @@ if tls:
     PW = "p@ss w,rd="
 
     def tls_session():
-        s = smtplib.SMTP("127.0.0.1", t, timeout=10)
+        s = smtplib.SMTP("127.0.0.1", t, timeout=10, local_hostname="client.test")
         s.ehlo("t.test")
         s.starttls(context=ctx)
         s.ehlo("t.test")
@@ -468,7 +468,7 @@ if tls:
     r.close()
 
     # implicit TLS
-    s = smtplib.SMTP_SSL("127.0.0.1", port("I"), context=ctx, timeout=10)
+    s = smtplib.SMTP_SSL("127.0.0.1", port("I"), context=ctx, timeout=10, local_hostname="client.test")
     code, caps = s.ehlo("i.test")
     check(code == 250 and b"AUTH PLAIN" in caps and b"STARTTLS" not in caps,
           "implicit TLS: AUTH offered at once")
@@ -476,7 +476,7 @@ if tls:
     s.quit()
 
     # --auth-plain-ok: AUTH offered without TLS
-    s = smtplib.SMTP("127.0.0.1", port("P"), timeout=10)
+    s = smtplib.SMTP("127.0.0.1", port("P"), timeout=10, local_hostname="client.test")
     code, caps = s.ehlo("p.test")
     check(b"AUTH PLAIN LOGIN" in caps, "--auth-plain-ok offers AUTH in clear")
     s.login("bob", "pw")
@@ -488,27 +488,27 @@ if tls:
     # client certificates and a pinned TLS version
     cctx = ssl.create_default_context(cafile=os.path.join(tmp, "cert.pem"))
     cctx.load_cert_chain(os.path.join(tmp, "ccert.pem"), os.path.join(tmp, "ckey.pem"))
-    s = smtplib.SMTP("127.0.0.1", port("K"), timeout=10)
+    s = smtplib.SMTP("127.0.0.1", port("K"), timeout=10, local_hostname="client.test")
     s.starttls(context=cctx)
     check(s.sendmail("a@x", ["b@y"], b"c\r\n") == {}, "mail with a client certificate")
     s.quit()
     env = spool("K", "1.env")
     check(b"\ntls: TLSv1.2\ntls-client: /CN=testclient\n" in env,
           "--tls-version 1.2 and client subject in env: %r" % env)
-    s = smtplib.SMTP("127.0.0.1", port("K"), timeout=10)
+    s = smtplib.SMTP("127.0.0.1", port("K"), timeout=10, local_hostname="client.test")
     s.starttls(context=ctx)
     check(s.sendmail("a@x", ["b@y"], b"c\r\n") == {}, "client certificate optional")
     s.quit()
     check(b"tls-client" not in spool("K", "2.env"), "no tls-client line without one")
     refused = False
     try:
-        s = smtplib.SMTP("127.0.0.1", port("R"), timeout=10)
+        s = smtplib.SMTP("127.0.0.1", port("R"), timeout=10, local_hostname="client.test")
         s.starttls(context=ctx)
         s.ehlo("r.test")
     except (ssl.SSLError, smtplib.SMTPServerDisconnected, ConnectionError, OSError):
         refused = True
     check(refused, "--require-client-cert: no certificate, no session")
-    s = smtplib.SMTP("127.0.0.1", port("R"), timeout=10)
+    s = smtplib.SMTP("127.0.0.1", port("R"), timeout=10, local_hostname="client.test")
     s.starttls(context=cctx)
     check(s.noop()[0] == 250, "--require-client-cert: with certificate")
     s.quit()
@@ -539,7 +539,7 @@ def run(name):
                "X-Chaos-Id: %d\r\nSubject: chaos %d\r\n\r\n" % (i, i) +
                "line of the body\r\n" * 8).encode()
         try:
-            s = smtplib.SMTP("127.0.0.1", port(name), timeout=10)
+            s = smtplib.SMTP("127.0.0.1", port(name), timeout=10, local_hostname="client.test")
             try:
                 s.sendmail("a@example.com", ["b@example.com"], msg)
                 out.append("250")
@@ -627,7 +627,7 @@ exec 3<&-
 wait_gone "$pid_M" 10 && ok "--max-conns 1 exits" || bad "--max-conns 1 still running"
 
 start E --exit-after 1
-"$PY" -c 'import smtplib,sys; s=smtplib.SMTP("127.0.0.1",int(sys.argv[1])); s.sendmail("a@x",["b@y"],b"m\r\n"); s.quit()' "$port_E"
+"$PY" -c 'import smtplib,sys; s=smtplib.SMTP("127.0.0.1",int(sys.argv[1]), local_hostname="client.test"); s.sendmail("a@x",["b@y"],b"m\r\n"); s.quit()' "$port_E"
 wait_gone "$pid_E" 15 && ok "--exit-after 1 exits" || bad "--exit-after 1 still running"
 [ -s "$tmp/E/sp/1.env" ] && ok "message saved before exit" || bad "no 1.env"
 
@@ -649,7 +649,7 @@ if have_ipv6_loopback; then
 	mkdir -p "$tmp/V"
 	if start_testsmtpd "$tmp/V" -l ::1 --idle-timeout 30; then
 		srv_track "$SMTPD_PID"
-		"$PY" -c 'import smtplib,sys; s=smtplib.SMTP("::1",int(sys.argv[1])); sys.exit(s.noop()[0]!=250)' "$SMTP_PORT" &&
+		"$PY" -c 'import smtplib,sys; s=smtplib.SMTP("::1",int(sys.argv[1]), local_hostname="client.test"); sys.exit(s.noop()[0]!=250)' "$SMTP_PORT" &&
 			ok "listens on ::1" || bad "::1 client"
 	else
 		bad "cannot start on ::1"
