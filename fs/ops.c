@@ -48,6 +48,11 @@
 #define OPS_TTL 1.0
 /* A message name leaves room for ".status" within NAME_MAX. */
 #define OPS_NAME_MAX (255 - 7)
+/* the error of a message changed in place after its sync failed */
+#define OPS_LOST_CHANGED "spool: this message's bytes may be lost: its " \
+	"file could not be synced to the disk, and it was changed in place " \
+	"since (only a whole rewrite is trusted then); it is not sent: " \
+	"write it again"
 
 enum ops_kind { OPS_MSG, OPS_STATUS, OPS_QUEUE, OPS_DIR };
 
@@ -542,9 +547,14 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		h->writer = 1;
 		reopened = m->r.closed;
 		m->r.closed = 0;
-		if (m->lv) {
+		/* A file whose sync failed keeps the check of the bytes
+		 * that sync was for: its copy must match it (queue_resync),
+		 * unless the writers rewrite it whole (ops_release). */
+		if (m->lv && m->resync == OB_RESYNC_NONE) {
 			kept = m->lv->cck;
 			m->lv->cck.set = 0;   /* its bytes will change */
+		} else if (m->lv) {
+			kept = m->lv->cck;
 		}
 	}
 	h->m = m;
@@ -869,6 +879,8 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	pthread_mutex_lock(&ob->mu);
 	/* (an append landed at the end: END - N) */
 	ob_wcrc_add(h->m, end - (uint64_t)n, buf, (size_t)n);
+	if (h->m->resync != OB_RESYNC_NONE && h->m->lv)
+		h->m->lv->rsw = 1;
 	if (end > h->m->file_size)
 		h->m->file_size = end;
 	h->m->mtime_ns = h->m->ctime_ns = ob_now_ns();
@@ -883,7 +895,7 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 	struct ops_handle *h = (struct ops_handle *)fi->fh;
 	struct ob_msg *m = h->m;
 	struct spool_check ck = { 0, 0, 0, 0 };
-	int save = 0, read = 0;
+	int save = 0, read = 0, lost = 0;
 
 	(void)ino;
 	if (m) {
@@ -899,6 +911,21 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 		    m->file_size > 0) {
 			m->resync = OB_RESYNC_COPY;
 			m->r.lost = 0;
+			m->lv->rsw = 0;
+		}
+		/* Its sync failed, and it was changed in place since (an
+		 * append, a write in the middle): part of what it reads may
+		 * be bytes the disk never had, and no check says which. */
+		if (m->resync == OB_RESYNC_COPY && m->nopen == 0 && m->lv &&
+		    m->lv->rsw && m->lv->cck.set && !(m->lv->wok &&
+		    m->lv->wlen == m->file_size && m->file_size > 0)) {
+			m->resync = OB_RESYNC_LOST;
+			m->r.lost = 1;
+			m->lv->rsw = 0;
+			spool_str_free(m->r.error);
+			m->r.error = spool_intern(OPS_LOST_CHANGED);
+			ob_queue_recount(ob, m);
+			lost = 1;
 		}
 		/* Submission is at the last release, after the settle time. */
 		if (ob_submit_if_ready(ob, m)) {
@@ -909,6 +936,15 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 			 * submits a closed draft, and nothing synced its
 			 * file. As written in order, else read below. */
 			read = save && ob_wcrc_take(m, &ck) < 0;
+			if (ck.set && m->lv)
+				m->lv->rsw = 0;   /* written whole: its own */
+			/* not changed since its sync failed: the kept check
+			 * (what it reads may be lost bytes) */
+			if (read && m->resync != OB_RESYNC_NONE && m->lv &&
+			    m->lv->cck.set && m->lv->cck.stamp == 0) {
+				ck = m->lv->cck;
+				read = 0;
+			}
 			/* the committer reads the file through this one (a
 			 * writer's: opened for reading too) */
 			if (!read && h->writer && h->fd >= 0 &&
@@ -920,6 +956,8 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 			(void)ob_draft_check(ob, m->r.id, h->fd, &ck);
 		if (save)
 			ob_save_check(ob, m, OB_NSTATES, &ck, 0);
+		else if (lost)     /* its lost flag, for a mount after a stop */
+			ob_save_check(ob, m, OB_NSTATES, NULL, 0);
 		ob_unref(ob, m);
 	}
 	if (h->fd >= 0)

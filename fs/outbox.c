@@ -577,6 +577,8 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 	if (ob_find_name(ob, dir, name)) {
 		pthread_mutex_unlock(&ob->mu);
 		close(fd);
+		if (lfd >= 0)
+			close(lfd);
 		ob_destroy_msg(ob, m);
 		errno = EEXIST;
 		return NULL;

@@ -105,6 +105,10 @@ struct ob_live {
 	uint64_t wlen;
 	uint32_t wcrc;
 	uint8_t wok;
+	/* Written since a sync of its file failed (resync COPY): CCK, the
+	 * check of the bytes that sync was for, no longer says what the
+	 * file must read; only a whole rewrite (WOK) is trusted then. */
+	uint8_t rsw;
 	/* The check its records carry while its file is not known to be
 	 * on disk (CCK.set): a closed draft's (stamp 0), kept while it
 	 * stays one (for a later record, a journal rewrite: nothing synced

@@ -624,6 +624,8 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			}
 			pthread_mutex_lock(&ob->mu);
 			m->resync = OB_RESYNC_NONE;
+			if (m->lv)
+				m->lv->rsw = 0;
 			pthread_mutex_unlock(&ob->mu);
 		}
 		src.fd = items[i].fd;
@@ -734,9 +736,12 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			if (m->r.closed && items[i].ck.set && ob_live(m)) {
 				m->lv->cck = items[i].ck;
 				m->lv->cck.stamp = 0;   /* a draft's */
-			} else if (m->lv) {
+			} else if (m->lv && m->resync == OB_RESYNC_NONE) {
 				m->lv->cck.set = 0;
 			}
+			/* else, its copy not made (a full disk, no
+			 * descriptor): the check of its bytes is kept, the
+			 * one its copy must match when it is made */
 			snprintf(err, sizeof(err), "spool: %s (%s); "
 			    "submitted again in %d s", items[i].fd < 0 ?
 			    "the message file could not be opened to make it "
