@@ -1690,6 +1690,18 @@ static int ob_snap_one(struct ob_msg *m, struct buf *out)
 	return rc;
 }
 
+/* The "removed" record of M, whose files are still there (a reader or
+ * the kernel holds it; they go with its last reference): a mount after
+ * a crash then removes them, where without it they would be bytes
+ * without a record, set aside in corrupt/. */
+static int ob_snap_gone(const struct ob_msg *m, struct buf *out)
+{
+	char text[96];
+	int n = spool_tombstone_text(m->r.id, text, sizeof(text));
+
+	return n < 0 ? -1 : spool_frame(out, text, (size_t)n);
+}
+
 #define OB_SNAP_CHUNK 256
 
 int ob_compact_maybe(struct ob *ob)
@@ -1717,7 +1729,7 @@ int ob_compact_maybe(struct ob *ob)
 	if (ids != NULL)
 		for (i = 0; i < ob->nbuckets; i++)
 			for (m = ob->by_id[i]; m; m = m->id_next)
-				if (!m->tombstoned && n < ob->nmsgs)
+				if (n < ob->nmsgs)
 					ids[n++] = m->r.id;
 	pthread_mutex_unlock(&ob->mu);
 	failed = ids == NULL;
@@ -1725,7 +1737,9 @@ int ob_compact_maybe(struct ob *ob)
 		pthread_mutex_lock(&ob->mu);
 		for (k = i; k < n && k < i + OB_SNAP_CHUNK && !failed; k++) {
 			m = ob_find_id(ob, ids[k]);
-			if (m && !m->tombstoned)
+			if (m && m->tombstoned)
+				failed = ob_snap_gone(m, &snap) < 0;
+			else if (m)
 				failed = ob_snap_one(m, &snap) < 0;
 		}
 		pthread_mutex_unlock(&ob->mu);

@@ -117,6 +117,8 @@ struct ob_live {
 	struct spool_check cck;
 };
 
+#define OB_BUSY_DROP 2     /* ob_msg.busy: see there */
+
 struct ob_msg {
 	struct spool_rec r;          /* what the spool record holds */
 	uint16_t nopen, nwriters;
@@ -132,7 +134,8 @@ struct ob_msg {
 	uint8_t dirty;               /* written since the last submission
 	                              * check */
 	uint8_t busy;                /* committer or a delivery thread has
-	                              * it */
+	                              * it; OB_BUSY_DROP: a pickup made it,
+	                              * and its drop waits to be removed */
 	uint8_t whole;               /* arrived whole (renamed from a scratch
 	                              * name): submitted without the settle
 	                              * wait */

@@ -25,7 +25,11 @@
  *      of msg/.
  *   3. the record "draft, closed 1, envelope 1" with the envelope, and
  *      a sync of the journal (the group commit).
- *   4. D unlinked, fsync of maildrop/.
+ *   4. D unlinked, fsync of maildrop/. When the journal cannot be
+ *      synced (or D unlinked), the message stays busy (OB_BUSY_DROP):
+ *      not submitted, and rm and mv still get EBUSY, until a retry of
+ *      D finds it by its envelope and does step 4 again; removed with
+ *      D left behind, D would be picked up again, a second message.
  *   5. submitted (the committer's batch writes and syncs "queued").
  *
  * A start finds, for a drop D still in maildrop/:
@@ -279,7 +283,8 @@ oom:
 
 /* The message (referenced, busy) a pickup of drop NAME writes into:
  * taken over (a half pickup, at start only) or created. *done: the drop
- * was already picked up. NULL with errno otherwise. */
+ * was already picked up; then the message whose step 4 waits
+ * (OB_BUSY_DROP, referenced) or NULL. NULL with errno otherwise. */
 static struct ob_msg *pickup_target(struct ob *ob, const char *name,
     uid_t uid, gid_t gid, int at_start, int *done, int *mfd)
 {
@@ -296,8 +301,15 @@ static struct ob_msg *pickup_target(struct ob *ob, const char *name,
 	for (k = 0; k < PICKUP_MAX_NAMES; k++) {
 		m = ob_find_name(ob, -1, mname[k]);
 		if (m && m->r.envelope) {
-			pthread_mutex_unlock(&ob->mu);
 			*done = 1;
+			/* its drop could not be removed before: the pickup
+			 * ends with this removal */
+			if (m->busy == OB_BUSY_DROP) {
+				ob_ref(m);
+				pthread_mutex_unlock(&ob->mu);
+				return m;
+			}
+			pthread_mutex_unlock(&ob->mu);
 			return NULL;
 		}
 	}
@@ -364,19 +376,45 @@ static void pickup_undo(struct ob *ob, struct ob_msg *m)
 	ob_unref(ob, m);
 }
 
-/* Unlinks drop NAME once what was made of it is durable. */
-static void pickup_unlink(struct ob *ob, int dropfd, const char *name)
+/*
+ * Unlinks drop NAME once what was made of it is durable: 0, or -1 when
+ * the drop is still there (tried again). A removal that cannot be
+ * synced is done: nothing more is durable until the next mount (see
+ * spool_dir_lost), which finds the message by its envelope if the drop
+ * comes back.
+ */
+static int pickup_unlink(struct ob *ob, int dropfd, const char *name)
 {
 	if (spool_sync(&ob->spool) < 0) {
 		log_warn("maildrop: %s: the journal cannot be synced; the "
-		    "drop is kept", name);
-		return;
+		    "drop is kept and tried again", name);
+		return -1;
 	}
 	if (unlinkat(dropfd, name, 0) < 0 && errno != ENOENT) {
-		log_warn("maildrop: cannot remove %s", name);
-		return;
+		log_warn("maildrop: cannot remove %s; tried again", name);
+		return -1;
 	}
-	fsync(dropfd);
+	if (fsync(dropfd) < 0)
+		spool_dir_lost(&ob->spool, "/maildrop");
+	return 0;
+}
+
+/* Step 5 of a pickup: M submitted at once. Its reference is the
+ * caller's. */
+static void pickup_submit(struct ob *ob, struct ob_msg *m, const char *name,
+    uid_t uid)
+{
+	pthread_mutex_lock(&ob->mu);
+	m->busy = 0;
+	m->dirty = 1;
+	if (ob_submittable(ob, m)) {
+		m->dirty = 0;
+		ob_settle_until(ob, m, clock_mono_ms());
+	}
+	pthread_mutex_unlock(&ob->mu);
+	log_info("maildrop: %s picked up as %s uid=%lu user=%s", name,
+	    m->r.name, (unsigned long)uid, users_name(&ob->names, uid));
+	ob_notify(ob, m->r.id);
 }
 
 /* Picks up drop NAME. Returns 0, or -1 when it should be tried again. */
@@ -466,13 +504,19 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 		e.sender = NULL;
 	}
 	m = pickup_target(ob, name, uid, gid, at_start, &done, &mfd);
-	if (m == NULL) {
-		if (done) {
-			pickup_unlink(ob, dropfd, name);
-			rc = 0;
-		} else {
-			log_warn("maildrop: %s: cannot make its message", name);
+	if (done) {
+		drop_env_free(&e);
+		if (pickup_unlink(ob, dropfd, name) < 0)
+			goto out;
+		rc = 0;
+		if (m) {       /* its step 4 done at last */
+			pickup_submit(ob, m, name, uid);
+			ob_unref(ob, m);
 		}
+		goto out;
+	}
+	if (m == NULL) {
+		log_warn("maildrop: %s: cannot make its message", name);
 		drop_env_free(&e);
 		goto out;
 	}
@@ -510,20 +554,18 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 		goto out;
 	}
 	spool_rec_free(&nr);         /* the old record */
-	/* step 4: the drop goes once the record is durable */
-	pickup_unlink(ob, dropfd, name);
-	/* step 5: submitted at once */
-	pthread_mutex_lock(&ob->mu);
-	m->busy = 0;
-	m->dirty = 1;
-	if (ob_submittable(ob, m)) {
-		m->dirty = 0;
-		ob_settle_until(ob, m, clock_mono_ms());
+	/* step 4: the drop goes once the record is durable. Until it has
+	 * gone, the message is neither sent nor removable: removed, a
+	 * drop left behind would be picked up again, a second message. */
+	if (pickup_unlink(ob, dropfd, name) < 0) {
+		pthread_mutex_lock(&ob->mu);
+		m->busy = OB_BUSY_DROP;
+		pthread_mutex_unlock(&ob->mu);
+		ob_unref(ob, m);
+		goto out;
 	}
-	pthread_mutex_unlock(&ob->mu);
-	log_info("maildrop: %s picked up as %s uid=%lu user=%s", name,
-	    m->r.name, (unsigned long)uid, users_name(&ob->names, uid));
-	ob_notify(ob, m->r.id);
+	/* step 5: submitted at once */
+	pickup_submit(ob, m, name, uid);
 	ob_unref(ob, m);
 	rc = 0;
 out:

@@ -442,6 +442,7 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd,
 {
 	char tmp[64];
 	struct stat st;
+	struct spool_check xck;
 	int out, rc, saved = 0;
 
 	if (!queue_has_attach(src))
@@ -459,14 +460,27 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd,
 	errno = 0;
 	rc = msg_attach_expand(*fd, out, m->r.uid, m->r.gid, err, errlen);
 	saved = errno;
-	/* The user's bytes are replaced only by a durable whole file; the
+	/*
+	 * The user's bytes are replaced only by a durable whole file, and
+	 * only once a durable record of the closed draft has its check:
+	 * when the rename reaches the disk before the queued record (a
+	 * power loss, a record that cannot be written), a mount finds the
+	 * expansion where that record says it is, not cut-short bytes of
+	 * the original. A mount that finds the original with this record
+	 * (the rename lost) puts .attID in its place (spool_load). The
 	 * rename itself is made durable by the batch's spool_sync, before
-	 * the message is shown queued. */
-	if (rc == 0 && (fstat(out, &st) < 0 ||
+	 * the message is shown queued.
+	 */
+	if (rc == 0 && (fstat(out, &st) < 0 || fsync(out) < 0 ||
+	    spool_check_fd(&xck, out) < 0 ||
+	    ob_save_check(ob, m, OB_NSTATES, &xck, 1) < 0 ||
 	    spool_install_msg(&ob->spool, m->r.id, out, tmp) < 0)) {
 		saved = errno;
 		snprintf(err, errlen, "spool: %s", strerror(errno));
-		rc = -1;
+		close(out);
+		/* (kept: a mount may need it for a record now durable) */
+		errno = saved;
+		return -1;
 	}
 	if (rc != 0) {
 		close(out);

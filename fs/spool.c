@@ -2012,8 +2012,9 @@ static int spool_list(int dirfd, void (*add)(void *arg, uint64_t id),
 			}
 			break;
 		}
+		/* (.attID, an expansion, may stand for a record: removed
+		 * after the records are read, spool_drop_att) */
 		if (strncmp(e->d_name, ".tmp", 4) == 0 ||
-		    strncmp(e->d_name, ".att", 4) == 0 ||
 		    strncmp(e->d_name, ".rs", 3) == 0 ||
 		    strncmp(e->d_name, ".spare", 6) == 0) {
 			unlinkat(dirfd, e->d_name, 0);
@@ -2242,6 +2243,51 @@ fail_buf:
 }
 
 /*
+ * A closed draft's expansion (queue_attach): made durable, and recorded
+ * with its check, before it is renamed over msg/NAME; a crash can leave
+ * the record durable and the rename not. 1 when .attNAME is what CK
+ * says: it is renamed over msg/NAME (synced with msg/ before the new
+ * journal); else 0.
+ */
+static int spool_redo_att(struct spool *sp, const char *name,
+    const struct spool_check *ck)
+{
+	struct spool_check got;
+	char tmp[48];
+	int fd, ok;
+
+	snprintf(tmp, sizeof(tmp), ".att%s", name);
+	fd = openat(sp->msgfd, tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	ok = spool_check_fd(&got, fd) == 0 && got.len == ck->len &&
+	    got.crc == ck->crc;
+	close(fd);
+	if (!ok || renameat(sp->msgfd, tmp, sp->msgfd, name) < 0)
+		return 0;
+	sp->msgdir_dirty = 1;
+	return 1;
+}
+
+/* Removes the expansions no record needed (see spool_redo_att). */
+static void spool_drop_att(struct spool *sp)
+{
+	struct dirent *e;
+	DIR *d;
+	int fd = openat(sp->msgfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;     /* removed at a later mount */
+	}
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, ".att", 4) == 0)
+			unlinkat(sp->msgfd, e->d_name, 0);
+	closedir(d);
+}
+
+/*
  * R's bytes, as the check CK says, made durable: copied to a new file
  * which replaces msg/ID (see spool_copy_msg), never synced in place: a
  * previous daemon may have seen a sync of that file fail, and a second
@@ -2252,7 +2298,7 @@ fail_buf:
 static int spool_verify(struct spool *sp, uint64_t id,
     const struct spool_check *ck, char *why, size_t whylen)
 {
-	struct spool_check got;
+	struct spool_check got = { 0, 0, 0, 0 };
 	char name[32];
 	int fd, rc = 0;
 
@@ -2265,7 +2311,20 @@ static int spool_verify(struct spool *sp, uint64_t id,
 		snprintf(why, whylen, "cannot open it: %s", strerror(errno));
 		return errno == ENOENT || errno == ELOOP ? 0 : -1;
 	}
-	if (ck->set && spool_check_fd(&got, fd) < 0) {
+	if (ck->set && spool_check_fd(&got, fd) == 0 &&
+	    (got.len != ck->len || got.crc != ck->crc) &&
+	    spool_redo_att(sp, name, ck) == 1) {
+		/* the expansion its record stands for, now in its place */
+		close(fd);
+		fd = openat(sp->msgfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			snprintf(why, whylen, "cannot open it: %s",
+			    strerror(errno));
+			return -1;
+		}
+		got = *ck;
+	}
+	if (ck->set && got.set == 0) {
 		snprintf(why, whylen, "cannot read it: %s", strerror(errno));
 		if (errno == ENOMEM)
 			rc = -1;
@@ -2446,6 +2505,7 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 		}
 		spool_entry_clear(e);
 	}
+	spool_drop_att(sp);
 	/* the copies spool_verify made, by name, before the journal that
 	 * no longer checks them replaces this one */
 	if (sp->msgdir_dirty) {

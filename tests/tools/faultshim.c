@@ -62,6 +62,11 @@
  *                              an existing file directly in that
  *                              directory (no O_CREAT) fails with EMFILE:
  *                              the descriptor table is full.
+ *   DIR/rename-kill-name       content: a string. renameat() of a file
+ *                              whose name (the last component) starts
+ *                              with it kills the process (SIGKILL)
+ *                              before the call: a crash just before a
+ *                              rename.
  *
  * Each call that a fault fails is counted in DIR/hits (one line
  * "FAULT errno path" appended), so a test can tell the fault was met.
@@ -100,6 +105,7 @@ typedef ssize_t (*fs_writev_fn)(int, const struct iovec *, int);
 typedef int (*fs_fallocate_fn)(int, int, off_t, off_t);
 typedef int (*fs_fd_fn)(int);
 typedef int (*fs_openat_fn)(int, const char *, int, ...);
+typedef int (*fs_renameat_fn)(int, const char *, int, const char *);
 
 /* Looked up once; dlsym(RTLD_NEXT) is thread-safe, a race only repeats
  * the same store. */
@@ -642,6 +648,21 @@ int fdatasync(int fd)
 		return -1;
 	}
 	return next_fdatasync(fd);
+}
+
+int renameat(int olddir, const char *old, int newdir, const char *new)
+{
+	FS_NEXT(fs_renameat_fn, renameat);
+	char pre[256];
+	const char *base = strrchr(old, '/');
+
+	base = base ? base + 1 : old;
+	if (fs_ctl_read("rename-kill-name", pre, sizeof(pre)) &&
+	    pre[0] != '\0' && strncmp(base, pre, strlen(pre)) == 0) {
+		fs_hit("rename-kill-name", 0, old);
+		kill(getpid(), SIGKILL);
+	}
+	return next_renameat(olddir, old, newdir, new);
 }
 
 int syncfs(int fd)
