@@ -387,8 +387,9 @@ struct queue_item {
 #define QUEUE_BATCH_MAX 256
 
 /* A submission whose record could not be made durable (disk full, I/O
- * error) stays a draft and is tried again after ob->spool_retry_s; so is
- * the rewrite of a lost journal. */
+ * error) stays a draft and is tried again after ob->spool_retry_s; so
+ * are the rewrite of a lost journal and the record of an outcome
+ * (queue_hold). */
 #define QUEUE_SPOOL_RETRY_MS(ob) ((int64_t)(ob)->spool_retry_s * 1000)
 
 /*
@@ -1345,10 +1346,6 @@ static void queue_apply(struct ob *ob, struct ob_msg *m,
 	pub->code = o->res.code ? o->res.code : o->err.code;
 }
 
-/* Seconds between two tries at recording an outcome that could not be
- * recorded (disk full, I/O error). */
-#define QUEUE_HOLD_RETRY_MS 5000
-
 /*
  * Holds PUB: its outcome could not be recorded (step WHAT failed with
  * errno E). The message stays busy in `sending` (no new attempt), its
@@ -1364,7 +1361,7 @@ static void queue_hold(struct ob *ob, struct ob_pub *pub, const char *what,
 	snprintf(text, sizeof(text), "spool: the outcome of this attempt "
 	    "could not be recorded (%s: %s); it is written again every %d s, "
 	    "and no new attempt is made until it is", what, strerror(e),
-	    QUEUE_HOLD_RETRY_MS / 1000);
+	    ob->spool_retry_s);
 	log_warnx("message %" PRIu64 ": %s", pub->m->r.id, text);
 	pthread_mutex_lock(&ob->mu);
 	if (ob_live(pub->m)) {
@@ -1373,7 +1370,7 @@ static void queue_hold(struct ob *ob, struct ob_pub *pub, const char *what,
 	}
 	pthread_mutex_unlock(&ob->mu);
 	ob_notify(ob, pub->m->r.id);
-	pub->retry_ms = clock_mono_ms() + QUEUE_HOLD_RETRY_MS;
+	pub->retry_ms = clock_mono_ms() + QUEUE_SPOOL_RETRY_MS(ob);
 	nh = realloc(ob->held, (ob->nheld + 1) * sizeof(*nh));
 	while (nh == NULL) {
 		sleep(1);
