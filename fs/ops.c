@@ -48,6 +48,11 @@
 #define OPS_TTL 1.0
 /* A message name leaves room for ".status" within NAME_MAX. */
 #define OPS_NAME_MAX (255 - 7)
+/* the error of a message whose sync failed with no check of its bytes */
+#define OPS_LOST_UNCHECKED "spool: this message's bytes may be lost: " \
+	"its file could not be synced to the disk, and it had not been " \
+	"written in order from its first byte (nothing says what it must " \
+	"read); it is not sent: write it again"
 /* the error of a message changed in place after its sync failed */
 #define OPS_LOST_CHANGED "spool: this message's bytes may be lost: its " \
 	"file could not be synced to the disk, and it was changed in place " \
@@ -969,6 +974,37 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+/*
+ * The user's sync of M failed: M is copied before it is submitted, and
+ * the copy must be the bytes it had then. Their check: a closed draft's
+ * kept one, else its writers' as written in order from 0. Without
+ * either, nothing could tell lost bytes from its own: it is lost (sent
+ * only once written again whole). ob->mu held.
+ */
+static void ops_sync_failed(struct ob *ob, struct ob_msg *m)
+{
+	struct ob_live *lv = ob_live(m);
+
+	if (lv && lv->cck.set && lv->cck.stamp == 0) {
+		m->resync = OB_RESYNC_COPY;
+		return;
+	}
+	if (lv && lv->wok && lv->wlen == m->file_size) {
+		lv->cck.stamp = 0;
+		lv->cck.len = lv->wlen;
+		lv->cck.crc = lv->wcrc ^ 0xFFFFFFFFu;
+		lv->cck.set = 1;
+		lv->rsw = 0;
+		m->resync = OB_RESYNC_COPY;
+		return;
+	}
+	m->resync = OB_RESYNC_LOST;
+	m->r.lost = 1;
+	spool_str_free(m->r.error);
+	m->r.error = spool_intern(OPS_LOST_UNCHECKED);
+	ob_queue_recount(ob, m);
+}
+
 static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     struct fuse_file_info *fi)
 {
@@ -986,7 +1022,7 @@ static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		 * proves anything (see ob_resync) */
 		pthread_mutex_lock(&ob->mu);
 		if (h->m && h->m->resync == OB_RESYNC_NONE)
-			h->m->resync = OB_RESYNC_COPY;
+			ops_sync_failed(ob, h->m);
 		pthread_mutex_unlock(&ob->mu);
 		errno = saved;
 	}

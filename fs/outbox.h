@@ -234,6 +234,7 @@ struct ob {
 	pthread_cond_t commit_cv;    /* committer: settle list changed */
 	pthread_cond_t run_cv;       /* delivery: run/wait list changed */
 	pthread_cond_t idle_cv;      /* a thread stopped */
+	unsigned drop_held;          /* messages OB_BUSY_DROP (pickup.c) */
 	struct spool spool;
 	struct cfg *cfg;             /* borrowed; read-only after start */
 	const struct cfg_account *def; /* the default account */

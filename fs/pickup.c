@@ -283,8 +283,8 @@ oom:
 
 /* The message (referenced, busy) a pickup of drop NAME writes into:
  * taken over (a half pickup, at start only) or created. *done: the drop
- * was already picked up; then the message whose step 4 waits
- * (OB_BUSY_DROP, referenced) or NULL. NULL with errno otherwise. */
+ * was already picked up; then the message made of it (referenced, as
+ * it is). NULL with errno otherwise. */
 static struct ob_msg *pickup_target(struct ob *ob, const char *name,
     uid_t uid, gid_t gid, int at_start, int *done, int *mfd)
 {
@@ -302,15 +302,9 @@ static struct ob_msg *pickup_target(struct ob *ob, const char *name,
 		m = ob_find_name(ob, -1, mname[k]);
 		if (m && m->r.envelope) {
 			*done = 1;
-			/* its drop could not be removed before: the pickup
-			 * ends with this removal */
-			if (m->busy == OB_BUSY_DROP) {
-				ob_ref(m);
-				pthread_mutex_unlock(&ob->mu);
-				return m;
-			}
+			ob_ref(m);
 			pthread_mutex_unlock(&ob->mu);
-			return NULL;
+			return m;
 		}
 	}
 	for (k = 0; k < PICKUP_MAX_NAMES; k++) {
@@ -399,22 +393,106 @@ static int pickup_unlink(struct ob *ob, int dropfd, const char *name)
 	return 0;
 }
 
-/* Step 5 of a pickup: M submitted at once. Its reference is the
- * caller's. */
+/*
+ * M, made of drop NAME, waits for the drop to be removed: neither sent
+ * nor removable (a drop left behind by a removed message would be picked
+ * up again), with a status line that says so. OURS: M is busy by the
+ * caller's pickup; else it is held unless something else holds it (a
+ * commit, a delivery: the drop then stays for its retry).
+ */
+static void pickup_hold(struct ob *ob, struct ob_msg *m, const char *name,
+    int ours)
+{
+	char text[200];
+
+	snprintf(text, sizeof(text), "maildrop: its drop %s could not be "
+	    "removed (see the log); it is sent once it is, tried every %d s",
+	    name, PICKUP_RETRY_MS / 1000);
+	pthread_mutex_lock(&ob->mu);
+	if (ours || (m->busy == 0 && !m->removed)) {
+		m->busy = OB_BUSY_DROP;
+		ob->drop_held++;
+		ob_settle_cancel(ob, m);
+		if (ob_live(m)) {
+			free(m->lv->hold_err);
+			m->lv->hold_err = strdup(text);
+		}
+	}
+	pthread_mutex_unlock(&ob->mu);
+	ob_notify(ob, m->r.id);
+}
+
+/* Step 5 of a pickup: M submitted at once (or, one that a mount found
+ * submitted and held, let go). Its reference is the caller's. */
 static void pickup_submit(struct ob *ob, struct ob_msg *m, const char *name,
     uid_t uid)
 {
 	pthread_mutex_lock(&ob->mu);
+	if (m->busy == OB_BUSY_DROP) {
+		ob->drop_held--;
+		if (m->lv) {
+			free(m->lv->hold_err);
+			m->lv->hold_err = NULL;
+		}
+	}
 	m->busy = 0;
 	m->dirty = 1;
 	if (ob_submittable(ob, m)) {
 		m->dirty = 0;
 		ob_settle_until(ob, m, clock_mono_ms());
+	} else if (m->r.state == OB_QUEUED) {
+		pthread_cond_broadcast(&ob->run_cv);    /* not busy now */
 	}
 	pthread_mutex_unlock(&ob->mu);
 	log_info("maildrop: %s picked up as %s uid=%lu user=%s", name,
 	    m->r.name, (unsigned long)uid, users_name(&ob->names, uid));
 	ob_notify(ob, m->r.id);
+}
+
+/*
+ * The held messages (pickup_hold) whose drop went otherwise (its owner
+ * or root removed it from maildrop/, which pickup_scan then does not
+ * list): their step 4 is done once the journal syncs. 1 when some are
+ * still held (a retry is due).
+ */
+static int pickup_held(struct ob *ob, int dropfd)
+{
+	uint64_t ids[64];
+	char drop[DROP_NAME_LEN + 1];
+	struct ob_msg *m;
+	size_t n = 0, i;
+	int still = 0;
+	uid_t uid;
+
+	pthread_mutex_lock(&ob->mu);
+	for (i = 0; ob->drop_held && i < ob->nbuckets; i++)
+		for (m = ob->by_id[i]; m; m = m->id_next)
+			if (m->busy == OB_BUSY_DROP && n < 64)
+				ids[n++] = m->r.id;
+	still = ob->drop_held > n;
+	pthread_mutex_unlock(&ob->mu);
+	for (i = 0; i < n; i++) {
+		pthread_mutex_lock(&ob->mu);
+		m = ob_find_id(ob, ids[i]);
+		if (m == NULL || m->busy != OB_BUSY_DROP ||
+		    strncmp(m->r.name, PICKUP_PREFIX, strlen(PICKUP_PREFIX))) {
+			pthread_mutex_unlock(&ob->mu);
+			continue;
+		}
+		ob_ref(m);
+		/* its name: sendmail-D[-K], kept (rm and mv are refused) */
+		snprintf(drop, sizeof(drop), "%s",
+		    m->r.name + strlen(PICKUP_PREFIX));
+		uid = m->r.uid;
+		pthread_mutex_unlock(&ob->mu);
+		if (faccessat(dropfd, drop, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    errno == ENOENT && spool_sync(&ob->spool) == 0)
+			pickup_submit(ob, m, drop, uid);
+		else
+			still = 1;   /* there: its own retry, pickup_one */
+		ob_unref(ob, m);
+	}
+	return still;
 }
 
 /* Picks up drop NAME. Returns 0, or -1 when it should be tried again. */
@@ -430,7 +508,7 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 	ssize_t n;
 	uid_t uid;
 	gid_t gid;
-	int fd, mfd = -1, done, saved, rc = -1, synced = 1;
+	int fd, mfd = -1, done, saved, rc = -1, synced = 1, held;
 
 	fd = openat(dropfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
@@ -506,13 +584,19 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 	m = pickup_target(ob, name, uid, gid, at_start, &done, &mfd);
 	if (done) {
 		drop_env_free(&e);
-		if (pickup_unlink(ob, dropfd, name) < 0)
-			goto out;
-		rc = 0;
-		if (m) {       /* its step 4 done at last */
-			pickup_submit(ob, m, name, uid);
-			ob_unref(ob, m);
+		if (pickup_unlink(ob, dropfd, name) < 0) {
+			/* (a mount after a crash or a stop: not sent
+			 * before the drop is gone either) */
+			pickup_hold(ob, m, name, 0);
+		} else {
+			rc = 0;
+			pthread_mutex_lock(&ob->mu);
+			held = m->busy == OB_BUSY_DROP;
+			pthread_mutex_unlock(&ob->mu);
+			if (held)    /* its step 4 done at last */
+				pickup_submit(ob, m, name, uid);
 		}
+		ob_unref(ob, m);
 		goto out;
 	}
 	if (m == NULL) {
@@ -558,9 +642,7 @@ static int pickup_one(struct ob *ob, int dropfd, const char *name,
 	 * gone, the message is neither sent nor removable: removed, a
 	 * drop left behind would be picked up again, a second message. */
 	if (pickup_unlink(ob, dropfd, name) < 0) {
-		pthread_mutex_lock(&ob->mu);
-		m->busy = OB_BUSY_DROP;
-		pthread_mutex_unlock(&ob->mu);
+		pickup_hold(ob, m, name, 1);
 		ob_unref(ob, m);
 		goto out;
 	}
@@ -662,6 +744,8 @@ static int pickup_scan(struct ob *ob, int dropfd, int at_start)
 		free(names[i]);
 	}
 	free(names);
+	if (pickup_held(ob, dropfd))
+		retry = 1;
 	if (retry)
 		rc = -1;
 	return rc;

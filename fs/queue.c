@@ -381,6 +381,7 @@ struct queue_item {
 	int sync_err;                /* save_err is the batch sync's */
 	int copy_err;                /* save_err is queue_resync's */
 	int lost;                    /* queue_resync found its bytes lost */
+	int att_err;                 /* save_err is queue_attach's */
 };
 
 /* Messages one commit takes at most (each holds a descriptor). */
@@ -435,6 +436,16 @@ static int queue_has_attach(const struct msg_src *src)
 	return found;
 }
 
+/* Syncs msg/ (a name made there must be durable before a record needs
+ * it); a failure is spool_dir_lost's. */
+static int queue_sync_msgdir(struct ob *ob)
+{
+	if (fsync(ob->spool.msgfd) == 0)
+		return 0;
+	spool_dir_lost(&ob->spool, "/msg");
+	return -1;
+}
+
 /* -1 with err filled and errno kept for queue_errno_passing. *FD is
  * the message's open file, SRC reads it; after an expansion, *FD is the
  * new file's and SRC reads that (its image of the old one dropped). */
@@ -443,24 +454,49 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd,
 {
 	char tmp[64];
 	struct stat st;
-	struct spool_check xck;
-	int out, rc, saved = 0;
+	struct spool_check xck = { 0, 0, 0, 0 }, kept = { 0, 0, 0, 0 };
+	int out, rc = 0, saved = 0;
 
 	if (!queue_has_attach(src))
 		return 0;     /* the common case: no temp file made */
 	queue_image_done(src, NULL, 0);
 	snprintf(tmp, sizeof(tmp), ".att%" PRIu64, m->r.id);
-	out = openat(ob->spool.msgfd, tmp, O_RDWR | O_CREAT | O_TRUNC |
-	    O_CLOEXEC, 0600);
-	if (out < 0) {
-		saved = errno;
-		snprintf(err, errlen, "spool: %s", strerror(errno));
-		errno = saved;
-		return -1;
+	/* A try before wrote its expansion and a record with its check,
+	 * and failed after (the sync, the rename): that expansion is used
+	 * as it is. Made again it would differ (its MIME boundary), and a
+	 * mount would find neither file what that record says. */
+	pthread_mutex_lock(&ob->mu);
+	if (m->lv && m->lv->cck.set && m->lv->cck.stamp == 0 && m->r.closed)
+		kept = m->lv->cck;
+	pthread_mutex_unlock(&ob->mu);
+	out = kept.set ? openat(ob->spool.msgfd, tmp, O_RDWR | O_CLOEXEC |
+	    O_NOFOLLOW) : -1;
+	if (out >= 0 && (spool_check_fd(&xck, out) < 0 ||
+	    xck.len != kept.len || xck.crc != kept.crc)) {
+		close(out);
+		out = -1;
 	}
-	errno = 0;
-	rc = msg_attach_expand(*fd, out, m->r.uid, m->r.gid, err, errlen);
-	saved = errno;
+	if (out < 0) {
+		out = openat(ob->spool.msgfd, tmp, O_RDWR | O_CREAT | O_TRUNC |
+		    O_CLOEXEC, 0600);
+		if (out < 0) {
+			saved = errno;
+			snprintf(err, errlen, "spool: %s", strerror(errno));
+			errno = saved;
+			return -1;
+		}
+		errno = 0;
+		rc = msg_attach_expand(*fd, out, m->r.uid, m->r.gid, err,
+		    errlen);
+		saved = errno;
+		if (rc != 0) {
+			close(out);
+			unlinkat(ob->spool.msgfd, tmp, 0);
+			errno = saved;
+			return -1;
+		}
+		xck.set = 0;
+	}
 	/*
 	 * The user's bytes are replaced only by a durable whole file, and
 	 * only once a durable record of the closed draft has its check:
@@ -472,20 +508,16 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd,
 	 * rename itself is made durable by the batch's spool_sync, before
 	 * the message is shown queued.
 	 */
-	if (rc == 0 && (fstat(out, &st) < 0 || fsync(out) < 0 ||
-	    spool_check_fd(&xck, out) < 0 ||
+	if (fstat(out, &st) < 0 || fsync(out) < 0 ||
+	    queue_sync_msgdir(ob) < 0 ||
+	    (!xck.set && spool_check_fd(&xck, out) < 0) ||
 	    ob_save_check(ob, m, OB_NSTATES, &xck, 1) < 0 ||
-	    spool_install_msg(&ob->spool, m->r.id, out, tmp) < 0)) {
+	    spool_install_msg(&ob->spool, m->r.id, out, tmp) < 0) {
 		saved = errno;
 		snprintf(err, errlen, "spool: %s", strerror(errno));
 		close(out);
-		/* (kept: a mount may need it for a record now durable) */
-		errno = saved;
-		return -1;
-	}
-	if (rc != 0) {
-		close(out);
-		unlinkat(ob->spool.msgfd, tmp, 0);
+		/* kept, with the check of its record: for the next try,
+		 * or for a mount if that record is durable */
 		errno = saved;
 		return -1;
 	}
@@ -612,6 +644,7 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 		items[i].sync_err = 0;
 		items[i].copy_err = 0;
 		items[i].lost = 0;
+		items[i].att_err = 0;
 		items[i].pm = NULL;
 		items[i].save_err = 0;
 		a = ob_msg_account(ob, m);
@@ -652,9 +685,18 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			(void)queue_read_image(items[i].fd, &src);
 			if (!m->r.envelope &&    /* sendmail: never expanded */
 			    queue_attach(ob, m, &items[i].fd, &src, err,
-			    sizeof(err)) < 0)
+			    sizeof(err)) < 0) {
 				temp = queue_errno_passing(errno);
-			else
+				/* never queued with its Attach: lines (a
+				 * send does not expand them): a draft,
+				 * submitted again */
+				if (temp) {
+					items[i].save_err = errno ? errno : EIO;
+					items[i].att_err = 1;
+					queue_image_done(&src, NULL, 0);
+					continue;
+				}
+			} else
 				items[i].pm = queue_prepare_src(ob, m, &src,
 				    now, &a, err, sizeof(err), &temp);
 		}
@@ -751,12 +793,16 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			if (m->r.closed && items[i].ck.set && ob_live(m)) {
 				m->lv->cck = items[i].ck;
 				m->lv->cck.stamp = 0;   /* a draft's */
-			} else if (m->lv && m->resync == OB_RESYNC_NONE) {
+			} else if (m->lv && m->resync == OB_RESYNC_NONE &&
+			    !items[i].att_err) {
 				m->lv->cck.set = 0;
 			}
 			/* else, its copy not made (a full disk, no
 			 * descriptor): the check of its bytes is kept, the
-			 * one its copy must match when it is made */
+			 * one its copy must match when it is made; its
+			 * expansion not in place: its record's check, of
+			 * the original or of the expansion kept for the next
+			 * try (queue_attach) */
 			snprintf(err, sizeof(err), "spool: %s (%s); "
 			    "submitted again in %d s", items[i].fd < 0 ?
 			    "the message file could not be opened to make it "
@@ -764,6 +810,8 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			    "its record could not be synced to the disk" :
 			    items[i].copy_err ? "the message could not be "
 			    "copied to a new file after a failed sync" :
+			    items[i].att_err ? "its attachments could not be "
+			    "written into the spool" :
 			    "the record could not be written",
 			    strerror(items[i].save_err),
 			    ob->spool_retry_s);

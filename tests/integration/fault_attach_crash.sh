@@ -9,11 +9,16 @@
 #    mount finds the original as its record says, expands it, sends it
 #    once;
 #  - kill -9 just before the expansion replaces the file, its record
-#    durable: a mount puts the expansion in place and sends it once.
+#    durable: a mount puts the expansion in place and sends it once;
+#  - the disk full as the expansion is written: the message stays a
+#    draft (never queued with its Attach: lines, which a send does not
+#    expand), submitted again, sent once.
 . "$(dirname "$0")/../lib.sh" || exit 1
 
 mk_tmp T
 fault_setup "$T/ctl"
+# what the spool could not do is tried again after 1 s, not 5
+lib_daemon_env+=("OUTBOXFS_SPOOL_RETRY=1")
 outbox_start -t "$T" -c "settle 1500ms"
 SP=$T/spool
 printf 'attachment payload %s\n' $(seq 1 50) >"$T/att.txt"
@@ -59,5 +64,19 @@ fault_off rename-kill-name
 mount_outbox "$M" "$T/config"
 check_sent y "attach crash"
 note "y: killed as its expansion was to replace it: the mount put it in place; sent once"
+
+# --- the disk full as the expansion is written: a draft, submitted again ----
+printf 'To: bob@example.com\nSubject: attach again\nAttach: %s\n\nbody\n' "$T/att.txt" >"$M/.z" ||
+	fail "writing .z"
+# the disk fills for msg/; then z arrives whole (a rename: submitted at once)
+fault_on write-enospc-spool "$SP/msg"
+mv "$M/.z" "$M/z" || fail "mv .z z"
+_z_err() { grep -q '^error: spool: its attachments could not be written into the spool (No space left on device)' "$M/z.status"; }
+wait_until 15 _z_err || fail "z: no error line for the expansion the full disk refused:
+$(cat "$M/z.status")"
+assert_eq draft "$(status_state "$M/z.status")" "state of z with the disk full"
+fault_off write-enospc-spool
+check_sent z "attach again"
+note "z: the disk full at its expansion: a draft, then expanded and sent once"
 san_check
 exit 0

@@ -58,5 +58,44 @@ assert_eq 1 "$(received "pickup two")" "copies of the second drop received"
 assert_eq "" "$(ls "$SP/corrupt")" "files set aside in corrupt/"
 [ "$(fault_hits fsync-after-eio)" = 0 ] || fail "the journal whose sync failed was synced again and trusted"
 note "sent once after the journal was written again; removed, a later pickup and a mount after kill -9 made no second copy"
+
+# --- the drop cannot be removed (EIO), also at the next mount -----------------
+fault_on unlink-eio-dir "$(realpath "$SP/maildrop")"
+printf 'To: bob@example.com\nSubject: pickup three\n\nbody\n' | sm -t || fail "drop 3"
+_kept3() { outbox_log "$M" | grep -q 'cannot remove .*; tried again'; }
+wait_until 15 _kept3 || fail "no log line for the drop that cannot be removed: $(outbox_log "$M")"
+f3=$(msg_of "pickup three")
+[ -n "$f3" ] || fail "no message made of the third drop"
+held()
+{
+	assert_eq draft "$(status_state "$f3.status")" "state of $(basename "$f3") $1"
+	assert_line "$f3.status" '^error: maildrop: its drop .* could not be removed'
+	rm "$f3" 2>/dev/null && fail "rm of $(basename "$f3") worked $1"
+	return 0
+}
+held "while its drop stays"
+# killed while it waits; the mount cannot remove the drop either: it holds
+# the message it finds (sent, it could be removed, and the drop taken
+# for a new one)
+kill_outbox "$M"
+mount_outbox "$M" "$T/config"
+_held_again() { grep -q '^error: maildrop: its drop' "$f3.status"; }
+wait_until 10 _held_again || fail "not held after the mount: $(cat "$f3.status")"
+held "after kill -9 and a mount, its drop still there"
+# the drop goes otherwise (its owner removes it; this shell is not under
+# the shim): the message goes
+rm -f "$SP"/maildrop/[!.]* || fail "removing the drop"
+fault_off unlink-eio-dir
+wait_state "$f3.status" sent 20
+grep -q '^error:' "$f3.status" && fail "an error line left once sent: $(cat "$f3.status")"
+id=$(( ($(stat -c %i "$f3") - 4096) / 2 ))   # its spool id (fs/outbox.h)
+[ -f "$SP/msg/$id" ] || fail "msg/$id is not the file of $(basename "$f3"): $(ls "$SP/msg")"
+rm "$f3" || fail "rm $(basename "$f3") once sent"
+# its last reference goes (the kept connection lets go of it at its QUIT):
+# its files with it
+_gone() { [ ! -e "$SP/msg/$id" ]; }
+wait_until 10 _gone || fail "msg/$id stays after its message was removed: $(ls "$SP/msg")"
+assert_eq 1 "$(received "pickup three")" "copies of the third drop received"
+note "a drop that cannot be removed holds its message, also across kill -9 and a mount; gone otherwise, the message went once"
 san_check
 exit 0

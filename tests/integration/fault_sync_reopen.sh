@@ -11,7 +11,10 @@
 #    same at the next retry;
 #  - appended to before the retry: part of it may be lost bytes, and no
 #    check says which: not sent, its status says why; written again
-#    whole, it is sent once, as written.
+#    whole, it is sent once, as written;
+#  - the writer's own fsync(2) fails, and it writes a byte in the middle
+#    after it, or had before it (no check then of what the file was):
+#    not sent, its status says why.
 # The shim makes a sync of a file whose sync failed return 0 without
 # syncing, as Linux does, and counts it ("fsync-after-eio"): there must
 # be none.
@@ -86,9 +89,48 @@ note "l: appended after its failed sync: $(grep '^error:' "$M/l.status")"
 touch "$M/l" || fail "touch l"
 sleep 1     # ten times the settle time
 assert_eq draft "$(status_state "$M/l.status")" "state of l touched"
+
+# --- the writer's own fsync fails; it writes on, not in order ---------------
+# m: written in order, its fsync fails, then a byte in the middle; n: a
+# byte in the middle first, then its fsync fails. Neither is sent: m was
+# changed in place after its failed sync, n has no check of what it was.
+# (Its pages dropped after the close: nothing may read them for a check.)
+for c in m n; do
+	: >"$FAULT_CTL/eio-inodes"
+	fault_on fsync-eio-once-text "Subject: reopen fsync $c"
+	"$PY" - "$M/$c" "$c" "$FAULT_CTL" <<'PYEOF' || fail "the writer of $c failed"
+import os, sys
+path, case, ctl = sys.argv[1:4]
+body = b"To: bob@example.com\nSubject: reopen fsync %s\n\n" % case.encode() + \
+    b"".join(b"%d\n" % i for i in range(1, 301))
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, body)
+if case == "n":
+    os.pwrite(fd, b"9", len(body) - 2)
+try:
+    os.fsync(fd)
+    sys.exit("the fsync of %s did not fail" % case)
+except OSError:
+    pass
+if case == "m":
+    os.pwrite(fd, b"9", len(body) - 2)
+open(os.path.join(ctl, "read-lost-eio"), "w").close()
+os.close(fd)
+PYEOF
+	C=$c
+	_c_lost() { grep -q "^error: spool: this message's bytes may be lost" "$M/$C.status"; }
+	wait_until 10 _c_lost || fail "$c: not found lost after its failed fsync:
+$(cat "$M/$c.status")"
+	assert_eq draft "$(status_state "$M/$c.status")" "state of $c"
+	fault_off read-lost-eio
+	note "$c: $(grep '^error:' "$M/$c.status")"
+done
+
 assert_eq 0 "$(received "reopen touch")" "copies of j received"
 assert_eq 0 "$(received "reopen copy full")" "copies of k received"
 assert_eq 0 "$(received "reopen append")" "copies of l received"
+assert_eq 0 "$(received "reopen fsync m")" "copies of m received"
+assert_eq 0 "$(received "reopen fsync n")" "copies of n received"
 no_retried_sync "j k l"
 # (j and k: their closed records stand; the mount copies their files
 # and compares them with those checks: the disk behind the shim has

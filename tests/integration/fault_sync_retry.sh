@@ -44,6 +44,8 @@ listed() { cut -d' ' -f1,2 "$FAULT_CTL/eio-inodes" 2>/dev/null; }
 inode_of() { stat -c '%d %i' "$1"; }
 # batch_fails: the batches this mount could not make durable (logged)
 batch_fails() { outbox_log "$M" | grep -c 'spool: making the batch durable'; }
+# commit_fails: the records this mount could not make durable (logged)
+commit_fails() { outbox_log "$M" | grep -c 'spool: committing the journal'; }
 no_retried_sync()
 {
 	[ "$(fault_hits fsync-after-eio)" = 0 ] || fail "a file whose sync failed was synced again and trusted ($1):
@@ -229,18 +231,19 @@ note "g: no sync while the journal could not be written again; then sent once"
 # (an attachment: its expansion renames a file in msg/, which the batch
 # then syncs)
 printf 'attached\n' >"$T/i.txt"
-n0=$(batch_fails)
+c0=$(commit_fails)
 fault_on fsync-eio-dir "$SP/msg"
 printf 'To: bob@example.com\nSubject: retry dir\nAttach: %s\n\ni\n' "$T/i.txt" >"$M/i" ||
 	fail "writing i"
-_i_err() { grep -q '^error: spool: the message and its record could not be synced' "$M/i.status"; }
+# (its expansion's name is synced first: that sync is the one that fails)
+_i_err() { grep -q '^error: spool: its attachments could not be written into the spool (Input/output error)' "$M/i.status"; }
 wait_until 15 _i_err || fail "i: no error line after the directory's failed sync:
 $(cat "$M/i.status")
 hits: $(grep fsync-eio-dir "$FAULT_CTL/hits")"
 fault_off fsync-eio-dir
 # its retry a second later fails too: the directory would sync now, and that
 # would prove nothing
-_i_retried() { [ "$(batch_fails)" -ge $((n0 + 2)) ] || [ "$(status_state "$M/i.status")" != draft ]; }
+_i_retried() { [ "$(commit_fails)" -ge $((c0 + 2)) ] || [ "$(status_state "$M/i.status")" != draft ]; }
 wait_until 15 _i_retried || fail "i: no retry seen in the log: $(outbox_log "$M")"
 assert_eq draft "$(status_state "$M/i.status")" "state of i after its retry, the directory syncing again"
 outbox_log "$M" | grep -q "msg: the directory could not be synced (Input/output error): nothing more is reported durable; check the disk and mount again" ||

@@ -67,6 +67,9 @@
  *                              with it kills the process (SIGKILL)
  *                              before the call: a crash just before a
  *                              rename.
+ *   DIR/unlink-eio-dir         content: a directory path. unlinkat() of
+ *                              a name in that directory (DIRFD resolves
+ *                              to it) fails with EIO, removing nothing.
  *
  * Each call that a fault fails is counted in DIR/hits (one line
  * "FAULT errno path" appended), so a test can tell the fault was met.
@@ -106,6 +109,7 @@ typedef int (*fs_fallocate_fn)(int, int, off_t, off_t);
 typedef int (*fs_fd_fn)(int);
 typedef int (*fs_openat_fn)(int, const char *, int, ...);
 typedef int (*fs_renameat_fn)(int, const char *, int, const char *);
+typedef int (*fs_unlinkat_fn)(int, const char *, int);
 
 /* Looked up once; dlsym(RTLD_NEXT) is thread-safe, a race only repeats
  * the same store. */
@@ -663,6 +667,24 @@ int renameat(int olddir, const char *old, int newdir, const char *new)
 		kill(getpid(), SIGKILL);
 	}
 	return next_renameat(olddir, old, newdir, new);
+}
+
+int unlinkat(int dirfd, const char *name, int flags)
+{
+	FS_NEXT(fs_unlinkat_fn, unlinkat);
+	char dir[FS_PATH_MAX], path[FS_PATH_MAX];
+
+	if (fs_ctl() != NULL &&
+	    fs_ctl_read("unlink-eio-dir", dir, sizeof(dir)) &&
+	    dir[0] != '\0' && name[0] != '/') {
+		fs_fd_path(dirfd, path, sizeof(path));
+		if (strcmp(path, dir) == 0) {
+			fs_hit("unlink-eio-dir", EIO, name);
+			errno = EIO;
+			return -1;
+		}
+	}
+	return next_unlinkat(dirfd, name, flags);
 }
 
 int syncfs(int fd)
