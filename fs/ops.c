@@ -1021,8 +1021,13 @@ static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		/* the error is reported once: no later sync of this file
 		 * proves anything (see ob_resync) */
 		pthread_mutex_lock(&ob->mu);
-		if (h->m && h->m->resync == OB_RESYNC_NONE)
+		/* (a submitted message's file was synced with its batch;
+		 * a picked-up one's at its pickup) */
+		if (h->m && h->m->resync == OB_RESYNC_NONE &&
+		    h->m->r.state == OB_DRAFT && !h->m->r.envelope)
 			ops_sync_failed(ob, h->m);
+		else if (h->m && h->m->resync == OB_RESYNC_NONE)
+			h->m->resync = OB_RESYNC_COPY;
 		pthread_mutex_unlock(&ob->mu);
 		errno = saved;
 	}

@@ -810,8 +810,8 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			    "its record could not be synced to the disk" :
 			    items[i].copy_err ? "the message could not be "
 			    "copied to a new file after a failed sync" :
-			    items[i].att_err ? "its attachments could not be "
-			    "written into the spool" :
+			    items[i].att_err ? "the message could not be "
+			    "expanded with its attachments" :
 			    "the record could not be written",
 			    strerror(items[i].save_err),
 			    ob->spool_retry_s);

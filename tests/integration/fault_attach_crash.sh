@@ -71,7 +71,7 @@ printf 'To: bob@example.com\nSubject: attach again\nAttach: %s\n\nbody\n' "$T/at
 # the disk fills for msg/; then z arrives whole (a rename: submitted at once)
 fault_on write-enospc-spool "$SP/msg"
 mv "$M/.z" "$M/z" || fail "mv .z z"
-_z_err() { grep -q '^error: spool: its attachments could not be written into the spool (No space left on device)' "$M/z.status"; }
+_z_err() { grep -q '^error: spool: the message could not be expanded with its attachments (No space left on device)' "$M/z.status"; }
 wait_until 15 _z_err || fail "z: no error line for the expansion the full disk refused:
 $(cat "$M/z.status")"
 assert_eq draft "$(status_state "$M/z.status")" "state of z with the disk full"

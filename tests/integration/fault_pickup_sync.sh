@@ -83,9 +83,18 @@ _held_again() { grep -q '^error: maildrop: its drop' "$f3.status"; }
 wait_until 10 _held_again || fail "not held after the mount: $(cat "$f3.status")"
 held "after kill -9 and a mount, its drop still there"
 # the drop goes otherwise (its owner removes it; this shell is not under
-# the shim): the message goes
+# the shim), and maildrop/ cannot be synced: that removal is not durable
+# (a power loss could bring the drop back), so the message stays held,
+# and nothing more is durable until a mount
+fault_on fsync-eio-dir "$(realpath "$SP/maildrop")"
 rm -f "$SP"/maildrop/[!.]* || fail "removing the drop"
 fault_off unlink-eio-dir
+_dirsync() { [ "$(fault_hits fsync-eio-dir)" -ge 1 ]; }
+wait_until 15 _dirsync || fail "maildrop/ was never synced after its drop went: $(cat "$FAULT_CTL/hits")"
+held "with its drop gone and maildrop/ not synced"
+fault_off fsync-eio-dir
+umount_outbox "$M"
+mount_outbox "$M" "$T/config"
 wait_state "$f3.status" sent 20
 grep -q '^error:' "$f3.status" && fail "an error line left once sent: $(cat "$f3.status")"
 id=$(( ($(stat -c %i "$f3") - 4096) / 2 ))   # its spool id (fs/outbox.h)

@@ -14,7 +14,8 @@
 #    whole, it is sent once, as written;
 #  - the writer's own fsync(2) fails, and it writes a byte in the middle
 #    after it, or had before it (no check then of what the file was):
-#    not sent, its status says why.
+#    not sent, its status says why;
+#  - a reader's fsync of a sent message fails: nothing changes.
 # The shim makes a sync of a file whose sync failed return 0 without
 # syncing, as Linux does, and counts it ("fsync-after-eio"): there must
 # be none.
@@ -154,5 +155,22 @@ for s in "reopen touch" "reopen copy full"; do
 	[ "$(received "$s")" -le 1 ] || fail "$s arrived $(received "$s") times"
 done
 no_retried_sync "after the mount"
+
+# --- a reader's fsync of a sent message fails: nothing to say of it --------
+: >"$FAULT_CTL/eio-inodes"
+fault_on fsync-eio-once-text "Subject: reopen append"
+"$PY" -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+try:
+    os.fsync(fd)
+    sys.exit("the fsync did not fail")
+except OSError:
+    pass' "$M/l" || fail "the reader of l"
+fault_off fsync-eio-once-text
+assert_eq sent "$(status_state "$M/l.status")" "state of l after a reader's failed fsync"
+grep -q '^error:' "$M/l.status" && fail "l, sent, got an error line from a reader's failed fsync:
+$(cat "$M/l.status")"
+note "l, sent: a reader's failed fsync changes nothing"
+
 san_check
 exit 0

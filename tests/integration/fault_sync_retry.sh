@@ -236,7 +236,7 @@ fault_on fsync-eio-dir "$SP/msg"
 printf 'To: bob@example.com\nSubject: retry dir\nAttach: %s\n\ni\n' "$T/i.txt" >"$M/i" ||
 	fail "writing i"
 # (its expansion's name is synced first: that sync is the one that fails)
-_i_err() { grep -q '^error: spool: its attachments could not be written into the spool (Input/output error)' "$M/i.status"; }
+_i_err() { grep -q '^error: spool: the message could not be expanded with its attachments (Input/output error)' "$M/i.status"; }
 wait_until 15 _i_err || fail "i: no error line after the directory's failed sync:
 $(cat "$M/i.status")
 hits: $(grep fsync-eio-dir "$FAULT_CTL/hits")"
