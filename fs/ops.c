@@ -688,7 +688,7 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	m = ob_create(ob, dir, name, fuse_req_ctx(req)->uid,
-	    fuse_req_ctx(req)->gid, &h->fd);
+	    fuse_req_ctx(req)->gid, 0, &h->fd);
 	if (m == NULL) {
 		err = ops_errno(errno);
 		free(h);

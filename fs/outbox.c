@@ -543,7 +543,7 @@ static void ob_log_clean(char *out, size_t cap, const char *name)
 }
 
 struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
-    uid_t uid, gid_t gid, int *fdp)
+    uid_t uid, gid_t gid, int busy, int *fdp)
 {
 	struct ob_msg *m;
 	uint64_t id;
@@ -584,6 +584,7 @@ struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
 		return NULL;
 	}
 	m->refs = 1;
+	m->busy = busy ? 1 : 0;
 	ob_insert(ob, m);
 	/* its transcript's descriptor, for the first outcome: no open then */
 	if (lfd >= 0 && ob->nlfds_held < OB_HELD_MAX && ob_live(m) &&

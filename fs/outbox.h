@@ -356,11 +356,12 @@ int ob_dir_of_ino(const struct ob *ob, uint64_t ino);
  * with one reference, its spool file and record created; *fdp the spool
  * file open O_RDWR (the caller's). UID and GID own it (recorded). A
  * message of another user than the mounting one is logged with its uid
- * and name. ob->mu NOT held. Returns NULL with errno set (EEXIST when
- * the name is taken).
+ * and name. BUSY: it is busy from its insert on (a pickup's: no rm or
+ * mv may take it before its bytes are in). ob->mu NOT held. Returns NULL
+ * with errno set (EEXIST when the name is taken).
  */
 struct ob_msg *ob_create(struct ob *ob, int dir, const char *name,
-    uid_t uid, gid_t gid, int *fdp);
+    uid_t uid, gid_t gid, int busy, int *fdp);
 
 /* Takes a name-table entry out or in (ob->mu held). */
 void ob_unname(struct ob *ob, struct ob_msg *m);

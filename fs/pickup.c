@@ -19,8 +19,8 @@
  * name) in these steps:
  *
  *   1. ob_create: msg/ID (empty) and a draft record, closed 0, not
- *      synced. The message is busy at once: rm and mv get EBUSY until
- *      step 5, so its name cannot change under the pickup.
+ *      synced. The message is busy from its insert on: rm and mv get
+ *      EBUSY until step 5, so its name cannot change under the pickup.
  *   2. the message bytes copied from D to msg/ID; fsync of msg/ID and
  *      of msg/.
  *   3. the record "draft, closed 1, envelope 1" with the envelope, and
@@ -49,11 +49,6 @@
  * While mounted the same rules hold, except that a draft of the second
  * kind is never taken over (it could be the user's file): the next free
  * name is used.
- *
- * XXX between step 1's insert and the busy mark there is a window of a
- * few instructions in which a rm or mv of the brand-new name could
- * start; it would then find a draft (closed 0) and the next pickup pass
- * uses the next free name.
  */
 #include <dirent.h>
 #include <ctype.h>
@@ -339,12 +334,9 @@ static struct ob_msg *pickup_target(struct ob *ob, const char *name,
 		errno = EEXIST;
 		return NULL;
 	}
-	m = ob_create(ob, -1, mname[k], uid, gid, mfd);
+	m = ob_create(ob, -1, mname[k], uid, gid, 1, mfd);
 	if (m == NULL)
 		return NULL;
-	pthread_mutex_lock(&ob->mu);
-	m->busy = 1;
-	pthread_mutex_unlock(&ob->mu);
 	return m;
 }
 

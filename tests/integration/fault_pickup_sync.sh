@@ -106,5 +106,21 @@ _gone() { [ ! -e "$SP/msg/$id" ]; }
 wait_until 10 _gone || fail "msg/$id stays after its message was removed: $(ls "$SP/msg")"
 assert_eq 1 "$(received "pickup three")" "copies of the third drop received"
 note "a drop that cannot be removed holds its message, also across kill -9 and a mount; gone otherwise, the message went once"
+
+# --- rm of a message while its pickup runs -----------------------------------
+# The message is busy from the moment its name shows: each journal write
+# of the pickup waits 2 s here, so the rm below comes seconds before the
+# pickup is done; it must not remove an empty draft and let the drop go
+# unsent.
+fault_on write-sleep-journal 2000
+printf 'To: bob@example.com\nSubject: pickup four\n\nbody\n' | sm -t || fail "drop 4"
+_shown() { f4=$(ls "$M" | grep '^sendmail-' | grep -v '\.status$' | grep -vxF "$(basename "$f2")"); [ -n "$f4" ]; }
+wait_until 15 _shown || fail "the fourth drop's message never showed: $(ls "$M")"
+rm "$M/$f4" 2>"$T/rm4.err" && fail "rm of $f4 worked while its pickup ran"
+assert_contains "$(cat "$T/rm4.err")" "busy" "rm's error while the pickup runs"
+fault_off write-sleep-journal
+wait_state "$M/$f4.status" sent 30
+assert_eq 1 "$(received "pickup four")" "copies of the fourth drop received"
+note "rm while the pickup ran: $(cat "$T/rm4.err"); then sent once"
 san_check
 exit 0

@@ -67,6 +67,10 @@
  *                              with it kills the process (SIGKILL)
  *                              before the call: a crash just before a
  *                              rename.
+ *   DIR/write-sleep-journal    content: milliseconds. write(), pwrite(),
+ *                              pwrite64(), writev() and fallocate() on
+ *                              the journal sleep that long first (then
+ *                              write): widens a window (tests/review).
  *   DIR/unlink-eio-dir         content: a directory path. unlinkat() of
  *                              a name in that directory (DIRFD resolves
  *                              to it) fails with EIO, removing nothing.
@@ -94,6 +98,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FS_PATH_MAX 4096
@@ -229,6 +234,17 @@ static int fs_write_fault(int fd)
 
 	if (fs_ctl() == NULL)
 		return 0;
+	if (fs_ctl_read("write-sleep-journal", spool, sizeof(spool))) {
+		long ms = atol(spool);
+
+		fs_fd_path(fd, path, sizeof(path));
+		if (ms > 0 && fs_is_journal(path)) {
+			struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+			fs_hit("write-sleep-journal", 0, path);
+			nanosleep(&ts, NULL);
+		}
+	}
 	jon = fs_ctl_read("write-enospc-journal", NULL, 0);
 	son = fs_ctl_read("write-enospc-spool", spool, sizeof(spool));
 	if (!jon && !(son && spool[0] != '\0'))

@@ -70,7 +70,7 @@ static void test_release_record_after_outcome(void **state)
 	int fd = -1;
 
 	open_ob(f, &ob);
-	m = ob_create(&ob, -1, "mail1", getuid(), getgid(), &fd);
+	m = ob_create(&ob, -1, "mail1", getuid(), getgid(), 0, &fd);
 	assert_non_null(m);
 	assert_int_equal(write(fd, "To: a@b\n\nhi\n", 12), 12);
 	close(fd);
