@@ -1981,9 +1981,10 @@ static int spool_cmp_entry(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Calls ADD for every numeric name in DIRFD; removes temp leftovers. */
+/* Calls ADD for every numeric name in DIRFD; removes temp leftovers.
+ * *ATT (when not NULL): set when an expansion .attID is there. */
 static int spool_list(int dirfd, void (*add)(void *arg, uint64_t id),
-    void *arg)
+    void *arg, int *att)
 {
 	DIR *d;
 	struct dirent *e;
@@ -2014,6 +2015,8 @@ static int spool_list(int dirfd, void (*add)(void *arg, uint64_t id),
 		}
 		/* (.attID, an expansion, may stand for a record: removed
 		 * after the records are read, spool_drop_att) */
+		if (att && strncmp(e->d_name, ".att", 4) == 0)
+			*att = 1;
 		if (strncmp(e->d_name, ".tmp", 4) == 0 ||
 		    strncmp(e->d_name, ".rs", 3) == 0 ||
 		    strncmp(e->d_name, ".spare", 6) == 0) {
@@ -2400,6 +2403,7 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 {
 	struct spool_map m = { 0 };
 	struct spool_list_ctx lc = { &m, max_id, 1 };
+	int att = 0;
 	struct buf tmp = BUF_INIT(SPOOL_MAX_RECORD);
 	struct spool_win win = { NULL, 0, 0, 0 };
 	struct spool_rec r;
@@ -2432,13 +2436,13 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 		    "reading it; nothing was changed", sp->path);
 		goto fail;
 	}
-	if (spool_list(sp->msgfd, spool_list_add, &lc) < 0) {
+	if (spool_list(sp->msgfd, spool_list_add, &lc, &att) < 0) {
 		snprintf(err, errlen, "spool %s/msg: cannot read it: %s; "
 		    "nothing was changed", sp->path, strerror(errno));
 		goto fail;
 	}
 	lc.mark_msg = 0;
-	spool_list(sp->corruptfd, spool_list_add, &lc);
+	spool_list(sp->corruptfd, spool_list_add, &lc, NULL);
 	/* in id order; the index is not needed any more */
 	hindex_free(&m.idx);
 	if (m.n)
@@ -2505,7 +2509,8 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 		}
 		spool_entry_clear(e);
 	}
-	spool_drop_att(sp);
+	if (att)       /* (a second pass over msg/ only then) */
+		spool_drop_att(sp);
 	/* the copies spool_verify made, by name, before the journal that
 	 * no longer checks them replaces this one */
 	if (sp->msgdir_dirty) {
