@@ -924,12 +924,7 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 		if (m->resync == OB_RESYNC_COPY && m->nopen == 0 && m->lv &&
 		    m->lv->rsw && m->lv->cck.set && !(m->lv->wok &&
 		    m->lv->wlen == m->file_size && m->file_size > 0)) {
-			m->resync = OB_RESYNC_LOST;
-			m->r.lost = 1;
-			m->lv->rsw = 0;
-			spool_str_free(m->r.error);
-			m->r.error = spool_intern(OPS_LOST_CHANGED);
-			ob_queue_recount(ob, m);
+			ob_set_lost(ob, m, OPS_LOST_CHANGED);
 			lost = 1;
 		}
 		/* Submission is at the last release, after the settle time. */
@@ -984,25 +979,19 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 static void ops_sync_failed(struct ob *ob, struct ob_msg *m)
 {
 	struct ob_live *lv = ob_live(m);
+	struct spool_check ck;
 
 	if (lv && lv->cck.set && lv->cck.stamp == 0) {
 		m->resync = OB_RESYNC_COPY;
 		return;
 	}
-	if (lv && lv->wok && lv->wlen == m->file_size) {
-		lv->cck.stamp = 0;
-		lv->cck.len = lv->wlen;
-		lv->cck.crc = lv->wcrc ^ 0xFFFFFFFFu;
-		lv->cck.set = 1;
+	if (lv && ob_wcrc_peek(m, &ck) == 0) {
+		lv->cck = ck;
 		lv->rsw = 0;
 		m->resync = OB_RESYNC_COPY;
 		return;
 	}
-	m->resync = OB_RESYNC_LOST;
-	m->r.lost = 1;
-	spool_str_free(m->r.error);
-	m->r.error = spool_intern(OPS_LOST_UNCHECKED);
-	ob_queue_recount(ob, m);
+	ob_set_lost(ob, m, OPS_LOST_UNCHECKED);
 }
 
 static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,

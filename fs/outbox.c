@@ -651,20 +651,39 @@ void ob_wcrc_end(struct ob_msg *m)
 		m->lv->wok = 0;
 }
 
-int ob_wcrc_take(struct ob_msg *m, struct spool_check *ck)
+int ob_wcrc_peek(const struct ob_msg *m, struct spool_check *ck)
 {
-	struct ob_live *lv = m->lv;
+	const struct ob_live *lv = m->lv;
 
 	ck->set = 0;
-	if (lv == NULL || !lv->wok || lv->wlen != m->file_size) {
-		ob_wcrc_end(m);
+	if (lv == NULL || !lv->wok || lv->wlen != m->file_size)
 		return -1;
-	}
+	ck->stamp = 0;
 	ck->len = lv->wlen;
 	ck->crc = lv->wcrc ^ 0xFFFFFFFFu;
 	ck->set = 1;
-	lv->wok = 0;     /* taken: its live state may go (ob_live_drop) */
 	return 0;
+}
+
+int ob_wcrc_take(struct ob_msg *m, struct spool_check *ck)
+{
+	int rc = ob_wcrc_peek(m, ck);
+
+	ob_wcrc_end(m);  /* taken: its live state may go (ob_live_drop) */
+	return rc;
+}
+
+void ob_set_lost(struct ob *ob, struct ob_msg *m, const char *why)
+{
+	m->resync = OB_RESYNC_LOST;
+	m->r.lost = 1;
+	if (m->lv)
+		m->lv->rsw = 0;
+	if (why) {
+		spool_str_free(m->r.error);
+		m->r.error = spool_intern(why);
+	}
+	ob_queue_recount(ob, m);
 }
 
 const struct spool_check *ob_kept_check(struct ob_msg *m,

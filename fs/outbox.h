@@ -431,6 +431,13 @@ void ob_wcrc_reset(struct ob_msg *m);
 void ob_wcrc_add(struct ob_msg *m, uint64_t off, const void *buf, size_t n);
 void ob_wcrc_end(struct ob_msg *m);
 int ob_wcrc_take(struct ob_msg *m, struct spool_check *ck);
+/* The same check, and the running check goes on (a sync that failed
+ * keeps it as the check its copy must match). */
+int ob_wcrc_peek(const struct ob_msg *m, struct spool_check *ck);
+/* M's bytes are lost (OB_RESYNC_LOST, "lost 1" in its later records):
+ * sent only once written again whole; WHY, when not NULL, is its error.
+ * ob->mu held. */
+void ob_set_lost(struct ob *ob, struct ob_msg *m, const char *why);
 
 /* The largest max_size of the accounts, 0 when one has none. */
 uint64_t ob_max_size(const struct ob *ob);

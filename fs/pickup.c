@@ -362,16 +362,6 @@ static void pickup_undo(struct ob *ob, struct ob_msg *m)
 	ob_unref(ob, m);
 }
 
-/* Syncs maildrop/ (a drop's removal made durable); a failure is
- * spool_dir_lost's: nothing more is durable until the next mount. */
-static int pickup_sync_dir(struct ob *ob, int dropfd)
-{
-	if (fsync(dropfd) == 0)
-		return 0;
-	spool_dir_lost(&ob->spool, "/maildrop");
-	return -1;
-}
-
 /*
  * Unlinks drop NAME once what was made of it is durable: 0, or -1 when
  * the drop is still there (tried again). A removal that cannot be
@@ -390,7 +380,7 @@ static int pickup_unlink(struct ob *ob, int dropfd, const char *name)
 		log_warn("maildrop: cannot remove %s; tried again", name);
 		return -1;
 	}
-	(void)pickup_sync_dir(ob, dropfd);
+	(void)spool_sync_dir(&ob->spool, dropfd, "/maildrop");
 	return 0;
 }
 
@@ -490,7 +480,7 @@ static int pickup_held(struct ob *ob, int dropfd)
 		 * does (else a power loss could bring it back, and with the
 		 * message sent and removed, it would be sent again) */
 		if (faccessat(dropfd, drop, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
-		    errno == ENOENT && pickup_sync_dir(ob, dropfd) == 0 &&
+		    errno == ENOENT && spool_sync_dir(&ob->spool, dropfd, "/maildrop") == 0 &&
 		    spool_sync(&ob->spool) == 0)
 			pickup_submit(ob, m, drop, uid);
 		else

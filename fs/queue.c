@@ -436,16 +436,6 @@ static int queue_has_attach(const struct msg_src *src)
 	return found;
 }
 
-/* Syncs msg/ (a name made there must be durable before a record needs
- * it); a failure is spool_dir_lost's. */
-static int queue_sync_msgdir(struct ob *ob)
-{
-	if (fsync(ob->spool.msgfd) == 0)
-		return 0;
-	spool_dir_lost(&ob->spool, "/msg");
-	return -1;
-}
-
 /* -1 with err filled and errno kept for queue_errno_passing. *FD is
  * the message's open file, SRC reads it; after an expansion, *FD is the
  * new file's and SRC reads that (its image of the old one dropped). */
@@ -509,7 +499,7 @@ static int queue_attach(struct ob *ob, struct ob_msg *m, int *fd,
 	 * the message is shown queued.
 	 */
 	if (fstat(out, &st) < 0 || fsync(out) < 0 ||
-	    queue_sync_msgdir(ob) < 0 ||
+	    spool_sync_dir(&ob->spool, ob->spool.msgfd, "/msg") < 0 ||
 	    (!xck.set && spool_check_fd(&xck, out) < 0) ||
 	    ob_save_check(ob, m, OB_NSTATES, &xck, 1) < 0 ||
 	    spool_install_msg(&ob->spool, m->r.id, out, tmp) < 0) {
@@ -782,10 +772,8 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 			if (items[i].lost) {
 				/* its error: says why; submitted again only
 				 * once written again, whole (ops_release) */
-				m->resync = OB_RESYNC_LOST;
-				m->r.lost = 1;   /* in its later records */
+				ob_set_lost(ob, m, NULL);
 				m->dirty = 0;
-				ob_queue_recount(ob, m);
 				continue;
 			}
 			if (items[i].sync_err)

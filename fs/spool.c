@@ -1171,8 +1171,7 @@ static void *spool_spare_thread(void *arg)
 			lfd[made] = openat(sp->logfd, name, O_WRONLY |
 			    O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
 		}
-		if (made > 0 && fsync(sp->msgfd) < 0) {
-			spool_dir_lost(sp, "/msg");
+		if (made > 0 && spool_sync_dir(sp, sp->msgfd, "/msg") < 0) {
 			for (i = 0; i < made; i++)
 				spool_spare_drop(sp, first + i, fd[i], lfd[i]);
 			made = 0;
@@ -1260,6 +1259,14 @@ void spool_close(struct spool *sp)
 	sem_destroy(&sp->sw_done);
 }
 
+int spool_sync_dir(struct spool *sp, int fd, const char *sub)
+{
+	if (fsync(fd) == 0)
+		return 0;
+	spool_dir_lost(sp, sub);
+	return -1;
+}
+
 void spool_dir_lost(struct spool *sp, const char *sub)
 {
 	int saved = errno, first;
@@ -1301,9 +1308,8 @@ static int spool_commit(struct spool *sp)
 	if (rc < 0) {
 		saved = errno;
 		dir = 0;
-	} else if (dir && fsync(sp->dirfd) < 0) {
+	} else if (dir && spool_sync_dir(sp, sp->dirfd, "") < 0) {
 		saved = errno;
-		spool_dir_lost(sp, "");
 		rc = -1;
 	}
 	pthread_mutex_lock(&sp->jmu);
@@ -1475,9 +1481,8 @@ int spool_sync_fds(struct spool *sp, const int *fds, size_t n)
 	dir = sp->msgdir_dirty;
 	sp->msgdir_dirty = 0;
 	pthread_mutex_unlock(&sp->spmu);
-	if (dir && fsync(sp->msgfd) < 0) {
+	if (dir && spool_sync_dir(sp, sp->msgfd, "/msg") < 0) {
 		saved = errno;
-		spool_dir_lost(sp, "/msg");
 		rc = -1;
 	}
 	if (spool_sync(sp) < 0 && rc == 0) {

@@ -425,6 +425,9 @@ int spool_copy_msg(struct spool *sp, uint64_t id, int fd,
  * now on, until the spool is mounted again; logged once.
  */
 void spool_dir_lost(struct spool *sp, const char *sub);
+/* fsync of directory FD (SUB, as spool_dir_lost names it): 0, or -1
+ * with errno after spool_dir_lost. */
+int spool_sync_dir(struct spool *sp, int fd, const char *sub);
 
 /* 1 when a commit of the journal failed and no rewrite has replaced it
  * since (spool_sync fails meanwhile: see jlost). */
