@@ -1820,12 +1820,53 @@ out:
 	return 0;
 }
 
+/*
+ * The message after the next one of a connection, made ready while the
+ * server works on the "." before them (smtp_send_next_while), so that
+ * getting a message ready (reading and preparing it, writing its
+ * `sending` record) is not part of any round trip.
+ */
+static struct ob_msg *queue_pick_ready(struct ob *ob,
+    const struct cfg_account *a, struct msg **pm,
+    const struct cfg_account **ma);
+
+struct queue_ahead {
+	struct ob *ob;
+	const struct cfg_account *a;   /* the connection's account */
+	struct ob_msg *m;              /* ready, or NULL; a reference */
+	struct msg *pm;
+	const struct cfg_account *ma;  /* what queue_ready gave for it */
+};
+
+static void queue_get_ahead(void *arg)
+{
+	struct queue_ahead *ah = arg;
+
+	if (ah->m == NULL)
+		ah->m = queue_pick_ready(ah->ob, ah->a, &ah->pm, &ah->ma);
+}
+
+/* Takes AH's message as *M (its *PM, *A); 0 when there was none. */
+static int queue_take_ahead(struct queue_ahead *ah, struct ob_msg **m,
+    struct msg **pm, const struct cfg_account **a)
+{
+	if (ah->m == NULL)
+		return 0;
+	*m = ah->m;
+	*pm = ah->pm;
+	*a = ah->ma;
+	ah->m = NULL;
+	return 1;
+}
+
 /* The reply to the "." queue_send_begin sent: the rest of *o. With
  * NEXT (made ready as PM for the same account), its envelope goes out
  * first, behind the "." (smtp_send_next): its replies come with that
- * one's, and its queue_send_begin on S reads them. */
+ * one's, and its queue_send_begin on S reads them; AH gets the message
+ * after NEXT ready while the server works. */
 static void queue_send_end(struct ob *ob, struct smtp_session *s,
-    struct queue_outcome *o, struct ob_msg *next, struct msg *pm)
+    struct queue_outcome *o, struct ob_msg *next, struct msg *pm,
+    struct queue_ahead *ah)
 {
 	const char **rcpts = NULL;
 	ssize_t n = -1;
@@ -1833,7 +1874,8 @@ static void queue_send_end(struct ob *ob, struct smtp_session *s,
 	if (next != NULL)
 		n = queue_rcpts(ob, next, &rcpts, NULL);
 	if (n > 0)
-		o->sent_ok = smtp_send_next(s, pm, rcpts, (size_t)n) == 0;
+		o->sent_ok = smtp_send_next_while(s, pm, rcpts, (size_t)n,
+		    queue_get_ahead, ah) == 0;
 	else
 		o->sent_ok = smtp_send_end(s) == 0;
 	free(rcpts);
@@ -1984,6 +2026,7 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 	struct ob_msg *next, *early;
 	const struct cfg_account *ea = NULL;
 	struct msg *pm, *epm = NULL;
+	struct queue_ahead ah = { ob, NULL, NULL, NULL, NULL };
 	char port[16], perr[512];
 	char *secret = NULL;
 	struct ob_pub pub;
@@ -2024,11 +2067,18 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 	}
 	for (;;) {
 		early = NULL;
+		ah.a = a;
 		if (queue_send_begin(ob, s, m, pm, &o)) {
 			/* its "." waits in the buffer to go out with the
-			 * next one's envelope, made ready now */
-			early = queue_pick_ready(ob, a, &epm, &ea);
-			queue_send_end(ob, s, &o, early, epm);
+			 * next one's envelope: the one made ready during
+			 * the last round trip, or one made ready now */
+			if (!queue_take_ahead(&ah, &early, &epm, &ea))
+				early = queue_pick_ready(ob, a, &epm, &ea);
+			queue_send_end(ob, s, &o, early, epm, &ah);
+		} else {
+			/* ended before its ".": the one made ready ahead
+			 * is the next, as if made ready now */
+			(void)queue_take_ahead(&ah, &early, &epm, &ea);
 		}
 		next = NULL;
 		if (early) {
@@ -2113,6 +2163,14 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 				queue_fail_early(ob, m, a, &err, NULL, 0);
 				ob_unref(ob, m);
 				s = NULL;
+				/* the one made ready behind it had its
+				 * attempt on disk: it ends the same way */
+				if (queue_take_ahead(&ah, &m, &pm, &a)) {
+					queue_attempt_start(ob, m, a, NULL);
+					queue_fail_early(ob, m, a, &err, NULL,
+					    0);
+					ob_unref(ob, m);
+				}
 				break;
 			}
 			continue;

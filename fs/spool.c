@@ -271,24 +271,29 @@ static void spool_buf_str(struct buf *b, const char *s)
 static size_t spool_buf_enc(struct buf *b, const char *s, int space,
     size_t max)
 {
-	char hex[4];
-	const unsigned char *p;
-	size_t used = 0;
+	static const char xd[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)s, *run;
+	char hex[3];
+	size_t used = 0, n;
 
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f || *p == '%' ||
-		    (space && *p == ' ')) {
-			if (used + 3 > max)
-				break;
-			snprintf(hex, sizeof(hex), "%%%02X", *p);
-			spool_buf_add(b, hex, 3);
-			used += 3;
-		} else {
-			if (used + 1 > max)
-				break;
-			spool_buf_add(b, (const char *)p, 1);
-			used++;
-		}
+	while (*p) {
+		/* a run of bytes that go as they are, in one append */
+		for (run = p; *p && !(*p < 0x20 || *p == 0x7f || *p == '%' ||
+		    (space && *p == ' ')); p++)
+			;
+		n = (size_t)(p - run);
+		if (n > max - used)
+			n = max - used;
+		spool_buf_add(b, (const char *)run, n);
+		used += n;
+		if (run + n != p || *p == '\0' || used + 3 > max)
+			break;
+		hex[0] = '%';
+		hex[1] = xd[*p >> 4];
+		hex[2] = xd[*p & 15];
+		spool_buf_add(b, hex, 3);
+		used += 3;
+		p++;
 	}
 	return used;
 }
@@ -305,7 +310,20 @@ static void spool_buf_kv(struct buf *b, const char *key, const char *v)
 
 static void spool_buf_num(struct buf *b, const char *key, int64_t v)
 {
-	(void)buf_printf(b, "%s %" PRId64 "\n", key, v);
+	char d[24], *e = d + sizeof(d), *q = e;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	/* the digits by hand: a record has a dozen numbers, and it is
+	 * written for every change of every message */
+	*--q = '\n';
+	do
+		*--q = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--q = '-';
+	spool_buf_str(b, key);
+	spool_buf_add(b, " ", 1);
+	spool_buf_add(b, q, (size_t)(e - q));
 }
 
 int spool_rec_format(const struct spool_rec *r, char **out, size_t *len)
@@ -320,6 +338,9 @@ int spool_rec_format_check(const struct spool_rec *r,
 	char num[64];
 	size_t i, used;
 
+	/* room for a usual record at once, not six doublings from 64 */
+	if (buf_reserve(&b, 1024) != NULL)
+		buf_commit(&b, 0);
 	spool_buf_str(&b, "outboxfs-record 1\n");
 	snprintf(num, sizeof(num), "id %" PRIu64 "\n", r->id);
 	spool_buf_str(&b, num);

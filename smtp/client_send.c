@@ -665,6 +665,12 @@ static size_t smtp_envelope_len(const struct smtp_tx *t)
 int smtp_send_next(struct smtp_session *s, const struct msg *m,
     const char *const *rcpts, size_t nrcpts)
 {
+	return smtp_send_next_while(s, m, rcpts, nrcpts, NULL, NULL);
+}
+
+int smtp_send_next_while(struct smtp_session *s, const struct msg *m,
+    const char *const *rcpts, size_t nrcpts, void (*fn)(void *), void *arg)
+{
 	struct smtp_error err;
 	struct smtp_tx t;
 	size_t mark, len;
@@ -703,6 +709,10 @@ int smtp_send_next(struct smtp_session *s, const struct msg *m,
 		s->ahead_m = m;
 		s->ahead_nrcpts = nrcpts;
 		s->ahead_dsn = t.dsn;
+		/* the server works on the "." and the envelope: the
+		 * caller's work meanwhile costs it no time */
+		if (fn)
+			fn(arg);
 		return smtp_send_end(s);
 	}
 	s->ahead_len = 0;

@@ -241,6 +241,15 @@ int smtp_send_end(struct smtp_session *s);
  */
 int smtp_send_next(struct smtp_session *s, const struct msg *m,
     const char *const *rcpts, size_t nrcpts);
+/*
+ * smtp_send_next that calls FN(ARG) once the "." and that envelope are
+ * out, before the reply is read: what the caller does there (getting the
+ * message after M ready) overlaps the server's work instead of adding to
+ * each round trip. FN is not called when they did not both go out (then
+ * this is smtp_send_next); FN must not use S.
+ */
+int smtp_send_next_while(struct smtp_session *s, const struct msg *m,
+    const char *const *rcpts, size_t nrcpts, void (*fn)(void *), void *arg);
 
 /*
  * 1 when the idle session S can carry another message: the server has

@@ -350,6 +350,14 @@ static char *tc_wire(struct tc *t, int eightbit_ok, size_t *len)
 	"<MAIL FROM:<alice@example.com>", ">250 ok", \
 	"<RCPT TO:<bob@example.com>", ">250 ok"
 
+/* A PIPELINING server that takes a first message's envelope to bob in
+ * one group, up to its 354; and the next envelope, sent behind a ".". */
+#define PIPE_TO_BOB GREET, EHLO, ">250-mx.example", ">250 PIPELINING", \
+	"<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>", \
+	"<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go"
+#define ENVELOPE_AHEAD "<MAIL FROM:<alice@example.com>", \
+	"<RCPT TO:<bob@example.com>", "<DATA"
+
 /* A server script: its steps, NULL-terminated. */
 #define SCRIPT(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
@@ -913,10 +921,8 @@ MALFORMED("unexpected 354", "354 go"),
 	/* no RSET between completed ones */
 	.name = "two messages on one connection",
 	.script = SCRIPT(GREET, EHLO, ">250-mx.example", ">250 PIPELINING",
-	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
-	    "<DATA", ">250 ok", ">250 ok", ">354 go", "=", ">250 one",
-	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
-	    "<DATA", ">250 ok", ">250 ok", ">354 go", "=", ">250 two",
+	    ENVELOPE_AHEAD, ">250 ok", ">250 ok", ">354 go", "=", ">250 one",
+	    ENVELOPE_AHEAD, ">250 ok", ">250 ok", ">354 go", "=", ">250 two",
 	    "<QUIT", ">221 bye"),
 	.send = {
 		{ .nrcpts = 1, .reply = "250 one", .reusable = YES },
@@ -1176,6 +1182,29 @@ static void test_client_case(void **state)
 
 /* ---- outside the table ---- */
 
+/* Until T's server has hung up. */
+static void tc_wait_hangup(struct tc *t)
+{
+	struct pollfd pf;
+
+	pf.fd = t->cfd;
+	pf.events = POLLRDHUP;
+	pf.revents = 0;
+	while (!(pf.revents & (POLLRDHUP | POLLHUP)))
+		assert_int_equal(poll(&pf, 1, 5000), 1);
+}
+
+/* T's message on a new session *S, sent up to its "." (smtp_send_begin
+ * returned 1: the "." waits for smtp_send_end or smtp_send_next). */
+static void tc_to_dot(struct tc *t, struct smtp_session **s,
+    struct smtp_error *err)
+{
+	tc_message(t, default_msg);
+	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, s, err), 0);
+	assert_int_equal(smtp_send_begin(*s, &t->m, t->msgfd, t->rcpts, 1,
+	    &t->res, err), 1);
+}
+
 /*
  * smtp_send in halves: smtp_send_begin returns once "." is out, before
  * any reply to it (the peer holds its reply behind a gate the test opens
@@ -1186,13 +1215,9 @@ static void test_client_case(void **state)
  */
 static void test_client_send_halves(void **state)
 {
-	static const char *const script[] = { GREET, EHLO,
-	    ">250-mx.example", ">250 PIPELINING",
-	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
-	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
+	static const char *const script[] = { PIPE_TO_BOB, "=",
 	    "!gate", ">250 2.0.0 Ok: queued as A",
-	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
-	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
+	    ENVELOPE_AHEAD, ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
 	    ">421 4.3.0 shutting down", NULL };
 	struct tc *t = tc_new(script);
 	struct smtp_session *s = NULL;
@@ -1204,10 +1229,7 @@ static void test_client_send_halves(void **state)
 	(void)state;
 	assert_int_equal(pipe(gate), 0);
 	t->peer.gate = gate[0];
-	tc_message(t, default_msg);
-	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
-	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
-	    &t->res, &err), 1);
+	tc_to_dot(t, &s, &err);
 	check_substr("transcript", t->transcript, "C: .\n", 1);
 	check_substr("transcript", t->transcript, "queued as A", 0);
 	/* the reply is owed: no second transaction starts */
@@ -1249,15 +1271,10 @@ static void test_client_send_halves(void **state)
  */
 static void test_client_send_ahead(void **state)
 {
-	static const char *const script[] = { GREET, EHLO,
-	    ">250-mx.example", ">250 PIPELINING",
-	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
-	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
-	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
-	    "<DATA", ">250 2.0.0 Ok: queued as A",
+	static const char *const script[] = { PIPE_TO_BOB, "=",
+	    ENVELOPE_AHEAD, ">250 2.0.0 Ok: queued as A",
 	    ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
-	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
-	    "<DATA", ">554 5.7.1 no thanks",
+	    ENVELOPE_AHEAD, ">554 5.7.1 no thanks",
 	    ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
 	    ">250 2.0.0 Ok: queued as C", "<QUIT", ">221 bye", NULL };
 	struct tc *t = tc_new(script);
@@ -1269,10 +1286,7 @@ static void test_client_send_ahead(void **state)
 
 	(void)state;
 	assert_non_null(t2);
-	tc_message(t, default_msg);
-	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
-	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
-	    &t->res, &err), 1);
+	tc_to_dot(t, &s, &err);
 	/* the first's reply, read with the second's envelope out */
 	assert_int_equal(smtp_send_next(s, &t->m, t->rcpts, 1), 0);
 	assert_int_equal(t->res.code, 250);
@@ -1321,16 +1335,9 @@ static void test_client_send_ahead(void **state)
  */
 static void test_client_send_ahead_misuse(void **state)
 {
-	static const char *const script[] = { GREET, EHLO,
-	    ">250-mx.example", ">250 PIPELINING",
-	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
-	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
-	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
-	    "<DATA", ">250 2.0.0 Ok: queued as A", NULL };
-	static const char *const owed[] = { GREET, EHLO,
-	    ">250-mx.example", ">250 PIPELINING",
-	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
-	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", NULL };
+	static const char *const script[] = { PIPE_TO_BOB, "=",
+	    ENVELOPE_AHEAD, ">250 2.0.0 Ok: queued as A", NULL };
+	static const char *const owed[] = { PIPE_TO_BOB, NULL };
 	static const char *const plain[] = { GREET, EHLO, ">250 mx.example",
 	    "<MAIL FROM:<alice@example.com>", ">250 2.1.0 Ok",
 	    "<RCPT TO:<bob@example.com>", ">250 2.1.5 Ok",
@@ -1359,19 +1366,13 @@ static void test_client_send_ahead_misuse(void **state)
 
 	/* quit with a "." whose reply is owed: neither it nor QUIT goes */
 	t = tc_new(owed);
-	tc_message(t, default_msg);
-	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
-	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
-	    &t->res, &err), 1);
+	tc_to_dot(t, &s, &err);
 	smtp_quit(s);
 	tc_end(t, "");
 	tc_free(t);
 
 	t = tc_new(plain);
-	tc_message(t, default_msg);
-	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
-	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
-	    &t->res, &err), 1);
+	tc_to_dot(t, &s, &err);
 	assert_int_equal(smtp_send_next(s, &t->m, t->rcpts, 1), 0);
 	assert_string_equal(t->res.reply, "250 2.0.0 Ok: queued as B");
 	assert_true(t->res.reusable);
@@ -1389,35 +1390,20 @@ static void test_client_send_ahead_misuse(void **state)
  */
 static void test_client_send_ahead_hangup(void **state)
 {
-	static const char *const before[] = { GREET, EHLO,
-	    ">250-mx.example", ">250 PIPELINING",
-	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
-	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "!close",
+	static const char *const before[] = { PIPE_TO_BOB, "!close",
 	    NULL };
-	static const char *const after[] = { GREET, EHLO,
-	    ">250-mx.example", ">250 PIPELINING",
-	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
-	    "<DATA", ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
-	    "<MAIL FROM:<alice@example.com>", "<RCPT TO:<bob@example.com>",
-	    "<DATA", ">250 2.0.0 Ok: queued as A", "!close", NULL };
+	static const char *const after[] = { PIPE_TO_BOB, "=",
+	    ENVELOPE_AHEAD, ">250 2.0.0 Ok: queued as A", "!close", NULL };
 	struct tc *t = tc_new(before);
 	struct smtp_session *s = NULL;
 	struct smtp_rcpt_result rr2[1];
 	struct smtp_result res2 = { .rcpts = rr2 };
 	struct smtp_error err, err2;
-	struct pollfd pf;
 
 	(void)state;
-	tc_message(t, default_msg);
-	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
-	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
-	    &t->res, &err), 1);
+	tc_to_dot(t, &s, &err);
 	/* the server has hung up before the "." went */
-	pf.fd = t->cfd;
-	pf.events = POLLRDHUP;
-	pf.revents = 0;
-	while (!(pf.revents & (POLLRDHUP | POLLHUP)))
-		assert_int_equal(poll(&pf, 1, 5000), 1);
+	tc_wait_hangup(t);
 	assert_int_equal(smtp_send_next(s, &t->m, t->rcpts, 1), -1);
 	assert_int_equal(err.fail, SMTP_FAIL_CONN);
 	assert_true(err.temporary);
@@ -1428,10 +1414,7 @@ static void test_client_send_ahead_hangup(void **state)
 	tc_free(t);
 
 	t = tc_new(after);
-	tc_message(t, default_msg);
-	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
-	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
-	    &t->res, &err), 1);
+	tc_to_dot(t, &s, &err);
 	assert_int_equal(smtp_send_next(s, &t->m, t->rcpts, 1), 0);
 	assert_string_equal(t->res.reply, "250 2.0.0 Ok: queued as A");
 	assert_int_equal(t->rr[0].state, SMTP_RCPT_OK);
@@ -1441,6 +1424,93 @@ static void test_client_send_ahead_hangup(void **state)
 	assert_int_equal(err2.fail, SMTP_FAIL_CONN);
 	assert_false(res2.maybe_delivered);
 	assert_false(res2.reusable);
+	smtp_close(s);
+	tc_end(t, "");
+	tc_free(t);
+}
+
+/* What smtp_send_next_while's callback saw. */
+struct while_probe {
+	const struct smtp_result *res;
+	int calls;
+	int code_then;       /* the "."'s reply code when it was called */
+};
+
+static void while_probe_fn(void *arg)
+{
+	struct while_probe *w = arg;
+
+	w->calls++;
+	w->code_then = w->res->code;
+}
+
+/*
+ * smtp_send_next_while calls back once the "." and the next envelope are
+ * out and before the "."'s reply is read (the server answers only after
+ * both came: the callback ran between); not at all when nothing went
+ * ahead (no PIPELINING) or the "." could not go (the server hung up).
+ */
+static void test_client_send_next_while(void **state)
+{
+	static const char *const script[] = { PIPE_TO_BOB, "=",
+	    ENVELOPE_AHEAD, ">250 2.0.0 Ok: queued as A",
+	    ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
+	    ">250 2.0.0 Ok: queued as B", "<QUIT", ">221 bye", NULL };
+	static const char *const plain[] = { GREET, EHLO, ">250 mx.example",
+	    "<MAIL FROM:<alice@example.com>", ">250 2.1.0 Ok",
+	    "<RCPT TO:<bob@example.com>", ">250 2.1.5 Ok",
+	    "<DATA", ">354 go", "=", ">250 2.0.0 Ok: queued as B",
+	    "<QUIT", ">221 bye", NULL };
+	static const char *const hangup[] = { PIPE_TO_BOB, "!close",
+	    NULL };
+	struct tc *t = tc_new(script);
+	struct smtp_session *s = NULL;
+	struct smtp_rcpt_result rr2[1];
+	struct smtp_result res2 = { .rcpts = rr2 };
+	struct smtp_error err, err2;
+	struct while_probe w = { NULL, 0, -1 };
+
+	(void)state;
+	tc_to_dot(t, &s, &err);
+	w.res = &t->res;
+	assert_int_equal(smtp_send_next_while(s, &t->m, t->rcpts, 1,
+	    while_probe_fn, &w), 0);
+	assert_int_equal(w.calls, 1);
+	assert_int_equal(w.code_then, 0);
+	assert_int_equal(t->res.code, 250);
+	assert_string_equal(t->res.reply, "250 2.0.0 Ok: queued as A");
+	/* the message sent ahead goes on as usual */
+	assert_int_equal(smtp_send(s, &t->m, t->msgfd, t->rcpts, 1,
+	    &res2, &err2), 0);
+	assert_string_equal(res2.reply, "250 2.0.0 Ok: queued as B");
+	assert_int_equal(w.calls, 1);
+	smtp_quit(s);
+	tc_end(t, "");
+	tc_free(t);
+
+	/* no PIPELINING: nothing goes ahead, no call */
+	t = tc_new(plain);
+	tc_message(t, default_msg);
+	w.calls = 0;
+	assert_int_equal(smtp_connect_fd(&t->params, t->cfd, &s, &err), 0);
+	assert_int_equal(smtp_send_begin(s, &t->m, t->msgfd, t->rcpts, 1,
+	    &t->res, &err), 1);
+	assert_int_equal(smtp_send_next_while(s, &t->m, t->rcpts, 1,
+	    while_probe_fn, &w), 0);
+	assert_int_equal(w.calls, 0);
+	assert_string_equal(t->res.reply, "250 2.0.0 Ok: queued as B");
+	smtp_quit(s);
+	tc_end(t, "");
+	tc_free(t);
+
+	/* the "." cannot go: no call */
+	t = tc_new(hangup);
+	tc_to_dot(t, &s, &err);
+	tc_wait_hangup(t);
+	assert_int_equal(smtp_send_next_while(s, &t->m, t->rcpts, 1,
+	    while_probe_fn, &w), -1);
+	assert_int_equal(w.calls, 0);
+	assert_false(t->res.reusable);
 	smtp_close(s);
 	tc_end(t, "");
 	tc_free(t);
@@ -1580,6 +1650,7 @@ int main(void)
 		cmocka_unit_test(test_client_send_ahead),
 		cmocka_unit_test(test_client_send_ahead_misuse),
 		cmocka_unit_test(test_client_send_ahead_hangup),
+		cmocka_unit_test(test_client_send_next_while),
 		cmocka_unit_test(test_client_caps_parse),
 		cmocka_unit_test(test_client_caps_auth_cap),
 		cmocka_unit_test(test_client_fail_names),

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,6 +361,76 @@ static void test_huge_line(void **state)
 	    -1);
 	assert_non_null(strstr(err, "too long"));
 	free(text);
+}
+
+/*
+ * The exact bytes a value becomes: runs of plain bytes as they are, each
+ * control byte, DEL and '%' (and in an address, a space) as %XX with
+ * upper-case digits, so that mixed values escape byte for byte; and
+ * numbers in decimal, the extremes included.
+ */
+static void test_format_escapes_exact(void **state)
+{
+	static const struct {
+		const char *value;
+		const char *name_line;     /* as "name VALUE" */
+		const char *rcpt_line;     /* as an address */
+	} cases[] = {
+		{ "plain", "name plain\n", "rcpt temp 451 plain\n" },
+		{ "a b", "name a b\n", "rcpt temp 451 a%20b\n" },
+		{ "100%", "name 100%25\n", "rcpt temp 451 100%25\n" },
+		{ "%%", "name %25%25\n", "rcpt temp 451 %25%25\n" },
+		{ "\x01x\x7fy\x1f", "name %01x%7Fy%1F\n",
+		  "rcpt temp 451 %01x%7Fy%1F\n" },
+		{ "tab\there\r\n", "name tab%09here%0D%0A\n",
+		  "rcpt temp 451 tab%09here%0D%0A\n" },
+		{ "\xc3\xa9t\xc3\xa9 ok", "name \xc3\xa9t\xc3\xa9 ok\n",
+		  "rcpt temp 451 \xc3\xa9t\xc3\xa9%20ok\n" },
+	};
+	static const int64_t nums[] = { 0, 1, 9, 10, -1, -10,
+	    1700000000123LL, INT64_MAX, INT64_MIN };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct spool_rec r;
+		struct spool_rcpt rc = { NULL, SPOOL_RCPT_TEMP, 451, NULL };
+		char *text;
+		size_t len;
+
+		memset(&r, 0, sizeof(r));
+		r.id = 7;
+		r.name = (char *)cases[i].value;
+		r.state = OB_DEFERRED;
+		rc.addr = (char *)cases[i].value;
+		r.rcpts = &rc;
+		r.nrcpts = 1;
+		assert_int_equal(spool_rec_format(&r, &text, &len), 0);
+		if (strstr(text, cases[i].name_line) == NULL ||
+		    strstr(text, cases[i].rcpt_line) == NULL)
+			fail_msg("case %zu: %s", i, text);
+		free(text);
+	}
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		struct spool_rec r;
+		char *text, want[64];
+		size_t len;
+
+		memset(&r, 0, sizeof(r));
+		r.id = 7;
+		r.name = (char *)"m";
+		r.state = OB_DEFERRED;
+		r.created = nums[i];
+		r.next = nums[i];
+		assert_int_equal(spool_rec_format(&r, &text, &len), 0);
+		snprintf(want, sizeof(want), "\ncreated %" PRId64 "\n", nums[i]);
+		if (strstr(text, want) == NULL)
+			fail_msg("number %" PRId64 ": %s", nums[i], text);
+		snprintf(want, sizeof(want), "\nnext %" PRId64 "\n", nums[i]);
+		if (strstr(text, want) == NULL)
+			fail_msg("number %" PRId64 ": %s", nums[i], text);
+		free(text);
+	}
 }
 
 /*
@@ -1930,6 +2001,7 @@ int main(void)
 		cmocka_unit_test(test_check_round_trip),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_huge_line),
+		cmocka_unit_test(test_format_escapes_exact),
 		cmocka_unit_test(test_format_stays_parseable),
 		cmocka_unit_test(test_huge_record),
 		cmocka_unit_test(test_too_many_rcpts),
