@@ -346,7 +346,9 @@ static void queue_set_own(char **dst, const char *v)
 /* ------------------------------------------------------------------ */
 /* The committer                                                      */
 
-static void queue_publish_all(struct ob *ob, int all);
+struct queue_item;
+static void queue_publish_all(struct ob *ob, int all,
+    struct queue_item *items, size_t ni);
 static int64_t queue_held_next(const struct ob *ob);
 static void queue_publish(struct ob *ob, const struct ob_pub *pub);
 
@@ -955,8 +957,12 @@ static void *queue_committer(void *arg)
 		 * waits for company). */
 		held = queue_held_next(ob);
 		if (ob->npubs || (held >= 0 && held <= clock_mono_ms())) {
+			/* with the drafts due now: one journal commit for
+			 * both, not one each */
+			n = ob->compact_wanted ? 0 : queue_collect(ob, &items,
+			    &cap, ob->stopping, &earliest);
 			pthread_mutex_unlock(&ob->mu);
-			queue_publish_all(ob, 0);
+			queue_publish_all(ob, 0, items, n);
 			pthread_mutex_lock(&ob->mu);
 			continue;
 		}
@@ -1431,10 +1437,12 @@ static void queue_pub_clear(struct ob_pub *pub)
  * held (queue_hold) and comes back here later. Committer thread, or the
  * last call at stop; no lock held.
  */
-static void queue_record(struct ob *ob, struct ob_pub *list, size_t n)
+static void queue_record(struct ob *ob, struct ob_pub *list, size_t n,
+    struct queue_item *items, size_t ni)
 {
 	size_t i;
 	int e, any = 0;
+	uint64_t ticket;
 	char *ok;
 
 	ok = calloc(n ? n : 1, 1);
@@ -1482,8 +1490,13 @@ static void queue_record(struct ob *ob, struct ob_pub *list, size_t n)
 		ok[i] = 1;
 		any = 1;
 	}
-	/* Durable before anyone sees an outcome. */
-	if (any && spool_sync(&ob->spool) < 0) {
+	/* Durable before anyone sees an outcome: by the commit of the
+	 * batch of new messages ITEMS when there is one (it starts after
+	 * these records were written), else by a commit of their own. */
+	ticket = spool_sync_ticket(&ob->spool);
+	if (ni)
+		queue_commit_batch(ob, items, ni);
+	if (any && spool_sync_for(&ob->spool, ticket) < 0) {
 		e = errno;
 		for (i = 0; i < n; i++)
 			if (ok[i]) {
@@ -1530,7 +1543,11 @@ static void queue_hand_over(struct ob *ob, struct ob_pub *pub)
 
 /* Records every handed-over outcome, and the held ones whose time has
  * come (all of them with ALL). ob->mu NOT held. */
-static void queue_publish_all(struct ob *ob, int all)
+/* Records and shows the outcomes handed over (and, with ALL, every held
+ * one; else those whose retry is due), committing the batch ITEMS[0..NI)
+ * with them. */
+static void queue_publish_all(struct ob *ob, int all,
+    struct queue_item *items, size_t ni)
 {
 	struct ob_pub *list;
 	size_t n, i, k;
@@ -1557,8 +1574,8 @@ static void queue_publish_all(struct ob *ob, int all)
 		ob->held[k++] = ob->held[i];
 	}
 	ob->nheld = k;
-	if (n)
-		queue_record(ob, list, n);
+	if (n || ni)
+		queue_record(ob, list, n, items, ni);
 	free(list);
 }
 
@@ -1833,16 +1850,22 @@ static struct ob_msg *queue_pick_ready(struct ob *ob,
 struct queue_ahead {
 	struct ob *ob;
 	const struct cfg_account *a;   /* the connection's account */
+	int skip;                      /* the next one is large: none */
 	struct ob_msg *m;              /* ready, or NULL; a reference */
 	struct msg *pm;
 	const struct cfg_account *ma;  /* what queue_ready gave for it */
 };
 
+/* Only behind a next message this small: one made ready is `sending`
+ * (rm says EBUSY) until its turn, and behind a large one that would be
+ * the whole transfer, for a round trip that is nothing beside it. */
+#define QUEUE_AHEAD_BEHIND (64 * 1024)
+
 static void queue_get_ahead(void *arg)
 {
 	struct queue_ahead *ah = arg;
 
-	if (ah->m == NULL)
+	if (ah->m == NULL && !ah->skip)
 		ah->m = queue_pick_ready(ah->ob, ah->a, &ah->pm, &ah->ma);
 }
 
@@ -2026,7 +2049,7 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 	struct ob_msg *next, *early;
 	const struct cfg_account *ea = NULL;
 	struct msg *pm, *epm = NULL;
-	struct queue_ahead ah = { ob, NULL, NULL, NULL, NULL };
+	struct queue_ahead ah = { ob, NULL, 0, NULL, NULL, NULL };
 	char port[16], perr[512];
 	char *secret = NULL;
 	struct ob_pub pub;
@@ -2074,6 +2097,7 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 			 * the last round trip, or one made ready now */
 			if (!queue_take_ahead(&ah, &early, &epm, &ea))
 				early = queue_pick_ready(ob, a, &epm, &ea);
+			ah.skip = early && epm->size > QUEUE_AHEAD_BEHIND;
 			queue_send_end(ob, s, &o, early, epm, &ah);
 		} else {
 			/* ended before its ".": the one made ready ahead
@@ -2284,7 +2308,7 @@ unsigned queue_stop(struct ob *ob, int wait_ms)
 		 * one more try for the held ones (those that still cannot
 		 * be recorded stay `sending` on disk: the next start sends
 		 * them again, with the warning) */
-		queue_publish_all(ob, 1);
+		queue_publish_all(ob, 1, NULL, 0);
 	}
 	return left;
 }

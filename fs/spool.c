@@ -1362,15 +1362,29 @@ int spool_journal_lost(struct spool *sp)
 	return lost;
 }
 
-int spool_sync(struct spool *sp)
+uint64_t spool_sync_ticket(struct spool *sp)
 {
-	uint64_t target, gen;
-	int rc = 0;
+	uint64_t target;
 
 	pthread_mutex_lock(&sp->sync_mu);
 	/* A commit already running may have started before our writes:
 	 * only one that starts after this point covers them. */
 	target = sp->sync_started + 1;
+	pthread_mutex_unlock(&sp->sync_mu);
+	return target;
+}
+
+int spool_sync(struct spool *sp)
+{
+	return spool_sync_for(sp, spool_sync_ticket(sp));
+}
+
+int spool_sync_for(struct spool *sp, uint64_t target)
+{
+	uint64_t gen;
+	int rc = 0;
+
+	pthread_mutex_lock(&sp->sync_mu);
 	while (sp->sync_done < target) {
 		if (!sp->sync_running) {
 			sp->sync_running = 1;

@@ -298,6 +298,17 @@ int spool_spares_start(struct spool *sp);
  */
 int spool_sync(struct spool *sp);
 /*
+ * spool_sync in two steps: the ticket of the appends made so far (take
+ * it after them), then the wait for a commit that covers it. When one
+ * has run meanwhile (another thread's, or a spool_sync_fds), no new one
+ * runs: the committer writes its outcomes' records, commits a batch of
+ * new messages, and the batch's commit covers both. The error is the
+ * last commit's (jlost: after a failed one, none succeeds until the
+ * journal is rewritten from memory, which has those records).
+ */
+uint64_t spool_sync_ticket(struct spool *sp);
+int spool_sync_for(struct spool *sp, uint64_t ticket);
+/*
  * The same, and the message files open as FDS[0..N) (-1 entries are
  * skipped) with their names. The cost is outboxfs's own bytes only,
  * never the rest of the file system's (no syncfs): the writeback of

@@ -1053,6 +1053,44 @@ static void test_copy_msg(void **state)
 }
 
 /*
+ * A ticket taken after an append is covered by the next commit that
+ * starts, whoever runs it: spool_sync_for then runs none of its own (the
+ * count of commits done stays); a ticket taken after that commit needs
+ * one more. A commit that failed fails the tickets it covered.
+ */
+static void test_sync_ticket(void **state)
+{
+	struct dir_fixture *f = *state;
+	int fds[1];
+	uint64_t t1, t2, done;
+
+	fds[0] = spool_create_msg(&f->sp, 710);
+	assert_true(fds[0] >= 0);
+	put_rec(&f->sp, 710, "ticket", OB_QUEUED);
+	t1 = spool_sync_ticket(&f->sp);
+	assert_int_equal(spool_sync_fds(&f->sp, fds, 1), 0);
+	done = f->sp.sync_done;
+	assert_true(done >= t1);
+	assert_int_equal(spool_sync_for(&f->sp, t1), 0);
+	assert_true(f->sp.sync_done == done);       /* none of its own */
+	put_rec(&f->sp, 710, "ticket", OB_SENT);
+	t2 = spool_sync_ticket(&f->sp);
+	assert_true(t2 > done);
+	assert_int_equal(spool_sync_for(&f->sp, t2), 0);
+	assert_true(f->sp.sync_done == done + 1);   /* one more */
+
+	put_rec(&f->sp, 710, "ticket", OB_SENT);
+	t1 = spool_sync_ticket(&f->sp);
+	f->sp.jlost = 1;
+	assert_int_equal(spool_sync(&f->sp), -1);
+	errno = 0;
+	assert_int_equal(spool_sync_for(&f->sp, t1), -1);
+	assert_int_equal(errno, EIO);
+	f->sp.jlost = 0;
+	close(fds[0]);
+}
+
+/*
  * After a failed commit of the journal (jlost) every sync fails, until
  * a rewrite writes a new journal; after a failed sync of a directory
  * (dlost), every sync fails, and a rewrite does not change that. (The
@@ -2040,6 +2078,8 @@ int main(void)
 		    dir_setup, dir_teardown),
 		cmocka_unit_test(test_lost_flag),
 		cmocka_unit_test_setup_teardown(test_copy_msg,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_sync_ticket,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_sync_after_loss,
 		    dir_setup, dir_teardown),
