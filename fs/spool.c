@@ -1393,6 +1393,8 @@ int spool_sync_for(struct spool *sp, uint64_t target)
 			rc = spool_commit(sp);
 			pthread_mutex_lock(&sp->sync_mu);
 			sp->sync_err = rc < 0 ? (errno ? errno : EIO) : 0;
+			if (rc == 0)
+				sp->sync_ok = gen;
 			sp->sync_done = gen;
 			sp->sync_running = 0;
 			pthread_cond_broadcast(&sp->sync_cv);
@@ -1400,9 +1402,11 @@ int spool_sync_for(struct spool *sp, uint64_t target)
 			pthread_cond_wait(&sp->sync_cv, &sp->sync_mu);
 		}
 	}
+	/* covered when a commit that started after the ticket succeeded:
+	 * one that failed since (another thread's) takes nothing back */
 	rc = 0;
-	if (sp->sync_err) {
-		errno = sp->sync_err;
+	if (sp->sync_ok < target) {
+		errno = sp->sync_err ? sp->sync_err : EIO;
 		rc = -1;
 	}
 	pthread_mutex_unlock(&sp->sync_mu);

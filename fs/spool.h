@@ -227,6 +227,7 @@ struct spool {
 	uint64_t sync_started, sync_done;
 	int sync_running;
 	int sync_err;
+	uint64_t sync_ok;              /* the last commit that succeeded */
 	/* reserved message files: msg/ID, empty, for the next ids, made
 	 * ahead by a thread of their own (spool_spares_start) with one sync
 	 * of the directory for a batch: a new message then costs neither the
@@ -302,9 +303,11 @@ int spool_sync(struct spool *sp);
  * it after them), then the wait for a commit that covers it. When one
  * has run meanwhile (another thread's, or a spool_sync_fds), no new one
  * runs: the committer writes its outcomes' records, commits a batch of
- * new messages, and the batch's commit covers both. The error is the
- * last commit's (jlost: after a failed one, none succeeds until the
- * journal is rewritten from memory, which has those records).
+ * new messages, and the batch's commit covers both. 0 when a commit
+ * that started after the ticket succeeded, whatever failed since (the
+ * commit of another thread); else -1 with the last commit's error.
+ * (After a failed commit (jlost) none succeeds until the journal is
+ * rewritten from memory, which has the records written before.)
  */
 uint64_t spool_sync_ticket(struct spool *sp);
 int spool_sync_for(struct spool *sp, uint64_t ticket);

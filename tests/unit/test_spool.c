@@ -1056,7 +1056,8 @@ static void test_copy_msg(void **state)
  * A ticket taken after an append is covered by the next commit that
  * starts, whoever runs it: spool_sync_for then runs none of its own (the
  * count of commits done stays); a ticket taken after that commit needs
- * one more. A commit that failed fails the tickets it covered.
+ * one more. A ticket covered by a commit that succeeded stays covered
+ * when a later commit fails; one covered only by a failed commit fails.
  */
 static void test_sync_ticket(void **state)
 {
@@ -1079,12 +1080,20 @@ static void test_sync_ticket(void **state)
 	assert_int_equal(spool_sync_for(&f->sp, t2), 0);
 	assert_true(f->sp.sync_done == done + 1);   /* one more */
 
+	/* covered by a commit that succeeded: another thread's commit
+	 * that fails afterwards takes nothing back */
 	put_rec(&f->sp, 710, "ticket", OB_SENT);
 	t1 = spool_sync_ticket(&f->sp);
+	assert_int_equal(spool_sync(&f->sp), 0);
 	f->sp.jlost = 1;
+	put_rec(&f->sp, 710, "ticket", OB_SENT);
+	assert_int_equal(spool_sync(&f->sp), -1);
+	assert_int_equal(spool_sync_for(&f->sp, t1), 0);
+	/* ... and one covered by a failed commit fails */
+	t2 = spool_sync_ticket(&f->sp);
 	assert_int_equal(spool_sync(&f->sp), -1);
 	errno = 0;
-	assert_int_equal(spool_sync_for(&f->sp, t1), -1);
+	assert_int_equal(spool_sync_for(&f->sp, t2), -1);
 	assert_int_equal(errno, EIO);
 	f->sp.jlost = 0;
 	close(fds[0]);
