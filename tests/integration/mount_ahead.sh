@@ -20,14 +20,14 @@ echo "seed $SEED"
 
 # ahead_run DIR SIZE: s1 alone, its DATA answered after 1 s while m2
 # (SIZE bytes of body) and then s3 are queued; s1's "." answered after
-# 3 s. Prints s3's state while that reply is held, once m2 (sent ahead
+# 2 s. Prints s3's state while that reply is held, once m2 (sent ahead
 # behind the ".") shows sending.
 ahead_run()
 {
 	local dir=$1 size=$2 i
 	smtpd_start "$T/$dir" -p "$OUTBOX_PORT" --log "$T/$dir/log" \
 		--reply 'DATA#1=delay:1000:354 go ahead' \
-		--reply 'DOT#1=delay:3000:250 slow ok'
+		--reply 'DOT#1=delay:2000:250 slow ok'
 	printf 'To: bob@example.com\nSubject: s1 %s\n\nfirst\n' "$dir" >"$M/$dir-s1"
 	wait_state "$M/$dir-s1.status" sending 10
 	{ printf 'To: bob@example.com\nSubject: m2 %s\n\n' "$dir"
@@ -60,7 +60,7 @@ umount_outbox "$M"
 
 # ---- through random faults ----------------------------------------------
 
-N=40
+N=30
 outbox_start -n -c "connections 1" -c "settle 0" -c "retry_min 1" -c "retry_max 2"
 for ((i = 1; i <= N; i++)); do
 	to=bob@example.com
