@@ -1542,10 +1542,8 @@ static void queue_hand_over(struct ob *ob, struct ob_pub *pub)
 }
 
 /* Records every handed-over outcome, and the held ones whose time has
- * come (all of them with ALL). ob->mu NOT held. */
-/* Records and shows the outcomes handed over (and, with ALL, every held
- * one; else those whose retry is due), committing the batch ITEMS[0..NI)
- * with them. */
+ * come (all of them with ALL), committing the batch ITEMS[0..NI) with
+ * them. ob->mu NOT held. */
 static void queue_publish_all(struct ob *ob, int all,
     struct queue_item *items, size_t ni)
 {
