@@ -480,7 +480,8 @@ static int pickup_held(struct ob *ob, int dropfd)
 		 * does (else a power loss could bring it back, and with the
 		 * message sent and removed, it would be sent again) */
 		if (faccessat(dropfd, drop, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
-		    errno == ENOENT && spool_sync_dir(&ob->spool, dropfd, "/maildrop") == 0 &&
+		    errno == ENOENT &&
+		    spool_sync_dir(&ob->spool, dropfd, "/maildrop") == 0 &&
 		    spool_sync(&ob->spool) == 0)
 			pickup_submit(ob, m, drop, uid);
 		else
