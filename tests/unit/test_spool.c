@@ -17,8 +17,10 @@
 #include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <linux/fs.h>
 #include <time.h>
 #include <cmocka.h>
 
@@ -1953,6 +1955,39 @@ static void test_spool_locked(void **state)
 	assert_non_null(strstr(err, f->path));
 }
 
+/* A new spool is marked the top of its tree (chattr +T) where the file
+ * system has the flag; a spool that already has msg/ is left alone. */
+static void test_spool_top_dir(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct spool sp2;
+	char old[80], err[300];
+	int fd, flags = 0;
+
+	fd = open(f->path, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0) {
+		close(fd);
+		skip();	/* no inode flags here (tmpfs) */
+	}
+	close(fd);
+	assert_true(flags & FS_TOPDIR_FL);
+
+	snprintf(old, sizeof(old), "%.*s/old", (int)strlen(f->path) - 4,
+	    f->path);
+	assert_int_equal(mkdir(old, 0700), 0);
+	strcat(old, "/msg");
+	assert_int_equal(mkdir(old, 0700), 0);
+	old[strlen(old) - 4] = '\0';
+	assert_int_equal(spool_open(&sp2, old, err, sizeof(err)), 0);
+	spool_close(&sp2);
+	fd = open(old, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(ioctl(fd, FS_IOC_GETFLAGS, &flags), 0);
+	close(fd);
+	assert_false(flags & FS_TOPDIR_FL);
+}
+
 static void test_journal_bad_record_set_aside(void **state)
 {
 	struct dir_fixture *f = *state;
@@ -2095,6 +2130,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_any_bytes,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_v1,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_spool_top_dir,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_spool_locked,
 		    dir_setup, dir_teardown),
