@@ -1956,12 +1956,13 @@ static void test_spool_locked(void **state)
 }
 
 /* A new spool is marked the top of its tree (chattr +T) where the file
- * system has the flag; a spool that already has msg/ is left alone. */
+ * system has the flag; a spool that already has msg/ is left alone, and
+ * a directory a crash left between its mkdir and its rename goes. */
 static void test_spool_top_dir(void **state)
 {
 	struct dir_fixture *f = *state;
 	struct spool sp2;
-	char old[80], err[300];
+	char old[80], sub[96], err[300];
 	int fd, flags = 0;
 
 	fd = open(f->path, O_RDONLY | O_DIRECTORY);
@@ -1973,14 +1974,19 @@ static void test_spool_top_dir(void **state)
 	close(fd);
 	assert_true(flags & FS_TOPDIR_FL);
 
+	/* an old spool: msg/ there, log/ not yet, a leftover of a crash */
 	snprintf(old, sizeof(old), "%.*s/old", (int)strlen(f->path) - 4,
 	    f->path);
 	assert_int_equal(mkdir(old, 0700), 0);
-	strcat(old, "/msg");
-	assert_int_equal(mkdir(old, 0700), 0);
-	old[strlen(old) - 4] = '\0';
+	snprintf(sub, sizeof(sub), "%s/msg", old);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(sub, sizeof(sub), "%s/log.new-1-2", old);
+	assert_int_equal(mkdir(sub, 0700), 0);
 	assert_int_equal(spool_open(&sp2, old, err, sizeof(err)), 0);
 	spool_close(&sp2);
+	assert_int_equal(access(sub, F_OK), -1);
+	snprintf(sub, sizeof(sub), "%s/log", old);
+	assert_int_equal(access(sub, F_OK), 0);
 	fd = open(old, O_RDONLY | O_DIRECTORY);
 	assert_true(fd >= 0);
 	assert_int_equal(ioctl(fd, FS_IOC_GETFLAGS, &flags), 0);
