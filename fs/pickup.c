@@ -781,6 +781,7 @@ static void *pickup_thread(void *arg)
 	char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	int retry, r;
 
+	(void)pthread_setname_np(pthread_self(), "outboxfs-pickup");
 	retry = pickup_scan(pk->ob, pk->dropfd, 0) < 0;
 	for (;;) {
 		pf[0].fd = pk->ifd;

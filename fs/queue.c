@@ -936,6 +936,7 @@ static void *queue_committer(void *arg)
 	int64_t earliest, held, lost;
 	int last = 0, failed;
 
+	(void)pthread_setname_np(pthread_self(), "outboxfs-commit");
 	pthread_mutex_lock(&ob->mu);
 	for (;;) {
 		/* A journal whose sync failed is written again before
@@ -2215,6 +2216,7 @@ static void *queue_delivery(void *arg)
 	struct timespec ts;
 	int64_t next;
 
+	(void)pthread_setname_np(pthread_self(), "outboxfs-smtp");
 	pthread_mutex_lock(&ob->mu);
 	while (!ob->stopping) {
 		m = queue_pick(ob, NULL);

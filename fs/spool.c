@@ -1239,6 +1239,7 @@ static void *spool_spare_thread(void *arg)
 	size_t want, made, i;
 	char name[32];
 
+	(void)pthread_setname_np(pthread_self(), "outboxfs-spare");
 	pthread_mutex_lock(&sp->spmu);
 	while (!sp->spare_stop) {
 		if (sp->nspare > SPOOL_SPARES / 2) {
@@ -1527,6 +1528,7 @@ static void *spool_sync_helper(void *arg)
 	struct spool *sp = arg;
 	struct spool_syncjob *j;
 
+	(void)pthread_setname_np(pthread_self(), "outboxfs-sync");
 	for (;;) {
 		spool_sem_wait(&sp->sw_go);
 		if (__atomic_load_n(&sp->sw_stop, __ATOMIC_ACQUIRE))

@@ -182,4 +182,13 @@ n=0
 for c in $cases; do n=$((n + 1)); done
 sleep 0.5
 assert_eq "$n" "$(count_eml "$T/rx")" "messages received"
+
+# The daemon's threads carry the names outboxfs(1) lists (top -H, ps -L).
+names=$(cat /proc/"$OUTBOX_PID"/task/*/comm | sort -u | tr '\n' ' ')
+for t in outboxfs-commit outboxfs-smtp outboxfs-spare; do
+	case " $names" in
+	*" $t "*) ;;
+	*) fail "no thread named $t among: $names" ;;
+	esac
+done
 exit 0
