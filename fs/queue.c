@@ -2098,6 +2098,14 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 				early = queue_pick_ready(ob, a, &epm, &ea);
 			ah.skip = early && epm->size > QUEUE_AHEAD_BEHIND;
 			queue_send_end(ob, s, &o, early, epm, &ah);
+		} else if (o.err.stale) {
+			/* the kept connection was closed meanwhile: nothing
+			 * of M went; M goes on a new one, its transcript a
+			 * first connection's (smtp_alive) */
+			queue_outcome_free(&o);
+			smtp_close(s);
+			s = NULL;
+			goto connect;
 		} else {
 			/* ended before its ".": the one made ready ahead
 			 * is the next, as if made ready now */
@@ -2174,6 +2182,7 @@ static void queue_run_connection(struct ob *ob, struct ob_msg *m)
 			s = NULL;
 			break;
 		}
+connect:
 		if (s == NULL) {
 			/* a new connection, as for a first message */
 			queue_attempt_start(ob, m, a, NULL);

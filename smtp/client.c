@@ -328,6 +328,10 @@ int smtp_alive(struct smtp_session *s)
 	p.revents = 0;
 	if (poll(&p, 1, 0) != 0)
 		return 0;
+	if (s->caps.pipelining) {
+		s->check_first = 1;
+		return 1;
+	}
 	smtp_state(s, SMTP_ST_NOOP);
 	if (smtp_cmd(s, "NOOP", "NOOP", NULL, &err) < 0 ||
 	    smtp_read_reply(s, "NOOP", smtp_timeout_command(s), &err) < 0 ||

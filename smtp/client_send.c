@@ -405,17 +405,47 @@ static int smtp_tx_envelope(struct smtp_tx *t, int eightbit)
 	return smtp_cmd(t->s, "DATA", "DATA", NULL, t->err);
 }
 
+/* The kept session smtp_alive let through was closed meanwhile: the
+ * RSET that opened the group got no 250 (or could not go), so the server
+ * takes nothing of this transaction. The caller sends it again on a new
+ * connection. */
+static int smtp_tx_stale(struct smtp_tx *t, int read)
+{
+	struct smtp_session *s = t->s;
+
+	if (read)
+		smtp_reply_error(s, "RSET", t->err);
+	smtp_state(s, SMTP_ST_BROKEN);
+	t->err->stale = 1;
+	return -1;
+}
+
 /* MAIL, RCPTs and DATA in one write (unless sent ahead already: SENT),
- * then the replies in order. */
+ * then the replies in order; an RSET first when the session is to be
+ * checked (smtp_alive). */
 static int smtp_tx_pipelined(struct smtp_tx *t, int eightbit,
     struct msg_stream *st, int sent)
 {
 	struct smtp_session *s = t->s;
-	int mail_ok, rc;
+	int mail_ok, rc, check = !sent && s->check_first;
 	size_t i;
 
+	s->check_first = 0;
+	if (check) {
+		smtp_state(s, SMTP_ST_RSET);
+		if (smtp_cmd(s, "RSET", "RSET", NULL, t->err) < 0)
+			return smtp_tx_stale(t, 0);
+	}
 	if (!sent && smtp_tx_envelope(t, eightbit) < 0)
-		return -1;
+		return check && t->err->fail == SMTP_FAIL_CONN ?
+		    smtp_tx_stale(t, 0) : -1;
+	if (check) {
+		if (smtp_read_reply(s, "RSET", smtp_timeout_command(s),
+		    t->err) < 0)
+			return smtp_tx_stale(t, 0);
+		if (s->reply.code != 250)
+			return smtp_tx_stale(t, 1);
+	}
 	if (smtp_read_reply(s, "MAIL FROM", smtp_timeout_mail(s), t->err) < 0)
 		return -1;
 	mail_ok = s->reply.code / 100 == 2;

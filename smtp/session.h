@@ -130,6 +130,9 @@ struct smtp_session {
 	int ahead_dsn, ahead_hold;
 	char *ahead_log;                /* "D line\n" each, owned */
 	size_t ahead_len, ahead_cap;
+	/* smtp_alive let the kept session through unchecked: the next
+	 * pipelined transaction opens with RSET (smtp_error.stale) */
+	int check_first;
 };
 
 /* ---- client.c, for unit tests and the fuzzer ---- */

@@ -44,6 +44,11 @@ struct smtp_error {
 	char text[512];          /* one sanitized line for the status file:
 	                          * what happened and, when it is ours to
 	                          * fix, what to do */
+	int stale;               /* 1: the kept connection smtp_alive let
+	                          * through was closed meanwhile (the RSET
+	                          * that opened the transaction got no 250):
+	                          * nothing of the message was taken; send
+	                          * it again on a new connection */
 };
 
 const char *smtp_fail_name(enum smtp_fail f);
@@ -253,8 +258,12 @@ int smtp_send_next_while(struct smtp_session *s, const struct msg *m,
 
 /*
  * 1 when the idle session S can carry another message: the server has
- * not closed it (nothing to read) and answers NOOP with 250. 0 when it
- * cannot: close it (smtp_close) and connect anew.
+ * not closed it (nothing to read) and, without PIPELINING, answers NOOP
+ * with 250. With PIPELINING the next transaction checks it instead, at
+ * no round trip of its own: an RSET opens its group (RFC 2920 lets RSET
+ * stand anywhere in one), and when that gets no 250 the transaction
+ * fails with err->stale set. 0 when it cannot: close it (smtp_close)
+ * and connect anew.
  */
 int smtp_alive(struct smtp_session *s);
 

@@ -1516,6 +1516,93 @@ static void test_client_send_next_while(void **state)
 	tc_free(t);
 }
 
+/*
+ * A kept session (smtp_alive) on a PIPELINING server costs no round trip
+ * of its own: the next transaction's group opens with RSET, and the peer
+ * reads RSET, MAIL, RCPT and DATA before it answers any (a client that
+ * waited for a reply in between would time out). An RSET answered 421,
+ * or not at all, fails the transaction with err.stale, nothing of it
+ * taken; a 421 to MAIL after the RSET's 250 is the server's own and not
+ * stale. Without PIPELINING, smtp_alive sends a NOOP of its own.
+ */
+static void test_client_alive_rset(void **state)
+{
+#define ALIVE_FIRST PIPE_TO_BOB, "=", ">250 2.0.0 Ok: queued as A", \
+	"<RSET", ENVELOPE_AHEAD
+	static const char *const ok[] = { ALIVE_FIRST, ">250 2.0.0 Reset",
+	    ">250 2.1.0 Ok", ">250 2.1.5 Ok", ">354 go", "=",
+	    ">250 2.0.0 Ok: queued as B", "<QUIT", ">221 bye", NULL };
+	static const char *const refused[] = { ALIVE_FIRST,
+	    ">421 4.4.2 idle too long", "!close", NULL };
+	static const char *const closed[] = { ALIVE_FIRST, "!close", NULL };
+	static const char *const mail421[] = { ALIVE_FIRST,
+	    ">250 2.0.0 Reset", ">421 4.3.2 shutting down", "!close", NULL };
+	static const char *const plain[] = { TO_BOB, "<DATA", ">354 go", "=",
+	    ">250 2.0.0 Ok: queued as A", "<NOOP", ">250 ok",
+	    "<MAIL FROM:<alice@example.com>", ">250 ok",
+	    "<RCPT TO:<bob@example.com>", ">250 ok", "<DATA", ">354 go", "=",
+	    ">250 2.0.0 Ok: queued as B", "<QUIT", ">221 bye", NULL };
+	static const struct {
+		const char *const *script;
+		int rc, stale, code;
+	} rows[] = {
+		{ ok, 0, 0, 250 },
+		{ refused, -1, 1, 0 },
+		{ closed, -1, 1, 0 },
+		{ mail421, -1, 0, 0 },
+		{ plain, 0, 0, 250 },
+	};
+	struct smtp_rcpt_result rr2[1];
+	struct smtp_result res2 = { .rcpts = rr2 };
+	struct smtp_session *s = NULL;
+	struct smtp_error err, err2;
+	struct tc *t;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		t = tc_new(rows[i].script);
+		if (rows[i].script == plain) {
+			tc_message(t, default_msg);
+			assert_int_equal(smtp_connect_fd(&t->params, t->cfd,
+			    &s, &err), 0);
+			assert_int_equal(smtp_send(s, &t->m, t->msgfd,
+			    t->rcpts, 1, &t->res, &err), 0);
+		} else {
+			tc_to_dot(t, &s, &err);
+			assert_int_equal(smtp_send_end(s), 0);
+		}
+		assert_true(t->res.reusable);
+		assert_int_equal(smtp_alive(s), 1);
+		assert_int_equal(smtp_send(s, &t->m, t->msgfd, t->rcpts, 1,
+		    &res2, &err2), rows[i].rc);
+		assert_int_equal(err2.stale, rows[i].stale);
+		assert_false(res2.maybe_delivered);
+		if (rows[i].rc == 0) {
+			assert_int_equal(res2.code, rows[i].code);
+			assert_string_equal(res2.reply,
+			    "250 2.0.0 Ok: queued as B");
+			assert_true(res2.reusable);
+			smtp_quit(s);
+		} else {
+			assert_false(res2.reusable);
+			if (rows[i].stale)
+				check_substr("error", err2.text, "RSET", 1);
+			else
+				assert_int_equal(err2.code, 421);
+			smtp_close(s);
+		}
+		check_substr("transcript", t->transcript,
+		    "C: RSET\nC: MAIL FROM:<alice@example.com>\n",
+		    rows[i].script != plain);
+		check_substr("transcript", t->transcript, "C: NOOP\n",
+		    rows[i].script == plain);
+		tc_end(t, "");
+		tc_free(t);
+	}
+#undef ALIVE_FIRST
+}
+
 /* A real connect to a closed loopback port. */
 static void test_client_connect_refused(void **state)
 {
@@ -1651,6 +1738,7 @@ int main(void)
 		cmocka_unit_test(test_client_send_ahead_misuse),
 		cmocka_unit_test(test_client_send_ahead_hangup),
 		cmocka_unit_test(test_client_send_next_while),
+		cmocka_unit_test(test_client_alive_rset),
 		cmocka_unit_test(test_client_caps_parse),
 		cmocka_unit_test(test_client_caps_auth_cap),
 		cmocka_unit_test(test_client_fail_names),
