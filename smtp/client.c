@@ -322,11 +322,13 @@ int smtp_alive(struct smtp_session *s)
 	if (s == NULL || s->state != SMTP_ST_READY || s->io == NULL)
 		return 0;
 	/* A server that closed the connection (or sent its 421) while it
-	 * was idle: the socket is readable. */
+	 * was idle: the socket is readable, or bytes it sent are read
+	 * already (into our buffer or TLS's), which would be taken for
+	 * the reply to what we send next. */
 	p.fd = io_fd(s->io);
 	p.events = POLLIN;
 	p.revents = 0;
-	if (poll(&p, 1, 0) != 0)
+	if (io_pending(s->io) > 0 || poll(&p, 1, 0) != 0)
 		return 0;
 	if (s->caps.pipelining) {
 		s->check_first = 1;

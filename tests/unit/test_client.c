@@ -1523,7 +1523,9 @@ static void test_client_send_next_while(void **state)
  * waited for a reply in between would time out). An RSET answered 421,
  * or not at all, fails the transaction with err.stale, nothing of it
  * taken; a 421 to MAIL after the RSET's 250 is the server's own and not
- * stale. Without PIPELINING, smtp_alive sends a NOOP of its own.
+ * stale. Without PIPELINING, smtp_alive sends a NOOP of its own. Bytes
+ * read already behind the last reply (a 421 in the same segment) mean
+ * not alive, though the socket has nothing more to read.
  */
 static void test_client_alive_rset(void **state)
 {
@@ -1600,6 +1602,16 @@ static void test_client_alive_rset(void **state)
 		tc_end(t, "");
 		tc_free(t);
 	}
+
+	/* a 421 that came with the last reply, read already: not alive */
+	t = tc_new(SCRIPT(PIPE_TO_BOB, "=",
+	    ">250 2.0.0 Ok: queued as A\r\n421 4.4.2 idle too long"));
+	tc_to_dot(t, &s, &err);
+	assert_int_equal(smtp_send_end(s), 0);
+	assert_int_equal(smtp_alive(s), 0);
+	smtp_close(s);
+	tc_end(t, "");
+	tc_free(t);
 #undef ALIVE_FIRST
 }
 
