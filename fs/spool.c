@@ -1006,14 +1006,13 @@ static int spool_subdir(struct spool *sp, const char *name)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		snprintf(tmp, sizeof(tmp), "%s" SPOOL_NEWDIR "%ld-%ld", name,
 		    (long)getpid(), (long)ts.tv_nsec);
-		if (mkdirat(sp->dirfd, tmp, 0700) < 0)
-			return -1;
-		if (renameat(sp->dirfd, tmp, sp->dirfd, name) < 0) {
-			int e = errno;
-
+		/* (a file system that cannot do it gets the plain mkdir) */
+		if (mkdirat(sp->dirfd, tmp, 0700) < 0 ||
+		    renameat(sp->dirfd, tmp, sp->dirfd, name) < 0) {
 			(void)unlinkat(sp->dirfd, tmp, AT_REMOVEDIR);
-			errno = e;
-			return -1;
+			if (mkdirat(sp->dirfd, name, 0700) < 0 &&
+			    errno != EEXIST)
+				return -1;
 		}
 	}
 	return openat(sp->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
