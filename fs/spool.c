@@ -1131,7 +1131,7 @@ static int spool_open_journal(struct spool *sp)
 	    O_CLOEXEC, 0600);
 	if (sp->jfd < 0 || fstat(sp->jfd, &st) < 0)
 		return -1;
-	sp->jbytes = (uint64_t)st.st_size;
+	__atomic_store_n(&sp->jbytes, (uint64_t)st.st_size, __ATOMIC_RELAXED);
 	if (st.st_size == 0) {
 		if (spool_write_all(sp->jfd, spool_jhead,
 		    sizeof(spool_jhead) - 1) < 0) {
@@ -1141,7 +1141,8 @@ static int spool_open_journal(struct spool *sp)
 			errno = e;
 			return -1;
 		}
-		sp->jbytes = sizeof(spool_jhead) - 1;
+		__atomic_store_n(&sp->jbytes, sizeof(spool_jhead) - 1,
+		    __ATOMIC_RELAXED);
 	}
 	return 0;
 }
@@ -1630,7 +1631,8 @@ int spool_write_framed(struct spool *sp, const char *buf, size_t len)
 	pthread_mutex_lock(&sp->jmu);
 	rc = spool_write_all(sp->jfd, buf, len);
 	if (rc == 0) {
-		sp->jbytes += len;
+		__atomic_store_n(&sp->jbytes, sp->jbytes + len,
+		    __ATOMIC_RELAXED);
 	} else {
 		/* A part written (disk full) is taken back, so the next
 		 * append starts a whole frame; if that fails too, the
@@ -2686,7 +2688,8 @@ int spool_compact_begin(struct spool *sp)
 	pthread_mutex_lock(&sp->jmu);
 	close(sp->jfd);
 	sp->jfd = fd;
-	sp->jbytes = sizeof(spool_jhead) - 1;
+	__atomic_store_n(&sp->jbytes, sizeof(spool_jhead) - 1,
+	    __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&sp->jmu);
 	return 0;
 }
@@ -2712,7 +2715,8 @@ int spool_compact_end(struct spool *sp)
 
 		close(sp->jfd);
 		sp->jfd = fd;
-		sp->jbytes = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+		__atomic_store_n(&sp->jbytes, fstat(fd, &st) == 0 ?
+		    (uint64_t)st.st_size : 0, __ATOMIC_RELAXED);
 	} else {
 		rc = -1;
 	}
@@ -2722,12 +2726,9 @@ int spool_compact_end(struct spool *sp)
 
 uint64_t spool_journal_size(struct spool *sp)
 {
-	uint64_t n;
-
-	pthread_mutex_lock(&sp->jmu);
-	n = sp->jbytes;
-	pthread_mutex_unlock(&sp->jmu);
-	return n;
+	/* no jmu: asked after every append (ob_compact_check), where the
+	 * lock was contended by the next append's write(2) */
+	return __atomic_load_n(&sp->jbytes, __ATOMIC_RELAXED);
 }
 
 /* Copies the journal's bytes from FROM to its end into FD (jmu held). */
@@ -2793,7 +2794,7 @@ int spool_rewrite(struct spool *sp, const char *framed, size_t len,
 	else
 		close(sp->jfd);
 	sp->jfd = fd;
-	sp->jbytes = (uint64_t)st.st_size;
+	__atomic_store_n(&sp->jbytes, (uint64_t)st.st_size, __ATOMIC_RELAXED);
 	sp->jlost = 0;      /* every record is in the new one, synced */
 	/* the rename is made durable by the next commit, before any
 	 * record appended from now on is reported durable */

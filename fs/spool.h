@@ -213,7 +213,10 @@ struct spool {
 	int lockfd;               /* SPOOL/lock, write-locked */
 	int jfd;                  /* the journal, O_APPEND */
 	pthread_mutex_t jmu;      /* one append at a time (a leaf lock) */
-	uint64_t jbytes;          /* bytes in the journal (under jmu) */
+	uint64_t jbytes;          /* bytes in the journal: written under
+	                           * jmu, atomically, so that
+	                           * spool_journal_size can read it
+	                           * without */
 	int dir_dirty;            /* a journal rename not yet synced (jmu) */
 	int jsyncing;             /* a commit is syncing jfd (jmu) */
 	int jfd_old;              /* a swapped journal it syncs, or -1 */
