@@ -119,7 +119,7 @@ $(B)/tools/faultshim.so: tests/tools/faultshim.c
 		-o $@ $< -ldl
 
 # Unit tests (cmocka), then the transcript and mount tests. The runner
-# prints one "N passed, N failed" line and fails if any failed.
+# prints one "N passed, N failed, N skipped" line and fails if any failed.
 check: all
 	tests/run-unit.sh $(B)
 	tests/run-integration.sh $(B)
