@@ -1120,6 +1120,13 @@ static int spool_lock(struct spool *sp, char *err, size_t errlen)
 	return 0;
 }
 
+/* jbytes is set under jmu, atomically: spool_journal_size reads it
+ * without the lock. */
+static void spool_jbytes_set(struct spool *sp, uint64_t n)
+{
+	__atomic_store_n(&sp->jbytes, n, __ATOMIC_RELAXED);
+}
+
 static const char spool_jhead[] = "outboxfs-journal 2\n";
 
 /* Opens the journal for appending; a new (empty) one gets its header. */
@@ -1131,7 +1138,7 @@ static int spool_open_journal(struct spool *sp)
 	    O_CLOEXEC, 0600);
 	if (sp->jfd < 0 || fstat(sp->jfd, &st) < 0)
 		return -1;
-	__atomic_store_n(&sp->jbytes, (uint64_t)st.st_size, __ATOMIC_RELAXED);
+	spool_jbytes_set(sp, (uint64_t)st.st_size);
 	if (st.st_size == 0) {
 		if (spool_write_all(sp->jfd, spool_jhead,
 		    sizeof(spool_jhead) - 1) < 0) {
@@ -1141,8 +1148,7 @@ static int spool_open_journal(struct spool *sp)
 			errno = e;
 			return -1;
 		}
-		__atomic_store_n(&sp->jbytes, sizeof(spool_jhead) - 1,
-		    __ATOMIC_RELAXED);
+		spool_jbytes_set(sp, sizeof(spool_jhead) - 1);
 	}
 	return 0;
 }
@@ -1631,8 +1637,7 @@ int spool_write_framed(struct spool *sp, const char *buf, size_t len)
 	pthread_mutex_lock(&sp->jmu);
 	rc = spool_write_all(sp->jfd, buf, len);
 	if (rc == 0) {
-		__atomic_store_n(&sp->jbytes, sp->jbytes + len,
-		    __ATOMIC_RELAXED);
+		spool_jbytes_set(sp, sp->jbytes + len);
 	} else {
 		/* A part written (disk full) is taken back, so the next
 		 * append starts a whole frame; if that fails too, the
@@ -2688,8 +2693,7 @@ int spool_compact_begin(struct spool *sp)
 	pthread_mutex_lock(&sp->jmu);
 	close(sp->jfd);
 	sp->jfd = fd;
-	__atomic_store_n(&sp->jbytes, sizeof(spool_jhead) - 1,
-	    __ATOMIC_RELAXED);
+	spool_jbytes_set(sp, sizeof(spool_jhead) - 1);
 	pthread_mutex_unlock(&sp->jmu);
 	return 0;
 }
@@ -2715,8 +2719,8 @@ int spool_compact_end(struct spool *sp)
 
 		close(sp->jfd);
 		sp->jfd = fd;
-		__atomic_store_n(&sp->jbytes, fstat(fd, &st) == 0 ?
-		    (uint64_t)st.st_size : 0, __ATOMIC_RELAXED);
+		spool_jbytes_set(sp, fstat(fd, &st) == 0 ?
+		    (uint64_t)st.st_size : 0);
 	} else {
 		rc = -1;
 	}
@@ -2726,8 +2730,9 @@ int spool_compact_end(struct spool *sp)
 
 uint64_t spool_journal_size(struct spool *sp)
 {
-	/* no jmu: asked after every append (ob_compact_check), where the
-	 * lock was contended by the next append's write(2) */
+	/* no jmu (spool_jbytes_set): asked after every append
+	 * (ob_compact_check), where the lock was contended by the next
+	 * append's write(2) */
 	return __atomic_load_n(&sp->jbytes, __ATOMIC_RELAXED);
 }
 
@@ -2794,7 +2799,7 @@ int spool_rewrite(struct spool *sp, const char *framed, size_t len,
 	else
 		close(sp->jfd);
 	sp->jfd = fd;
-	__atomic_store_n(&sp->jbytes, (uint64_t)st.st_size, __ATOMIC_RELAXED);
+	spool_jbytes_set(sp, (uint64_t)st.st_size);
 	sp->jlost = 0;      /* every record is in the new one, synced */
 	/* the rename is made durable by the next commit, before any
 	 * record appended from now on is reported durable */

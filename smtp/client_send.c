@@ -409,11 +409,11 @@ static int smtp_tx_envelope(struct smtp_tx *t, int eightbit)
  * RSET that opened the group got no 250 (or could not go), so the server
  * takes nothing of this transaction. The caller sends it again on a new
  * connection. */
-static int smtp_tx_stale(struct smtp_tx *t, int read)
+static int smtp_tx_stale(struct smtp_tx *t, int answered)
 {
 	struct smtp_session *s = t->s;
 
-	if (read)
+	if (answered)
 		smtp_reply_error(s, "RSET", t->err);
 	smtp_state(s, SMTP_ST_BROKEN);
 	t->err->stale = 1;
