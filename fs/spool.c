@@ -1059,12 +1059,14 @@ static int spool_mkdir_p(const char *path)
 	return 0;
 }
 
-int spool_write_all(int fd, const char *p, size_t n)
+/* All N bytes of P written to FD: at OFF, or at its offset when OFF is
+ * -1. */
+static int spool_write_at(int fd, const char *p, size_t n, int64_t off)
 {
 	ssize_t w;
 
 	while (n > 0) {
-		w = write(fd, p, n);
+		w = off < 0 ? write(fd, p, n) : pwrite(fd, p, n, (off_t)off);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1072,8 +1074,15 @@ int spool_write_all(int fd, const char *p, size_t n)
 		}
 		p += w;
 		n -= (size_t)w;
+		if (off >= 0)
+			off += w;
 	}
 	return 0;
+}
+
+int spool_write_all(int fd, const char *p, size_t n)
+{
+	return spool_write_at(fd, p, n, -1);
 }
 
 /*
@@ -1129,27 +1138,134 @@ static void spool_jbytes_set(struct spool *sp, uint64_t n)
 
 static const char spool_jhead[] = "outboxfs-journal 2\n";
 
-/* Opens the journal for appending; a new (empty) one gets its header. */
-static int spool_open_journal(struct spool *sp)
+/*
+ * The journal is written ahead in zeros: records overwrite blocks the
+ * file already has, so the fdatasync of a commit finds no size or block
+ * change to make durable (ext4 with its own journal: no journal commit
+ * of the file system, 0.37 ms for 1.1 ms on a virtual disk). A record
+ * never holds a zero byte, so the journal's end is where its zeros
+ * start.
+ */
+#define SPOOL_JAHEAD (256 * 1024)
+
+/* The offset after the journal FD's last byte that is not zero (FD's
+ * size SIZE): where the next record goes. -1 on a read error. */
+static int64_t spool_journal_end(int fd, uint64_t size)
+{
+	char buf[8192];
+	uint64_t at = size;
+	size_t want, i;
+	ssize_t n;
+
+	while (at > 0) {
+		want = at < sizeof(buf) ? (size_t)at : sizeof(buf);
+		n = pread(fd, buf, want, (off_t)(at - want));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if ((size_t)n != want) {
+			errno = EIO;       /* shorter than fstat said */
+			return -1;
+		}
+		for (i = want; i > 0; i--)
+			if (buf[i - 1] != '\0')
+				return (int64_t)(at - want + i);
+		at -= want;
+	}
+	return 0;
+}
+
+/* Takes FD (open for reading and writing) as the journal: its end
+ * found, a header written when it has none. jmu held, or not yet
+ * shared. -1 leaves SP as it was. */
+static int spool_journal_adopt(struct spool *sp, int fd)
 {
 	struct stat st;
+	int64_t end;
+	uint64_t alloc;
+	int e;
 
-	sp->jfd = openat(sp->dirfd, "journal", O_WRONLY | O_APPEND | O_CREAT |
-	    O_CLOEXEC, 0600);
-	if (sp->jfd < 0 || fstat(sp->jfd, &st) < 0)
+	if (fstat(fd, &st) < 0 ||
+	    (end = spool_journal_end(fd, (uint64_t)st.st_size)) < 0)
 		return -1;
-	spool_jbytes_set(sp, (uint64_t)st.st_size);
-	if (st.st_size == 0) {
-		if (spool_write_all(sp->jfd, spool_jhead,
-		    sizeof(spool_jhead) - 1) < 0) {
-			int e = errno;
-
-			(void)!ftruncate(sp->jfd, 0);
+	alloc = (uint64_t)st.st_size;
+	if (end == 0) {
+		/* new, or nothing of it reached the disk: a header */
+		end = (int64_t)sizeof(spool_jhead) - 1;
+		if (spool_write_at(fd, spool_jhead, (size_t)end, 0) < 0) {
+			e = errno;
+			(void)!ftruncate(fd, 0);
 			errno = e;
 			return -1;
 		}
-		spool_jbytes_set(sp, sizeof(spool_jhead) - 1);
+		if (alloc < (uint64_t)end)
+			alloc = (uint64_t)end;
 	}
+	sp->jfd = fd;
+	sp->jalloc = alloc;
+	spool_jbytes_set(sp, (uint64_t)end);
+	return 0;
+}
+
+/* Opens the journal for appending; a new (empty) one gets its header. */
+static int spool_open_journal(struct spool *sp)
+{
+	int fd = openat(sp->dirfd, "journal", O_RDWR | O_CREAT | O_CLOEXEC,
+	    0600);
+
+	if (fd < 0)
+		return -1;
+	if (spool_journal_adopt(sp, fd) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Appends LEN bytes at the journal's end (jmu held): into its zeros,
+ * which are first extended by jahead bytes when the record does not fit
+ * (none when jahead is 0: OUTBOXFS_JOURNAL_AHEAD, for tests).
+ * Zeros that cannot be written (a full disk) are taken back, and the
+ * record extends the file itself. A record written in part is taken
+ * back, with the zeros after it, so the next append starts a whole
+ * frame; if that fails too, the reader skips the torn bytes by their
+ * checksum.
+ */
+static int spool_jappend(struct spool *sp, const char *buf, size_t len)
+{
+	static const char zeros[65536];
+	uint64_t end = sp->jbytes + len, want, at;
+	size_t n;
+	int saved;
+
+	if (end > sp->jalloc && sp->jahead > 0) {
+		want = (end + sp->jahead + 4095) & ~(uint64_t)4095;
+		for (at = sp->jalloc; at < want; at += n) {
+			n = want - at < sizeof(zeros) ?
+			    (size_t)(want - at) : sizeof(zeros);
+			if (spool_write_at(sp->jfd, zeros, n, (int64_t)at) < 0)
+				break;
+		}
+		if (at >= want)
+			sp->jalloc = want;
+		else
+			(void)!ftruncate(sp->jfd, (off_t)sp->jalloc);
+	}
+	if (spool_write_at(sp->jfd, buf, len, (int64_t)sp->jbytes) < 0) {
+		saved = errno;
+		if (ftruncate(sp->jfd, (off_t)sp->jbytes) == 0)
+			sp->jalloc = sp->jbytes;
+		errno = saved;
+		return -1;
+	}
+	spool_jbytes_set(sp, end);
+	if (end > sp->jalloc)
+		sp->jalloc = end;
 	return 0;
 }
 
@@ -1169,6 +1285,10 @@ int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 	sem_init(&sp->sw_done, 0, 0);
 	sp->next_id = 1;
 	sp->stamp = 1;
+	sp->jahead = SPOOL_JAHEAD;
+	if (getenv("OUTBOXFS_JOURNAL_AHEAD"))
+		sp->jahead = strtoull(getenv("OUTBOXFS_JOURNAL_AHEAD"), NULL,
+		    10);
 	sp->path = strdup(path);
 	if (sp->path == NULL)
 		goto fail;
@@ -1190,8 +1310,12 @@ int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 	    (sp->logfd = spool_subdir(sp, "log")) < 0 ||
 	    (sp->corruptfd = spool_subdir(sp, "corrupt")) < 0)
 		goto fail;
-	if (spool_open_journal(sp) < 0)
-		goto fail;
+	if (spool_open_journal(sp) < 0) {
+		snprintf(err, errlen, "spool %s/journal: %s; check the disk "
+		    "and that `spool` is writable", path, strerror(errno));
+		spool_close(sp);
+		return -1;
+	}
 	return 0;
 fail:
 	snprintf(err, errlen, "spool %s: %s; set `spool` to a writable "
@@ -1635,18 +1759,10 @@ int spool_write_framed(struct spool *sp, const char *buf, size_t len)
 	int rc, saved;
 
 	pthread_mutex_lock(&sp->jmu);
-	rc = spool_write_all(sp->jfd, buf, len);
-	if (rc == 0) {
-		spool_jbytes_set(sp, sp->jbytes + len);
-	} else {
-		/* A part written (disk full) is taken back, so the next
-		 * append starts a whole frame; if that fails too, the
-		 * reader skips the torn bytes by their checksum. */
-		saved = errno;
-		(void)!ftruncate(sp->jfd, (off_t)sp->jbytes);
-		errno = saved;
-	}
+	rc = spool_jappend(sp, buf, len);
+	saved = errno;
 	pthread_mutex_unlock(&sp->jmu);
+	errno = saved;
 	return rc;
 }
 
@@ -2040,18 +2156,27 @@ static int spool_replay_v2(const char *buf, size_t len, int final,
 static int spool_replay_fd(int fd, struct spool_map *m, uint64_t *max_id,
     unsigned *nbad)
 {
-	size_t cap = SPOOL_JWINDOW, have = 0, used, start = 0;
+	size_t cap = SPOOL_JWINDOW, have = 0, used, start = 0, want;
 	char *buf = malloc(cap), *nb;
 	uint64_t woff = 0;             /* the journal offset of buf[0] */
+	struct stat st;
+	int64_t end;
 	off_t off = 0;
 	ssize_t n;
 	int eof = 0, first = 1;
 
 	if (buf == NULL)
 		return -1;
+	/* its records end where its zeros start (spool_jappend) */
+	if (fstat(fd, &st) < 0 ||
+	    (end = spool_journal_end(fd, (uint64_t)st.st_size)) < 0)
+		goto fail;
 	for (;;) {
 		while (!eof && have < cap) {
-			n = pread(fd, buf + have, cap - have, off);
+			want = cap - have;
+			if ((uint64_t)(end - off) < want)
+				want = (size_t)(end - off);
+			n = want ? pread(fd, buf + have, want, off) : 0;
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
@@ -2664,13 +2789,13 @@ out:
 	return rc;
 }
 
-/* A new journal.new with its header, opened for appending. */
+/* A new journal.new with its header, opened for writing at its end. */
 static int spool_new_journal(struct spool *sp)
 {
 	int fd;
 
-	fd = openat(sp->dirfd, "journal.new", O_WRONLY | O_CREAT | O_TRUNC |
-	    O_APPEND | O_CLOEXEC, 0600);
+	fd = openat(sp->dirfd, "journal.new", O_RDWR | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
 	if (spool_write_all(fd, spool_jhead, sizeof(spool_jhead) - 1) < 0) {
@@ -2694,6 +2819,7 @@ int spool_compact_begin(struct spool *sp)
 	close(sp->jfd);
 	sp->jfd = fd;
 	spool_jbytes_set(sp, sizeof(spool_jhead) - 1);
+	sp->jalloc = sp->jbytes;
 	pthread_mutex_unlock(&sp->jmu);
 	return 0;
 }
@@ -2705,23 +2831,20 @@ int spool_compact_add(struct spool *sp, const struct spool_rec *r)
 
 int spool_compact_end(struct spool *sp)
 {
-	int rc = 0, fd;
+	int rc = 0, fd, old;
 
 	pthread_mutex_lock(&sp->jmu);
 	if (fsync(sp->jfd) < 0 ||
 	    renameat(sp->dirfd, "journal.new", sp->dirfd, "journal") < 0 ||
 	    fsync(sp->dirfd) < 0)
 		rc = -1;
-	fd = openat(sp->dirfd, "journal", O_WRONLY | O_APPEND | O_CREAT |
-	    O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		struct stat st;
-
-		close(sp->jfd);
-		sp->jfd = fd;
-		spool_jbytes_set(sp, fstat(fd, &st) == 0 ?
-		    (uint64_t)st.st_size : 0);
+	fd = openat(sp->dirfd, "journal", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	old = sp->jfd;
+	if (fd >= 0 && spool_journal_adopt(sp, fd) == 0) {
+		close(old);
 	} else {
+		if (fd >= 0)
+			close(fd);
 		rc = -1;
 	}
 	pthread_mutex_unlock(&sp->jmu);
@@ -2800,6 +2923,7 @@ int spool_rewrite(struct spool *sp, const char *framed, size_t len,
 		close(sp->jfd);
 	sp->jfd = fd;
 	spool_jbytes_set(sp, (uint64_t)st.st_size);
+	sp->jalloc = sp->jbytes;
 	sp->jlost = 0;      /* every record is in the new one, synced */
 	/* the rename is made durable by the next commit, before any
 	 * record appended from now on is reported durable */

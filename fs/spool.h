@@ -211,12 +211,15 @@ struct spool {
 	char *path;
 	int dirfd, msgfd, logfd, corruptfd;
 	int lockfd;               /* SPOOL/lock, write-locked */
-	int jfd;                  /* the journal, O_APPEND */
+	int jfd;                  /* the journal: records, then zeros */
 	pthread_mutex_t jmu;      /* one append at a time (a leaf lock) */
 	uint64_t jbytes;          /* bytes in the journal: written under
 	                           * jmu, atomically, so that
 	                           * spool_journal_size can read it
 	                           * without */
+	uint64_t jalloc;          /* the journal's size: zeros from jbytes
+	                           * to here (jmu) */
+	uint64_t jahead;          /* zeros written ahead of the records */
 	int dir_dirty;            /* a journal rename not yet synced (jmu) */
 	int jsyncing;             /* a commit is syncing jfd (jmu) */
 	int jfd_old;              /* a swapped journal it syncs, or -1 */

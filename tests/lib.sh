@@ -481,6 +481,15 @@ wait_until()
 	return 1
 }
 
+# journal_used FILE: the bytes of the journal FILE's records (the zeros
+# after them are written ahead for the records to come).
+journal_used()
+{
+	local n
+	n=$(tr -d '\0' <"$1" | wc -c)
+	echo "$n"
+}
+
 # count_eml DIR: how many messages a capture server saved in DIR (it
 # writes N.eml, then N.env: a message counts once its .env exists).
 count_eml()

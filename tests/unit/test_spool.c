@@ -17,7 +17,9 @@
 #include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <linux/fs.h>
@@ -1287,16 +1289,29 @@ static void test_journal_hostile_values(void **state)
 	assert_int_equal(f->sp.load_bad, 0);
 }
 
-/* Reads the journal file into BUF. */
+/* The journal file's bytes up to its last one that is not zero (the
+ * zeros after are written ahead for records to come) into BUF; with
+ * CAP 0, only their count. */
 static size_t read_journal(struct dir_fixture *f, char *buf, size_t cap)
 {
 	int fd = openat(f->sp.dirfd, "journal", O_RDONLY);
+	struct stat st;
+	char *all;
 	ssize_t n;
 
 	assert_true(fd >= 0);
-	n = read(fd, buf, cap);
+	assert_int_equal(fstat(fd, &st), 0);
+	all = malloc((size_t)st.st_size + 1);
+	assert_non_null(all);
+	n = read(fd, all, (size_t)st.st_size);
 	close(fd);
-	assert_true(n > 0 && (size_t)n < cap);
+	assert_true(n == st.st_size);
+	while (n > 0 && all[n - 1] == '\0')
+		n--;
+	assert_true(n > 0 && (cap == 0 || (size_t)n < cap));
+	if (cap)
+		memcpy(buf, all, (size_t)n);
+	free(all);
 	return (size_t)n;
 }
 
@@ -2039,26 +2054,207 @@ static void test_journal_compact(void **state)
 	struct spool_rec r = { 0 };
 	uint64_t max = 0;
 	char err[200];
-	struct stat st1, st2;
+	size_t n1, n2;
 	int i;
 
 	for (i = 0; i < 50; i++)
 		put_rec(&f->sp, 8, "eight", OB_DEFERRED);
-	assert_int_equal(fstatat(f->sp.dirfd, "journal", &st1, 0), 0);
+	n1 = read_journal(f, NULL, 0);
 	r.id = 8;
 	r.name = "eight";
 	r.state = OB_SENT;
 	assert_int_equal(spool_compact_begin(&f->sp), 0);
 	assert_int_equal(spool_compact_add(&f->sp, &r), 0);
 	assert_int_equal(spool_compact_end(&f->sp), 0);
-	assert_int_equal(fstatat(f->sp.dirfd, "journal", &st2, 0), 0);
-	assert_true(st2.st_size * 10 < st1.st_size);
+	n2 = read_journal(f, NULL, 0);
+	assert_true(n2 * 10 < n1);
 	/* appends go on into the new journal */
 	put_rec(&f->sp, 10, "ten", OB_QUEUED);
 	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
 	    sizeof(err)), 0);
 	assert_string_equal(l.text, "8:-eight/sent 10:-ten/queued ");
 	assert_int_equal(faccessat(f->sp.dirfd, "journal.new", F_OK, 0), -1);
+}
+
+/* The journal's file size; 1 when bytes FROM..its end are all zero. */
+static off_t journal_file(struct dir_fixture *f, off_t from, int *zero)
+{
+	int fd = openat(f->sp.dirfd, "journal", O_RDONLY);
+	struct stat st;
+	char c;
+	off_t o;
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	*zero = 1;
+	for (o = from; o < st.st_size && *zero; o++) {
+		assert_int_equal(pread(fd, &c, 1, o), 1);
+		*zero = c == '\0';
+	}
+	close(fd);
+	return st.st_size;
+}
+
+/*
+ * Records go into zeros written ahead: the file's size does not change
+ * from one append to the next (a commit has no size to make durable);
+ * a journal opened again appends right after its last record, not
+ * after the zeros, and every record is read back with none damaged.
+ */
+static void test_journal_ahead(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct load_log l = { "" };
+	uint64_t max = 0, used;
+	char err[200];
+	off_t size, size2;
+	int zero, i;
+
+	put_rec(&f->sp, 1, "one", OB_QUEUED);
+	used = spool_journal_size(&f->sp);
+	size = journal_file(f, (off_t)used, &zero);
+	assert_true(size >= (off_t)used + 64 * 1024);
+	assert_true(zero);
+	for (i = 2; i <= 20; i++)
+		put_rec(&f->sp, (uint64_t)i, "more", OB_QUEUED);
+	used = spool_journal_size(&f->sp);
+	size2 = journal_file(f, (off_t)used, &zero);
+	assert_true(size2 == size);
+	assert_true(zero);
+	assert_int_equal(read_journal(f, NULL, 0), used);
+
+	spool_close(&f->sp);
+	assert_int_equal(spool_open(&f->sp, f->path, err, sizeof(err)), 0);
+	assert_int_equal(spool_journal_size(&f->sp), used);
+	put_rec(&f->sp, 21, "after", OB_SENT);
+	assert_true(spool_journal_size(&f->sp) > used);
+	assert_int_equal(read_journal(f, NULL, 0), spool_journal_size(&f->sp));
+	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_int_equal(max, 21);
+	assert_non_null(strstr(l.text, "1:-one/queued 2:-more/queued "));
+	assert_non_null(strstr(l.text, " 20:-more/queued 21:-after/sent "));
+	assert_int_equal(f->sp.load_bad, 0);
+}
+
+/* A journal of zeros alone (its header never reached the disk) is a
+ * new journal: it gets its header, and records after it are read. */
+static void test_journal_only_zeros(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct load_log l = { "" };
+	static const char z[4096];
+	uint64_t max = 0;
+	char err[200], jpath[128];
+	int fd;
+
+	spool_close(&f->sp);
+	snprintf(jpath, sizeof(jpath), "%s/journal", f->path);
+	fd = open(jpath, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, z, sizeof(z)), (ssize_t)sizeof(z));
+	close(fd);
+	assert_int_equal(spool_open(&f->sp, f->path, err, sizeof(err)), 0);
+	put_rec(&f->sp, 3, "three", OB_QUEUED);
+	assert_int_equal(spool_load(&f->sp, load_cb, &l, &max, err,
+	    sizeof(err)), 0);
+	assert_string_equal(l.text, "3:-three/queued ");
+	assert_int_equal(f->sp.load_bad, 0);
+	assert_int_equal(f->sp.load_v1, 0);
+}
+
+/*
+ * The zeros cannot be written (the file may grow no more: a full disk,
+ * here a file size limit): the record still goes in, at the journal's
+ * end, and nothing of the failed zeros stays after it. A record that
+ * cannot be written either fails and leaves the journal as it was.
+ */
+struct ids_seen {
+	enum ob_state st[128];
+	int n[128];
+};
+
+static void ids_cb(void *arg, uint64_t id, struct spool_rec *r,
+    const char *bad, int has_msg)
+{
+	struct ids_seen *v = arg;
+
+	(void)bad;
+	(void)has_msg;
+	if (r && id < 128) {
+		v->st[id] = r->state;
+		v->n[id]++;
+	}
+}
+
+static void test_journal_ahead_refused(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct ids_seen v;
+	uint64_t max = 0, used;
+	char err[200], name[3000];
+	struct rlimit lim;
+	off_t size;
+	int zero, ws;
+	pid_t pid;
+
+	put_rec(&f->sp, 1, "one", OB_QUEUED);
+	size = journal_file(f, 0, &zero);
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	/* in a child: the limit and SIGXFSZ stay there */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_IGN);
+		if (getrlimit(RLIMIT_FSIZE, &lim) < 0)
+			_exit(5);
+		lim.rlim_cur = (rlim_t)size + 8192;
+		if (setrlimit(RLIMIT_FSIZE, &lim) < 0)
+			_exit(5);
+		/* the zeros filled; the next record goes past them */
+		while (spool_journal_size(&f->sp) + sizeof(name) <
+		    (uint64_t)size)
+			put_rec(&f->sp, 2, name, OB_QUEUED);
+		put_rec(&f->sp, 3, name, OB_QUEUED);
+		put_rec(&f->sp, 4, "past", OB_SENT);
+		used = spool_journal_size(&f->sp);
+		if (used <= (uint64_t)size)
+			_exit(6);      /* did not go past the zeros */
+		if (journal_file(f, 0, &zero) != (off_t)used)
+			_exit(2);      /* zeros left after the records */
+		/* up to the limit, then one that does not fit */
+		while (spool_journal_size(&f->sp) + sizeof(name) <
+		    (uint64_t)size + 8192)
+			put_rec(&f->sp, 5, name, OB_QUEUED);
+		used = spool_journal_size(&f->sp);
+		{
+			struct spool_rec r = { 0 };
+
+			r.id = 6;
+			r.name = name;
+			r.state = OB_QUEUED;
+			if (spool_write_rec(&f->sp, &r) == 0)
+				_exit(3);
+		}
+		if (spool_journal_size(&f->sp) != used ||
+		    journal_file(f, 0, &zero) != (off_t)used)
+			_exit(4);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFEXITED(ws));
+	assert_int_equal(WEXITSTATUS(ws), 0);
+	spool_close(&f->sp);
+	assert_int_equal(spool_open(&f->sp, f->path, err, sizeof(err)), 0);
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(spool_load(&f->sp, ids_cb, &v, &max, err,
+	    sizeof(err)), 0);
+	assert_int_equal(v.n[3], 1);
+	assert_int_equal(v.st[4], OB_SENT);
+	assert_int_equal(v.n[5], 1);
+	assert_int_equal(v.n[6], 0);
+	assert_int_equal(f->sp.load_bad, 0);
 }
 
 static void test_dir_logs_and_set_aside(void **state)
@@ -2122,6 +2318,12 @@ int main(void)
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_journal_bad_record_set_aside, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_ahead,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_only_zeros,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_ahead_refused,
+		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_compact,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_rewrite_live,
