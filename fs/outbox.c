@@ -1673,6 +1673,11 @@ int ob_load(struct ob *ob, char *err, size_t errlen)
 	if (ob->spool.load_v1)
 		log_info("spool %s: journal converted to the framed format",
 		    ob->spool.path);
+	if (ob->spool.load_torn)
+		log_warnx("spool %s: %u journal records not written whole "
+		    "before a stop of the system skipped; their messages "
+		    "keep their last whole record", ob->spool.path,
+		    ob->spool.load_torn);
 	if (ob->spool.load_bad)
 		log_warnx("spool %s: %u damaged journal records skipped",
 		    ob->spool.path, ob->spool.load_bad);

@@ -1231,7 +1231,8 @@ static int spool_open_journal(struct spool *sp)
  * which are first extended by jahead bytes when the record does not fit
  * (none when jahead is 0: OUTBOXFS_JOURNAL_AHEAD, for tests).
  * Zeros that cannot be written (a full disk) are taken back, and the
- * record extends the file itself. A record written in part is taken
+ * record extends the file itself (and the next ones, for a quarter of
+ * jahead). A record written in part is taken
  * back, with the zeros after it, so the next append starts a whole
  * frame; if that fails too, the reader skips the torn bytes by their
  * checksum.
@@ -1243,7 +1244,7 @@ static int spool_jappend(struct spool *sp, const char *buf, size_t len)
 	size_t n;
 	int saved;
 
-	if (end > sp->jalloc && sp->jahead > 0) {
+	if (end > sp->jalloc && sp->jahead > 0 && end >= sp->jretry) {
 		want = (end + sp->jahead + 4095) & ~(uint64_t)4095;
 		for (at = sp->jalloc; at < want; at += n) {
 			n = want - at < sizeof(zeros) ?
@@ -1251,10 +1252,13 @@ static int spool_jappend(struct spool *sp, const char *buf, size_t len)
 			if (spool_write_at(sp->jfd, zeros, n, (int64_t)at) < 0)
 				break;
 		}
-		if (at >= want)
+		if (at >= want) {
 			sp->jalloc = want;
-		else
+		} else {
+			/* tried again after a quarter of it in records */
 			(void)!ftruncate(sp->jfd, (off_t)sp->jalloc);
+			sp->jretry = end + sp->jahead / 4;
+		}
 	}
 	if (spool_write_at(sp->jfd, buf, len, (int64_t)sp->jbytes) < 0) {
 		saved = errno;
@@ -1311,8 +1315,10 @@ int spool_open(struct spool *sp, const char *path, char *err, size_t errlen)
 	    (sp->corruptfd = spool_subdir(sp, "corrupt")) < 0)
 		goto fail;
 	if (spool_open_journal(sp) < 0) {
-		snprintf(err, errlen, "spool %s/journal: %s; check the disk "
-		    "and that `spool` is writable", path, strerror(errno));
+		snprintf(err, errlen, "spool %s/journal: cannot open or read "
+		    "it: %s; nothing was changed (check the disk and that "
+		    "`spool` is writable, then mount again)", path,
+		    strerror(errno));
 		spool_close(sp);
 		return -1;
 	}
@@ -1828,6 +1834,7 @@ struct spool_entry {
 	uint8_t valid;             /* the last record parsed */
 	uint8_t has_msg;
 	uint8_t removed;           /* its last record is a tombstone */
+	uint8_t torn;              /* a later record of it was torn */
 	char *bad;                 /* why the last record was refused */
 	char *badtext;             /* that record's bytes */
 	size_t badlen;
@@ -1843,6 +1850,7 @@ struct spool_map {
 	const char *base;          /* the bytes being read now ... */
 	uint64_t base_off;         /* ... start at this journal offset */
 	uint64_t max_stamp;        /* the last batch (spool_check) */
+	unsigned ntorn;            /* frames with zeros in them skipped */
 };
 
 struct spool_idkey {
@@ -2003,6 +2011,7 @@ static int spool_apply(const char *p, size_t n, struct spool_map *m,
 		spool_entry_clear(e);
 		e->removed = r.removed;
 		e->valid = !r.removed;
+		e->torn = 0;
 		e->off = m->base_off + (uint64_t)(p - m->base);
 		e->len = (uint32_t)n;
 		spool_rec_free(&r);
@@ -2104,6 +2113,7 @@ static int spool_replay_v2(const char *buf, size_t len, int final,
     size_t *used, struct spool_map *m, uint64_t *max_id, unsigned *nbad)
 {
 	const char *p = buf, *end = buf + len, *nx;
+	struct spool_entry *e;
 	size_t hl, bl = 0;
 	uint32_t crc = 0;
 	uint64_t hid = 0, bid;
@@ -2130,13 +2140,28 @@ static int spool_replay_v2(const char *buf, size_t len, int final,
 			break;
 		if (nx == NULL && (!whole || hl == 0))
 			break;             /* the torn last append */
-		(*nbad)++;
-		if (whole && (nx == NULL || nx >= p + hl + bl) &&
-		    spool_guess_id(p + hl, bl, &bid) == 0 && bid == hid) {
-			/* the frame's bytes are there but damaged, and both
-			 * its ids agree: that message is reported and set
-			 * aside, never sent from a record it cannot trust */
-			if (spool_apply_bad(p + hl, bl, m, max_id) < 0)
+		if (memchr(p, '\0', (size_t)((nx ? nx : end) - p))) {
+			/* Zeros in it: never written whole. Records go into
+			 * zeros written ahead (spool_jappend), and a stop of
+			 * the system may keep any of the pages written after
+			 * the last commit: a record of those, cut, was never
+			 * reported durable. Its message keeps its last whole
+			 * record, warned that it may arrive twice. */
+			m->ntorn++;
+			if (hl) {
+				if ((e = spool_map_get(m, hid)) == NULL)
+					return -1;
+				e->torn = 1;
+			}
+		} else {
+			/* damaged: when its bytes are there and both its ids
+			 * agree, that message is reported and set aside,
+			 * never sent from a record it cannot trust */
+			(*nbad)++;
+			if (whole && (nx == NULL || nx >= p + hl + bl) &&
+			    spool_guess_id(p + hl, bl, &bid) == 0 &&
+			    bid == hid &&
+			    spool_apply_bad(p + hl, bl, m, max_id) < 0)
 				return -1;
 		}
 		if (nx == NULL)
@@ -2661,6 +2686,7 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 	*max_id = 0;
 	sp->load_v1 = 0;
 	sp->load_bad = 0;
+	sp->load_torn = 0;
 	sp->load_unsynced = 0;
 	fd = openat(sp->dirfd, "journal", O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno != ENOENT)
@@ -2674,6 +2700,7 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 		rc = spool_replay_v1(buf, len, &m, max_id);
 	} else if (fd >= 0) {
 		rc = spool_replay_fd(fd, &m, max_id, &sp->load_bad);
+		sp->load_torn = m.ntorn;
 		if (rc < 0 && errno != ENOMEM)
 			goto read_fail;
 	}
@@ -2725,6 +2752,11 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 				spool_unqueue(&r, why);
 				sp->load_unsynced++;
 			}
+			/* a later record of it torn by a stop of the system:
+			 * an attempt may have been under way */
+			if (ok && e->torn && (r.state == OB_QUEUED ||
+			    r.state == OB_DEFERRED))
+				r.interrupted = 1;
 			if (ok) {
 				fn(arg, e->id, &r, NULL, e->has_msg);
 				spool_rec_free(&r);

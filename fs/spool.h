@@ -220,11 +220,15 @@ struct spool {
 	uint64_t jalloc;          /* the journal's size: zeros from jbytes
 	                           * to here (jmu) */
 	uint64_t jahead;          /* zeros written ahead of the records */
+	uint64_t jretry;          /* no zeros until the records reach this
+	                           * (after zeros that could not be written;
+	                           * jmu) */
 	int dir_dirty;            /* a journal rename not yet synced (jmu) */
 	int jsyncing;             /* a commit is syncing jfd (jmu) */
 	int jfd_old;              /* a swapped journal it syncs, or -1 */
 	int load_v1;              /* spool_load read a first-version journal */
 	unsigned load_bad;        /* damaged frames spool_load skipped */
+	unsigned load_torn;       /* frames not written whole it skipped */
 	unsigned load_unsynced;   /* submitted messages spool_load found
 	                           * without their bytes (a draft again) */
 	/* group commit */

@@ -2172,6 +2172,7 @@ static void test_journal_only_zeros(void **state)
 struct ids_seen {
 	enum ob_state st[128];
 	int n[128];
+	int interrupted[128];
 };
 
 static void ids_cb(void *arg, uint64_t id, struct spool_rec *r,
@@ -2184,6 +2185,7 @@ static void ids_cb(void *arg, uint64_t id, struct spool_rec *r,
 	if (r && id < 128) {
 		v->st[id] = r->state;
 		v->n[id]++;
+		v->interrupted[id] = r->interrupted;
 	}
 }
 
@@ -2257,6 +2259,73 @@ static void test_journal_ahead_refused(void **state)
 	assert_int_equal(f->sp.load_bad, 0);
 }
 
+/*
+ * A stop of the system with records written into the journal's zeros
+ * after its last commit may keep any of their pages: a record whose
+ * middle is zeros was never written whole, and never reported durable.
+ * Its message keeps its last whole record, warned (queued or deferred:
+ * an attempt may have been under way), and is not set aside; a record of
+ * it written whole after the torn one wins as usual. Zeros where a frame
+ * should start are skipped the same way. Damage without zeros is still
+ * damage.
+ */
+static void test_journal_torn_in_zeros(void **state)
+{
+	struct dir_fixture *f = *state;
+	struct ids_seen v;
+	uint64_t max = 0;
+	char err[200], j[8192], fr[512];
+	size_t n = 0, k;
+
+	memcpy(j, "outboxfs-journal 2\n", 19);
+	n = 19;
+	n += framed(j + n, sizeof(j) - n, 1, "one", "queued");
+	n += framed(j + n, sizeof(j) - n, 4, "four", "deferred");
+	n += framed(j + n, sizeof(j) - n, 5, "five", "queued");
+	/* zeros where a frame starts */
+	memset(j + n, 0, 100);
+	n += 100;
+	/* 1 and 4: a newer record, its middle zeros */
+	k = framed(fr, sizeof(fr), 1, "one", "sent");
+	memset(fr + k / 2, 0, 8);
+	memcpy(j + n, fr, k);
+	n += k;
+	k = framed(fr, sizeof(fr), 4, "four", "sending");
+	memset(fr + k - 12, 0, 4);
+	memcpy(j + n, fr, k);
+	n += k;
+	n += framed(j + n, sizeof(j) - n, 2, "two", "queued");
+	/* 5: torn, then written whole again */
+	k = framed(fr, sizeof(fr), 5, "five", "deferred");
+	memset(fr + k / 2, 0, 3);
+	memcpy(j + n, fr, k);
+	n += k;
+	n += framed(j + n, sizeof(j) - n, 5, "five", "sent");
+	/* 3: damaged without zeros: set aside as before */
+	n += framed(j + n, sizeof(j) - n, 3, "three", "queued");
+	k = framed(fr, sizeof(fr), 3, "three", "sent");
+	fr[k - 6] ^= 0x20;
+	memcpy(j + n, fr, k);
+	n += k;
+	n += framed(j + n, sizeof(j) - n, 6, "six", "queued");
+	write_journal(f, j, n);
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(spool_load(&f->sp, ids_cb, &v, &max, err,
+	    sizeof(err)), 0);
+	assert_int_equal(v.st[1], OB_QUEUED);
+	assert_int_equal(v.interrupted[1], 1);
+	assert_int_equal(v.st[4], OB_DEFERRED);
+	assert_int_equal(v.interrupted[4], 1);
+	assert_int_equal(v.st[2], OB_QUEUED);
+	assert_int_equal(v.interrupted[2], 0);
+	assert_int_equal(v.st[5], OB_SENT);
+	assert_int_equal(v.interrupted[5], 0);
+	assert_int_equal(v.n[3], 0);          /* set aside */
+	assert_int_equal(v.st[6], OB_QUEUED);
+	assert_int_equal(f->sp.load_torn, 4);
+	assert_int_equal(f->sp.load_bad, 1);
+}
+
 static void test_dir_logs_and_set_aside(void **state)
 {
 	struct dir_fixture *f = *state;
@@ -2323,6 +2392,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_only_zeros,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_ahead_refused,
+		    dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_torn_in_zeros,
 		    dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_compact,
 		    dir_setup, dir_teardown),
