@@ -1208,7 +1208,7 @@ static int spool_journal_adopt(struct spool *sp, int fd)
 	return 0;
 }
 
-/* Opens the journal for appending; a new (empty) one gets its header. */
+/* Opens the journal (spool_journal_adopt). */
 static int spool_open_journal(struct spool *sp)
 {
 	int fd = openat(sp->dirfd, "journal", O_RDWR | O_CREAT | O_CLOEXEC,
@@ -1231,11 +1231,10 @@ static int spool_open_journal(struct spool *sp)
  * which are first extended by jahead bytes when the record does not fit
  * (none when jahead is 0: OUTBOXFS_JOURNAL_AHEAD, for tests).
  * Zeros that cannot be written (a full disk) are taken back, and the
- * record extends the file itself (and the next ones, for a quarter of
- * jahead). A record written in part is taken
- * back, with the zeros after it, so the next append starts a whole
- * frame; if that fails too, the reader skips the torn bytes by their
- * checksum.
+ * record extends the file itself (and so do the records after it, for a
+ * quarter of jahead). A record written in part is taken back, with the
+ * zeros after it, so the next append starts a whole frame; if that
+ * fails too, the reader skips the torn bytes by their checksum.
  */
 static int spool_jappend(struct spool *sp, const char *buf, size_t len)
 {
@@ -1850,6 +1849,7 @@ struct spool_map {
 	const char *base;          /* the bytes being read now ... */
 	uint64_t base_off;         /* ... start at this journal offset */
 	uint64_t max_stamp;        /* the last batch (spool_check) */
+	unsigned nbad;             /* damaged frames skipped */
 	unsigned ntorn;            /* frames with zeros in them skipped */
 };
 
@@ -2110,7 +2110,7 @@ static size_t spool_frame_head(const char *p, const char *end, size_t *blen,
  * short is a torn append and is dropped.
  */
 static int spool_replay_v2(const char *buf, size_t len, int final,
-    size_t *used, struct spool_map *m, uint64_t *max_id, unsigned *nbad)
+    size_t *used, struct spool_map *m, uint64_t *max_id)
 {
 	const char *p = buf, *end = buf + len, *nx;
 	struct spool_entry *e;
@@ -2157,7 +2157,7 @@ static int spool_replay_v2(const char *buf, size_t len, int final,
 			/* damaged: when its bytes are there and both its ids
 			 * agree, that message is reported and set aside,
 			 * never sent from a record it cannot trust */
-			(*nbad)++;
+			m->nbad++;
 			if (whole && (nx == NULL || nx >= p + hl + bl) &&
 			    spool_guess_id(p + hl, bl, &bid) == 0 &&
 			    bid == hid &&
@@ -2178,8 +2178,7 @@ static int spool_replay_v2(const char *buf, size_t len, int final,
  * messages never holds its whole journal. -1 with errno: a read error
  * (never taken for the end) or no memory (ENOMEM).
  */
-static int spool_replay_fd(int fd, struct spool_map *m, uint64_t *max_id,
-    unsigned *nbad)
+static int spool_replay_fd(int fd, struct spool_map *m, uint64_t *max_id)
 {
 	size_t cap = SPOOL_JWINDOW, have = 0, used, start = 0, want;
 	char *buf = malloc(cap), *nb;
@@ -2218,7 +2217,7 @@ static int spool_replay_fd(int fd, struct spool_map *m, uint64_t *max_id,
 		m->base = buf;
 		m->base_off = woff;
 		if (spool_replay_v2(buf + start, have - start, eof, &used, m,
-		    max_id, nbad) < 0) {
+		    max_id) < 0) {
 			errno = ENOMEM;
 			goto fail;
 		}
@@ -2699,7 +2698,8 @@ int spool_load(struct spool *sp, void (*fn)(void *arg, uint64_t id,
 		sp->load_v1 = 1;
 		rc = spool_replay_v1(buf, len, &m, max_id);
 	} else if (fd >= 0) {
-		rc = spool_replay_fd(fd, &m, max_id, &sp->load_bad);
+		rc = spool_replay_fd(fd, &m, max_id);
+		sp->load_bad = m.nbad;
 		sp->load_torn = m.ntorn;
 		if (rc < 0 && errno != ENOMEM)
 			goto read_fail;
