@@ -32,10 +32,13 @@
 #       accepted, over smtp-source with 2 sessions, as many as outboxfs's
 #       default connections (>= 0.9)
 #   (4) system calls of the daemon per message (strace -c -f -p) over
-#       BENCH_SYSCALL_N messages (<= 25), the most frequent ones, and how
-#       often each message file is opened, read and written (strace -y
-#       over BENCH_TRACE_N messages; a file the spool made ahead is not
-#       counted as opened by its creation); beside one msmtp run
+#       BENCH_SYSCALL_N messages (<= 25), the most frequent ones; in a
+#       second run, by thread (FUSE workers, commit, sync helpers, SMTP,
+#       spare files); the same loop into nullfs (the calls the FUSE
+#       requests themselves cost); how often each message file is
+#       opened, read and written (strace -y over BENCH_TRACE_N messages;
+#       a file the spool made ahead is not counted as opened by its
+#       creation); beside one msmtp run
 #   (5) BENCH_SPOOL_N (100,000) messages in the spool: mount time (<= 2 s),
 #       the daemon's RSS after it and after ls and cat .queue (<= 48 MB),
 #       their times, and the peak (VmHWM)
@@ -746,6 +749,48 @@ if part 4; then
 		else
 			sys_files="strace -y could not attach"
 		fi
+		# By thread: the same loop traced whole (-f -o), each call
+		# counted under the name of the thread that made it (FUSE
+		# workers are named as the daemon is; a thread gone by the
+		# end was one of them); then the loop into nullfs: what the
+		# FUSE requests themselves cost, the part no file system
+		# can do without.
+		if strace_attach "$D/strace-t.txt" "$D/strace-t.err"; then
+			base=$(accepted "$MAIN")
+			write_loop "$A" thread "$SYS_N" || fail "(4) the loop into the outbox failed"
+			wait_accepted "$MAIN" $((base + SYS_N)) 600
+			sleep 3
+			for t in /proc/"$A_PID"/task/*; do
+				printf '%s %s\n' "${t##*/}" "$(cat "$t/comm" 2>/dev/null)"
+			done >"$D/threads.txt"
+			strace_detach
+			sys_threads=$(awk -v n="$SYS_N" '
+				FNR == NR { role[$1] = $2; next }
+				match($0, /^[0-9]+ +[a-z0-9_]+\(/) {
+					r = role[$1]
+					if (r == "" || r == "outboxfs") r = "FUSE"
+					sub(/^outboxfs-/, "", r)
+					c[r]++
+				}
+				END {
+					split("FUSE commit sync smtp spare pickup", o, " ")
+					for (i = 1; i <= 6; i++)
+						if (c[o[i]] / n >= 0.05) {
+							printf "%s%s %.1f", sep, o[i], c[o[i]] / n
+							sep = ", "
+						}
+				}' "$D/threads.txt" "$D/strace-t.txt")
+		fi
+		null_mount "$D/nsys"
+		out_pid=$A_PID
+		A_PID=$NULL_PID
+		if strace_attach "$D/strace-n.txt" "$D/strace-n.err" -c -S calls; then
+			write_loop "$bench_null_mnt" nsys "$SYS_N" || fail "(4) the loop into nullfs failed"
+			strace_detach
+			sys_null=$(awk '$NF == "total" { print $4 }' "$D/strace-n.txt")
+		fi
+		A_PID=$out_pid
+		null_umount
 		sys_ok=1
 		if [ $have_msmtp = 1 ]; then
 			printf 'To: bob@example.com\nSubject: bench strace\n\n%s' "$BODY" |
@@ -869,6 +914,13 @@ if part 4; then
 		ok=$(awk -v p="$per" 'BEGIN { print (p <= 25 ? "met" : "NOT met") }')
 		printf '    %-44s %s   target <= 25: %s\n' "per message ($sys_total in all)" "$per" "$ok"
 		printf '    %-44s %s\n' "most frequent, per message" "$sys_top"
+		[ -n "${sys_threads:-}" ] &&
+			printf '    %-44s %s\n' "by thread, per message (a second run)" "$sys_threads"
+		if [ -n "${sys_null:-}" ]; then
+			nper=$(calc "$sys_null / $SYS_N" 1)
+			printf '    %-44s %s\n' "FUSE bound: the loop into nullfs, per message" "$nper"
+			printf '    %-44s %s\n' "outboxfs beyond the FUSE bound, per message" "$(calc "$per - $nper" 1)"
+		fi
 		printf '    %-44s %s\n' "each message file ($TRACE_N messages)" "$sys_files"
 		if [ -n "${sys_msmtp:-}" ]; then
 			printf '    %-44s %s\n' "msmtp, one run (one message)" "$sys_msmtp"
