@@ -53,6 +53,10 @@
 	"its file could not be synced to the disk, and it had not been " \
 	"written in order from its first byte (nothing says what it must " \
 	"read); it is not sent: write it again"
+/* the error of a message one of whose writes failed (%s: why) */
+#define OPS_WRITE_FAILED "a write to this message failed (%s): what was " \
+	"meant to be in it may not all be there, so it is not sent; write " \
+	"it again, whole (> truncates it), to send it"
 /* the error of a message changed in place after its sync failed */
 #define OPS_LOST_CHANGED "spool: this message's bytes may be lost: its " \
 	"file could not be synced to the disk, and it was changed in place " \
@@ -73,6 +77,8 @@ struct ops_handle {
 	int fd;
 	int writer;
 	int append;                  /* opened O_APPEND: the fd appends */
+	int wfailed;                 /* a write through it failed: its
+	                              * message is lost (ops_write) */
 	char *text;                  /* OPS_STATUS, OPS_QUEUE: the snapshot */
 	size_t len;
 	size_t hlen;                 /* OPS_STATUS: its header block */
@@ -875,7 +881,21 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	}
 	n = pwrite(h->fd, buf, size, off);
 	if (n < 0) {
-		fuse_reply_err(req, ops_errno(errno));
+		int e = errno;
+		char why[256];
+
+		/* The writer may stop here or go on (a shell's printf, cat
+		 * and cp stop): the bytes before and after the gap say
+		 * nothing of which. Not submitted until written again from
+		 * its first byte (ob_set_lost, its order broken here so that
+		 * only a file made empty again counts as written whole). */
+		snprintf(why, sizeof(why), OPS_WRITE_FAILED, strerror(e));
+		pthread_mutex_lock(&ob->mu);
+		ob_set_lost(ob, h->m, why);
+		ob_wcrc_end(h->m);
+		pthread_mutex_unlock(&ob->mu);
+		h->wfailed = 1;
+		fuse_reply_err(req, ops_errno(e));
 		return;
 	}
 	end = (uint64_t)off + (uint64_t)n;
@@ -927,6 +947,10 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 			ob_set_lost(ob, m, OPS_LOST_CHANGED);
 			lost = 1;
 		}
+		/* a write through it failed, and it was not written whole
+		 * since: its lost flag and why, for a mount after a stop */
+		if (h->wfailed && m->resync == OB_RESYNC_LOST && !m->removed)
+			lost = 1;
 		/* Submission is at the last release, after the settle time. */
 		if (ob_submit_if_ready(ob, m)) {
 			/* so a stop during the settle time still submits it */

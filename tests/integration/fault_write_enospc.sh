@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# A write that fails (a full disk) leaves a message that may be cut
+# short: it is never sent as it is, also when the writer goes on and
+# appends the rest, and after a remount; its status says why. Written
+# again whole (> truncates it), it is sent, whole. The disk is made full
+# for message files only (the fault shim's ENOSPC on spool/msg), so the
+# journal still takes the records that say so.
+. "$(dirname "$0")/../lib.sh" || exit 1
+
+mk_tmp T
+fault_setup "$T/ctl"
+outbox_start -t "$T"
+
+msg_head() { printf 'To: bob@example.com\nSubject: %s\n\nfirst part of %s\n' "$1" "$1"; }
+lost_error() { grep -q '^error: a write to this message failed (No space left on device)' "$1"; }
+
+# --- cut: the disk fills between two writes of one writer -----------------------
+exec 3>"$M/cut" || fail "cannot create $M/cut"
+msg_head cut >&3 || fail "the first write of cut failed"
+fault_on write-enospc-spool "$T/spool/msg"
+printf 'second part of cut\n' >&3 2>/dev/null &&
+	fail "a write with the spool's disk full worked (faults met: $(fault_hits))"
+[ "$(fault_hits write-enospc-spool)" -ge 1 ] || [ "$(fault_hits)" -ge 1 ] ||
+	fail "the fault was not met"
+fault_off write-enospc-spool
+printf 'THE END of cut\n' >&3 || fail "a write after room came back failed"
+exec 3>&-
+# an error line at once: the failed write said so before it returned
+lost_error "$M/cut.status" || fail "cut.status has no error line after its failed write:
+$(cat "$M/cut.status")"
+
+# --- appended: the same, then the rest appended with >> ---------------------------
+msg_head app >"$M/app.part"     # (a scratch name: .part is never sent)
+exec 3>"$M/app" || fail "cannot create $M/app"
+msg_head app >&3
+fault_on write-enospc-spool "$T/spool/msg"
+printf 'second part of app\n' >&3 2>/dev/null && fail "a write with the disk full worked"
+fault_off write-enospc-spool
+exec 3>&-
+printf 'second part of app\nTHE END of app\n' >>"$M/app" || fail "the append to app failed"
+
+# A message written after both, and sent: the two were closed first, so
+# had they been submitted they would have gone before or with it.
+printf 'To: bob@example.com\nSubject: good\n\nTHE END of good\n' >"$M/good"
+wait_state "$M/good.status" sent 20
+for n in cut app; do
+	assert_eq draft "$(status_state "$M/$n.status")" "state of $n (a write failed)"
+	lost_error "$M/$n.status" || fail "$n.status does not say why it is not sent:
+$(cat "$M/$n.status")"
+done
+assert_eq 1 "$(count_eml "$T/rx")" "messages received (only good)"
+note "a failed write: not sent, also with the rest appended; the status says why"
+
+# --- a remount keeps it so -------------------------------------------------------
+umount_outbox "$M"
+mount_outbox "$M" "$T/config"
+printf 'To: bob@example.com\nSubject: good2\n\nTHE END of good2\n' >"$M/good2"
+wait_state "$M/good2.status" sent 20
+for n in cut app; do
+	assert_eq draft "$(status_state "$M/$n.status")" "state of $n after a remount"
+	lost_error "$M/$n.status" || fail "$n.status after a remount:
+$(cat "$M/$n.status")"
+done
+assert_eq 2 "$(count_eml "$T/rx")" "messages received after the remount (good, good2)"
+note "after a remount: still not sent, still says why"
+
+# --- written again whole: sent, whole -----------------------------------------------
+for n in cut app; do
+	{ msg_head "$n"; printf 'second part of %s\nTHE END of %s\n' "$n" "$n"; } >"$M/$n" ||
+		fail "rewriting $n failed"
+done
+for n in cut app; do
+	wait_state "$M/$n.status" sent 20
+	grep -q '^error:' "$M/$n.status" && fail "$n.status still has an error line once sent:
+$(cat "$M/$n.status")"
+	eml=$(eml_with "$T/rx" "Subject: $n")
+	[ "$(printf '%s\n' "$eml" | grep -c .)" = 1 ] || fail "$n received $(printf '%s\n' "$eml" | grep -c .) times"
+	grep -q "THE END of $n" "$eml" || fail "$n was received without its end: $(cat "$eml")"
+done
+assert_eq 4 "$(count_eml "$T/rx")" "messages received in all"
+note "written again whole: sent once, whole"
+san_check
+exit 0
