@@ -1614,6 +1614,10 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 	c->loaded++;
 }
 
+/* What a mount that could not write its new journal says to do. */
+#define OB_LOAD_AGAIN "; free some space on the spool's file system or " \
+	"check the disk, then mount again"
+
 /* The new journal at start-up is written in writes of about this size,
  * not one per record (100,000 messages: 100 writes, not 100,000). */
 #define OB_LOAD_WRITE (1024 * 1024)
@@ -1654,7 +1658,8 @@ int ob_load(struct ob *ob, char *err, size_t errlen)
 	spool_set_next_id(&ob->spool, max_id + 1);
 	/* The journal, rewritten with one record per message. */
 	if (spool_compact_begin(&ob->spool) < 0) {
-		snprintf(err, errlen, "spool %s: cannot write the journal: %s",
+		snprintf(err, errlen, "spool %s: cannot write a new journal "
+		    "(the one there is kept): %s" OB_LOAD_AGAIN,
 		    ob->spool.path, strerror(errno));
 		return -1;
 	}
@@ -1667,7 +1672,7 @@ int ob_load(struct ob *ob, char *err, size_t errlen)
 	buf_free(&jb);
 	if (spool_compact_end(&ob->spool) < 0) {
 		snprintf(err, errlen, "spool %s: cannot replace the journal: "
-		    "%s", ob->spool.path, strerror(errno));
+		    "%s" OB_LOAD_AGAIN, ob->spool.path, strerror(errno));
 		return -1;
 	}
 	if (ob->spool.load_v1)
@@ -1691,8 +1696,8 @@ int ob_load(struct ob *ob, char *err, size_t errlen)
 		    ob->spool.path, c.loaded, ob->run.n, ob->wait.n);
 	return 0;
 write_fail:
-	snprintf(err, errlen, "spool %s: writing the journal: %s",
-	    ob->spool.path, strerror(errno));
+	snprintf(err, errlen, "spool %s: writing a new journal (the one there "
+	    "is kept): %s" OB_LOAD_AGAIN, ob->spool.path, strerror(errno));
 	buf_free(&jb);
 	return -1;
 }

@@ -4,7 +4,9 @@
 # appends the rest, and after a remount; its status says why. Written
 # again whole (> truncates it), it is sent, whole. The disk is made full
 # for message files only (the fault shim's ENOSPC on spool/msg), so the
-# journal still takes the records that say so.
+# journal still takes the records that say so. Last, a mount with no
+# room for its new journal is refused with a line saying what to do, and
+# changes nothing.
 . "$(dirname "$0")/../lib.sh" || exit 1
 
 mk_tmp T
@@ -79,5 +81,20 @@ $(cat "$M/$n.status")"
 done
 assert_eq 4 "$(count_eml "$T/rx")" "messages received in all"
 note "written again whole: sent once, whole"
+
+# --- a mount with no room for its new journal: refused, says what to do ------------
+umount_outbox "$M"
+fault_on write-enospc-journal
+try_mount_outbox "$M" "$T/config" &&
+	fail "mounted with no room for a new journal (faults met: $(fault_hits))"
+assert_contains "$(cat "$TRY_LOG")" "No space left on device" "the refused mount's error"
+assert_contains "$(cat "$TRY_LOG")" "free some space on the spool's file system" "the refused mount's error"
+fault_off write-enospc-journal
+mount_outbox "$M" "$T/config"
+for n in cut app good good2; do
+	assert_eq sent "$(status_state "$M/$n.status")" "state of $n after a refused mount"
+done
+assert_eq 4 "$(count_eml "$T/rx")" "messages received after a refused mount"
+note "no room for a new journal: the mount is refused, says to free space; then all as before"
 san_check
 exit 0
