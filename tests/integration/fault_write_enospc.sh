@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A write that fails (a full disk) leaves a message that may be cut
 # short: it is never sent as it is, also when the writer goes on and
-# appends the rest, and after a remount; its status says why. Written
+# appends the rest, when it is renamed from a scratch name, and after a
+# remount; its status says why. Written
 # again whole (> truncates it), it is sent, whole. The disk is made full
 # for message files only (the fault shim's ENOSPC on spool/msg), so the
 # journal still takes the records that say so. Last, a mount with no
@@ -41,24 +42,33 @@ fault_off write-enospc-spool
 exec 3>&-
 printf 'second part of app\nTHE END of app\n' >>"$M/app" || fail "the append to app failed"
 
-# A message written after both, and sent: the two were closed first, so
+# --- mvd: the same under a scratch name, then renamed (cat > .x; mv .x x) ------
+exec 3>"$M/.mvd" || fail "cannot create $M/.mvd"
+msg_head mvd >&3
+fault_on write-enospc-spool "$T/spool/msg"
+printf 'second part of mvd\n' >&3 2>/dev/null && fail "a write with the disk full worked"
+fault_off write-enospc-spool
+exec 3>&-
+mv "$M/.mvd" "$M/mvd" || fail "mv .mvd mvd failed"
+
+# A message written after them, and sent: they were closed first, so
 # had they been submitted they would have gone before or with it.
 printf 'To: bob@example.com\nSubject: good\n\nTHE END of good\n' >"$M/good"
 wait_state "$M/good.status" sent 20
-for n in cut app; do
+for n in cut app mvd; do
 	assert_eq draft "$(status_state "$M/$n.status")" "state of $n (a write failed)"
 	lost_error "$M/$n.status" || fail "$n.status does not say why it is not sent:
 $(cat "$M/$n.status")"
 done
 assert_eq 1 "$(count_eml "$T/rx")" "messages received (only good)"
-note "a failed write: not sent, also with the rest appended; the status says why"
+note "a failed write: not sent, also with the rest appended or renamed from a scratch name; the status says why"
 
 # --- a remount keeps it so -------------------------------------------------------
 umount_outbox "$M"
 mount_outbox "$M" "$T/config"
 printf 'To: bob@example.com\nSubject: good2\n\nTHE END of good2\n' >"$M/good2"
 wait_state "$M/good2.status" sent 20
-for n in cut app; do
+for n in cut app mvd; do
 	assert_eq draft "$(status_state "$M/$n.status")" "state of $n after a remount"
 	lost_error "$M/$n.status" || fail "$n.status after a remount:
 $(cat "$M/$n.status")"
@@ -67,11 +77,11 @@ assert_eq 2 "$(count_eml "$T/rx")" "messages received after the remount (good, g
 note "after a remount: still not sent, still says why"
 
 # --- written again whole: sent, whole -----------------------------------------------
-for n in cut app; do
+for n in cut app mvd; do
 	{ msg_head "$n"; printf 'second part of %s\nTHE END of %s\n' "$n" "$n"; } >"$M/$n" ||
 		fail "rewriting $n failed"
 done
-for n in cut app; do
+for n in cut app mvd; do
 	wait_state "$M/$n.status" sent 20
 	grep -q '^error:' "$M/$n.status" && fail "$n.status still has an error line once sent:
 $(cat "$M/$n.status")"
@@ -79,7 +89,7 @@ $(cat "$M/$n.status")"
 	[ "$(printf '%s\n' "$eml" | grep -c .)" = 1 ] || fail "$n received $(printf '%s\n' "$eml" | grep -c .) times"
 	grep -q "THE END of $n" "$eml" || fail "$n was received without its end: $(cat "$eml")"
 done
-assert_eq 4 "$(count_eml "$T/rx")" "messages received in all"
+assert_eq 5 "$(count_eml "$T/rx")" "messages received in all"
 note "written again whole: sent once, whole"
 
 # --- a mount with no room for its new journal: refused, says what to do ------------
@@ -91,10 +101,10 @@ assert_contains "$(cat "$TRY_LOG")" "No space left on device" "the refused mount
 assert_contains "$(cat "$TRY_LOG")" "free some space on the spool's file system" "the refused mount's error"
 fault_off write-enospc-journal
 mount_outbox "$M" "$T/config"
-for n in cut app good good2; do
+for n in cut app mvd good good2; do
 	assert_eq sent "$(status_state "$M/$n.status")" "state of $n after a refused mount"
 done
-assert_eq 4 "$(count_eml "$T/rx")" "messages received after a refused mount"
+assert_eq 5 "$(count_eml "$T/rx")" "messages received after a refused mount"
 note "no room for a new journal: the mount is refused, says to free space; then all as before"
 san_check
 exit 0
