@@ -884,9 +884,9 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		int e = errno;
 		char why[256];
 
-		/* The writer may stop here or go on (a shell's printf, cat
-		 * and cp stop): the bytes before and after the gap say
-		 * nothing of which. Not submitted until written again from
+		/* The writer may stop here or go on (cat and cp stop; bash's
+		 * printf may drop the line and go on, and exit 0): the bytes
+		 * say nothing of which. Not submitted until written again from
 		 * its first byte (ob_set_lost, its order broken here so that
 		 * only a file made empty again counts as written whole). */
 		snprintf(why, sizeof(why), OPS_WRITE_FAILED, strerror(e));
