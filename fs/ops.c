@@ -54,7 +54,7 @@
 	"written in order from its first byte (nothing says what it must " \
 	"read); it is not sent: write it again"
 /* the error of a message one of whose writes failed (%s: why) */
-#define OPS_WRITE_FAILED "a write to this message failed (%s): what was " \
+#define OPS_WRITE_FAILED OB_WRITE_FAILED " (%s): what was " \
 	"meant to be in it may not all be there, so it is not sent; write " \
 	"it again, whole (> truncates it), to send it"
 /* the error of a message changed in place after its sync failed */
@@ -889,12 +889,26 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		 * say nothing of which. Not submitted until written again from
 		 * its first byte (ob_set_lost, its order broken here so that
 		 * only a file made empty again counts as written whole). */
+		int first;
+
 		snprintf(why, sizeof(why), OPS_WRITE_FAILED, strerror(e));
 		pthread_mutex_lock(&ob->mu);
-		ob_set_lost(ob, h->m, why);
+		first = !h->m->r.lost;
+		/* (a message whose sync failed keeps what that asks) */
+		if (h->m->resync == OB_RESYNC_NONE) {
+			ob_set_lost(ob, h->m, why);
+			h->m->resync = OB_RESYNC_WLOST;
+		} else if (h->m->resync != OB_RESYNC_WLOST) {
+			ob_set_lost(ob, h->m, why);
+		}
 		ob_wcrc_end(h->m);
 		pthread_mutex_unlock(&ob->mu);
 		h->wfailed = 1;
+		/* its record says so at once (a stop before the release
+		 * keeps it); on a full disk it goes into the journal's
+		 * zeros, and the release writes it again */
+		if (first)
+			(void)ob_save_check(ob, h->m, OB_NSTATES, NULL, 0);
 		fuse_reply_err(req, ops_errno(e));
 		return;
 	}
@@ -931,10 +945,15 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 		/* Its bytes were lost (OB_RESYNC_LOST): written again whole,
 		 * in order from 0, by writers of this mount, they are theirs
 		 * (a check read from the file would be of the lost bytes). */
-		if (m->resync == OB_RESYNC_LOST && m->nopen == 0 && m->lv &&
+		if ((m->resync == OB_RESYNC_LOST ||
+		    m->resync == OB_RESYNC_WLOST) && m->nopen == 0 && m->lv &&
 		    m->lv->wok && m->lv->wlen == m->file_size &&
 		    m->file_size > 0) {
-			m->resync = OB_RESYNC_COPY;
+			/* (only a failed sync asks for a copy) */
+			if (m->resync == OB_RESYNC_WLOST)
+				m->lv->cck.set = 0;
+			m->resync = m->resync == OB_RESYNC_WLOST ?
+			    OB_RESYNC_NONE : OB_RESYNC_COPY;
 			m->r.lost = 0;
 			m->lv->rsw = 0;
 		}
@@ -949,7 +968,8 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 		}
 		/* a write through it failed, and it was not written whole
 		 * since: its lost flag and why, for a mount after a stop */
-		if (h->wfailed && m->resync == OB_RESYNC_LOST && !m->removed)
+		if (h->wfailed && (m->resync == OB_RESYNC_LOST ||
+		    m->resync == OB_RESYNC_WLOST) && !m->removed)
 			lost = 1;
 		/* Submission is at the last release, after the settle time. */
 		if (ob_submit_if_ready(ob, m)) {
@@ -1041,6 +1061,8 @@ static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 			ops_sync_failed(ob, h->m);
 		else if (h->m && h->m->resync == OB_RESYNC_NONE)
 			h->m->resync = OB_RESYNC_COPY;
+		else if (h->m && h->m->resync == OB_RESYNC_WLOST)
+			ob_set_lost(ob, h->m, OPS_LOST_UNCHECKED); /* a copy */
 		pthread_mutex_unlock(&ob->mu);
 		errno = saved;
 	}

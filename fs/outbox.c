@@ -332,6 +332,7 @@ int ob_submittable(const struct ob *ob, const struct ob_msg *m)
 {
 	return m->r.state == OB_DRAFT && !m->removed && m->nopen == 0 &&
 	    m->file_size > 0 && !m->busy && m->resync != OB_RESYNC_LOST &&
+	    m->resync != OB_RESYNC_WLOST &&
 	    ob_name_kind(ob, m->diridx, m->r.name) == OB_NAME_NORMAL;
 }
 
@@ -1600,8 +1601,11 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 	 * the mount is copied before it is submitted: the daemon before
 	 * may have seen a sync of its file fail (see ob_resync). */
 	if (m->r.state == OB_DRAFT)
-		m->resync = m->r.lost ? OB_RESYNC_LOST : m->r.closed ?
-		    OB_RESYNC_NONE : OB_RESYNC_COPY;
+		m->resync = m->r.lost ? (m->r.error &&
+		    strncmp(m->r.error, OB_WRITE_FAILED,
+		    strlen(OB_WRITE_FAILED)) == 0 ? OB_RESYNC_WLOST :
+		    OB_RESYNC_LOST) : m->r.closed ? OB_RESYNC_NONE :
+		    OB_RESYNC_COPY;
 	else
 		m->r.lost = 0;
 	/* A draft closed before the stop was complete: submit it (its

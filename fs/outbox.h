@@ -70,7 +70,14 @@ enum ob_resync {
 	OB_RESYNC_LOST,   /* the copy was not the closed file's bytes: not
 	                   * submitted until a writer wrote it again, whole
 	                   * (then OB_RESYNC_COPY) */
+	OB_RESYNC_WLOST,  /* a write to it failed (no sync did): not
+	                   * submitted until written again whole (then
+	                   * OB_RESYNC_NONE: the file is its writers' own);
+	                   * a mount knows it by its error (OB_WRITE_FAILED) */
 };
+
+/* How the error of a message one of whose writes failed begins. */
+#define OB_WRITE_FAILED "a write to this message failed"
 
 enum ob_list_id { OB_LIST_NONE = 0, OB_LIST_SETTLE, OB_LIST_RUN,
 	OB_LIST_WAIT };

@@ -3,7 +3,7 @@
 # short: it is never sent as it is, also when the writer goes on and
 # appends the rest, when it is renamed from a scratch name, and after a
 # remount; its status says why. Written
-# again whole (> truncates it), it is sent, whole. The disk is made full
+# again whole (> truncates it, also > then >>), it is sent, whole. The disk is made full
 # for message files only (the fault shim's ENOSPC on spool/msg), so the
 # journal still takes the records that say so. Last, a mount with no
 # room for its new journal is refused with a line saying what to do, and
@@ -16,16 +16,22 @@ outbox_start -t "$T"
 
 msg_head() { printf 'To: bob@example.com\nSubject: %s\n\nfirst part of %s\n' "$1" "$1"; }
 lost_error() { grep -q '^error: a write to this message failed (No space left on device)' "$1"; }
+# fail_midway FILE NAME: FILE made, its first lines written, then a write
+# with the disk full (it must fail), then room again; FILE stays open on
+# descriptor 3.
+fail_midway()
+{
+	exec 3>"$1" || fail "cannot create $1"
+	msg_head "$2" >&3 || fail "the first write of $2 failed"
+	fault_on write-enospc-spool "$T/spool/msg"
+	printf 'second part of %s\n' "$2" >&3 2>/dev/null &&
+		fail "a write with the spool's disk full worked (faults met: $(fault_hits))"
+	fault_off write-enospc-spool
+}
 
 # --- cut: the disk fills between two writes of one writer -----------------------
-exec 3>"$M/cut" || fail "cannot create $M/cut"
-msg_head cut >&3 || fail "the first write of cut failed"
-fault_on write-enospc-spool "$T/spool/msg"
-printf 'second part of cut\n' >&3 2>/dev/null &&
-	fail "a write with the spool's disk full worked (faults met: $(fault_hits))"
-[ "$(fault_hits write-enospc-spool)" -ge 1 ] || [ "$(fault_hits)" -ge 1 ] ||
-	fail "the fault was not met"
-fault_off write-enospc-spool
+fail_midway "$M/cut" cut
+[ "$(fault_hits write-enospc-spool)" -ge 1 ] || fail "the fault was not met"
 printf 'THE END of cut\n' >&3 || fail "a write after room came back failed"
 exec 3>&-
 # an error line at once: the failed write said so before it returned
@@ -34,20 +40,12 @@ $(cat "$M/cut.status")"
 
 # --- appended: the same, then the rest appended with >> ---------------------------
 msg_head app >"$M/app.part"     # (a scratch name: .part is never sent)
-exec 3>"$M/app" || fail "cannot create $M/app"
-msg_head app >&3
-fault_on write-enospc-spool "$T/spool/msg"
-printf 'second part of app\n' >&3 2>/dev/null && fail "a write with the disk full worked"
-fault_off write-enospc-spool
+fail_midway "$M/app" app
 exec 3>&-
 printf 'second part of app\nTHE END of app\n' >>"$M/app" || fail "the append to app failed"
 
 # --- mvd: the same under a scratch name, then renamed (cat > .x; mv .x x) ------
-exec 3>"$M/.mvd" || fail "cannot create $M/.mvd"
-msg_head mvd >&3
-fault_on write-enospc-spool "$T/spool/msg"
-printf 'second part of mvd\n' >&3 2>/dev/null && fail "a write with the disk full worked"
-fault_off write-enospc-spool
+fail_midway "$M/.mvd" mvd
 exec 3>&-
 mv "$M/.mvd" "$M/mvd" || fail "mv .mvd mvd failed"
 
@@ -77,10 +75,13 @@ assert_eq 2 "$(count_eml "$T/rx")" "messages received after the remount (good, g
 note "after a remount: still not sent, still says why"
 
 # --- written again whole: sent, whole -----------------------------------------------
-for n in cut app mvd; do
+for n in cut mvd; do
 	{ msg_head "$n"; printf 'second part of %s\nTHE END of %s\n' "$n" "$n"; } >"$M/$n" ||
 		fail "rewriting $n failed"
 done
+# app as scripts build a file: > then >> (within the settle time)
+msg_head app >"$M/app" || fail "rewriting app failed"
+printf 'second part of app\nTHE END of app\n' >>"$M/app" || fail "appending to app failed"
 for n in cut app mvd; do
 	wait_state "$M/$n.status" sent 20
 	grep -q '^error:' "$M/$n.status" && fail "$n.status still has an error line once sent:
@@ -106,5 +107,33 @@ for n in cut app mvd good good2; do
 done
 assert_eq 5 "$(count_eml "$T/rx")" "messages received after a refused mount"
 note "no room for a new journal: the mount is refused, says to free space; then all as before"
+# --- a kill -9 before its close: its record said so at the failed write ----------
+fail_midway "$M/early" early
+kill_outbox "$M"          # its release never comes
+exec 3>&-
+mount_outbox "$M" "$T/config"
+assert_eq draft "$(status_state "$M/early.status")" "state of early after kill -9"
+lost_error "$M/early.status" || fail "early.status after kill -9:
+$(cat "$M/early.status")"
+touch "$M/early"          # a close: not a submission of it
+printf 'To: bob@example.com\nSubject: good3\n\nTHE END of good3\n' >"$M/good3"
+wait_state "$M/good3.status" sent 20
+assert_eq draft "$(status_state "$M/early.status")" "state of early after touch"
+assert_eq 6 "$(count_eml "$T/rx")" "messages received (early not among them)"
+note "a kill -9 between the failed write and the close: still not sent after the remount"
+
+# --- > then >> while it settles: sent, whole ------------------------------------------
+# (a long settle time: the >> reopens it after the > was released)
+umount_outbox "$M"
+write_config "$T/config" "$OUTBOX_PORT" "settle 1500"
+mount_outbox "$M" "$T/config"
+fail_midway "$M/two" two
+exec 3>&-
+msg_head two >"$M/two" || fail "rewriting two failed"
+sleep 0.3                 # (not a timing asserted: the > is released first)
+printf 'second part of two\nTHE END of two\n' >>"$M/two" || fail "appending to two failed"
+wait_state "$M/two.status" sent 20
+grep -q "THE END of two" "$(eml_with "$T/rx" "Subject: two")" || fail "two was received without its end"
+note "> then >> within the settle time after a failed write: sent, whole"
 san_check
 exit 0
