@@ -881,27 +881,17 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	}
 	n = pwrite(h->fd, buf, size, off);
 	if (n < 0) {
-		int e = errno;
+		int e = errno, first;
 		char why[256];
 
 		/* The writer may stop here or go on (cat and cp stop; bash's
 		 * printf may drop the line and go on, and exit 0): the bytes
-		 * say nothing of which. Not submitted until written again from
-		 * its first byte (ob_set_lost, its order broken here so that
-		 * only a file made empty again counts as written whole). */
-		int first;
-
+		 * say nothing of which. Not submitted until written again
+		 * from its first byte. */
 		snprintf(why, sizeof(why), OPS_WRITE_FAILED, strerror(e));
 		pthread_mutex_lock(&ob->mu);
 		first = !h->m->r.lost;
-		/* (a message whose sync failed keeps what that asks) */
-		if (h->m->resync == OB_RESYNC_NONE) {
-			ob_set_lost(ob, h->m, why);
-			h->m->resync = OB_RESYNC_WLOST;
-		} else if (h->m->resync != OB_RESYNC_WLOST) {
-			ob_set_lost(ob, h->m, why);
-		}
-		ob_wcrc_end(h->m);
+		ob_set_write_lost(ob, h->m, why);
 		pthread_mutex_unlock(&ob->mu);
 		h->wfailed = 1;
 		/* its record says so at once (a stop before the release
@@ -945,15 +935,16 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 		/* Its bytes were lost (OB_RESYNC_LOST): written again whole,
 		 * in order from 0, by writers of this mount, they are theirs
 		 * (a check read from the file would be of the lost bytes). */
-		if ((m->resync == OB_RESYNC_LOST ||
-		    m->resync == OB_RESYNC_WLOST) && m->nopen == 0 && m->lv &&
+		if (ob_is_lost(m) && m->nopen == 0 && m->lv &&
 		    m->lv->wok && m->lv->wlen == m->file_size &&
 		    m->file_size > 0) {
-			/* (only a failed sync asks for a copy) */
-			if (m->resync == OB_RESYNC_WLOST)
+			/* only a failed sync asks for a copy */
+			if (m->resync == OB_RESYNC_WLOST) {
+				m->resync = OB_RESYNC_NONE;
 				m->lv->cck.set = 0;
-			m->resync = m->resync == OB_RESYNC_WLOST ?
-			    OB_RESYNC_NONE : OB_RESYNC_COPY;
+			} else {
+				m->resync = OB_RESYNC_COPY;
+			}
 			m->r.lost = 0;
 			m->lv->rsw = 0;
 		}
@@ -968,8 +959,7 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 		}
 		/* a write through it failed, and it was not written whole
 		 * since: its lost flag and why, for a mount after a stop */
-		if (h->wfailed && (m->resync == OB_RESYNC_LOST ||
-		    m->resync == OB_RESYNC_WLOST) && !m->removed)
+		if (h->wfailed && ob_is_lost(m) && !m->removed)
 			lost = 1;
 		/* Submission is at the last release, after the settle time. */
 		if (ob_submit_if_ready(ob, m)) {

@@ -331,8 +331,7 @@ void ob_set_state(struct ob *ob, struct ob_msg *m, enum ob_state st)
 int ob_submittable(const struct ob *ob, const struct ob_msg *m)
 {
 	return m->r.state == OB_DRAFT && !m->removed && m->nopen == 0 &&
-	    m->file_size > 0 && !m->busy && m->resync != OB_RESYNC_LOST &&
-	    m->resync != OB_RESYNC_WLOST &&
+	    m->file_size > 0 && !m->busy && !ob_is_lost(m) &&
 	    ob_name_kind(ob, m->diridx, m->r.name) == OB_NAME_NORMAL;
 }
 
@@ -685,6 +684,25 @@ void ob_set_lost(struct ob *ob, struct ob_msg *m, const char *why)
 		m->r.error = spool_intern(why);
 	}
 	ob_queue_recount(ob, m);
+}
+
+void ob_set_write_lost(struct ob *ob, struct ob_msg *m, const char *why)
+{
+	int was = m->resync;
+
+	if (was != OB_RESYNC_WLOST)
+		ob_set_lost(ob, m, why);
+	if (was == OB_RESYNC_NONE)
+		m->resync = OB_RESYNC_WLOST;
+	ob_wcrc_end(m);      /* only a file made empty again is whole */
+}
+
+/* The resync of a lost draft R as a mount reads it back: a failed write
+ * says so in its error, anything else was a failed sync. */
+static enum ob_resync ob_lost_resync(const struct spool_rec *r)
+{
+	return r->error && strncmp(r->error, OB_WRITE_FAILED,
+	    strlen(OB_WRITE_FAILED)) == 0 ? OB_RESYNC_WLOST : OB_RESYNC_LOST;
 }
 
 const struct spool_check *ob_kept_check(struct ob_msg *m,
@@ -1601,11 +1619,8 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 	 * the mount is copied before it is submitted: the daemon before
 	 * may have seen a sync of its file fail (see ob_resync). */
 	if (m->r.state == OB_DRAFT)
-		m->resync = m->r.lost ? (m->r.error &&
-		    strncmp(m->r.error, OB_WRITE_FAILED,
-		    strlen(OB_WRITE_FAILED)) == 0 ? OB_RESYNC_WLOST :
-		    OB_RESYNC_LOST) : m->r.closed ? OB_RESYNC_NONE :
-		    OB_RESYNC_COPY;
+		m->resync = m->r.lost ? ob_lost_resync(&m->r) :
+		    m->r.closed ? OB_RESYNC_NONE : OB_RESYNC_COPY;
 	else
 		m->r.lost = 0;
 	/* A draft closed before the stop was complete: submit it (its

@@ -445,6 +445,14 @@ int ob_wcrc_peek(const struct ob_msg *m, struct spool_check *ck);
  * sent only once written again whole; WHY, when not NULL, is its error.
  * ob->mu held. */
 void ob_set_lost(struct ob *ob, struct ob_msg *m, const char *why);
+/* M lost by a write of its own that failed (OB_RESYNC_WLOST), WHY its
+ * error; one whose sync failed stays OB_RESYNC_LOST. ob->mu held. */
+void ob_set_write_lost(struct ob *ob, struct ob_msg *m, const char *why);
+/* 1 while M is not submitted until written again whole. */
+static inline int ob_is_lost(const struct ob_msg *m)
+{
+	return m->resync == OB_RESYNC_LOST || m->resync == OB_RESYNC_WLOST;
+}
 
 /* The largest max_size of the accounts, 0 when one has none. */
 uint64_t ob_max_size(const struct ob *ob);
