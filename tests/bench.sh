@@ -188,14 +188,15 @@ done
 printf 'To: bob@example.com\nSubject: bench\n\n%s' "$BODY" >"$D/msg"
 MSG_SIZE=$(stat -c %s "$D/msg")
 
-# write_loop DIR TAG COUNT: the loop of (1) and (2), the same for outboxfs
-# and nullfs: one printf with a redirect per message.
+# write_loop DIR TAG COUNT [SUFFIX]: the loop of (1) and (2), the same for
+# outboxfs and nullfs: one printf with a redirect per message, into
+# DIR/TAG-I (SUFFIX added: .tmp makes them scratch files of the outbox).
 write_loop()
 {
-	local dir=$1 tag=$2 n=$3 i
+	local dir=$1 tag=$2 n=$3 suf=${4:-} i
 	for ((i = 1; i <= n; i++)); do
 		printf 'To: bob@example.com\nSubject: bench %s %d\n\n%s' "$tag" "$i" "$BODY" \
-			>"$dir/$tag-$i" || return 1
+			>"$dir/$tag-$i$suf" || return 1
 	done
 }
 
@@ -509,6 +510,15 @@ for ((k = 1; k <= ROUNDS; k++)); do
 		rec one_null "$(rate "$N" $((t1 - t0)))"
 		rec one_vs_null "$(calc "$(tail -n1 "$D/res/one_loop") / $(tail -n1 "$D/res/one_null")" 2)"
 		progress+=" (1) $(tail -n1 "$D/res/one_loop")/s loop, nullfs $(tail -n1 "$D/res/one_null")/s"
+		# the same loop into scratch names: stored in the spool as
+		# any message is written, never committed nor sent (the
+		# file system alone); removed again, untimed
+		t0=${EPOCHREALTIME/./}
+		write_loop "$A" "r$k-scr" "$N" .tmp || fail "(1) the loop into scratch names failed"
+		t1=${EPOCHREALTIME/./}
+		rec one_scr "$(rate "$N" $((t1 - t0)))"
+		rec one_scr_vs_null "$(calc "$(tail -n1 "$D/res/one_scr") / $(tail -n1 "$D/res/one_null")" 2)"
+		rm -f "$A/r$k-scr-"*.tmp || fail "(1) the scratch files could not be removed"
 		if [ $have_tfs = 1 ]; then
 			outbox_loop "$D/tm" "r$k-one" one_tfs
 			rec one_tfs_vs_null "$(calc "$(tail -n1 "$D/res/one_tfs") / $(tail -n1 "$D/res/one_null")" 2)"
@@ -791,6 +801,14 @@ if part 4; then
 		fi
 		A_PID=$out_pid
 		null_umount
+		# the file system alone: the same loop into scratch names
+		if strace_attach "$D/strace-s.txt" "$D/strace-s.err" -c -S calls; then
+			write_loop "$A" ssys "$SYS_N" .tmp || fail "(4) the loop into scratch names failed"
+			sleep 1
+			strace_detach
+			sys_scr=$(awk '$NF == "total" { print $4 }' "$D/strace-s.txt")
+			rm -f "$A/ssys-"*.tmp
+		fi
 		sys_ok=1
 		if [ $have_msmtp = 1 ]; then
 			printf 'To: bob@example.com\nSubject: bench strace\n\n%s' "$BODY" |
@@ -878,6 +896,10 @@ if part 1; then
 	echo "(1) 1 writer, $N messages by one shell loop:"
 	line "loop into outboxfs, msgs/s" one_loop 0
 	tline "ratio outboxfs/nullfs (FUSE bound)" one_vs_null 2 ">=" 0.9
+	if have one_scr; then
+		line "the same into scratch names (never sent), msgs/s" one_scr 0
+		line "ratio scratch/nullfs (the file system alone)" one_scr_vs_null 2
+	fi
 	if have one_tfs; then
 		line "the same, spool on a tmpfs, msgs/s" one_tfs 0
 		line "ratio outboxfs (tmpfs spool)/nullfs" one_tfs_vs_null 2
@@ -921,6 +943,9 @@ if part 4; then
 			printf '    %-44s %s\n' "FUSE bound: the loop into nullfs, per message" "$nper"
 			printf '    %-44s %s\n' "outboxfs beyond the FUSE bound, per message" "$(calc "$per - $nper" 1)"
 		fi
+		[ -n "${sys_scr:-}" ] &&
+			printf '    %-44s %s\n' "scratch names (stored, never sent), per message" "$(calc "$sys_scr / $SYS_N" 1)"
+
 		printf '    %-44s %s\n' "each message file ($TRACE_N messages)" "$sys_files"
 		if [ -n "${sys_msmtp:-}" ]; then
 			printf '    %-44s %s\n' "msmtp, one run (one message)" "$sys_msmtp"
