@@ -110,6 +110,12 @@ calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
 # The wall clock in microseconds, without a process: ${EPOCHREALTIME/./}.
 # rate COUNT MICROSECONDS: messages per second.
 rate() { calc "$1 * 1000000 / $2" 0; }
+# busy: the CPU time every process of the machine used so far (user,
+# nice, system, irq, softirq), in microseconds, from /proc/stat.
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+busy() { awk -v hz="$CLK_TCK" '/^cpu / { printf "%.0f", ($2 + $3 + $4 + $7 + $8) * 1000000 / hz }' /proc/stat; }
+# cpu_per N B0: microseconds of machine CPU per message since busy was B0.
+cpu_per() { calc "($(busy) - $2) / $1" 0; }
 secs() { calc "$1 / 1000000" 3; }
 
 mk_tmp D
@@ -502,21 +508,41 @@ for ((k = 1; k <= ROUNDS; k++)); do
 
 	if part 1; then
 		# outboxfs, then the FUSE bound, then msmtp
+		b0=$(busy)
 		outbox_loop "$A" "r$k-one" one_loop
+		rec one_cpu "$(cpu_per "$N" "$b0")"
 		rec one_done "$(rate "$N" $((DONE_US - T0)))"
+		b0=$(busy)
 		t0=${EPOCHREALTIME/./}
 		write_loop "$D/null" "r$k-one" "$N" || fail "(1) the loop into nullfs failed"
 		t1=${EPOCHREALTIME/./}
+		rec null_cpu "$(cpu_per "$N" "$b0")"
 		rec one_null "$(rate "$N" $((t1 - t0)))"
+		# the CPU the wire itself takes: smtp-source and the sink,
+		# the same messages in one session
+		b0=$(busy)
+		source_run "$PORT" 1 "$N"
+		rec src_cpu "$(cpu_per "$N" "$b0")"
+		# what that leaves any FUSE outbox on this machine, over
+		# nullfs: every CPU busy all the time, each message costing the
+		# nullfs loop's CPU and the wire's, nothing for storing it or
+		# committing it (a loop can go faster only by leaving the
+		# sending for after it)
+		rec one_cpu_bound "$(calc "$(nproc) * 1000000 / ($(tail -n1 "$D/res/null_cpu") + $(tail -n1 "$D/res/src_cpu")) / $(tail -n1 "$D/res/one_null")" 2)"
 		rec one_vs_null "$(calc "$(tail -n1 "$D/res/one_loop") / $(tail -n1 "$D/res/one_null")" 2)"
 		progress+=" (1) $(tail -n1 "$D/res/one_loop")/s loop, nullfs $(tail -n1 "$D/res/one_null")/s"
 		# the same loop into scratch names: stored in the spool as
 		# any message is written, never committed nor sent (the
 		# file system alone); removed again, untimed
+		b0=$(busy)
 		t0=${EPOCHREALTIME/./}
 		write_loop "$A" "r$k-scr" "$N" .tmp || fail "(1) the loop into scratch names failed"
 		t1=${EPOCHREALTIME/./}
+		rec scr_cpu "$(cpu_per "$N" "$b0")"
 		rec one_scr "$(rate "$N" $((t1 - t0)))"
+		# the same with outboxfs's file system as it is: its own
+		# loop's CPU and the wire's, nothing for committing
+		rec scr_cpu_bound "$(calc "$(nproc) * 1000000 / ($(tail -n1 "$D/res/scr_cpu") + $(tail -n1 "$D/res/src_cpu")) / $(tail -n1 "$D/res/one_null")" 2)"
 		rec one_scr_vs_null "$(calc "$(tail -n1 "$D/res/one_scr") / $(tail -n1 "$D/res/one_null")" 2)"
 		rm -f "$A/r$k-scr-"*.tmp || fail "(1) the scratch files could not be removed"
 		if [ $have_tfs = 1 ]; then
@@ -905,6 +931,14 @@ if part 1; then
 		line "ratio outboxfs (tmpfs spool)/nullfs" one_tfs_vs_null 2
 	fi
 	line "until all accepted, msgs/s" one_done 0
+	echo "    machine CPU per message (every process), us:"
+	line "  the loop into nullfs" null_cpu 0
+	line "  the loop into scratch names" scr_cpu 0
+	line "  the loop into outboxfs, until all accepted" one_cpu 0
+	line "  the wire: $SOURCE_NAME and the server" src_cpu 0
+	echo "    at most, over nullfs, all CPUs busy (the CPU of the loop and of the wire):"
+	line "  any FUSE outbox (nullfs loop + wire)" one_cpu_bound 2
+	line "  outboxfs's file system (scratch loop + wire)" scr_cpu_bound 2
 	if have one_msmtp; then
 		line "msmtp, one run per message ($MSMTP_N), msgs/s" one_msmtp 1
 		tline "ratio outboxfs (all accepted)/msmtp" one_vs_msmtp 1 ">=" 50
