@@ -15,6 +15,13 @@
  * with the raw system call, which changes this thread only. All of it
  * is skipped when the daemon already runs as UID (the common case: a
  * user mounting their own outbox), where a plain open() is exact.
+ *
+ * Never a file of /proc: there "self" is the daemon, whose own entries
+ * the kernel lets it read whatever the fsuid (/proc/self/maps), and
+ * /proc/self/fd/N (also through /dev/fd or a link of the user's) would
+ * reopen a file the daemon holds, a sendmail drop of another user say.
+ * So the path is resolved with openat2(2) and RESOLVE_NO_MAGICLINKS,
+ * and a file that opens on procfs is refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +34,11 @@
 #include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
+#include <linux/openat2.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -107,6 +118,26 @@ static int att_home(uid_t uid, char *buf, size_t len)
 	return 0;
 }
 
+/*
+ * open(2) of PATH with FLAGS, never through a /proc magic link (see the
+ * top). A kernel without openat2(2) (before Linux 5.6): a plain open()
+ * for a daemon that is the user itself (what it could reach is the
+ * user's own), else -1 with ENOSYS.
+ */
+static int att_open_nomagic(const char *path, int flags, int own)
+{
+	struct open_how how;
+	long fd;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = (unsigned long long)flags;
+	how.resolve = RESOLVE_NO_MAGICLINKS;
+	fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS && own)
+		return open(path, flags);
+	return (int)fd;
+}
+
 /* Opens PATH read-only with the credentials of UID/GID (see the top). */
 static int att_open_as(const char *path, uid_t uid, gid_t gid, char *err,
     size_t errlen)
@@ -120,7 +151,7 @@ static int att_open_as(const char *path, uid_t uid, gid_t gid, char *err,
 	gid_t ogid;
 
 	if (uid == geteuid())
-		return open(path, flags);
+		return att_open_nomagic(path, flags, 1);
 	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) != 0 || res == NULL ||
 	    getgrouplist(pw.pw_name, gid, groups, &ngroups) < 0)
 		ngroups = 0;    /* unknown user or too many groups: gid only */
@@ -142,7 +173,7 @@ static int att_open_as(const char *path, uid_t uid, gid_t gid, char *err,
 		    "the daemon (uid %u) lacks the privilege",
 		    (unsigned)uid, (unsigned)geteuid());
 	} else {
-		fd = open(path, flags);
+		fd = att_open_nomagic(path, flags, 0);
 		eno = errno;
 	}
 	(void)setfsuid(ouid);
@@ -159,6 +190,7 @@ static int att_open(const char *value, size_t vlen, uid_t uid, gid_t gid,
     struct att_file *f, char *err, size_t errlen)
 {
 	char path[4096], shown[80], eb[128];
+	struct statfs sfs;
 	struct stat st;
 	size_t n = vlen;
 	const char *v = value;
@@ -205,9 +237,26 @@ static int att_open(const char *value, size_t vlen, uid_t uid, gid_t gid,
 	fd = att_open_as(path, uid, gid, err, errlen);
 	if (fd == -2)
 		return -1;
+	if (fd < 0 && errno == ELOOP) {
+		msg_seterr(err, errlen, "Attach: %s: a symbolic link loop, or "
+		    "a link through /proc (never followed)", shown);
+		return -1;
+	}
+	if (fd < 0 && errno == ENOSYS) {
+		msg_seterr(err, errlen, "Attach: %s: this kernel lacks "
+		    "openat2 (Linux 5.6), without which another user's file "
+		    "is never opened", shown);
+		return -1;
+	}
 	if (fd < 0) {
 		msg_seterr(err, errlen, "Attach: %s: %s", shown,
 		    strerror_r(errno, eb, sizeof(eb)));
+		return -1;
+	}
+	if (fstatfs(fd, &sfs) != 0 || sfs.f_type == PROC_SUPER_MAGIC) {
+		close(fd);
+		msg_seterr(err, errlen, "Attach: %s: a file of /proc (never "
+		    "attached: it would be the daemon's)", shown);
 		return -1;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

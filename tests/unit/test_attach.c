@@ -4,6 +4,7 @@
  * permissions of the writing user (when the tests run as root), and that
  * the result goes through msg_prepare/msg_stream as a valid message.
  */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -393,6 +394,54 @@ static void test_other_user(void **state)
 	free(out);
 }
 
+/*
+ * Nothing of /proc: there "self" is the daemon. A file the daemon holds
+ * open (here a 0600 file only its owner may read, as another user's
+ * sendmail drop would be) is never reopened through /proc/self/fd/N,
+ * /dev/fd/N or a link to them, and /proc/self/maps is never read; as
+ * the daemon's own user and, as root, as another user.
+ */
+static void test_proc(void **state)
+{
+	char held[256], link[300], msg[2048], paths[5][320], want[2048], *out;
+	char err[256];
+	const char *loop = "a symbolic link loop, or a link through /proc "
+	    "(never followed)";
+	const char *proc = "a file of /proc (never attached: it would be the "
+	    "daemon's)";
+	uid_t uids[2] = { getuid(), 65534 };
+	size_t n;
+	int fd;
+
+	(void)state;
+	assert_int_equal(chmod(tmpdir, 0755), 0);
+	put_file("held", "not yours", 9, 0600, held, sizeof(held));
+	fd = open(held, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	snprintf(link, sizeof(link), "%s/link", tmpdir);
+	snprintf(paths[0], sizeof(paths[0]), "/proc/self/fd/%d", fd);
+	snprintf(paths[1], sizeof(paths[1]), "/dev/fd/%d", fd);
+	snprintf(paths[2], sizeof(paths[2]), "/proc/thread-self/fd/%d", fd);
+	(void)unlink(link);
+	assert_int_equal(symlink(paths[0], link), 0);
+	snprintf(paths[3], sizeof(paths[3]), "%s", link);
+	snprintf(paths[4], sizeof(paths[4]), "/proc/self/maps");
+	for (size_t u = 0; u < (geteuid() == 0 ? 2u : 1u); u++)
+		for (size_t i = 0; i < 5; i++) {
+			snprintf(msg, sizeof(msg), "To: b@y.org\nAttach: %s\n"
+			    "\nx\n", paths[i]);
+			assert_int_equal(expand(msg, uids[u], uids[u], &out, &n,
+			    err, sizeof(err)), -1);
+			snprintf(want, sizeof(want), "Attach: %s: %s", paths[i],
+			    i == 4 ? proc : loop);
+			assert_string_equal(err, want);
+			assert_int_equal(n, 0);
+			free(out);
+		}
+	close(fd);
+	unlink(link);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +453,7 @@ int main(void)
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_too_many),
 		cmocka_unit_test(test_other_user),
+		cmocka_unit_test(test_proc),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
