@@ -701,8 +701,9 @@ void ob_set_write_lost(struct ob *ob, struct ob_msg *m, const char *why)
  * says so in its error, anything else was a failed sync. */
 static enum ob_resync ob_lost_resync(const struct spool_rec *r)
 {
-	return r->error && strncmp(r->error, OB_WRITE_FAILED,
-	    strlen(OB_WRITE_FAILED)) == 0 ? OB_RESYNC_WLOST : OB_RESYNC_LOST;
+	return r->error && (strncmp(r->error, OB_WRITE_FAILED,
+	    strlen(OB_WRITE_FAILED)) == 0 || strcmp(r->error,
+	    OB_WRITE_CUT) == 0) ? OB_RESYNC_WLOST : OB_RESYNC_LOST;
 }
 
 const struct spool_check *ob_kept_check(struct ob_msg *m,
@@ -1530,7 +1531,7 @@ static void ob_set_aside(struct ob *ob, uint64_t id, const char *why)
 
 struct ob_load_ctx {
 	struct ob *ob;
-	unsigned loaded, fixed;
+	unsigned loaded, fixed, cut;
 };
 
 static int ob_dir_index(const struct ob *ob, const char *dir)
@@ -1608,6 +1609,24 @@ static void ob_load_one(void *arg, uint64_t id, struct spool_rec *rp,
 	m->mtime_ns = OB_STAT_UNKNOWN;
 	if (m->r.state == OB_DRAFT)
 		ob_msg_stat(ob, m);
+	/* A draft with bytes that no record says was closed was open for
+	 * writing at the stop: its writers were cut off and it may be
+	 * incomplete. Like one whose write failed, it is submitted only
+	 * once written again whole: a touch, an append or a rename must
+	 * not send it cut short. (A scratch file's closing is not
+	 * recorded: renaming it is the writer's word that it is whole.) */
+	if (m->r.state == OB_DRAFT && !m->r.closed && !m->r.lost &&
+	    m->file_size > 0 &&
+	    ob_name_kind(ob, dir, m->r.name) == OB_NAME_NORMAL) {
+		char *e = spool_intern(OB_WRITE_CUT);
+
+		if (e) {
+			spool_str_free(m->r.error);
+			m->r.error = e;
+			m->r.lost = 1;
+			c->cut++;
+		}
+	}
 	m->log_len = OB_LOG_UNKNOWN;    /* looked at when first needed */
 	ob_insert(ob, m);
 	st0 = m->r.state;
@@ -1665,7 +1684,7 @@ static int ob_load_save(struct ob *ob, struct ob_msg *m, struct buf *jb)
 
 int ob_load(struct ob *ob, char *err, size_t errlen)
 {
-	struct ob_load_ctx c = { ob, 0, 0 };
+	struct ob_load_ctx c = { ob, 0, 0, 0 };
 	struct buf jb = BUF_INIT(BUF_NOCAP);
 	struct ob_msg *m;
 	uint64_t max_id = 0;
@@ -1710,6 +1729,11 @@ int ob_load(struct ob *ob, char *err, size_t errlen)
 		    "the disk when the system stopped: they are drafts again, "
 		    "not sent (their status files say why; write them again to "
 		    "send them)", ob->spool.path, ob->spool.load_unsynced);
+	if (c.cut)
+		log_warnx("spool %s: %u drafts were open for writing when "
+		    "outboxfs stopped and may be incomplete: they are not sent "
+		    "until written again (their status files say so)",
+		    ob->spool.path, c.cut);
 	if (c.loaded)
 		log_info("spool %s: %u messages (%zu queued, %zu deferred)",
 		    ob->spool.path, c.loaded, ob->run.n, ob->wait.n);

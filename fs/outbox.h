@@ -73,11 +73,17 @@ enum ob_resync {
 	OB_RESYNC_WLOST,  /* a write to it failed (no sync did): not
 	                   * submitted until written again whole (then
 	                   * OB_RESYNC_NONE: the file is its writers' own);
-	                   * a mount knows it by its error (OB_WRITE_FAILED) */
+	                   * a mount knows it by its error (OB_WRITE_FAILED,
+	                   * OB_WRITE_CUT) */
 };
 
 /* How the error of a message one of whose writes failed begins. */
 #define OB_WRITE_FAILED "a write to this message failed"
+/* The error of a draft a mount found open for writing at the stop: like
+ * a failed write's (OB_RESYNC_WLOST), sent only once written again. */
+#define OB_WRITE_CUT "this message was open for writing when outboxfs " \
+	"stopped (a crash, a kill or an unmount), so it may be incomplete: " \
+	"it is not sent; write it again, whole (> truncates it), to send it"
 
 enum ob_list_id { OB_LIST_NONE = 0, OB_LIST_SETTLE, OB_LIST_RUN,
 	OB_LIST_WAIT };
