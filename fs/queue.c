@@ -120,14 +120,42 @@ static void queue_image_done(struct msg_src *src, struct msg *pm, int keep)
 static int queue_prepare_with(const struct msg_src *src,
     const struct cfg_account *a,
     int64_t when, const char *msgid, const struct pickup_env *env,
-    struct msg *out, char *err, size_t errlen)
+    const char *own_from, struct msg *out, char *err, size_t errlen)
 {
 	struct msg_params p;
 
 	acct_msg_params(a, when, &p);
 	p.message_id = msgid;
 	pickup_env_apply(env, &p);    /* outboxfs-sendmail's envelope */
+	if (own_from) {
+		p.from = own_from;
+		p.env_from = NULL;
+	}
 	return msg_prepare_src(src, &p, out, err, errlen);
+}
+
+/*
+ * Another user's message through account A that has no from: its
+ * envelope sender is the owner's login at A's maildomain (else domain,
+ * else localhost), as sendmail's is, never its From: line (which is the
+ * user's to write). Into BUF; NULL for the mounting user's own messages
+ * or an account with a from (the account's then).
+ */
+static const char *queue_own_from(struct ob *ob, const struct ob_msg *m,
+    const struct cfg_account *a, char *buf, size_t cap)
+{
+	uid_t uid;
+	int own;
+
+	pthread_mutex_lock(&ob->mu);
+	own = !m->r.owned || m->r.uid == ob->uid;
+	uid = m->r.uid;
+	pthread_mutex_unlock(&ob->mu);
+	if (own || (a && a->from && a->from[0]))
+		return NULL;
+	snprintf(buf, cap, "%s@%s", users_name(&ob->names, uid),
+	    acct_qualify_domain(a));
+	return buf;
 }
 
 /* 1 when an account other than A names a From: address: a message at
@@ -156,7 +184,7 @@ static struct msg *queue_prepare_src(struct ob *ob, struct ob_msg *m,
 	const struct cfg_account *a, *b;
 	struct pickup_env env;
 	struct msg *pm;
-	char *msgid = NULL;
+	char *msgid = NULL, own_from[320];
 	int had_id;
 
 	/* never NULL: a configuration without an account is refused at
@@ -190,8 +218,8 @@ static struct msg *queue_prepare_src(struct ob *ob, struct ob_msg *m,
 	if (m->diridx < 0 && m->r.account == NULL && queue_from_picks(ob, a)) {
 		/* Top level: the account whose from is the From: address. */
 		errno = 0;
-		if (queue_prepare_with(src, NULL, when, msgid, &env, pm, err,
-		    errlen) == 0) {
+		if (queue_prepare_with(src, NULL, when, msgid, &env, NULL, pm,
+		    err, errlen) == 0) {
 			if (pm->from &&
 			    (b = cfg_account_for_from(ob->cfg, pm->from)) != NULL)
 				*acct = a = b;
@@ -204,7 +232,8 @@ static struct msg *queue_prepare_src(struct ob *ob, struct ob_msg *m,
 	/* msg_prepare fails for the message's content, or for a read or
 	 * an allocation that failed: errno tells the second kind. */
 	errno = 0;
-	if (queue_prepare_with(src, a, when, msgid, &env, pm, err,
+	if (queue_prepare_with(src, a, when, msgid, &env,
+	    queue_own_from(ob, m, a, own_from, sizeof(own_from)), pm, err,
 	    errlen) < 0) {
 		*temp = queue_errno_passing(errno);
 		goto fail;

@@ -7,7 +7,9 @@
 #   cannot send (EACCES at create, a log line) until `users` names them;
 #   then their message belongs to them (stat), is sent with the
 #   account's envelope sender, its status and the log name them, .queue
-#   shows them their own, and a remount keeps the owner.
+#   shows them their own, and a remount keeps the owner. Through an
+#   account without from, their message goes with their login at the
+#   account's maildomain as its envelope sender, never their From: line.
 . "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 add_test_user
@@ -137,4 +139,22 @@ as_test_user cat "$M/rootmsg" >/dev/null 2>&1 && fail "$U read root's message af
 as_test_user rm "$M/theirs2" || fail "$U cannot remove their message"
 assert_missing "$M/theirs2"
 assert_eq 2 "$(count_eml "$T/rx")" "messages received"
+
+# ---- an account without from: their own login, never their From: -------
+umount_outbox "$M"
+write_config "$T/config" "$SMTP_PORT" "users $U" "" "account bare" \
+	"maildomain example.net"
+mount_outbox "$M" "$T/config" allow_other
+[ -d "$M/bare" ] || fail "no directory for the account bare"
+as_test_user sh -c "printf 'From: ceo@example.com\nTo: carol@example.com\nSubject: bare from the user\n\nhello\n' >'$M/bare/spoof'" ||
+	fail "$U could not write into bare/"
+wait_state "$M/bare/spoof.status" sent 20
+eml=$(one_eml_with "$T/rx" "Subject: bare from the user") || exit 1
+assert_line "${eml%.eml}.env" "^from: <$U@example\.net>\$"
+# root's own message there: its From: line, as before
+printf 'From: boss@example.com\nTo: carol@example.com\nSubject: bare from root\n\nhello\n' >"$M/bare/mine"
+wait_state "$M/bare/mine.status" sent 20
+eml=$(one_eml_with "$T/rx" "Subject: bare from root") || exit 1
+assert_line "${eml%.eml}.env" '^from: <boss@example\.com>$'
+umount_outbox "$M"
 exit 0
