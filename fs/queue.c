@@ -629,6 +629,31 @@ static int queue_too_large(struct ob *ob, struct ob_msg *m, char *err,
 	return 1;
 }
 
+/*
+ * 1 with ERR when M's owner may not send (no longer in `users` or
+ * `groups`): whatever submits it (a release, a rename from a scratch
+ * name, a mount) fails it, as a new file of theirs is refused at create.
+ */
+static int queue_not_allowed(struct ob *ob, struct ob_msg *m, char *err,
+    size_t errlen)
+{
+	uid_t uid;
+	gid_t gid;
+	int owned;
+
+	pthread_mutex_lock(&ob->mu);
+	owned = m->r.owned;
+	uid = m->r.uid;
+	gid = m->r.gid;
+	pthread_mutex_unlock(&ob->mu);
+	if (!owned || users_may_send_uid(&ob->users, uid, gid))
+		return 0;
+	snprintf(err, errlen, "not sent: uid=%lu user=%s is not in the users "
+	    "or groups allowed to send", (unsigned long)uid,
+	    users_name(&ob->names, uid));
+	return 1;
+}
+
 /* Makes the batch's message files and records durable. */
 static int queue_sync_batch(struct ob *ob, const struct queue_item *items,
     size_t n)
@@ -700,7 +725,8 @@ static void queue_commit_batch(struct ob *ob, struct queue_item *items,
 		src.fd = items[i].fd;
 		src.img = NULL;
 		src.len = 0;
-		if (queue_too_large(ob, m, err, sizeof(err))) {
+		if (queue_not_allowed(ob, m, err, sizeof(err)) ||
+		    queue_too_large(ob, m, err, sizeof(err))) {
 			temp = 0;
 		} else if (items[i].fd >= 0) {   /* else err, temp: the open's */
 			(void)queue_read_image(items[i].fd, &src);

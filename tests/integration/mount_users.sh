@@ -10,6 +10,8 @@
 #   shows them their own, and a remount keeps the owner. Through an
 #   account without from, their message goes with their login at the
 #   account's maildomain as its envelope sender, never their From: line.
+#   Taken off `users`, a draft of theirs is not sent when they submit it
+#   (renamed from a scratch name): it fails, saying why.
 . "$(dirname "$0")/../lib.sh" || exit 1
 skip_without_fuse
 add_test_user
@@ -156,5 +158,18 @@ printf 'From: boss@example.com\nTo: carol@example.com\nSubject: bare from root\n
 wait_state "$M/bare/mine.status" sent 20
 eml=$(one_eml_with "$T/rx" "Subject: bare from root") || exit 1
 assert_line "${eml%.eml}.env" '^from: <boss@example\.com>$'
+# a draft of theirs under a scratch name, kept for later
+as_test_user sh -c "printf 'To: carol@example.com\nSubject: later\n\nhello\n' >'$M/.later'" ||
+	fail "$U could not write .later"
+umount_outbox "$M"
+
+# ---- taken off users: nothing of theirs is sent any more ----------------
+write_config "$T/config" "$SMTP_PORT"
+mount_outbox "$M" "$T/config" allow_other
+n=$(count_eml "$T/rx")
+as_test_user mv "$M/.later" "$M/later" || fail "$U cannot rename their own draft"
+wait_state "$M/later.status" failed 20
+assert_line "$M/later.status" "^error: not sent: uid=$TU_UID user=$U is not in the users or groups allowed to send\$"
+assert_eq "$n" "$(count_eml "$T/rx")" "messages received after $U was taken off users"
 umount_outbox "$M"
 exit 0
