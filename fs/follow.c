@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,16 +122,39 @@ static int follow_print(const char *text, size_t len, size_t *shown,
 	return 0;
 }
 
-int follow_wait(const char *path, int64_t deadline_ms, FILE *out,
-    char *err, size_t errlen)
+int follow_sleep(struct follow *f, int64_t ms)
+{
+	struct timespec ts;
+	int64_t now = clock_mono_ms();
+	int sig;
+
+	if (f->deadline_ms >= 0 && now + ms > f->deadline_ms)
+		ms = f->deadline_ms > now ? f->deadline_ms - now : 0;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	if (f->stop == NULL) {
+		nanosleep(&ts, NULL);
+		return 0;
+	}
+	/* The stop signals are blocked: one that came before the call is
+	 * pending and taken at once; EINTR (another signal) or EAGAIN
+	 * (the time) is no stop. */
+	sig = sigtimedwait(f->stop, NULL, &ts);
+	if (sig <= 0)
+		return 0;
+	f->signo = sig;
+	return 1;
+}
+
+int follow_wait(struct follow *f, const char *path, char *err,
+    size_t errlen)
 {
 	struct buf text = BUF_INIT(FOLLOW_MAX_TEXT);
-	size_t shown = 0;
 	int code = FOLLOW_EX_TEMPFAIL, final = 0, seen = 0;
-	int64_t now, pause = FOLLOW_POLL_MS;
-	struct timespec ts;
+	int64_t pause = FOLLOW_POLL_MS;
 
 	err[0] = '\0';
+	f->signo = 0;
 	for (;;) {
 		if (follow_read(path, &text) < 0) {
 			if (errno == ENOENT && seen) {
@@ -150,21 +174,20 @@ int follow_wait(const char *path, int64_t deadline_ms, FILE *out,
 		}
 		seen = 1;
 		code = follow_code(text.p, text.len, &final);
-		if (out && follow_print(text.p, text.len, &shown, out) < 0) {
+		if (f->out && follow_print(text.p, text.len, &f->shown,
+		    f->out) < 0) {
 			snprintf(err, errlen, "writing the transcript: %s",
 			    strerror(errno));
 			break;
 		}
 		if (final)
 			break;
-		now = clock_mono_ms();
-		if (deadline_ms >= 0 && now >= deadline_ms)
+		if (f->deadline_ms >= 0 && clock_mono_ms() >= f->deadline_ms)
 			break;
-		if (deadline_ms >= 0 && now + pause > deadline_ms)
-			pause = deadline_ms - now;
-		ts.tv_sec = pause / 1000;
-		ts.tv_nsec = (pause % 1000) * 1000000;
-		nanosleep(&ts, NULL);
+		if (follow_sleep(f, pause)) {
+			code = FOLLOW_EX_TEMPFAIL;
+			break;
+		}
 		pause = pause * 2 > 1000 ? 1000 : pause * 2;
 	}
 	buf_free(&text);

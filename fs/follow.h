@@ -24,6 +24,7 @@
 #ifndef OUTBOXFS_FOLLOW_H
 #define OUTBOXFS_FOLLOW_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,13 +46,40 @@
 int follow_code(const char *text, size_t len, int *final);
 
 /*
- * Waits until the status file PATH shows a final state or DEADLINE_MS
- * (CLOCK_MONOTONIC milliseconds, -1: none) passes. With OUT, the
- * transcript (after the header's blank line) is written to OUT as it
- * grows. Returns the exit code; err says why for 66 and I/O errors.
+ * One wait: what the caller sets (deadline_ms, out, stop; the rest 0)
+ * and what follow_wait leaves for the next call on the same message.
+ *
+ *   deadline_ms  CLOCK_MONOTONIC milliseconds, -1: none
+ *   out          where the transcript (after the header's blank line)
+ *                is written as it grows, or NULL
+ *   stop         NULL, or signals the caller keeps blocked that end the
+ *                wait when one is pending or arrives (it is taken:
+ *                sigtimedwait); the code is then 75 and signo says which
+ *   shown        transcript bytes written to out so far
+ *   signo        out: the signal that ended the wait, else 0
  */
-int follow_wait(const char *path, int64_t deadline_ms, FILE *out,
-    char *err, size_t errlen);
+struct follow {
+	int64_t deadline_ms;
+	FILE *out;
+	const sigset_t *stop;
+	size_t shown;
+	int signo;
+};
+
+/*
+ * Waits until the status file PATH shows a final state, F's deadline
+ * passes or one of its stop signals comes. Returns the exit code; err
+ * says why for 66 and I/O errors.
+ */
+int follow_wait(struct follow *f, const char *path, char *err,
+    size_t errlen);
+
+/*
+ * Sleeps MS milliseconds, less when F's deadline comes first. Returns 1
+ * when one of F's stop signals was pending or came (f->signo set), else
+ * 0.
+ */
+int follow_sleep(struct follow *f, int64_t ms);
 
 /* The most telling of two codes (for several messages): 75, then 69,
  * 65, 66, 67, then 0. */

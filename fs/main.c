@@ -493,6 +493,7 @@ out:
 static int main_wait(int argc, char **argv)
 {
 	int64_t deadline = -1;
+	struct follow f;
 	char path[4200], err[4400], *end;
 	long long s;
 	int i = 2, code = 0, c, n, any = 0;
@@ -528,7 +529,9 @@ static int main_wait(int argc, char **argv)
 			continue;
 		}
 		any = 1;
-		c = follow_wait(path, deadline, NULL, err, sizeof(err));
+		memset(&f, 0, sizeof(f));
+		f.deadline_ms = deadline;
+		c = follow_wait(&f, path, err, sizeof(err));
 		if (err[0])
 			fprintf(stderr, "outboxfs: %s\n", err);
 		else if (c != 0)

@@ -697,9 +697,10 @@ static int sm_from_line(struct sm_ctx *c, const char *sender, int crlf,
 /* ---- the modes ------------------------------------------------------ */
 
 /* The status file of drop NAME, once a mount shows it; waits up to
- * DEADLINE. Returns 0 with PATH filled, or -1 at the deadline. */
+ * F's deadline or one of its stop signals. Returns 0 with PATH filled,
+ * or -1 then. */
 static int sm_find_status(struct sm_ctx *c, const char *name,
-    int64_t deadline, char *path, size_t cap)
+    struct follow *f, char *path, size_t cap)
 {
 	char mnt[SM_MAX_PATH];
 	struct stat st;
@@ -712,34 +713,63 @@ static int sm_find_status(struct sm_ctx *c, const char *name,
 			if (n > 0 && (size_t)n < cap && stat(path, &st) == 0)
 				return 0;
 		}
-		if (deadline >= 0 && clock_mono_ms() >= deadline)
+		if (f->deadline_ms >= 0 && clock_mono_ms() >= f->deadline_ms)
 			return -1;
-		usleep(100 * 1000);
+		if (follow_sleep(f, 100))
+			return -1;
 	}
 }
 
-static int sm_wait(struct sm_ctx *c, const char *name)
+/*
+ * --wait, once the drop is durable. The termination signals STOP are
+ * still blocked: one that came while the drop was written, or comes
+ * now, ends the wait with 75 (queued, not final), never with a death
+ * that would read as "not queued".
+ */
+static int sm_wait(struct sm_ctx *c, const char *name, const sigset_t *stop)
 {
-	int64_t deadline = c->o.wait_s >= 0 ? clock_mono_ms() +
-	    c->o.wait_s * 1000 : -1;
+	struct follow f = { .deadline_ms = -1, .stop = stop };
 	char path[SM_MAX_PATH + 64], err[SM_MAX_PATH + 128];
 	int code;
 
-	if (sm_find_status(c, name, deadline, path, sizeof(path)) < 0) {
-		sm_err("sendmail-%s is queued; no outboxfs mounted on %s has "
-		    "picked it up yet", name, c->spool);
+	if (c->o.wait_s >= 0)
+		f.deadline_ms = clock_mono_ms() + c->o.wait_s * 1000;
+	f.out = c->o.verbose ? stdout : NULL;
+	if (sm_find_status(c, name, &f, path, sizeof(path)) < 0) {
+		if (f.signo)
+			sm_err("sendmail-%s is queued; the wait was cut short "
+			    "by SIG%s", name, sigabbrev_np(f.signo));
+		else
+			sm_err("sendmail-%s is queued; no outboxfs mounted on "
+			    "%s has picked it up yet", name, c->spool);
 		return SM_EX_TEMPFAIL;
 	}
-	code = follow_wait(path, deadline, c->o.verbose ? stdout : NULL, err,
-	    sizeof(err));
+	code = follow_wait(&f, path, err, sizeof(err));
 	if (err[0])
 		sm_err("%s", err);
+	else if (f.signo)
+		sm_err("%s: queued, not sent yet when the wait was cut short "
+		    "by SIG%s", path, sigabbrev_np(f.signo));
 	else if (code == FOLLOW_EX_TEMPFAIL)
 		sm_err("%s: not sent yet when the wait ended", path);
 	else if (code != 0)
 		sm_err("%s: not sent (%s)", path, code == FOLLOW_EX_PARTIAL ?
 		    "partial" : "failed");
 	return code;
+}
+
+/* Ignores every signal of SET (a pending one is dropped). */
+static void sm_ignore(const sigset_t *set)
+{
+	struct sigaction sa;
+	int sig;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sigismember(set, sig) == 1)
+			sigaction(sig, &sa, NULL);
 }
 
 static int sm_send(struct sm_ctx *c)
@@ -816,7 +846,8 @@ static int sm_send(struct sm_ctx *c)
 		goto oom;
 	e.size = strlen(from) + size;
 	/* A signal while the drop is written would leave its temp file:
-	 * the write finishes first (it is bounded by the message). */
+	 * the write finishes first (it is bounded by the message), and
+	 * once it is durable the run ends as queued (see below). */
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
@@ -832,17 +863,28 @@ static int sm_send(struct sm_ctx *c)
 		    sizeof(name), err, sizeof(err));
 		sm_priv(0);
 	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (rc < 0) {
+		/* Nothing was queued: a signal that came meanwhile may
+		 * end the run now, as it would have before. */
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		sm_err("cannot queue in %s/%s: %s; nothing was queued",
 		    c->spool, DROP_DIR, err);
 		rc = SM_EX_TEMPFAIL;
 		goto out;
 	}
+	/*
+	 * Queued: from now on no signal may turn this run into a death
+	 * that reads as "not queued" (a caller would send it again).
+	 * Without --wait they are ignored (which drops one pending) and
+	 * the run ends 0; with --wait they stay blocked and end the wait
+	 * with 75 (sm_wait), then are ignored the same way.
+	 */
 	if (c->o.verbose)
 		printf("%s: queued as sendmail-%s in %s\n", sm_prog, name,
 		    c->spool);
-	rc = c->o.wait ? sm_wait(c, name) : 0;
+	rc = c->o.wait ? sm_wait(c, name, &block) : 0;
+	sm_ignore(&block);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (fflush(stdout) != 0 && rc == 0) {
 		sm_err("writing to standard output: %s", strerror(errno));
 		rc = SM_EX_IOERR;

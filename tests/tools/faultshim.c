@@ -71,6 +71,12 @@
  *                              pwrite64(), writev() and fallocate() on
  *                              the journal sleep that long first (then
  *                              write): widens a window (tests/review).
+ *   DIR/fsync-hold-dir         content: a directory path. fsync() and
+ *                              fdatasync() of that directory wait while
+ *                              the control file exists (30 s at most),
+ *                              then sync: a process held at a known
+ *                              point (outboxfs-sendmail, its drop just
+ *                              renamed into place) for a test to signal.
  *   DIR/unlink-eio-dir         content: a directory path. unlinkat() of
  *                              a name in that directory (DIRFD resolves
  *                              to it) fails with EIO, removing nothing.
@@ -489,6 +495,34 @@ static int fs_sync_dir(int fd)
 	return 1;
 }
 
+/* The fsync-hold-dir fault: waits while it is on when FD is that
+ * directory. */
+static void fs_sync_hold(int fd)
+{
+	char dir[FS_PATH_MAX], path[FS_PATH_MAX];
+	struct timespec ts = { 0, 10 * 1000000L };
+	struct stat st;
+	size_t n;
+	int saved = errno, i;
+
+	if (!fs_ctl_read("fsync-hold-dir", dir, sizeof(dir)) ||
+	    dir[0] == '\0' || fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		errno = saved;
+		return;
+	}
+	fs_fd_path(fd, path, sizeof(path));
+	n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = '\0';
+	if (strcmp(path, dir) == 0) {
+		fs_hit("fsync-hold-dir", 0, path);
+		for (i = 0; i < 3000 && fs_ctl_read("fsync-hold-dir", NULL, 0);
+		    i++)
+			nanosleep(&ts, NULL);
+	}
+	errno = saved;
+}
+
 /* For a sync of FD: 0 to sync, -1 to return 0 without syncing (a file
  * whose sync failed once), else the errno to fail with. */
 static int fs_sync_fault(int fd, int dir_too)
@@ -499,6 +533,7 @@ static int fs_sync_fault(int fd, int dir_too)
 
 	if (fs_ctl() == NULL)
 		return 0;
+	fs_sync_hold(fd);
 	fs_sync_kill(fd);
 	if (fs_eio_listed(fd)) {
 		fs_fd_path(fd, path, sizeof(path));
