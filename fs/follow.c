@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -122,6 +124,45 @@ static int follow_print(const char *text, size_t len, size_t *shown,
 	return 0;
 }
 
+/*
+ * 1 when the directory of the status file PATH is on a live outboxfs
+ * mount: it can be stat'd (a daemon killed without an unmount gives
+ * ENOTCONN) and its device is that of a fuse.outboxfs line of
+ * /proc/self/mountinfo. 0 when the mount went away: the path is the
+ * directory under it again, or dead.
+ */
+static int follow_on_outbox(const char *path)
+{
+	char dir[4200], line[8192], want[64], *sep;
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	FILE *mi;
+	int found = 0;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (stat(dir, &st) < 0)
+		return 0;
+	snprintf(want, sizeof(want), " %u:%u ", major(st.st_dev),
+	    minor(st.st_dev));
+	mi = fopen("/proc/self/mountinfo", "re");
+	if (mi == NULL)
+		return 1;               /* cannot tell: as before */
+	while (!found && fgets(line, sizeof(line), mi)) {
+		/* ID PARENT MAJ:MIN ROOT POINT OPTS [TAGS] - TYPE ... */
+		sep = strstr(line, " - ");
+		found = sep && strstr(line, want) != NULL &&
+		    strstr(line, want) < sep &&
+		    strncmp(sep + 3, "fuse.outboxfs ", 14) == 0;
+	}
+	fclose(mi);
+	return found;
+}
+
 int follow_sleep(struct follow *f, int64_t ms)
 {
 	struct timespec ts;
@@ -150,29 +191,45 @@ int follow_wait(struct follow *f, const char *path, char *err,
     size_t errlen)
 {
 	struct buf text = BUF_INIT(FOLLOW_MAX_TEXT);
-	int code = FOLLOW_EX_TEMPFAIL, final = 0, seen = 0;
+	int code = FOLLOW_EX_TEMPFAIL, final = 0, seen = 0, gone = 0;
 	int64_t pause = FOLLOW_POLL_MS;
 
 	err[0] = '\0';
 	f->signo = 0;
 	for (;;) {
 		if (follow_read(path, &text) < 0) {
-			if (errno == ENOENT && seen) {
+			int e = errno;
+
+			if (seen && !follow_on_outbox(path)) {
+				/* The mount went away (unmounted, its
+				 * daemon killed), not the message: it is
+				 * in the spool and the next mount shows
+				 * it. Not final. */
+				code = FOLLOW_EX_TEMPFAIL;
+				if (f->unmount_returns) {
+					code = FOLLOW_UNMOUNTED;
+					break;
+				}
+				gone = 1;
+				goto next;
+			}
+			if (e == ENOENT && seen) {
 				snprintf(err, errlen, "%s: removed before it "
 				    "was sent", path);
 				code = FOLLOW_EX_UNAVAILABLE;
-			} else if (errno == ENOENT) {
+			} else if (e == ENOENT) {
 				snprintf(err, errlen, "%s: no such message",
 				    path);
 				code = FOLLOW_EX_NOINPUT;
 			} else {
 				snprintf(err, errlen, "%s: %s", path,
-				    strerror(errno));
+				    strerror(e));
 				code = FOLLOW_EX_TEMPFAIL;
 			}
 			break;
 		}
 		seen = 1;
+		gone = 0;
 		code = follow_code(text.p, text.len, &final);
 		if (f->out && follow_print(text.p, text.len, &f->shown,
 		    f->out) < 0) {
@@ -182,6 +239,7 @@ int follow_wait(struct follow *f, const char *path, char *err,
 		}
 		if (final)
 			break;
+next:
 		if (f->deadline_ms >= 0 && clock_mono_ms() >= f->deadline_ms)
 			break;
 		if (follow_sleep(f, pause)) {
@@ -190,6 +248,10 @@ int follow_wait(struct follow *f, const char *path, char *err,
 		}
 		pause = pause * 2 > 1000 ? 1000 : pause * 2;
 	}
+	if (gone && code == FOLLOW_EX_TEMPFAIL && !f->signo)
+		snprintf(err, errlen, "%s: its outbox was unmounted and is "
+		    "not mounted again; the message is queued, not final when "
+		    "the wait ended", path);
 	buf_free(&text);
 	return code;
 }

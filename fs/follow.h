@@ -8,9 +8,10 @@
  *   67  EX_NOUSER       partial: some recipients refused permanently
  *   65  EX_DATAERR      failed before any connection (the message
  *                       itself: no recipient, a bad address, too large)
- *   69  EX_UNAVAILABLE  failed: refused by the server, or expired
+ *   69  EX_UNAVAILABLE  failed: refused by the server, or expired;
+ *                       or removed from a mount that is still there
  *   75  EX_TEMPFAIL     not final when the wait ended (deferred,
- *                       queued, still sending)
+ *                       queued, still sending, its outbox unmounted)
  *   66  EX_NOINPUT      no such message (no NAME.status)
  *
  * The status file is read again every FOLLOW_POLL_MS .. 1 s (a reader
@@ -36,6 +37,7 @@
 #define FOLLOW_EX_UNAVAILABLE 69
 #define FOLLOW_EX_TEMPFAIL    75
 #define FOLLOW_POLL_MS        50
+#define FOLLOW_UNMOUNTED      (-1)   /* not an exit code: see follow */
 #define FOLLOW_MAX_TEXT       (16u * 1024 * 1024)
 
 /*
@@ -56,12 +58,16 @@ int follow_code(const char *text, size_t len, int *final);
  *                wait when one is pending or arrives (it is taken:
  *                sigtimedwait); the code is then 75 and signo says which
  *   shown        transcript bytes written to out so far
+ *   unmount_returns  1: when the mount goes away, return
+ *                FOLLOW_UNMOUNTED at once (the caller finds the next
+ *                mount itself); 0: wait for PATH to show again
  *   signo        out: the signal that ended the wait, else 0
  */
 struct follow {
 	int64_t deadline_ms;
 	FILE *out;
 	const sigset_t *stop;
+	int unmount_returns;
 	size_t shown;
 	int signo;
 };
@@ -70,6 +76,13 @@ struct follow {
  * Waits until the status file PATH shows a final state, F's deadline
  * passes or one of its stop signals comes. Returns the exit code; err
  * says why for 66 and I/O errors.
+ *
+ * The status file gone after it was read is a removal (69) only while
+ * its directory is still on a live outboxfs mount. When the mount went
+ * away (unmounted, its daemon killed) the message is still in the
+ * spool and the next mount shows it: the wait goes on until PATH shows
+ * again (or returns FOLLOW_UNMOUNTED, see unmount_returns), and ends
+ * 75 at the deadline.
  */
 int follow_wait(struct follow *f, const char *path, char *err,
     size_t errlen);

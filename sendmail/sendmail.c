@@ -730,21 +730,37 @@ static int sm_wait(struct sm_ctx *c, const char *name, const sigset_t *stop)
 {
 	struct follow f = { .deadline_ms = -1, .stop = stop };
 	char path[SM_MAX_PATH + 64], err[SM_MAX_PATH + 128];
-	int code;
+	int code, again = 0;
 
 	if (c->o.wait_s >= 0)
 		f.deadline_ms = clock_mono_ms() + c->o.wait_s * 1000;
 	f.out = c->o.verbose ? stdout : NULL;
-	if (sm_find_status(c, name, &f, path, sizeof(path)) < 0) {
-		if (f.signo)
-			sm_err("sendmail-%s is queued; the wait was cut short "
-			    "by SIG%s", name, sigabbrev_np(f.signo));
-		else
-			sm_err("sendmail-%s is queued; no outboxfs mounted on "
-			    "%s has picked it up yet", name, c->spool);
-		return SM_EX_TEMPFAIL;
+	/* The mount may go away during the wait (unmounted, its daemon
+	 * killed): the message is still in the spool, so the wait goes
+	 * on for the next mount, wherever it is. */
+	f.unmount_returns = 1;
+	for (;;) {
+		if (sm_find_status(c, name, &f, path, sizeof(path)) < 0) {
+			if (f.signo)
+				sm_err("sendmail-%s is queued; the wait was "
+				    "cut short by SIG%s", name,
+				    sigabbrev_np(f.signo));
+			else if (again)
+				sm_err("sendmail-%s is queued, not sent yet: "
+				    "the outbox of %s was unmounted and not "
+				    "mounted again when the wait ended", name,
+				    c->spool);
+			else
+				sm_err("sendmail-%s is queued; no outboxfs "
+				    "mounted on %s has picked it up yet", name,
+				    c->spool);
+			return SM_EX_TEMPFAIL;
+		}
+		code = follow_wait(&f, path, err, sizeof(err));
+		if (code != FOLLOW_UNMOUNTED)
+			break;
+		again = 1;
 	}
-	code = follow_wait(&f, path, err, sizeof(err));
 	if (err[0])
 		sm_err("%s", err);
 	else if (f.signo)
