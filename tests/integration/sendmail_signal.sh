@@ -13,6 +13,12 @@ skip_without_fuse
 shim=$TOOLS/faultshim.so
 [ -f "$shim" ] || fail "the fault shim $shim is not built (make all)"
 
+# a sanitizer build's runtime must come first unless told otherwise (as
+# fault_setup does for the daemon)
+san_env=()
+[ "${OUTBOXFS_SAN:-0}" = 1 ] &&
+	san_env=("ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0")
+
 mk_tmp T
 smtpd_start "$T/rx" --reply 'RCPT/later@=451 4.3.0 Try later'
 write_config "$T/config" "$SMTP_PORT"
@@ -32,7 +38,7 @@ held()
 	before=$(hits); before=${before:-0}
 	printf '%s\n' "$MD" >"$CTL/fsync-hold-dir"
 	printf 'To: bob@example.com\nSubject: %s\n\nx\n' "$subj" |
-		FAULTSHIM_CTL=$CTL LD_PRELOAD=$shim \
+		env "${san_env[@]}" FAULTSHIM_CTL="$CTL" LD_PRELOAD="$shim" \
 		"$SENDMAIL" -C "$T/config" -t "$@" 2>"$T/err" &
 	pid=$!
 	register_pid "$pid"
