@@ -557,16 +557,24 @@ out:
 	return rc;
 }
 
-/* Appends ADDR to *list unless it is there (case-insensitive). */
+/* Room the envelope block keeps for what is not a recipient (its
+ * header, uid, sender, DSN lines, size and end). */
+#define SM_HEAD_SLACK 8192
+
+/* Appends ADDR to *list unless it is there (case-insensitive); E2BIG
+ * past DROP_MAX_RCPTS recipients or when their lines would not fit the
+ * drop's envelope block (DROP_MAX_HEAD). */
 static int sm_add_rcpt(char ***list, size_t *n, const char *addr)
 {
 	char **nl;
-	size_t i;
+	size_t i, bytes = strlen(addr) + 6;   /* "rcpt ADDR\n" */
 
-	for (i = 0; i < *n; i++)
+	for (i = 0; i < *n; i++) {
 		if (strcasecmp((*list)[i], addr) == 0)
 			return 0;
-	if (*n >= DROP_MAX_RCPTS) {
+		bytes += strlen((*list)[i]) + 6;
+	}
+	if (*n >= DROP_MAX_RCPTS || bytes > DROP_MAX_HEAD - SM_HEAD_SLACK) {
 		errno = E2BIG;
 		return -1;
 	}
@@ -635,8 +643,9 @@ fail:
 	for (k = 0; k < n; k++)
 		free(list[k]);
 	free(list);
-	sm_err("%s", errno == E2BIG ? "more than 1000 recipients: split the "
-	    "message" : "out of memory");
+	sm_err("%s", errno == E2BIG ? "more than 1000 recipients, or more "
+	    "than 500 KiB of their addresses: split the message; nothing was "
+	    "queued" : "out of memory");
 	return errno == E2BIG ? SM_EX_DATAERR : SM_EX_OSERR;
 }
 
