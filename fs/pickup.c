@@ -311,6 +311,14 @@ static struct ob_msg *pickup_target(struct ob *ob, const char *name,
 			ob_ref(m);
 			m->busy = 1;
 			ob_settle_cancel(ob, m);
+			/* written again whole from its drop: not a draft a
+			 * stop cut short (ob_load_one marks those) */
+			if (m->resync == OB_RESYNC_WLOST) {
+				m->resync = OB_RESYNC_NONE;
+				m->r.lost = 0;
+				spool_str_free(m->r.error);
+				m->r.error = NULL;
+			}
 			pthread_mutex_unlock(&ob->mu);
 			fd = spool_open_msg(&ob->spool, m->r.id, O_RDWR);
 			if (fd < 0 || ftruncate(fd, 0) < 0) {
