@@ -8,7 +8,7 @@
 . "$(dirname "$0")/../lib.sh" || exit 1
 
 mk_tmp T
-outbox_start -t "$T" -c "settle 3"
+outbox_start -t "$T" -c "settle 3s"
 RX=$T/rx
 cut_error() { grep -q '^error: this message was open for writing when outboxfs stopped' "$1"; }
 
