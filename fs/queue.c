@@ -134,6 +134,21 @@ static int queue_prepare_with(const struct msg_src *src,
 	return msg_prepare_src(src, &p, out, err, errlen);
 }
 
+/* 1 when M belongs to a user other than the mounting one (its owner in
+ * *UID, *GID); 0 for the mounting user's own. */
+static int queue_foreign(struct ob *ob, const struct ob_msg *m, uid_t *uid,
+    gid_t *gid)
+{
+	int foreign;
+
+	pthread_mutex_lock(&ob->mu);
+	foreign = m->r.owned && m->r.uid != ob->uid;
+	*uid = m->r.uid;
+	*gid = m->r.gid;
+	pthread_mutex_unlock(&ob->mu);
+	return foreign;
+}
+
 /*
  * Another user's message through account A that has no from: its
  * envelope sender is the owner's login at A's maildomain (else domain,
@@ -145,13 +160,9 @@ static const char *queue_own_from(struct ob *ob, const struct ob_msg *m,
     const struct cfg_account *a, char *buf, size_t cap)
 {
 	uid_t uid;
-	int own;
+	gid_t gid;
 
-	pthread_mutex_lock(&ob->mu);
-	own = !m->r.owned || m->r.uid == ob->uid;
-	uid = m->r.uid;
-	pthread_mutex_unlock(&ob->mu);
-	if (own || (a && a->from && a->from[0]))
+	if ((a && a->from && a->from[0]) || !queue_foreign(ob, m, &uid, &gid))
 		return NULL;
 	snprintf(buf, cap, "%s@%s", users_name(&ob->names, uid),
 	    acct_qualify_domain(a));
@@ -639,14 +650,10 @@ static int queue_not_allowed(struct ob *ob, struct ob_msg *m, char *err,
 {
 	uid_t uid;
 	gid_t gid;
-	int owned;
 
-	pthread_mutex_lock(&ob->mu);
-	owned = m->r.owned;
-	uid = m->r.uid;
-	gid = m->r.gid;
-	pthread_mutex_unlock(&ob->mu);
-	if (!owned || users_may_send_uid(&ob->users, uid, gid))
+	/* (the mounting user may always send) */
+	if (!queue_foreign(ob, m, &uid, &gid) ||
+	    users_may_send_uid(&ob->users, uid, gid))
 		return 0;
 	snprintf(err, errlen, "not sent: uid=%lu user=%s is not in the users "
 	    "or groups allowed to send", (unsigned long)uid,

@@ -305,23 +305,37 @@ static ssize_t fs_read_fault(int fd, size_t count, off64_t pos)
 	return (ssize_t)count;
 }
 
+/* For a sync fault whose control file CTL names a directory: when it is
+ * on and FD is of file type TYPE (S_IFREG, S_IFDIR), that directory
+ * (trailing slashes cut) into DIR and FD's path into PATH, and 1. */
+static int fs_sync_target(const char *ctl, int fd, mode_t type,
+    char *dir, char *path)
+{
+	struct stat st;
+	size_t n;
+
+	if (!fs_ctl_read(ctl, dir, FS_PATH_MAX) || dir[0] == '\0' ||
+	    fstat(fd, &st) < 0 || (st.st_mode & S_IFMT) != type)
+		return 0;
+	fs_fd_path(fd, path, FS_PATH_MAX);
+	n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = '\0';
+	return 1;
+}
+
 /* The fsync-kill-spool fault: dies when FD is a file in that directory. */
 static void fs_sync_kill(int fd)
 {
 	char dir[FS_PATH_MAX], path[FS_PATH_MAX];
-	struct stat st;
 	size_t n;
 	int saved = errno;
 
-	if (!fs_ctl_read("fsync-kill-spool", dir, sizeof(dir)) ||
-	    dir[0] == '\0' || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (!fs_sync_target("fsync-kill-spool", fd, S_IFREG, dir, path)) {
 		errno = saved;
 		return;
 	}
-	fs_fd_path(fd, path, sizeof(path));
 	n = strlen(dir);
-	while (n > 1 && dir[n - 1] == '/')
-		n--;
 	if (fs_under(path, dir) && path[n] == '/' &&
 	    strchr(path + n + 1, '/') == NULL) {
 		fs_hit("fsync-kill-spool", 0, path);
@@ -501,19 +515,12 @@ static void fs_sync_hold(int fd)
 {
 	char dir[FS_PATH_MAX], path[FS_PATH_MAX];
 	struct timespec ts = { 0, 10 * 1000000L };
-	struct stat st;
-	size_t n;
 	int saved = errno, i;
 
-	if (!fs_ctl_read("fsync-hold-dir", dir, sizeof(dir)) ||
-	    dir[0] == '\0' || fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+	if (!fs_sync_target("fsync-hold-dir", fd, S_IFDIR, dir, path)) {
 		errno = saved;
 		return;
 	}
-	fs_fd_path(fd, path, sizeof(path));
-	n = strlen(dir);
-	while (n > 1 && dir[n - 1] == '/')
-		dir[--n] = '\0';
 	if (strcmp(path, dir) == 0) {
 		fs_hit("fsync-hold-dir", 0, path);
 		for (i = 0; i < 3000 && fs_ctl_read("fsync-hold-dir", NULL, 0);
